@@ -1,0 +1,39 @@
+import validateSchema from "./generated/result-validator";
+import type { TranscriptResult } from "./result";
+
+/** Why a value is not a transcript result; the message names the field and never echoes its value. */
+export class NotATranscriptResultError extends Error {
+  override readonly name = "NotATranscriptResultError";
+  readonly code = "NOT_A_TRANSCRIPT_RESULT";
+  constructor(
+    /** JSON pointer of the offending field inside msg.payload ("" for the payload itself). */
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(
+      `msg.payload is not a transcript result: ${field ? `payload${field.replace(/\//g, ".")}` : "payload"} ${problem}. ` +
+        "Accepted: the result messages of transcribe-medical or assemblyai-medical (contract 2 in the README).",
+    );
+  }
+}
+
+export type CheckedResult =
+  { ok: true; value: TranscriptResult } | { ok: false; error: NotATranscriptResultError };
+
+/** Checks a value against the published transcript-result JSON Schema. */
+export function checkTranscriptResult(value: unknown): CheckedResult {
+  if (validateSchema(value)) return { ok: true, value: value as TranscriptResult };
+  const first = validateSchema.errors?.[0];
+  if (!first) return { ok: false, error: new NotATranscriptResultError("", "does not match the schema") };
+  let field = first.instancePath;
+  let problem = (first.message ?? "is invalid").replace(/,/g, " or ");
+  if (first.keyword === "required" && typeof first.params.missingProperty === "string") {
+    field = `${field}/${first.params.missingProperty}`;
+    problem = "is missing";
+  } else if (first.keyword === "enum" && Array.isArray(first.params.allowedValues)) {
+    problem = `must be one of ${first.params.allowedValues.map((v) => JSON.stringify(v)).join(", ")}`;
+  } else if (first.keyword === "pattern") {
+    problem = field.endsWith("/language") ? "must be a language tag such as en-US" : "must not be empty";
+  }
+  return { ok: false, error: new NotATranscriptResultError(field, problem) };
+}
