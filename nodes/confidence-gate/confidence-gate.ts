@@ -1,0 +1,98 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
+import {
+  evaluateGate,
+  GATE_MODES,
+  parseUnitInterval,
+  type GateMode,
+} from "../../src/routing/confidence-gate";
+import type { TranscriptResult } from "../../src/transcript/result";
+import { checkTranscriptResult } from "../../src/transcript/validate";
+import { asError, evaluateTypedProperty, StatusReporter } from "../shared/node-red";
+
+interface ConfidenceGateDef extends NodeDef {
+  mode: GateMode;
+  threshold: string;
+  thresholdType: string;
+  maxLowShare: string | number;
+}
+
+export = function register(RED: NodeAPI): void {
+  function ConfidenceGateNode(this: Node, config: ConfidenceGateDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+
+    let maxLowShare: number;
+    let fixedThreshold: number | undefined;
+    try {
+      if (!GATE_MODES.includes(config.mode)) {
+        throw new Error(RED._("confidence-gate.errors.badMode", { modes: GATE_MODES.join(", ") }));
+      }
+      maxLowShare = parseUnitInterval(config.maxLowShare, RED._("confidence-gate.label.maxLowShare"));
+      // A constant threshold is checked once at deploy; a message-dependent one on every message.
+      if (config.thresholdType === "num") {
+        fixedThreshold = parseUnitInterval(config.threshold, RED._("confidence-gate.label.threshold"));
+      }
+    } catch (err) {
+      const error = asError(err);
+      node.error(error.message);
+      node.status({ fill: "red", shape: "ring", text: "confidence-gate.status.misconfigured" });
+      node.on("input", (_msg, _send, done) => done(error));
+      return;
+    }
+
+    const counts = { pass: 0, review: 0 };
+    const status = new StatusReporter(node, () => ({
+      fill: counts.review > 0 ? "yellow" : "green",
+      shape: "dot",
+      text: RED._("confidence-gate.status.counts", counts),
+    }));
+    node.status({});
+
+    const route = (
+      msg: NodeMessage,
+      result: TranscriptResult,
+      threshold: number,
+    ): Array<NodeMessage | null> => {
+      const { route: output, ...decision } = evaluateGate(result, {
+        mode: config.mode,
+        threshold,
+        maxLowShare,
+      });
+      msg.confidenceGate = { ...decision, passed: output === "pass" };
+      counts[output]++;
+      status.update();
+      return output === "pass" ? [msg, null] : [null, msg];
+    };
+
+    node.on("input", (msg, send, done) => {
+      const checked = checkTranscriptResult(msg.payload);
+      if (!checked.ok) {
+        done(checked.error);
+        return;
+      }
+      // A constant threshold keeps the node synchronous, so results leave in the order they came.
+      if (fixedThreshold !== undefined) {
+        send(route(msg, checked.value, fixedThreshold));
+        done();
+        return;
+      }
+      evaluateTypedProperty(RED, node, config.threshold, config.thresholdType, msg)
+        .then((value) => {
+          const threshold = parseUnitInterval(
+            value,
+            RED._("confidence-gate.label.thresholdFrom", { source: config.thresholdType }),
+          );
+          send(route(msg, checked.value, threshold));
+          done();
+        })
+        .catch((err: unknown) => done(asError(err)));
+    });
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      status.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType("confidence-gate", ConfidenceGateNode);
+};

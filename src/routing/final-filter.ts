@@ -1,0 +1,60 @@
+import type { TranscriptResult } from "../transcript/result";
+import { KeyedThrottle } from "../util/keyed-throttle";
+import { realScheduler, type Scheduler } from "../util/scheduler";
+
+export interface FinalFilterOptions {
+  /**
+   * Also pass partial results, at most one per segment every this many ms (0: every partial);
+   * null drops all partials.
+   */
+  partialIntervalMs: number | null;
+  /** Drop results whose text is empty or blank. */
+  dropEmpty: boolean;
+}
+
+/** What became of one result: sent now, held for the partial interval, or dropped (and why). */
+export type FilterOutcome = "passed" | "held" | "dropped-partial" | "dropped-empty";
+
+/**
+ * The logic of filter-final. Finals pass; partials either drop or pass throttled per segment, the
+ * latest one held back waiting for the interval's end; a final cancels the held partial of its
+ * segment, so a stale partial never follows the final it belongs to.
+ */
+export class FinalFilter<M> {
+  private readonly throttle: KeyedThrottle<M> | undefined;
+
+  constructor(
+    private readonly options: FinalFilterOptions,
+    /** Called for a held partial when its interval ends; results that pass at once are the caller's to send. */
+    emitHeld: (msg: M) => void,
+    scheduler: Scheduler = realScheduler,
+  ) {
+    if (options.partialIntervalMs) {
+      this.throttle = new KeyedThrottle<M>(options.partialIntervalMs, emitHeld, scheduler);
+    }
+  }
+
+  accept(result: TranscriptResult, msg: M): FilterOutcome {
+    const key = segmentKey(result);
+    if (result.isFinal) this.throttle?.cancel(key);
+    if (this.options.dropEmpty && result.text.trim() === "") return "dropped-empty";
+    if (result.isFinal) return "passed";
+    if (this.options.partialIntervalMs === null) return "dropped-partial";
+    if (!this.throttle || this.throttle.push(key, msg)) return "passed";
+    return "held";
+  }
+
+  /** Segments that have partials in flight (bounded: a segment is forgotten one quiet interval on). */
+  get openSegments(): number {
+    return this.throttle?.size ?? 0;
+  }
+
+  close(): void {
+    this.throttle?.clear();
+  }
+}
+
+// Sessions are independent streams: the same segment id in two sessions is two segments.
+function segmentKey(result: TranscriptResult): string {
+  return `${result.sessionId}\u0000${result.segmentId}`;
+}

@@ -1,0 +1,100 @@
+import { strict as assert } from "node:assert";
+import { FinalFilter, type FinalFilterOptions } from "../../src/routing/final-filter";
+import type { TranscriptResult } from "../../src/transcript/result";
+import { ManualScheduler } from "../support/manual-scheduler";
+import { result } from "../support/results";
+
+const partial = (text: string, o: Partial<TranscriptResult> = {}): TranscriptResult =>
+  result({ isFinal: false, confidence: null, words: [], text, ...o });
+
+function setup(options: Partial<FinalFilterOptions> = {}) {
+  const clock = new ManualScheduler();
+  const sent: string[] = [];
+  const filter = new FinalFilter<TranscriptResult>(
+    { partialIntervalMs: null, dropEmpty: true, ...options },
+    (r) => sent.push(`held:${r.text}`),
+    clock,
+  );
+  // The caller sends what passes at once; held partials arrive through the callback.
+  const feed = (r: TranscriptResult) => {
+    const outcome = filter.accept(r, r);
+    if (outcome === "passed") sent.push(r.text);
+    return outcome;
+  };
+  return { clock, sent, filter, feed };
+}
+
+describe("final filter", () => {
+  it("passes finals and drops partials by default", () => {
+    const { sent, feed } = setup();
+    assert.equal(feed(partial("Patient")), "dropped-partial");
+    assert.equal(feed(partial("Patient denies")), "dropped-partial");
+    assert.equal(feed(result({ text: "Patient denies chest pain." })), "passed");
+    assert.deepEqual(sent, ["Patient denies chest pain."]);
+  });
+
+  it("drops empty and blank results unless told to keep them", () => {
+    const { feed } = setup();
+    assert.equal(feed(result({ text: "", words: [] })), "dropped-empty");
+    assert.equal(feed(result({ text: "  ", words: [] })), "dropped-empty");
+    const keep = setup({ dropEmpty: false });
+    assert.equal(keep.feed(result({ text: "", words: [] })), "passed");
+  });
+
+  it("throttles partials per segment, sending the latest when the interval ends", () => {
+    const { clock, sent, feed, filter } = setup({ partialIntervalMs: 500 });
+    assert.equal(feed(partial("Pa")), "passed");
+    clock.advance(100);
+    assert.equal(feed(partial("Patient")), "held");
+    clock.advance(100);
+    assert.equal(feed(partial("Patient den")), "held");
+    assert.deepEqual(sent, ["Pa"]);
+    clock.advance(300);
+    assert.deepEqual(sent, ["Pa", "held:Patient den"]);
+    // Quiet for a whole interval: the segment is forgotten, and the next partial goes at once.
+    clock.advance(500);
+    assert.equal(filter.openSegments, 0);
+    assert.equal(feed(partial("Patient denies")), "passed");
+  });
+
+  it("never sends a held partial after its segment's final", () => {
+    const { clock, sent, feed, filter } = setup({ partialIntervalMs: 500 });
+    feed(partial("Pa"));
+    feed(partial("Patient"));
+    feed(result({ text: "Patient denies chest pain." }));
+    clock.advance(2000);
+    assert.deepEqual(sent, ["Pa", "Patient denies chest pain."]);
+    assert.equal(filter.openSegments, 0);
+    assert.equal(clock.pendingTimers, 0);
+  });
+
+  it("keeps sessions and segments apart", () => {
+    const { clock, sent, feed } = setup({ partialIntervalMs: 500 });
+    feed(partial("a1", { sessionId: "A", segmentId: "1" }));
+    feed(partial("b1", { sessionId: "B", segmentId: "1" }));
+    feed(partial("a2", { sessionId: "A", segmentId: "2" }));
+    feed(partial("a1+", { sessionId: "A", segmentId: "1" }));
+    // The final of session B's segment 1 must not cancel session A's segment 1.
+    feed(result({ text: "B final", sessionId: "B", segmentId: "1" }));
+    clock.advance(500);
+    assert.deepEqual(sent, ["a1", "b1", "a2", "B final", "held:a1+"]);
+  });
+
+  it("passes every partial with an interval of 0", () => {
+    const { sent, feed, filter } = setup({ partialIntervalMs: 0 });
+    feed(partial("a"));
+    feed(partial("ab"));
+    assert.deepEqual(sent, ["a", "ab"]);
+    assert.equal(filter.openSegments, 0);
+  });
+
+  it("leaves no timer behind on close", () => {
+    const { clock, sent, feed, filter } = setup({ partialIntervalMs: 500 });
+    feed(partial("a"));
+    feed(partial("ab"));
+    filter.close();
+    assert.equal(clock.pendingTimers, 0);
+    clock.advance(1000);
+    assert.deepEqual(sent, ["a"]);
+  });
+});
