@@ -1,0 +1,78 @@
+import { realScheduler, type Scheduler } from "../util/scheduler";
+
+/**
+ * Releases timed items no sooner than their offset from the moment the first one was queued, so
+ * that a recording leaves at the speed it was spoken (or at once when `realTime` is false).
+ */
+export class Pacer<T extends { offsetMs: number }> {
+  private readonly queue: T[] = [];
+  private startedAt: number | undefined;
+  private timer: unknown;
+  private waiters: Array<{ ms: number; resolve: () => void }> = [];
+
+  constructor(
+    private readonly realTime: boolean,
+    private readonly release: (item: T) => void,
+    private readonly scheduler: Scheduler = realScheduler,
+  ) {}
+
+  push(item: T): void {
+    this.startedAt ??= this.scheduler.now() - item.offsetMs;
+    this.queue.push(item);
+    this.pump();
+  }
+
+  /** Milliseconds of queued items still waiting for their time. */
+  get aheadMs(): number {
+    const last = this.queue[this.queue.length - 1];
+    const first = this.queue[0];
+    return last && first ? last.offsetMs - first.offsetMs : 0;
+  }
+
+  /** Resolves once the queue holds no more than `ms` of items (for back-pressure on a reader). */
+  whenBelow(ms: number): Promise<void> {
+    if (this.aheadMs <= ms) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ ms, resolve }));
+  }
+
+  get idle(): boolean {
+    return this.queue.length === 0;
+  }
+
+  /** Drops what waits and stops the timer. */
+  clear(): void {
+    this.queue.length = 0;
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+    if (this.timer !== undefined) this.scheduler.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.wake();
+  }
+
+  private pump(): void {
+    if (this.timer !== undefined) return;
+    const now = this.scheduler.now();
+    while (this.queue.length) {
+      const next = this.queue[0];
+      const due = (this.startedAt ?? now) + next.offsetMs;
+      if (this.realTime && due > now) {
+        this.timer = this.scheduler.setTimeout(() => {
+          this.timer = undefined;
+          this.pump();
+        }, due - now);
+        break;
+      }
+      this.queue.shift();
+      this.release(next);
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const ahead = this.queue.length ? this.aheadMs : 0;
+    const due = this.waiters.filter((w) => ahead <= w.ms);
+    if (!due.length) return;
+    this.waiters = this.waiters.filter((w) => ahead > w.ms);
+    for (const w of due) w.resolve();
+  }
+}

@@ -1,0 +1,133 @@
+import { realScheduler, type Scheduler } from "../util/scheduler";
+import { AudioInputError, type PcmFormat } from "./format";
+import { classify, sessionIdOf, type AudioMessage } from "./input";
+import { AudioSession, type SessionChunk, type SessionOptions } from "./session";
+
+export interface AudioInOptions extends SessionOptions {
+  /** A session that receives nothing for this long is ended (0: never). */
+  idleTimeoutMs: number;
+  maxSessions: number;
+  /** A whole recording (WAV or compressed file, file path) ends its session once sent. */
+  endAfterRecording: boolean;
+  /** The format of raw PCM that arrives without format fields (for example from a websocket). */
+  rawDefault: PcmFormat | undefined;
+}
+
+export interface OutgoingChunk extends SessionChunk {
+  /** The websocket session of the input, so replies can find their way back to the browser. */
+  _session?: unknown;
+}
+
+interface Entry {
+  session: AudioSession;
+  idle: unknown;
+  wsSession: unknown;
+}
+
+/** The logic of audio-in: many sessions through one node, each with its own state. */
+export class AudioSessions {
+  private readonly sessions = new Map<string, Entry>();
+  // Every session until its last frame is sent, so that a new session with the same id waits for it.
+  private readonly unfinished = new Set<AudioSession>();
+
+  constructor(
+    private readonly options: AudioInOptions,
+    private readonly emit: (chunk: OutgoingChunk) => void,
+    private readonly scheduler: Scheduler = realScheduler,
+  ) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Handles one message; resolves when its audio is framed, rejects with an AudioInputError. */
+  async handle(msg: AudioMessage): Promise<void> {
+    let classified;
+    try {
+      classified = classify(msg, this.options.rawDefault);
+    } catch (err) {
+      // A bad message still ends its session when it asks to, so nothing waits forever.
+      if (isObject(msg.audio) && msg.audio.end === true) await this.end(sessionIdOf(msg));
+      throw err;
+    }
+    const { sessionId, input, end } = classified;
+    if (input.kind === "none") {
+      if (end) await this.end(sessionId);
+      return;
+    }
+    const entry = this.entry(sessionId, msg._session);
+    const recording = input.kind !== "pcm" || input.recording;
+    try {
+      await entry.session.add(input);
+    } finally {
+      if (end || (recording && this.options.endAfterRecording && entry.session.queuedInputs === 0)) {
+        await this.end(sessionId, entry);
+      }
+    }
+  }
+
+  /** Ends a session after its queued audio; the last frame carries `end: true`. */
+  async end(sessionId: string, entry = this.sessions.get(sessionId)): Promise<void> {
+    if (!entry) return;
+    if (this.sessions.get(sessionId) === entry) this.sessions.delete(sessionId);
+    this.scheduler.clearTimeout(entry.idle);
+    await entry.session.end();
+  }
+
+  /** Stops everything at once (redeploy, shutdown): no timer, decoder or reader is left running. */
+  close(): void {
+    for (const entry of this.sessions.values()) {
+      this.scheduler.clearTimeout(entry.idle);
+      entry.session.close();
+    }
+    this.sessions.clear();
+    for (const session of this.unfinished) session.close();
+    this.unfinished.clear();
+  }
+
+  private entry(sessionId: string, wsSession: unknown): Entry {
+    let entry = this.sessions.get(sessionId);
+    if (!entry) {
+      if (this.sessions.size >= this.options.maxSessions) {
+        throw new AudioInputError(
+          "TOO_MANY_SESSIONS",
+          `audio-in already carries ${this.sessions.size} sessions, its limit; end sessions with msg.audio.end or raise the limit`,
+        );
+      }
+      const previous = [...this.unfinished].find((s) => s.id === sessionId);
+      const session: AudioSession = new AudioSession(
+        sessionId,
+        this.options,
+        (chunk) =>
+          this.emit({
+            ...chunk,
+            ...(created.wsSession === undefined ? {} : { _session: created.wsSession }),
+          }),
+        this.scheduler,
+        previous?.drained,
+      );
+      const created: Entry = { session, idle: undefined, wsSession };
+      this.unfinished.add(session);
+      void session.drained.then(() => this.unfinished.delete(session));
+      entry = created;
+      this.sessions.set(sessionId, entry);
+    }
+    if (wsSession !== undefined) entry.wsSession = wsSession;
+    this.armIdle(sessionId, entry);
+    return entry;
+  }
+
+  private armIdle(sessionId: string, entry: Entry): void {
+    this.scheduler.clearTimeout(entry.idle);
+    if (!this.options.idleTimeoutMs) return;
+    entry.idle = this.scheduler.setTimeout(() => {
+      // A session still reading or sending a recording is not idle.
+      if (entry.session.busy) this.armIdle(sessionId, entry);
+      else void this.end(sessionId, entry);
+    }, this.options.idleTimeoutMs);
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
