@@ -22,7 +22,9 @@ cpSync(join(root, "src/transcript/generated"), join(dist, "src/transcript/genera
   recursive: true,
   filter: (src) => !src.endsWith(".d.ts"),
 });
-cpSync(join(root, "src/transcript/result.schema.json"), join(dist, "src/transcript/result.schema.json"));
+for (const schema of ["src/transcript/result.schema.json", "src/audio/chunk.schema.json"]) {
+  cpSync(join(root, schema), join(dist, schema));
+}
 
 let nodes = 0;
 for (const type of readdirSync(join(root, "nodes"))) {

@@ -68,7 +68,7 @@ function isDanglingLink(path) {
 /** The demo: every example flow of the package on one tab. */
 function demoFlow() {
   const tab = { id: "demo-tab", type: "tab", label: "medical transcription demo", info: pkg.description };
-  const examples = ["filter-final", "confidence-gate"].map((name, i) =>
+  const examples = ["audio-in", "filter-final", "confidence-gate"].map((name, i) =>
     JSON.parse(readFileSync(join(root, "examples", `${name}.json`), "utf8")).map((n) => ({
       ...n,
       z: tab.id,

@@ -10,7 +10,8 @@ export function toInt16(bytes: Buffer, format: SampleFormat): Int16Array {
   const out = new Int16Array(n);
   switch (format) {
     case "s16le":
-      for (let i = 0; i < n; i++) out[i] = bytes.readInt16LE(i * 2);
+      // Little-endian host (x86, ARM): the bytes are the samples, so one copy does it.
+      Buffer.from(out.buffer).set(bytes);
       break;
     case "u8":
       for (let i = 0; i < n; i++) out[i] = ((bytes[i] ?? 128) - 128) << 8;

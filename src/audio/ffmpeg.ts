@@ -21,9 +21,15 @@ export function ffmpegAvailable(): boolean {
   return available;
 }
 
-// ffmpeg decodes to WAV on a pipe, keeping the source's rate and channels, so that every input
-// then goes through the same normaliser (downmix, resampler) as WAV and PCM do.
+// ffmpeg decodes to WAV on a pipe, so the stream says its own format; it also resamples (and mixes
+// down, for mono output) on the way, which its native resampler does faster than ours. Channels are
+// otherwise kept, and the normaliser checks them as it does for WAV and PCM.
 const ARGS = ["-analyzeduration", "0", "-loglevel", "0", "-vn", "-f", "wav", "-acodec", "pcm_s16le"];
+
+export interface FfmpegTarget {
+  sampleRate: number;
+  mono: boolean;
+}
 const MAX_HEADER_BYTES = 1 << 16;
 
 export interface FfmpegEvents {
@@ -44,9 +50,12 @@ export class FfmpegDecoder {
   constructor(
     private readonly events: FfmpegEvents,
     what: string,
+    target: FfmpegTarget,
   ) {
     if (!ffmpegAvailable()) throw new AudioInputError("FFMPEG_MISSING", FFMPEG_MISSING_MESSAGE);
-    this.ff = new FFmpeg({ args: ARGS });
+    this.ff = new FFmpeg({
+      args: [...ARGS, "-ar", String(target.sampleRate), ...(target.mono ? ["-ac", "1"] : [])],
+    });
     this.ff.on("data", (chunk: Buffer) => this.onData(chunk));
     this.ff.on("end", () =>
       this.finish(

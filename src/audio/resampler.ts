@@ -36,16 +36,38 @@ interface SpeexModule {
 let speex: SpeexModule | undefined;
 let ready: Promise<void> | undefined;
 
+type Listener = (...args: unknown[]) => void;
+const PROCESS_HOOKS = ["uncaughtException", "unhandledRejection"];
+
+function processListeners(): Map<string, Set<Listener>> {
+  return new Map(
+    PROCESS_HOOKS.map((event) => [event, new Set(process.listeners(event as "exit") as Listener[])]),
+  );
+}
+
 /** Loads the WebAssembly module once; every resampler waits for it. */
 export function resamplerReady(): Promise<void> {
-  ready ??=
+  if (!ready) {
+    // Emscripten's glue hooks process-wide error events (and would print its whole source on any
+    // unhandled rejection in Node-RED); the host's own handling is put back as it was.
+    const before = processListeners();
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's own WebAssembly factory
-    (require("speex-resampler/app/speex_wasm") as { default: () => Promise<SpeexModule> })
-      .default()
-      .then((m) => {
-        speex = m;
-      });
+    const factory = require("speex-resampler/app/speex_wasm") as { default: () => Promise<SpeexModule> };
+    const loading = factory.default();
+    for (const [event, listeners] of processListeners()) {
+      for (const listener of listeners)
+        if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
+    }
+    ready = loading.then((m) => {
+      speex = m;
+    });
+  }
   return ready;
+}
+
+/** Bytes of WebAssembly memory the resamplers use (it only grows; a leak would show here). */
+export function resamplerMemoryBytes(): number {
+  return speex?.HEAPU8.length ?? 0;
 }
 
 function loaded(): SpeexModule {

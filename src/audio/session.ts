@@ -78,13 +78,13 @@ export class AudioSession {
   /** Queues an input; resolves when it has been turned into frames, rejects with why it could not. */
   add(input: Input): Promise<void> {
     if (this.ending || this.closed) {
-      return Promise.reject(new AudioInputError("BAD_FORMAT", `audio session ${this.id} has already ended`));
+      return Promise.reject(new AudioInputError("BAD_FORMAT", "this audio session has already ended"));
     }
     if (input.kind === "pcm" && this.pacer.aheadMs > this.options.maxAheadMs) {
       return Promise.reject(
         new AudioInputError(
           "TOO_FAR_AHEAD",
-          `audio for session ${this.id} arrives faster than real time: ${Math.round(this.pacer.aheadMs / 1000)} s are waiting; ` +
+          `audio for this session arrives faster than real time: ${Math.round(this.pacer.aheadMs / 1000)} s are waiting; ` +
             "send live audio at the speed it is spoken, send a recording as one WAV buffer or file path, or set pacing to as fast as possible",
         ),
       );
@@ -147,7 +147,7 @@ export class AudioSession {
         next.close();
         throw new AudioInputError(
           "BAD_FORMAT",
-          `session ${this.id} carries ${this.outputChannels}-channel audio; this input has ${format.channels} channels`,
+          `this session carries ${this.outputChannels}-channel audio; this input has ${format.channels} channels`,
         );
       }
       this.normalizer = next;
@@ -208,6 +208,7 @@ export class AudioSession {
           },
         },
         what,
+        { sampleRate: this.options.sampleRate, mono: this.options.channels === "mono" },
       );
       this.active = decoder;
       if (bytes) decoder.write(bytes);
@@ -239,18 +240,18 @@ export class AudioSession {
           err.code === "ENOENT"
             ? new AudioInputError(
                 "FILE_NOT_FOUND",
-                `audio file not found: ${path}; accepted: a path the Node-RED process can read`,
+                "audio file not found: msg.payload names a path that does not exist; accepted: the path of a file the Node-RED process can read",
               )
             : new AudioInputError(
                 "FILE_NOT_FOUND",
-                `audio file cannot be read (${err.code ?? err.message}): ${path}`,
+                `audio file cannot be read (${err.code ?? "read error"}); accepted: the path of a file the Node-RED process can read`,
               ),
         ),
       );
     });
     try {
-      if (isWav(first)) await this.readWavStream(first, stream, path);
-      else await this.decode(`audio file ${path}`, (d) => this.pipeInto(stream, d), first);
+      if (isWav(first)) await this.readWavStream(first, stream);
+      else await this.decode("the audio file", (d) => this.pipeInto(stream, d), first);
     } finally {
       stream.destroy();
     }
@@ -267,7 +268,7 @@ export class AudioSession {
     stream.on("error", () => decoder.end());
   }
 
-  private async readWavStream(first: Buffer, stream: AsyncIterable<Buffer>, path: string): Promise<void> {
+  private async readWavStream(first: Buffer, stream: AsyncIterable<Buffer>): Promise<void> {
     let head = first;
     let format: PcmFormat | undefined;
     let remaining = Infinity;
@@ -294,11 +295,11 @@ export class AudioSession {
         started = await start();
       }
     }
-    if (!started) throw new AudioInputError("CORRUPT_WAV", `WAV file is corrupt: no data chunk in ${path}`);
+    if (!started) throw new AudioInputError("CORRUPT_WAV", "WAV file is corrupt: it has no data chunk");
     if (remaining !== Infinity && remaining > 0) {
       throw new AudioInputError(
         "TRUNCATED_WAV",
-        `WAV file is truncated: ${remaining} bytes of announced audio are missing in ${path}`,
+        `WAV file is truncated: ${remaining} bytes of announced audio are missing`,
       );
     }
   }

@@ -50,7 +50,7 @@ describe("npm start (the run command)", function () {
   it("deploys the demo flow with every node of the package", async () => {
     const flows = (await (await fetch(`${url}/flows`)).json()) as Array<{ type: string; label?: string }>;
     assert.ok(flows.some((n) => n.type === "tab" && n.label === "medical transcription demo"));
-    for (const type of ["filter-final", "confidence-gate"])
+    for (const type of ["audio-in", "filter-final", "confidence-gate"])
       assert.ok(
         flows.some((n) => n.type === type),
         type,

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import type { NodeInitializer, NodeMessage } from "node-red";
 import type { GateDecision } from "../../src/routing/confidence-gate";
 import type { TranscriptResult } from "../../src/transcript/result";
-import { assertTranscriptResult } from "../support/contract";
+import { assertAudioChunk, assertTranscriptResult } from "../support/contract";
 import { builtNode, collect, delay, helper, runtimeLabel, type FlowNode } from "../support/node-red";
 
 // The example flows run as shipped, with the core nodes they use; debug nodes become test sinks.
@@ -33,6 +33,7 @@ function example(name: string): FlowNode[] {
 }
 
 const modules = [
+  builtNode("audio-in"),
   builtNode("filter-final"),
   builtNode("confidence-gate"),
   core("common/20-inject.js"),
@@ -58,6 +59,17 @@ describe(`example flows (${runtimeLabel})`, () => {
     );
     assert.equal(texts(captions).at(-1), "Patient denies chest pain.");
     for (const m of [...finals, ...captions]) assertTranscriptResult(m.payload);
+  });
+
+  it("audio-in.json: the simulated recorder gives 3 s of 16 kHz mono frames, the last marked end", async () => {
+    await helper.load(modules, example("audio-in"));
+    const frames = collect("ai-debug");
+    helper.getNode("ai-inject").receive({});
+    const deadline = Date.now() + 6000;
+    while (!frames.some((m) => (m.audio as { end?: boolean }).end) && Date.now() < deadline) await delay(50);
+    assert.equal(frames.length, 31, "30 frames of 100 ms and the end marker");
+    for (const m of frames) assertAudioChunk(m);
+    assert.equal((frames.at(-1)?.audio as { end?: boolean }).end, true);
   });
 
   it("confidence-gate.json: the confident segment passes, the weak and the unscored go to review", async () => {

@@ -1,0 +1,131 @@
+import type { Node, NodeAPI, NodeDef } from "node-red";
+import { AudioInputError, INPUT_RATE, type PcmFormat, type SampleFormat } from "../../src/audio/format";
+import { AudioSessions, type AudioInOptions } from "../../src/audio/sessions";
+import { asError, StatusReporter } from "../shared/node-red";
+
+interface AudioInDef extends NodeDef {
+  sampleRate: string | number;
+  channels: "mono" | "keep";
+  frameMs: string | number;
+  pace: "realtime" | "fast";
+  endAfterRecording: boolean;
+  idleTimeout: string | number;
+  maxSessions: string | number;
+  rawRate: string | number;
+  rawEncoding: SampleFormat;
+  rawChannels: string | number;
+}
+
+const OUTPUT_RATES = [8000, 16000, 22050, 24000, 32000, 44100, 48000];
+const RAW_ENCODINGS: readonly SampleFormat[] = ["s16le", "f32le", "s24le", "s32le", "u8", "mulaw", "alaw"];
+// Live audio may queue this far ahead of real time before it is refused (bounded memory).
+const MAX_AHEAD_MS = 60_000;
+
+/** Reads and checks the node's configuration; throws with the field, its value and what is accepted. */
+function optionsFrom(config: AudioInDef): AudioInOptions {
+  const sampleRate = Number(config.sampleRate);
+  if (!OUTPUT_RATES.includes(sampleRate)) {
+    throw new Error(
+      `audio-in: output sample rate ${String(config.sampleRate)} Hz is not offered; accepted: ${OUTPUT_RATES.join(", ")}`,
+    );
+  }
+  const frameMs = Number(config.frameMs);
+  if (!Number.isInteger(frameMs) || frameMs < 50 || frameMs > 1000) {
+    throw new Error(
+      `audio-in: frame length ${String(config.frameMs)} ms is out of range; accepted: whole milliseconds from 50 to 1000`,
+    );
+  }
+  const idleS = Number(config.idleTimeout ?? 30);
+  if (!Number.isFinite(idleS) || idleS < 0) {
+    throw new Error(
+      `audio-in: idle timeout ${String(config.idleTimeout)} s is invalid; accepted: seconds, 0 or more (0 = never)`,
+    );
+  }
+  const maxSessions = Number(config.maxSessions ?? 100);
+  if (!Number.isInteger(maxSessions) || maxSessions < 1) {
+    throw new Error(
+      `audio-in: session limit ${String(config.maxSessions)} is invalid; accepted: a whole number, 1 or more`,
+    );
+  }
+  return {
+    sampleRate,
+    channels: config.channels === "keep" ? "keep" : "mono",
+    frameMs,
+    realTime: config.pace !== "fast",
+    maxAheadMs: MAX_AHEAD_MS,
+    idleTimeoutMs: idleS * 1000,
+    maxSessions,
+    endAfterRecording: config.endAfterRecording !== false,
+    rawDefault: rawFormatFrom(config),
+  };
+}
+
+function rawFormatFrom(config: AudioInDef): PcmFormat | undefined {
+  if (config.rawRate === "" || config.rawRate === undefined) return undefined;
+  const sampleRate = Number(config.rawRate);
+  const channels = Number(config.rawChannels ?? 1);
+  if (!Number.isInteger(sampleRate) || sampleRate < INPUT_RATE.min || sampleRate > INPUT_RATE.max) {
+    throw new Error(
+      `audio-in: raw input rate ${String(config.rawRate)} Hz is invalid; accepted: ${INPUT_RATE.min} to ${INPUT_RATE.max}, or empty for none`,
+    );
+  }
+  if (!RAW_ENCODINGS.includes(config.rawEncoding)) {
+    throw new Error(`audio-in: raw input encoding is invalid; accepted: ${RAW_ENCODINGS.join(", ")}`);
+  }
+  if (channels !== 1 && channels !== 2) throw new Error("audio-in: raw input channels must be 1 or 2");
+  return { sampleRate, channels, sampleFormat: config.rawEncoding };
+}
+
+export = function register(RED: NodeAPI): void {
+  function AudioInNode(this: Node, config: AudioInDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+
+    let options: AudioInOptions;
+    try {
+      options = optionsFrom(config);
+    } catch (err) {
+      const error = asError(err);
+      node.error(error.message);
+      node.status({ fill: "red", shape: "ring", text: "audio-in.status.misconfigured" });
+      node.on("input", (_msg, _send, done) => done(error));
+      return;
+    }
+
+    const status = new StatusReporter(node, () =>
+      sessions.size
+        ? { fill: "green", shape: "dot", text: RED._("audio-in.status.sessions", { count: sessions.size }) }
+        : { fill: "grey", shape: "ring", text: RED._("audio-in.status.idle") },
+    );
+    // Frames leave on the pacer's clock, not in answer to one input, so they go out through node.send.
+    const sessions = new AudioSessions(options, (chunk) => {
+      node.send({
+        topic: chunk.audio.sessionId,
+        payload: chunk.payload,
+        audio: chunk.audio,
+        ...(chunk._session === undefined ? {} : { _session: chunk._session }),
+      });
+      if (chunk.audio.end) status.update();
+    });
+    node.status({});
+
+    node.on("input", (msg, _send, done) => {
+      sessions.handle(msg).then(
+        () => done(),
+        (err: unknown) => {
+          status.update();
+          done(err instanceof AudioInputError ? err : new Error(`audio-in: ${asError(err).message}`));
+        },
+      );
+      status.update();
+    });
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      sessions.close();
+      status.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType("audio-in", AudioInNode);
+};
