@@ -9,6 +9,7 @@ interface AudioInDef extends NodeDef {
   frameMs: string | number;
   pace: "realtime" | "fast";
   endAfterRecording: boolean;
+  compressed: "files" | "stream";
   idleTimeout: string | number;
   maxSessions: string | number;
   rawRate: string | number;
@@ -57,6 +58,7 @@ function optionsFrom(config: AudioInDef): AudioInOptions {
     maxSessions,
     endAfterRecording: config.endAfterRecording !== false,
     rawDefault: rawFormatFrom(config),
+    compressedStream: config.compressed === "stream",
   };
 }
 

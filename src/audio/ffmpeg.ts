@@ -89,12 +89,13 @@ export class FfmpegDecoder {
     if (!this.ended) this.ff.end();
   }
 
+  // prism-media's wrapper does not forward pause/resume: they go to ffmpeg's stdout itself.
   pause(): void {
-    this.ff.pause();
+    this.ff.process?.stdout?.pause();
   }
 
   resume(): void {
-    this.ff.resume();
+    this.ff.process?.stdout?.resume();
   }
 
   /** Stops at once: kills the child process. */

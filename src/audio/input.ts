@@ -58,10 +58,28 @@ export function sessionIdOf(msg: AudioMessage): string {
   return "default";
 }
 
+/**
+ * The audio bytes of a message that carries no format of its own (no WAV header, no format fields):
+ * in a session that is decoding a compressed stream, such a piece continues that stream.
+ */
+export function unlabelledBytes(msg: AudioMessage): Buffer | undefined {
+  const audio = isObject(msg.audio) ? msg.audio : {};
+  if (!isBinary(msg.payload) || msg.payload.byteLength === 0) return undefined;
+  if (audio.sampleRate !== undefined || audio.encoding !== undefined || msg.rate !== undefined)
+    return undefined;
+  const bytes = toBuffer(msg.payload);
+  return isWav(bytes) ? undefined : bytes;
+}
+
+export function asksToEnd(msg: AudioMessage): boolean {
+  const audio = isObject(msg.audio) ? msg.audio : {};
+  return audio.end === true || msg.control === "stop" || msg.control === "end";
+}
+
 /** Works out what a message carries; throws AudioInputError saying what was wrong and what is accepted. */
 export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): Classified {
   const audio = isObject(msg.audio) ? msg.audio : {};
-  const end = audio.end === true || msg.control === "stop" || msg.control === "end";
+  const end = asksToEnd(msg);
   const sessionId = sessionIdOf(msg);
   const payload = msg.payload;
 

@@ -28,6 +28,13 @@ export interface SessionChunk {
   audio: AudioChunkInfo;
 }
 
+interface CompressedStream {
+  decoder: FfmpegDecoder | undefined;
+  /** Settles when ffmpeg has decoded the whole stream, or failed. */
+  done: Promise<void>;
+  error?: unknown;
+}
+
 type Input =
   | { kind: "pcm"; format: PcmFormat; bytes: Buffer }
   | { kind: "compressed"; bytes: Buffer; what: string }
@@ -52,6 +59,8 @@ export class AudioSession {
   /** Resolves when the session's last frame has been sent (or the session was closed). */
   readonly drained: Promise<void>;
   private active: FfmpegDecoder | undefined;
+  // A compressed stream that arrives in pieces (MediaRecorder timeslices): one ffmpeg for all of them.
+  private stream: CompressedStream | undefined;
   private closed = false;
   private ending = false;
 
@@ -106,12 +115,57 @@ export class AudioSession {
     return this.pending;
   }
 
+  /**
+   * Appends a piece of one compressed recording that arrives in pieces (a MediaRecorder with a
+   * timeslice: only the first piece has a header). The stream ends with the session.
+   */
+  addStreamPiece(bytes: Buffer): Promise<void> {
+    if (this.ending || this.closed) {
+      return Promise.reject(new AudioInputError("BAD_FORMAT", "this audio session has already ended"));
+    }
+    this.pending++;
+    const job = this.tail
+      .then(async () => {
+        const stream = (this.stream ??= this.openStream());
+        // No decoder: ffmpeg could not start, and `done` says why.
+        if (!stream.decoder) await stream.done;
+        if (stream.error) throw stream.error;
+        stream.decoder?.write(bytes);
+      })
+      .finally(() => this.pending--);
+    this.tail = job.catch(() => undefined);
+    return job;
+  }
+
+  /** True while the session decodes a compressed stream arriving in pieces. */
+  get streaming(): boolean {
+    return this.stream !== undefined;
+  }
+
   /** Ends the session after its queued inputs: the last frame is padded, never dropped, and marked `end`. */
   end(): Promise<void> {
     if (this.ending || this.closed) return this.tail;
     this.ending = true;
-    this.tail = this.tail.then(() => this.finish());
-    return this.tail;
+    const ended = this.tail.then(async () => {
+      const stream = this.stream;
+      try {
+        if (stream) {
+          stream.decoder?.end();
+          await stream.done;
+        }
+      } finally {
+        this.finish();
+      }
+    });
+    this.tail = ended.catch(() => undefined);
+    return ended;
+  }
+
+  private openStream(): CompressedStream {
+    const stream: CompressedStream = { decoder: undefined, done: Promise.resolve() };
+    stream.done = this.decode("the compressed stream", (d) => (stream.decoder = d));
+    stream.done.catch((err: unknown) => (stream.error = err));
+    return stream;
   }
 
   get ended(): boolean {

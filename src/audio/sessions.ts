@@ -1,6 +1,6 @@
 import { realScheduler, type Scheduler } from "../util/scheduler";
 import { AudioInputError, type PcmFormat } from "./format";
-import { classify, sessionIdOf, type AudioMessage } from "./input";
+import { asksToEnd, classify, sessionIdOf, unlabelledBytes, type AudioMessage } from "./input";
 import { AudioSession, type SessionChunk, type SessionOptions } from "./session";
 
 export interface AudioInOptions extends SessionOptions {
@@ -11,6 +11,11 @@ export interface AudioInOptions extends SessionOptions {
   endAfterRecording: boolean;
   /** The format of raw PCM that arrives without format fields (for example from a websocket). */
   rawDefault: PcmFormat | undefined;
+  /**
+   * Compressed audio arrives in pieces of one recording per session (a MediaRecorder with a
+   * timeslice), rather than as whole files.
+   */
+  compressedStream: boolean;
 }
 
 export interface OutgoingChunk extends SessionChunk {
@@ -42,6 +47,14 @@ export class AudioSessions {
 
   /** Handles one message; resolves when its audio is framed, rejects with an AudioInputError. */
   async handle(msg: AudioMessage): Promise<void> {
+    const streaming = this.sessions.get(sessionIdOf(msg));
+    const piece = streaming?.session.streaming ? unlabelledBytes(msg) : undefined;
+    if (streaming && piece) {
+      this.touch(streaming, msg._session);
+      await streaming.session.addStreamPiece(piece);
+      if (asksToEnd(msg)) await this.end(streaming.session.id, streaming);
+      return;
+    }
     let classified;
     try {
       classified = classify(msg, this.options.rawDefault);
@@ -56,6 +69,11 @@ export class AudioSessions {
       return;
     }
     const entry = this.entry(sessionId, msg._session);
+    if (input.kind === "compressed" && this.options.compressedStream) {
+      await entry.session.addStreamPiece(input.bytes);
+      if (end) await this.end(sessionId, entry);
+      return;
+    }
     const recording = input.kind !== "pcm" || input.recording;
     try {
       await entry.session.add(input);
@@ -112,9 +130,13 @@ export class AudioSessions {
       entry = created;
       this.sessions.set(sessionId, entry);
     }
-    if (wsSession !== undefined) entry.wsSession = wsSession;
-    this.armIdle(sessionId, entry);
+    this.touch(entry, wsSession);
     return entry;
+  }
+
+  private touch(entry: Entry, wsSession: unknown): void {
+    if (wsSession !== undefined) entry.wsSession = wsSession;
+    this.armIdle(entry.session.id, entry);
   }
 
   private armIdle(sessionId: string, entry: Entry): void {

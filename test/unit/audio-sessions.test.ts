@@ -28,6 +28,7 @@ const defaults: AudioInOptions = {
   maxSessions: 10,
   endAfterRecording: true,
   rawDefault: undefined,
+  compressedStream: false,
 };
 
 function setup(options: Partial<AudioInOptions> = {}, scheduler?: ManualScheduler) {
@@ -381,6 +382,27 @@ describe("audio-in compressed audio (ffmpeg)", function () {
       }
     });
   }
+
+  it("decodes a recording that arrives in pieces, as a MediaRecorder with a timeslice sends it", async () => {
+    const webm = readFixture(ffmpegFile("speech.webm", ["-c:a", "libopus", "-b:a", "32k"]));
+    const { sessions, of, pcm } = setup({ compressedStream: true });
+    // Only the first piece has the WebM header; the others are bare continuation bytes.
+    for (let at = 0, size = 700; at < webm.length; at += size, size = (size * 3) % 4093 || 700) {
+      await sessions.handle({
+        payload: webm.subarray(at, at + size),
+        _session: { type: "websocket", id: "rec-1" },
+      });
+    }
+    assert.equal(
+      of("rec-1").some((c) => c.audio.end),
+      false,
+      "the stream stays open between pieces",
+    );
+    await sessions.handle({ _session: { type: "websocket", id: "rec-1" }, control: "stop" });
+    assertWellFormed(of("rec-1"), 100, 16000);
+    const { r } = bestCorrelation(soxReference(speechWav(), 16000), samplesOf(pcm("rec-1")), 800);
+    assert.ok(r > 0.9, `correlation ${r.toFixed(3)}`);
+  });
 
   it("refuses a compressed-looking buffer that is not audio", async () => {
     const { sessions } = setup();
