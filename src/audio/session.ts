@@ -32,7 +32,7 @@ interface CompressedStream {
   decoder: FfmpegDecoder | undefined;
   /** Settles when ffmpeg has decoded the whole stream, or failed. */
   done: Promise<void>;
-  error?: unknown;
+  error?: Error;
 }
 
 type Input =
@@ -164,7 +164,7 @@ export class AudioSession {
   private openStream(): CompressedStream {
     const stream: CompressedStream = { decoder: undefined, done: Promise.resolve() };
     stream.done = this.decode("the compressed stream", (d) => (stream.decoder = d));
-    stream.done.catch((err: unknown) => (stream.error = err));
+    stream.done.catch((err: unknown) => (stream.error = err instanceof Error ? err : new Error(String(err))));
     return stream;
   }
 
