@@ -63,6 +63,10 @@ if (built) {
   run("type-check (sources and tests)", bin("tsc"), ["-p", join(root, "tsconfig.test.json")]);
   run("lint (typescript-eslint)", bin("eslint"), ["."]);
   run("format (prettier --check)", bin("prettier"), ["--check", "."]);
+  if (!quick)
+    run("flow library scorecard (node-red-dev validate)", process.execPath, [
+      join(root, "scripts/scorecard.mjs"),
+    ]);
 
   suite("unit tests", ["test/unit/**/*.test.ts"]);
   suite("node tests, Node-RED 4.1 (dev dependency)", ["test/nodes/**/*.spec.ts"]);
