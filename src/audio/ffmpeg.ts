@@ -98,10 +98,12 @@ export class FfmpegDecoder {
     this.ff.process?.stdout?.resume();
   }
 
-  /** Stops at once: kills the child process. */
+  /** Stops at once: kills the child process, and ends (without error) whoever waits for it. */
   destroy(): void {
+    if (this.ended) return;
     this.ended = true;
     this.ff.destroy();
+    this.events.onEnd();
   }
 
   private onData(chunk: Buffer): void {

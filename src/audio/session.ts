@@ -279,9 +279,9 @@ export class AudioSession {
     try {
       this.feed(format, pcm);
     } catch (err) {
+      reject(err);
       decoder.destroy();
       this.active = undefined;
-      reject(err);
     }
   }
 

@@ -404,6 +404,27 @@ describe("audio-in compressed audio (ffmpeg)", function () {
     assert.ok(r > 0.9, `correlation ${r.toFixed(3)}`);
   });
 
+  it("stops ffmpeg and settles the pending input when closed in the middle of a paced file", async () => {
+    const clock = new ManualScheduler();
+    const { sessions, of } = setup({ realTime: true }, clock);
+    const pending = sessions.handle({
+      topic: "long",
+      payload: ffmpegFile("speech.mp3", ["-c:a", "libmp3lame", "-b:a", "64k"]),
+    });
+    const deadline = Date.now() + 5000;
+    while (of("long").length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(of("long").length > 0, "decoding started");
+    sessions.close();
+    const settled = await Promise.race([
+      pending.then(() => "settled"),
+      new Promise((r) => setTimeout(() => r("hung"), 3000)),
+    ]);
+    assert.equal(settled, "settled");
+    const sent = of("long").length;
+    clock.advance(60_000);
+    assert.equal(of("long").length, sent, "nothing more after close");
+  });
+
   it("refuses a compressed-looking buffer that is not audio", async () => {
     const { sessions } = setup();
     await assert.rejects(
