@@ -1,0 +1,196 @@
+/**
+ * What the assemblyai-medical node reads from its editor configuration and its input messages, as
+ * pure functions: the node file only wires them to Node-RED.
+ */
+import {
+  MEDICAL_DEFAULTS,
+  MEDICAL_DOMAIN,
+  parseKeyterms,
+  validateParams,
+  type Checked,
+  type SpeechModel,
+  type StreamingEncoding,
+  type StreamingParams,
+} from "./params";
+
+/** The node's editor fields, as Node-RED stores them (numbers may arrive as strings). */
+export interface MedicalNodeFields {
+  speechModel?: string;
+  medicalDomain?: boolean;
+  sampleRate?: string | number;
+  encoding?: string;
+  keyterms?: string;
+  speakerLabels?: boolean;
+  maxSpeakers?: string | number;
+  minTurnSilence?: string | number;
+  maxTurnSilence?: string | number;
+  inactivityTimeout?: string | number;
+  formatTurns?: boolean;
+  prompt?: string;
+}
+
+/** Empty means "not set"; anything else must be a number (NaN is left for validation to name). */
+function optionalNumber(v: string | number | undefined): number | undefined {
+  if (v === undefined || v === null || (typeof v === "string" && v.trim() === "")) return undefined;
+  return Number(v);
+}
+
+function numberOr(v: string | number | undefined, fallback: number): number {
+  return optionalNumber(v) ?? fallback;
+}
+
+/** The connection parameters from the editor fields, with the Medical Mode defaults, validated. */
+export function paramsFromFields(f: MedicalNodeFields): Checked<StreamingParams> {
+  const p: StreamingParams = {
+    speech_model: (f.speechModel || MEDICAL_DEFAULTS.speech_model) as SpeechModel,
+    sample_rate: numberOr(f.sampleRate, MEDICAL_DEFAULTS.sample_rate),
+    encoding: (f.encoding || MEDICAL_DEFAULTS.encoding) as StreamingEncoding,
+    min_turn_silence: numberOr(f.minTurnSilence, MEDICAL_DEFAULTS.min_turn_silence ?? 800),
+    max_turn_silence: numberOr(f.maxTurnSilence, MEDICAL_DEFAULTS.max_turn_silence ?? 3600),
+  };
+  // Medical Mode is on unless switched off explicitly.
+  if (f.medicalDomain !== false) p.domain = MEDICAL_DOMAIN;
+  const keyterms = parseKeyterms(f.keyterms ?? "");
+  if (keyterms.length > 0) p.keyterms_prompt = keyterms;
+  if (f.speakerLabels === true) {
+    p.speaker_labels = true;
+    const max = optionalNumber(f.maxSpeakers);
+    if (max !== undefined) p.max_speakers = max;
+  }
+  const inactivity = optionalNumber(f.inactivityTimeout);
+  if (inactivity !== undefined) p.inactivity_timeout = inactivity;
+  // Sent only when on, as the SDK does; U3 Pro always formats and ignores it.
+  if (f.formatTurns === true) p.format_turns = true;
+  if (f.prompt && f.prompt.trim()) p.prompt = f.prompt;
+  return validateParams(p);
+}
+
+/** Fields a flow may change mid-stream with UpdateConfiguration (snake_case, as on the wire). */
+export const UPDATABLE_FIELDS = [
+  "keyterms_prompt",
+  "prompt",
+  "min_turn_silence",
+  "max_turn_silence",
+] as const;
+
+export type UpdatableFields = Partial<Pick<StreamingParams, (typeof UPDATABLE_FIELDS)[number]>>;
+
+export type ControlCommand =
+  { type: "ForceEndpoint" } | { type: "UpdateConfiguration"; fields: UpdatableFields };
+
+/** A message the node refuses; the text names the field and what is accepted, never a value from the message. */
+export class InputError extends Error {
+  override readonly name = "InputError";
+}
+
+export type CheckedInput<T> = { ok: true; value: T } | { ok: false; error: InputError };
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Reads `msg.control`; undefined when the message carries none. */
+export function checkControl(
+  control: unknown,
+  base: StreamingParams,
+): CheckedInput<ControlCommand> | undefined {
+  if (control === undefined) return undefined;
+  const fail = (text: string): CheckedInput<ControlCommand> => ({ ok: false, error: new InputError(text) });
+  if (!isRecord(control)) {
+    return fail(
+      'msg.control must be an object: {type: "ForceEndpoint"} or {type: "UpdateConfiguration", ...}',
+    );
+  }
+  if (control.type === "ForceEndpoint") return { ok: true, value: { type: "ForceEndpoint" } };
+  if (control.type !== "UpdateConfiguration") {
+    return fail('msg.control.type must be "ForceEndpoint" or "UpdateConfiguration"');
+  }
+  const fields: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(control)) {
+    if (key === "type") continue;
+    if (!(UPDATABLE_FIELDS as readonly string[]).includes(key)) {
+      return fail(
+        `msg.control.${key} cannot be updated mid-stream; accepted: ${UPDATABLE_FIELDS.join(", ")}`,
+      );
+    }
+    fields[key] = value;
+  }
+  if (Object.keys(fields).length === 0) {
+    return fail(`msg.control needs at least one of ${UPDATABLE_FIELDS.join(", ")}`);
+  }
+  // The same limits as at connection time: the service closes the session (3006) on an oversized prompt.
+  const checked = validateParams({ ...base, ...fields });
+  if (!checked.ok) return fail(`msg.control: ${checked.error.message}`);
+  return {
+    ok: true,
+    value: { type: "UpdateConfiguration", fields: fields },
+  };
+}
+
+export interface AudioInput {
+  sessionId: string;
+  /** Absent for a bare end marker. */
+  audio: Buffer | undefined;
+  end: boolean;
+}
+
+const SOX_ENCODINGS: Record<string, StreamingEncoding> = {
+  "signed-integer": "pcm_s16le",
+  "mu-law": "pcm_mulaw",
+  ULAW: "pcm_mulaw",
+};
+
+/**
+ * Checks an audio chunk message (contract 1, or sox-style flat fields) against the configured rate and
+ * encoding. The session comes from msg.audio.sessionId, else msg.topic.
+ */
+export function checkAudioMessage(
+  msg: Record<string, unknown>,
+  expected: { sampleRate: number; encoding: StreamingEncoding },
+): CheckedInput<AudioInput> {
+  const fail = (text: string): CheckedInput<AudioInput> => ({ ok: false, error: new InputError(text) });
+  const info = isRecord(msg.audio) ? msg.audio : {};
+  const sessionId =
+    typeof info.sessionId === "string" && info.sessionId.trim()
+      ? info.sessionId
+      : typeof msg.topic === "string" && msg.topic.trim()
+        ? msg.topic
+        : undefined;
+  if (!sessionId)
+    return fail("msg.audio.sessionId or msg.topic must name the audio session (a non-empty string)");
+  const end = info.end === true;
+  const payload = msg.payload;
+  const empty =
+    payload === undefined || payload === null || (Buffer.isBuffer(payload) && payload.length === 0);
+  if (!Buffer.isBuffer(payload) && !(end && empty)) {
+    return fail(
+      `msg.payload must be a Buffer of ${expected.encoding} audio (got ${Array.isArray(payload) ? "array" : typeof payload}); ` +
+        "accepted: audio chunk messages from audio-in (contract 1 in the README)",
+    );
+  }
+  const rate = info.sampleRate ?? msg.rate;
+  if (rate !== undefined && rate !== expected.sampleRate) {
+    return fail(
+      `msg.audio.sampleRate must be ${expected.sampleRate} Hz, the rate this node is configured for; ` +
+        "resample with audio-in or change the node's sample rate",
+    );
+  }
+  const rawEncoding = info.encoding ?? msg.encoding;
+  const encoding =
+    typeof rawEncoding === "string" ? (SOX_ENCODINGS[rawEncoding] ?? rawEncoding) : rawEncoding;
+  if (encoding !== undefined && encoding !== expected.encoding) {
+    return fail(
+      `msg.audio.encoding must be "${expected.encoding}", the encoding this node is configured for`,
+    );
+  }
+  const channels = info.channels ?? msg.channels;
+  if (channels !== undefined && channels !== 1) {
+    return fail("msg.audio.channels must be 1: AssemblyAI streaming takes mono audio");
+  }
+  if (Buffer.isBuffer(payload) && expected.encoding === "pcm_s16le" && payload.length % 2 !== 0) {
+    return fail("msg.payload must hold whole 16-bit samples (an even number of bytes) for pcm_s16le");
+  }
+  return {
+    ok: true,
+    value: { sessionId, audio: Buffer.isBuffer(payload) && payload.length ? payload : undefined, end },
+  };
+}

@@ -1,0 +1,570 @@
+/**
+ * A local AssemblyAI v3 streaming server (research/assemblyai.md §6) for tests: the real handshake,
+ * auth and parameter errors, the 50–1000 ms frame rule, real-time rate check, scripted U3 Pro turns
+ * from a fixture, Terminate/Termination, and fault injection. It records what it received.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { contentStartMs, type Fixture, type FixtureWord } from "./fixture";
+
+export const SPEECH_MODEL_ENUM = [
+  "universal-streaming-english",
+  "universal-streaming-multilingual",
+  "whisper-rt",
+  "u3-rt-pro",
+  "u3-rt-pro-beta-1",
+  "u3-rt-agent",
+  "universal-3-5-pro",
+  "universal-3-6-pro",
+  "universal-3-6",
+  "universal-3-7-preview",
+  "_universal-3-5-notetaker",
+];
+
+/** The Error texts the service sends with each injectable close code. */
+export const FAULT_MESSAGES: Record<number, string> = {
+  1008: "Unauthorized connection: Too many concurrent sessions",
+  3005: "Session Cancelled: An error occurred",
+  3008: "Session Expired: Maximum session duration exceeded",
+  3009: "Too many concurrent sessions",
+};
+
+const SEE_ERROR = "See Error message for details";
+
+export interface EmulatorOptions {
+  fixture: Fixture;
+  apiKeys?: string[];
+  tokens?: string[];
+  expiredTokens?: string[];
+  beginDelayMs?: number;
+  /** How far received audio may run ahead of wall time before 3007 (the real tolerance is undocumented). */
+  rateToleranceMs?: number;
+  /** Length of one inactivity_timeout "second" (shortened in tests so a 5 s timeout takes 5 × this). */
+  inactivitySecondMs?: number;
+  /** Delay before the final that ForceEndpoint produces (the service takes about 270 ms). */
+  forceEndpointDelayMs?: number;
+  /** Delay before Termination after Terminate (the service takes 0.5–1.3 s). */
+  terminationDelayMs?: number;
+}
+
+/** What the next connection meets, for tests of connection-time faults. */
+export type ConnectionPlan =
+  { reject: number; message?: string } | { beginDelayMs: number } | { stall: true };
+
+export interface ReceivedFrame {
+  bytes: number;
+  ms: number;
+  /** Wall milliseconds since the connection opened. */
+  atMs: number;
+  /** Session milliseconds of the audio (tagged test audio), undefined for silence. */
+  contentMs: number | undefined;
+}
+
+interface Segment {
+  connStartMs: number;
+  contentStartMs: number;
+  durationMs: number;
+}
+
+interface HeardWord {
+  word: FixtureWord;
+  start: number;
+  end: number;
+}
+
+interface OpenTurn {
+  fixtureTurn: number;
+  words: HeardWord[];
+}
+
+type Json = Record<string, unknown>;
+
+export class EmulatedConnection {
+  readonly headers: IncomingMessage["headers"];
+  readonly params: Record<string, string>;
+  readonly frames: ReceivedFrame[] = [];
+  /** Client text messages, parsed when they were JSON, otherwise the raw text. */
+  readonly messages: unknown[] = [];
+  /** Every JSON message the server sent. */
+  readonly sent: Json[] = [];
+  receivedMs = 0;
+  closeCode: number | undefined;
+  readonly closed: Promise<number>;
+  config: { min_turn_silence: number; max_turn_silence: number; keyterms_prompt: string[]; prompt?: string };
+
+  private readonly openedAt = Date.now();
+  private beginAt: number | undefined;
+  private stalled = false;
+  private ended = false;
+  private readonly segments: Segment[] = [];
+  private readonly heard = new Set<string>();
+  private open: OpenTurn | undefined;
+  private turnOrder = 0;
+  private inactivity: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly audioHooks: Array<{ ms: number; fn: () => void }> = [];
+  private resolveClosed: (code: number) => void = () => undefined;
+
+  constructor(
+    private readonly socket: WebSocket,
+    request: IncomingMessage,
+    private readonly options: Required<Omit<EmulatorOptions, "apiKeys" | "tokens" | "expiredTokens">>,
+  ) {
+    this.headers = request.headers;
+    const url = new URL(request.url ?? "/", "http://localhost");
+    this.params = Object.fromEntries(url.searchParams);
+    this.config = {
+      min_turn_silence: intParam(this.params.min_turn_silence) ?? 100,
+      max_turn_silence: intParam(this.params.max_turn_silence) ?? 1000,
+      keyterms_prompt: [],
+    };
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    socket.on("error", () => undefined);
+    socket.on("close", (code) => {
+      this.closeCode ??= code;
+      this.clearTimers();
+      this.resolveClosed(this.closeCode);
+    });
+  }
+
+  get sampleRate(): number {
+    return intParam(this.params.sample_rate) ?? 16000;
+  }
+
+  get bytesPerSample(): number {
+    return this.params.encoding === "pcm_mulaw" ? 1 : 2;
+  }
+
+  /** Server messages of one type. */
+  sentOf(type: string): Json[] {
+    return this.sent.filter((m) => m.type === type);
+  }
+
+  /** Calls `fn` once this connection has received `ms` of audio. */
+  whenAudio(ms: number, fn: () => void): void {
+    this.audioHooks.push({ ms, fn });
+  }
+
+  /** Drops the TCP connection without a close frame: the client sees 1006. */
+  drop(): void {
+    this.closeCode = 1006;
+    this.socket.terminate();
+  }
+
+  /** Error frame then close with the same code, as the service ends a session on an error. */
+  fail(code: number, message = FAULT_MESSAGES[code] ?? "Session Cancelled: An error occurred"): void {
+    if (this.closeCode !== undefined) return;
+    this.send({ type: "Error", error_code: code, error: message });
+    this.closeWith(code, SEE_ERROR);
+  }
+
+  /** A close with no Error frame before it (1011, 1013: transport-level conditions). */
+  closeBare(code: number): void {
+    this.closeWith(code, "");
+  }
+
+  /** Stops answering: no Turns, no Termination, input ignored. */
+  stall(): void {
+    this.stalled = true;
+    this.clearTimers();
+  }
+
+  start(plan: ConnectionPlan | undefined, auth: { code: number; message: string } | undefined): void {
+    this.socket.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    if (auth) return this.fail(auth.code, auth.message);
+    if (plan && "reject" in plan) return this.fail(plan.reject, plan.message);
+    const invalid = validateQuery(this.params);
+    if (invalid) return this.fail(3006, `User Input Validation Error: ${invalid}`);
+    if (plan && "stall" in plan) return this.stall();
+    const delay = plan && "beginDelayMs" in plan ? plan.beginDelayMs : this.options.beginDelayMs;
+    this.later(() => this.begin(), delay);
+  }
+
+  private begin(): void {
+    this.beginAt = Date.now();
+    this.send({
+      type: "Begin",
+      id: randomUUID(),
+      expires_at: Math.floor(Date.now() / 1000) + 10800,
+      configuration: {
+        model: this.params.speech_model ?? "universal-3-5-pro",
+        mode: this.params.mode ?? "balanced",
+        api_version: "2025-05-12",
+        speaker_labels: this.params.speaker_labels === "true",
+        redact_pii: this.params.redact_pii === "true",
+        filter_profanity: this.params.filter_profanity === "true",
+        domain: this.params.domain ?? null,
+        voice_focus: this.params.voice_focus ?? null,
+      },
+    });
+    this.touch();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.stalled || this.ended || this.closeCode !== undefined) return;
+    this.touch();
+    const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    if (isBinary) return this.onAudio(buf);
+    const text = buf.toString("utf8");
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch (err) {
+      this.messages.push(text);
+      return this.fail(3006, `User Input Validation Error: Invalid JSON: ${(err as Error).message}`);
+    }
+    this.messages.push(message);
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      return this.fail(3006, "Invalid Message: Input should be a valid dictionary");
+    }
+    const m = message as Json;
+    switch (m.type) {
+      case "Terminate":
+        return this.terminate();
+      case "ForceEndpoint":
+        this.later(() => this.finalize(), this.options.forceEndpointDelayMs);
+        return;
+      case "KeepAlive":
+        return;
+      case "UpdateConfiguration":
+        return this.update(m);
+      default:
+        return this.fail(3006, `Invalid Message Type: ${String(m.type)}`);
+    }
+  }
+
+  private update(m: Json): void {
+    if (m.prompt !== undefined && (typeof m.prompt !== "string" || m.prompt.length > 1750)) {
+      return this.fail(
+        3006,
+        "User Input Validation Error: Invalid 'prompt': String should have at most 1750 characters",
+      );
+    }
+    if (typeof m.prompt === "string") this.config.prompt = m.prompt;
+    if (typeof m.min_turn_silence === "number") this.config.min_turn_silence = m.min_turn_silence;
+    if (typeof m.max_turn_silence === "number") this.config.max_turn_silence = m.max_turn_silence;
+    if (Array.isArray(m.keyterms_prompt)) {
+      if (m.keyterms_prompt.length > 100) {
+        return this.fail(3006, "User Input Validation Error: Invalid 'keyterms_prompt': Max 100 items");
+      }
+      this.config.keyterms_prompt = m.keyterms_prompt.filter((t): t is string => typeof t === "string");
+    }
+  }
+
+  private onAudio(buf: Buffer): void {
+    const ms = (buf.length / (this.sampleRate * this.bytesPerSample)) * 1000;
+    const atMs = Date.now() - this.openedAt;
+    const contentMs = this.bytesPerSample === 2 ? contentStartMs(buf, this.sampleRate) : this.receivedMs;
+    this.frames.push({ bytes: buf.length, ms, atMs, contentMs });
+    if (ms < 50 || ms > 1000) {
+      return this.fail(
+        3007,
+        `Input Duration Error: Input Duration Violation: ${ms.toFixed(1)} ms. Expected between 50 and 1000 ms`,
+      );
+    }
+    const connStart = this.receivedMs;
+    this.receivedMs += ms;
+    const elapsed = Date.now() - (this.beginAt ?? this.openedAt);
+    if (this.receivedMs - elapsed > this.options.rateToleranceMs) {
+      return this.fail(
+        3007,
+        `Input Duration Error: Audio Transmission Rate Exceeded: Received ${(this.receivedMs / 1000).toFixed(1)} sec. audio in ${(elapsed / 1000).toFixed(6)} sec`,
+      );
+    }
+    if (contentMs !== undefined) this.addSegment(connStart, contentMs, ms);
+    this.recognise();
+    for (const hook of this.audioHooks.filter((h) => h.ms <= this.receivedMs)) {
+      this.audioHooks.splice(this.audioHooks.indexOf(hook), 1);
+      hook.fn();
+    }
+  }
+
+  private addSegment(connStartMs: number, contentStart: number, durationMs: number): void {
+    const last = this.segments[this.segments.length - 1];
+    const contiguous =
+      last &&
+      Math.abs(last.connStartMs + last.durationMs - connStartMs) < 1 &&
+      Math.abs(last.contentStartMs + last.durationMs - contentStart) < 1;
+    if (last && contiguous) last.durationMs += durationMs;
+    else this.segments.push({ connStartMs, contentStartMs: contentStart, durationMs });
+  }
+
+  /** Where a stretch of session audio lies on this connection's clock, if it was received whole. */
+  private locate(startMs: number, endMs: number): { start: number; end: number } | undefined {
+    for (const s of this.segments) {
+      if (s.contentStartMs <= startMs + 0.5 && endMs <= s.contentStartMs + s.durationMs + 0.5) {
+        const shift = s.connStartMs - s.contentStartMs;
+        return { start: startMs + shift, end: endMs + shift };
+      }
+    }
+    return undefined;
+  }
+
+  /** Hears the fixture words the received audio now holds, and ends turns on silence, as U3 Pro does. */
+  private recognise(): void {
+    this.options.fixture.turns.forEach((t, ti) =>
+      t.words.forEach((word, wi) => {
+        const key = `${ti}/${wi}`;
+        if (this.heard.has(key)) return;
+        const at = this.locate(word.startMs, word.endMs);
+        if (!at) return;
+        this.heard.add(key);
+        if (this.open && this.open.fixtureTurn !== ti) this.finalize();
+        if (!this.open) {
+          this.open = { fixtureTurn: ti, words: [] };
+          this.send({ type: "SpeechStarted", timestamp: Math.round(at.start), confidence: 0.98 });
+        }
+        this.open.words.push({ word, start: at.start, end: at.end });
+        this.sendTurn(false);
+      }),
+    );
+    const open = this.open;
+    const last = open?.words[open.words.length - 1];
+    if (!open || !last) return;
+    const fixtureWords = this.options.fixture.turns[open.fixtureTurn]?.words ?? [];
+    const complete = last.word === fixtureWords[fixtureWords.length - 1];
+    const silence = this.receivedMs - last.end;
+    if ((complete && silence >= this.config.min_turn_silence) || silence >= this.config.max_turn_silence) {
+      this.finalize();
+    }
+  }
+
+  private sendTurn(final: boolean): void {
+    const open = this.open;
+    if (!open) return;
+    const diarize = final && this.params.speaker_labels === "true";
+    const words = open.words.map((h) => ({
+      text: final ? h.word.text : unformatted(h.word.text),
+      start: Math.round(h.start),
+      end: Math.round(h.end),
+      confidence: h.word.confidence,
+      word_is_final: final,
+      ...(diarize && h.word.speaker ? { speaker: h.word.speaker } : {}),
+    }));
+    const transcript = words.map((w) => w.text).join(" ");
+    this.send({
+      type: "Turn",
+      turn_order: this.turnOrder,
+      turn_is_formatted: final,
+      end_of_turn: final,
+      transcript,
+      end_of_turn_confidence: final ? 1 : 0,
+      words,
+      utterance: final ? transcript : "",
+      ...(diarize ? { speaker_label: open.words[0]?.word.speaker ?? "UNKNOWN" } : {}),
+      ...(final && this.params.language_detection === "true"
+        ? { language_code: "en", language_confidence: 0.99 }
+        : {}),
+    });
+  }
+
+  /** Ends the open turn with its final; the next heard word starts a new turn. */
+  private finalize(): void {
+    if (!this.open || this.closeCode !== undefined || this.stalled) return;
+    this.sendTurn(true);
+    this.open = undefined;
+    this.turnOrder++;
+  }
+
+  private terminate(): void {
+    this.ended = true;
+    this.later(() => {
+      if (this.stalled) return;
+      this.finalize();
+      this.send({
+        type: "Termination",
+        audio_duration_seconds: Math.round(this.receivedMs / 1000),
+        session_duration_seconds: Math.round((Date.now() - this.openedAt) / 1000),
+      });
+      this.closeWith(1000, "Session Ended");
+    }, this.options.terminationDelayMs);
+  }
+
+  private touch(): void {
+    const seconds = intParam(this.params.inactivity_timeout);
+    if (seconds === undefined) return;
+    if (this.inactivity) this.timers.delete(this.inactivity);
+    clearTimeout(this.inactivity);
+    this.inactivity = this.later(
+      () =>
+        this.fail(3006, `Session terminated due to inactivity: No messages received for ${seconds} seconds`),
+      seconds * this.options.inactivitySecondMs,
+    );
+  }
+
+  private send(message: Json): void {
+    if (this.closeCode !== undefined || this.socket.readyState !== this.socket.OPEN) return;
+    this.sent.push(message);
+    this.socket.send(JSON.stringify(message));
+  }
+
+  private closeWith(code: number, reason: string): void {
+    if (this.closeCode !== undefined) return;
+    this.closeCode = code;
+    this.clearTimers();
+    this.socket.close(code, reason);
+  }
+
+  private later(fn: () => void, ms: number): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+
+function intParam(v: string | undefined): number | undefined {
+  if (v === undefined || !/^-?\d+$/.test(v)) return undefined;
+  return Number(v);
+}
+
+/** What a partial carries before formatting: lower case, no punctuation. */
+function unformatted(text: string): string {
+  return text.toLowerCase().replace(/[.,!?;:]/g, "");
+}
+
+/** The service's 3006 text for the first invalid known parameter; unknown parameters are ignored. */
+export function validateQuery(p: Record<string, string>): string | undefined {
+  const invalid = (field: string, detail: string): string => `Invalid '${field}': ${detail}`;
+  if (p.speech_model !== undefined && !SPEECH_MODEL_ENUM.includes(p.speech_model)) {
+    return invalid("speech_model", `Input should be ${SPEECH_MODEL_ENUM.map((m) => `'${m}'`).join(", ")}`);
+  }
+  if (p.sample_rate !== undefined) {
+    const rate = Number(p.sample_rate);
+    if (!Number.isInteger(rate)) return invalid("sample_rate", "Input should be a valid integer");
+    if (rate < 8000) return invalid("sample_rate", "sample_rate must be at least 8,000 Hz");
+  }
+  if (p.encoding !== undefined && p.encoding !== "pcm_s16le" && p.encoding !== "pcm_mulaw") {
+    return invalid("encoding", `'${p.encoding}' is not a valid Encoding`);
+  }
+  if (p.keyterms_prompt !== undefined) {
+    let terms: unknown;
+    try {
+      terms = JSON.parse(p.keyterms_prompt);
+    } catch {
+      terms = undefined;
+    }
+    if (!Array.isArray(terms)) return invalid("keyterms_prompt", "Input should be a valid list");
+    if (terms.length > 100) return invalid("keyterms_prompt", "Max 100 items");
+  }
+  if (p.prompt !== undefined && p.prompt.length > 1750) {
+    return invalid("prompt", "String should have at most 1750 characters");
+  }
+  if (p.inactivity_timeout !== undefined) {
+    const t = Number(p.inactivity_timeout);
+    if (!Number.isInteger(t)) return invalid("inactivity_timeout", "Input should be a valid integer");
+    if (t < 5) return invalid("inactivity_timeout", "Input should be greater than or equal to 5");
+    if (t > 3600) return invalid("inactivity_timeout", "Input should be less than or equal to 3600");
+  }
+  return undefined;
+}
+
+export class AssemblyAiEmulator extends EventEmitter {
+  readonly connections: EmulatedConnection[] = [];
+  private readonly plans: ConnectionPlan[] = [];
+  private readonly options: Required<Omit<EmulatorOptions, "apiKeys" | "tokens" | "expiredTokens">>;
+  private readonly keys: Set<string>;
+  private readonly tokens: Set<string>;
+  private readonly expired: Set<string>;
+
+  private constructor(
+    private readonly server: WebSocketServer,
+    options: EmulatorOptions,
+  ) {
+    super();
+    this.options = {
+      fixture: options.fixture,
+      beginDelayMs: options.beginDelayMs ?? 0,
+      rateToleranceMs: options.rateToleranceMs ?? 1000,
+      inactivitySecondMs: options.inactivitySecondMs ?? 1000,
+      forceEndpointDelayMs: options.forceEndpointDelayMs ?? 0,
+      terminationDelayMs: options.terminationDelayMs ?? 0,
+    };
+    this.keys = new Set(options.apiKeys ?? ["test-api-key"]);
+    this.tokens = new Set(options.tokens ?? []);
+    this.expired = new Set(options.expiredTokens ?? []);
+    server.on("connection", (socket, request) => this.accept(socket, request));
+  }
+
+  static start(options: EmulatorOptions): Promise<AssemblyAiEmulator> {
+    return new Promise((resolve, reject) => {
+      // Only /v3/ws upgrades; any other path is refused by ws with HTTP 400.
+      const server = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/v3/ws" });
+      server.once("error", reject);
+      server.once("listening", () => resolve(new AssemblyAiEmulator(server, options)));
+    });
+  }
+
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo;
+    return `ws://127.0.0.1:${port}/v3/ws`;
+  }
+
+  /** Faults for the next connections, one plan per connection, in order. */
+  plan(...plans: ConnectionPlan[]): void {
+    this.plans.push(...plans);
+  }
+
+  /** Resolves with connection `index` (0-based) once it exists. */
+  connection(index: number, timeoutMs = 5000): Promise<EmulatedConnection> {
+    const existing = this.connections[index];
+    if (existing) return Promise.resolve(existing);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off("connection", check);
+        reject(new Error(`no connection #${index} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = (): void => {
+        const c = this.connections[index];
+        if (!c) return;
+        clearTimeout(timer);
+        this.off("connection", check);
+        resolve(c);
+      };
+      this.on("connection", check);
+    });
+  }
+
+  private accept(socket: WebSocket, request: IncomingMessage): void {
+    const connection = new EmulatedConnection(socket, request, this.options);
+    this.connections.push(connection);
+    connection.start(this.plans.shift(), this.authFailure(request, connection.params));
+    this.emit("connection", connection);
+  }
+
+  /** Auth is checked after the upgrade, as the service does: an Error frame and close 1008. */
+  private authFailure(
+    request: IncomingMessage,
+    params: Record<string, string>,
+  ): { code: number; message: string } | undefined {
+    const header = request.headers.authorization;
+    const token = params.token;
+    if (token !== undefined) {
+      if (this.expired.has(token))
+        return { code: 1008, message: "Unauthorized Connection: Signature has expired" };
+      return this.tokens.has(token)
+        ? undefined
+        : { code: 1008, message: "Unauthorized Connection: Invalid API key" };
+    }
+    if (!header) return { code: 1008, message: "Unauthorized Connection: Missing Authorization header" };
+    if (/^Bearer\s/i.test(header) || !this.keys.has(header)) {
+      return { code: 1008, message: "Unauthorized Connection: Invalid API key" };
+    }
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.server.clients) client.terminate();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,104 @@
+import { strict as assert } from "node:assert";
+import {
+  checkAudioMessage,
+  checkControl,
+  paramsFromFields,
+} from "../../src/providers/assemblyai/node-config";
+import { MEDICAL_DEFAULTS } from "../../src/providers/assemblyai/params";
+
+const expected = { sampleRate: 16000, encoding: "pcm_s16le" as const };
+
+describe("assemblyai-medical configuration and input checks", () => {
+  it("turns empty editor fields into the Medical Mode defaults", () => {
+    const r = paramsFromFields({});
+    assert.ok(r.ok);
+    assert.deepEqual(r.value, MEDICAL_DEFAULTS);
+  });
+
+  it("reads the editor fields: domain off, keyterms, speakers only with labels on, inactivity, prompt", () => {
+    const r = paramsFromFields({
+      speechModel: "universal-3-5-pro",
+      medicalDomain: false,
+      sampleRate: "8000",
+      encoding: "pcm_mulaw",
+      keyterms: "Humalog, lispro",
+      speakerLabels: false,
+      maxSpeakers: "3",
+      minTurnSilence: "400",
+      maxTurnSilence: "",
+      inactivityTimeout: "60",
+      formatTurns: true,
+      prompt: "  ",
+    });
+    assert.ok(r.ok);
+    assert.deepEqual(r.value, {
+      speech_model: "universal-3-5-pro",
+      sample_rate: 8000,
+      encoding: "pcm_mulaw",
+      min_turn_silence: 400,
+      max_turn_silence: 3600,
+      keyterms_prompt: ["Humalog", "lispro"],
+      inactivity_timeout: 60,
+      format_turns: true,
+    });
+  });
+
+  it("names a field typed wrong in the editor", () => {
+    const r = paramsFromFields({ minTurnSilence: "soon" });
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.equal(r.error.field, "min_turn_silence");
+  });
+
+  it("accepts a contract-1 chunk and the sox-style flat fields", () => {
+    const pcm = Buffer.alloc(3200);
+    const c1 = checkAudioMessage(
+      {
+        topic: "t",
+        payload: pcm,
+        audio: { sessionId: "s1", sampleRate: 16000, encoding: "pcm_s16le", channels: 1 },
+      },
+      expected,
+    );
+    assert.deepEqual(c1, { ok: true, value: { sessionId: "s1", audio: pcm, end: false } });
+    const sox = checkAudioMessage(
+      { topic: "s2", payload: pcm, rate: 16000, encoding: "signed-integer", channels: 1 },
+      expected,
+    );
+    assert.deepEqual(sox, { ok: true, value: { sessionId: "s2", audio: pcm, end: false } });
+  });
+
+  it("accepts a bare end marker with no payload", () => {
+    const r = checkAudioMessage({ topic: "s", audio: { sessionId: "s", end: true } }, expected);
+    assert.deepEqual(r, { ok: true, value: { sessionId: "s", audio: undefined, end: true } });
+  });
+
+  it("refuses an odd number of bytes for 16-bit PCM, without echoing data", () => {
+    const r = checkAudioMessage({ topic: "s", payload: Buffer.alloc(3) }, expected);
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.error.message, /whole 16-bit samples/);
+  });
+
+  it("reads control messages and refuses fields that cannot change mid-stream", () => {
+    assert.equal(checkControl(undefined, MEDICAL_DEFAULTS), undefined);
+    assert.deepEqual(checkControl({ type: "ForceEndpoint" }, MEDICAL_DEFAULTS), {
+      ok: true,
+      value: { type: "ForceEndpoint" },
+    });
+    assert.deepEqual(
+      checkControl({ type: "UpdateConfiguration", max_turn_silence: 2000 }, MEDICAL_DEFAULTS),
+      {
+        ok: true,
+        value: { type: "UpdateConfiguration", fields: { max_turn_silence: 2000 } },
+      },
+    );
+    const bad = checkControl({ type: "UpdateConfiguration", sample_rate: 8000 }, MEDICAL_DEFAULTS);
+    assert.equal(bad?.ok, false);
+    if (bad && !bad.ok)
+      assert.match(bad.error.message, /msg\.control\.sample_rate cannot be updated mid-stream/);
+    const tooMany = checkControl(
+      { type: "UpdateConfiguration", keyterms_prompt: Array.from({ length: 101 }, (_, i) => `t${i}`) },
+      MEDICAL_DEFAULTS,
+    );
+    assert.equal(tooMany?.ok, false);
+  });
+});
