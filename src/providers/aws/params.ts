@@ -1,0 +1,135 @@
+/**
+ * The request parameters of StartMedicalStreamTranscription, checked before any stream opens so
+ * that a misconfigured node is refused at deploy with a message naming what is wrong and what the
+ * service accepts (instead of a BadRequestException on every session).
+ */
+export const SPECIALTIES = [
+  "PRIMARYCARE",
+  "CARDIOLOGY",
+  "NEUROLOGY",
+  "ONCOLOGY",
+  "RADIOLOGY",
+  "UROLOGY",
+] as const;
+export const TYPES = ["CONVERSATION", "DICTATION"] as const;
+export const MEDIA_ENCODINGS = ["pcm", "flac", "ogg-opus"] as const;
+export const MIN_SAMPLE_RATE = 16000;
+export const MAX_SAMPLE_RATE = 48000;
+/** The service's own pattern and length limits for a custom vocabulary name. */
+export const VOCABULARY_PATTERN = /^[0-9a-zA-Z._-]{1,200}$/;
+
+export type Specialty = (typeof SPECIALTIES)[number];
+export type MedicalType = (typeof TYPES)[number];
+export type MediaEncoding = (typeof MEDIA_ENCODINGS)[number];
+
+/** What a user configures (raw, as it comes from a node's settings). */
+export interface MedicalParamsInput {
+  specialty: unknown;
+  type: unknown;
+  sampleRate: unknown;
+  mediaEncoding: unknown;
+  showSpeakerLabel?: unknown;
+  channelIdentification?: unknown;
+  channels?: unknown;
+  contentIdentification?: unknown;
+  vocabularyName?: unknown;
+}
+
+export interface MedicalParams {
+  specialty: Specialty;
+  type: MedicalType;
+  sampleRate: number;
+  mediaEncoding: MediaEncoding;
+  showSpeakerLabel: boolean;
+  channelIdentification: boolean;
+  /** Interleaved channels of the audio: 2 with channel identification, else 1. */
+  channels: 1 | 2;
+  contentIdentification: "PHI" | null;
+  vocabularyName: string | null;
+}
+
+export class InvalidParamsError extends Error {
+  override readonly name = "InvalidParamsError";
+  readonly code = "INVALID_PARAMS";
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`transcribe-medical: ${problem}`);
+  }
+}
+
+export type CheckedParams = { ok: true; value: MedicalParams } | { ok: false; error: InvalidParamsError };
+
+const oneOf = <T extends string>(list: readonly T[], v: unknown): v is T =>
+  typeof v === "string" && (list as readonly string[]).includes(v);
+
+const flag = (v: unknown): boolean => v === true || v === "true";
+
+const fail = (field: string, problem: string): CheckedParams => ({
+  ok: false,
+  error: new InvalidParamsError(field, problem),
+});
+
+/** Validates a configuration; the error names the setting, never echoes more than the bad value. */
+export function checkMedicalParams(input: MedicalParamsInput): CheckedParams {
+  if (!oneOf(SPECIALTIES, input.specialty)) {
+    return fail("specialty", `specialty must be one of ${SPECIALTIES.join(", ")}`);
+  }
+  if (!oneOf(TYPES, input.type)) return fail("type", `type must be one of ${TYPES.join(", ")}`);
+  const rate = Number(input.sampleRate);
+  if (!Number.isInteger(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
+    return fail(
+      "sampleRate",
+      `sample rate must be a whole number of Hz from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} (Transcribe Medical accepts 16 kHz and up)`,
+    );
+  }
+  if (!oneOf(MEDIA_ENCODINGS, input.mediaEncoding)) {
+    return fail("mediaEncoding", `media encoding must be one of ${MEDIA_ENCODINGS.join(", ")}`);
+  }
+  const showSpeakerLabel = flag(input.showSpeakerLabel);
+  const channelIdentification = flag(input.channelIdentification);
+  const channels = input.channels === undefined || input.channels === "" ? undefined : Number(input.channels);
+  if (channelIdentification && showSpeakerLabel) {
+    return fail(
+      "channelIdentification",
+      "speaker labels and channel identification cannot be used together; choose one",
+    );
+  }
+  if (channelIdentification && channels !== undefined && channels !== 2) {
+    return fail("channels", "channel identification needs audio with exactly 2 channels");
+  }
+  if (!channelIdentification && channels !== undefined && channels !== 1) {
+    return fail("channels", "audio with 2 channels needs channel identification; otherwise send 1 channel");
+  }
+  const content = input.contentIdentification;
+  if (content !== undefined && content !== "" && content !== null && content !== "PHI") {
+    return fail("contentIdentification", "content identification must be PHI or none");
+  }
+  const vocab = typeof input.vocabularyName === "string" ? input.vocabularyName.trim() : "";
+  if (vocab !== "" && !VOCABULARY_PATTERN.test(vocab)) {
+    return fail(
+      "vocabularyName",
+      "vocabulary name must be 1 to 200 characters of letters, digits, '.', '_' or '-'",
+    );
+  }
+  return {
+    ok: true,
+    value: {
+      specialty: input.specialty,
+      type: input.type,
+      sampleRate: rate,
+      mediaEncoding: input.mediaEncoding,
+      showSpeakerLabel,
+      channelIdentification,
+      channels: channelIdentification ? 2 : 1,
+      contentIdentification: content === "PHI" ? "PHI" : null,
+      vocabularyName: vocab === "" ? null : vocab,
+    },
+  };
+}
+
+/** Bytes per second of the PCM audio the node sends (s16le, interleaved). */
+export function pcmBytesPerSecond(p: Pick<MedicalParams, "sampleRate" | "channels">): number {
+  return p.sampleRate * p.channels * 2;
+}

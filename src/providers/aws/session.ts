@@ -1,0 +1,456 @@
+import {
+  StartMedicalStreamTranscriptionCommand,
+  type AudioStream,
+  type MedicalTranscriptEvent,
+  type StartMedicalStreamTranscriptionCommandInput,
+  type StartMedicalStreamTranscriptionCommandOutput,
+  type TranscribeStreamingClient,
+} from "@aws-sdk/client-transcribe-streaming";
+import { randomUUID } from "node:crypto";
+import type { TranscriptResult } from "../../transcript/result";
+import type { Scheduler } from "../../util/scheduler";
+import { backoffMs, classifyError, stalled, unexpectedEnd, type StreamFailure } from "./errors";
+import { mapTranscriptEvent } from "./mapping";
+import { pcmBytesPerSecond, type MedicalParams } from "./params";
+import { AudioLedger, StreamTimeline } from "./timeline";
+
+/** Opens one provider stream; the node wraps the SDK client, tests may wrap anything. */
+export type SendFn = (
+  input: StartMedicalStreamTranscriptionCommandInput,
+  abortSignal: AbortSignal,
+) => Promise<StartMedicalStreamTranscriptionCommandOutput>;
+
+export function sdkSender(client: TranscribeStreamingClient): SendFn {
+  return (input, abortSignal) =>
+    client.send(new StartMedicalStreamTranscriptionCommand(input), { abortSignal });
+}
+
+export interface SessionTuning {
+  /** Audio not yet sent that a session may hold (bytes); beyond it push() refuses. */
+  maxQueueSeconds: number;
+  /** Audio kept for replay when no final covers it for this long (seconds). */
+  maxReplaySeconds: number;
+  /** Silence is sent after this long without audio; the service ends a stream after 15 s. */
+  keepaliveMs: number;
+  /** Audio went out but no event came back for this long: the stream is stalled. */
+  watchdogMs: number;
+  /** Roll over to a new stream after this much stream audio (the service's limit is 4 h). */
+  maxStreamMs: number;
+  /** Consecutive failed attempts before the session gives up. */
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** A stream that lived this long (or delivered results) counts as healthy and resets the attempts. */
+  healthyMs: number;
+  /** Length of one keepalive silence frame. */
+  keepaliveFrameMs: number;
+}
+
+export const DEFAULT_TUNING: SessionTuning = {
+  maxQueueSeconds: 30,
+  maxReplaySeconds: 120,
+  keepaliveMs: 10_000,
+  watchdogMs: 20_000,
+  maxStreamMs: (4 * 60 - 5) * 60_000,
+  maxAttempts: 5,
+  backoffBaseMs: 500,
+  backoffMaxMs: 10_000,
+  healthyMs: 10_000,
+  keepaliveFrameMs: 100,
+};
+
+export interface SessionErrorInfo {
+  code: string;
+  message: string;
+}
+
+export type SessionEvent =
+  | { event: "started"; sessionId: string }
+  | { event: "reconnecting"; sessionId: string; attempt: number; delayMs: number; error: SessionErrorInfo }
+  | { event: "ended"; sessionId: string; audioSeconds: number }
+  | { event: "error"; sessionId: string; error: SessionErrorInfo };
+
+export type SessionState = "connecting" | "streaming" | "reconnecting" | "ended";
+
+export interface SessionHandlers {
+  result(result: TranscriptResult, raw: MedicalTranscriptEvent): void;
+  event(event: SessionEvent): void;
+  /** Every change of `state`, for status displays. */
+  state?(state: SessionState): void;
+}
+
+export type PushResult = { ok: true } | { ok: false; reason: "ended" | "queue-full" };
+
+export interface SessionOptions {
+  sessionId: string;
+  params: MedicalParams;
+  send: SendFn;
+  scheduler: Scheduler;
+  handlers: SessionHandlers;
+  tuning?: Partial<SessionTuning>;
+  /** Strings that must never appear in an error message (credentials). */
+  secrets?: readonly string[];
+}
+
+type Outcome =
+  | { kind: "completed" }
+  | { kind: "aborted" }
+  | { kind: "rollover" }
+  | { kind: "failed"; failure: StreamFailure; healthy: boolean };
+
+/** One provider stream of the session. */
+interface Attempt {
+  ac: AbortController;
+  timeline: StreamTimeline;
+  cursor: number;
+  stopped: boolean;
+  audioDone: boolean;
+  rollingOver: boolean;
+  startedAt: number;
+  results: number;
+  reason?: StreamFailure;
+  watchdog?: unknown;
+}
+
+/**
+ * One audio session streamed to Transcribe Medical: one provider stream at a time, reconnected
+ * with bounded backoff when the service or the network fails, replaying the audio no delivered
+ * final covers yet, with session-relative times and no final delivered twice.
+ */
+export class MedicalStreamSession {
+  readonly done: Promise<void>;
+  private readonly tuning: SessionTuning;
+  private readonly ledger: AudioLedger;
+  private readonly bytesPerSecond: number;
+  private readonly pcm: boolean;
+  private awsSessionId = randomUUID();
+  private current: Attempt | undefined;
+  private inputEnded = false;
+  private aborted = false;
+  private started = false;
+  private highestSent = 0;
+  private keepaliveDue = false;
+  private keepaliveTimer: unknown;
+  private backoffTimer: unknown;
+  private wake: (() => void) | undefined;
+  /** End time of the last delivered final, per channel ("" without channel identification). */
+  private readonly delivered = new Map<string, number>();
+  private stateNow: SessionState = "connecting";
+
+  constructor(private readonly opts: SessionOptions) {
+    this.tuning = { ...DEFAULT_TUNING, ...opts.tuning };
+    this.pcm = opts.params.mediaEncoding === "pcm";
+    this.bytesPerSecond = pcmBytesPerSecond(opts.params);
+    this.ledger = new AudioLedger(this.bytesPerSecond, this.tuning.maxReplaySeconds * this.bytesPerSecond);
+    this.done = this.run();
+  }
+
+  get state(): SessionState {
+    return this.stateNow;
+  }
+
+  private set state_(next: SessionState) {
+    if (next === this.stateNow) return;
+    this.stateNow = next;
+    this.opts.handlers.state?.(next);
+  }
+
+  private get state_(): SessionState {
+    return this.stateNow;
+  }
+
+  get sessionId(): string {
+    return this.opts.sessionId;
+  }
+
+  /** Seconds of audio received for this session. */
+  get audioSeconds(): number {
+    return this.ledger.seconds(this.ledger.receivedBytes);
+  }
+
+  push(audio: Buffer): PushResult {
+    if (this.inputEnded || this.aborted || this.state_ === "ended") return { ok: false, reason: "ended" };
+    if (this.ledger.receivedBytes - this.highestSent > this.tuning.maxQueueSeconds * this.bytesPerSecond) {
+      return { ok: false, reason: "queue-full" };
+    }
+    if (audio.length > 0) this.ledger.add(audio);
+    this.armKeepalive();
+    this.notify();
+    return { ok: true };
+  }
+
+  /** Ends the audio: the stream sends its last finals and closes; resolves when the session has ended. */
+  end(): Promise<void> {
+    this.inputEnded = true;
+    this.notify();
+    return this.done;
+  }
+
+  /** Tears the session down now (node close after the grace period, or a redeploy). */
+  abort(): Promise<void> {
+    this.aborted = true;
+    this.inputEnded = true;
+    this.opts.scheduler.clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    if (this.current) {
+      this.current.stopped = true;
+      this.current.ac.abort();
+    }
+    this.notify();
+    this.wakeBackoff?.();
+    return this.done;
+  }
+
+  private wakeBackoff: (() => void) | undefined;
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private armKeepalive(): void {
+    const s = this.opts.scheduler;
+    s.clearTimeout(this.keepaliveTimer);
+    // Silence can only be made for PCM; other encodings accept the service's idle timeout.
+    if (!this.pcm || this.inputEnded) return;
+    this.keepaliveTimer = s.setTimeout(() => {
+      this.keepaliveDue = true;
+      this.notify();
+      this.armKeepalive();
+    }, this.tuning.keepaliveMs);
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    let last: SessionErrorInfo | undefined;
+    try {
+      for (;;) {
+        const outcome = await this.attempt();
+        if (outcome.kind === "completed" || outcome.kind === "aborted") break;
+        if (outcome.kind === "rollover") {
+          failures = 0;
+          continue;
+        }
+        const { failure } = outcome;
+        last = { code: failure.code, message: failure.message };
+        if (failure.kind === "fatal" || !this.pcm) {
+          if (failure.kind !== "fatal") {
+            // Only PCM can be replayed from any frame; a flac or ogg stream restarts only from its header.
+            last = {
+              ...last,
+              message: `${last.message} (no reconnect: ${this.opts.params.mediaEncoding} audio cannot be resumed)`,
+            };
+          }
+          this.opts.handlers.event({ event: "error", sessionId: this.sessionId, error: last });
+          break;
+        }
+        failures = outcome.healthy ? 1 : failures + 1;
+        if (failures > this.tuning.maxAttempts) {
+          this.opts.handlers.event({
+            event: "error",
+            sessionId: this.sessionId,
+            error: {
+              code: failure.code,
+              message: `gave up after ${this.tuning.maxAttempts} attempts: ${failure.message}`,
+            },
+          });
+          break;
+        }
+        if (failure.newSessionId) this.awsSessionId = randomUUID();
+        const delayMs = backoffMs(failures, this.tuning.backoffBaseMs, this.tuning.backoffMaxMs);
+        this.state_ = "reconnecting";
+        this.opts.handlers.event({
+          event: "reconnecting",
+          sessionId: this.sessionId,
+          attempt: failures,
+          delayMs,
+          error: last,
+        });
+        await this.sleep(delayMs);
+        if (this.aborted) break;
+      }
+    } finally {
+      this.state_ = "ended";
+      this.opts.scheduler.clearTimeout(this.keepaliveTimer);
+      this.opts.scheduler.clearTimeout(this.backoffTimer);
+      this.opts.handlers.event({
+        event: "ended",
+        sessionId: this.sessionId,
+        audioSeconds: this.audioSeconds,
+      });
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wakeBackoff = () => {
+        this.wakeBackoff = undefined;
+        resolve();
+      };
+      this.backoffTimer = this.opts.scheduler.setTimeout(() => this.wakeBackoff?.(), ms);
+    });
+  }
+
+  private request(a: Attempt): StartMedicalStreamTranscriptionCommandInput {
+    const p = this.opts.params;
+    const input: StartMedicalStreamTranscriptionCommandInput = {
+      LanguageCode: "en-US",
+      MediaSampleRateHertz: p.sampleRate,
+      MediaEncoding: p.mediaEncoding,
+      Specialty: p.specialty,
+      Type: p.type,
+      SessionId: this.awsSessionId,
+      AudioStream: this.audio(a),
+    };
+    if (p.showSpeakerLabel) input.ShowSpeakerLabel = true;
+    if (p.channelIdentification) {
+      input.EnableChannelIdentification = true;
+      input.NumberOfChannels = 2;
+    }
+    if (p.contentIdentification) input.ContentIdentificationType = p.contentIdentification;
+    if (p.vocabularyName) input.VocabularyName = p.vocabularyName;
+    return input;
+  }
+
+  private async attempt(): Promise<Outcome> {
+    const sched = this.opts.scheduler;
+    const a: Attempt = {
+      ac: new AbortController(),
+      timeline: new StreamTimeline(),
+      cursor: this.pcm ? this.ledger.replayFrom : this.highestSent,
+      stopped: false,
+      audioDone: false,
+      rollingOver: false,
+      startedAt: sched.now(),
+      results: 0,
+    };
+    this.current = a;
+    if (this.state_ !== "reconnecting") this.state_ = "connecting";
+    const healthy = (): boolean => a.results > 0 || sched.now() - a.startedAt >= this.tuning.healthyMs;
+    try {
+      const res = await this.opts.send(this.request(a), a.ac.signal);
+      this.state_ = "streaming";
+      if (!this.started) {
+        this.started = true;
+        this.opts.handlers.event({ event: "started", sessionId: this.sessionId });
+      }
+      for await (const ev of res.TranscriptResultStream ?? []) {
+        this.disarmWatchdog(a);
+        if (ev.TranscriptEvent) this.deliver(a, ev.TranscriptEvent);
+        else {
+          // Exceptions normally come as thrown errors; a member that slips through is one too.
+          const entries: Array<[string, unknown]> = Object.entries(ev);
+          const entry = entries.find(([, v]) => v !== undefined) ?? ["Unknown", {}];
+          const [name, value] = entry;
+          if (name !== "$unknown") throw Object.assign(new Error(messageOf(value)), { name });
+        }
+        if (this.aborted) break;
+      }
+      if (a.reason) return { kind: "failed", failure: a.reason, healthy: healthy() };
+      if (this.aborted) return { kind: "aborted" };
+      if (a.audioDone && a.rollingOver) return { kind: "rollover" };
+      if (a.audioDone && this.inputEnded) return { kind: "completed" };
+      // The SDK reports resets and server-side closes as a normal end: that is a failure.
+      return { kind: "failed", failure: unexpectedEnd(), healthy: healthy() };
+    } catch (err) {
+      if (a.reason) return { kind: "failed", failure: a.reason, healthy: healthy() };
+      if (this.aborted) return { kind: "aborted" };
+      return { kind: "failed", failure: classifyError(err, this.opts.secrets), healthy: healthy() };
+    } finally {
+      // The SDK does not stop our iterable when the result loop ends: stop it ourselves.
+      a.stopped = true;
+      this.disarmWatchdog(a);
+      this.notify();
+      if (!a.ac.signal.aborted && !a.audioDone) a.ac.abort();
+    }
+  }
+
+  private deliver(a: Attempt, event: MedicalTranscriptEvent): void {
+    const toSession = this.pcm ? (t: number) => a.timeline.toSession(t) : (t: number) => t;
+    for (const r of mapTranscriptEvent(event, this.sessionId, toSession)) {
+      const key = r.channel ?? "";
+      const deliveredUntil = this.delivered.get(key);
+      // After a replay the service hears covered audio again: what ends before it was delivered.
+      if (deliveredUntil !== undefined && r.endTime <= deliveredUntil + 0.001) continue;
+      if (r.isFinal) {
+        this.delivered.set(key, r.endTime);
+        this.ledger.coverUntil(this.coverage());
+      }
+      a.results++;
+      this.opts.handlers.result(r, event);
+    }
+  }
+
+  /** Session time up to which every channel's audio is covered by delivered finals. */
+  private coverage(): number {
+    if (!this.opts.params.channelIdentification) return this.delivered.get("") ?? 0;
+    return Math.min(this.delivered.get("ch_0") ?? 0, this.delivered.get("ch_1") ?? 0);
+  }
+
+  private armWatchdog(a: Attempt): void {
+    if (a.watchdog !== undefined || a.stopped) return;
+    const ms = this.tuning.watchdogMs;
+    a.watchdog = this.opts.scheduler.setTimeout(() => {
+      a.watchdog = undefined;
+      if (a.stopped) return;
+      a.reason = stalled(ms);
+      a.stopped = true;
+      a.ac.abort();
+      this.notify();
+    }, ms);
+  }
+
+  private disarmWatchdog(a: Attempt): void {
+    if (a.watchdog === undefined) return;
+    this.opts.scheduler.clearTimeout(a.watchdog);
+    a.watchdog = undefined;
+  }
+
+  /** The stream's audio: session audio from the attempt's cursor, silence in long pauses. */
+  private async *audio(a: Attempt): AsyncGenerator<AudioStream> {
+    for (;;) {
+      if (a.stopped) return;
+      if (a.rollingOver) {
+        a.audioDone = true;
+        return;
+      }
+      const frame = this.ledger.frameAt(a.cursor);
+      if (frame) {
+        a.cursor = frame.offset + frame.data.length;
+        this.highestSent = Math.max(this.highestSent, a.cursor);
+        a.timeline.append(this.ledger.seconds(frame.data.length), this.ledger.seconds(frame.offset));
+        this.armWatchdog(a);
+        if (this.pcm && a.timeline.duration * 1000 >= this.tuning.maxStreamMs) a.rollingOver = true;
+        yield { AudioEvent: { AudioChunk: frame.data } };
+        continue;
+      }
+      if (this.inputEnded || a.rollingOver) {
+        // Ending by return (never by throwing) makes the SDK send the signed empty end frame.
+        a.audioDone = true;
+        return;
+      }
+      if (this.keepaliveDue) {
+        this.keepaliveDue = false;
+        const bytes =
+          Math.round((this.tuning.keepaliveFrameMs / 1000) * this.opts.params.sampleRate) *
+          this.opts.params.channels *
+          2;
+        a.timeline.append(this.ledger.seconds(bytes), null);
+        yield { AudioEvent: { AudioChunk: Buffer.alloc(bytes) } };
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+}
+
+function messageOf(v: unknown): string {
+  if (typeof v === "object" && v !== null) {
+    const m = (v as { Message?: unknown; message?: unknown }).Message ?? (v as { message?: unknown }).message;
+    if (typeof m === "string") return m;
+  }
+  return "the service reported an error";
+}

@@ -1,0 +1,134 @@
+/**
+ * Time bookkeeping across reconnects. The service's times restart at 0 on every stream, and a
+ * stream may carry replayed audio or keepalive silence that the session never had; these classes
+ * map stream times back to session times and keep the audio a new stream has to replay.
+ */
+
+interface Piece {
+  streamStart: number;
+  /** Session time at the start of this piece; null for silence we inserted (not session audio). */
+  sessionStart: number | null;
+  duration: number;
+}
+
+/** Maps times of one provider stream to session times (seconds). */
+export class StreamTimeline {
+  private readonly pieces: Piece[] = [];
+  private end = 0;
+
+  /** Seconds of audio this stream has carried. */
+  get duration(): number {
+    return this.end;
+  }
+
+  /** Records audio sent on the stream: session audio from `sessionStart`, or inserted silence (null). */
+  append(duration: number, sessionStart: number | null): void {
+    const last = this.pieces.at(-1);
+    const contiguous =
+      last !== undefined &&
+      last.sessionStart !== null &&
+      sessionStart !== null &&
+      Math.abs(last.sessionStart + last.duration - sessionStart) < 1e-6;
+    const bothSilence = last !== undefined && last.sessionStart === null && sessionStart === null;
+    if (last && (contiguous || bothSilence)) last.duration += duration;
+    else this.pieces.push({ streamStart: this.end, sessionStart, duration });
+    this.end += duration;
+  }
+
+  /** The session time of a stream time; inside inserted silence, the session time where it was inserted. */
+  toSession(t: number): number {
+    let lo = 0;
+    let hi = this.pieces.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.pieces[mid].streamStart <= t) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (found < 0) return this.firstSessionTime();
+    const piece = this.pieces[found];
+    if (piece.sessionStart !== null) return piece.sessionStart + (t - piece.streamStart);
+    return this.sessionTimeBefore(found);
+  }
+
+  private firstSessionTime(): number {
+    const first = this.pieces.find((p) => p.sessionStart !== null);
+    return first?.sessionStart ?? 0;
+  }
+
+  private sessionTimeBefore(index: number): number {
+    for (let i = index - 1; i >= 0; i--) {
+      const p = this.pieces[i];
+      if (p.sessionStart !== null) return p.sessionStart + p.duration;
+    }
+    return this.firstSessionTime();
+  }
+}
+
+export interface LedgerFrame {
+  /** Session byte offset of the first byte. */
+  offset: number;
+  data: Buffer;
+}
+
+/**
+ * The session's audio that is not yet covered by a delivered final result: what a new stream must
+ * replay after a failure. Frames are kept whole, so a replay may start a little before the
+ * coverage; results ending before what was already delivered are dropped by the caller.
+ */
+export class AudioLedger {
+  private frames: LedgerFrame[] = [];
+  private received = 0;
+
+  constructor(
+    readonly bytesPerSecond: number,
+    /** Upper bound of retained audio, so a session with no finals for a long time cannot grow without end. */
+    private readonly maxRetainedBytes: number,
+  ) {}
+
+  /** Total session bytes received. */
+  get receivedBytes(): number {
+    return this.received;
+  }
+
+  get retainedBytes(): number {
+    return this.frames.reduce((n, f) => n + f.data.length, 0);
+  }
+
+  /** Offset of the first retained frame: where a replay starts. */
+  get replayFrom(): number {
+    return this.frames[0]?.offset ?? this.received;
+  }
+
+  add(data: Buffer): LedgerFrame {
+    const frame = { offset: this.received, data };
+    this.frames.push(frame);
+    this.received += data.length;
+    let retained = this.retainedBytes;
+    while (retained > this.maxRetainedBytes && this.frames.length > 1) {
+      retained -= (this.frames.shift() as LedgerFrame).data.length;
+    }
+    return frame;
+  }
+
+  /** Forgets the audio that ends at or before `sessionSeconds` (covered by a delivered final). */
+  coverUntil(sessionSeconds: number): void {
+    const bytes = sessionSeconds * this.bytesPerSecond;
+    while (this.frames.length > 0) {
+      const f = this.frames[0];
+      if (f.offset + f.data.length > bytes) break;
+      this.frames.shift();
+    }
+  }
+
+  /** The first retained frame starting at or after `offset`, if any. */
+  frameAt(offset: number): LedgerFrame | undefined {
+    return this.frames.find((f) => f.offset >= offset);
+  }
+
+  seconds(bytes: number): number {
+    return bytes / this.bytesPerSecond;
+  }
+}

@@ -1,0 +1,740 @@
+/**
+ * A local Amazon Transcribe Medical streaming endpoint for tests: h2c on 127.0.0.1, spoken to by
+ * the real SDK client through its `endpoint` override. It checks what the service checks (SigV4
+ * request and chunk signatures, request parameters, concurrency, session ids, chunk size, idle
+ * time, maximum duration), answers from a scripted transcript, records what it received, and
+ * injects the faults a client must survive. Facts: ../../../../shared/research/aws.md.
+ */
+import { EventStreamCodec } from "@smithy/eventstream-codec";
+import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
+import type { Message, MessageHeaders } from "@smithy/types";
+import { randomUUID } from "node:crypto";
+import http2, {
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
+import type { AddressInfo } from "node:net";
+import { CLOCK_TICK_SEC, type TranscriptFixture } from "./fixture";
+import { eventSignature, parseAuthorization, verifyRequestSignature } from "./signing";
+
+export const PATH = "/medical-stream-transcription";
+
+/** The service's own messages (research/aws.md §1.4). */
+export const MESSAGES = {
+  idle: "Your request timed out because no new audio was received for 15 seconds.",
+  tooBig: "Your stream is too big. Reduce the frame size and try your request again.",
+  conflict: "A new stream started with the same session ID. The current stream has been terminated.",
+  sampleRate:
+    "The requested language doesn't support the specified sample rate. Use the correct sample rate then try again.",
+  // The API reference's text for LimitExceededException (audio length limit).
+  maxDuration:
+    "Your client has exceeded one of the Amazon Transcribe limits. This is typically the audio length limit. Break your audio stream into smaller chunks and try your request again.",
+  concurrency:
+    "You have reached your limit of concurrent streams. Wait for a stream to end and try your request again.",
+  badSignature:
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+  unknownKey: "The security token included in the request is invalid.",
+  // Not verified against the service: the API reference says both together are a BadRequest.
+  speakerAndChannel:
+    "You can't set both ShowSpeakerLabel and EnableChannelIdentification in the same request. Remove one and try your request again.",
+} as const;
+
+export type ExceptionType =
+  | "BadRequestException"
+  | "LimitExceededException"
+  | "InternalFailureException"
+  | "ConflictException"
+  | "ServiceUnavailableException";
+
+/** A fault applied to one stream, once it has received `afterAudioSec` seconds of audio (default 0). */
+export type Fault =
+  | { kind: "reset"; afterAudioSec?: number }
+  | { kind: "end"; afterAudioSec?: number }
+  | { kind: "stall"; afterAudioSec?: number }
+  | { kind: "exception"; type: ExceptionType; message?: string; afterAudioSec?: number }
+  | { kind: "error"; code: string; message: string; afterAudioSec?: number }
+  /** Request-time faults: answered before any audio, instead of HTTP 200. */
+  | { kind: "reject-auth" }
+  | { kind: "throttle" };
+
+export interface EmulatorOptions {
+  fixture: TranscriptFixture;
+  /** "stream": the script restarts on every stream; "clock": the audio carries the script time. */
+  clock?: "stream" | "clock";
+  /** Access key id → secret key, for signature checks. */
+  credentials?: Record<string, string>;
+  idleTimeoutMs?: number;
+  maxDurationMs?: number;
+  maxConcurrentStreams?: number;
+  /** Delay before the first event of every stream (the SDK's send() waits for it). */
+  firstEventDelayMs?: number;
+}
+
+export interface StreamRecord {
+  index: number;
+  headers: Record<string, string>;
+  sessionId: string;
+  status: number;
+  requestSignatureOk: boolean;
+  chunkSignaturesOk: boolean;
+  audioEvents: number;
+  audio: Buffer[];
+  /** Arrival time of each audio event (epoch ms, sub-ms precision), for latency measurements. */
+  audioAt: number[];
+  endFrameSeen: boolean;
+  /** How the stream ended on the emulator's side. */
+  closedBy: "open" | "end-frame" | "fault" | "exception" | "client" | "conflict";
+  /** Every TranscriptEvent body sent, in order. */
+  events: unknown[];
+  /** When each event was written (epoch ms). */
+  eventsAt: number[];
+  exceptions: Array<{ type: string; message: string }>;
+}
+
+export const DEFAULT_CREDENTIALS: Record<string, string> = {
+  AKIDEMULATOR00000000: "emulator-secret-key-0000000000000000000000",
+};
+
+interface SegmentState {
+  resultId: string;
+  heard: number;
+  stream: Array<{ start: number; end: number }>;
+  done: boolean;
+}
+
+/** One request's state. */
+class EmulatedStream {
+  readonly record: StreamRecord;
+  private pending = Buffer.alloc(0);
+  private priorSignature: string;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private firstTimer: NodeJS.Timeout | undefined;
+  private released = false;
+  private held: Message[] = [];
+  private stalled = false;
+  private finished = false;
+  private streamSec = 0;
+  private blockRemainder = Buffer.alloc(0);
+  private firstContent: number | null = null;
+  private readonly segments: Map<number, SegmentState> = new Map();
+  private lastSpeaker: string | undefined;
+  private readonly bytesPerSec: number;
+  private readonly channels: number;
+  private readonly rate: number;
+  private audioSeen = false;
+  private lastEventSec = 0;
+
+  constructor(
+    private readonly emu: AwsTranscribeEmulator,
+    private readonly stream: ServerHttp2Stream,
+    index: number,
+    headers: Record<string, string>,
+    sessionId: string,
+    private readonly secret: string,
+    private readonly region: string,
+    requestSignature: string,
+    private readonly faults: Fault[],
+  ) {
+    this.priorSignature = requestSignature;
+    this.rate = Number(headers["x-amzn-transcribe-sample-rate"]);
+    this.channels = headers["x-amzn-transcribe-enable-channel-identification"] === "true" ? 2 : 1;
+    this.bytesPerSec = this.rate * this.channels * 2;
+    this.record = {
+      index,
+      headers,
+      sessionId,
+      status: 200,
+      requestSignatureOk: true,
+      chunkSignaturesOk: true,
+      audioEvents: 0,
+      audio: [],
+      audioAt: [],
+      endFrameSeen: false,
+      closedBy: "open",
+      events: [],
+      eventsAt: [],
+      exceptions: [],
+    };
+    stream.on("data", (chunk: Buffer) => this.onData(chunk));
+    stream.on("close", () => this.onClose());
+    stream.on("error", () => undefined);
+    this.armIdle();
+  }
+
+  get open(): boolean {
+    return !this.finished;
+  }
+
+  private get opts(): EmulatorOptions {
+    return this.emu.options;
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    if (this.stalled) return;
+    this.idleTimer = setTimeout(
+      () => this.fail("BadRequestException", MESSAGES.idle, "exception"),
+      this.opts.idleTimeoutMs ?? 15000,
+    );
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.finished) return;
+    this.pending = Buffer.concat([this.pending, chunk]);
+    // Event-stream messages arrive split arbitrarily across DATA frames: reassemble by length prefix.
+    while (this.pending.length >= 4) {
+      const total = this.pending.readUInt32BE(0);
+      if (this.pending.length < total) break;
+      const frame = this.pending.subarray(0, total);
+      this.pending = this.pending.subarray(total);
+      this.onEnvelope(frame);
+      if (this.finished) return;
+    }
+  }
+
+  private onEnvelope(frame: Buffer): void {
+    const codec = this.emu.codec;
+    let outer: Message;
+    try {
+      outer = codec.decode(frame);
+    } catch {
+      this.fail("BadRequestException", "Could not decode the event-stream message.", "exception");
+      return;
+    }
+    const dateHeader = outer.headers[":date"];
+    const sigHeader = outer.headers[":chunk-signature"];
+    if (dateHeader?.type !== "timestamp" || sigHeader?.type !== "binary") {
+      this.record.chunkSignaturesOk = false;
+      this.fail("BadRequestException", "Missing event signature headers.", "exception");
+      return;
+    }
+    const expected = eventSignature({
+      secretAccessKey: this.secret,
+      region: this.region,
+      service: "transcribe",
+      date: dateHeader.value,
+      priorSignature: this.priorSignature,
+      encodedDateHeader: codec.formatHeaders({ ":date": dateHeader }),
+      body: outer.body,
+    });
+    const got = Buffer.from(sigHeader.value).toString("hex");
+    if (got !== expected) {
+      this.record.chunkSignaturesOk = false;
+      this.fail("BadRequestException", "The event signature does not match.", "exception");
+      return;
+    }
+    this.priorSignature = got;
+    if (outer.body.length === 0) {
+      this.onEndFrame();
+      return;
+    }
+    const inner = codec.decode(outer.body);
+    if (
+      str(inner.headers[":event-type"]) !== "AudioEvent" ||
+      str(inner.headers[":message-type"]) !== "event"
+    ) {
+      this.fail("BadRequestException", "Unexpected event type in the audio stream.", "exception");
+      return;
+    }
+    this.onAudio(Buffer.from(inner.body));
+  }
+
+  private onAudio(audio: Buffer): void {
+    this.record.audioEvents++;
+    this.record.audio.push(audio);
+    this.record.audioAt.push(epochMs());
+    this.armIdle();
+    if (audio.length > this.bytesPerSec) {
+      this.fail("BadRequestException", MESSAGES.tooBig, "exception");
+      return;
+    }
+    if (!this.audioSeen) {
+      this.audioSeen = true;
+      // The real service answers soon after the first audio, often with an empty event.
+      this.firstTimer = setTimeout(() => this.release(), this.opts.firstEventDelayMs ?? 10);
+      this.send(transcriptEvent([]));
+    }
+    this.recognise(audio);
+    if (this.finished) return;
+    // Like the real service, keep answering while audio flows, with empty events when nothing is heard.
+    if (this.streamSec - this.lastEventSec >= 0.3) this.send(transcriptEvent([]));
+    if (this.streamSec * 1000 > (this.opts.maxDurationMs ?? 14_400_000)) {
+      this.fail("LimitExceededException", MESSAGES.maxDuration, "exception");
+      return;
+    }
+    this.applyFaults();
+  }
+
+  private applyFaults(): void {
+    while (this.faults.length > 0 && !this.finished) {
+      const f = this.faults[0];
+      if (f.kind === "reject-auth" || f.kind === "throttle") {
+        this.faults.shift();
+        continue;
+      }
+      if (this.streamSec + 1e-9 < (f.afterAudioSec ?? 0)) return;
+      this.faults.shift();
+      this.apply(f);
+    }
+  }
+
+  apply(f: Fault): void {
+    switch (f.kind) {
+      case "reset":
+        this.release();
+        this.finish("fault");
+        this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      case "end":
+        this.release();
+        this.finish("fault");
+        this.stream.end();
+        return;
+      case "stall":
+        this.stalled = true;
+        clearTimeout(this.idleTimer);
+        return;
+      case "exception":
+        this.fail(f.type, f.message ?? defaultMessage(f.type), "fault");
+        return;
+      case "error":
+        this.release();
+        this.stream.write(
+          this.emu.codec.encode({
+            headers: {
+              ":message-type": { type: "string", value: "error" },
+              ":error-code": { type: "string", value: f.code },
+              ":error-message": { type: "string", value: f.message },
+            },
+            body: new Uint8Array(0),
+          }),
+        );
+        this.finish("fault");
+        this.stream.end();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onEndFrame(): void {
+    this.record.endFrameSeen = true;
+    // A stalled service answers nothing, not even the end of the audio.
+    if (this.stalled) return;
+    if (!this.released && this.audioSeen) {
+      // Keep the scripted delay before the first event even when the audio is already over.
+      clearTimeout(this.firstTimer);
+      this.firstTimer = setTimeout(() => this.flushAndEnd(), this.opts.firstEventDelayMs ?? 10);
+      return;
+    }
+    this.flushAndEnd();
+  }
+
+  private flushAndEnd(): void {
+    if (this.finished) return;
+    // The service flushes what it heard as final results, then ends the response.
+    for (const [i, st] of this.segments) {
+      if (!st.done && st.heard > 0) this.emitSegment(i, st, true);
+    }
+    this.release();
+    this.finish("end-frame");
+    this.stream.end();
+  }
+
+  /** Content time of each 10 ms block of audio, and the words of the script it completes. */
+  private recognise(audio: Buffer): void {
+    const blockBytes = Math.round(this.rate * CLOCK_TICK_SEC) * this.channels * 2;
+    let buf = Buffer.concat([this.blockRemainder, audio]);
+    while (buf.length >= blockBytes) {
+      const block = buf.subarray(0, blockBytes);
+      buf = buf.subarray(blockBytes);
+      const t = this.streamSec;
+      this.streamSec += CLOCK_TICK_SEC;
+      const content = this.opts.clock === "clock" ? clockOf(block) : t;
+      if (content === null) continue;
+      if (this.firstContent === null) this.firstContent = content;
+      this.hear(content, t);
+      if (this.finished) return;
+    }
+    this.blockRemainder = buf;
+  }
+
+  private hear(content: number, streamTime: number): void {
+    const until = content + CLOCK_TICK_SEC;
+    this.opts.fixture.forEach((seg, i) => {
+      let st = this.segments.get(i);
+      if (st?.done) return;
+      const first = seg.words[0];
+      if (!first) return;
+      // A segment whose start this stream never heard is not recognised (cut off).
+      if (first.start + 1e-9 < (this.firstContent ?? 0) - CLOCK_TICK_SEC) return;
+      let grew = false;
+      while ((st?.heard ?? 0) < seg.words.length) {
+        const w = seg.words[st?.heard ?? 0];
+        if (w.end > until + 1e-9) break;
+        if (!st) {
+          st = { resultId: randomUUID(), heard: 0, stream: [], done: false };
+          this.segments.set(i, st);
+        }
+        st.stream.push({
+          start: round(streamTime + (w.start - content)),
+          end: round(streamTime + (w.end - content)),
+        });
+        st.heard++;
+        grew = true;
+      }
+      if (st && grew) this.emitSegment(i, st, st.heard === seg.words.length);
+    });
+  }
+
+  private emitSegment(i: number, st: SegmentState, final: boolean): void {
+    const seg = this.opts.fixture[i];
+    const h = this.record.headers;
+    const speakers = h["x-amzn-transcribe-show-speaker-label"] === "true";
+    const channelId = h["x-amzn-transcribe-enable-channel-identification"] === "true";
+    const phi = h["x-amzn-transcribe-content-identification-type"] === "PHI";
+    const words = seg.words.slice(0, st.heard);
+    const times = st.stream;
+    const items: Array<Record<string, unknown>> = [];
+    if (final && speakers && this.lastSpeaker !== undefined && this.lastSpeaker !== seg.speaker) {
+      items.push({ StartTime: times[0]?.start, EndTime: times[0]?.start, Type: "speaker-change" });
+    }
+    words.forEach((w, k) => {
+      const item: Record<string, unknown> = {
+        StartTime: times[k]?.start,
+        EndTime: times[k]?.end,
+        Type: w.punctuation ? "punctuation" : "pronunciation",
+        Content: w.text,
+      };
+      if (final) item.Confidence = w.confidence;
+      if (final && speakers) item.Speaker = seg.speaker;
+      items.push(item);
+    });
+    const alt: Record<string, unknown> = { Transcript: joinWords(words.map((w) => w)), Items: items };
+    if (final && phi) {
+      alt.Entities = words
+        .map((w, k) => ({ w, k }))
+        .filter(({ w }) => w.phi)
+        .map(({ w, k }) => ({
+          StartTime: times[k]?.start,
+          EndTime: times[k]?.end,
+          Category: "PHI",
+          Content: w.text,
+          Confidence: w.confidence,
+        }));
+    }
+    const result: Record<string, unknown> = {
+      ResultId: st.resultId,
+      StartTime: times[0]?.start ?? 0,
+      EndTime: times[times.length - 1]?.end ?? 0,
+      IsPartial: !final,
+      Alternatives: [alt],
+    };
+    if (channelId) result.ChannelId = `ch_${seg.channel}`;
+    if (final) {
+      st.done = true;
+      if (speakers) this.lastSpeaker = seg.speaker;
+    }
+    this.send(transcriptEvent([result]));
+  }
+
+  private send(body: unknown): void {
+    if (this.stalled || this.finished) return;
+    this.lastEventSec = this.streamSec;
+    this.record.events.push(body);
+    this.record.eventsAt.push(epochMs());
+    const msg: Message = {
+      headers: {
+        ":message-type": { type: "string", value: "event" },
+        ":event-type": { type: "string", value: "TranscriptEvent" },
+        ":content-type": { type: "string", value: "application/json" },
+      },
+      body: fromUtf8(JSON.stringify(body)),
+    };
+    if (!this.released) this.held.push(msg);
+    else this.stream.write(this.emu.codec.encode(msg));
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    clearTimeout(this.firstTimer);
+    if (this.stream.destroyed || this.stream.closed) return;
+    for (const m of this.held) this.stream.write(this.emu.codec.encode(m));
+    this.held = [];
+  }
+
+  /** Sends an exception event (as the service does mid-stream) and ends the response. */
+  fail(type: string, message: string, closedBy: StreamRecord["closedBy"]): void {
+    if (this.finished) return;
+    this.release();
+    this.record.exceptions.push({ type, message });
+    if (!this.stream.destroyed && !this.stream.closed) {
+      this.stream.write(
+        this.emu.codec.encode({
+          headers: {
+            ":message-type": { type: "string", value: "exception" },
+            ":exception-type": { type: "string", value: type },
+            ":content-type": { type: "string", value: "application/json" },
+          },
+          body: fromUtf8(JSON.stringify({ Message: message })),
+        }),
+      );
+      this.stream.end();
+    }
+    this.finish(closedBy);
+  }
+
+  private finish(closedBy: StreamRecord["closedBy"]): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.record.closedBy = closedBy;
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.firstTimer);
+    this.emu.streamFinished(this);
+  }
+
+  private onClose(): void {
+    this.finish("client");
+  }
+}
+
+const str = (h: MessageHeaders[string] | undefined): string | undefined =>
+  h?.type === "string" ? h.value : undefined;
+
+const round = (s: number): number => Math.round(s * 1000) / 1000;
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
+function clockOf(block: Buffer): number | null {
+  const v = block.readInt16LE(0);
+  return v > 0 ? (v - 1) * CLOCK_TICK_SEC : null;
+}
+
+function joinWords(words: Array<{ text: string; punctuation?: boolean }>): string {
+  return words.reduce((s, w) => (w.punctuation || s === "" ? s + w.text : `${s} ${w.text}`), "");
+}
+
+const transcriptEvent = (results: unknown[]): unknown => ({ Transcript: { Results: results } });
+
+function defaultMessage(type: ExceptionType): string {
+  switch (type) {
+    case "BadRequestException":
+      return MESSAGES.idle;
+    case "LimitExceededException":
+      return MESSAGES.maxDuration;
+    case "InternalFailureException":
+      return "A problem occurred while processing the audio. Amazon Transcribe terminated processing.";
+    case "ConflictException":
+      return MESSAGES.conflict;
+    case "ServiceUnavailableException":
+      return "The service is currently unavailable. Try your request later.";
+  }
+}
+
+const SPECIALTIES = ["PRIMARYCARE", "CARDIOLOGY", "NEUROLOGY", "ONCOLOGY", "RADIOLOGY", "UROLOGY"];
+const TYPES = ["CONVERSATION", "DICTATION"];
+const ENCODINGS = ["pcm", "ogg-opus", "flac"];
+const SESSION_ID = /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$/;
+
+const enumMessage = (value: string, member: string, set: string[]): string =>
+  `1 validation error detected: Value '${value}' at '${member}' failed to satisfy constraint: Member must satisfy enum value set: [${set.join(", ")}]`;
+
+/** Start-time validation as the service does it (research/aws.md §3.5); null when valid. */
+export function validateRequest(h: Record<string, string>): string | null {
+  const language = h["x-amzn-transcribe-language-code"] ?? "";
+  const rate = Number(h["x-amzn-transcribe-sample-rate"]);
+  if (language !== "en-US" || !Number.isInteger(rate) || rate < 16000 || rate > 48000) {
+    return MESSAGES.sampleRate;
+  }
+  const encoding = h["x-amzn-transcribe-media-encoding"] ?? "";
+  if (!ENCODINGS.includes(encoding)) return enumMessage(encoding, "mediaEncoding", ENCODINGS);
+  const specialty = h["x-amzn-transcribe-specialty"] ?? "";
+  if (!SPECIALTIES.includes(specialty)) return enumMessage(specialty, "specialty", SPECIALTIES);
+  const type = h["x-amzn-transcribe-type"] ?? "";
+  if (!TYPES.includes(type)) return enumMessage(type, "type", TYPES);
+  const channelId = h["x-amzn-transcribe-enable-channel-identification"] === "true";
+  const channels = h["x-amzn-transcribe-number-of-channels"];
+  if (channels !== undefined && Number(channels) < 2) {
+    return `1 validation error detected: Value '${channels}' at 'numberOfChannels' failed to satisfy constraint: Member must have value greater than or equal to 2`;
+  }
+  if (channels !== undefined && Number(channels) !== 2) {
+    return `1 validation error detected: Value '${channels}' at 'numberOfChannels' failed to satisfy constraint: Member must have value less than or equal to 2`;
+  }
+  if (channelId !== (channels !== undefined)) {
+    return "To use channel identification, set EnableChannelIdentification to true and NumberOfChannels to 2.";
+  }
+  if (channelId && h["x-amzn-transcribe-show-speaker-label"] === "true") return MESSAGES.speakerAndChannel;
+  const session = h["x-amzn-transcribe-session-id"];
+  if (session !== undefined && !SESSION_ID.test(session)) {
+    return `1 validation error detected: Value '${session}' at 'sessionId' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}`;
+  }
+  const vocab = h["x-amzn-transcribe-vocabulary-name"];
+  if (vocab !== undefined && !/^[0-9a-zA-Z._-]{1,200}$/.test(vocab)) {
+    return `1 validation error detected: Value '${vocab}' at 'vocabularyName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9a-zA-Z._-]+`;
+  }
+  const content = h["x-amzn-transcribe-content-identification-type"];
+  if (content !== undefined && content !== "PHI")
+    return enumMessage(content, "contentIdentificationType", ["PHI"]);
+  return null;
+}
+
+export class AwsTranscribeEmulator {
+  readonly codec = new EventStreamCodec(toUtf8, fromUtf8);
+  readonly streams: StreamRecord[] = [];
+  /** Rejected requests (HTTP status ≠ 200), in order. */
+  readonly rejected: Array<{
+    status: number;
+    type: string;
+    message: string;
+    headers: Record<string, string>;
+  }> = [];
+  /** Faults for the coming streams: each new request takes the next list (empty = healthy). */
+  readonly plannedFaults: Fault[][] = [];
+  private readonly server: Http2Server;
+  private readonly sessions = new Set<Http2Session>();
+  private readonly active = new Set<EmulatedStream>();
+  private readonly bySessionId = new Map<string, EmulatedStream>();
+  port = 0;
+
+  constructor(readonly options: EmulatorOptions) {
+    this.server = http2.createServer();
+    this.server.on("session", (s) => {
+      this.sessions.add(s);
+      s.on("close", () => this.sessions.delete(s));
+      s.on("error", () => undefined);
+    });
+    this.server.on("stream", (stream, headers) => {
+      stream.on("error", () => undefined);
+      void this.onRequest(stream, headers);
+    });
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get activeStreams(): number {
+    return this.active.size;
+  }
+
+  /** Faults for the next stream (appended after those already planned). */
+  planFaults(...faults: Fault[]): void {
+    this.plannedFaults.push(faults);
+  }
+
+  /** Applies a fault now to every open stream. */
+  faultOpenStreams(fault: Fault): void {
+    for (const s of [...this.active]) s.apply(fault);
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sessions) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  streamFinished(s: EmulatedStream): void {
+    this.active.delete(s);
+    if (this.bySessionId.get(s.record.sessionId) === s) this.bySessionId.delete(s.record.sessionId);
+  }
+
+  private reject(
+    stream: ServerHttp2Stream,
+    status: number,
+    type: string,
+    message: string,
+    headers: Record<string, string>,
+  ): void {
+    this.rejected.push({ status, type, message, headers });
+    if (stream.destroyed) return;
+    stream.respond({
+      ":status": status,
+      "content-type": "application/json",
+      "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazonaws.transcribe.streaming/`,
+      "x-amzn-requestid": randomUUID(),
+    });
+    stream.end(JSON.stringify({ Message: message }));
+  }
+
+  private async onRequest(stream: ServerHttp2Stream, raw: IncomingHttpHeaders): Promise<void> {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw))
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
+    if (headers[":method"] !== "POST" || headers[":path"] !== PATH) {
+      this.reject(stream, 404, "UnknownOperationException", "Unknown operation.", headers);
+      return;
+    }
+    const faults = this.plannedFaults.shift() ?? [];
+    if (faults.some((f) => f.kind === "reject-auth")) {
+      this.reject(stream, 403, "InvalidSignatureException", MESSAGES.badSignature, headers);
+      return;
+    }
+    const auth = parseAuthorization(headers.authorization);
+    const creds = this.options.credentials ?? DEFAULT_CREDENTIALS;
+    const secret = auth ? creds[auth.accessKeyId] : undefined;
+    if (!auth || secret === undefined) {
+      this.reject(stream, 403, "UnrecognizedClientException", MESSAGES.unknownKey, headers);
+      return;
+    }
+    const ok = await verifyRequestSignature(raw, auth, secret);
+    if (!ok || headers["x-amz-content-sha256"] !== "STREAMING-AWS4-HMAC-SHA256-EVENTS") {
+      this.reject(stream, 403, "InvalidSignatureException", MESSAGES.badSignature, headers);
+      return;
+    }
+    if (faults.some((f) => f.kind === "throttle")) {
+      this.reject(stream, 429, "LimitExceededException", MESSAGES.concurrency, headers);
+      return;
+    }
+    const invalid = validateRequest(headers);
+    if (invalid !== null) {
+      this.reject(stream, 400, "BadRequestException", invalid, headers);
+      return;
+    }
+    if (this.active.size >= (this.options.maxConcurrentStreams ?? 25)) {
+      this.reject(stream, 429, "LimitExceededException", MESSAGES.concurrency, headers);
+      return;
+    }
+    const sessionId = headers["x-amzn-transcribe-session-id"] ?? randomUUID();
+    const older = this.bySessionId.get(sessionId);
+    if (older) older.fail("ConflictException", MESSAGES.conflict, "conflict");
+    if (stream.destroyed) return;
+    const echo: Record<string, string> = {};
+    for (const [k, v] of Object.entries(headers)) if (k.startsWith("x-amzn-transcribe-")) echo[k] = v;
+    stream.respond({
+      ":status": 200,
+      "content-type": "application/json",
+      "x-amzn-request-id": randomUUID(),
+      ...echo,
+      "x-amzn-transcribe-session-id": sessionId,
+    });
+    const s = new EmulatedStream(
+      this,
+      stream,
+      this.streams.length,
+      headers,
+      sessionId,
+      secret,
+      auth.region,
+      auth.signature,
+      faults,
+    );
+    this.streams.push(s.record);
+    this.active.add(s);
+    this.bySessionId.set(sessionId, s);
+  }
+}
+
+/** Static credentials the emulator accepts. */
+export const EMULATOR_CREDENTIALS = {
+  accessKeyId: Object.keys(DEFAULT_CREDENTIALS)[0],
+  secretAccessKey: Object.values(DEFAULT_CREDENTIALS)[0],
+};

@@ -1,0 +1,89 @@
+/**
+ * The scripted transcript the AWS emulator "recognises". Words sit on a timeline of spoken content
+ * (seconds). By default content time is the time of the stream itself (the script restarts on every
+ * stream); with the embedded speech clock (see `speechClockPcm`) the audio itself says which
+ * moment of the script it carries, so replayed audio is recognised again as the same words, as the
+ * real service would recognise the same sound twice.
+ */
+export interface FixtureWord {
+  text: string;
+  start: number;
+  end: number;
+  /** Punctuation has no duration of its own and is attached to the word before it. */
+  punctuation?: boolean;
+  confidence: number;
+  /** Flagged as PHI when the request asks for ContentIdentificationType=PHI. */
+  phi?: boolean;
+}
+
+export interface FixtureSegment {
+  words: FixtureWord[];
+  speaker: string;
+  channel: 0 | 1;
+}
+
+export type TranscriptFixture = FixtureSegment[];
+
+/**
+ * Lays out sentences one after another: each word lasts `wordSec`, with `gapSec` of silence
+ * between segments. A token "[PHI]Name" marks a PHI word; ".", ",", "?" are punctuation.
+ */
+export function scriptedFixture(
+  sentences: Array<{ text: string; speaker?: string; channel?: 0 | 1 }>,
+  opts: { startSec?: number; wordSec?: number; gapSec?: number } = {},
+): TranscriptFixture {
+  const wordSec = opts.wordSec ?? 0.3;
+  const gapSec = opts.gapSec ?? 0.4;
+  let t = opts.startSec ?? 0.2;
+  return sentences.map((s, si) => {
+    const words: FixtureWord[] = [];
+    const tokens = s.text.match(/\[PHI\][^\s.,?]+|[^\s.,?]+|[.,?]/g) ?? [];
+    tokens.forEach((tok, i) => {
+      const confidence = 0.8 + ((si * 7 + i * 3) % 20) / 100;
+      if (/^[.,?]$/.test(tok)) {
+        const prev = words.at(-1);
+        const at = prev ? prev.end : t;
+        words.push({ text: tok, start: at, end: at, punctuation: true, confidence });
+        return;
+      }
+      const phi = tok.startsWith("[PHI]");
+      words.push({
+        text: phi ? tok.slice(5) : tok,
+        start: round(t),
+        end: round(t + wordSec * 0.9),
+        confidence,
+        ...(phi ? { phi: true } : {}),
+      });
+      t += wordSec;
+    });
+    t += gapSec;
+    return { words, speaker: s.speaker ?? "0", channel: s.channel ?? 0 };
+  });
+}
+
+const round = (s: number): number => Math.round(s * 1000) / 1000;
+
+/** Content time is carried in the audio as one sample value per 10 ms tick. */
+export const CLOCK_TICK_SEC = 0.01;
+
+/**
+ * PCM s16le whose every sample holds the "speech clock": 1 + the 10 ms tick of the session it
+ * belongs to (0 stays silence). The emulator reads it back to know which moment of the script a
+ * stream is hearing, so audio replayed after a reconnect is recognised as the same words.
+ */
+export function speechClockPcm(
+  startSec: number,
+  durationSec: number,
+  sampleRate: number,
+  channels: 1 | 2 = 1,
+): Buffer {
+  const frames = Math.round(durationSec * sampleRate);
+  const buf = Buffer.alloc(frames * channels * 2);
+  const first = Math.round(startSec * sampleRate);
+  for (let i = 0; i < frames; i++) {
+    const tick = Math.floor((first + i) / (sampleRate * CLOCK_TICK_SEC));
+    const value = 1 + (tick % 32000);
+    for (let c = 0; c < channels; c++) buf.writeInt16LE(value, (i * channels + c) * 2);
+  }
+  return buf;
+}

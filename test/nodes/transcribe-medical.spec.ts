@@ -1,0 +1,488 @@
+import { strict as assert } from "node:assert";
+import type { Node, NodeMessage } from "node-red";
+import type { TranscriptResult } from "../../src/transcript/result";
+import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS, type Fault } from "../emulators/aws/emulator";
+import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
+import { assertTranscriptResult } from "../support/contract";
+import {
+  builtNode,
+  collect,
+  delay,
+  flowWithCatch,
+  helper,
+  loggedTexts,
+  nextMessage,
+  runtimeLabel,
+  statusTexts,
+  type FlowNode,
+} from "../support/node-red";
+
+const RATE = 16000;
+const PHI_MARKER = "Zzphimarker";
+const SECRET_MARKER = "ZZ-SECRET-MARKER-4711-abcdefghijklmnop";
+const fixture = scriptedFixture([
+  { text: "Patient denies chest pain." },
+  { text: `Mister [PHI]${PHI_MARKER} has no allergies.` },
+  { text: "Blood pressure is normal." },
+]);
+const TEXTS = [
+  "Patient denies chest pain.",
+  `Mister ${PHI_MARKER} has no allergies.`,
+  "Blood pressure is normal.",
+];
+const TIMES = fixture.map((s) => [s.words[0]?.start, s.words.at(-1)?.end]);
+const modules = [builtNode("aws-transcribe-config"), builtNode("transcribe-medical")];
+const audioIn = builtNode("audio-in");
+const filterFinal = builtNode("filter-final");
+
+let emu: AwsTranscribeEmulator;
+
+function load(config: Record<string, unknown> = {}, credentials = EMULATOR_CREDENTIALS): Promise<void> {
+  const nodes: FlowNode[] = [
+    { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
+    {
+      id: "tm",
+      type: "transcribe-medical",
+      aws: "awscfg",
+      specialty: "PRIMARYCARE",
+      medicalType: "CONVERSATION",
+      sampleRate: RATE,
+      mediaEncoding: "pcm",
+      showSpeakerLabel: false,
+      channelIdentification: false,
+      contentIdentification: "",
+      vocabularyName: "",
+      keepRaw: false,
+      idleTimeoutS: 30,
+      tuning: { backoffBaseMs: 50, backoffMaxMs: 200, watchdogMs: 1000, closeTimeoutMs: 2000 },
+      wires: [["out"], ["events"]],
+      ...config,
+    },
+  ];
+  return helper.load(modules, flowWithCatch(nodes, ["out", "events"]), {
+    awscfg: { ...credentials },
+  });
+}
+
+const tm = (): Node => helper.getNode("tm");
+
+function chunk(
+  sessionId: string,
+  seq: number,
+  fromSec: number,
+  end = false,
+  channels: 1 | 2 = 1,
+): NodeMessage {
+  return {
+    topic: sessionId,
+    payload: speechClockPcm(fromSec, 0.1, RATE, channels),
+    audio: {
+      sessionId,
+      seq,
+      sampleRate: RATE,
+      channels,
+      encoding: "pcm_s16le",
+      offsetMs: Math.round(fromSec * 1000),
+      durationMs: 100,
+      ...(end ? { end: true } : {}),
+    },
+  };
+}
+
+/** Plays a session's audio as audio-in sends it (100 ms chunks), ten times faster than real time. */
+async function play(
+  sessionId: string,
+  seconds: number,
+  opts: { end?: boolean; channels?: 1 | 2 } = {},
+): Promise<void> {
+  const n = Math.round(seconds * 10);
+  for (let i = 0; i < n; i++) {
+    tm().receive(chunk(sessionId, i, i / 10, opts.end !== false && i === n - 1, opts.channels));
+    await delay(10);
+  }
+}
+
+const results = (msgs: NodeMessage[]): TranscriptResult[] => msgs.map((m) => m.payload as TranscriptResult);
+const finals = (msgs: NodeMessage[], session?: string): TranscriptResult[] =>
+  results(msgs).filter((r) => r.isFinal && (session === undefined || r.sessionId === session));
+const eventsOf = (msgs: NodeMessage[], session?: string): string[] =>
+  msgs
+    .map((m) => m.payload as { event: string; sessionId: string })
+    .filter((e) => session === undefined || e.sessionId === session)
+    .map((e) => e.event);
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await delay(20);
+  }
+}
+
+describe(`transcribe-medical node (${runtimeLabel})`, function () {
+  this.timeout(15000);
+  beforeEach(async () => {
+    emu = await new AwsTranscribeEmulator({
+      fixture,
+      clock: "clock",
+      idleTimeoutMs: 1500,
+      credentials: {
+        [EMULATOR_CREDENTIALS.accessKeyId]: EMULATOR_CREDENTIALS.secretAccessKey,
+        AKIDMARKERTEST000000: SECRET_MARKER,
+      },
+    }).start();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await emu.stop();
+  });
+
+  it("loads with its AWS configuration, and keeps credentials out of the flow", async () => {
+    await load({ name: "dictation" });
+    assert.equal(tm().name, "dictation");
+    const cfg = helper.getNode("awscfg") as Node & { credentials: Record<string, string> };
+    assert.equal(cfg.credentials.secretAccessKey, EMULATOR_CREDENTIALS.secretAccessKey);
+    assert.deepEqual(statusTexts(tm()), ["idle"]);
+  });
+
+  it("sends valid results on output 1 and session events on output 2", async () => {
+    await load({ showSpeakerLabel: true, contentIdentification: "PHI" });
+    const out = collect("out");
+    const events = collect("events");
+    await play("enc-1", 6);
+    await until(() => eventsOf(events).includes("ended"));
+    for (const m of out) {
+      assertTranscriptResult(m.payload);
+      assert.equal(m.topic, "enc-1");
+      assert.equal((m as NodeMessage & { raw?: unknown }).raw, undefined, "raw only when asked");
+    }
+    assert.deepEqual(
+      finals(out).map((r) => r.text),
+      TEXTS,
+    );
+    assert.deepEqual(
+      finals(out).map((r) => [r.startTime, r.endTime]),
+      TIMES,
+    );
+    assert.ok(
+      results(out).some((r) => !r.isFinal),
+      "partials too",
+    );
+    const second = finals(out)[1];
+    assert.deepEqual(
+      second.entities?.map((e) => [e.category, e.text]),
+      [["PHI", PHI_MARKER]],
+    );
+    assert.equal(second.speaker, "0");
+    assert.ok(second.words.every((w) => typeof w.confidence === "number"));
+    assert.deepEqual(eventsOf(events), ["started", "ended"]);
+    const ended = events.at(-1)?.payload as { audioSeconds: number };
+    assert.equal(Math.round(ended.audioSeconds * 10) / 10, 6);
+    assert.equal(events[0]?.topic, "enc-1");
+    const rec = emu.streams[0];
+    assert.equal(rec?.headers["x-amzn-transcribe-show-speaker-label"], "true");
+    assert.equal(rec?.headers["x-amzn-transcribe-content-identification-type"], "PHI");
+    assert.equal(rec?.endFrameSeen, true);
+    assert.equal(rec?.chunkSignaturesOk, true);
+  });
+
+  it("keeps the raw event in msg.raw when told to", async () => {
+    await load({ keepRaw: true });
+    const out = collect("out");
+    await play("enc-raw", 1.5);
+    await until(() => finals(out).length === 1);
+    const raw = (out.at(-1) as NodeMessage & { raw?: { Transcript?: unknown } }).raw;
+    assert.ok(raw?.Transcript, "the TranscriptEvent travels along");
+  });
+
+  it("streams two sessions at once with no cross-talk", async () => {
+    await load();
+    const out = collect("out");
+    const events = collect("events");
+    await Promise.all([
+      play("A", 6),
+      (async () => {
+        await delay(35);
+        await play("B", 6);
+      })(),
+    ]);
+    await until(() => eventsOf(events).filter((e) => e === "ended").length === 2);
+    assert.deepEqual(
+      finals(out, "A").map((r) => r.text),
+      TEXTS,
+    );
+    assert.deepEqual(
+      finals(out, "B").map((r) => r.text),
+      TEXTS,
+    );
+    for (const m of out) assert.equal(m.topic, (m.payload as TranscriptResult).sessionId);
+    assert.equal(emu.streams.length, 2);
+    assert.notEqual(emu.streams[0]?.sessionId, emu.streams[1]?.sessionId);
+    assert.ok(
+      statusTexts(tm()).some((t) => t === "streaming (2 sessions)"),
+      statusTexts(tm()).join(" | "),
+    );
+  });
+
+  const bad: Array<[string, (m: NodeMessage & { audio: Record<string, unknown> }) => void, RegExp]> = [
+    [
+      "a payload that is not a Buffer",
+      (m) => (m.payload = "hello"),
+      /msg\.payload must be a Buffer of audio, not string/,
+    ],
+    [
+      "another sample rate",
+      (m) => (m.audio.sampleRate = 8000),
+      /sample rate 8000 Hz differs from the node's 16000 Hz/,
+    ],
+    [
+      "another encoding",
+      (m) => (m.audio.encoding = "mulaw"),
+      /encoding "mulaw" is not accepted.*Accepted: pcm_s16le/,
+    ],
+    [
+      "a chunk over 1 s",
+      (m) => (m.payload = Buffer.alloc(RATE * 2 * 2)),
+      /2000 ms of audio; Amazon Transcribe accepts at most 1000 ms per chunk/,
+    ],
+    [
+      "no session id",
+      (m) => {
+        m.topic = "";
+        m.audio.sessionId = undefined;
+      },
+      /must name the audio session/,
+    ],
+  ];
+  for (const [what, spoil, message] of bad) {
+    it(`refuses ${what} with an error a catch node receives`, async () => {
+      await load();
+      const caught = nextMessage("caught");
+      const m = chunk("bad", 0, 0) as NodeMessage & { audio: Record<string, unknown> };
+      spoil(m);
+      tm().receive(m);
+      const err = (await caught).error as { message: string; source: { id: string } };
+      assert.match(err.message, message);
+      assert.equal(err.source.id, "tm");
+      assert.equal(emu.streams.length, 0, "nothing was streamed");
+    });
+  }
+
+  it("refuses an invalid combination at deploy with a red status and the reason", async () => {
+    await load({ showSpeakerLabel: true, channelIdentification: true });
+    assert.ok(statusTexts(tm()).includes("misconfigured"));
+    const caught = nextMessage("caught");
+    tm().receive(chunk("x", 0, 0));
+    assert.match(
+      ((await caught).error as { message: string }).message,
+      /speaker labels and channel identification cannot be used together/,
+    );
+    await helper.unload();
+    await load({ aws: "" });
+    assert.ok(loggedTexts(tm()).some((t) => /choose an AWS configuration/.test(t)));
+    await helper.unload();
+    await load({ sampleRate: 8000 });
+    assert.ok(
+      loggedTexts(tm()).some((t) => /sample rate must be a whole number of Hz from 16000 to 48000/.test(t)),
+    );
+  });
+
+  it("transcribes two channels with channel identification", async () => {
+    await load({ channelIdentification: true });
+    const out = collect("out");
+    const events = collect("events");
+    await play("stereo", 6, { channels: 2 });
+    await until(() => eventsOf(events).includes("ended"));
+    assert.deepEqual(
+      finals(out).map((r) => r.channel),
+      ["ch_0", "ch_0", "ch_0"],
+    );
+    assert.equal(emu.streams[0]?.headers["x-amzn-transcribe-number-of-channels"], "2");
+  });
+
+  const faults: Array<[string, Fault]> = [
+    ["a dropped connection (reset)", { kind: "reset", afterAudioSec: 2.5 }],
+    ["a silently closed stream", { kind: "end", afterAudioSec: 2.5 }],
+    [
+      "a mid-stream InternalFailureException",
+      { kind: "exception", type: "InternalFailureException", afterAudioSec: 2.5 },
+    ],
+    [
+      "throttling (LimitExceededException)",
+      { kind: "exception", type: "LimitExceededException", afterAudioSec: 2.5 },
+    ],
+    ["a stalled stream", { kind: "stall", afterAudioSec: 2.5 }],
+  ];
+  for (const [what, fault] of faults) {
+    it(`recovers from ${what}: reconnects, no final lost or duplicated, times continuous`, async () => {
+      emu.planFaults(fault);
+      // A longer first backoff for the reset case, so the throttled status can show it.
+      const slow = fault.kind === "reset";
+      await load(slow ? { tuning: { backoffBaseMs: 700, backoffMaxMs: 700, watchdogMs: 1000 } } : {});
+      const out = collect("out");
+      const events = collect("events");
+      await play("enc-r", 6);
+      await until(() => eventsOf(events).includes("ended"));
+      assert.deepEqual(
+        finals(out).map((r) => r.text),
+        TEXTS,
+      );
+      assert.deepEqual(
+        finals(out).map((r) => [r.startTime, r.endTime]),
+        TIMES,
+      );
+      for (const m of out) assertTranscriptResult(m.payload);
+      assert.deepEqual(eventsOf(events), ["started", "reconnecting", "ended"]);
+      assert.equal(emu.streams.length, 2);
+      if (slow) assert.ok(statusTexts(tm()).includes("reconnecting"), statusTexts(tm()).join(" | "));
+    });
+  }
+
+  it("surfaces a credentials rejection once, clearly, without retrying", async () => {
+    emu.planFaults({ kind: "reject-auth" });
+    await load();
+    const events = collect("events");
+    const caught = nextMessage("caught", 4000);
+    await play("enc-auth", 1);
+    const err = (await caught).error as { message: string };
+    assert.match(
+      err.message,
+      /the session failed: InvalidSignatureException: The request signature we calculated does not match/,
+    );
+    await until(() => eventsOf(events).includes("ended"));
+    assert.deepEqual(eventsOf(events), ["error", "ended"]);
+    assert.equal(emu.rejected.length, 1, "no retry loop");
+    await delay(600);
+    assert.ok(statusTexts(tm()).includes("error: InvalidSignatureException"), statusTexts(tm()).join(" | "));
+  });
+
+  it("closes every open session cleanly on redeploy and leaves nothing running", async () => {
+    await load();
+    const out = collect("out");
+    await play("open-1", 1.5, { end: false });
+    await play("open-2", 0.5, { end: false });
+    await until(() => emu.activeStreams === 2);
+    const started = Date.now();
+    await helper.unload();
+    assert.ok(Date.now() - started < 3000, "well within Node-RED's close limit");
+    await delay(100);
+    assert.equal(emu.activeStreams, 0);
+    assert.ok(
+      emu.streams.every((s) => s.endFrameSeen),
+      "ended by the audio's end frame, not cut",
+    );
+    assert.deepEqual(
+      finals(out, "open-1").map((r) => r.text),
+      [TEXTS[0]],
+    );
+  });
+
+  it("closes a session its source forgot after the idle time", async () => {
+    await load({ idleTimeoutS: 0.3 });
+    const events = collect("events");
+    await play("forgot", 1, { end: false });
+    await until(() => eventsOf(events).includes("ended"), 2000);
+    assert.equal(emu.streams[0]?.endFrameSeen, true);
+  });
+
+  it("never puts transcript text or credentials in status texts, logs or errors", async () => {
+    emu.planFaults({
+      kind: "exception",
+      type: "BadRequestException",
+      message: "Invalid vocabulary.",
+      afterAudioSec: 3.5,
+    });
+    await load(
+      { showSpeakerLabel: true, contentIdentification: "PHI" },
+      { accessKeyId: "AKIDMARKERTEST000000", secretAccessKey: SECRET_MARKER },
+    );
+    const out = collect("out");
+    const caught = collect("caught");
+    await play("enc-phi", 6);
+    await delay(500);
+    assert.ok(
+      finals(out).some((r) => r.text.includes(PHI_MARKER)),
+      "the marker was transcribed",
+    );
+    const seen = [...statusTexts(tm()), ...loggedTexts(tm()), ...caught.map((m) => JSON.stringify(m.error))];
+    for (const t of seen) {
+      assert.ok(!t.includes(PHI_MARKER), t);
+      assert.ok(!t.includes(SECRET_MARKER), t);
+    }
+  });
+
+  it("runs in a flow audio-in → transcribe-medical → filter-final, through a dropped connection", async () => {
+    emu.planFaults({ kind: "reset", afterAudioSec: 2.5 });
+    const flow: FlowNode[] = [
+      { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
+      {
+        id: "ain",
+        type: "audio-in",
+        sampleRate: "16000",
+        channels: "mono",
+        frameMs: 100,
+        pace: "fast",
+        endAfterRecording: true,
+        compressed: "files",
+        idleTimeout: 30,
+        maxSessions: 10,
+        rawRate: "",
+        rawEncoding: "s16le",
+        rawChannels: "1",
+        wires: [["tm"]],
+      },
+      {
+        id: "tm",
+        type: "transcribe-medical",
+        aws: "awscfg",
+        specialty: "PRIMARYCARE",
+        medicalType: "DICTATION",
+        sampleRate: RATE,
+        mediaEncoding: "pcm",
+        idleTimeoutS: 30,
+        tuning: { backoffBaseMs: 50, backoffMaxMs: 200, watchdogMs: 1000 },
+        wires: [["ff"], ["events"]],
+      },
+      {
+        id: "ff",
+        type: "filter-final",
+        partials: "drop",
+        partialIntervalMs: 1000,
+        dropEmpty: true,
+        wires: [["out"]],
+      },
+    ];
+    await helper.load([...modules, audioIn, filterFinal], flowWithCatch(flow, ["out", "events"]), {
+      awscfg: { ...EMULATOR_CREDENTIALS },
+    });
+    const out = collect("out");
+    const events = collect("events");
+    const caught = collect("caught");
+    helper.getNode("ain").receive({ topic: "dictation-7", payload: wav(speechClockPcm(0, 6, RATE), RATE) });
+    await until(() => eventsOf(events).includes("ended"), 8000);
+    assert.deepEqual(caught, []);
+    assert.deepEqual(
+      results(out).map((r) => [r.text, r.startTime, r.endTime]),
+      TEXTS.map((text, i) => [text, ...(TIMES[i] as number[])]),
+    );
+    assert.deepEqual(eventsOf(events), ["started", "reconnecting", "ended"]);
+  });
+});
+
+/** A 16-bit mono PCM WAV file around the samples, as a recorder would write it. */
+function wav(pcm: Buffer, rate: number): Buffer {
+  const h = Buffer.alloc(44);
+  h.write("RIFF", 0, "ascii");
+  h.writeUInt32LE(36 + pcm.length, 4);
+  h.write("WAVEfmt ", 8, "ascii");
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write("data", 36, "ascii");
+  h.writeUInt32LE(pcm.length, 40);
+  return Buffer.concat([h, pcm]);
+}
