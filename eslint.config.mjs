@@ -34,9 +34,17 @@ export default tseslint.config(
         require: "readonly",
         module: "writable",
         __dirname: "readonly",
+        fetch: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
       },
     },
     rules: { ...tseslint.configs.disableTypeChecked.rules, "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
+    // The demo page's AudioWorklet runs in the browser's audio thread.
+    files: ["demo/pcm-worklet.js"],
+    languageOptions: { globals: { AudioWorkletProcessor: "readonly", registerProcessor: "readonly" } },
   },
   {
     // Editor-side scripts run in the browser with Node-RED's globals.

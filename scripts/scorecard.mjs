@@ -23,7 +23,7 @@ const run = spawnSync(
   ],
   { cwd: root, stdio: ["ignore", "inherit", "inherit"] },
 );
-let failed = [];
+let failed;
 try {
   const card = JSON.parse(readFileSync(out, "utf8"));
   failed = Object.entries(card)

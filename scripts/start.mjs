@@ -1,9 +1,14 @@
 // The run command (`npm start`): builds the package if needed, links it into a Node-RED user
-// directory inside the project (.node-red-user/, never ~/.node-red), puts the demo flow there on
-// first run, and starts Node-RED 4 on 127.0.0.1.
-//   PORT=1880 (default)   HOST=127.0.0.1 (default)   npm start -- --reset-demo  rewrites the demo flow
+// directory inside the project (.node-red-user/, never ~/.node-red), starts Node-RED 4 on
+// 127.0.0.1 with the example flows, and deploys the live transcription demo with the transcriber
+// the environment allows:
+//   - AWS credentials (AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or AWS_PROFILE): Amazon Transcribe Medical;
+//   - ASSEMBLYAI_API_KEY: AssemblyAI Medical Mode;
+//   - neither: a local emulator of AssemblyAI answering with a scripted dictation (simulated transcripts).
+// Keys go into config-node credentials through Node-RED's admin API, never into the flow file.
+//   PORT=1880 HOST=127.0.0.1 (defaults)   npm start -- --reset-demo   rewrites the example flows
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +19,7 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 const userDir = process.env.NODE_RED_USER_DIR ?? join(root, ".node-red-user");
 const port = process.env.PORT ?? "1880";
 const host = process.env.HOST ?? "127.0.0.1";
+const editor = `http://${host}:${port}`;
 
 if (!existsSync(join(root, "dist/nodes")) || process.argv.includes("--build")) {
   execFileSync(process.execPath, [join(root, "scripts/build.mjs")], { stdio: "inherit" });
@@ -22,42 +28,72 @@ if (!existsSync(join(root, "dist/nodes")) || process.argv.includes("--build")) {
 // Node-RED loads the nodes from <userDir>/node_modules, as it would after `npm install`.
 const link = join(userDir, "node_modules", ...pkg.name.split("/"));
 mkdirSync(dirname(link), { recursive: true });
-if (existsSync(link) || isDanglingLink(link)) rmSync(link, { recursive: true, force: true });
+if (existsSync(link) || isLink(link)) rmSync(link, { recursive: true, force: true });
 symlinkSync(root, link, "dir");
 if (!existsSync(join(userDir, "package.json"))) {
-  writeFileSync(
-    join(userDir, "package.json"),
-    JSON.stringify(
-      { name: "node-red-project", private: true, dependencies: { [pkg.name]: `file:${root}` } },
-      null,
-      2,
-    ),
-  );
+  const userPkg = { name: "node-red-project", private: true, dependencies: { [pkg.name]: `file:${root}` } };
+  writeFileSync(join(userDir, "package.json"), JSON.stringify(userPkg, null, 2));
 }
-
 const flowFile = join(userDir, "flows.json");
 if (!existsSync(flowFile) || process.argv.includes("--reset-demo")) {
-  writeFileSync(flowFile, JSON.stringify(demoFlow(), null, 2));
-  console.log(`demo flow written to ${flowFile}`);
+  writeFileSync(flowFile, JSON.stringify(exampleFlows(), null, 2));
+  console.log(`example flows written to ${flowFile}`);
 }
 
-const redJs = join(dirname(require.resolve("node-red/package.json")), "red.js");
+const transcriber = await chooseTranscriber();
 const child = spawn(
   process.execPath,
-  [redJs, "--userDir", userDir, "--port", port, "-D", `uiHost=${host}`, "flows.json"],
-  { stdio: ["inherit", "pipe", "inherit"] },
+  [
+    join(dirname(require.resolve("node-red/package.json")), "red.js"),
+    "--userDir",
+    userDir,
+    "--port",
+    port,
+    "-D",
+    `uiHost=${host}`,
+    "flows.json",
+  ],
+  {
+    stdio: ["inherit", "pipe", "inherit"],
+    env: {
+      ...process.env,
+      DEMO_PROVIDER_LABEL: transcriber.label,
+      DEMO_SIMULATED: String(transcriber.simulated),
+    },
+  },
 );
+let deployed = false;
 child.stdout.on("data", (chunk) => {
   process.stdout.write(chunk);
-  if (/Started flows/.test(chunk.toString())) {
-    console.log(`\n  Node-RED editor:  http://${host}:${port}/`);
-    console.log("  Demo flow:        the 'medical transcription demo' tab (click the inject nodes)\n");
+  if (!deployed && /Started flows/.test(chunk.toString())) {
+    deployed = true;
+    deployDemo(transcriber).then(
+      () => {
+        console.log(`\n  Node-RED editor:        ${editor}/`);
+        console.log(`  Live transcript page:   ${editor}/transcribe`);
+        console.log(`  Transcriber:            ${transcriber.label}`);
+        if (transcriber.simulated) {
+          console.log(
+            "  (No AWS or AssemblyAI credentials in the environment: the transcripts are SIMULATED by a local emulator.)",
+          );
+        }
+        console.log("");
+      },
+      (err) => console.error(`could not deploy the live transcription demo: ${err.message}`),
+    );
   }
 });
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
-child.on("exit", (code) => process.exit(code ?? 0));
+const stop = async (signal) => {
+  child.kill(signal);
+  await transcriber.close?.();
+};
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => void stop(signal));
+child.on("exit", async (code) => {
+  await transcriber.close?.();
+  process.exit(code ?? 0);
+});
 
-function isDanglingLink(path) {
+function isLink(path) {
   try {
     return lstatSync(path).isSymbolicLink();
   } catch {
@@ -65,15 +101,148 @@ function isDanglingLink(path) {
   }
 }
 
-/** The demo: every example flow of the package on one tab. */
-function demoFlow() {
-  const tab = { id: "demo-tab", type: "tab", label: "medical transcription demo", info: pkg.description };
-  const examples = ["audio-in", "filter-final", "confidence-gate"].map((name, i) =>
-    JSON.parse(readFileSync(join(root, "examples", `${name}.json`), "utf8")).map((n) => ({
-      ...n,
-      z: tab.id,
-      y: typeof n.y === "number" ? n.y + i * 300 : n.y,
-    })),
-  );
-  return [tab, ...examples.flat()];
+/** Every example flow of the package on one tab, for a first look at each node. */
+function exampleFlows() {
+  const tab = { id: "examples-tab", type: "tab", label: "examples", info: pkg.description };
+  // The transcriber examples need credentials or an emulator; the live demo tab shows transcription.
+  const names = ["audio-in", "filter-final", "confidence-gate"];
+  let offset = 0;
+  const nodes = [];
+  for (const name of names) {
+    const flow = JSON.parse(readFileSync(join(root, "examples", `${name}.json`), "utf8"));
+    for (const n of flow) nodes.push(typeof n.x === "number" ? { ...n, z: tab.id, y: n.y + offset } : n);
+    offset += 300;
+  }
+  return [tab, ...nodes];
+}
+
+async function chooseTranscriber() {
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
+  const aaiKey = process.env.ASSEMBLYAI_API_KEY;
+  // Config nodes get no credentials for AWS: the default chain (environment, profile, role) supplies them.
+  const awsConfig = { name: "AWS (default credential chain)", region, endpoint: "" };
+  const aaiConfig = aaiKey ? { name: "AssemblyAI", region: "us", endpoint: "", apiKey: aaiKey } : undefined;
+  if ((process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY) || process.env.AWS_PROFILE) {
+    return { demo: "aws", label: "Amazon Transcribe Medical", simulated: false, awsConfig, aaiConfig };
+  }
+  if (aaiConfig) return { demo: "assemblyai", label: "AssemblyAI Medical Mode", simulated: false, aaiConfig };
+  // The emulators live with the tests, in TypeScript: load them through tsx.
+  require("tsx/cjs");
+  const { startSimulatedServices } = require(join(root, "demo/simulated-transcriber.ts"));
+  const sim = await startSimulatedServices();
+  return {
+    demo: "assemblyai",
+    label: "SIMULATED transcripts (local AssemblyAI emulator)",
+    simulated: true,
+    awsConfig: { name: "SIMULATED: local AWS emulator", region, endpoint: sim.aws.endpoint, ...sim.aws },
+    aaiConfig: {
+      name: "SIMULATED: local AssemblyAI emulator",
+      region: "us",
+      endpoint: sim.assemblyai.url,
+      apiKey: sim.assemblyai.apiKey,
+    },
+    close: sim.close,
+  };
+}
+
+/** The transcriber of the demo, and the config nodes the environment allows (examples can use them too). */
+function transcriberNodes(t) {
+  const nodes = [];
+  if (t.awsConfig) {
+    const { name, region, endpoint, accessKeyId, secretAccessKey } = t.awsConfig;
+    nodes.push({
+      id: "demo-aws-config",
+      type: "aws-transcribe-config",
+      name,
+      region,
+      endpoint,
+      // Sent through the admin API, so Node-RED stores them encrypted beside the flows, not in them.
+      ...(accessKeyId ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+    });
+  }
+  if (t.aaiConfig) {
+    const { name, region, endpoint, apiKey } = t.aaiConfig;
+    nodes.push({
+      id: "demo-aai-config",
+      type: "assemblyai-config",
+      name,
+      region,
+      endpoint,
+      credentials: { apiKey },
+    });
+  }
+  const common = {
+    id: "demo-transcriber",
+    name: t.simulated ? "SIMULATED transcriber" : "",
+    x: 860,
+    y: 240,
+    wires: [["demo-filter"], []],
+  };
+  if (t.demo === "aws") {
+    nodes.push({
+      ...common,
+      type: "transcribe-medical",
+      aws: "demo-aws-config",
+      specialty: "PRIMARYCARE",
+      medicalType: "DICTATION",
+      sampleRate: 16000,
+      mediaEncoding: "pcm",
+      showSpeakerLabel: false,
+      channelIdentification: false,
+      contentIdentification: "PHI",
+      vocabularyName: "",
+      keepRaw: false,
+      idleTimeoutS: 30,
+    });
+  } else {
+    nodes.push({
+      ...common,
+      type: "assemblyai-medical",
+      config: "demo-aai-config",
+      speechModel: "u3-rt-pro",
+      medicalDomain: true,
+      sampleRate: 16000,
+      encoding: "pcm_s16le",
+      keyterms: "metoprolol\nlisinopril",
+      speakerLabels: false,
+      maxSpeakers: "",
+      minTurnSilence: 800,
+      maxTurnSilence: 3600,
+      inactivityTimeout: "",
+      formatTurns: false,
+      prompt: "",
+      keepRaw: false,
+      idleTimeout: 30,
+      frameMs: 100,
+      connectTimeout: 10,
+      terminationTimeout: 5,
+      maxRetries: 5,
+      retryDelayMs: 250,
+    });
+  }
+  return nodes;
+}
+
+/**
+ * Puts the live demo tab and its (global) config nodes in place, replacing an earlier demo and
+ * leaving every other flow as it is.
+ */
+async function deployDemo(t) {
+  const { demoFlow } = require(join(root, "demo/demo-flow.cjs"));
+  const demo = demoFlow({ transcriber: transcriberNodes(t) });
+  const ids = new Set(demo.map((n) => n.id));
+  const current = await (
+    await fetch(`${editor}/flows`, { headers: { "Node-RED-API-Version": "v2" } })
+  ).json();
+  const kept = current.flows.filter((n) => !ids.has(n.id) && !ids.has(n.z));
+  const res = await fetch(`${editor}/flows`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "Node-RED-API-Version": "v2",
+      "Node-RED-Deployment-Type": "full",
+    },
+    body: JSON.stringify({ rev: current.rev, flows: [...kept, ...demo] }),
+  });
+  if (!res.ok) throw new Error(`Node-RED refused the demo flow: HTTP ${res.status} ${await res.text()}`);
 }

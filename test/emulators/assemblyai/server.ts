@@ -36,6 +36,12 @@ const SEE_ERROR = "See Error message for details";
 
 export interface EmulatorOptions {
   fixture: Fixture;
+  /**
+   * Whether s16le audio is the tagged test audio that carries its own session position (default), or
+   * ordinary audio (a microphone, a recording) whose position is simply how much this connection has
+   * received: the demo's mode, in which the fixture is a script spoken over any audio.
+   */
+  taggedAudio?: boolean;
   apiKeys?: string[];
   tokens?: string[];
   expiredTokens?: string[];
@@ -257,7 +263,8 @@ export class EmulatedConnection {
   private onAudio(buf: Buffer): void {
     const ms = (buf.length / (this.sampleRate * this.bytesPerSample)) * 1000;
     const atMs = Date.now() - this.openedAt;
-    const contentMs = this.bytesPerSample === 2 ? contentStartMs(buf, this.sampleRate) : this.receivedMs;
+    const tagged = this.bytesPerSample === 2 && this.options.taggedAudio;
+    const contentMs = tagged ? contentStartMs(buf, this.sampleRate) : this.receivedMs;
     this.frames.push({ bytes: buf.length, ms, atMs, contentMs });
     if (ms < 50 || ms > 1000) {
       return this.fail(
@@ -489,6 +496,7 @@ export class AssemblyAiEmulator extends EventEmitter {
       inactivitySecondMs: options.inactivitySecondMs ?? 1000,
       forceEndpointDelayMs: options.forceEndpointDelayMs ?? 0,
       terminationDelayMs: options.terminationDelayMs ?? 0,
+      taggedAudio: options.taggedAudio ?? true,
     };
     this.keys = new Set(options.apiKeys ?? ["test-api-key"]);
     this.tokens = new Set(options.tokens ?? []);

@@ -1,0 +1,219 @@
+import { strict as assert } from "node:assert";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { freePort } from "../support/node-red-process";
+
+const root = join(__dirname, "../..");
+const artifacts = join(root, ".test-results");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+  name: string;
+  "node-red": { nodes: Record<string, string> };
+};
+const SCRIPT = [
+  "Patient reports chest pain radiating to the left arm.",
+  "Start metoprolol twenty five milligrams twice daily.",
+  "Follow up in two weeks.",
+];
+
+/**
+ * The README's run command as a new user meets it: `npm start` with no cloud credentials, the live
+ * transcript page in a real Chromium whose fake microphone plays synthetic speech, and the editor.
+ */
+describe("npm start: the live transcription demo in a real browser", function () {
+  this.timeout(120000);
+  const work = mkdtempSync(join(tmpdir(), "nr-demo-"));
+  let child: ChildProcess;
+  let output = "";
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    // The fake microphone: espeak-ng speaking the scripted dictation, as 48 kHz 16-bit PCM.
+    execFileSync("espeak-ng", ["-w", join(work, "speech22.wav"), SCRIPT.join(" ")]);
+    execFileSync("sox", [join(work, "speech22.wav"), "-r", "48000", "-b", "16", join(work, "speech.wav")]);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: String(port),
+      NODE_RED_USER_DIR: join(work, "user"),
+    };
+    for (const key of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "ASSEMBLYAI_API_KEY"])
+      delete env[key];
+    child = spawn("npm", ["start", "--silent"], {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 60000;
+    while (!output.includes("Live transcript page:")) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`npm start did not come up:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      args: [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        `--use-file-for-fake-audio-capture=${join(work, "speech.wav")}`,
+      ],
+    });
+    page = await browser.newPage();
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (child?.pid && child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      process.kill(-child.pid, "SIGINT");
+      await exited;
+    }
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("prints the editor and page addresses, and says plainly that the transcripts are simulated", () => {
+    assert.match(output, new RegExp(`Node-RED editor:\\s+${url}/`));
+    assert.match(output, new RegExp(`Live transcript page:\\s+${url}/transcribe`));
+    assert.match(output, /the transcripts are SIMULATED by a local emulator/);
+  });
+
+  it("transcribes the microphone live: partials as it is spoken, then finals, weak words marked, review listed", async () => {
+    await page.goto(`${url}/transcribe`);
+    await page.waitForSelector("#record:not([disabled])");
+    assert.equal(await page.isVisible("#simulated"), true, "the page says the transcripts are simulated");
+    assert.match((await page.textContent("#provider")) ?? "", /SIMULATED/);
+    await page.click("#record");
+    await page.waitForSelector("#transcript p.partial", { timeout: 10000 });
+    const partial = (await page.textContent("#transcript p.partial")) ?? "";
+    assert.ok(
+      SCRIPT[0]?.toLowerCase().startsWith(partial.toLowerCase().replace(/[.]$/, "").slice(0, 5)),
+      partial,
+    );
+    await page.waitForFunction(
+      (n) => document.querySelectorAll("#transcript p.final").length >= n,
+      SCRIPT.length,
+      {
+        timeout: 30000,
+      },
+    );
+    await page.click("#stop");
+    const finals = await page.$$eval("#transcript p.final", (ps) => ps.map((p) => p.textContent ?? ""));
+    assert.deepEqual(finals.slice(0, 3), SCRIPT);
+    assert.deepEqual(await page.$$eval("#transcript mark", (ms) => ms.map((m) => m.textContent)), [
+      "metoprolol",
+    ]);
+    const review = await page.textContent("#review");
+    assert.match(
+      review ?? "",
+      /Start metoprolol twenty five milligrams twice daily\.\s*check: metoprolol \(41%\)/,
+    );
+    await page.screenshot({ path: join(artifacts, "demo-live.png") });
+  });
+
+  it("transcribes an uploaded recording the same way", async () => {
+    await page.reload();
+    await page.waitForSelector("#file:not([disabled])");
+    await page.setInputFiles("#file", join(work, "speech22.wav"));
+    await page.waitForFunction(
+      () => document.querySelectorAll("#transcript p.final").length >= 3,
+      undefined,
+      {
+        timeout: 30000,
+      },
+    );
+    const finals = await page.$$eval("#transcript p.final", (ps) => ps.map((p) => p.textContent ?? ""));
+    assert.deepEqual(finals.slice(0, 3), SCRIPT);
+    await page.screenshot({ path: join(artifacts, "demo-upload.png") });
+  });
+
+  it("has every node type in the editor's palette and lists every example", async () => {
+    const editor = await browser.newPage();
+    await editor.goto(`${url}/`);
+    await editor.waitForFunction(
+      () => typeof (window as unknown as { RED?: { nodes?: unknown } }).RED?.nodes === "object",
+      undefined,
+      {
+        timeout: 30000,
+      },
+    );
+    await editor.waitForSelector(".red-ui-palette-node", { timeout: 30000 });
+    const types = Object.keys(pkg["node-red"].nodes);
+    const missing = await editor.evaluate(
+      (names) =>
+        names.filter(
+          (t) =>
+            !(window as unknown as { RED: { nodes: { getType(t: string): unknown } } }).RED.nodes.getType(t),
+        ),
+      types,
+    );
+    assert.deepEqual(missing, []);
+    const listed = (await (await fetch(`${url}/library/examples/flows/${pkg.name}`)).json()) as Array<{
+      fn: string;
+    }>;
+    const shipped = execFileSync("ls", [join(root, "examples")], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .map((f) => f.replace(/\.json$/, ""));
+    assert.deepEqual(listed.map((e) => e.fn).sort(), shipped.sort());
+    await editor.screenshot({ path: join(artifacts, "editor.png") });
+    await editor.close();
+  });
+
+  it("imports each example and deploys it without errors, transcribers pointed at the demo's services", async () => {
+    // A user imports an example and points its config node at a service: here, the config nodes the
+    // run command deployed for the local emulators.
+    const deployed = (await (await fetch(`${url}/flows`)).json()) as Array<{ id: string; type: string }>;
+    const serviceConfig = (type: string) =>
+      deployed.find((n) => n.type === type && n.id.startsWith("demo-"))?.id;
+    const listed = (await (await fetch(`${url}/library/examples/flows/${pkg.name}`)).json()) as Array<{
+      fn: string;
+    }>;
+    for (const { fn } of listed) {
+      const flow = (await (await fetch(`${url}/library/examples/flows/${pkg.name}/${fn}`)).json()) as Array<
+        Record<string, unknown> & { id: string; type: string }
+      >;
+      const tab = `example-${fn}`;
+      // As the editor does on import, every node gets a new id (the examples tab holds some already);
+      // config nodes of a service the run command set up are replaced by that one.
+      const ids = new Map<string, string>();
+      for (const n of flow)
+        ids.set(n.id, ("x" in n ? undefined : serviceConfig(n.type)) ?? `${n.id}-imported`);
+      const rename = (v: unknown): unknown =>
+        typeof v === "string" ? (ids.get(v) ?? v) : Array.isArray(v) ? v.map(rename) : v;
+      const renamed = (n: Record<string, unknown>) =>
+        Object.fromEntries(Object.entries(n).map(([k, v]) => [k, rename(v)]));
+      const nodes = flow.filter((n) => "x" in n).map((n) => ({ ...renamed(n), z: tab }));
+      const configs = flow.filter((n) => !("x" in n) && !serviceConfig(n.type)).map(renamed);
+      const before = output.length;
+      const res = await fetch(`${url}/flow`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: tab, label: fn, nodes, configs }),
+      });
+      assert.equal(res.status, 200, `${fn}: HTTP ${res.status} ${await res.text()}`);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.doesNotMatch(
+        output.slice(before),
+        /\[error\]/,
+        `${fn} deployed with errors:\n${output.slice(before)}`,
+      );
+    }
+  });
+});
