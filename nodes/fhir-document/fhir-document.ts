@@ -1,0 +1,204 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
+import type { AuditEvent } from "../../src/hospital/audit";
+import { sha256 } from "../../src/hospital/audit";
+import {
+  buildFhirBundle,
+  checkFhirEncounter,
+  checkFhirPatient,
+  DEFAULT_FHIR_OPTIONS,
+  SECURITY_LABELS,
+  type FhirOptions,
+  type SecurityLabel,
+} from "../../src/hospital/fhir/bundle";
+import type { FhirEvent } from "../../src/hospital/fhir/send";
+import { sourceLabel } from "../../src/hospital/source-label";
+import { checkTranscriptDocument } from "../../src/transcript/document";
+import type { FhirServerNode } from "../fhir-server/types";
+import { asError, evaluateTypedProperty, StatusReporter } from "../shared/node-red";
+
+interface FhirDocumentDef extends NodeDef {
+  server: string;
+  loincCode: string;
+  loincText: string;
+  security: string;
+  identifierSystem: string;
+  patient: string;
+  patientType: string;
+  encounter: string;
+  encounterType: string;
+}
+
+type Ports = [NodeMessage | null, NodeMessage | null, NodeMessage | null];
+
+function optionsFrom(RED: NodeAPI, c: FhirDocumentDef): FhirOptions {
+  const labels = (c.security ?? "DICTAST")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  for (const label of labels) {
+    if (!SECURITY_LABELS.includes(label as SecurityLabel)) {
+      throw new Error(RED._("fhir-document.errors.badSecurity", { labels: SECURITY_LABELS.join(", ") }));
+    }
+  }
+  return {
+    loincCode: c.loincCode || DEFAULT_FHIR_OPTIONS.loincCode,
+    loincText: c.loincText || DEFAULT_FHIR_OPTIONS.loincText,
+    securityLabels: labels as SecurityLabel[],
+    identifierSystem: c.identifierSystem || DEFAULT_FHIR_OPTIONS.identifierSystem,
+  };
+}
+
+export = function register(RED: NodeAPI): void {
+  function FhirDocumentNode(this: Node, config: FhirDocumentDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const server = config.server ? (RED.nodes.getNode(config.server) as FhirServerNode | null) : null;
+    let options: FhirOptions;
+    try {
+      options = optionsFrom(RED, config);
+      if (config.server && !server?.sender) {
+        throw new Error(server?.configError ?? RED._("fhir-document.errors.noServer"));
+      }
+    } catch (err) {
+      const error = asError(err);
+      node.error(error.message);
+      node.status({ fill: "red", shape: "ring", text: "fhir-document.status.misconfigured" });
+      node.on("input", (_msg, _send, done) => done(error));
+      return;
+    }
+    const sender = server?.sender;
+    const destination = server?.name || "fhir-server";
+    const patientType = config.patientType || "msg";
+    const patientProperty = config.patient || "patient";
+    const encounterType = config.encounterType || "msg";
+    const encounterProperty = config.encounter || "encounter";
+
+    const counts = { delivered: 0, failed: 0 };
+    const status = new StatusReporter(node, () => ({
+      fill: counts.failed > 0 ? "red" : "green",
+      shape: "dot",
+      text: RED._(sender ? "fhir-document.status.sent" : "fhir-document.status.built", counts),
+    }));
+    node.status({});
+
+    node.on("input", (msg, send, done) => {
+      const checked = checkTranscriptDocument(msg.payload);
+      if (!checked.ok) {
+        done(checked.error);
+        return;
+      }
+      const document = checked.value;
+      Promise.all([
+        evaluateTypedProperty(RED, node, patientProperty, patientType, msg),
+        evaluateTypedProperty(RED, node, encounterProperty, encounterType, msg),
+      ])
+        .then(async ([patientValue, encounterValue]) => {
+          const patient = checkFhirPatient(
+            patientValue,
+            sourceLabel(patientType, patientProperty, "patient"),
+          );
+          const built = buildFhirBundle(
+            document,
+            patient,
+            checkFhirEncounter(encounterValue),
+            options,
+            new Date(),
+          );
+          const out = msg as NodeMessage & {
+            document?: unknown;
+            fhir?: unknown;
+            headers?: unknown;
+            method?: unknown;
+          };
+          out.document = document;
+          out.payload = built.bundle;
+          if (!sender) {
+            // Ready for the core http request node: set its URL to the FHIR base.
+            out.method = "POST";
+            out.headers = { "content-type": "application/fhir+json", accept: "application/fhir+json" };
+            out.fhir = {
+              documentId: document.documentId,
+              identifier: built.identifier,
+              ifNoneExist: built.ifNoneExist,
+            };
+            counts.delivered++;
+            status.update();
+            send([out, null, null] as Ports);
+            done();
+            return;
+          }
+          const digest = sha256(JSON.stringify(built.bundle));
+          const audit = (fields: Partial<AuditEvent> & Pick<AuditEvent, "event">): void => {
+            const event: AuditEvent = {
+              time: new Date().toISOString(),
+              nodeId: node.id,
+              nodeType: "fhir-document",
+              destination,
+              protocol: "fhir",
+              documentId: document.documentId,
+              messageId: document.documentId,
+              messageType: "Bundle/transaction",
+              ...fields,
+            };
+            send([null, null, { topic: "audit", payload: event }] as Ports);
+          };
+          const onEvent = (e: FhirEvent): void => {
+            if (e.type === "send")
+              audit({ event: "send", attempt: e.attempt, bytes: e.bytes, sha256: digest });
+            else if (e.type === "response")
+              audit({ event: "ack", attempt: e.attempt, outcome: String(e.httpStatus) });
+            else if (e.type === "attempt-failed")
+              audit({ event: "attempt-failed", attempt: e.attempt, outcome: e.reason });
+            else audit({ event: "retry", attempt: e.attempt, delayMs: e.delayMs });
+          };
+          const outcome = await sender.post(built.bundle, onEvent);
+          if (outcome.status === "rejected" && outcome.reason === "closed") {
+            done();
+            return;
+          }
+          const delivered = outcome.status === "delivered";
+          audit({
+            event: delivered ? "delivered" : "rejected",
+            attempt: outcome.attempts,
+            outcome: delivered ? String(outcome.httpStatus) : outcome.reason,
+          });
+          out.fhir = delivered
+            ? {
+                status: "delivered",
+                httpStatus: outcome.httpStatus,
+                attempts: outcome.attempts,
+                entries: outcome.entries,
+                documentId: document.documentId,
+                destination,
+              }
+            : {
+                status: "rejected",
+                reason: outcome.reason,
+                detail: outcome.detail,
+                httpStatus: outcome.httpStatus,
+                issues: outcome.issues,
+                attempts: outcome.attempts,
+                documentId: document.documentId,
+                destination,
+              };
+          if (delivered) out.payload = outcome.response;
+          counts[delivered ? "delivered" : "failed"]++;
+          status.update();
+          send(delivered ? [out, null, null] : [null, out, null]);
+          done();
+        })
+        .catch((err: unknown) => {
+          counts.failed++;
+          status.update();
+          done(asError(err));
+        });
+    });
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      status.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType("fhir-document", FhirDocumentNode);
+};

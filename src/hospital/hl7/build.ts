@@ -1,0 +1,335 @@
+import type { TranscriptDocument } from "../../transcript/document";
+import { components, fieldValue, splitText } from "./escape";
+
+/**
+ * Builds HL7 v2.5.1 MDM^T02 (or ORU^R01) messages carrying a machine transcript. The transcript is
+ * an unreviewed draft, so the statuses say so: TXA-17 DO (or PA), TXA-19 UN, OBX-11 P, OBR-25 P.
+ */
+
+export type Hl7MessageType = "MDM^T02" | "ORU^R01";
+export const HL7_MESSAGE_TYPES: readonly Hl7MessageType[] = ["MDM^T02", "ORU^R01"];
+
+/** Table 0271 codes for a document nobody has signed; AU/LA are for after human review. */
+export type CompletionStatus = "DO" | "PA" | "IP" | "DI";
+export const COMPLETION_STATUSES: readonly CompletionStatus[] = ["DO", "PA", "IP", "DI"];
+
+export interface Hl7Options {
+  messageType: Hl7MessageType;
+  sendingApplication: string;
+  sendingFacility: string;
+  receivingApplication: string;
+  receivingFacility: string;
+  /** MSH-11: P production, T training, D debugging. */
+  processingId: "P" | "T" | "D";
+  /** TXA-2, table 0270 (site-defined): code and text, for example PR / Progress note. */
+  documentTypeCode: string;
+  documentTypeText: string;
+  /** OBX-3 (and OBR-4): the LOINC note code, for example 11506-3 / Progress note. */
+  loincCode: string;
+  loincText: string;
+  completionStatus: CompletionStatus;
+  /** TXA-18, table 0272: U usual, R restricted, V very restricted. */
+  confidentiality: "U" | "R" | "V";
+  /** Longest OBX-5 value (escaped characters); many engines truncate at 1000. */
+  maxObxLength: number;
+  /** Assigning authority for TXA-12 / OBR-3 (defaults to the sending application). */
+  documentIdNamespace?: string;
+}
+
+export const DEFAULT_HL7_OPTIONS: Hl7Options = {
+  messageType: "MDM^T02",
+  sendingApplication: "NODERED-ASR",
+  sendingFacility: "",
+  receivingApplication: "",
+  receivingFacility: "",
+  processingId: "P",
+  documentTypeCode: "PR",
+  documentTypeText: "Progress note",
+  loincCode: "11506-3",
+  loincText: "Progress note",
+  completionStatus: "DO",
+  confidentiality: "U",
+  maxObxLength: 1000,
+};
+
+/** Patient fields (PID); `id` and `family` are required. */
+export interface Hl7Patient {
+  id: string;
+  /** PID-3.4, the assigning authority of the identifier. */
+  idAuthority?: string;
+  /** PID-3.5, identifier type (default MR). */
+  idType?: string;
+  family: string;
+  given?: string;
+  /** YYYYMMDD (checkPatient also accepts YYYY-MM-DD and converts it). */
+  birthDate?: string;
+  /** Table 0001: F, M, O, U, A, N. */
+  sex?: string;
+}
+
+export interface Hl7Person {
+  id?: string;
+  family?: string;
+  given?: string;
+}
+
+/** Encounter fields (PV1) and the people of the document (TXA). All optional. */
+export interface Hl7Encounter {
+  /** PV1-2, table 0004: I, O, E, … (default U unknown). */
+  patientClass?: string;
+  /** PV1-3.1: point of care. */
+  location?: string;
+  /** PV1-19.1 */
+  visitNumber?: string;
+  visitAuthority?: string;
+  /** TXA-5 / TXA-9 / PV1-7: the dictating clinician. */
+  author?: Hl7Person;
+}
+
+export interface BuiltHl7 {
+  /** Segments joined by CR, the HL7 segment terminator (no trailing CR). */
+  message: string;
+  messageType: Hl7MessageType;
+  /** MSH-10. */
+  controlId: string;
+  documentId: string;
+  segmentCount: number;
+  obxCount: number;
+}
+
+/** A required HL7 field with no usable value; names the message property, never a value. */
+export class Hl7FieldError extends Error {
+  override readonly name = "Hl7FieldError";
+  readonly code = "HL7_FIELD_MISSING";
+  constructor(
+    readonly property: string,
+    readonly segmentField: string,
+    hint: string,
+  ) {
+    super(`${property} is required for ${segmentField}: ${hint}`);
+  }
+}
+
+/**
+ * MSH-10 from the document id: the UUID's hex digits, cut to 20 characters (the v2.5.1 length of
+ * MSH-10). The same document always gets the same control id, so a resend can be de-duplicated.
+ */
+export function controlIdFor(documentId: string): string {
+  const hex = documentId.replace(/[^0-9A-Za-z]/g, "");
+  return (hex || "DOC").slice(0, 20);
+}
+
+/** HL7 DTM in UTC with an explicit offset: YYYYMMDDHHMMSS+0000. */
+export function hl7Time(iso: string | number | Date): string {
+  const d = new Date(iso);
+  const p = (n: number, w = 2): string => String(n).padStart(w, "0");
+  return (
+    `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}` +
+    `${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}+0000`
+  );
+}
+
+function hl7Date(value: string | undefined, property: string): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  const m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(value.trim());
+  if (!m) throw new Hl7FieldError(property, "PID-7", "a date as YYYY-MM-DD or YYYYMMDD");
+  return `${m[1]}${m[2]}${m[3]}`;
+}
+
+export function checkPatient(value: unknown, property: string): Hl7Patient {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Hl7FieldError(property, "PID", "an object {id, family, given?, birthDate?, sex?}");
+  }
+  const v = value as Record<string, unknown>;
+  const text = (key: string): string | undefined =>
+    typeof v[key] === "string" || typeof v[key] === "number" ? String(v[key]).trim() : undefined;
+  const id = text("id");
+  if (!id) throw new Hl7FieldError(`${property}.id`, "PID-3", "the patient identifier (for example the MRN)");
+  const family = text("family");
+  if (!family) throw new Hl7FieldError(`${property}.family`, "PID-5", "the patient's family name");
+  return {
+    id,
+    family,
+    idAuthority: text("idAuthority"),
+    idType: text("idType"),
+    given: text("given"),
+    birthDate: hl7Date(text("birthDate"), `${property}.birthDate`),
+    sex: text("sex"),
+  };
+}
+
+export function checkEncounter(value: unknown, property: string): Hl7Encounter {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new Hl7FieldError(property, "PV1", "an object {patientClass?, location?, visitNumber?, author?}");
+  }
+  const v = value as Record<string, unknown>;
+  const text = (o: Record<string, unknown>, key: string): string | undefined =>
+    typeof o[key] === "string" || typeof o[key] === "number" ? String(o[key]).trim() : undefined;
+  const a = typeof v.author === "object" && v.author !== null ? (v.author as Record<string, unknown>) : {};
+  return {
+    patientClass: text(v, "patientClass"),
+    location: text(v, "location"),
+    visitNumber: text(v, "visitNumber"),
+    visitAuthority: text(v, "visitAuthority"),
+    author: { id: text(a, "id"), family: text(a, "family"), given: text(a, "given") },
+  };
+}
+
+export function buildHl7(
+  document: TranscriptDocument,
+  patient: Hl7Patient,
+  encounter: Hl7Encounter,
+  options: Hl7Options,
+  now: Date,
+): BuiltHl7 {
+  const controlId = controlIdFor(document.documentId);
+  const [event, structure] = options.messageType === "MDM^T02" ? ["T02", "MDM_T02"] : ["R01", "ORU_R01"];
+  const [code] = options.messageType.split("^");
+  const nowTs = hl7Time(now);
+  const namespace = options.documentIdNamespace || options.sendingApplication;
+  const documentNumber = components(document.documentId, namespace);
+  const author = encounter.author ?? {};
+  const authorXcn = components(author.id, author.family, author.given);
+
+  const msh = [
+    "MSH",
+    "^~\\&",
+    fieldValue(options.sendingApplication),
+    fieldValue(options.sendingFacility),
+    fieldValue(options.receivingApplication),
+    fieldValue(options.receivingFacility),
+    nowTs,
+    "",
+    `${code}^${event}^${structure}`,
+    controlId,
+    options.processingId,
+    "2.5.1",
+    "",
+    "",
+    // MSH-15/16 empty: original acknowledgment mode, one application ACK per message.
+    "",
+    "",
+    "",
+    "UNICODE UTF-8", // MSH-18
+  ].join("|");
+  const pid = trimFields([
+    "PID",
+    "1",
+    "",
+    components(patient.id, "", "", patient.idAuthority, patient.idType || "MR"),
+    "",
+    components(patient.family, patient.given),
+    "",
+    patient.birthDate ?? "",
+    fieldValue(patient.sex),
+  ]);
+  const pv1 = trimFields([
+    "PV1",
+    "1",
+    fieldValue(encounter.patientClass || "U"),
+    components(encounter.location),
+    "",
+    "",
+    "",
+    authorXcn,
+    ...Array<string>(11).fill(""),
+    components(encounter.visitNumber, "", "", encounter.visitAuthority, encounter.visitNumber ? "VN" : ""),
+  ]);
+
+  const paragraphs = splitText(document.text, options.maxObxLength);
+  if (paragraphs.length === 0) {
+    throw new Hl7FieldError("msg.payload.text", "OBX-5", "the document has no text to send");
+  }
+  const loinc = components(options.loincCode, options.loincText, "LN");
+  const obx: string[] = [];
+  paragraphs.forEach((lines, p) => {
+    for (const line of lines) {
+      // OBX-4 groups the lines of one paragraph, so a receiver can re-join wrapped lines.
+      obx.push(
+        [
+          "OBX",
+          String(obx.length + 1),
+          "TX",
+          loinc,
+          String(p + 1),
+          fieldValue(line),
+          "",
+          "",
+          "",
+          "",
+          "",
+          "P",
+        ].join("|"),
+      );
+    }
+  });
+
+  const segments =
+    options.messageType === "MDM^T02"
+      ? [msh, `EVN|T02|${nowTs}`, pid, pv1, txa(document, options, authorXcn, documentNumber), ...obx]
+      : [msh, pid, pv1, obr(document, loinc, authorXcn, documentNumber, nowTs), ...obx];
+  return {
+    message: segments.join("\r"),
+    messageType: options.messageType,
+    controlId,
+    documentId: document.documentId,
+    segmentCount: segments.length,
+    obxCount: obx.length,
+  };
+}
+
+function txa(
+  document: TranscriptDocument,
+  options: Hl7Options,
+  authorXcn: string,
+  documentNumber: string,
+): string {
+  const started = hl7Time(document.startedAt);
+  return trimFields([
+    "TXA",
+    "1",
+    components(options.documentTypeCode, options.documentTypeText, "HL70270"),
+    "TX",
+    started, // TXA-4 activity
+    authorXcn, // TXA-5 primary activity provider
+    started, // TXA-6 origination
+    hl7Time(document.completedAt), // TXA-7 transcription
+    "",
+    authorXcn, // TXA-9 originator
+    "", // TXA-10 authenticator: only after human sign-off
+    "",
+    documentNumber, // TXA-12
+    "",
+    "",
+    "",
+    "",
+    options.completionStatus, // TXA-17
+    options.confidentiality, // TXA-18
+    "UN", // TXA-19: unavailable for patient care until reviewed
+  ]);
+}
+
+function obr(
+  document: TranscriptDocument,
+  loinc: string,
+  authorXcn: string,
+  documentNumber: string,
+  nowTs: string,
+): string {
+  const fields = ["OBR", "1", "", documentNumber, loinc, "", "", hl7Time(document.startedAt)];
+  while (fields.length < 16) fields.push("");
+  fields.push(authorXcn); // OBR-16 ordering provider
+  while (fields.length < 22) fields.push("");
+  fields.push(nowTs); // OBR-22 results status change
+  fields.push(""); // OBR-23
+  fields.push(""); // OBR-24
+  fields.push("P"); // OBR-25 result status: preliminary
+  return trimFields(fields);
+}
+
+function trimFields(fields: string[]): string {
+  const copy = [...fields];
+  while (copy.length > 1 && copy[copy.length - 1] === "") copy.pop();
+  return copy.join("|");
+}

@@ -1,0 +1,207 @@
+import { strict as assert } from "node:assert";
+import type { Bundle, DocumentReference } from "@medplum/fhirtypes";
+import type { NodeMessage } from "node-red";
+import type { AuditEvent } from "../../src/hospital/audit";
+import { builtNodes } from "../support/built-nodes";
+import { documentWithText } from "../support/documents";
+import { medplumFhirPeer, stubFhirServer, type FhirPeer } from "../support/fhir-peers";
+import {
+  collect,
+  delay,
+  flowWithCatch,
+  helper,
+  loggedTexts,
+  nextMessage,
+  runtimeLabel,
+  statusTexts,
+  type FlowNode,
+} from "../support/node-red";
+
+const modules = builtNodes(["fhir-document", "fhir-server"]);
+const PHI_MARKER = "ZZ-PHI-MARKER-2291";
+const TEXT = "Assessment: stable | no ^ changes ~ R&L \\ ok\nPlan: review in 2 weeks.";
+
+let peer: FhirPeer | undefined;
+
+function load(
+  server: Record<string, unknown> | undefined,
+  node: Record<string, unknown> = {},
+  credentials: Record<string, unknown> = {},
+): Promise<void> {
+  const nodes: FlowNode[] = [
+    {
+      id: "fhir",
+      type: "fhir-document",
+      server: server ? "srv" : "",
+      loincCode: "11506-3",
+      loincText: "Progress note",
+      security: "DICTAST,AIAST",
+      identifierSystem: "urn:ietf:rfc:3986",
+      patient: "patient",
+      patientType: "msg",
+      encounter: "encounter",
+      encounterType: "msg",
+      wires: [["ok"], ["failed"], ["audit"]],
+      ...node,
+    },
+    ...(server
+      ? [
+          {
+            id: "srv",
+            type: "fhir-server",
+            name: "test fhir",
+            auth: "none",
+            timeout: "1",
+            retries: "1",
+            backoff: "0.01",
+            backoffMax: "0.02",
+            ...server,
+          } as FlowNode,
+        ]
+      : []),
+  ];
+  return helper.load(
+    modules,
+    flowWithCatch(nodes, ["ok", "failed", "audit"]),
+    server ? { srv: credentials } : {},
+  );
+}
+
+const send = (msg: Record<string, unknown>): void => helper.getNode("fhir").receive(msg);
+
+describe(`fhir-document node (${runtimeLabel})`, () => {
+  afterEach(async () => {
+    await helper.unload();
+    await peer?.close();
+    peer = undefined;
+  });
+
+  it("without a server, emits the transaction Bundle ready for an http request node", async () => {
+    await load(undefined);
+    const out = nextMessage("ok");
+    const document = documentWithText(TEXT);
+    send({
+      payload: document,
+      patient: { reference: "Patient/p1" },
+      encounter: { reference: "Encounter/e1" },
+    });
+    const msg = (await out) as NodeMessage & {
+      method: string;
+      headers: Record<string, string>;
+      fhir: { ifNoneExist: string };
+    };
+    const bundle = msg.payload as Bundle;
+    assert.equal(msg.method, "POST");
+    assert.equal(msg.headers["content-type"], "application/fhir+json");
+    assert.equal(bundle.type, "transaction");
+    const doc = bundle.entry?.[0]?.resource as DocumentReference;
+    assert.equal(doc.docStatus, "preliminary");
+    assert.deepEqual(doc.subject, { reference: "Patient/p1" });
+    assert.deepEqual(doc.context?.encounter, [{ reference: "Encounter/e1" }]);
+    assert.deepEqual(
+      doc.meta?.security?.map((s) => s.code),
+      ["DICTAST", "AIAST"],
+    );
+    assert.equal(Buffer.from(doc.content[0]?.attachment.data ?? "", "base64").toString("utf8"), TEXT);
+    assert.equal(bundle.entry?.[0]?.request?.ifNoneExist, msg.fhir.ifNoneExist);
+    assert.match(msg.fhir.ifNoneExist, new RegExp(document.documentId));
+  });
+
+  it("POSTs to @medplum/fhir-router, which stores the document with the same text", async () => {
+    const p = await medplumFhirPeer();
+    peer = p;
+    await load({ baseUrl: p.baseUrl });
+    const out = nextMessage("ok", 5000);
+    send({ payload: documentWithText(TEXT), patient: { id: "TEST-0001", idSystem: "urn:oid:1.2.3" } });
+    const msg = (await out) as NodeMessage & {
+      fhir: { status: string; httpStatus: number; entries: Array<{ status: string; location: string }> };
+    };
+    assert.equal(msg.fhir.status, "delivered");
+    assert.equal(msg.fhir.httpStatus, 200);
+    assert.match(msg.fhir.entries[0]?.status ?? "", /^201/);
+    const docs = await p.repo.searchResources<DocumentReference>({ resourceType: "DocumentReference" });
+    assert.equal(Buffer.from(docs[0]?.content[0]?.attachment.data ?? "", "base64").toString("utf8"), TEXT);
+  });
+
+  it("sends an OperationOutcome rejection to output 2 with its issues, not retried", async () => {
+    const oo = {
+      resourceType: "OperationOutcome",
+      issue: [{ severity: "error", code: "required", diagnostics: "subject is required" }],
+    };
+    const p = await stubFhirServer([{ status: 400, body: oo }]);
+    peer = p;
+    await load({ baseUrl: p.baseUrl });
+    const failed = nextMessage("failed");
+    send({ payload: documentWithText(TEXT), patient: { id: "TEST-0001" } });
+    const msg = (await failed) as NodeMessage & {
+      fhir: { reason: string; detail: string; issues: unknown[]; attempts: number };
+    };
+    assert.equal(msg.fhir.reason, "http-error");
+    assert.equal(msg.fhir.detail, "HTTP 400, OperationOutcome: error/required");
+    assert.deepEqual(msg.fhir.issues, [
+      { severity: "error", code: "required", diagnostics: "subject is required" },
+    ]);
+    assert.equal(msg.fhir.attempts, 1);
+    assert.equal(p.requests.length, 1);
+  });
+
+  it("sends the bearer token from the credentials, and audit events without PHI", async () => {
+    const p = await stubFhirServer([
+      { status: 503 },
+      { status: 200, body: { resourceType: "Bundle", type: "transaction-response", entry: [] } },
+    ]);
+    peer = p;
+    await load({ baseUrl: p.baseUrl, auth: "bearer" }, {}, { token: "secret-test-token" });
+    const audit = collect("audit");
+    const ok = nextMessage("ok");
+    send({ payload: documentWithText(`${PHI_MARKER} text`), patient: { id: PHI_MARKER } });
+    await ok;
+    await delay(20);
+    assert.equal(p.requests[0]?.headers.authorization, "Bearer secret-test-token");
+    const events = audit.map((m) => m.payload as AuditEvent);
+    assert.deepEqual(
+      events.map((e) => [e.event, e.outcome ?? null]),
+      [
+        ["send", null],
+        ["ack", "503"],
+        ["attempt-failed", "http-error"],
+        ["retry", null],
+        ["send", null],
+        ["ack", "200"],
+        ["delivered", "200"],
+      ],
+    );
+    for (const e of events) assert.equal(e.destination, "test fhir");
+    const n = helper.getNode("fhir");
+    for (const t of [...events.map((e) => JSON.stringify(e)), ...statusTexts(n), ...loggedTexts(n)]) {
+      assert.ok(!t.includes(PHI_MARKER) && !t.includes("secret-test-token") && !t.includes("127.0.0.1"), t);
+    }
+  });
+
+  it("refuses a missing patient and a payload that is not a document through catch", async () => {
+    await load(undefined);
+    const caught = collect("caught");
+    send({ payload: documentWithText(TEXT), patient: { display: PHI_MARKER } });
+    send({ payload: "text" });
+    await delay(50);
+    // The document check is synchronous, the patient check waits for the TypedInputs: order by text.
+    const messages = caught.map((m) => (m.error as { message: string }).message).sort();
+    assert.match(
+      messages[0] ?? "",
+      /msg\.patient\.reference or msg\.patient\.id is required for DocumentReference\.subject/,
+    );
+    assert.equal(messages.length, 2);
+    assert.match(messages[1] ?? "", /NotATranscriptDocumentError: msg\.payload is not a transcript document/);
+    for (const m of messages) assert.ok(!m.includes(PHI_MARKER));
+  });
+
+  it("refuses a server URL that carries credentials at deploy", async () => {
+    await load({ baseUrl: "https://user:pw@fhir.example.org/r4" });
+    assert.ok(statusTexts(helper.getNode("fhir")).includes("fhir-document.status.misconfigured"));
+    const caught = nextMessage("caught");
+    send({ payload: documentWithText(TEXT), patient: { id: "x" } });
+    const message = ((await caught).error as { message: string }).message;
+    assert.match(message, /base URL must be an http\(s\) URL without user, password or query/);
+    assert.ok(!message.includes("pw@"));
+  });
+});
