@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
+import { checkApiKey } from "../../src/providers/assemblyai/node-config";
 import type { AssemblyAiConfigNode, AssemblyAiCredentials } from "./types";
 
 interface AssemblyAiConfigDef extends NodeDef {
@@ -12,6 +13,14 @@ export = function register(RED: NodeAPI): void {
     const node = this as AssemblyAiConfigNode;
     node.region = config.region === "eu" ? "eu" : "us";
     node.endpoint = typeof config.endpoint === "string" ? config.endpoint.trim() : "";
+    // A key pasted with white space around it works once trimmed; one holding a character an HTTP header
+    // cannot carry is reported at deploy (without the key), and the transcriber nodes refuse to start.
+    const raw = node.credentials?.apiKey;
+    if (raw) {
+      const key = checkApiKey(raw);
+      if (key.ok) node.credentials.apiKey = key.value;
+      else node.error(`assemblyai-config: ${key.error.message}`);
+    }
   }
 
   RED.nodes.registerType<Node<AssemblyAiCredentials>, AssemblyAiConfigDef, unknown, AssemblyAiCredentials>(

@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "node-red";
 import {
+  checkApiKey,
   checkAudioMessage,
   checkControl,
   paramsFromFields,
@@ -20,13 +21,21 @@ interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields {
   terminationTimeout: string | number;
   maxRetries: string | number;
   retryDelayMs: string | number;
+  /** Seconds of audio that may wait to be sent (connection down, or audio faster than real time). */
+  maxBuffer?: string | number;
 }
 
 interface OpenSession {
   session: AssemblyAiSession;
   idle: NodeJS.Timeout | undefined;
   ending: Promise<void> | undefined;
+  /** Refused chunks not yet reported, and when the last report went out (refusals are rate-limited). */
+  refused: number;
+  reportedAt: number;
 }
+
+/** At most one done(err) per session this often for refused audio; the next report counts the chunks between. */
+const REFUSAL_REPORT_MS = 5000;
 
 const num = (v: string | number | undefined, fallback: number): number => {
   const n = typeof v === "string" && v.trim() === "" ? NaN : Number(v);
@@ -41,7 +50,7 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const account = RED.nodes.getNode(config.config) as AssemblyAiConfigNode | null;
-    const apiKey = account?.credentials?.apiKey;
+    const rawKey = account?.credentials?.apiKey;
 
     const misconfigured = (text: string): void => {
       node.error(text);
@@ -49,7 +58,10 @@ export = function register(RED: NodeAPI): void {
       node.on("input", (_msg, _send, done) => done(new Error(text)));
     };
     if (!account) return misconfigured(RED._("assemblyai-medical.errors.noConfig"));
-    if (!apiKey) return misconfigured(RED._("assemblyai-medical.errors.noKey"));
+    if (!rawKey) return misconfigured(RED._("assemblyai-medical.errors.noKey"));
+    const checkedKey = checkApiKey(rawKey);
+    if (!checkedKey.ok) return misconfigured(`assemblyai-medical: ${checkedKey.error.message}`);
+    const apiKey = checkedKey.value;
     const checkedParams = paramsFromFields(config);
     if (!checkedParams.ok) return misconfigured(checkedParams.error.message);
     const base = baseUrl(account.region, account.endpoint);
@@ -64,6 +76,7 @@ export = function register(RED: NodeAPI): void {
       terminationTimeoutMs: num(config.terminationTimeout, 5) * 1000,
       maxRetries: num(config.maxRetries, 5),
       retryDelayMs: num(config.retryDelayMs, 250),
+      maxPendingMs: num(config.maxBuffer, 60) * 1000,
     };
     const sessions = new Map<string, OpenSession>();
     let lastErrorCode: number | undefined;
@@ -101,6 +114,15 @@ export = function register(RED: NodeAPI): void {
     const onEvent = (sessionId: string, event: SessionEvent): void => {
       if (event.event === "begin") lastErrorCode = undefined;
       node.send([null, { topic: sessionId, payload: event }]);
+      if (event.event === "error" && (event.kind === "retries-exhausted" || event.kind === "inactivity")) {
+        // Not a configuration problem: the next chunk of this session opens a new session, its times
+        // continuing from the chunk's msg.audio.offsetMs.
+        const entry = sessions.get(sessionId);
+        if (entry && !entry.ending) {
+          if (entry.idle) clearTimeout(entry.idle);
+          sessions.delete(sessionId);
+        }
+      }
       if (event.event === "error") {
         lastErrorCode = event.code;
         // A Catch node sees it; the message names the cause and the close code, never audio or text.
@@ -111,13 +133,15 @@ export = function register(RED: NodeAPI): void {
       status.update();
     };
 
-    const open = (sessionId: string): OpenSession => {
+    const open = (sessionId: string, startMs: number | undefined): OpenSession => {
       const session = new AssemblyAiSession(
         {
           sessionId,
           url,
           apiKey,
           params,
+          startMs,
+          maxPendingMs: timing.maxPendingMs,
           frameMs: timing.frameMs,
           connectTimeoutMs: timing.connectTimeoutMs,
           terminationTimeoutMs: timing.terminationTimeoutMs,
@@ -133,7 +157,7 @@ export = function register(RED: NodeAPI): void {
           state: () => status.update(),
         },
       );
-      const entry: OpenSession = { session, idle: undefined, ending: undefined };
+      const entry: OpenSession = { session, idle: undefined, ending: undefined, refused: 0, reportedAt: 0 };
       sessions.set(sessionId, entry);
       session.start();
       status.update();
@@ -144,6 +168,13 @@ export = function register(RED: NodeAPI): void {
       if (entry.idle) clearTimeout(entry.idle);
       entry.idle = undefined;
       entry.ending ??= entry.session.end().then(() => {
+        if (entry.refused > 0) {
+          // The chunks refused after the last done(err) report are still counted, once.
+          node.warn(
+            `assemblyai-medical: ${entry.refused} more chunk${entry.refused === 1 ? "" : "s"} of session "${sessionId}" were refused`,
+          );
+          entry.refused = 0;
+        }
         if (sessions.get(sessionId) === entry) sessions.delete(sessionId);
         status.update();
       });
@@ -155,7 +186,28 @@ export = function register(RED: NodeAPI): void {
       if (timing.idleMs > 0) entry.idle = setTimeout(() => void finish(sessionId, entry), timing.idleMs);
     };
 
-    node.on("input", (msg, _send, done) => {
+    /** Audio the session refused: reported through done(err), at most once per REFUSAL_REPORT_MS per session. */
+    const refuse = (
+      sessionId: string,
+      entry: OpenSession,
+      text: string,
+      done: (err?: Error) => void,
+    ): void => {
+      entry.refused++;
+      const now = Date.now();
+      if (entry.reportedAt !== 0 && now - entry.reportedAt < REFUSAL_REPORT_MS) return done();
+      const count = entry.refused;
+      entry.refused = 0;
+      entry.reportedAt = now;
+      done(
+        new Error(
+          `assemblyai-medical: audio of session "${sessionId}" refused (${count} chunk${count === 1 ? "" : "s"} ` +
+            `since the last report): ${text}`,
+        ),
+      );
+    };
+
+    const onInput = (msg: NodeMessage, done: (err?: Error) => void): void => {
       if (closing) return done();
       const m = msg as NodeMessage & Record<string, unknown>;
       const control = checkControl(m.control, params);
@@ -180,12 +232,23 @@ export = function register(RED: NodeAPI): void {
         if (!end) return done(new Error(RED._("assemblyai-medical.errors.sessionEnding")));
         return done();
       }
-      entry ??= open(sessionId);
-      // A failed session (auth, parameters) already reported its error once; its later chunks are dropped.
-      if (audio) entry.session.write(audio);
+      entry ??= open(sessionId, input.value.offsetMs);
+      // Nothing is dropped silently: audio a session cannot take (it failed on the key or a parameter, or
+      // too much audio is already waiting) is refused through done(err), rate-limited per session.
+      const written = audio ? entry.session.push(audio) : undefined;
       if (end) void finish(sessionId, entry);
       else touch(sessionId, entry);
+      if (written && !written.ok) return refuse(sessionId, entry, written.message, done);
       done();
+    };
+
+    node.on("input", (msg, _send, done) => {
+      try {
+        onInput(msg, done);
+      } catch (e) {
+        // Never leave a message without done(): a Catch node should see any unexpected failure.
+        done(e instanceof Error ? e : new Error(String(e)));
+      }
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {

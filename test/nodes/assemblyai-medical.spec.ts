@@ -292,6 +292,16 @@ describe(`assemblyai-medical node (${runtimeLabel})`, function () {
       /msg\.control\.type must be "ForceEndpoint" or "UpdateConfiguration"/,
     ],
     [
+      "a keyterms_prompt update given as one string",
+      { topic: "s", control: { type: "UpdateConfiguration", keyterms_prompt: "Lisinopril" } },
+      /msg\.control\.keyterms_prompt must be a list \(array\) of strings/,
+    ],
+    [
+      "a keyterms_prompt update given as null",
+      { topic: "s", control: { type: "UpdateConfiguration", keyterms_prompt: null } },
+      /msg\.control\.keyterms_prompt must be a list \(array\) of strings/,
+    ],
+    [
       "an oversized prompt update",
       { topic: "s", control: { type: "UpdateConfiguration", prompt: "x".repeat(1751) } },
       /msg\.control: AssemblyAI parameter prompt is invalid: accepted text of at most 1750 characters/,
@@ -467,5 +477,117 @@ describe(`assemblyai-medical node (${runtimeLabel})`, function () {
       /AssemblyAI parameter max_speakers is invalid: accepted a whole number from 1 to 10/,
     );
     assert.equal(emu.connections.length, 0);
+  });
+
+  it("transcribes on through an outage longer than the retry budget while the encounter goes on: nothing lost, dropped or sent twice", async () => {
+    emu.once("connection", (c: EmulatedConnection) =>
+      c.whenAudio(600, () => {
+        emu.plan(...Array.from({ length: 5 }, () => ({ reject: 1011 })));
+        c.drop();
+      }),
+    );
+    await load({ maxRetries: 3, retryDelayMs: 20 });
+    const results = collect("results");
+    const events = collect("events");
+    const caught = collect("caught");
+    // A live source: one 100 ms chunk every 100 ms.
+    for (const m of chunks("enc-1", 0, AUDIO_MS)) {
+      send([m]);
+      await delay(100);
+    }
+    await untilEvent(events, "termination");
+    assert.equal(emu.connections.length, 7);
+    assert.deepEqual(finalTexts(results), ["Blood pressure stable.", "No edema noted."]);
+    assert.deepEqual(caught, [], "no chunk refused");
+    assert.ok(!eventKinds(events).includes("error"), eventKinds(events).join(" "));
+    for (const r of results) assertTranscriptResult(r.payload);
+  });
+
+  it("refuses audio beyond its buffer through done(err), rate-limited, instead of queueing it without bound", async () => {
+    await load({ maxBuffer: 1 });
+    const caught = collect("caught");
+    const results = collect("results");
+    const events = collect("events");
+    send(chunks("enc-1", 0, 3000));
+    await untilEvent(events, "termination");
+    assert.equal(caught.length, 1, "one report for the refused chunks");
+    const error = caught[0]?.error as { message: string };
+    assert.match(
+      error.message,
+      /audio of session "enc-1" refused \(1 chunk since the last report\): 1 s of audio are waiting to be sent/,
+    );
+    assert.deepEqual(finalTexts(results), ["Blood pressure stable."]);
+    assert.ok(
+      loggedTexts(helper.getNode("aai")).includes(
+        'assemblyai-medical: 19 more chunks of session "enc-1" were refused',
+      ),
+      "the chunks refused after the report are counted when the session ends",
+    );
+  });
+
+  it("refuses an API key holding a character HTTP headers cannot carry at deploy, without showing it", async () => {
+    await load({}, `${KEY}\u200b`);
+    const caught = nextMessage("caught");
+    send(chunks("enc-1", 0, 100));
+    const error = (await caught).error as { message: string };
+    assert.match(error.message, /API key holds a character that is not allowed/);
+    const n = helper.getNode("aai");
+    assert.ok(statusTexts(n).includes("misconfigured"));
+    const logged = [...loggedTexts(n), ...loggedTexts(helper.getNode("cfg")), error.message];
+    assert.ok(logged.some((t) => /assemblyai-config: the AssemblyAI API key holds a character/.test(t)));
+    for (const text of logged) assert.ok(!text.includes(KEY), `leaked: ${text}`);
+    await delay(50);
+    assert.equal(emu.connections.length, 0);
+  });
+
+  it("trims white space pasted around the API key", async () => {
+    await load({}, `  ${KEY}\n`);
+    const events = collect("events");
+    send(chunks("enc-1", 0, 300));
+    await untilEvent(events, "termination");
+    assert.equal((await emu.connection(0)).headers.authorization, KEY);
+  });
+
+  it("gives a session reopened with the same id new segment ids, and ends each with a terminal event", async () => {
+    await load();
+    const results = collect("results");
+    const events = collect("events");
+    send(chunks("enc-1", 0, 1100));
+    await untilEvent(events, "termination");
+    send(chunks("enc-1", 0, 1100));
+    await untilEvent(events, "termination", 2);
+    const finals = payloads(results).filter((r) => r.isFinal);
+    assert.deepEqual(
+      finals.map((r) => r.text),
+      ["Blood pressure stable.", "Blood pressure stable."],
+    );
+    assert.notEqual(finals[0]?.segmentId, finals[1]?.segmentId);
+  });
+
+  it("after an outage outlasting the audio, reports what was not transcribed; the next chunk opens a new session continuing the times", async () => {
+    emu.plan({ reject: 1011 }, { reject: 1011 }, { reject: 1011 });
+    await load({ maxRetries: 2, retryDelayMs: 20 });
+    const results = collect("results");
+    const events = collect("events");
+    const caught = nextMessage("caught", 5000);
+    send(chunks("enc-1", 0, 300, false));
+    const error = (await caught).error as { message: string };
+    assert.match(
+      error.message,
+      /gave up after the configured retries \(1011 Session Cancelled: An error occurred\); 0\.3 s of audio were not transcribed/,
+    );
+    const later = chunks("enc-1", 1200, AUDIO_MS).map((m) => ({
+      ...m,
+      audio: {
+        ...(m.audio as Record<string, unknown>),
+        offsetMs: 1200 + Number((m.audio as { offsetMs: number }).offsetMs),
+      },
+    }));
+    send(later);
+    await untilEvent(events, "termination");
+    assert.equal(emu.connections.length, 4);
+    const final = payloads(results).find((r) => r.isFinal);
+    assert.equal(final?.text, "No edema noted.");
+    assert.equal(final?.startTime, 1.3, "times continue from msg.audio.offsetMs");
   });
 });

@@ -1,3 +1,4 @@
+import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import { strict as assert } from "node:assert";
 import type { Node, NodeMessage } from "node-red";
 import type { TranscriptResult } from "../../src/transcript/result";
@@ -338,10 +339,143 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     });
   }
 
+  it("survives an outage longer than the retry budget: transcription resumes, no final lost or duplicated, no chunk dropped", async () => {
+    // Retry budget: 3 attempts of 50, 100, 200 ms; the outage lasts 2 s while the source keeps sending.
+    await load({ tuning: { backoffBaseMs: 50, backoffMaxMs: 200, watchdogMs: 1000, maxAttempts: 3 } });
+    const out = collect("out");
+    const events = collect("events");
+    const caught = collect("caught");
+    for (let i = 0; i < 60; i++) {
+      if (i === 20) emu.startOutage();
+      if (i === 40) emu.endOutage();
+      tm().receive(chunk("enc-out", i, i / 10, i === 59));
+      await delay(i >= 20 && i < 40 ? 100 : 10);
+    }
+    await until(() => eventsOf(events).includes("ended"), 5000);
+    assert.ok(emu.outageRequests > 3, `requests during the outage: ${emu.outageRequests}`);
+    assert.deepEqual(caught, [], "nothing refused, nothing failed");
+    assert.ok(!eventsOf(events).includes("error"));
+    assert.deepEqual(
+      finals(out).map((r) => r.text),
+      TEXTS,
+    );
+    assert.deepEqual(
+      finals(out).map((r) => [r.startTime, r.endTime]),
+      TIMES,
+    );
+    const ended = events.at(-1)?.payload as { audioSeconds: number };
+    assert.equal(Math.round(ended.audioSeconds * 10) / 10, 6, "every chunk was taken");
+  });
+
+  it("refuses audio it cannot queue during an outage with a few clear errors (no session id in them), then resumes", async () => {
+    await load({
+      tuning: {
+        backoffBaseMs: 50,
+        backoffMaxMs: 200,
+        watchdogMs: 1000,
+        maxQueueSeconds: 0.5,
+        refuseReportMs: 400,
+      },
+    });
+    const out = collect("out");
+    const events = collect("events");
+    const caught = collect("caught");
+    const session = "ENC-20240611-4711";
+    for (let i = 0; i < 10; i++) {
+      tm().receive(chunk(session, i, i / 10));
+      await delay(10);
+    }
+    await until(() => finals(out).length === 0 && emu.streams.length === 1);
+    emu.startOutage();
+    for (let i = 10; i < 30; i++) {
+      tm().receive(chunk(session, i, i / 10));
+      await delay(50);
+    }
+    emu.endOutage();
+    await delay(500);
+    for (let i = 30; i < 60; i++) {
+      tm().receive(chunk(session, i, i / 10, i === 59));
+      await delay(10);
+    }
+    await until(() => eventsOf(events).includes("ended"), 5000);
+    const errors = caught.map((m) => m.error as { message: string });
+    assert.ok(errors.length >= 2 && errors.length <= 5, `${errors.length} errors`);
+    let refused = 0;
+    for (const [k, e] of errors.entries()) {
+      assert.match(e.message, /audio refused: the session has more audio waiting than it can hold/);
+      assert.ok(!e.message.includes(session) && !e.message.includes("4711"), e.message);
+      assert.equal(caught[k]?.topic, session, "the session is in msg.topic");
+      refused += Number(/(\d+) chunk\(s\)/.exec(e.message)?.[1]);
+    }
+    for (const t of loggedTexts(tm())) assert.ok(!t.includes("4711"), t);
+    const ended = events.at(-1)?.payload as { audioSeconds: number };
+    assert.equal(refused, 60 - Math.round(ended.audioSeconds * 10), "every refused chunk is counted");
+    assert.ok(!eventsOf(events).includes("error"));
+    assert.deepEqual(finals(out).at(-1)?.text, TEXTS[2], "transcription resumed");
+  });
+
+  it("closes within its bound even when the SDK ignores the abort (stalled stream)", async () => {
+    const original = Object.getOwnPropertyDescriptor(TranscribeStreamingClient.prototype, "send");
+    // A stream that never answers and never honours its abort signal.
+    Object.defineProperty(TranscribeStreamingClient.prototype, "send", {
+      configurable: true,
+      writable: true,
+      value: () => new Promise(() => undefined),
+    });
+    try {
+      await load({ tuning: { closeTimeoutMs: 300 } });
+      await play("stuck", 0.5, { end: false });
+      const started = Date.now();
+      await helper.unload();
+      const took = Date.now() - started;
+      assert.ok(took < 300 + 1500, `close took ${took} ms`);
+    } finally {
+      // send() is inherited from the SDK's base client: remove the stub, or put back an own one.
+      if (original) Object.defineProperty(TranscribeStreamingClient.prototype, "send", original);
+      else Reflect.deleteProperty(TranscribeStreamingClient.prototype, "send");
+    }
+  });
+
+  it("refuses an endpoint with a user name or password at deploy, without showing them", async () => {
+    await helper.load(
+      modules,
+      flowWithCatch(
+        [
+          {
+            id: "awscfg",
+            type: "aws-transcribe-config",
+            region: "us-east-1",
+            endpoint: "https://svc-user:Pa55w0rdX@vpce.example.com",
+          },
+          {
+            id: "tm",
+            type: "transcribe-medical",
+            aws: "awscfg",
+            specialty: "PRIMARYCARE",
+            medicalType: "CONVERSATION",
+            sampleRate: RATE,
+            mediaEncoding: "pcm",
+            wires: [["out"], ["events"]],
+          },
+        ],
+        ["out", "events"],
+      ),
+      { awscfg: { ...EMULATOR_CREDENTIALS } },
+    );
+    assert.ok(statusTexts(tm()).includes("misconfigured"));
+    const logged = loggedTexts(tm());
+    assert.ok(
+      logged.some((t) => /endpoint must not contain a user name or password/.test(t)),
+      logged.join(" | "),
+    );
+    for (const t of [...logged, ...statusTexts(tm())]) assert.ok(!/Pa55w0rdX|svc-user/.test(t), t);
+  });
+
   it("surfaces a credentials rejection once, clearly, without retrying", async () => {
     emu.planFaults({ kind: "reject-auth" });
     await load();
     const events = collect("events");
+    const all = collect("caught");
     const caught = nextMessage("caught", 4000);
     await play("enc-auth", 1);
     const err = (await caught).error as { message: string };
@@ -352,6 +486,16 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     await until(() => eventsOf(events).includes("ended"));
     assert.deepEqual(eventsOf(events), ["error", "ended"]);
     assert.equal(emu.rejected.length, 1, "no retry loop");
+    // Its later audio is refused, not silently dropped: counted in a few errors, not one per chunk.
+    const refusals = all.slice(1).map((m) => (m.error as { message: string }).message);
+    assert.ok(refusals.length >= 1 && refusals.length <= 2, refusals.join(" | "));
+    let refused = 0;
+    for (const m of refusals) {
+      assert.match(m, /audio refused: the session stopped on an error \(see the earlier error\)/);
+      refused += Number(/(\d+) chunk\(s\)/.exec(m)?.[1]);
+    }
+    const taken = Math.round((events.at(-1)?.payload as { audioSeconds: number }).audioSeconds * 10);
+    assert.equal(refused, 10 - taken, "every chunk after the failure is accounted for");
     await delay(600);
     assert.ok(statusTexts(tm()).includes("error: InvalidSignatureException"), statusTexts(tm()).join(" | "));
   });

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import {
+  checkApiKey,
   checkAudioMessage,
   checkControl,
   paramsFromFields,
@@ -59,17 +60,26 @@ describe("assemblyai-medical configuration and input checks", () => {
       },
       expected,
     );
-    assert.deepEqual(c1, { ok: true, value: { sessionId: "s1", audio: pcm, end: false } });
+    assert.deepEqual(c1, {
+      ok: true,
+      value: { sessionId: "s1", offsetMs: undefined, audio: pcm, end: false },
+    });
     const sox = checkAudioMessage(
       { topic: "s2", payload: pcm, rate: 16000, encoding: "signed-integer", channels: 1 },
       expected,
     );
-    assert.deepEqual(sox, { ok: true, value: { sessionId: "s2", audio: pcm, end: false } });
+    assert.deepEqual(sox, {
+      ok: true,
+      value: { sessionId: "s2", offsetMs: undefined, audio: pcm, end: false },
+    });
   });
 
   it("accepts a bare end marker with no payload", () => {
     const r = checkAudioMessage({ topic: "s", audio: { sessionId: "s", end: true } }, expected);
-    assert.deepEqual(r, { ok: true, value: { sessionId: "s", audio: undefined, end: true } });
+    assert.deepEqual(r, {
+      ok: true,
+      value: { sessionId: "s", offsetMs: undefined, audio: undefined, end: true },
+    });
   });
 
   it("refuses an odd number of bytes for 16-bit PCM, without echoing data", () => {
@@ -100,5 +110,46 @@ describe("assemblyai-medical configuration and input checks", () => {
       MEDICAL_DEFAULTS,
     );
     assert.equal(tooMany?.ok, false);
+  });
+
+  for (const [name, value] of [
+    ["one term as a string", "Lisinopril"],
+    ["null", null],
+    ["a list holding a number", ["Lisinopril", 5]],
+    ["an object", { length: 3 }],
+  ] as const) {
+    it(`refuses keyterms_prompt given as ${name} with a clear error instead of throwing`, () => {
+      const r = checkControl({ type: "UpdateConfiguration", keyterms_prompt: value }, MEDICAL_DEFAULTS);
+      assert.equal(r?.ok, false);
+      if (r && !r.ok) {
+        assert.match(r.error.message, /msg\.control\.keyterms_prompt must be a list \(array\) of strings/);
+        assert.ok(!r.error.message.includes("Lisinopril"), "the value is not echoed");
+      }
+    });
+  }
+
+  it("refuses a prompt or a turn silence of the wrong type", () => {
+    for (const control of [
+      { type: "UpdateConfiguration", prompt: null },
+      { type: "UpdateConfiguration", prompt: 5 },
+      { type: "UpdateConfiguration", min_turn_silence: "400" },
+      { type: "UpdateConfiguration", max_turn_silence: null },
+    ]) {
+      const r = checkControl(control, MEDICAL_DEFAULTS);
+      assert.equal(r?.ok, false, JSON.stringify(control));
+    }
+  });
+
+  it("checks an API key: trims it, refuses characters an HTTP header cannot carry, never echoes it", () => {
+    assert.deepEqual(checkApiKey("  abc123\n"), { ok: true, value: "abc123" });
+    for (const key of ["abc\u200b123", "\u201cabc123\u201d", "abc 123", "abcé123"]) {
+      const r = checkApiKey(key);
+      assert.equal(r.ok, false, JSON.stringify(key));
+      if (!r.ok) {
+        assert.match(r.error.message, /API key holds a character that is not allowed/);
+        assert.ok(!r.error.message.includes("abc"), "the key is not in the message");
+      }
+    }
+    assert.equal(checkApiKey("   ").ok, false);
   });
 });

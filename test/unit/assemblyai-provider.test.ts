@@ -129,7 +129,14 @@ const turnMsg = (o: Partial<TurnMessage> = {}): TurnMessage => ({
   ...o,
 });
 
-const ctx = { sessionId: "enc-1", connection: 0, offsetMs: 0, coveredUntilMs: 0, language: "en" };
+const ctx = {
+  sessionId: "enc-1",
+  instance: "a1b2",
+  connection: 0,
+  offsetMs: 0,
+  coveredUntilMs: 0,
+  language: "en",
+};
 
 describe("AssemblyAI Turn → transcript result", () => {
   it("maps a final with words, confidences, speakers and session times in seconds", () => {
@@ -137,7 +144,7 @@ describe("AssemblyAI Turn → transcript result", () => {
     assert.ok(r);
     assertTranscriptResult(r);
     assert.equal(r.provider, "assemblyai");
-    assert.equal(r.segmentId, segmentId("enc-1", 0, 2));
+    assert.equal(r.segmentId, segmentId("enc-1", "a1b2", 0, 2));
     assert.equal(r.isFinal, true);
     assert.equal(r.text, "Denies chest pain.");
     assert.equal(r.speaker, "A");
@@ -164,6 +171,11 @@ describe("AssemblyAI Turn → transcript result", () => {
     assert.equal(partial?.segmentId, final?.segmentId);
     assert.notEqual(mapTurn(turnMsg({ turn_order: 3 }), ctx)?.segmentId, final?.segmentId);
     assert.notEqual(mapTurn(turnMsg(), { ...ctx, connection: 1 })?.segmentId, final?.segmentId);
+    assert.notEqual(
+      mapTurn(turnMsg(), { ...ctx, instance: "c3d4" })?.segmentId,
+      final?.segmentId,
+      "a reopened session with the same id gets new segment ids",
+    );
   });
 
   it("drops empty turns", () => {
@@ -212,6 +224,21 @@ describe("AssemblyAI Turn → transcript result", () => {
     );
     assert.equal(t?.type, "Turn");
     if (t?.type === "Turn") assert.equal(t.words[0]?.confidence, 1);
+  });
+
+  it("maps a word without a confidence to null, not 0 (contract 2)", () => {
+    const t = parseServerMessage(
+      '{"type":"Turn","turn_order":0,"end_of_turn":true,"transcript":"a b","words":[{"text":"a","start":5,"end":9},{"text":"b","start":10,"end":20,"confidence":0.5}]}',
+    );
+    assert.ok(t?.type === "Turn");
+    const r = mapTurn(t, ctx);
+    assert.ok(r);
+    assertTranscriptResult(r);
+    assert.deepEqual(
+      r.words.map((w) => w.confidence),
+      [null, 0.5],
+    );
+    assert.equal(r.confidence, 0.5, "the mean leaves the unscored word out");
   });
 });
 

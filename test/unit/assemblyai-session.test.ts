@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import WebSocket from "ws";
 import { connectionUrl, MEDICAL_DEFAULTS, type StreamingParams } from "../../src/providers/assemblyai/params";
 import {
   AssemblyAiSession,
@@ -133,7 +134,7 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
       [1.3, 1.55, 1.8],
       "times are session times, not the new connection's",
     );
-    assert.equal(noEdema?.segmentId.split("/")[1], "1", "a segment of the second connection");
+    assert.equal(noEdema?.segmentId.split("/")[2], "1", "a segment of the second connection");
     assert.deepEqual(
       run.events.map((e) => e.event),
       ["begin", "reconnecting", "begin", "termination"],
@@ -260,7 +261,12 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
     const started = Date.now();
     await run.session.end();
     assert.ok(Date.now() - started < 1500);
-    assert.equal(run.events.at(-1)?.event, "warning");
+    assert.deepEqual(
+      run.events.slice(-2).map((e) => e.event),
+      ["warning", "ended"],
+    );
+    const ended = run.events.at(-1);
+    assert.equal(ended?.event === "ended" && ended.reason, "no-termination");
     assert.equal(await (await emu.connection(0)).closed, 1000);
   });
 
@@ -288,5 +294,217 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
       { type: "ForceEndpoint" },
       { type: "Terminate" },
     ]);
+  });
+
+  it("keeps reconnecting through an outage longer than the retry budget while audio keeps arriving, then resumes: no final lost or duplicated", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    emu.once("connection", (c: EmulatedConnection) =>
+      c.whenAudio(500, () => {
+        // The service is gone for six connection attempts: twice the retry budget of three.
+        emu.plan(...Array.from({ length: 6 }, () => ({ reject: 1011 })));
+        c.drop();
+      }),
+    );
+    const run = open(emu, { retry: { retryDelayMs: 20, maxRetries: 3, outageDelayMs: 100 } });
+    const refused: string[] = [];
+    // A live source: 100 ms of audio every 100 ms.
+    for (let t = 0; t < AUDIO_MS; t += 100) {
+      const r = run.session.push(taggedPcm(t, 100));
+      if (!r.ok) refused.push(r.message);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await run.session.end();
+    assert.deepEqual(refused, [], "no audio refused");
+    assert.equal(emu.connections.length, 8);
+    assert.deepEqual(finals(run.results), ["Blood pressure stable.", "No edema noted.", "Plan unchanged."]);
+    assert.equal(run.events.filter((e) => e.event === "reconnecting").length, 7);
+    assert.equal(run.events.filter((e) => e.event === "error").length, 0);
+    assert.equal(run.events.at(-1)?.event, "termination");
+    for (const r of run.results) assertTranscriptResult(r);
+  });
+
+  it("gives up an outage once audio stops arriving, saying how much audio was not transcribed", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    emu.plan(...Array.from({ length: 10 }, () => ({ reject: 1011 })));
+    const run = open(emu, { retry: { retryDelayMs: 10, maxRetries: 2, outageDelayMs: 20 } });
+    writeAudio(run.session, 0, 1000);
+    await new Promise((r) => setTimeout(r, 400));
+    const error = run.events.at(-1);
+    assert.ok(error?.event === "error");
+    assert.equal(error.kind, "retries-exhausted");
+    assert.match(error.message, /1\.0 s of audio were not transcribed/);
+    assert.equal(run.session.state, "failed");
+    const refused = run.session.push(taggedPcm(1000, 100));
+    assert.equal(refused.ok === false && refused.reason, "failed");
+  });
+
+  it("refuses audio beyond the pending bound instead of queueing it without limit", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    const run = open(emu, { maxPendingMs: 1000 });
+    const results = Array.from({ length: 20 }, (_, i) => run.session.push(taggedPcm(i * 100, 100)));
+    assert.equal(results.filter((r) => r.ok).length, 10, "1 s accepted");
+    const refused = results[10];
+    assert.ok(refused && !refused.ok);
+    assert.equal(refused.reason, "full");
+    assert.match(
+      refused.message,
+      /1 s of audio are waiting to be sent \(the connection is down\); the limit is 1 s/,
+    );
+    await run.session.end();
+    assert.deepEqual(finals(run.results), ["Blood pressure stable."]);
+  });
+
+  it("notices a half-open connection after Begin by ping, terminates it and reconnects with replay", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    emu.once("connection", (c: EmulatedConnection) => c.whenAudio(1000, () => c.freeze()));
+    const run = open(emu, { pingIntervalMs: 100, pongTimeoutMs: 200 });
+    writeAudio(run.session);
+    await run.session.end();
+    assert.equal(emu.connections.length, 2);
+    const reconnecting = run.events.find((e) => e.event === "reconnecting");
+    assert.equal(reconnecting?.event === "reconnecting" && reconnecting.code, 1006);
+    assert.deepEqual(finals(run.results), ["Blood pressure stable.", "No edema noted.", "Plan unchanged."]);
+  });
+
+  it("keeps a mid-stream UpdateConfiguration across a reconnect and a 3008 new session", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    let n = 0;
+    emu.on("connection", (c: EmulatedConnection) => {
+      n++;
+      if (n === 1) c.whenAudio(800, () => c.drop());
+      if (n === 2) c.whenAudio(800, () => c.fail(3008));
+    });
+    const run = open(emu);
+    await emu.connection(0);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(
+      run.session.updateConfiguration({ keyterms_prompt: ["edema"], max_turn_silence: 2000 }),
+      true,
+    );
+    writeAudio(run.session);
+    await run.session.end();
+    assert.equal(emu.connections.length, 3);
+    for (const conn of emu.connections.slice(1)) {
+      assert.equal(conn.params.keyterms_prompt, '["edema"]');
+      assert.equal(conn.params.max_turn_silence, "2000");
+      assert.equal(conn.params.min_turn_silence, "300", "the other parameters are kept");
+    }
+    assert.deepEqual(finals(run.results), ["Blood pressure stable.", "No edema noted.", "Plan unchanged."]);
+  });
+
+  it("sends an update accepted while reconnecting once the next connection begins", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, beginDelayMs: 100 });
+    const run = open(emu);
+    const conn = await emu.connection(0);
+    assert.equal(run.session.state, "connecting");
+    assert.equal(run.session.updateConfiguration({ prompt: "Dictation." }), true);
+    writeAudio(run.session, 0, 300);
+    await run.session.end();
+    assert.deepEqual(conn.messages[0], { type: "UpdateConfiguration", prompt: "Dictation." });
+    assert.equal(conn.config.prompt, "Dictation.");
+  });
+
+  it("always ends with a terminal event: a close 1000 after Terminate without Termination, and abort", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, terminationDelayMs: 500 });
+    const run = open(emu);
+    writeAudio(run.session, 0, 300);
+    const ending = run.session.end();
+    const conn = await emu.connection(0);
+    while (!conn.messages.some((m) => JSON.stringify(m) === '{"type":"Terminate"}')) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    conn.closeBare(1000);
+    await ending;
+    const ended = run.events.at(-1);
+    assert.ok(ended?.event === "ended");
+    assert.equal(ended.reason, "closed");
+    assert.equal(ended.sessionId, "enc-1");
+
+    const aborted = open(emu);
+    await emu.connection(1);
+    aborted.session.abort();
+    aborted.session.abort();
+    assert.deepEqual(
+      aborted.events.filter((e) => e.event === "ended").map((e) => e.event === "ended" && e.reason),
+      ["aborted"],
+    );
+  });
+
+  it("gives a reopened session with the same session id new segment ids", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    const first = open(emu);
+    writeAudio(first.session, 0, 1100);
+    await first.session.end();
+    const second = open(emu);
+    writeAudio(second.session, 0, 1100);
+    await second.session.end();
+    const a = first.results.find((r) => r.isFinal);
+    const b = second.results.find((r) => r.isFinal);
+    assert.equal(a?.text, b?.text);
+    assert.notEqual(a?.segmentId, b?.segmentId);
+    const partials = first.results.filter((r) => !r.isFinal);
+    assert.ok(partials.length > 0 && partials.every((r) => r.segmentId === a?.segmentId));
+  });
+
+  it("fails as an auth error, at once, when the API key cannot go into an HTTP header", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    const run = open(emu, { apiKey: "test-api-key\u200b" });
+    assert.equal(run.session.state, "failed");
+    const error = run.events.at(-1);
+    assert.ok(error?.event === "error");
+    assert.equal(error.kind, "auth");
+    assert.match(error.message, /API key holds a character that is not allowed in an HTTP header/);
+    assert.ok(!error.message.includes("test-api-key"));
+    assert.equal(run.session.write(taggedPcm(0, 100)), false);
+    await run.session.end();
+    assert.equal(emu.connections.length, 0);
+  });
+
+  it("terminates a socket whose peer never answers the close, instead of waiting ws's 30 s", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    emu.once("connection", (c: EmulatedConnection) => c.whenAudio(100, () => c.freeze()));
+    const sockets: WebSocket[] = [];
+    const run = open(emu, {
+      terminationTimeoutMs: 200,
+      closeGraceMs: 200,
+      pingIntervalMs: 0,
+      openSocket: (url, options) => {
+        const ws = new WebSocket(url, options);
+        sockets.push(ws);
+        return ws;
+      },
+    });
+    writeAudio(run.session, 0, 300);
+    await run.session.end();
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(sockets.length, 1);
+    assert.equal(sockets[0]?.readyState, WebSocket.CLOSED);
+  });
+
+  it("with format_turns on a Universal-Streaming model, the formatted repeat is the final, under the turn's segment id", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    const run = open(emu, {}, { speech_model: "universal-streaming-english", format_turns: true });
+    writeAudio(run.session);
+    await run.session.end();
+    const conn = await emu.connection(0);
+    const served = conn.sentOf("Turn").filter((t) => t.end_of_turn === true);
+    assert.equal(served.length, 6, "the emulator sends each final unformatted, then formatted");
+    assert.deepEqual(finals(run.results), ["Blood pressure stable.", "No edema noted.", "Plan unchanged."]);
+    for (const final of run.results.filter((r) => r.isFinal)) {
+      const segment = run.results.filter((r) => r.segmentId === final.segmentId);
+      assert.equal(segment.at(-1), final, "the final is the segment's last result");
+      assert.ok(segment.length >= 2);
+      assert.ok(segment.slice(0, -1).every((r) => !r.isFinal));
+    }
+    for (const r of run.results) assertTranscriptResult(r);
+  });
+
+  it("with format_turns on a U3 Pro model (finals always formatted), delivers each final once", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    // A U3 Pro style service that ignores format_turns and sends one unformatted final per turn.
+    const run = open(emu, {}, { speech_model: "u3-rt-pro", format_turns: true });
+    writeAudio(run.session);
+    await run.session.end();
+    assert.equal(finals(run.results).length, 3);
   });
 });

@@ -201,7 +201,9 @@ describe("AWS Transcribe Medical emulator, driven by the real SDK client", () =>
     const [a, b] = await Promise.all([
       run(emu, {}, 1.5),
       (async () => {
-        await delay(150);
+        // Start the second stream only once the first holds the one slot (slow machines take a while).
+        const deadline = Date.now() + 5000;
+        while (emu.activeStreams < 1 && Date.now() < deadline) await delay(10);
         return run(emu, {}, 0.3);
       })(),
     ]);

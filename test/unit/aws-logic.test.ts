@@ -332,4 +332,31 @@ describe("AWS input and client settings", () => {
     });
     assert.deepEqual(secretsOf(full), ["AKIDXX", "sekrit", "tok1"]);
   });
+  it("refuses an endpoint with a user name or password in it, without echoing them", () => {
+    for (const endpoint of [
+      "https://user:pa55word@vpce.example.com",
+      "http://user@127.0.0.1:8443/",
+      "https://:pa55word@host",
+    ]) {
+      const problems = awsClientSettings({ region: "us-east-1", endpoint }).problems;
+      assert.equal(problems.length, 1, endpoint);
+      assert.match(problems[0] ?? "", /endpoint must not contain a user name or password/);
+      assert.ok(!/pa55word|user@/.test(problems[0] ?? ""), "the user info is not echoed");
+    }
+    for (const endpoint of [
+      "https://vpce-1.transcribestreaming.us-east-1.vpce.amazonaws.com",
+      "http://127.0.0.1:9000/x@y",
+    ]) {
+      assert.deepEqual(awsClientSettings({ region: "us-east-1", endpoint }).problems, [], endpoint);
+    }
+  });
+  it("takes the session time of a chunk from msg.audio.offsetMs", () => {
+    const c = checkAudioInput(
+      { topic: "t", payload: Buffer.alloc(3200), audio: { offsetMs: 61_500 } },
+      params,
+    );
+    assert.ok(c.ok && c.offsetMs === 61_500);
+    const none = checkAudioInput({ topic: "t", payload: Buffer.alloc(3200) }, params);
+    assert.ok(none.ok && none.offsetMs === 0);
+  });
 });

@@ -1,8 +1,14 @@
-import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
+import {
+  TranscribeStreamingClient,
+  type AudioStream,
+  type MedicalTranscriptResultStream,
+  type StartMedicalStreamTranscriptionCommandOutput,
+} from "@aws-sdk/client-transcribe-streaming";
 import { strict as assert } from "node:assert";
 import {
   MedicalStreamSession,
   sdkSender,
+  type SendFn,
   type SessionEvent,
   type SessionTuning,
 } from "../../src/providers/aws/session";
@@ -174,16 +180,70 @@ describe("MedicalStreamSession against the emulator (real SDK)", () => {
     assert.ok(!r.events.some((e) => e.event === "reconnecting"));
   });
 
-  it("gives up after the bounded attempts when every stream fails", async () => {
-    for (let i = 0; i < 4; i++) emu.planFaults({ kind: "throttle" });
+  it("gives up after the bounded attempts when every stream fails and no audio comes", async () => {
+    for (let i = 0; i < 10; i++) emu.planFaults({ kind: "throttle" });
     const r = open(emu, { maxAttempts: 3 });
-    void play(r.session, 0, 1).catch(() => undefined);
+    for (let i = 0; i < 10; i++) assert.ok(r.session.push(speechClockPcm(i / 10, 0.1, RATE)).ok);
     await r.session.done;
     r.client.destroy();
+    // The first failure saw the audio arrive; then three quiet ones end it.
     assert.equal(r.events.filter((e) => e.event === "reconnecting").length, 3);
     const err = r.events.find((e) => e.event === "error");
     assert.ok(err && err.event === "error");
-    assert.match(err.error.message, /gave up after 3 attempts: You have reached your limit/);
+    assert.match(
+      err.error.message,
+      /gave up after 3 attempts without new audio: You have reached your limit/,
+    );
+    assert.match(err.error.message, /1\.0 s of audio not transcribed/, "says what was not transcribed");
+    assert.equal(err.resumable, true);
+  });
+
+  for (const mode of ["reset", "unavailable"] as const) {
+    it(`keeps retrying through an outage (${mode}) longer than the retry budget while audio comes, then resumes: nothing lost, duplicated or dropped`, async () => {
+      // Retry budget: 3 attempts at 50, 100, 200 ms; the outage lasts 2 s of wall time.
+      const r = open(emu, { maxAttempts: 3 });
+      await play(r.session, 0, 2);
+      emu.startOutage(mode);
+      await play(r.session, 2, 4, 100); // play() asserts that every chunk is accepted
+      emu.endOutage();
+      await play(r.session, 4, 6);
+      await r.session.end();
+      r.client.destroy();
+      assert.ok(emu.outageRequests > 3, `requests during the outage: ${emu.outageRequests}`);
+      assert.ok(!r.events.some((e) => e.event === "error"), JSON.stringify(r.events));
+      assert.deepEqual(
+        finals(r).map((x) => x.text),
+        ["Patient denies chest pain.", "No known drug allergies.", "Blood pressure is normal."],
+      );
+      assert.deepEqual(
+        finals(r).map((x) => [x.startTime, x.endTime]),
+        fixtureTimes,
+      );
+      const ended = r.events.at(-1);
+      assert.ok(ended?.event === "ended");
+      assert.equal(Math.round(ended.audioSeconds * 10) / 10, 6);
+    });
+  }
+
+  it("refuses audio beyond its queue during an outage, and accepts it again once the service is back", async () => {
+    const r = open(emu, { maxQueueSeconds: 1 });
+    await play(r.session, 0, 1);
+    emu.startOutage();
+    let refused = 0;
+    for (let t = 1; t < 3; t += 0.1) {
+      const res = r.session.push(speechClockPcm(t, 0.1, RATE));
+      if (!res.ok) {
+        assert.equal(res.reason, "queue-full");
+        refused++;
+      }
+      await delay(20);
+    }
+    assert.ok(refused > 0, "the bounded queue refuses");
+    emu.endOutage();
+    await delay(600);
+    assert.ok(r.session.push(speechClockPcm(3, 0.1, RATE)).ok, "accepted again after the outage");
+    await r.session.abort();
+    r.client.destroy();
   });
 
   it("keeps a stream alive through a pause longer than the idle timeout with silence", async () => {
@@ -267,5 +327,200 @@ describe("MedicalStreamSession against the emulator (real SDK)", () => {
       r.events.map((e) => e.event),
       ["started", "error", "ended"],
     );
+  });
+});
+
+/** One provider stream of a scripted fake service: reads the audio it wants, yields the events it wants. */
+type Script = (audio: AsyncIterator<AudioStream>) => AsyncGenerator<MedicalTranscriptResultStream>;
+
+/** A SendFn whose every stream follows the next script: the session's view of the SDK, without a network. */
+function scripted(...scripts: Script[]): SendFn {
+  let i = 0;
+  return (input) => {
+    const script = scripts[i++];
+    assert.ok(script, "no more streams scripted");
+    const audio = (input.AudioStream as AsyncIterable<AudioStream>)[Symbol.asyncIterator]();
+    const out = { TranscriptResultStream: script(audio), $metadata: {} };
+    return Promise.resolve(out as unknown as StartMedicalStreamTranscriptionCommandOutput);
+  };
+}
+
+async function take(audio: AsyncIterator<AudioStream>, n: number, into: Buffer[] = []): Promise<Buffer[]> {
+  for (let k = 0; k < n; k++) {
+    const r = await audio.next();
+    if (r.done === true) break;
+    const chunk = r.value.AudioEvent?.AudioChunk;
+    if (chunk) into.push(Buffer.from(chunk));
+  }
+  return into;
+}
+
+type W = [text: string, start: number, end: number, confidence?: number];
+
+function finalEvent(id: string, words: W[]): MedicalTranscriptResultStream {
+  const items = words.map(([text, start, end, confidence]) => ({
+    Content: text,
+    StartTime: start,
+    EndTime: end,
+    Type: /^[.,?]$/.test(text) ? ("punctuation" as const) : ("pronunciation" as const),
+    ...(confidence !== undefined ? { Confidence: confidence } : {}),
+  }));
+  const transcript = words.reduce((t, [w]) => (/^[.,?]$/.test(w) || t === "" ? t + w : `${t} ${w}`), "");
+  return {
+    TranscriptEvent: {
+      Transcript: {
+        Results: [
+          {
+            ResultId: id,
+            IsPartial: false,
+            StartTime: words[0]?.[1] ?? 0,
+            EndTime: words.at(-1)?.[2] ?? 0,
+            Alternatives: [{ Transcript: transcript, Items: items }],
+          },
+        ],
+      },
+    },
+  };
+}
+
+function fakeSession(send: SendFn, p: MedicalParams, tuning: Partial<SessionTuning> = {}): Run {
+  const run: Partial<Run> = { results: [], events: [] };
+  run.session = new MedicalStreamSession({
+    sessionId: "f1",
+    params: p,
+    send,
+    scheduler: realScheduler,
+    tuning: { backoffBaseMs: 10, backoffMaxMs: 20, ...tuning },
+    handlers: {
+      result: (r) => run.results?.push(r),
+      event: (e) => run.events?.push(e),
+    },
+  });
+  return run as Run;
+}
+
+describe("MedicalStreamSession with a scripted service", () => {
+  for (const mediaEncoding of ["ogg-opus", "flac"] as const) {
+    it(`sends every byte of a burst of ${mediaEncoding} audio, also after a final result`, async () => {
+      const sent: Buffer[] = [];
+      const send = scripted(async function* (audio) {
+        await take(audio, 5, sent);
+        // A final "ending at 5 s": in PCM bytes that is far more than the 20 kB sent so far.
+        yield finalEvent("r1", [["hello", 0.2, 5, 0.9]]);
+        await take(audio, Infinity, sent);
+      });
+      const r = fakeSession(send, params({ mediaEncoding }));
+      const pushed = Array.from({ length: 100 }, (_, i) => Buffer.alloc(4000, i));
+      for (const b of pushed) assert.ok(r.session.push(b).ok);
+      await r.session.end();
+      assert.equal(Buffer.concat(sent).length, 400_000);
+      assert.ok(Buffer.concat(sent).equals(Buffer.concat(pushed)), "every byte, in order");
+      assert.deepEqual(
+        finals(r).map((x) => x.text),
+        ["hello"],
+      );
+    });
+  }
+
+  it("delivers only the new words of a replayed final that straddles what was delivered", async () => {
+    const send = scripted(
+      async function* (audio) {
+        await take(audio, 10);
+        yield finalEvent("r1", [
+          ["Patient", 0.1, 0.4, 0.9],
+          ["stable", 0.45, 0.85, 0.8],
+          [".", 0.85, 0.85],
+        ]);
+        throw Object.assign(new Error("A problem occurred while processing the audio."), {
+          name: "InternalFailureException",
+        });
+      },
+      async function* (audio) {
+        // The replay starts with the frame at 0.8 s: the service hears "stable" again.
+        await take(audio, 1);
+        yield finalEvent("r2", [
+          ["stable", 0.0, 0.05, 0.7],
+          ["today", 0.1, 0.3, 0.6],
+          [".", 0.3, 0.3],
+        ]);
+        await take(audio, Infinity);
+      },
+    );
+    const r = fakeSession(send, params());
+    for (let i = 0; i < 12; i++) assert.ok(r.session.push(speechClockPcm(i / 10, 0.1, RATE)).ok);
+    await r.session.end();
+    assert.deepEqual(
+      r.events.map((e) => e.event),
+      ["started", "reconnecting", "ended"],
+    );
+    const [first, second] = finals(r);
+    assert.equal(first?.text, "Patient stable.");
+    assert.equal(second?.text, "today.", "no word repeated");
+    assert.deepEqual(
+      second?.words.map((w) => [w.text, w.startTime, w.endTime]),
+      [
+        ["today", 0.9, 1.1],
+        [".", 1.1, 1.1],
+      ],
+    );
+    assert.equal(second?.startTime, 0.9);
+    assert.equal(second?.endTime, 1.1);
+    assert.equal(second?.confidence, 0.6);
+    for (const x of r.results) assertTranscriptResult(x);
+  });
+
+  it("continues the times of a reopened session from its first chunk's offset", async () => {
+    const send = scripted(async function* (audio) {
+      await take(audio, 3);
+      yield finalEvent("r1", [["again", 0.1, 0.25, 0.9]]);
+      await take(audio, Infinity);
+    });
+    const run: Partial<Run> = { results: [], events: [] };
+    const session = new MedicalStreamSession({
+      sessionId: "f2",
+      params: params(),
+      send,
+      scheduler: realScheduler,
+      startSeconds: 61.5,
+      handlers: { result: (x) => run.results?.push(x), event: () => undefined },
+    });
+    for (let i = 0; i < 4; i++) assert.ok(session.push(speechClockPcm(61.5 + i / 10, 0.1, RATE)).ok);
+    await session.end();
+    assert.deepEqual(
+      run.results?.map((x) => [x.startTime, x.endTime]),
+      [[61.6, 61.75]],
+    );
+  });
+});
+
+describe("MedicalStreamSession frames (real SDK, emulator)", () => {
+  it("sends 48 kHz stereo in frames of at most 16 KiB of whole samples, every byte once", async () => {
+    const emu = await new AwsTranscribeEmulator({ fixture, clock: "clock", idleTimeoutMs: 1500 }).start();
+    try {
+      const p = params({ sampleRate: 48000, channelIdentification: true });
+      const r = open(emu, {}, p);
+      const pushed: Buffer[] = [];
+      for (let t = 0; t < 6 - 1e-9; t += 0.1) {
+        const b = speechClockPcm(t, 0.1, 48000, 2); // 19,200 bytes
+        pushed.push(b);
+        assert.ok(r.session.push(b).ok);
+        await delay(10);
+      }
+      await r.session.end();
+      r.client.destroy();
+      const frames = emu.streams[0]?.audio ?? [];
+      assert.ok(frames.length > 0);
+      for (const f of frames) {
+        assert.ok(f.length <= 16 * 1024, `frame of ${f.length} bytes`);
+        assert.equal(f.length % 4, 0, "whole stereo samples");
+      }
+      assert.ok(Buffer.concat(frames).equals(Buffer.concat(pushed)));
+      assert.deepEqual(
+        finals(r).map((x) => x.text),
+        ["Patient denies chest pain.", "No known drug allergies.", "Blood pressure is normal."],
+      );
+    } finally {
+      await emu.stop();
+    }
   });
 });

@@ -7,6 +7,8 @@ export const PROVIDER = "assemblyai";
 
 export interface TurnContext {
   sessionId: string;
+  /** Tells this session instance apart from an earlier one with the same session id (a reopened session). */
+  instance: string;
   /** Which connection of the session this turn came from (0 for the first, +1 per reconnect). */
   connection: number;
   /** Session milliseconds at which this connection's audio clock starts (the replay offset). */
@@ -22,9 +24,18 @@ export interface TurnContext {
 
 const seconds = (ms: number): number => Math.round(ms) / 1000;
 
-/** Stable across the partials and the final of one turn: one segment per connection and turn_order. */
-export function segmentId(sessionId: string, connection: number, turnOrder: number): string {
-  return `${sessionId}/${connection}/${turnOrder}`;
+/**
+ * Stable across the partials and the final of one turn: one segment per session instance, connection and
+ * turn_order. The instance part keeps a reopened session (same session id, turn_order again from 0) from
+ * reusing the segment ids of the earlier one, which a document collecting by segmentId would overwrite.
+ */
+export function segmentId(
+  sessionId: string,
+  instance: string,
+  connection: number,
+  turnOrder: number,
+): string {
+  return `${sessionId}/${instance}/${connection}/${turnOrder}`;
 }
 
 /** End of the turn's audio in session milliseconds, or undefined when it has no words. */
@@ -66,7 +77,7 @@ export function mapTurn(turn: TurnMessage, ctx: TurnContext): TranscriptResult |
   const result: TranscriptResult = {
     provider: PROVIDER,
     sessionId: ctx.sessionId,
-    segmentId: segmentId(ctx.sessionId, ctx.connection, turn.turn_order),
+    segmentId: segmentId(ctx.sessionId, ctx.instance, ctx.connection, turn.turn_order),
     isFinal: turn.end_of_turn,
     text,
     confidence: meanConfidence(words),

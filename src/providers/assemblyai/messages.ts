@@ -5,7 +5,8 @@ export interface StreamingWord {
   /** Milliseconds on this connection's audio clock. */
   start: number;
   end: number;
-  confidence: number;
+  /** Null when the service sent none (contract 2 allows a null confidence; 0 would read as "certainly wrong"). */
+  confidence: number | null;
   word_is_final: boolean;
   speaker?: string;
 }
@@ -72,7 +73,10 @@ function parseWord(v: unknown): StreamingWord | undefined {
     text: v.text,
     start,
     end: Math.max(start, num(v.end, start)),
-    confidence: Math.min(1, Math.max(0, num(v.confidence))),
+    confidence:
+      typeof v.confidence === "number" && Number.isFinite(v.confidence)
+        ? Math.min(1, Math.max(0, v.confidence))
+        : null,
     word_is_final: v.word_is_final === true,
   };
   const speaker = optStr(v.speaker);

@@ -88,6 +88,30 @@ export type CheckedInput<T> = { ok: true; value: T } | { ok: false; error: Input
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** The type of a value for an error message (never the value: it may be patient data). */
+const describe = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "a list" : typeof v);
+
+/**
+ * Checks an API key as typed or pasted into the config node: surrounding white space is trimmed; inside,
+ * only printable ASCII is accepted, as an HTTP header needs (a zero-width space or a smart quote from a
+ * copy-paste would otherwise make every connection fail). The message never contains the key.
+ */
+export function checkApiKey(raw: string | undefined): CheckedInput<string> {
+  const key = (raw ?? "").trim();
+  if (!key) return { ok: false, error: new InputError("the AssemblyAI account has no API key") };
+  const bad = [...key].findIndex((c) => c < "\x21" || c > "\x7e");
+  if (bad >= 0) {
+    return {
+      ok: false,
+      error: new InputError(
+        `the AssemblyAI API key holds a character that is not allowed (position ${bad + 1}: a space or a character ` +
+          "outside printable ASCII, often a zero-width space or a smart quote from copy-paste); enter the key again",
+      ),
+    };
+  }
+  return { ok: true, value: key };
+}
+
 /** Reads `msg.control`; undefined when the message carries none. */
 export function checkControl(
   control: unknown,
@@ -104,15 +128,36 @@ export function checkControl(
   if (control.type !== "UpdateConfiguration") {
     return fail('msg.control.type must be "ForceEndpoint" or "UpdateConfiguration"');
   }
-  const fields: Record<string, unknown> = {};
+  const fields: UpdatableFields = {};
   for (const [key, value] of Object.entries(control)) {
     if (key === "type") continue;
-    if (!(UPDATABLE_FIELDS as readonly string[]).includes(key)) {
-      return fail(
-        `msg.control.${key} cannot be updated mid-stream; accepted: ${UPDATABLE_FIELDS.join(", ")}`,
-      );
+    switch (key) {
+      case "keyterms_prompt":
+        // A flow may well send one term as a string, or null: say what is accepted instead of throwing.
+        if (!Array.isArray(value) || !value.every((t): t is string => typeof t === "string")) {
+          return fail(
+            `msg.control.keyterms_prompt must be a list (array) of strings, one per term (got ${Array.isArray(value) ? "a list holding a non-string" : describe(value)})`,
+          );
+        }
+        fields.keyterms_prompt = value;
+        break;
+      case "prompt":
+        if (typeof value !== "string")
+          return fail(`msg.control.prompt must be a string (got ${describe(value)})`);
+        fields.prompt = value;
+        break;
+      case "min_turn_silence":
+      case "max_turn_silence":
+        if (typeof value !== "number") {
+          return fail(`msg.control.${key} must be a number of milliseconds (got ${describe(value)})`);
+        }
+        fields[key] = value;
+        break;
+      default:
+        return fail(
+          `msg.control.${key} cannot be updated mid-stream; accepted: ${UPDATABLE_FIELDS.join(", ")}`,
+        );
     }
-    fields[key] = value;
   }
   if (Object.keys(fields).length === 0) {
     return fail(`msg.control needs at least one of ${UPDATABLE_FIELDS.join(", ")}`);
@@ -128,6 +173,8 @@ export function checkControl(
 
 export interface AudioInput {
   sessionId: string;
+  /** msg.audio.offsetMs: where the chunk lies in the session (contract 1), when given. */
+  offsetMs: number | undefined;
   /** Absent for a bare end marker. */
   audio: Buffer | undefined;
   end: boolean;
@@ -191,6 +238,14 @@ export function checkAudioMessage(
   }
   return {
     ok: true,
-    value: { sessionId, audio: Buffer.isBuffer(payload) && payload.length ? payload : undefined, end },
+    value: {
+      sessionId,
+      offsetMs:
+        typeof info.offsetMs === "number" && Number.isFinite(info.offsetMs) && info.offsetMs >= 0
+          ? info.offsetMs
+          : undefined,
+      audio: Buffer.isBuffer(payload) && payload.length ? payload : undefined,
+      end,
+    },
   };
 }

@@ -95,6 +95,8 @@ export function validateParams(p: StreamingParams): Checked<StreamingParams> {
   }
   if (!ENCODINGS.includes(p.encoding)) return fail("encoding", ENCODINGS.join(", "));
   if (p.keyterms_prompt !== undefined) {
+    // Values can come from a flow's msg.control: check the type before using it as a list.
+    if (!Array.isArray(p.keyterms_prompt)) return fail("keyterms_prompt", "a list (array) of terms");
     if (p.keyterms_prompt.length > LIMITS.keyterms)
       return fail("keyterms_prompt", `at most ${LIMITS.keyterms} terms`);
     // The service silently ignores terms over 50 characters; refusing them tells the user why a term has no effect.
@@ -132,7 +134,7 @@ export function validateParams(p: StreamingParams): Checked<StreamingParams> {
  * The query string as the official SDKs build it: booleans as "true"/"false", lists as one
  * parameter holding a JSON array. The API key never goes here (it travels in the Authorization header).
  */
-export function queryParams(p: StreamingParams): URLSearchParams {
+export function queryParams(p: Partial<StreamingParams>): URLSearchParams {
   const q = new URLSearchParams();
   for (const [key, value] of Object.entries(p) as Array<[string, unknown]>) {
     if (value === undefined || value === null) continue;
@@ -171,7 +173,7 @@ export function baseUrl(region: Region, endpoint?: string): Checked<string> {
 }
 
 /** The full connection URL: base plus the encoded parameters (any query already on the base is kept). */
-export function connectionUrl(base: string, p: StreamingParams): string {
+export function connectionUrl(base: string, p: Partial<StreamingParams>): string {
   const url = new URL(base);
   for (const [k, v] of queryParams(p)) url.searchParams.set(k, v);
   return url.toString();

@@ -59,6 +59,11 @@ export interface RetryPolicy {
   /** First delay when the service asked to back off (concurrency, 1013); doubles per attempt. */
   backoffDelayMs: number;
   maxDelayMs: number;
+  /**
+   * After `maxRetries` failures in a row the session keeps reconnecting while audio keeps arriving
+   * (an outage during a live encounter), at most this far apart.
+   */
+  outageDelayMs: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -66,6 +71,7 @@ export const DEFAULT_RETRY: RetryPolicy = {
   retryDelayMs: 250,
   backoffDelayMs: 2000,
   maxDelayMs: 30000,
+  outageDelayMs: 5000,
 };
 
 /** Delay before reconnect attempt `attempt` (1-based); a new session after 3008 goes at once. */

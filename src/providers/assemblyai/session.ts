@@ -5,15 +5,22 @@
  * final turn covers it, so that a reconnect can replay it; times stay session-relative across
  * connections. No Node-RED here: the node owns one of these per session id.
  */
+import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import { PcmFramer } from "../../audio/framer";
 import type { TranscriptResult } from "../../transcript/result";
 import { realScheduler, type Scheduler } from "../../util/scheduler";
 import { mapTurn, turnEndMs } from "./mapping";
 import { parseServerMessage, type ServerMessage, type TurnMessage } from "./messages";
-import { bytesForMs, type StreamingParams } from "./params";
+import { bytesForMs, connectionUrl, type StreamingParams } from "./params";
 import { ReplayBuffer, type Frame } from "./replay";
 import { classifyClose, DEFAULT_RETRY, retryDelay, type FailureKind, type RetryPolicy } from "./retry";
+
+/** Why a session ended without a Termination message. */
+export type EndReason = "no-termination" | "closed" | "aborted";
+
+/** What happened to a chunk of audio given to the session. */
+export type WriteResult = { ok: true } | { ok: false; reason: "ended" | "failed" | "full"; message: string };
 
 export type SessionState = "connecting" | "streaming" | "reconnecting" | "ending" | "closed" | "failed";
 
@@ -22,6 +29,11 @@ export type SessionEvent =
   | { event: "reconnecting"; sessionId: string; code: number; attempt: number; delayMs: number }
   | { event: "warning"; sessionId: string; code: number; message: string }
   | { event: "error"; sessionId: string; code: number; kind: FailureKind; message: string }
+  /**
+   * The session ended without AssemblyAI's Termination (none within the wait, a normal close without it,
+   * or stopped at once by abort): every session ends with exactly one of termination, error or ended.
+   */
+  | { event: "ended"; sessionId: string; reason: EndReason; connections: number }
   | {
       event: "termination";
       sessionId: string;
@@ -67,6 +79,19 @@ export interface SessionOptions {
   terminationTimeoutMs?: number;
   /** Bound on audio kept for replay when no final arrives (default 60 s). */
   maxReplayMs?: number;
+  /**
+   * Bound on audio written but never sent yet (while connecting or reconnecting, or when written faster
+   * than real time); audio beyond it is refused (default 60 s).
+   */
+  maxPendingMs?: number;
+  /** Session milliseconds of the first audio written (default 0): a reopened session continues the times. */
+  startMs?: number;
+  /** A ping goes out this often on an open connection (default 5000 ms; 0: never). */
+  pingIntervalMs?: number;
+  /** A connection whose pong does not come back within this time is stalled: terminated, then reconnected. */
+  pongTimeoutMs?: number;
+  /** How long a closing socket may wait for the service's close frame before it is terminated (default 1000 ms). */
+  closeGraceMs?: number;
   /** A connection that streamed this long counts as healthy and resets the retry budget. */
   healthyAfterMs?: number;
   retry?: Partial<RetryPolicy>;
@@ -87,6 +112,11 @@ const failureText: Record<FailureKind, string> = {
   "retries-exhausted": "AssemblyAI connection kept failing; gave up after the configured retries",
 };
 
+/** Node's ws refuses a header value holding a character HTTP does not allow (ERR_INVALID_CHAR). */
+const isHeaderError = (e: unknown): boolean =>
+  e instanceof Error &&
+  ((e as NodeJS.ErrnoException).code === "ERR_INVALID_CHAR" || /header/i.test(e.message));
+
 export class AssemblyAiSession {
   private readonly o: Required<Omit<SessionOptions, "retry" | "openSocket" | "language">> & {
     retry: RetryPolicy;
@@ -96,10 +126,26 @@ export class AssemblyAiSession {
   private readonly framer: PcmFramer;
   private readonly replay: ReplayBuffer;
   private readonly timers = new Set<unknown>();
+  /** Random per session instance: part of every segmentId (see mapping.segmentId). */
+  private readonly instance = randomBytes(4).toString("hex");
+  /** The connection URL; accepted UpdateConfiguration fields are merged into it for the next connection. */
+  private url: string;
+  /** Updates accepted while no connection was streaming and not part of the current connection's URL. */
+  private unsentUpdate: Partial<StreamingParams> | undefined;
   private ws: WebSocket | undefined;
   private current: SessionState = "connecting";
   private pending: Frame[] = [];
   private nextStartMs = 0;
+  /** End of the latest audio ever sent: what lies beyond it counts against maxPendingMs. */
+  private sentUntilMs = 0;
+  /** Whether audio was written since the last failed connection (keeps an outage retrying). */
+  private audioSinceFailure = false;
+  private terminalSent = false;
+  private failure: string | undefined;
+  private awaitingPong = false;
+  private pingTimer: unknown;
+  private heldFinal: TurnMessage | undefined;
+  private pongTimer: unknown;
   private connection = -1;
   private connOffsetMs = 0;
   private connStartedAt = 0;
@@ -125,18 +171,25 @@ export class AssemblyAiSession {
       connectTimeoutMs: options.connectTimeoutMs ?? 10000,
       terminationTimeoutMs: options.terminationTimeoutMs ?? 5000,
       maxReplayMs: options.maxReplayMs ?? 60000,
+      maxPendingMs: options.maxPendingMs ?? 60000,
+      startMs: Math.max(0, options.startMs ?? 0),
+      pingIntervalMs: options.pingIntervalMs ?? 5000,
+      pongTimeoutMs: options.pongTimeoutMs ?? 5000,
+      closeGraceMs: options.closeGraceMs ?? 1000,
       healthyAfterMs: options.healthyAfterMs ?? 10000,
       scheduler: options.scheduler ?? realScheduler,
       sessionId: options.sessionId,
       url: options.url,
       apiKey: options.apiKey,
-      params: options.params,
+      params: { ...options.params },
       retry: { ...DEFAULT_RETRY, ...options.retry },
       language: options.language ?? "en",
       openSocket: options.openSocket ?? ((url, opts) => new WebSocket(url, opts)),
     };
     this.framer = new PcmFramer(this.bytes(frameMs));
     this.replay = new ReplayBuffer(this.o.maxReplayMs);
+    this.url = this.o.url;
+    this.nextStartMs = this.sentUntilMs = this.coveredUntilMs = this.o.startMs;
   }
 
   get state(): SessionState {
@@ -152,12 +205,42 @@ export class AssemblyAiSession {
     this.connect();
   }
 
-  /** Queues audio; it leaves in whole frames at real-time pace. False once the session has ended. */
+  /** Queues audio; it leaves in whole frames at real-time pace. False when refused (see push). */
   write(audio: Buffer): boolean {
-    if (this.endRequested || this.current === "closed" || this.current === "failed") return false;
+    return this.push(audio).ok;
+  }
+
+  /**
+   * Queues audio, or says why it was refused: the session has ended or failed, or more than maxPendingMs
+   * of audio is already waiting to be sent. Nothing is dropped without a refusal.
+   */
+  push(audio: Buffer): WriteResult {
+    if (this.current === "failed") {
+      return { ok: false, reason: "failed", message: this.failure ?? "the AssemblyAI session failed" };
+    }
+    if (this.endRequested || this.current === "closed") {
+      return { ok: false, reason: "ended", message: "the AssemblyAI session has ended" };
+    }
+    this.audioSinceFailure = true;
+    const durationMs = (audio.length / this.bytes(1000)) * 1000;
+    const waitingMs = this.nextStartMs - this.sentUntilMs;
+    if (waitingMs + durationMs > this.o.maxPendingMs) {
+      const why =
+        this.current === "streaming" ? "audio arrives faster than real time" : "the connection is down";
+      return {
+        ok: false,
+        reason: "full",
+        message: `${Math.round(waitingMs / 1000)} s of audio are waiting to be sent (${why}); the limit is ${Math.round(this.o.maxPendingMs / 1000)} s`,
+      };
+    }
     for (const bytes of this.framer.push(audio)) this.enqueue(bytes);
     this.pump();
-    return true;
+    return { ok: true };
+  }
+
+  /** Session milliseconds up to which audio was written. */
+  get positionMs(): number {
+    return this.nextStartMs;
   }
 
   /**
@@ -179,9 +262,10 @@ export class AssemblyAiSession {
     return done;
   }
 
-  /** Stops at once: no Terminate, every timer and the socket closed. */
+  /** Stops at once: no Terminate, every timer and the socket closed (terminated), an `ended` event. */
   abort(): void {
-    this.finish("closed");
+    if (this.current === "closed" || this.current === "failed") return;
+    this.finish("closed", "aborted", true);
   }
 
   /** ForceEndpoint: the service finalises the current turn now. False when no connection is open. */
@@ -189,9 +273,19 @@ export class AssemblyAiSession {
     return this.sendJson({ type: "ForceEndpoint" });
   }
 
-  /** UpdateConfiguration mid-stream (snake_case fields, as on the wire). */
-  updateConfiguration(fields: Record<string, unknown>): boolean {
-    return this.sendJson({ ...fields, type: "UpdateConfiguration" });
+  /**
+   * UpdateConfiguration mid-stream (snake_case fields, as on the wire). The fields also go into the URL of
+   * every later connection (a reconnect, or a new session after 3008), so the update outlives the
+   * connection; while no connection streams they are sent once the next one begins. False once ended.
+   */
+  updateConfiguration(fields: Partial<StreamingParams>): boolean {
+    if (this.endRequested || this.current === "closed" || this.current === "failed") return false;
+    this.o.params = { ...this.o.params, ...fields };
+    this.url = connectionUrl(this.url, fields);
+    if (!this.sendJson({ ...fields, type: "UpdateConfiguration" })) {
+      this.unsentUpdate = { ...this.unsentUpdate, ...fields };
+    }
+    return true;
   }
 
   private bytes(ms: number): number {
@@ -236,7 +330,21 @@ export class AssemblyAiSession {
     this.connection++;
     this.lastError = undefined;
     this.setState(this.connection === 0 ? "connecting" : "reconnecting");
-    const ws = this.o.openSocket(this.o.url, { headers: { Authorization: this.o.apiKey } });
+    // This connection's URL carries every update so far.
+    this.unsentUpdate = undefined;
+    let ws: WebSocket;
+    try {
+      ws = this.o.openSocket(this.url, { headers: { Authorization: this.o.apiKey } });
+    } catch (e) {
+      // ws throws synchronously on a header value HTTP forbids (a key pasted with a zero-width space or a
+      // smart quote) or on a bad URL. Neither gets better by retrying; the key itself is never shown.
+      if (isHeaderError(e)) {
+        this.fail("auth", 0, "the API key holds a character that is not allowed in an HTTP header");
+      } else {
+        this.fail("validation", 0, this.scrub(e instanceof Error ? e.message : String(e)));
+      }
+      return;
+    }
     this.ws = ws;
     // Always listen for errors: ws emits them asynchronously, and an unheard one crashes the process.
     ws.on("error", () => undefined);
@@ -247,6 +355,12 @@ export class AssemblyAiSession {
     });
     ws.on("close", (code: number) => {
       if (ws === this.ws) this.onClose(code);
+    });
+    ws.on("pong", () => {
+      if (ws !== this.ws) return;
+      this.awaitingPong = false;
+      this.cancel(this.pongTimer);
+      this.schedulePing(ws);
     });
     // The service takes about 1.3 s to send Begin; no Begin at all means a stalled connection.
     this.connectTimer = this.later(() => {
@@ -273,12 +387,19 @@ export class AssemblyAiSession {
         this.later(() => {
           if (this.current === "streaming") this.attempts = 0;
         }, this.o.healthyAfterMs);
+        if (this.unsentUpdate) {
+          const update = this.unsentUpdate;
+          this.unsentUpdate = undefined;
+          this.sendJson({ ...update, type: "UpdateConfiguration" });
+        }
+        if (this.ws) this.schedulePing(this.ws);
         this.pump();
         return;
       case "Turn":
         this.onTurn(message);
         return;
       case "Termination":
+        this.deliverHeldFinal();
         this.handlers.event({
           event: "termination",
           sessionId: this.o.sessionId,
@@ -286,7 +407,8 @@ export class AssemblyAiSession {
           sessionDurationSeconds: message.session_duration_seconds,
           connections: this.connection + 1,
         });
-        this.finish("closed");
+        this.terminalSent = true;
+        this.finish("closed", "closed");
         return;
       case "Error":
         // The close that follows carries the same code; its reason is only "See Error message for details".
@@ -305,9 +427,31 @@ export class AssemblyAiSession {
     }
   }
 
-  private onTurn(turn: TurnMessage): void {
+  private onTurn(message: TurnMessage): void {
+    // With format_turns on, Universal-Streaming sends each final twice under one turn_order: unformatted,
+    // then formatted. The formatted one is the final; the unformatted one goes out as the last partial.
+    const awaitFormatted =
+      this.o.params.format_turns === true && message.end_of_turn && !message.turn_is_formatted;
+    if (this.heldFinal && (awaitFormatted || message.turn_order !== this.heldFinal.turn_order)) {
+      // A formatted repeat that never came: the unformatted final is better than none.
+      this.deliverHeldFinal();
+    }
+    if (awaitFormatted) this.heldFinal = message;
+    else if (message.end_of_turn) this.heldFinal = undefined;
+    this.deliverTurn(awaitFormatted ? { ...message, end_of_turn: false } : message, message);
+  }
+
+  /** The unformatted final kept while the formatted repeat is awaited, delivered as the final. */
+  private deliverHeldFinal(): void {
+    const held = this.heldFinal;
+    this.heldFinal = undefined;
+    if (held) this.deliverTurn(held, held);
+  }
+
+  private deliverTurn(turn: TurnMessage, raw: TurnMessage): void {
     const result = mapTurn(turn, {
       sessionId: this.o.sessionId,
+      instance: this.instance,
       connection: this.connection,
       offsetMs: this.connOffsetMs,
       coveredUntilMs: this.coveredUntilMs,
@@ -319,19 +463,24 @@ export class AssemblyAiSession {
       this.replay.confirm(this.coveredUntilMs);
       this.attempts = 0;
     }
-    if (result) this.handlers.result(result, turn);
+    if (result) this.handlers.result(result, raw);
   }
 
   private onClose(code: number): void {
     this.ws = undefined;
     this.cancel(this.connectTimer);
     this.cancel(this.pumpTimer);
+    this.cancel(this.pingTimer);
+    this.cancel(this.pongTimer);
+    this.awaitingPong = false;
+    // Its turn is not covered yet: the replay on the next connection transcribes it again.
+    this.heldFinal = undefined;
     if (this.current === "closed" || this.current === "failed") return;
     const errorText = this.lastError?.message ?? "";
     // A normal close after our Terminate ends the session even if Termination never came.
     const decision = classifyClose(code, errorText, this.terminateSent);
     if (decision.action === "done") {
-      this.finish("closed");
+      this.finish("closed", "closed");
       return;
     }
     if (decision.action === "fail") {
@@ -340,15 +489,22 @@ export class AssemblyAiSession {
     }
     // Reaching the maximum session duration is not a failure: it does not use up the retry budget.
     if (decision.action === "retry") this.attempts++;
-    if (this.attempts > this.o.retry.maxRetries) {
-      this.fail("retries-exhausted", code, errorText);
+    // Past the retry budget, an outage during a live encounter keeps retrying while audio keeps arriving
+    // (buffered up to maxPendingMs, refused beyond); once audio stops or the session is ending, give up.
+    const outage = this.attempts > this.o.retry.maxRetries;
+    if (outage && (this.endRequested || !this.audioSinceFailure)) {
+      const lostMs = this.unsentMs();
+      const lost = lostMs > 0 ? `; ${(lostMs / 1000).toFixed(1)} s of audio were not transcribed` : "";
+      this.fail("retries-exhausted", code, errorText, lost);
       return;
     }
+    this.audioSinceFailure = false;
     // Everything not yet covered by a final goes again, ahead of what is still queued.
     this.pending = [...this.replay.takeAll(), ...this.pending];
     this.terminateSent = false;
     this.cancel(this.endTimer);
-    const delayMs = retryDelay(decision, Math.max(1, this.attempts), this.o.retry);
+    const backoffMs = retryDelay(decision, Math.max(1, this.attempts), this.o.retry);
+    const delayMs = outage ? Math.min(backoffMs, this.o.retry.outageDelayMs) : backoffMs;
     this.setState("reconnecting");
     this.handlers.event({
       event: "reconnecting",
@@ -362,11 +518,35 @@ export class AssemblyAiSession {
     }, delayMs);
   }
 
-  private fail(kind: FailureKind, code: number, serverText: string): void {
+  private fail(kind: FailureKind, code: number, serverText: string, suffix = ""): void {
     const detail = serverText ? ` (${code} ${serverText})` : ` (close ${code})`;
-    const error = new AssemblyAiSessionError(kind, code, `${failureText[kind]}${detail}`);
+    const error = new AssemblyAiSessionError(kind, code, `${failureText[kind]}${detail}${suffix}`);
+    this.failure = error.message;
+    this.terminalSent = true;
     this.handlers.event({ event: "error", sessionId: this.o.sessionId, code, kind, message: error.message });
-    this.finish("failed");
+    this.finish("failed", "closed");
+  }
+
+  /** Audio written but not covered by a final: what a failure now would leave untranscribed. */
+  private unsentMs(): number {
+    const replayed = this.replay.heldMs;
+    const queued = this.pending.reduce((sum, f) => sum + f.durationMs, 0);
+    return replayed + queued;
+  }
+
+  /** Pings the open connection; no pong within pongTimeoutMs means a stalled (half-open) connection. */
+  private schedulePing(ws: WebSocket): void {
+    if (this.o.pingIntervalMs <= 0) return;
+    this.cancel(this.pingTimer);
+    this.pingTimer = this.later(() => {
+      if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
+      this.awaitingPong = true;
+      ws.ping();
+      this.pongTimer = this.later(() => {
+        // Terminated, the socket closes with 1006 and reconnects with replay like any dropped connection.
+        if (ws === this.ws && this.awaitingPong) ws.terminate();
+      }, this.o.pongTimeoutMs);
+    }, this.o.pingIntervalMs);
   }
 
   /** Sends queued frames while they stay within the real-time lead, then Terminate once everything left. */
@@ -386,6 +566,7 @@ export class AssemblyAiSession {
       ws.send(frame.bytes);
       this.pending.shift();
       this.connSentMs += frame.durationMs;
+      this.sentUntilMs = Math.max(this.sentUntilMs, frame.startMs + frame.durationMs);
       this.replay.add(frame);
     }
     if (this.endRequested && !this.terminateSent) {
@@ -399,24 +580,41 @@ export class AssemblyAiSession {
           code: 0,
           message: `no Termination within ${this.o.terminationTimeoutMs} ms; closed the connection`,
         });
-        this.finish("closed");
+        this.finish("closed", "no-termination");
       }, this.o.terminationTimeoutMs);
     }
   }
 
-  private finish(state: "closed" | "failed"): void {
+  /**
+   * Ends the session for good. Every end emits one terminal event: termination or error where they
+   * happened, otherwise `ended` with the reason, so that a document collecting the session can close.
+   */
+  private finish(state: "closed" | "failed", reason: EndReason, hard = false): void {
     for (const handle of this.timers) this.o.scheduler.clearTimeout(handle);
     this.timers.clear();
     const ws = this.ws;
     this.ws = undefined;
     if (ws) {
       // The error listener stays attached: a socket closing late can still emit one.
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
-      else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      if (ws.readyState === WebSocket.OPEN && !hard) {
+        ws.close(1000);
+        // A peer that never answers the close would keep the socket (and ws's 30 s close timer) alive.
+        const grace = this.o.scheduler.setTimeout(() => ws.terminate(), this.o.closeGraceMs);
+        ws.once("close", () => this.o.scheduler.clearTimeout(grace));
+      } else if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
     }
     this.pending = [];
     this.replay.takeAll();
     this.setState(state);
+    if (!this.terminalSent) {
+      this.terminalSent = true;
+      this.handlers.event({
+        event: "ended",
+        sessionId: this.o.sessionId,
+        reason,
+        connections: this.connection + 1,
+      });
+    }
     for (const resolve of this.endWaiters.splice(0)) resolve();
   }
 

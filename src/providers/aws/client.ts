@@ -24,6 +24,11 @@ export function awsClientSettings(input: {
   const endpoint = (input.endpoint ?? "").trim();
   if (endpoint !== "" && !/^https?:\/\/[^\s/]+(\/.*)?$/.test(endpoint)) {
     problems.push("endpoint must be an http:// or https:// URL, or empty for the AWS endpoint of the region");
+  } else if (endpoint !== "" && /^https?:\/\/[^/?#]*@/.test(endpoint)) {
+    // Never echo the URL: its user info may be a password. It would also be logged with every request.
+    problems.push(
+      "endpoint must not contain a user name or password (user:password@host); give the host only, and the credentials as the access key id and secret access key",
+    );
   }
   const id = (input.accessKeyId ?? "").trim();
   const secret = input.secretAccessKey ?? "";

@@ -10,7 +10,15 @@ export class BadAudioInputError extends Error {
 }
 
 export type CheckedInput =
-  { ok: true; sessionId: string; audio: Buffer; end: boolean } | { ok: false; error: BadAudioInputError };
+  | {
+      ok: true;
+      sessionId: string;
+      audio: Buffer;
+      end: boolean;
+      /** Session time of the chunk's first sample (contract 1 `audio.offsetMs`; 0 when absent). */
+      offsetMs: number;
+    }
+  | { ok: false; error: BadAudioInputError };
 
 interface InputMessage {
   topic?: unknown;
@@ -43,16 +51,20 @@ export function checkAudioInput(msg: InputMessage, params: MedicalParams): Check
     );
   }
   const end = info.end === true;
+  const offsetMs =
+    typeof info.offsetMs === "number" && Number.isFinite(info.offsetMs) && info.offsetMs > 0
+      ? info.offsetMs
+      : 0;
   const payload = msg.payload;
   if (!Buffer.isBuffer(payload)) {
     if (end && (payload === undefined || payload === null || payload === "")) {
-      return { ok: true, sessionId, audio: Buffer.alloc(0), end };
+      return { ok: true, sessionId, audio: Buffer.alloc(0), end, offsetMs };
     }
     return fail(
       `msg.payload must be a Buffer of audio, not ${kindOf(payload)}. Accepted: PCM signed 16-bit little-endian chunks from audio-in (contract 1).`,
     );
   }
-  if (params.mediaEncoding !== "pcm") return { ok: true, sessionId, audio: payload, end };
+  if (params.mediaEncoding !== "pcm") return { ok: true, sessionId, audio: payload, end, offsetMs };
 
   const encoding = info.encoding ?? msg.encoding;
   const soxPcm = msg.encoding === "signed-integer" && (msg.bits === undefined || Number(msg.bits) === 16);
@@ -88,5 +100,5 @@ export function checkAudioInput(msg: InputMessage, params: MedicalParams): Check
       `a chunk holds ${ms} ms of audio; Amazon Transcribe accepts at most 1000 ms per chunk (50 to 200 ms recommended). Use audio-in to frame the audio.`,
     );
   }
-  return { ok: true, sessionId, audio: payload, end };
+  return { ok: true, sessionId, audio: payload, end, offsetMs };
 }

@@ -7,10 +7,11 @@ import {
   type TranscribeStreamingClient,
 } from "@aws-sdk/client-transcribe-streaming";
 import { randomUUID } from "node:crypto";
+import { meanConfidence } from "../../transcript/confidence";
 import type { TranscriptResult } from "../../transcript/result";
 import type { Scheduler } from "../../util/scheduler";
 import { backoffMs, classifyError, stalled, unexpectedEnd, type StreamFailure } from "./errors";
-import { mapTranscriptEvent } from "./mapping";
+import { mapTranscriptEvent, roundSeconds } from "./mapping";
 import { pcmBytesPerSecond, type MedicalParams } from "./params";
 import { AudioLedger, StreamTimeline } from "./timeline";
 
@@ -36,7 +37,11 @@ export interface SessionTuning {
   watchdogMs: number;
   /** Roll over to a new stream after this much stream audio (the service's limit is 4 h). */
   maxStreamMs: number;
-  /** Consecutive failed attempts before the session gives up. */
+  /**
+   * Consecutive failed attempts, with no audio arriving meanwhile, before the session gives up. While
+   * audio keeps arriving the session keeps retrying at the capped backoff (the bounded queue refuses
+   * what it cannot hold), so an outage of any length loses nothing silently.
+   */
   maxAttempts: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -68,7 +73,8 @@ export type SessionEvent =
   | { event: "started"; sessionId: string }
   | { event: "reconnecting"; sessionId: string; attempt: number; delayMs: number; error: SessionErrorInfo }
   | { event: "ended"; sessionId: string; audioSeconds: number }
-  | { event: "error"; sessionId: string; error: SessionErrorInfo };
+  /** `resumable`: the service may well accept a new stream (the session gave up while no audio came). */
+  | { event: "error"; sessionId: string; error: SessionErrorInfo; resumable: boolean };
 
 export type SessionState = "connecting" | "streaming" | "reconnecting" | "ended";
 
@@ -90,7 +96,15 @@ export interface SessionOptions {
   tuning?: Partial<SessionTuning>;
   /** Strings that must never appear in an error message (credentials). */
   secrets?: readonly string[];
+  /**
+   * Session time (seconds) of the session's first audio: a session reopened after an earlier one of the
+   * same id ended continues that one's times (contract 1 `audio.offsetMs`).
+   */
+  startSeconds?: number;
 }
+
+/** Largest audio event sent to the service: research/aws.md recommends at most 16 KiB (and 1 s). */
+export const MAX_FRAME_BYTES = 16 * 1024;
 
 type Outcome =
   | { kind: "completed" }
@@ -123,12 +137,18 @@ export class MedicalStreamSession {
   private readonly ledger: AudioLedger;
   private readonly bytesPerSecond: number;
   private readonly pcm: boolean;
+  private readonly startSeconds: number;
+  private readonly maxFrameBytes: number;
+  /** Calls of push() (accepted or not): the source is alive while this grows. */
+  private pushes = 0;
   private awsSessionId = randomUUID();
   private current: Attempt | undefined;
   private inputEnded = false;
   private aborted = false;
   private started = false;
   private highestSent = 0;
+  /** Bytes sent on a stream that answered afterwards: the service has them (or a replay will resend them). */
+  private acked = 0;
   private keepaliveDue = false;
   private keepaliveTimer: unknown;
   private backoffTimer: unknown;
@@ -142,6 +162,11 @@ export class MedicalStreamSession {
     this.pcm = opts.params.mediaEncoding === "pcm";
     this.bytesPerSecond = pcmBytesPerSecond(opts.params);
     this.ledger = new AudioLedger(this.bytesPerSecond, this.tuning.maxReplaySeconds * this.bytesPerSecond);
+    this.startSeconds = Math.max(0, opts.startSeconds ?? 0);
+    // PCM frames stay whole samples of every channel; compressed bytes may be cut anywhere.
+    const align = this.pcm ? opts.params.channels * 2 : 1;
+    const cap = this.pcm ? Math.min(MAX_FRAME_BYTES, this.bytesPerSecond) : MAX_FRAME_BYTES;
+    this.maxFrameBytes = Math.max(align, cap - (cap % align));
     this.done = this.run();
   }
 
@@ -170,10 +195,15 @@ export class MedicalStreamSession {
 
   push(audio: Buffer): PushResult {
     if (this.inputEnded || this.aborted || this.state_ === "ended") return { ok: false, reason: "ended" };
-    if (this.ledger.receivedBytes - this.highestSent > this.tuning.maxQueueSeconds * this.bytesPerSecond) {
+    this.pushes++;
+    // Measured from what reached a live stream: during an outage every attempt pulls audio into a
+    // dead connection, and that audio must stay queued (and counted) until a stream answers.
+    if (this.ledger.receivedBytes - this.acked > this.tuning.maxQueueSeconds * this.bytesPerSecond) {
       return { ok: false, reason: "queue-full" };
     }
-    if (audio.length > 0) this.ledger.add(audio);
+    for (let at = 0; at < audio.length; at += this.maxFrameBytes) {
+      this.ledger.add(audio.subarray(at, Math.min(audio.length, at + this.maxFrameBytes)));
+    }
     this.armKeepalive();
     this.notify();
     return { ok: true };
@@ -223,6 +253,9 @@ export class MedicalStreamSession {
 
   private async run(): Promise<void> {
     let failures = 0;
+    /** Consecutive failures during which no audio arrived: only these count towards giving up. */
+    let quietFailures = 0;
+    let pushesAtLastFailure = this.pushes;
     let last: SessionErrorInfo | undefined;
     try {
       for (;;) {
@@ -230,6 +263,7 @@ export class MedicalStreamSession {
         if (outcome.kind === "completed" || outcome.kind === "aborted") break;
         if (outcome.kind === "rollover") {
           failures = 0;
+          quietFailures = 0;
           continue;
         }
         const { failure } = outcome;
@@ -242,17 +276,32 @@ export class MedicalStreamSession {
               message: `${last.message} (no reconnect: ${this.opts.params.mediaEncoding} audio cannot be resumed)`,
             };
           }
-          this.opts.handlers.event({ event: "error", sessionId: this.sessionId, error: last });
-          break;
-        }
-        failures = outcome.healthy ? 1 : failures + 1;
-        if (failures > this.tuning.maxAttempts) {
           this.opts.handlers.event({
             event: "error",
             sessionId: this.sessionId,
+            error: last,
+            resumable: false,
+          });
+          break;
+        }
+        failures = outcome.healthy ? 1 : failures + 1;
+        // A live source (audio arrived since the last failure) keeps the session retrying: an outage
+        // longer than the backoff budget must not end an encounter. Only a quiet or ended source gives up.
+        const audioArrived = this.pushes !== pushesAtLastFailure && !this.inputEnded;
+        pushesAtLastFailure = this.pushes;
+        quietFailures = outcome.healthy || audioArrived ? 0 : quietFailures + 1;
+        if (quietFailures >= this.tuning.maxAttempts) {
+          // Audio no live stream took: attempts during an outage pull it into dead connections.
+          const unsent = this.ledger.seconds(Math.max(0, this.ledger.receivedBytes - this.acked));
+          this.opts.handlers.event({
+            event: "error",
+            sessionId: this.sessionId,
+            resumable: true,
             error: {
               code: failure.code,
-              message: `gave up after ${this.tuning.maxAttempts} attempts: ${failure.message}`,
+              message: `gave up after ${this.tuning.maxAttempts} attempts without new audio: ${failure.message}${
+                unsent > 0 ? ` (${unsent.toFixed(1)} s of audio not transcribed)` : ""
+              }`,
             },
           });
           break;
@@ -337,6 +386,7 @@ export class MedicalStreamSession {
       }
       for await (const ev of res.TranscriptResultStream ?? []) {
         this.disarmWatchdog(a);
+        this.acked = Math.max(this.acked, a.cursor);
         if (ev.TranscriptEvent) this.deliver(a, ev.TranscriptEvent);
         else {
           // Exceptions normally come as thrown errors; a member that slips through is one too.
@@ -367,15 +417,17 @@ export class MedicalStreamSession {
   }
 
   private deliver(a: Attempt, event: MedicalTranscriptEvent): void {
-    const toSession = this.pcm ? (t: number) => a.timeline.toSession(t) : (t: number) => t;
-    for (const r of mapTranscriptEvent(event, this.sessionId, toSession)) {
-      const key = r.channel ?? "";
+    const base = this.startSeconds;
+    const toSession = this.pcm ? (t: number) => base + a.timeline.toSession(t) : (t: number) => base + t;
+    for (const mapped of mapTranscriptEvent(event, this.sessionId, toSession)) {
+      const key = mapped.channel ?? "";
       const deliveredUntil = this.delivered.get(key);
-      // After a replay the service hears covered audio again: what ends before it was delivered.
-      if (deliveredUntil !== undefined && r.endTime <= deliveredUntil + 0.001) continue;
+      // After a replay the service hears covered audio again: what was delivered is not sent twice.
+      const r = deliveredUntil === undefined ? mapped : afterDelivered(mapped, deliveredUntil);
+      if (r === null) continue;
       if (r.isFinal) {
         this.delivered.set(key, r.endTime);
-        this.ledger.coverUntil(this.coverage());
+        if (this.pcm) this.ledger.coverUntil(this.coverage() - base);
       }
       a.results++;
       this.opts.handlers.result(r, event);
@@ -420,6 +472,8 @@ export class MedicalStreamSession {
         a.cursor = frame.offset + frame.data.length;
         this.highestSent = Math.max(this.highestSent, a.cursor);
         a.timeline.append(this.ledger.seconds(frame.data.length), this.ledger.seconds(frame.offset));
+        // Compressed audio cannot be replayed (no reconnect): what went out is no longer needed.
+        if (!this.pcm) this.ledger.forgetBefore(a.cursor);
         this.armWatchdog(a);
         if (this.pcm && a.timeline.duration * 1000 >= this.tuning.maxStreamMs) a.rollingOver = true;
         yield { AudioEvent: { AudioChunk: frame.data } };
@@ -445,6 +499,33 @@ export class MedicalStreamSession {
       });
     }
   }
+}
+
+/**
+ * A result as far as it is new after `deliveredUntil` (session seconds): words that start before it
+ * were delivered already (a replay hears them again). Null when nothing new is left.
+ */
+export function afterDelivered(r: TranscriptResult, deliveredUntil: number): TranscriptResult | null {
+  const eps = 0.001;
+  if (r.endTime <= deliveredUntil + eps) return null;
+  if (r.startTime >= deliveredUntil - eps) return r;
+  const words = r.words.filter((w) => w.startTime >= deliveredUntil - eps);
+  // Punctuation belongs to the word before it: never start with a stray mark.
+  while (words[0]?.kind === "punctuation") words.shift();
+  if (!words.some((w) => w.kind === "word")) return null;
+  const out: TranscriptResult = {
+    ...r,
+    words,
+    text: words.reduce((t, w) => (w.kind === "punctuation" || t === "" ? t + w.text : `${t} ${w.text}`), ""),
+    confidence: meanConfidence(words),
+    startTime: roundSeconds(words[0]?.startTime ?? r.startTime),
+  };
+  if (r.entities) {
+    const entities = r.entities.filter((e) => e.startTime >= deliveredUntil - eps);
+    if (entities.length > 0) out.entities = entities;
+    else delete out.entities;
+  }
+  return out;
 }
 
 function messageOf(v: unknown): string {

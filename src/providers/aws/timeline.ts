@@ -113,12 +113,19 @@ export class AudioLedger {
     return frame;
   }
 
-  /** Forgets the audio that ends at or before `sessionSeconds` (covered by a delivered final). */
+  /**
+   * Forgets the PCM audio that ends at or before `sessionSeconds` (covered by a delivered final). Only
+   * for PCM: bytes of compressed audio are not proportional to time (use `forgetBefore`).
+   */
   coverUntil(sessionSeconds: number): void {
-    const bytes = sessionSeconds * this.bytesPerSecond;
+    this.forgetBefore(sessionSeconds * this.bytesPerSecond);
+  }
+
+  /** Forgets the frames that end at or before byte `offset` (compressed audio once it was sent). */
+  forgetBefore(offset: number): void {
     while (this.frames.length > 0) {
       const f = this.frames[0];
-      if (f.offset + f.data.length > bytes) break;
+      if (f.offset + f.data.length > offset) break;
       this.frames.shift();
     }
   }

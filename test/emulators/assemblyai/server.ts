@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { createServer as createHttpsServer, Server as HttpsServer } from "node:https";
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
@@ -54,6 +55,12 @@ export interface EmulatorOptions {
   forceEndpointDelayMs?: number;
   /** Delay before Termination after Terminate (the service takes 0.5–1.3 s). */
   terminationDelayMs?: number;
+}
+
+/** A certificate and key (PEM) for serving wss://; the client must trust the certificate. */
+export interface EmulatorTls {
+  key: string | Buffer;
+  cert: string | Buffer;
 }
 
 /** What the next connection meets, for tests of connection-time faults. */
@@ -176,6 +183,15 @@ export class EmulatedConnection {
   stall(): void {
     this.stalled = true;
     this.clearTimers();
+  }
+
+  /**
+   * A half-open connection: stalls and stops reading the socket too, so no pong answers a ping and no
+   * close frame answers a close, while the client's sends still succeed (the kernel buffers them).
+   */
+  freeze(): void {
+    this.stall();
+    (this.socket as unknown as { _socket?: { pause(): void } })._socket?.pause();
   }
 
   start(plan: ConnectionPlan | undefined, auth: { code: number; message: string } | undefined): void {
@@ -339,12 +355,12 @@ export class EmulatedConnection {
     }
   }
 
-  private sendTurn(final: boolean): void {
+  private sendTurn(final: boolean, formatted = final): void {
     const open = this.open;
     if (!open) return;
     const diarize = final && this.params.speaker_labels === "true";
     const words = open.words.map((h) => ({
-      text: final ? h.word.text : unformatted(h.word.text),
+      text: formatted ? h.word.text : unformatted(h.word.text),
       start: Math.round(h.start),
       end: Math.round(h.end),
       confidence: h.word.confidence,
@@ -355,7 +371,7 @@ export class EmulatedConnection {
     this.send({
       type: "Turn",
       turn_order: this.turnOrder,
-      turn_is_formatted: final,
+      turn_is_formatted: formatted,
       end_of_turn: final,
       transcript,
       end_of_turn_confidence: final ? 1 : 0,
@@ -371,6 +387,10 @@ export class EmulatedConnection {
   /** Ends the open turn with its final; the next heard word starts a new turn. */
   private finalize(): void {
     if (!this.open || this.closeCode !== undefined || this.stalled) return;
+    // Universal-Streaming with format_turns=true: the unformatted final, then the same turn formatted.
+    if (this.params.format_turns === "true" && this.params.speech_model?.startsWith("universal-streaming")) {
+      this.sendTurn(true, false);
+    }
     this.sendTurn(true);
     this.open = undefined;
     this.turnOrder++;
@@ -504,7 +524,8 @@ export class AssemblyAiEmulator extends EventEmitter {
     server.on("connection", (socket, request) => this.accept(socket, request));
   }
 
-  static start(options: EmulatorOptions): Promise<AssemblyAiEmulator> {
+  static start(options: EmulatorOptions & { tls?: EmulatorTls }): Promise<AssemblyAiEmulator> {
+    if (options.tls) return AssemblyAiEmulator.startTls(options, options.tls);
     return new Promise((resolve, reject) => {
       // Only /v3/ws upgrades; any other path is refused by ws with HTTP 400.
       const server = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/v3/ws" });
@@ -513,9 +534,21 @@ export class AssemblyAiEmulator extends EventEmitter {
     });
   }
 
+  /** The same emulator on wss:// (an https server on loopback), for clients that insist on TLS, as the SDK does. */
+  private static startTls(options: EmulatorOptions, tls: EmulatorTls): Promise<AssemblyAiEmulator> {
+    return new Promise((resolve, reject) => {
+      const https = createHttpsServer({ key: tls.key, cert: tls.cert });
+      https.once("error", reject);
+      https.listen(0, "127.0.0.1", () => {
+        const server = new WebSocketServer({ server: https, path: "/v3/ws" });
+        resolve(new AssemblyAiEmulator(server, options));
+      });
+    });
+  }
+
   get url(): string {
     const { port } = this.server.address() as AddressInfo;
-    return `ws://127.0.0.1:${port}/v3/ws`;
+    return `${this.server.options.server instanceof HttpsServer ? "wss" : "ws"}://127.0.0.1:${port}/v3/ws`;
   }
 
   /** Faults for the next connections, one plan per connection, in order. */
@@ -574,5 +607,8 @@ export class AssemblyAiEmulator extends EventEmitter {
   async close(): Promise<void> {
     for (const client of this.server.clients) client.terminate();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // ws leaves a server it was given open (the TLS mode's https server).
+    const https = this.server.options.server;
+    if (https instanceof HttpsServer) await new Promise<void>((resolve) => https.close(() => resolve()));
   }
 }

@@ -598,6 +598,9 @@ export class AwsTranscribeEmulator {
   private readonly sessions = new Set<Http2Session>();
   private readonly active = new Set<EmulatedStream>();
   private readonly bySessionId = new Map<string, EmulatedStream>();
+  private outage: "reset" | "unavailable" | null = null;
+  /** Requests refused during outages. */
+  outageRequests = 0;
   port = 0;
 
   constructor(readonly options: EmulatorOptions) {
@@ -629,6 +632,20 @@ export class AwsTranscribeEmulator {
   /** Applies a fault now to every open stream. */
   faultOpenStreams(fault: Fault): void {
     for (const s of [...this.active]) s.apply(fault);
+  }
+
+  /**
+   * Starts an outage (a firewall failover, a regional incident): open streams are reset, and every
+   * new request is reset before its response ("reset") or answered HTTP 503 ServiceUnavailableException
+   * ("unavailable") until `endOutage()`.
+   */
+  startOutage(mode: "reset" | "unavailable" = "reset"): void {
+    this.outage = mode;
+    this.faultOpenStreams({ kind: "reset" });
+  }
+
+  endOutage(): void {
+    this.outage = null;
   }
 
   async start(): Promise<this> {
@@ -671,6 +688,19 @@ export class AwsTranscribeEmulator {
       if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
     if (headers[":method"] !== "POST" || headers[":path"] !== PATH) {
       this.reject(stream, 404, "UnknownOperationException", "Unknown operation.", headers);
+      return;
+    }
+    if (this.outage !== null) {
+      this.outageRequests++;
+      if (this.outage === "unavailable") {
+        this.reject(
+          stream,
+          503,
+          "ServiceUnavailableException",
+          defaultMessage("ServiceUnavailableException"),
+          headers,
+        );
+      } else stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
     const faults = this.plannedFaults.shift() ?? [];
