@@ -2,10 +2,11 @@ import { strict as assert } from "node:assert";
 import type { Bundle, DocumentReference } from "@medplum/fhirtypes";
 import type { NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
-import { builtNodes } from "../support/built-nodes";
 import { documentWithText } from "../support/documents";
 import { medplumFhirPeer, stubFhirServer, type FhirPeer } from "../support/fhir-peers";
 import {
+  type FlowNode,
+  builtNodes,
   collect,
   delay,
   flowWithCatch,
@@ -14,7 +15,6 @@ import {
   nextMessage,
   runtimeLabel,
   statusTexts,
-  type FlowNode,
 } from "../support/node-red";
 
 const modules = builtNodes(["fhir-document", "fhir-server"]);

@@ -7,10 +7,9 @@ import type { AuditEvent } from "../../src/hospital/audit";
 import { unescapeHl7 } from "../../src/hospital/hl7/escape";
 import type { TranscriptDocument } from "../../src/transcript/document";
 import type { DocumentReference } from "@medplum/fhirtypes";
-import { builtNodes } from "../support/built-nodes";
 import { medplumFhirPeer, type FhirPeer } from "../support/fhir-peers";
 import { medplumPeer, type MedplumPeer } from "../support/hl7-peers";
-import { collect, delay, helper, runtimeLabel, type FlowNode } from "../support/node-red";
+import { type FlowNode, builtNodes, collect, delay, helper, runtimeLabel } from "../support/node-red";
 
 // The hospital example flows run as shipped with the core nodes they use; debug nodes become test
 // sinks, and the MLLP endpoint is pointed at an independent receiver on 127.0.0.1.

@@ -4,8 +4,9 @@ import type { AuditEvent } from "../../src/hospital/audit";
 import { unescapeHl7 } from "../../src/hospital/hl7/escape";
 import { syntheticPatient } from "../support/documents";
 import { freePort, medplumPeer, nodeHl7Peer, type Peer, type PeerAnswer } from "../support/hl7-peers";
-import { builtNodes } from "../support/built-nodes";
 import {
+  type FlowNode,
+  builtNodes,
   collect,
   delay,
   flowWithCatch,
@@ -14,7 +15,6 @@ import {
   nextMessage,
   runtimeLabel,
   statusTexts,
-  type FlowNode,
 } from "../support/node-red";
 import { result, words } from "../support/results";
 

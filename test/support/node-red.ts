@@ -22,20 +22,32 @@ export const runtimeLabel = `Node-RED ${nodeRedVersion} on Node ${process.versio
 
 type Catalog = { [key: string]: string | Catalog };
 
+// Every built node's en-US catalog, merged: the runtime object handed to node modules is shared, so
+// one `RED._` must translate for every node loaded into a flow (each catalog has its own top key).
+const catalogs: Catalog = {};
+
 /**
  * The built node module, as Node-RED itself loads it from the package. The test helper's `RED._`
- * returns keys untranslated; here it reads the node's own en-US catalog as Node-RED does, so the
- * tests see real status and error texts, and a key missing from the catalog shows up as the key.
+ * returns keys untranslated; here it reads the nodes' own en-US catalogs as Node-RED does, so the
+ * tests see real status and error texts, and a key missing from a catalog shows up as the key.
  */
 export function builtNode(type: string): NodeInitializer {
   const dir = join(__dirname, "../../dist/nodes", type);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded by path, as Node-RED loads it
   const init = require(join(dir, `${type}.js`)) as NodeInitializer;
-  const catalog = JSON.parse(readFileSync(join(dir, "locales/en-US", `${type}.json`), "utf8")) as Catalog;
+  Object.assign(
+    catalogs,
+    JSON.parse(readFileSync(join(dir, "locales/en-US", `${type}.json`), "utf8")) as Catalog,
+  );
   return (RED) => {
-    RED._ = (key: string, vars?: Record<string, unknown>) => translate(catalog, key, vars);
+    RED._ = (key: string, vars?: Record<string, unknown>) => translate(catalogs, key, vars);
     return init(RED);
   };
+}
+
+/** Several built nodes for one flow. */
+export function builtNodes(types: string[]): NodeInitializer[] {
+  return types.map(builtNode);
 }
 
 function translate(catalog: Catalog, key: string, vars: Record<string, unknown> = {}): string {
