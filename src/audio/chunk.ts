@@ -36,8 +36,3 @@ export interface AudioChunkMessage {
 export function pcmBytesFor(durationMs: number, sampleRate: number, channels: number): number {
   return Math.floor((durationMs * sampleRate) / 1000) * channels * 2;
 }
-
-/** Duration in milliseconds of a PCM s16le buffer. */
-export function pcmDurationMs(byteLength: number, sampleRate: number, channels: number): number {
-  return (byteLength / (channels * 2) / sampleRate) * 1000;
-}

@@ -29,11 +29,6 @@ export class PcmFramer {
     return frames;
   }
 
-  /** Bytes waiting for a frame to fill. */
-  get buffered(): number {
-    return this.pendingBytes;
-  }
-
   /**
    * Returns what is left as a last frame, padded with silence (zero bytes) to at least
    * `minBytes` so that it is never dropped for being too short; undefined when nothing is left.

@@ -47,11 +47,6 @@ export class PcmNormalizer {
     return this.resampler ? this.resampler.process(pcm) : pcm;
   }
 
-  /** Bytes of an incomplete sample frame still held (dropped at the end: less than one sample). */
-  get carried(): number {
-    return this.carry.length;
-  }
-
   close(): void {
     this.resampler?.release();
   }

@@ -168,15 +168,6 @@ export class AudioSession {
     return stream;
   }
 
-  get ended(): boolean {
-    return this.ending;
-  }
-
-  /** Milliseconds of audio framed but not yet sent (real-time pacing). */
-  get aheadMs(): number {
-    return this.pacer.aheadMs;
-  }
-
   /** Stops at once (a redeploy): drops queued frames, stops decoders and readers, frees the resampler. */
   close(): void {
     this.closed = true;

@@ -60,7 +60,7 @@ export class AudioSessions {
       classified = classify(msg, this.options.rawDefault);
     } catch (err) {
       // A bad message still ends its session when it asks to, so nothing waits forever.
-      if (isObject(msg.audio) && msg.audio.end === true) await this.end(sessionIdOf(msg));
+      if (asksToEnd(msg)) await this.end(sessionIdOf(msg));
       throw err;
     }
     const { sessionId, input, end } = classified;
@@ -148,8 +148,4 @@ export class AudioSessions {
       else void this.end(sessionId, entry);
     }, this.options.idleTimeoutMs);
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null;
 }

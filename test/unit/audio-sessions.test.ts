@@ -340,6 +340,16 @@ describe("audio-in sessions", () => {
     });
   }
 
+  it("still ends a session when a message asking to end it carries bad audio", async () => {
+    for (const ask of [{ audio: { end: true } }, { control: "stop" }]) {
+      const { sessions, of } = setup();
+      await sessions.handle({ topic: "s", payload: tone(440, 0.25, 16000), audio: { sampleRate: 16000 } });
+      await assert.rejects(sessions.handle({ topic: "s", payload: { not: "audio" }, ...ask }), /not audio/);
+      assert.equal(of("s").at(-1)?.audio.end, true, JSON.stringify(ask));
+      assert.equal(sessions.size, 0);
+    }
+  });
+
   it("refuses a file path that does not exist", async () => {
     const { sessions } = setup();
     await assert.rejects(
