@@ -14,7 +14,8 @@ import {
 import { fork } from "node:child_process";
 import { join } from "node:path";
 import { checkMedicalParams } from "../src/providers/aws/params";
-import { MedicalStreamSession, sdkSender } from "../src/providers/aws/session";
+import { AwsStreamSession } from "../src/providers/aws/session";
+import { medicalService } from "../src/providers/aws/service";
 import { realScheduler } from "../src/util/scheduler";
 
 const RATE = 16000;
@@ -61,10 +62,9 @@ const params = ((): ReturnType<typeof checkMedicalParams> & { ok: true } => {
 })().value;
 
 const nodeLayer: Variant = (client, onResult) => {
-  const session = new MedicalStreamSession({
+  const session = new AwsStreamSession({
     sessionId: "bench",
-    params,
-    send: sdkSender(client),
+    service: medicalService(client, params),
     scheduler: realScheduler,
     handlers: { result: (r) => onResult(r.segmentId, r.isFinal, r.text), event: () => undefined },
   });

@@ -1,19 +1,9 @@
-import type { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "node-red";
-import { createTranscribeClient, secretsOf, type AwsClientSettings } from "../../src/providers/aws/client";
-import { checkAudioInput } from "../../src/providers/aws/input";
-import { checkMedicalParams, pcmBytesPerSecond, type MedicalParams } from "../../src/providers/aws/params";
-import {
-  MedicalStreamSession,
-  sdkSender,
-  type SessionEvent,
-  type SessionTuning,
-} from "../../src/providers/aws/session";
-import { realScheduler } from "../../src/util/scheduler";
-import { StatusReporter } from "../shared/node-red";
+import type { Node, NodeAPI } from "node-red";
+import { checkMedicalParams } from "../../src/providers/aws/params";
+import { medicalService } from "../../src/providers/aws/service";
+import { runAwsStreamingNode, type AwsStreamingDef } from "../shared/aws-streaming";
 
-interface TranscribeMedicalDef extends NodeDef {
-  aws: string;
+interface TranscribeMedicalDef extends AwsStreamingDef {
   specialty: string;
   medicalType: string;
   sampleRate: string | number;
@@ -22,296 +12,29 @@ interface TranscribeMedicalDef extends NodeDef {
   channelIdentification: boolean;
   contentIdentification: string;
   vocabularyName: string;
-  keepRaw: boolean;
-  idleTimeoutS: string | number;
-  /** Not in the editor: timings for tests and unusual deployments (see SessionTuning). */
-  tuning?: Partial<SessionTuning> & { closeTimeoutMs?: number; refuseReportMs?: number };
 }
-
-interface ConfigNode extends Node {
-  settings?: AwsClientSettings;
-}
-
-interface OpenSession {
-  session: MedicalStreamSession;
-  idleTimer?: NodeJS.Timeout;
-}
-
-/** Refused chunks of one session, reported at most once per interval so a Catch node is not flooded. */
-interface Refusals {
-  reason: string;
-  lastReportAt: number;
-  /** Refused since the last report. */
-  chunks: number;
-  seconds: number;
-}
-
-/** After this long a stopped session's audio is refused with an error again (not only counted). */
-const DEFAULT_REFUSE_REPORT_MS = 10_000;
-/** The close handler calls done() this long after cutting the streams, whatever the SDK does. */
-const ABORT_GRACE_MS = 1000;
-/** Node-RED gives a close handler 15 s; graceful ending gets at most this much of it. */
-const MAX_CLOSE_TIMEOUT_MS = 10_000;
 
 export = function register(RED: NodeAPI): void {
   function TranscribeMedicalNode(this: Node, config: TranscribeMedicalDef): void {
     RED.nodes.createNode(this, config);
-    const node = this;
-    const t = (key: string, vars?: Record<string, string | number>): string =>
-      RED._(`transcribe-medical.${key}`, vars);
-
-    const refuse = (message: string): void => {
-      node.error(message);
-      node.status({ fill: "red", shape: "ring", text: t("status.misconfigured") });
-      node.on("input", (_msg, _send, done) => done(new Error(message)));
-    };
-
-    const awsNode = RED.nodes.getNode(config.aws) as ConfigNode | null;
-    const settings = awsNode?.settings;
-    if (!settings) {
-      refuse(t("errors.noConfig"));
-      return;
-    }
-    if (settings.problems.length > 0) {
-      refuse(`transcribe-medical: ${settings.problems.join("; ")}`);
-      return;
-    }
-    const checked = checkMedicalParams({
-      specialty: config.specialty,
-      type: config.medicalType,
-      sampleRate: config.sampleRate,
-      mediaEncoding: config.mediaEncoding,
-      showSpeakerLabel: config.showSpeakerLabel,
-      channelIdentification: config.channelIdentification,
-      contentIdentification: config.contentIdentification,
-      vocabularyName: config.vocabularyName,
-    });
-    if (!checked.ok) {
-      refuse(checked.error.message);
-      return;
-    }
-    const params: MedicalParams = checked.value;
-    const idleS =
-      config.idleTimeoutS === "" || config.idleTimeoutS === undefined ? 30 : Number(config.idleTimeoutS);
-    if (!Number.isFinite(idleS) || idleS <= 0) {
-      refuse(t("errors.badIdle"));
-      return;
-    }
-    const {
-      closeTimeoutMs: closeSetting = 5000,
-      refuseReportMs = DEFAULT_REFUSE_REPORT_MS,
-      ...tuning
-    } = config.tuning ?? {};
-    const closeTimeoutMs = Math.min(Math.max(0, closeSetting), MAX_CLOSE_TIMEOUT_MS);
-    const secrets = secretsOf(settings);
-    const client: TranscribeStreamingClient = createTranscribeClient(settings);
-    const send = sdkSender(client);
-    const sessions = new Map<string, OpenSession>();
-    /**
-     * Sessions stopped by an error that a new stream would only repeat (credentials, an invalid
-     * request, compressed audio that cannot be resumed): their later chunks are refused, with an error
-     * at most every `refuseReportMs`. Forgotten at the session's end, or after the idle time without
-     * chunks (a source that never ends).
-     */
-    const failed = new Map<string, NodeJS.Timeout>();
-    const forgetLater = (sessionId: string): void => {
-      clearTimeout(failed.get(sessionId));
-      failed.set(
-        sessionId,
-        setTimeout(() => {
-          failed.delete(sessionId);
-          reportPending(sessionId);
-        }, idleS * 1000),
-      );
-    };
-    const refusals = new Map<string, Refusals>();
-    const secondsOf = (audio: Buffer): number =>
-      params.mediaEncoding === "pcm" ? audio.length / pcmBytesPerSecond(params) : 0;
-    const refusalText = (r: Refusals): string => {
-      const amount = params.mediaEncoding === "pcm" ? ` (${r.seconds.toFixed(1)} s of audio)` : "";
-      return t("errors.refused", { reason: r.reason, chunks: r.chunks, amount });
-    };
-    /**
-     * Refuses a chunk. Never silently: the first refusal fails the message with done(err), and so does
-     * the first after every `refuseReportMs`, counting the chunks refused in between.
-     */
-    const refuseChunk = (
-      sessionId: string,
-      reason: string,
-      audio: Buffer,
-      done: (err?: Error) => void,
-    ): void => {
-      const now = Date.now();
-      let r = refusals.get(sessionId);
-      if (!r || r.reason !== reason) {
-        if (r && r.chunks > 0) reportPending(sessionId);
-        r = { reason, lastReportAt: -Infinity, chunks: 0, seconds: 0 };
-        refusals.set(sessionId, r);
-      }
-      r.chunks++;
-      r.seconds += secondsOf(audio);
-      if (now - r.lastReportAt < refuseReportMs) {
-        done();
-        return;
-      }
-      const err = new Error(refusalText(r));
-      r.lastReportAt = now;
-      r.chunks = 0;
-      r.seconds = 0;
-      done(err);
-    };
-    /** Refused chunks not yet reported (the refusals stopped): one error for them, to Catch nodes. */
-    const reportPending = (sessionId: string): void => {
-      const r = refusals.get(sessionId);
-      refusals.delete(sessionId);
-      if (!r || r.chunks === 0) return;
-      node.error(new Error(refusalText(r)), { topic: sessionId });
-    };
-    let lastError: string | null = null;
-    let closing = false;
-
-    const status = new StatusReporter(node, (): NodeStatus => {
-      const all = [...sessions.values()].map((s) => s.session.state);
-      if (all.includes("reconnecting"))
-        return { fill: "yellow", shape: "ring", text: t("status.reconnecting") };
-      if (all.includes("connecting")) return { fill: "yellow", shape: "dot", text: t("status.connecting") };
-      if (all.length > 0)
-        return { fill: "green", shape: "dot", text: t("status.streaming", { count: all.length }) };
-      if (lastError !== null)
-        return { fill: "red", shape: "ring", text: t("status.error", { code: lastError }) };
-      return { fill: "grey", shape: "ring", text: t("status.idle") };
-    });
-
-    const onEvent = (e: SessionEvent): void => {
-      if (e.event === "error") {
-        lastError = e.error.code;
-        // A session that gave up after its source went quiet may start again with new audio.
-        if (!e.resumable) forgetLater(e.sessionId);
-        const err = new Error(t("errors.session", { code: e.error.code, message: e.error.message }));
-        node.error(err, { topic: e.sessionId, payload: e });
-      }
-      if (e.event === "ended") {
-        if (!failed.has(e.sessionId)) reportPending(e.sessionId);
-        const open = sessions.get(e.sessionId);
-        if (open) clearTimeout(open.idleTimer);
-        sessions.delete(e.sessionId);
-      }
-      node.send([null, { topic: e.sessionId, payload: e }]);
-      status.update();
-    };
-
-    const openSession = (sessionId: string, startSeconds: number): OpenSession => {
-      const open: OpenSession = {
-        session: new MedicalStreamSession({
-          sessionId,
-          startSeconds,
-          params,
-          send,
-          scheduler: realScheduler,
-          tuning,
-          secrets,
-          handlers: {
-            result: (result, raw) => {
-              const msg: NodeMessage & { raw?: unknown } = { topic: sessionId, payload: result };
-              if (config.keepRaw === true) msg.raw = raw;
-              node.send([msg, null]);
-            },
-            event: onEvent,
-            state: () => status.update(),
-          },
+    runAwsStreamingNode(
+      RED,
+      this,
+      config,
+      "transcribe-medical",
+      () =>
+        checkMedicalParams({
+          specialty: config.specialty,
+          type: config.medicalType,
+          sampleRate: config.sampleRate,
+          mediaEncoding: config.mediaEncoding,
+          showSpeakerLabel: config.showSpeakerLabel,
+          channelIdentification: config.channelIdentification,
+          contentIdentification: config.contentIdentification,
+          vocabularyName: config.vocabularyName,
         }),
-      };
-      sessions.set(sessionId, open);
-      status.update();
-      return open;
-    };
-
-    // A source that stops without sending audio.end would hold its stream open forever.
-    const touch = (open: OpenSession): void => {
-      clearTimeout(open.idleTimer);
-      open.idleTimer = setTimeout(() => void open.session.end(), idleS * 1000);
-    };
-
-    node.status({ fill: "grey", shape: "ring", text: t("status.idle") });
-
-    node.on("input", (msg, _send, done) => {
-      if (closing) {
-        done();
-        return;
-      }
-      const input = checkAudioInput(msg, params);
-      if (!input.ok) {
-        done(input.error);
-        return;
-      }
-      if (failed.has(input.sessionId)) {
-        // The session stopped on an error a new stream would repeat: refuse its audio, loudly.
-        if (input.end) {
-          clearTimeout(failed.get(input.sessionId));
-          failed.delete(input.sessionId);
-        } else forgetLater(input.sessionId);
-        if (input.audio.length > 0) refuseChunk(input.sessionId, t("errors.failed"), input.audio, done);
-        else done();
-        // At the session's end, what was refused since the last report is reported.
-        if (input.end) reportPending(input.sessionId);
-        return;
-      }
-      let open = sessions.get(input.sessionId);
-      if (!open) {
-        if (input.audio.length === 0 && input.end) {
-          done();
-          return;
-        }
-        // A session reopened after an earlier one of the same id ended continues its times.
-        open = openSession(input.sessionId, input.offsetMs / 1000);
-      }
-      const pushed = open.session.push(input.audio);
-      if (!pushed.ok) {
-        refuseChunk(
-          input.sessionId,
-          t(pushed.reason === "queue-full" ? "errors.queueFull" : "errors.ended"),
-          input.audio,
-          done,
-        );
-        return;
-      }
-      if (refusals.has(input.sessionId)) reportPending(input.sessionId);
-      if (input.end) {
-        clearTimeout(open.idleTimer);
-        void open.session.end();
-      } else touch(open);
-      done();
-    });
-
-    node.on("close", (_removed: boolean, done: () => void) => {
-      closing = true;
-      const all = [...sessions.values()];
-      for (const open of all) clearTimeout(open.idleTimer);
-      // End every stream cleanly (last finals still go out), then cut whatever is left in time
-      // for Node-RED's 15 s close limit.
-      const graceful = Promise.all(all.map((o) => o.session.end()));
-      let timer: NodeJS.Timeout | undefined;
-      let grace: NodeJS.Timeout | undefined;
-      const bounded = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          // Cut what is left; and do not wait on the SDK to honour the abort for more than a moment.
-          grace = setTimeout(resolve, ABORT_GRACE_MS);
-          void Promise.all(all.map((o) => o.session.abort())).then(() => resolve());
-        }, closeTimeoutMs);
-      });
-      void Promise.race([graceful, bounded]).then(() => {
-        clearTimeout(timer);
-        clearTimeout(grace);
-        refusals.clear();
-        // Sessions that failed while closing registered here too: clear after they all settled.
-        for (const t of failed.values()) clearTimeout(t);
-        failed.clear();
-        sessions.clear();
-        status.close();
-        client.destroy();
-        done();
-      });
-    });
+      medicalService,
+    );
   }
 
   RED.nodes.registerType("transcribe-medical", TranscribeMedicalNode);

@@ -7,7 +7,7 @@
  */
 
 /** Known providers; the contract stays open to others. */
-export type ProviderId = "aws-transcribe-medical" | "assemblyai" | (string & {});
+export type ProviderId = "aws-transcribe-medical" | "aws-transcribe" | "assemblyai" | (string & {});
 
 export type WordKind = "word" | "punctuation";
 
@@ -21,11 +21,20 @@ export interface TranscriptWord {
   kind: WordKind;
   speaker?: string;
   channel?: string;
+  /**
+   * Present when the provider says whether a word of a partial can still change: true once it will
+   * not (Amazon Transcribe partial-results stabilisation, AssemblyAI `word_is_final`), so a live
+   * caption can show stable words early. Words of a final result are always stable.
+   */
+  stable?: boolean;
+  /** The word matched the provider's vocabulary filter (Amazon Transcribe, filter method "tag"). */
+  vocabularyFilterMatch?: boolean;
 }
 
 export interface TranscriptEntity {
-  /** For example "PHI" from Amazon Transcribe Medical. */
+  /** "PHI" from Amazon Transcribe Medical, "PII" from Amazon Transcribe. */
   category: string;
+  /** The kind of PII, for example "NAME" or "SSN" (Amazon Transcribe). */
   type?: string;
   text: string;
   startTime: number;
@@ -49,7 +58,10 @@ export interface TranscriptResult {
   speaker?: string;
   channel?: string;
   entities?: TranscriptEntity[];
-  /** BCP-47 language tag, for example "en-US". */
+  /**
+   * BCP-47 language tag, for example "en-US": the configured language, or the one the service
+   * identified ("und" while it has not identified one yet).
+   */
   language: string;
 }
 

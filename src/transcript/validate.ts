@@ -12,7 +12,7 @@ export class NotATranscriptResultError extends Error {
   ) {
     super(
       `msg.payload is not a transcript result: ${field ? `payload${field.replace(/\//g, ".")}` : "payload"} ${problem}. ` +
-        "Accepted: the result messages of transcribe-medical or assemblyai-medical (contract 2 in the README).",
+        "Accepted: the result messages of transcribe-medical, transcribe-standard or assemblyai-medical (contract 2 in the README).",
     );
   }
 }

@@ -136,7 +136,10 @@ describe(`filter-final node (${runtimeLabel})`, () => {
     const msg = await caught;
     const error = msg.error as { message: string; source: { id: string } };
     assert.match(error.message, /msg\.payload is not a transcript result: payload must be object/);
-    assert.match(error.message, /Accepted: the result messages of transcribe-medical or assemblyai-medical/);
+    assert.match(
+      error.message,
+      /Accepted: the result messages of transcribe-medical, transcribe-standard or assemblyai-medical/,
+    );
     assert.equal(error.source.id, "ff");
     assert.equal(out.length, 0);
   });

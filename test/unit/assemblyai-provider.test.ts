@@ -158,8 +158,20 @@ describe("AssemblyAI Turn → transcript result", () => {
       confidence: 0.7,
       kind: "word",
       speaker: "A",
+      stable: true,
     });
     assert.equal(r.language, "en");
+  });
+
+  it("marks the words of a partial that can still change (word_is_final false) as not stable", () => {
+    const words = turnMsg().words.map((w, i) => ({ ...w, word_is_final: i < 2 }));
+    const r = mapTurn(turnMsg({ end_of_turn: false, turn_is_formatted: false, words }), ctx);
+    assert.ok(r);
+    assertTranscriptResult(r);
+    assert.deepEqual(
+      r.words.map((w) => w.stable),
+      [true, true, false],
+    );
   });
 
   it("keeps one segment id for the partials and the final of a turn; final only on end_of_turn", () => {

@@ -3,7 +3,7 @@ import { strict as assert } from "node:assert";
 import { awsClientSettings, secretsOf } from "../../src/providers/aws/client";
 import { backoffMs, classifyError, redact } from "../../src/providers/aws/errors";
 import { checkAudioInput } from "../../src/providers/aws/input";
-import { mapMedicalResult, mapTranscriptEvent } from "../../src/providers/aws/mapping";
+import { mapResult, mapTranscriptEvent, type MappingContext } from "../../src/providers/aws/mapping";
 import { checkMedicalParams, type MedicalParams } from "../../src/providers/aws/params";
 import { AudioLedger, StreamTimeline } from "../../src/providers/aws/timeline";
 import { assertTranscriptResult } from "../support/contract";
@@ -47,9 +47,16 @@ function finalResult(): MedicalResult {
   };
 }
 
+const MEDICAL: MappingContext = {
+  provider: "aws-transcribe-medical",
+  language: "en-US",
+  entityCategory: "PHI",
+};
+const STANDARD: MappingContext = { provider: "aws-transcribe", language: "und", entityCategory: "PII" };
+
 describe("AWS mapping to contract 2", () => {
   it("maps a final: words and punctuation, speaker-change skipped, mean confidence, PHI, channel, session times", () => {
-    const r = mapMedicalResult(finalResult(), "s-1", shift(10));
+    const r = mapResult(finalResult(), "s-1", shift(10), MEDICAL);
     assert.ok(r);
     assertTranscriptResult(r);
     assert.equal(r.provider, "aws-transcribe-medical");
@@ -75,7 +82,7 @@ describe("AWS mapping to contract 2", () => {
   });
 
   it("maps a partial with null confidences and no speaker", () => {
-    const r = mapMedicalResult(
+    const r = mapResult(
       {
         ResultId: "r-2",
         StartTime: 0.1,
@@ -90,6 +97,7 @@ describe("AWS mapping to contract 2", () => {
       },
       "s-1",
       shift(0.2),
+      MEDICAL,
     );
     assert.ok(r);
     assertTranscriptResult(r);
@@ -102,16 +110,129 @@ describe("AWS mapping to contract 2", () => {
   });
 
   it("skips empty events and results without text", () => {
-    assert.deepEqual(mapTranscriptEvent({ Transcript: { Results: [] } }, "s", shift(0)), []);
+    assert.deepEqual(mapTranscriptEvent({ Transcript: { Results: [] } }, "s", shift(0), MEDICAL), []);
     assert.deepEqual(
       mapTranscriptEvent(
         { Transcript: { Results: [{ ResultId: "x", Alternatives: [{ Transcript: " " }] }] } },
         "s",
         shift(0),
+        MEDICAL,
       ),
       [],
     );
-    assert.equal(mapTranscriptEvent({ Transcript: { Results: [finalResult()] } }, "s", shift(0)).length, 1);
+    assert.equal(
+      mapTranscriptEvent({ Transcript: { Results: [finalResult()] } }, "s", shift(0), MEDICAL).length,
+      1,
+    );
+  });
+});
+
+describe("standard Amazon Transcribe mapping to contract 2", () => {
+  it("marks stable words of a stabilised partial and takes the identified language", () => {
+    const r = mapResult(
+      {
+        ResultId: "p-1",
+        StartTime: 0.2,
+        EndTime: 1.1,
+        IsPartial: true,
+        LanguageCode: "es-US",
+        LanguageIdentification: [
+          { LanguageCode: "es-US", Score: 0.93 },
+          { LanguageCode: "en-US", Score: 0.07 },
+        ],
+        Alternatives: [
+          {
+            Transcript: "El paciente niega",
+            Items: [
+              { Type: "pronunciation", Content: "El", StartTime: 0.2, EndTime: 0.4, Stable: true },
+              { Type: "pronunciation", Content: "paciente", StartTime: 0.4, EndTime: 0.8, Stable: true },
+              { Type: "pronunciation", Content: "niega", StartTime: 0.8, EndTime: 1.1, Stable: false },
+            ],
+          },
+        ],
+      },
+      "s-1",
+      shift(0),
+      STANDARD,
+    );
+    assert.ok(r);
+    assertTranscriptResult(r);
+    assert.equal(r.provider, "aws-transcribe");
+    assert.equal(r.language, "es-US");
+    assert.deepEqual(
+      r.words.map((w) => [w.text, w.stable]),
+      [
+        ["El", true],
+        ["paciente", true],
+        ["niega", false],
+      ],
+    );
+  });
+
+  it("says und before the service identified a language, and leaves stable out without stabilisation", () => {
+    const r = mapResult(
+      {
+        ResultId: "p-2",
+        IsPartial: true,
+        Alternatives: [{ Transcript: "Hola", Items: [{ Type: "pronunciation", Content: "Hola" }] }],
+      },
+      "s-1",
+      shift(0),
+      STANDARD,
+    );
+    assert.ok(r);
+    assertTranscriptResult(r);
+    assert.equal(r.language, "und");
+    assert.equal("stable" in (r.words[0] ?? {}), false);
+  });
+
+  it("keeps the PII type of an entity, and flags words the vocabulary filter tagged", () => {
+    const r = mapResult(
+      {
+        ResultId: "f-1",
+        IsPartial: false,
+        LanguageCode: "en-US",
+        Alternatives: [
+          {
+            Transcript: "Call [PII] darn",
+            Items: [
+              { Type: "pronunciation", Content: "Call", StartTime: 0, EndTime: 0.3, Confidence: 0.9 },
+              { Type: "pronunciation", Content: "[PII]", StartTime: 0.3, EndTime: 0.7, Confidence: 0.8 },
+              {
+                Type: "pronunciation",
+                Content: "darn",
+                StartTime: 0.7,
+                EndTime: 0.9,
+                Confidence: 0.7,
+                VocabularyFilterMatch: true,
+              },
+            ],
+            Entities: [
+              {
+                Category: "PII",
+                Type: "NAME",
+                Content: "[PII]",
+                StartTime: 0.3,
+                EndTime: 0.7,
+                Confidence: 0.99,
+              },
+            ],
+          },
+        ],
+      },
+      "s-1",
+      shift(0),
+      STANDARD,
+    );
+    assert.ok(r);
+    assertTranscriptResult(r);
+    assert.deepEqual(r.entities, [
+      { category: "PII", type: "NAME", text: "[PII]", startTime: 0.3, endTime: 0.7, confidence: 0.99 },
+    ]);
+    assert.deepEqual(
+      r.words.map((w) => w.vocabularyFilterMatch === true),
+      [false, false, true],
+    );
   });
 });
 

@@ -2,16 +2,10 @@ import {
   TranscribeStreamingClient,
   type AudioStream,
   type MedicalTranscriptResultStream,
-  type StartMedicalStreamTranscriptionCommandOutput,
 } from "@aws-sdk/client-transcribe-streaming";
 import { strict as assert } from "node:assert";
-import {
-  MedicalStreamSession,
-  sdkSender,
-  type SendFn,
-  type SessionEvent,
-  type SessionTuning,
-} from "../../src/providers/aws/session";
+import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../src/providers/aws/session";
+import { medicalService, type StreamService } from "../../src/providers/aws/service";
 import { checkMedicalParams, type MedicalParams } from "../../src/providers/aws/params";
 import type { TranscriptResult } from "../../src/transcript/result";
 import { realScheduler } from "../../src/util/scheduler";
@@ -49,7 +43,7 @@ const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 interface Run {
   results: TranscriptResult[];
   events: SessionEvent[];
-  session: MedicalStreamSession;
+  session: AwsStreamSession;
   client: TranscribeStreamingClient;
 }
 
@@ -61,10 +55,9 @@ function open(emu: AwsTranscribeEmulator, tuning: Partial<SessionTuning> = {}, p
     logger: silentLogger,
   });
   const run: Partial<Run> = { results: [], events: [], client };
-  run.session = new MedicalStreamSession({
+  run.session = new AwsStreamSession({
     sessionId: "s1",
-    params: p,
-    send: sdkSender(client),
+    service: medicalService(client, p),
     scheduler: realScheduler,
     tuning: { backoffBaseMs: 50, backoffMaxMs: 200, watchdogMs: 1000, ...tuning },
     secrets: [EMULATOR_CREDENTIALS.secretAccessKey],
@@ -77,7 +70,7 @@ function open(emu: AwsTranscribeEmulator, tuning: Partial<SessionTuning> = {}, p
 }
 
 /** Plays session audio carrying the speech clock, 100 ms chunks at ten times real time. */
-async function play(s: MedicalStreamSession, fromSec: number, toSec: number, gapMs = 10): Promise<void> {
+async function play(s: AwsStreamSession, fromSec: number, toSec: number, gapMs = 10): Promise<void> {
   for (let t = fromSec; t < toSec - 1e-9; t += 0.1) {
     const r = s.push(speechClockPcm(t, 0.1, RATE));
     assert.ok(r.ok, `push refused: ${JSON.stringify(r)}`);
@@ -88,7 +81,7 @@ async function play(s: MedicalStreamSession, fromSec: number, toSec: number, gap
 const finals = (r: Run): TranscriptResult[] => r.results.filter((x) => x.isFinal);
 const fixtureTimes = fixture.map((seg) => [seg.words[0]?.start, seg.words.at(-1)?.end]);
 
-describe("MedicalStreamSession against the emulator (real SDK)", () => {
+describe("AwsStreamSession against the emulator (real SDK)", () => {
   let emu: AwsTranscribeEmulator;
   beforeEach(async () => {
     emu = await new AwsTranscribeEmulator({ fixture, clock: "clock", idleTimeoutMs: 1500 }).start();
@@ -333,16 +326,21 @@ describe("MedicalStreamSession against the emulator (real SDK)", () => {
 /** One provider stream of a scripted fake service: reads the audio it wants, yields the events it wants. */
 type Script = (audio: AsyncIterator<AudioStream>) => AsyncGenerator<MedicalTranscriptResultStream>;
 
-/** A SendFn whose every stream follows the next script: the session's view of the SDK, without a network. */
-function scripted(...scripts: Script[]): SendFn {
+/** Opens every stream with the next script: the session's view of the service, without a network. */
+type Opener = StreamService["open"];
+
+function scripted(...scripts: Script[]): Opener {
   let i = 0;
-  return (input) => {
+  return (audio) => {
     const script = scripts[i++];
     assert.ok(script, "no more streams scripted");
-    const audio = (input.AudioStream as AsyncIterable<AudioStream>)[Symbol.asyncIterator]();
-    const out = { TranscriptResultStream: script(audio), $metadata: {} };
-    return Promise.resolve(out as unknown as StartMedicalStreamTranscriptionCommandOutput);
+    return Promise.resolve(script(audio[Symbol.asyncIterator]()));
   };
+}
+
+/** The medical service of `p`, opening its streams with `open`. */
+function scriptedService(open: Opener, p: MedicalParams): StreamService {
+  return { ...medicalService(new TranscribeStreamingClient({ region: "us-east-1" }), p), open };
 }
 
 async function take(audio: AsyncIterator<AudioStream>, n: number, into: Buffer[] = []): Promise<Buffer[]> {
@@ -383,12 +381,11 @@ function finalEvent(id: string, words: W[]): MedicalTranscriptResultStream {
   };
 }
 
-function fakeSession(send: SendFn, p: MedicalParams, tuning: Partial<SessionTuning> = {}): Run {
+function fakeSession(send: Opener, p: MedicalParams, tuning: Partial<SessionTuning> = {}): Run {
   const run: Partial<Run> = { results: [], events: [] };
-  run.session = new MedicalStreamSession({
+  run.session = new AwsStreamSession({
     sessionId: "f1",
-    params: p,
-    send,
+    service: scriptedService(send, p),
     scheduler: realScheduler,
     tuning: { backoffBaseMs: 10, backoffMaxMs: 20, ...tuning },
     handlers: {
@@ -399,7 +396,7 @@ function fakeSession(send: SendFn, p: MedicalParams, tuning: Partial<SessionTuni
   return run as Run;
 }
 
-describe("MedicalStreamSession with a scripted service", () => {
+describe("AwsStreamSession with a scripted service", () => {
   for (const mediaEncoding of ["ogg-opus", "flac"] as const) {
     it(`sends every byte of a burst of ${mediaEncoding} audio, also after a final result`, async () => {
       const sent: Buffer[] = [];
@@ -476,10 +473,9 @@ describe("MedicalStreamSession with a scripted service", () => {
       await take(audio, Infinity);
     });
     const run: Partial<Run> = { results: [], events: [] };
-    const session = new MedicalStreamSession({
+    const session = new AwsStreamSession({
       sessionId: "f2",
-      params: params(),
-      send,
+      service: scriptedService(send, params()),
       scheduler: realScheduler,
       startSeconds: 61.5,
       handlers: { result: (x) => run.results?.push(x), event: () => undefined },
@@ -493,7 +489,7 @@ describe("MedicalStreamSession with a scripted service", () => {
   });
 });
 
-describe("MedicalStreamSession frames (real SDK, emulator)", () => {
+describe("AwsStreamSession frames (real SDK, emulator)", () => {
   it("sends 48 kHz stereo in frames of at most 16 KiB of whole samples, every byte once", async () => {
     const emu = await new AwsTranscribeEmulator({ fixture, clock: "clock", idleTimeoutMs: 1500 }).start();
     try {

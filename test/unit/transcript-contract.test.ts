@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import schema from "../../src/transcript/result.schema.json";
-import type { TranscriptResult } from "../../src/transcript/result";
+import type { TranscriptResult, TranscriptWord } from "../../src/transcript/result";
 import { checkTranscriptResult, NotATranscriptResultError } from "../../src/transcript/validate";
 import { schemaAccepts } from "../support/contract";
 import { result } from "../support/results";
@@ -14,6 +14,18 @@ const fullResult: Required<TranscriptResult> = {
   speaker: "spk_0",
   channel: "ch_0",
   entities: [{ category: "PHI", type: "NAME", text: "x", startTime: 0, endTime: 0.3, confidence: 0.9 }],
+};
+
+const fullWord: Required<TranscriptWord> = {
+  text: "stable",
+  startTime: 0.1,
+  endTime: 0.4,
+  confidence: 0.9,
+  kind: "word",
+  speaker: "0",
+  channel: "ch_0",
+  stable: true,
+  vocabularyFilterMatch: false,
 };
 
 const invalid: Array<[string, unknown, RegExp]> = [
@@ -55,6 +67,20 @@ describe("transcript result contract", () => {
     );
   });
 
+  it("lists in the JSON Schema exactly the fields of a word, and requires the same ones", () => {
+    const word = schema.definitions.word;
+    assert.deepEqual(Object.keys(word.properties).sort(), Object.keys(fullWord).sort());
+    const optional = ["speaker", "channel", "stable", "vocabularyFilterMatch"];
+    assert.deepEqual(
+      [...word.required].sort(),
+      Object.keys(fullWord)
+        .filter((k) => !optional.includes(k))
+        .sort(),
+    );
+    assert.equal(schemaAccepts({ ...result(), words: [fullWord] }), true);
+    assert.equal(schemaAccepts({ ...result(), words: [{ ...fullWord, stable: "yes" }] }), false);
+  });
+
   it("accepts a full result, a partial without confidences and an empty final", () => {
     const samples: unknown[] = [
       fullResult,
@@ -77,7 +103,7 @@ describe("transcript result contract", () => {
       assert.match(checked.error.message, message);
       assert.match(
         checked.error.message,
-        /Accepted: the result messages of transcribe-medical or assemblyai-medical/,
+        /Accepted: the result messages of transcribe-medical, transcribe-standard or assemblyai-medical/,
       );
     });
   }

@@ -65,6 +65,7 @@ export function mapTurn(turn: TurnMessage, ctx: TurnContext): TranscriptResult |
       endTime: seconds(ctx.offsetMs + w.end),
       confidence: w.confidence,
       kind: "word",
+      stable: w.word_is_final,
     };
     if (w.speaker) word.speaker = w.speaker;
     return word;

@@ -1,11 +1,11 @@
-import type { MedicalParams } from "./params";
+import type { StreamFormat } from "./service";
 
 /** Why an input message cannot be streamed; names what is wrong and what is accepted. */
 export class BadAudioInputError extends Error {
   override readonly name = "BadAudioInputError";
   readonly code = "BAD_AUDIO_INPUT";
-  constructor(problem: string) {
-    super(`transcribe-medical: ${problem}`);
+  constructor(problem: string, nodeType: string) {
+    super(`${nodeType}: ${problem}`);
   }
 }
 
@@ -31,12 +31,18 @@ interface InputMessage {
   bits?: unknown;
 }
 
-const fail = (problem: string): CheckedInput => ({ ok: false, error: new BadAudioInputError(problem) });
-
 const kindOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
 /** Checks one contract-1 audio chunk against the node's configuration. Never echoes the audio. */
-export function checkAudioInput(msg: InputMessage, params: MedicalParams): CheckedInput {
+export function checkAudioInput(
+  msg: InputMessage,
+  params: StreamFormat,
+  nodeType = "transcribe-medical",
+): CheckedInput {
+  const fail = (problem: string): CheckedInput => ({
+    ok: false,
+    error: new BadAudioInputError(problem, nodeType),
+  });
   const info =
     typeof msg.audio === "object" && msg.audio !== null ? (msg.audio as Record<string, unknown>) : {};
   const sessionId =
@@ -76,7 +82,7 @@ export function checkAudioInput(msg: InputMessage, params: MedicalParams): Check
   const rate = info.sampleRate ?? msg.rate;
   if (rate !== undefined && Number(rate) !== params.sampleRate) {
     return fail(
-      `the audio's sample rate ${Number(rate)} Hz differs from the node's ${params.sampleRate} Hz. Set the node to the audio's rate (16000 to 48000 Hz) or resample with audio-in.`,
+      `the audio's sample rate ${Number(rate)} Hz differs from the node's ${params.sampleRate} Hz. Set the node to the audio's rate, or resample with audio-in.`,
     );
   }
   const channels = info.channels ?? msg.channels;

@@ -54,17 +54,18 @@ export class InvalidParamsError extends Error {
   constructor(
     readonly field: string,
     problem: string,
+    nodeType = "transcribe-medical",
   ) {
-    super(`transcribe-medical: ${problem}`);
+    super(`${nodeType}: ${problem}`);
   }
 }
 
 export type CheckedParams = { ok: true; value: MedicalParams } | { ok: false; error: InvalidParamsError };
 
-const oneOf = <T extends string>(list: readonly T[], v: unknown): v is T =>
+export const oneOf = <T extends string>(list: readonly T[], v: unknown): v is T =>
   typeof v === "string" && (list as readonly string[]).includes(v);
 
-const flag = (v: unknown): boolean => v === true || v === "true";
+export const flag = (v: unknown): boolean => v === true || v === "true";
 
 const fail = (field: string, problem: string): CheckedParams => ({
   ok: false,

@@ -1,30 +1,13 @@
-import {
-  StartMedicalStreamTranscriptionCommand,
-  type AudioStream,
-  type MedicalTranscriptEvent,
-  type StartMedicalStreamTranscriptionCommandInput,
-  type StartMedicalStreamTranscriptionCommandOutput,
-  type TranscribeStreamingClient,
-} from "@aws-sdk/client-transcribe-streaming";
+import type { AudioStream, TranscriptEvent } from "@aws-sdk/client-transcribe-streaming";
 import { randomUUID } from "node:crypto";
 import { meanConfidence } from "../../transcript/confidence";
 import type { TranscriptResult } from "../../transcript/result";
 import type { Scheduler } from "../../util/scheduler";
 import { backoffMs, classifyError, stalled, unexpectedEnd, type StreamFailure } from "./errors";
 import { mapTranscriptEvent, roundSeconds } from "./mapping";
-import { pcmBytesPerSecond, type MedicalParams } from "./params";
+import { pcmBytesPerSecond } from "./params";
+import type { StreamService } from "./service";
 import { AudioLedger, StreamTimeline } from "./timeline";
-
-/** Opens one provider stream; the node wraps the SDK client, tests may wrap anything. */
-export type SendFn = (
-  input: StartMedicalStreamTranscriptionCommandInput,
-  abortSignal: AbortSignal,
-) => Promise<StartMedicalStreamTranscriptionCommandOutput>;
-
-export function sdkSender(client: TranscribeStreamingClient): SendFn {
-  return (input, abortSignal) =>
-    client.send(new StartMedicalStreamTranscriptionCommand(input), { abortSignal });
-}
 
 export interface SessionTuning {
   /** Audio not yet sent that a session may hold (bytes); beyond it push() refuses. */
@@ -79,7 +62,7 @@ export type SessionEvent =
 export type SessionState = "connecting" | "streaming" | "reconnecting" | "ended";
 
 export interface SessionHandlers {
-  result(result: TranscriptResult, raw: MedicalTranscriptEvent): void;
+  result(result: TranscriptResult, raw: TranscriptEvent): void;
   event(event: SessionEvent): void;
   /** Every change of `state`, for status displays. */
   state?(state: SessionState): void;
@@ -89,8 +72,8 @@ export type PushResult = { ok: true } | { ok: false; reason: "ended" | "queue-fu
 
 export interface SessionOptions {
   sessionId: string;
-  params: MedicalParams;
-  send: SendFn;
+  /** Which service (medical or standard), its audio format and how to open a stream. */
+  service: StreamService;
   scheduler: Scheduler;
   handlers: SessionHandlers;
   tuning?: Partial<SessionTuning>;
@@ -127,11 +110,11 @@ interface Attempt {
 }
 
 /**
- * One audio session streamed to Transcribe Medical: one provider stream at a time, reconnected
+ * One audio session streamed to Amazon Transcribe (Medical or standard): one provider stream at a time, reconnected
  * with bounded backoff when the service or the network fails, replaying the audio no delivered
  * final covers yet, with session-relative times and no final delivered twice.
  */
-export class MedicalStreamSession {
+export class AwsStreamSession {
   readonly done: Promise<void>;
   private readonly tuning: SessionTuning;
   private readonly ledger: AudioLedger;
@@ -159,12 +142,12 @@ export class MedicalStreamSession {
 
   constructor(private readonly opts: SessionOptions) {
     this.tuning = { ...DEFAULT_TUNING, ...opts.tuning };
-    this.pcm = opts.params.mediaEncoding === "pcm";
-    this.bytesPerSecond = pcmBytesPerSecond(opts.params);
+    this.pcm = opts.service.format.mediaEncoding === "pcm";
+    this.bytesPerSecond = pcmBytesPerSecond(opts.service.format);
     this.ledger = new AudioLedger(this.bytesPerSecond, this.tuning.maxReplaySeconds * this.bytesPerSecond);
     this.startSeconds = Math.max(0, opts.startSeconds ?? 0);
     // PCM frames stay whole samples of every channel; compressed bytes may be cut anywhere.
-    const align = this.pcm ? opts.params.channels * 2 : 1;
+    const align = this.pcm ? opts.service.format.channels * 2 : 1;
     const cap = this.pcm ? Math.min(MAX_FRAME_BYTES, this.bytesPerSecond) : MAX_FRAME_BYTES;
     this.maxFrameBytes = Math.max(align, cap - (cap % align));
     this.done = this.run();
@@ -273,7 +256,7 @@ export class MedicalStreamSession {
             // Only PCM can be replayed from any frame; a flac or ogg stream restarts only from its header.
             last = {
               ...last,
-              message: `${last.message} (no reconnect: ${this.opts.params.mediaEncoding} audio cannot be resumed)`,
+              message: `${last.message} (no reconnect: ${this.opts.service.format.mediaEncoding} audio cannot be resumed)`,
             };
           }
           this.opts.handlers.event({
@@ -341,27 +324,6 @@ export class MedicalStreamSession {
     });
   }
 
-  private request(a: Attempt): StartMedicalStreamTranscriptionCommandInput {
-    const p = this.opts.params;
-    const input: StartMedicalStreamTranscriptionCommandInput = {
-      LanguageCode: "en-US",
-      MediaSampleRateHertz: p.sampleRate,
-      MediaEncoding: p.mediaEncoding,
-      Specialty: p.specialty,
-      Type: p.type,
-      SessionId: this.awsSessionId,
-      AudioStream: this.audio(a),
-    };
-    if (p.showSpeakerLabel) input.ShowSpeakerLabel = true;
-    if (p.channelIdentification) {
-      input.EnableChannelIdentification = true;
-      input.NumberOfChannels = 2;
-    }
-    if (p.contentIdentification) input.ContentIdentificationType = p.contentIdentification;
-    if (p.vocabularyName) input.VocabularyName = p.vocabularyName;
-    return input;
-  }
-
   private async attempt(): Promise<Outcome> {
     const sched = this.opts.scheduler;
     const a: Attempt = {
@@ -378,13 +340,13 @@ export class MedicalStreamSession {
     if (this.state_ !== "reconnecting") this.state_ = "connecting";
     const healthy = (): boolean => a.results > 0 || sched.now() - a.startedAt >= this.tuning.healthyMs;
     try {
-      const res = await this.opts.send(this.request(a), a.ac.signal);
+      const events = await this.opts.service.open(this.audio(a), this.awsSessionId, a.ac.signal);
       this.state_ = "streaming";
       if (!this.started) {
         this.started = true;
         this.opts.handlers.event({ event: "started", sessionId: this.sessionId });
       }
-      for await (const ev of res.TranscriptResultStream ?? []) {
+      for await (const ev of events ?? []) {
         this.disarmWatchdog(a);
         this.acked = Math.max(this.acked, a.cursor);
         if (ev.TranscriptEvent) this.deliver(a, ev.TranscriptEvent);
@@ -416,10 +378,10 @@ export class MedicalStreamSession {
     }
   }
 
-  private deliver(a: Attempt, event: MedicalTranscriptEvent): void {
+  private deliver(a: Attempt, event: TranscriptEvent): void {
     const base = this.startSeconds;
     const toSession = this.pcm ? (t: number) => base + a.timeline.toSession(t) : (t: number) => base + t;
-    for (const mapped of mapTranscriptEvent(event, this.sessionId, toSession)) {
+    for (const mapped of mapTranscriptEvent(event, this.sessionId, toSession, this.opts.service.mapping)) {
       const key = mapped.channel ?? "";
       const deliveredUntil = this.delivered.get(key);
       // After a replay the service hears covered audio again: what was delivered is not sent twice.
@@ -436,7 +398,7 @@ export class MedicalStreamSession {
 
   /** Session time up to which every channel's audio is covered by delivered finals. */
   private coverage(): number {
-    if (!this.opts.params.channelIdentification) return this.delivered.get("") ?? 0;
+    if (!this.opts.service.format.channelIdentification) return this.delivered.get("") ?? 0;
     return Math.min(this.delivered.get("ch_0") ?? 0, this.delivered.get("ch_1") ?? 0);
   }
 
@@ -487,8 +449,8 @@ export class MedicalStreamSession {
       if (this.keepaliveDue) {
         this.keepaliveDue = false;
         const bytes =
-          Math.round((this.tuning.keepaliveFrameMs / 1000) * this.opts.params.sampleRate) *
-          this.opts.params.channels *
+          Math.round((this.tuning.keepaliveFrameMs / 1000) * this.opts.service.format.sampleRate) *
+          this.opts.service.format.channels *
           2;
         a.timeline.append(this.ledger.seconds(bytes), null);
         yield { AudioEvent: { AudioChunk: Buffer.alloc(bytes) } };

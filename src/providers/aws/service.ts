@@ -1,0 +1,79 @@
+import {
+  StartMedicalStreamTranscriptionCommand,
+  StartStreamTranscriptionCommand,
+  type AudioStream,
+  type MedicalTranscriptResultStream,
+  type TranscribeStreamingClient,
+  type TranscriptResultStream,
+} from "@aws-sdk/client-transcribe-streaming";
+import type { MappingContext } from "./mapping";
+import { medicalRequest, standardRequest } from "./requests";
+import type { MedicalParams } from "./params";
+import type { StandardParams } from "./standard-params";
+
+/** What a stream session needs to know of the audio it sends. */
+export interface StreamFormat {
+  sampleRate: number;
+  mediaEncoding: string;
+  /** Interleaved channels of the audio: 2 with channel identification, else 1. */
+  channels: 1 | 2;
+  channelIdentification: boolean;
+}
+
+/** One event of either service's result stream (the standard shapes are a superset of the medical ones). */
+export type ResultEvent = TranscriptResultStream | MedicalTranscriptResultStream;
+
+/** Opens one provider stream that sends `audio`; resolves with its result events. */
+export type OpenStream = (
+  audio: AsyncIterable<AudioStream>,
+  awsSessionId: string,
+  abortSignal: AbortSignal,
+) => Promise<AsyncIterable<ResultEvent> | undefined>;
+
+/**
+ * Everything that differs between Amazon Transcribe Medical and standard Amazon Transcribe streaming;
+ * the session (reconnects, replay, pacing, keep-alive, de-duplication) is the same for both.
+ */
+export interface StreamService {
+  format: StreamFormat;
+  mapping: MappingContext;
+  open: OpenStream;
+}
+
+export const AWS_MEDICAL_PROVIDER = "aws-transcribe-medical";
+export const AWS_STANDARD_PROVIDER = "aws-transcribe";
+/** BCP-47 "undetermined": a result that came before the service identified the language. */
+export const UNDETERMINED = "und";
+
+export function medicalService(client: TranscribeStreamingClient, params: MedicalParams): StreamService {
+  return {
+    format: params,
+    // Transcribe Medical streams only US English.
+    mapping: { provider: AWS_MEDICAL_PROVIDER, language: "en-US", entityCategory: "PHI" },
+    open: async (audio, awsSessionId, abortSignal) => {
+      const res = await client.send(
+        new StartMedicalStreamTranscriptionCommand(medicalRequest(params, audio, awsSessionId)),
+        { abortSignal },
+      );
+      return res.TranscriptResultStream;
+    },
+  };
+}
+
+export function standardService(client: TranscribeStreamingClient, params: StandardParams): StreamService {
+  return {
+    format: params,
+    mapping: {
+      provider: AWS_STANDARD_PROVIDER,
+      language: params.language.mode === "fixed" ? params.language.code : UNDETERMINED,
+      entityCategory: "PII",
+    },
+    open: async (audio, awsSessionId, abortSignal) => {
+      const res = await client.send(
+        new StartStreamTranscriptionCommand(standardRequest(params, audio, awsSessionId)),
+        { abortSignal },
+      );
+      return res.TranscriptResultStream;
+    },
+  };
+}
