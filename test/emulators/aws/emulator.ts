@@ -1,5 +1,6 @@
 /**
- * A local Amazon Transcribe Medical streaming endpoint for tests: h2c on 127.0.0.1, spoken to by
+ * A local Amazon Transcribe streaming endpoint for tests, Medical (`/medical-stream-transcription`) and
+ * standard (`/stream-transcription`, its extras in ./standard.ts): h2c on 127.0.0.1, spoken to by
  * the real SDK client through its `endpoint` override. It checks what the service checks (SigV4
  * request and chunk signatures, request parameters, concurrency, session ids, chunk size, idle
  * time, maximum duration), answers from a scripted transcript, records what it received, and
@@ -18,8 +19,10 @@ import http2, {
 import type { AddressInfo } from "node:net";
 import { CLOCK_TICK_SEC, type TranscriptFixture } from "./fixture";
 import { eventSignature, parseAuthorization, verifyRequestSignature } from "./signing";
+import { identifiedLanguage, STANDARD_PATH, standardFeatures, validateStandardRequest } from "./standard";
 
 export const PATH = "/medical-stream-transcription";
+export { STANDARD_PATH };
 
 /** The service's own messages (research/aws.md §1.4). */
 export const MESSAGES = {
@@ -70,6 +73,10 @@ export interface EmulatorOptions {
   maxConcurrentStreams?: number;
   /** Delay before the first event of every stream (the SDK's send() waits for it). */
   firstEventDelayMs?: number;
+  /** What the standard endpoint hears (default: `fixture`), for tests that speak one language to each. */
+  standardFixture?: TranscriptFixture;
+  /** The language spoken in the audio, for language identification (default en-US; a segment may say its own). */
+  spokenLanguage?: string;
 }
 
 export interface StreamRecord {
@@ -125,6 +132,10 @@ class EmulatedStream {
   private readonly rate: number;
   private audioSeen = false;
   private lastEventSec = 0;
+  private readonly standard: boolean;
+  private readonly fixture: TranscriptFixture;
+  /** Stream time at which this stream first heard speech (language identification needs about 1 s of it). */
+  private firstSpeechAt: number | null = null;
 
   constructor(
     private readonly emu: AwsTranscribeEmulator,
@@ -138,6 +149,8 @@ class EmulatedStream {
     private readonly faults: Fault[],
   ) {
     this.priorSignature = requestSignature;
+    this.standard = headers[":path"] === STANDARD_PATH;
+    this.fixture = this.standard ? (emu.options.standardFixture ?? emu.options.fixture) : emu.options.fixture;
     this.rate = Number(headers["x-amzn-transcribe-sample-rate"]);
     this.channels = headers["x-amzn-transcribe-enable-channel-identification"] === "true" ? 2 : 1;
     this.bytesPerSec = this.rate * this.channels * 2;
@@ -363,7 +376,7 @@ class EmulatedStream {
 
   private hear(content: number, streamTime: number): void {
     const until = content + CLOCK_TICK_SEC;
-    this.opts.fixture.forEach((seg, i) => {
+    this.fixture.forEach((seg, i) => {
       let st = this.segments.get(i);
       if (st?.done) return;
       const first = seg.words[0];
@@ -382,6 +395,7 @@ class EmulatedStream {
           start: round(streamTime + (w.start - content)),
           end: round(streamTime + (w.end - content)),
         });
+        this.firstSpeechAt ??= streamTime;
         st.heard++;
         grew = true;
       }
@@ -390,7 +404,7 @@ class EmulatedStream {
   }
 
   private emitSegment(i: number, st: SegmentState, final: boolean): void {
-    const seg = this.opts.fixture[i];
+    const seg = this.fixture[i];
     const h = this.record.headers;
     const speakers = h["x-amzn-transcribe-show-speaker-label"] === "true";
     const channelId = h["x-amzn-transcribe-enable-channel-identification"] === "true";
@@ -401,7 +415,7 @@ class EmulatedStream {
     if (final && speakers && this.lastSpeaker !== undefined && this.lastSpeaker !== seg.speaker) {
       items.push({ StartTime: times[0]?.start, EndTime: times[0]?.start, Type: "speaker-change" });
     }
-    words.forEach((w, k) => {
+    const wordItems = words.map((w, k) => {
       const item: Record<string, unknown> = {
         StartTime: times[k]?.start,
         EndTime: times[k]?.end,
@@ -410,8 +424,9 @@ class EmulatedStream {
       };
       if (final) item.Confidence = w.confidence;
       if (final && speakers) item.Speaker = seg.speaker;
-      items.push(item);
+      return { word: w, item };
     });
+    items.push(...wordItems.map((w) => w.item));
     const alt: Record<string, unknown> = { Transcript: joinWords(words.map((w) => w)), Items: items };
     if (final && phi) {
       alt.Entities = words
@@ -433,6 +448,27 @@ class EmulatedStream {
       Alternatives: [alt],
     };
     if (channelId) result.ChannelId = `ch_${seg.channel}`;
+    if (this.standard) {
+      const spoken = seg.language ?? this.opts.spokenLanguage ?? "en-US";
+      const kept = standardFeatures(
+        {
+          headers: h,
+          final,
+          words: wordItems,
+          language: identifiedLanguage(h, spoken),
+          languageKnown:
+            h["x-amzn-transcribe-language-code"] !== undefined ||
+            final ||
+            this.streamSec - (this.firstSpeechAt ?? this.streamSec) >= 1,
+        },
+        result,
+        alt,
+      );
+      alt.Items = items.filter((it) => it.Type === "speaker-change" || kept.includes(it));
+      alt.Transcript = joinWords(
+        kept.map((it) => ({ text: String(it.Content), punctuation: it.Type === "punctuation" })),
+      );
+    }
     if (final) {
       st.done = true;
       if (speakers) this.lastSpeaker = seg.speaker;
@@ -686,7 +722,8 @@ export class AwsTranscribeEmulator {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(raw))
       if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
-    if (headers[":method"] !== "POST" || headers[":path"] !== PATH) {
+    const path = headers[":path"];
+    if (headers[":method"] !== "POST" || (path !== PATH && path !== STANDARD_PATH)) {
       this.reject(stream, 404, "UnknownOperationException", "Unknown operation.", headers);
       return;
     }
@@ -724,7 +761,7 @@ export class AwsTranscribeEmulator {
       this.reject(stream, 429, "LimitExceededException", MESSAGES.concurrency, headers);
       return;
     }
-    const invalid = validateRequest(headers);
+    const invalid = path === STANDARD_PATH ? validateStandardRequest(headers) : validateRequest(headers);
     if (invalid !== null) {
       this.reject(stream, 400, "BadRequestException", invalid, headers);
       return;

@@ -12,24 +12,29 @@ export interface FixtureWord {
   /** Punctuation has no duration of its own and is attached to the word before it. */
   punctuation?: boolean;
   confidence: number;
-  /** Flagged as PHI when the request asks for ContentIdentificationType=PHI. */
+  /** Flagged as PHI (Medical) or as PII of type NAME (standard) when the request asks for it. */
   phi?: boolean;
+  /** A word of the vocabulary filter (standard): masked, removed or tagged when the request names a filter. */
+  filtered?: boolean;
 }
 
 export interface FixtureSegment {
   words: FixtureWord[];
   speaker: string;
   channel: 0 | 1;
+  /** The language spoken in this segment (language identification); default: the emulator's. */
+  language?: string;
 }
 
 export type TranscriptFixture = FixtureSegment[];
 
 /**
  * Lays out sentences one after another: each word lasts `wordSec`, with `gapSec` of silence
- * between segments. A token "[PHI]Name" marks a PHI word; ".", ",", "?" are punctuation.
+ * between segments. A token "[PHI]Name" marks a PHI word, "[VF]word" a word of the vocabulary
+ * filter; ".", ",", "?" are punctuation.
  */
 export function scriptedFixture(
-  sentences: Array<{ text: string; speaker?: string; channel?: 0 | 1 }>,
+  sentences: Array<{ text: string; speaker?: string; channel?: 0 | 1; language?: string }>,
   opts: { startSec?: number; wordSec?: number; gapSec?: number } = {},
 ): TranscriptFixture {
   const wordSec = opts.wordSec ?? 0.3;
@@ -37,7 +42,7 @@ export function scriptedFixture(
   let t = opts.startSec ?? 0.2;
   return sentences.map((s, si) => {
     const words: FixtureWord[] = [];
-    const tokens = s.text.match(/\[PHI\][^\s.,?]+|[^\s.,?]+|[.,?]/g) ?? [];
+    const tokens = s.text.match(/\[(?:PHI|VF)\][^\s.,?]+|[^\s.,?]+|[.,?]/g) ?? [];
     tokens.forEach((tok, i) => {
       const confidence = 0.8 + ((si * 7 + i * 3) % 20) / 100;
       if (/^[.,?]$/.test(tok)) {
@@ -47,17 +52,24 @@ export function scriptedFixture(
         return;
       }
       const phi = tok.startsWith("[PHI]");
+      const filtered = tok.startsWith("[VF]");
       words.push({
-        text: phi ? tok.slice(5) : tok,
+        text: phi ? tok.slice(5) : filtered ? tok.slice(4) : tok,
         start: round(t),
         end: round(t + wordSec * 0.9),
         confidence,
         ...(phi ? { phi: true } : {}),
+        ...(filtered ? { filtered: true } : {}),
       });
       t += wordSec;
     });
     t += gapSec;
-    return { words, speaker: s.speaker ?? "0", channel: s.channel ?? 0 };
+    return {
+      words,
+      speaker: s.speaker ?? "0",
+      channel: s.channel ?? 0,
+      ...(s.language !== undefined ? { language: s.language } : {}),
+    };
   });
 }
 
