@@ -13,6 +13,7 @@ import {
   nextMessage,
   runtimeLabel,
   statusTexts,
+  until,
   type FlowNode,
 } from "../support/node-red";
 
@@ -44,14 +45,6 @@ function load(config: Record<string, unknown> = {}): Promise<void> {
 
 const send = (msg: NodeMessage): void => helper.getNode("in").receive(msg);
 const chunksOf = (out: NodeMessage[], id: string) => (out as Chunk[]).filter((m) => m.topic === id);
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await delay(20);
-  }
-}
 
 describe(`audio-in node (${runtimeLabel})`, () => {
   afterEach(() => helper.unload());

@@ -19,6 +19,7 @@ import {
   nodeRedVersion,
   runtimeLabel,
   statusTexts,
+  until,
   type FlowNode,
 } from "../support/node-red";
 
@@ -80,14 +81,6 @@ function load(
 
 const tmb = (): Node => helper.getNode("tmb");
 const payloads = <T>(msgs: NodeMessage[]): T[] => msgs.map((m) => m.payload as T);
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await delay(10);
-  }
-}
 
 // Node-RED 4 and later copy the error's code into the catch message; Node-RED 3 gives only its text.
 const catchSeesCodes = Number(nodeRedVersion.split(".")[0]) >= 4;

@@ -15,6 +15,7 @@ import {
   nextMessage,
   runtimeLabel,
   statusTexts,
+  until,
   type FlowNode,
 } from "../support/node-red";
 
@@ -111,14 +112,6 @@ const eventsOf = (msgs: NodeMessage[], session?: string): string[] =>
     .map((m) => m.payload as { event: string; sessionId: string })
     .filter((e) => session === undefined || e.sessionId === session)
     .map((e) => e.event);
-
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await delay(20);
-  }
-}
 
 describe(`transcribe-medical node (${runtimeLabel})`, function () {
   this.timeout(15000);

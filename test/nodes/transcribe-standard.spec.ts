@@ -14,6 +14,7 @@ import {
   nextMessage,
   runtimeLabel,
   statusTexts,
+  until,
   type FlowNode,
 } from "../support/node-red";
 
@@ -93,14 +94,6 @@ async function play(sessionId: string, seconds: number, rate = 16000): Promise<v
 const results = (msgs: NodeMessage[]): TranscriptResult[] => msgs.map((m) => m.payload as TranscriptResult);
 const finals = (msgs: NodeMessage[]): TranscriptResult[] => results(msgs).filter((r) => r.isFinal);
 const eventsOf = (msgs: NodeMessage[]): string[] => msgs.map((m) => (m.payload as { event: string }).event);
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await delay(20);
-  }
-}
 
 describe(`transcribe-standard node (${runtimeLabel})`, function () {
   this.timeout(15000);

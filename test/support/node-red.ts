@@ -92,6 +92,15 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Waits until `check` holds, polling every 20 ms; fails after `ms`. */
+export async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await delay(20);
+  }
+}
+
 /** The texts of every status the node has shown (the test helper makes node methods sinon spies). */
 export function statusTexts(node: Node): string[] {
   const { status } = node as unknown as { status: { args: Array<[{ text?: string } | string]> } };
