@@ -3,13 +3,13 @@ import { kaiserLowpass } from "./kaiser-lowpass";
 /**
  * Sample-rate reduction by a whole factor (48 → 16 kHz is 3, 32 → 16 kHz is 2, 48 → 8 kHz is 6): a
  * linear-phase low-pass FIR evaluated only at the kept samples, with the mix-down to mono done in the
- * same pass. Speex handles every other ratio; for these it is slower, because it cannot fold the
- * symmetric taps or mix down while it reads (README, "Performance", has the figures).
+ * same pass. Speex handles every other ratio; for these, at the same quality, it is slower (README,
+ * "Performance", has the figures).
  *
  * The filter is flat (ripple about ±0.003 dB) up to PASSBAND of the output's Nyquist frequency and
  * attenuates everything from the output's Nyquist frequency up by STOPBAND_DB, so nothing aliases back
- * into the band. The output lags the input by half the filter rounded down to whole output samples:
- * 1.3 ms at 16 kHz, 2.6 ms at 8 kHz.
+ * into the band. The output lags the input by half the filter, rounded down to whole output samples:
+ * 1.3–1.4 ms at 16 kHz, 2.6–2.8 ms at 8 kHz.
  */
 export const PASSBAND = 0.8;
 export const STOPBAND_DB = 70;

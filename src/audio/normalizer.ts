@@ -58,8 +58,8 @@ interface RateConverter {
 }
 
 /**
- * Our decimator where the rates differ by a whole factor (48 → 16 kHz and the like: the common case,
- * about twice as fast, mixing down as it goes); the Speex resampler, after the mix-down, for the rest.
+ * Our decimator where the rates differ by a whole factor (48 → 16 kHz and the like), mixing down as it
+ * filters: twice as fast as Speex was there. The Speex resampler, after the mix-down, for the rest.
  */
 function rateConverter(input: PcmFormat, outRate: number, outputChannels: 1 | 2): RateConverter | undefined {
   if (input.sampleRate === outRate) return undefined;
