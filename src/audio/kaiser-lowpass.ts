@@ -35,13 +35,13 @@ export function kaiserLowpass(spec: LowpassSpec): Float64Array {
 }
 
 /** Kaiser's estimate of the taps needed, rounded up to an odd number so the filter has a centre tap. */
-export function kaiserLength(attenuationDb: number, transitionWidth: number): number {
+function kaiserLength(attenuationDb: number, transitionWidth: number): number {
   const n = Math.ceil((attenuationDb - 7.95) / (2.285 * 2 * Math.PI * transitionWidth)) + 1;
   return n % 2 === 1 ? n : n + 1;
 }
 
 /** Kaiser's window shape parameter for a given stopband attenuation. */
-export function kaiserBeta(attenuationDb: number): number {
+function kaiserBeta(attenuationDb: number): number {
   if (attenuationDb > 50) return 0.1102 * (attenuationDb - 8.7);
   if (attenuationDb >= 21) return 0.5842 * (attenuationDb - 21) ** 0.4 + 0.07886 * (attenuationDb - 21);
   return 0;
@@ -53,7 +53,7 @@ function kaiserWindow(x: number, beta: number): number {
 }
 
 /** The modified Bessel function of the first kind, order 0, by its power series. */
-export function besselI0(x: number): number {
+function besselI0(x: number): number {
   let sum = 1;
   let term = 1;
   for (let k = 1; term > 1e-12 * sum; k++) {
