@@ -2,17 +2,22 @@
 //   npx tsx bench/audio-in.ts            (about a minute; needs sox, espeak-ng and ffmpeg)
 // Prints, for 60 s of speech at 48 kHz stereo: audio-in's WAV path and ffmpeg path as multiples of
 // real time on one core, against (a) framing alone (16 kHz mono input: no decode, no resampling),
-// (b) the resampler candidates on the same samples, and (c) ffmpeg converting by itself.
+// (b) the rate converters on the same samples, with their frequency response, and (c) ffmpeg
+// converting by itself.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { create, ConverterType } from "@alexanderolsen/libsamplerate-js";
+import { Decimator, decimatorTaps, PASSBAND, STOPBAND_DB } from "../src/audio/decimator";
+import { kaiserLowpass } from "../src/audio/kaiser-lowpass";
 import { AudioSessions, type AudioInOptions } from "../src/audio/sessions";
 import { Resampler, resamplerReady } from "../src/audio/resampler";
-import { soxWav, speechWav } from "../test/support/audio-fixtures";
+import { levelDb, samplesOf, soxWav, speechWav, tone, toneAmplitude } from "../test/support/audio-fixtures";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const SECONDS = 60;
+// Tones that would alias at 16 kHz: close together just above 8 kHz, where filters are weakest.
+const STOPBAND_TONES = [8005, 8020, 8050, 8100, 8200, 8400, 8700, 9000, 10000, 12000, 16000, 20000, 23900];
 const options: AudioInOptions = {
   sampleRate: 16000,
   channels: "mono",
@@ -36,7 +41,11 @@ function cpuSeconds(fn: () => void | Promise<void>): Promise<number> {
 
 async function best(fn: () => void | Promise<void>, runs = 3): Promise<number> {
   let min = Infinity;
-  for (let i = 0; i < runs; i++) min = Math.min(min, await cpuSeconds(fn));
+  for (let i = 0; i < runs; i++) {
+    // Garbage left by the previous run would be collected on other threads during this one.
+    global.gc?.();
+    min = Math.min(min, await cpuSeconds(fn));
+  }
   return min;
 }
 
@@ -56,7 +65,13 @@ function row(name: string, x: number, baseline?: number, of = "baseline"): void 
 }
 
 async function main(): Promise<void> {
+  // Once any ArrayBuffer in a process has been detached (a WebAssembly memory that grew, a
+  // transferred buffer), V8 checks every typed-array access for it for the rest of the process's
+  // life. A long-running Node-RED gets there sooner or later, so the figures are taken in that state.
+  const detached = new ArrayBuffer(8);
+  structuredClone(detached, { transfer: [detached] });
   await resamplerReady();
+  await sessionMemory(tone(440, 0.1, 48000, 2));
   const wav48 = readFileSync(soxWav("bench-48k-stereo", ["-r", "48000", "-c", "2"]));
   const wav16 = readFileSync(soxWav("bench-16k-mono", ["-r", "16000", "-c", "1"]));
   const seconds48 = (wav48.length - 44) / (48000 * 4);
@@ -84,30 +99,90 @@ async function main(): Promise<void> {
   const wavPath = await throughput(in48);
   row("audio-in: WAV 48 kHz stereo -> 16 kHz mono frames", wavPath, framing);
 
-  // The resampler candidates on the same mono 48 kHz samples, in 100 ms chunks.
-  const mono48 = Buffer.alloc((in48.length - 44) / 2);
-  for (let i = 0, j = 44; j < in48.length; i += 2, j += 4)
-    mono48.writeInt16LE((in48.readInt16LE(j) + in48.readInt16LE(j + 2)) >> 1, i);
-  const chunk = 4800 * 2;
-  console.log("\nresampler candidates, 48 kHz -> 16 kHz mono, 100 ms chunks:");
-  const speex = await best(() => {
-    const r = Resampler.acquire(1, 48000, 16000);
-    for (let o = 0; o < mono48.length; o += chunk) r.process(mono48.subarray(o, o + chunk));
-    r.release();
+  // The rate converters on the same 48 kHz samples mixed down to mono (one also from stereo), in 100 ms chunks.
+  const mono48 = new Int16Array((in48.length - 44) / 4);
+  for (let i = 0, j = 44; j < in48.length; i++, j += 4)
+    mono48[i] = (in48.readInt16LE(j) + in48.readInt16LE(j + 2)) >> 1;
+  const stereo48 = samplesOf(in48.subarray(44));
+  console.log("\nrate converters, 48 kHz -> 16 kHz mono, 100 ms chunks; gain in dB at 1 / 6.4 / 7 kHz,");
+  console.log("and the loudest tone from 8 kHz up (it would alias), measured with tones:");
+  const taps = decimatorTaps(3).length;
+  const decimatorAlone = await converterRow(`decimator (ours): ${taps} taps, ${STOPBAND_DB} dB`, () => {
+    const d = new Decimator(3, 1, 1);
+    return (x) => d.process(x);
   });
-  row("speex (ours, quality 4) via speex-resampler's WebAssembly", SECONDS / speex);
-  const f32 = new Float32Array(mono48.length / 2);
-  for (let i = 0; i < f32.length; i++) f32[i] = mono48.readInt16LE(i * 2) / 32768;
+  await converterRow(
+    "decimator, stereo in, mixing down as it filters",
+    () => {
+      const d = new Decimator(3, 2, 1);
+      return (x) => d.process(x);
+    },
+    stereo48,
+    2,
+  );
+  const deeper = kaiserLowpass({ passbandEdge: PASSBAND / 6, stopbandEdge: 1 / 6, attenuationDb: 80 });
+  await converterRow(`decimator at 80 dB (${deeper.length} taps, for comparison)`, () => {
+    const d = new Decimator(3, 1, 1, deeper);
+    return (x) => d.process(x);
+  });
+  for (const quality of [4, 3, 2]) {
+    await converterRow(`speex quality ${quality}${quality === 4 ? " (used before)" : ""}`, () => {
+      const r = Resampler.acquire(1, 48000, 16000, quality);
+      return (x) => samplesOf(r.process(Buffer.from(x.buffer, x.byteOffset, x.byteLength)));
+    });
+  }
   for (const [name, type] of [
     ["libsamplerate-js SRC_SINC_FASTEST", ConverterType.SRC_SINC_FASTEST],
     ["libsamplerate-js SRC_SINC_MEDIUM_QUALITY", ConverterType.SRC_SINC_MEDIUM_QUALITY],
   ] as const) {
     const src = await create(1, 48000, 16000, { converterType: type });
-    const t = await best(() => {
-      for (let o = 0; o < f32.length; o += 4800) src.full(f32.subarray(o, o + 4800));
+    // Its WebAssembly takes and gives Float32; converting from and to 16-bit is part of its cost.
+    await converterRow(name, () => (x) => {
+      const f32 = new Float32Array(x.length);
+      for (let i = 0; i < x.length; i++) f32[i] = x[i] / 32768;
+      const y = src.full(f32);
+      const out = new Int16Array(y.length);
+      for (let i = 0; i < y.length; i++) out[i] = Math.max(-32768, Math.min(32767, Math.round(y[i] * 32768)));
+      return out;
     });
     src.destroy();
-    row(name, SECONDS / t, SECONDS / speex, "speex");
+  }
+  console.log("");
+  row("audio-in: WAV 48 kHz stereo -> 16 kHz mono frames", wavPath, decimatorAlone, "decimator alone");
+
+  /**
+   * Prints one converter's speed (on `input`, in 100 ms chunks) and its response to tones of as
+   * many channels; returns the speed. `make` gives a fresh converter: a function of one chunk.
+   */
+  async function converterRow(
+    name: string,
+    make: () => (x: Int16Array) => Int16Array,
+    input: Int16Array = mono48,
+    channels = 1,
+  ): Promise<number> {
+    const chunk = 4800 * channels;
+    const seconds = await best(() => {
+      const convert = make();
+      for (let o = 0; o < input.length; o += chunk) convert(input.subarray(o, o + chunk));
+    });
+    const x = SECONDS / seconds;
+    const gain = (freq: number) =>
+      20 *
+      Math.log10(
+        toneAmplitude(make()(samplesOf(tone(freq, 0.5, 48000, channels, 16000))), freq, 16000, 200) / 16000,
+      );
+    let worst = -Infinity;
+    for (const freq of STOPBAND_TONES) {
+      worst = Math.max(
+        worst,
+        levelDb(make()(samplesOf(tone(freq, 0.25, 48000, channels, 32000))), 32000, 200),
+      );
+    }
+    const response = [1000, 6400, 7000].map((f) => gain(f).toFixed(1).padStart(6)).join("");
+    console.log(
+      `${name.padEnd(50)} ${x.toFixed(0).padStart(5)}x ${response}  ${worst.toFixed(1).padStart(6)}`,
+    );
+    return x;
   }
 
   console.log("\ncompressed audio (ffmpeg child process; its CPU is counted too):");
@@ -155,7 +230,14 @@ async function main(): Promise<void> {
     else break;
   }
   console.log(`-> sustained in real time (under 90% of a core, no frame 200 ms late): ${sustained} sessions`);
+}
 
+/**
+ * What 1000 open sessions (48 kHz stereo in, 100 ms each) add to the process's resident memory.
+ * Measured first, in a fresh process: after the runs above, RSS would mostly show when the allocator
+ * hands the memory they freed back to the system.
+ */
+async function sessionMemory(piece: Buffer): Promise<void> {
   global.gc?.();
   const before = process.memoryUsage();
   const many = new AudioSessions({ ...options, realTime: true }, () => undefined);
@@ -166,7 +248,7 @@ async function main(): Promise<void> {
   const after = process.memoryUsage();
   const perSession = (after.rss - before.rss) / N;
   console.log(
-    `memory: ${N} open sessions add ${((after.rss - before.rss) / 1e6).toFixed(1)} MB RSS, ${(perSession / 1024).toFixed(1)} KiB per session`,
+    `memory: ${N} open sessions add ${((after.rss - before.rss) / 1e6).toFixed(1)} MB RSS, ${(perSession / 1024).toFixed(1)} KiB per session\n`,
   );
   many.close();
 }

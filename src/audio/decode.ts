@@ -39,6 +39,17 @@ export function toInt16(bytes: Buffer, format: SampleFormat): Int16Array {
   return out;
 }
 
+/**
+ * Like toInt16, but s16le bytes at an even offset are read in place rather than copied: for a caller
+ * that reads the samples at once and keeps none of them.
+ */
+export function int16View(bytes: Buffer, format: SampleFormat): Int16Array {
+  if (format === "s16le" && bytes.byteOffset % 2 === 0) {
+    return new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+  }
+  return toInt16(bytes, format);
+}
+
 function floatToInt16(x: number): number {
   if (!(x > -1)) return -32768; // also NaN
   if (x >= 1) return 32767;

@@ -1,4 +1,5 @@
-import { downmix, int16Bytes, toInt16 } from "./decode";
+import { downmix, int16Bytes, int16View, toInt16 } from "./decode";
+import { Decimator, decimationFactor } from "./decimator";
 import { AudioInputError, bytesPerFrame, type PcmFormat } from "./format";
 import { Resampler } from "./resampler";
 
@@ -16,7 +17,7 @@ export class PcmNormalizer {
   readonly outputChannels: 1 | 2;
   private readonly frameBytes: number;
   private carry: Buffer = Buffer.alloc(0);
-  private readonly resampler: Resampler | undefined;
+  private readonly converter: RateConverter | undefined;
 
   constructor(
     readonly input: PcmFormat,
@@ -30,10 +31,7 @@ export class PcmNormalizer {
     }
     this.outputChannels = output.channels === "mono" ? 1 : (input.channels as 1 | 2);
     this.frameBytes = bytesPerFrame(input);
-    this.resampler =
-      input.sampleRate === output.sampleRate
-        ? undefined
-        : Resampler.acquire(this.outputChannels, input.sampleRate, output.sampleRate);
+    this.converter = rateConverter(input, output.sampleRate, this.outputChannels);
   }
 
   push(bytes: Buffer): Buffer {
@@ -41,13 +39,39 @@ export class PcmNormalizer {
     const whole = all.length - (all.length % this.frameBytes);
     this.carry = whole === all.length ? Buffer.alloc(0) : Buffer.from(all.subarray(whole));
     if (whole === 0) return Buffer.alloc(0);
-    let samples = toInt16(all.subarray(0, whole), this.input.sampleFormat);
-    if (this.outputChannels === 1) samples = downmix(samples, this.input.channels);
-    const pcm = int16Bytes(samples);
-    return this.resampler ? this.resampler.process(pcm) : pcm;
+    const bytesIn = all.subarray(0, whole);
+    // A converter reads its input at once and keeps none of it, so it may read the bytes in place.
+    if (this.converter) return this.converter.process(int16View(bytesIn, this.input.sampleFormat));
+    const samples = toInt16(bytesIn, this.input.sampleFormat);
+    return int16Bytes(this.outputChannels === 1 ? downmix(samples, this.input.channels) : samples);
   }
 
   close(): void {
-    this.resampler?.release();
+    this.converter?.release();
   }
+}
+
+interface RateConverter {
+  /** Interleaved input samples in, s16le at the output rate and channel count out. */
+  process(samples: Int16Array): Buffer;
+  release(): void;
+}
+
+/**
+ * Our decimator where the rates differ by a whole factor (48 → 16 kHz and the like), mixing down as it
+ * filters: twice as fast as Speex was there. The Speex resampler, after the mix-down, for the rest.
+ */
+function rateConverter(input: PcmFormat, outRate: number, outputChannels: 1 | 2): RateConverter | undefined {
+  if (input.sampleRate === outRate) return undefined;
+  const factor = decimationFactor(input.sampleRate, outRate);
+  if (factor) {
+    const decimator = new Decimator(factor, input.channels, outputChannels);
+    return { process: (samples) => int16Bytes(decimator.process(samples)), release: () => undefined };
+  }
+  const resampler = Resampler.acquire(outputChannels, input.sampleRate, outRate);
+  return {
+    process: (samples) =>
+      resampler.process(int16Bytes(outputChannels === 1 ? downmix(samples, input.channels) : samples)),
+    release: () => resampler.release(),
+  };
 }

@@ -90,11 +90,12 @@ export class Resampler {
     channels: number,
     private readonly inRate: number,
     private readonly outRate: number,
+    quality: number,
   ) {
     const m = loaded();
     this.frameBytes = channels * 2;
     this.lengths = m._malloc(8);
-    this.state = m._speex_resampler_init(channels, inRate, outRate, RESAMPLER_QUALITY, this.lengths);
+    this.state = m._speex_resampler_init(channels, inRate, outRate, quality, this.lengths);
     const err = m.getValue(this.lengths, "i32");
     if (!this.state || err !== 0) {
       m._free(this.lengths);
@@ -104,9 +105,9 @@ export class Resampler {
     }
   }
 
-  /** A resampler for one stream; needs `await resamplerReady()` first. */
-  static acquire(channels: number, inRate: number, outRate: number): Resampler {
-    return new Resampler(channels, inRate, outRate);
+  /** A resampler for one stream; needs `await resamplerReady()` first. Other qualities are for the bench. */
+  static acquire(channels: number, inRate: number, outRate: number, quality = RESAMPLER_QUALITY): Resampler {
+    return new Resampler(channels, inRate, outRate, quality);
   }
 
   /** Interleaved s16le in (whole sample frames), interleaved s16le out at the new rate. */

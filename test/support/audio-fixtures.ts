@@ -95,6 +95,30 @@ export function bestCorrelation(a: Int16Array, b: Int16Array, maxLag: number): {
   return best;
 }
 
+/**
+ * The amplitude of the `freq` Hz sine in `samples` (a least-squares fit of one sine), leaving out
+ * `skip` samples at each end where a filter is still filling or emptying.
+ */
+export function toneAmplitude(samples: Int16Array, freq: number, rate: number, skip = 0): number {
+  let c = 0;
+  let s = 0;
+  let n = 0;
+  for (let i = skip; i < samples.length - skip; i++, n++) {
+    const phase = (2 * Math.PI * freq * i) / rate;
+    c += (samples[i] ?? 0) * Math.cos(phase);
+    s += (samples[i] ?? 0) * Math.sin(phase);
+  }
+  return n ? (2 * Math.hypot(c, s)) / n : 0;
+}
+
+/** The RMS level of `samples` in dB relative to a sine of `amplitude`, leaving out `skip` at each end. */
+export function levelDb(samples: Int16Array, amplitude: number, skip = 0): number {
+  let sum = 0;
+  let n = 0;
+  for (let i = skip; i < samples.length - skip; i++, n++) sum += (samples[i] ?? 0) ** 2;
+  return 20 * Math.log10(Math.sqrt(sum / Math.max(1, n)) / (amplitude / Math.SQRT2));
+}
+
 /** A sine tone as interleaved s16le samples. */
 export function tone(freq: number, seconds: number, rate: number, channels = 1, amplitude = 8000): Buffer {
   const frames = Math.round(seconds * rate);

@@ -196,6 +196,30 @@ describe("audio-in sessions", () => {
     assert.equal(sessions.size, 0);
   });
 
+  it("keeps the rate conversion of concurrent sessions apart: interleaved, each as it would be alone", async () => {
+    const raw = { rate: 48000, bits: 16, encoding: "signed-integer", channels: 2 };
+    const a = tone(300, 1, 48000, 2);
+    const b = tone(2000, 1, 48000, 2, 12000);
+    const alone = async (payload: Buffer) => {
+      const one = setup();
+      await one.sessions.handle({ topic: "x", payload, ...raw });
+      await one.sessions.handle({ topic: "x", audio: { end: true } });
+      return one.pcm("x");
+    };
+    const { sessions, of, pcm } = setup();
+    // 100 ms pieces, as live audio arrives, taking turns.
+    for (let i = 0; i < a.length; i += 19200) {
+      await sessions.handle({ topic: "A", payload: a.subarray(i, i + 19200), ...raw });
+      await sessions.handle({ topic: "B", payload: b.subarray(i, i + 19200), ...raw });
+    }
+    await sessions.handle({ topic: "A", audio: { end: true } });
+    await sessions.handle({ topic: "B", audio: { end: true } });
+    assertWellFormed(of("A"), 100, 16000);
+    assertWellFormed(of("B"), 100, 16000);
+    assert.deepEqual(pcm("A"), await alone(a));
+    assert.deepEqual(pcm("B"), await alone(b));
+  });
+
   it("frees the resampler of an ended session without leaking its audio into the next", async () => {
     const { sessions, of } = setup();
     await sessions.handle({
