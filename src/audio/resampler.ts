@@ -65,6 +65,9 @@ export function resamplerReady(): Promise<void> {
   return ready;
 }
 
+/** Frames handed to the WebAssembly resampler at once (about 0.2 s at 44.1 kHz). */
+const MAX_SLICE_FRAMES = 8192;
+
 /** Bytes of WebAssembly memory the resamplers use (it only grows; a leak would show here). */
 export function resamplerMemoryBytes(): number {
   return speex?.HEAPU8.length ?? 0;
@@ -113,6 +116,18 @@ export class Resampler {
   /** Interleaved s16le in (whole sample frames), interleaved s16le out at the new rate. */
   process(pcm: Buffer): Buffer {
     if (pcm.length === 0 || this.released) return Buffer.alloc(0);
+    // In bounded slices: WebAssembly memory only ever grows, so one long recording sent as a single
+    // Buffer would otherwise keep its size reserved for the life of the process.
+    const sliceBytes = MAX_SLICE_FRAMES * this.frameBytes;
+    if (pcm.length <= sliceBytes) return this.processSlice(pcm);
+    const out: Buffer[] = [];
+    for (let at = 0; at < pcm.length; at += sliceBytes) {
+      out.push(this.processSlice(pcm.subarray(at, Math.min(pcm.length, at + sliceBytes))));
+    }
+    return Buffer.concat(out);
+  }
+
+  private processSlice(pcm: Buffer): Buffer {
     const m = loaded();
     const frames = pcm.length / this.frameBytes;
     const roomFrames = Math.ceil((frames * this.outRate) / this.inRate) + 8;

@@ -39,6 +39,20 @@ describe("resampler", () => {
     assert.equal(resamplerMemoryBytes(), before);
   });
 
+  it("keeps its memory bounded when one long recording arrives as a single Buffer", () => {
+    const before = resamplerMemoryBytes();
+    const r = Resampler.acquire(2, 44100, 16000);
+    const twoMinutes = Buffer.alloc(120 * 44100 * 4, 1);
+    const out = r.process(twoMinutes);
+    r.release();
+    assert.equal(out.length, 120 * 16000 * 4, "every sample converted");
+    const grown = resamplerMemoryBytes() - before;
+    assert.ok(
+      grown < 1024 * 1024,
+      `the module's memory grew by ${grown} bytes for a ${twoMinutes.length}-byte input`,
+    );
+  });
+
   it("leaves Node-RED's own handling of process errors alone when it loads", () => {
     const script = `
       const count = () => process.listenerCount("uncaughtException") + process.listenerCount("unhandledRejection");
