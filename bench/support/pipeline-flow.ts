@@ -30,69 +30,42 @@ export const edges = (prefix = ""): { src: string; out: string; events: string; 
   errors: `${prefix}errors`,
 });
 
+/** The transcriber and its config node; every setting not given keeps the node's default. */
 function transcriberNodes(o: PipelineOptions, id: string, next: string, events: string): FlowNode[] {
   const p = o.prefix ?? "";
-  const common = { id, name: "", wires: [[next], [events]], ...o.transcriber };
+  const common = { id, wires: [[next], [events]], ...o.transcriber };
   if (o.provider === "aws") {
+    const config = `${p}aws-config`;
     return [
       {
-        id: `${p}aws-config`,
+        id: config,
         type: "aws-transcribe-config",
-        name: "emulator",
         region: "us-east-1",
         endpoint: o.endpoint,
         credentials: { ...EMULATOR_CREDENTIALS },
       },
       {
         type: "transcribe-medical",
-        aws: `${p}aws-config`,
+        aws: config,
         specialty: "PRIMARYCARE",
         medicalType: "DICTATION",
         sampleRate: RATE,
         mediaEncoding: "pcm",
-        showSpeakerLabel: false,
-        channelIdentification: false,
-        contentIdentification: "",
-        vocabularyName: "",
-        keepRaw: false,
-        idleTimeoutS: 30,
         ...common,
       },
     ];
   }
+  const config = `${p}aai-config`;
   return [
     {
-      id: `${p}aai-config`,
+      id: config,
       type: "assemblyai-config",
-      name: "emulator",
       region: "us",
       endpoint: o.endpoint,
       credentials: { apiKey: ASSEMBLYAI_KEY },
     },
-    {
-      type: "assemblyai-medical",
-      config: `${p}aai-config`,
-      speechModel: "u3-rt-pro",
-      medicalDomain: true,
-      sampleRate: RATE,
-      encoding: "pcm_s16le",
-      keyterms: "",
-      speakerLabels: false,
-      maxSpeakers: "",
-      minTurnSilence: 800,
-      maxTurnSilence: 3600,
-      inactivityTimeout: "",
-      formatTurns: false,
-      prompt: "",
-      keepRaw: false,
-      idleTimeout: 30,
-      frameMs: 100,
-      connectTimeout: 10,
-      terminationTimeout: 5,
-      maxRetries: 5,
-      retryDelayMs: 250,
-      ...common,
-    },
+    // Medical Mode, u3-rt-pro, 16 kHz s16le, 100 ms frames: the node's defaults.
+    { type: "assemblyai-medical", config, ...common },
   ];
 }
 
@@ -119,14 +92,10 @@ export function pipelineFlow(o: PipelineOptions): FlowNode[] {
     {
       id: ids.audioIn,
       type: "audio-in",
-      name: "",
       sampleRate: String(RATE),
       channels: "mono",
       frameMs: 100,
       pace: "realtime",
-      endAfterRecording: true,
-      compressed: "files",
-      idleTimeout: 30,
       maxSessions: 100_000,
       rawRate: RATE,
       rawEncoding: "s16le",
@@ -138,7 +107,6 @@ export function pipelineFlow(o: PipelineOptions): FlowNode[] {
     {
       id: ids.filter,
       type: "filter-final",
-      name: "",
       partials: "drop",
       partialIntervalMs: 250,
       dropEmpty: true,
@@ -147,7 +115,6 @@ export function pipelineFlow(o: PipelineOptions): FlowNode[] {
     {
       id: ids.gate,
       type: "confidence-gate",
-      name: "",
       mode: "min",
       threshold: "0.85",
       thresholdType: "num",
