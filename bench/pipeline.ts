@@ -29,10 +29,9 @@ import type { Provider, StreamReport } from "./support/emulator-process";
 import { EmbeddedNodeRed } from "./support/node-red";
 import { edges, pipelineFlow } from "./support/pipeline-flow";
 import { createTranscribeClient } from "../src/providers/aws/client";
-import { checkMedicalParams } from "../src/providers/aws/params";
 import { MedicalStreamSession, sdkSender } from "../src/providers/aws/session";
 import { realScheduler } from "../src/util/scheduler";
-import { assemblyAiSdkSession, awsSdkSession, type Runner } from "./support/sdk-sessions";
+import { assemblyAiSdkSession, awsMedicalParams, awsSdkSession, type Runner } from "./support/sdk-sessions";
 import { cpuSecondsSince, epochMs, quantile, sleep } from "./support/stats";
 import { CHUNK_MS, RATE, sessionChunk } from "./support/tagged-audio";
 
@@ -137,23 +136,17 @@ async function nodeRedHarness(spec: RunSpec, onFinal: OnFinal): Promise<Harness>
 
 /** The node's session layer without Node-RED (AWS only): what bench/transcribe-medical.ts measures. */
 function sessionHarness(spec: RunSpec, onFinal: OnFinal): Harness {
+  if (spec.provider !== "aws") throw new Error("the session-layer variant is for AWS only");
   const client = createTranscribeClient({
     region: "us-east-1",
     endpoint: spec.url,
     credentials: EMULATOR_CREDENTIALS,
     problems: [],
   });
-  const params = checkMedicalParams({
-    specialty: "PRIMARYCARE",
-    type: "DICTATION",
-    sampleRate: RATE,
-    mediaEncoding: "pcm",
-  });
-  if (!params.ok) throw params.error;
   const sessions = Array.from({ length: spec.sessions }, (_, i) => {
     const s = new MedicalStreamSession({
       sessionId: `s${i + 1}`,
-      params: params.value,
+      params: awsMedicalParams(RATE),
       send: sdkSender(client),
       scheduler: realScheduler,
       handlers: {
@@ -445,6 +438,35 @@ function options(argv: string[]): Options {
   };
 }
 
+/**
+ * The largest N (a multiple of --max-step) at which Node-RED stays real time: upwards from --max-from
+ * while it holds, downwards while it does not.
+ */
+async function searchMax(
+  emu: EmulatorProcess,
+  o: Options,
+  spec: (n: number) => Omit<RunSpec, "url">,
+  provider: Provider,
+): Promise<Figures | undefined> {
+  let best: Figures | undefined;
+  let failedAt = Infinity;
+  for (let n = o.maxFrom; n > 0 && n < failedAt;) {
+    const node = await run(emu, spec(n));
+    console.log(
+      `${provider.padEnd(10)} ${String(n).padStart(5)}  ${"search".padEnd(16)} worst session's p99 lag ${f1(node.lagP99)} ms (max ${f1(node.lagMax)}), finals ${node.delivered}/${node.produced}: ${node.realTime ? "real time" : "NOT real time"} ${node.notes.join("; ").slice(0, 200)}`,
+    );
+    if (node.realTime) {
+      best = node;
+      n += o.maxStep;
+    } else {
+      failedAt = n;
+      if (best) break;
+      n -= o.maxStep;
+    }
+  }
+  return best;
+}
+
 async function benchProvider(provider: Provider, o: Options): Promise<void> {
   const emu = await EmulatorProcess.start({
     provider,
@@ -469,18 +491,9 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
     const n = o.sizes.includes(100) ? 100 : (o.sizes.at(-1) ?? 10);
     printRow(provider, "fan-out", await run(emu, spec("node-red-fanout", n)));
   }
-  let best: Figures | undefined;
-  for (let n = o.maxFrom; n > 0; n += o.maxStep) {
-    const node = await run(emu, spec("node-red", n));
-    console.log(
-      `${provider.padEnd(10)} ${String(n).padStart(5)}  ${"search".padEnd(16)} worst session's p99 lag ${f1(node.lagP99)} ms (max ${f1(node.lagMax)}), finals ${node.delivered}/${node.produced}: ${node.realTime ? "real time" : "NOT real time"} ${node.notes.join("; ").slice(0, 200)}`,
-    );
-    if (!node.realTime) break;
-    best = node;
-  }
+  const best = await searchMax(emu, o, (n) => spec("node-red", n), provider);
   if (best) printPair(`${provider} max`, await run(emu, spec("sdk", best.n)), best);
-  else if (o.maxFrom > 0)
-    console.log(`${provider}: not real time at ${o.maxFrom} sessions; try a lower --max-from`);
+  else if (o.maxFrom > 0) console.log(`${provider}: not real time at ${o.maxStep} sessions`);
   await emu.stop();
 }
 

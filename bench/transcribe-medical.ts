@@ -9,10 +9,9 @@
 import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import { fork } from "node:child_process";
 import { join } from "node:path";
-import { checkMedicalParams } from "../src/providers/aws/params";
 import { MedicalStreamSession, sdkSender } from "../src/providers/aws/session";
 import { realScheduler } from "../src/util/scheduler";
-import { awsSdkSession } from "./support/sdk-sessions";
+import { awsMedicalParams, awsSdkSession } from "./support/sdk-sessions";
 import { epochMs, quantile } from "./support/stats";
 
 const RATE = 16000;
@@ -46,16 +45,7 @@ type Variant = (
   onResult: (segmentId: string, isFinal: boolean, text: string) => void,
 ) => Runner;
 
-const params = ((): ReturnType<typeof checkMedicalParams> & { ok: true } => {
-  const c = checkMedicalParams({
-    specialty: "PRIMARYCARE",
-    type: "CONVERSATION",
-    sampleRate: RATE,
-    mediaEncoding: "pcm",
-  });
-  if (!c.ok) throw c.error;
-  return c;
-})().value;
+const params = awsMedicalParams(RATE);
 
 const nodeLayer: Variant = (client, onResult) => {
   const session = new MedicalStreamSession({

@@ -5,6 +5,7 @@
  * and "errors" (a Catch node for the tab).
  */
 import { ASSEMBLYAI_KEY, EMULATOR_CREDENTIALS, type Provider } from "./emulator-process";
+import { AWS_REQUEST } from "./sdk-sessions";
 import type { FlowNode } from "./node-red";
 import { RATE } from "./tagged-audio";
 
@@ -47,8 +48,8 @@ function transcriberNodes(o: PipelineOptions, id: string, next: string, events: 
       {
         type: "transcribe-medical",
         aws: config,
-        specialty: "PRIMARYCARE",
-        medicalType: "DICTATION",
+        specialty: AWS_REQUEST.specialty,
+        medicalType: AWS_REQUEST.type,
         sampleRate: RATE,
         mediaEncoding: "pcm",
         ...common,

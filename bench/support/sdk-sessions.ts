@@ -10,6 +10,17 @@ import {
 } from "@aws-sdk/client-transcribe-streaming";
 import { StreamingTranscriber, type TurnEvent } from "assemblyai";
 import { MEDICAL_DEFAULTS } from "../../src/providers/assemblyai/params";
+import { checkMedicalParams, type MedicalParams } from "../../src/providers/aws/params";
+
+/** What every AWS bench asks for, the node's session layer and the SDK script alike. */
+export const AWS_REQUEST = { specialty: "PRIMARYCARE", type: "CONVERSATION" } as const;
+
+/** The node's parameters for that request, 16-bit PCM at `sampleRate`. */
+export function awsMedicalParams(sampleRate: number): MedicalParams {
+  const c = checkMedicalParams({ ...AWS_REQUEST, sampleRate, mediaEncoding: "pcm" });
+  if (!c.ok) throw c.error;
+  return c.value;
+}
 
 /** One client session under test: ready once it can stream; chunks in, results out through callbacks. */
 export interface Runner {
@@ -41,8 +52,8 @@ export function awsSdkSession(
         LanguageCode: "en-US",
         MediaSampleRateHertz: sampleRate,
         MediaEncoding: "pcm",
-        Specialty: "PRIMARYCARE",
-        Type: "CONVERSATION",
+        Specialty: AWS_REQUEST.specialty,
+        Type: AWS_REQUEST.type,
         AudioStream: audio(),
       }),
     );
