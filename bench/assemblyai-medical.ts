@@ -12,7 +12,6 @@
 // baseline: CPU ms per session-second of audio (connection set-up included), heap growth per session,
 // chunk in → bytes at the emulator, and Turn out of the emulator → result in the client (median and
 // p95, ms). Audio starts once every session of a run has its Begin, so latencies are steady-state.
-import { StreamingTranscriber } from "assemblyai";
 import { fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +20,8 @@ import { AssemblyAiSession } from "../src/providers/assemblyai/session";
 import { taggedPcm, turn, type Fixture } from "../test/emulators/assemblyai/fixture";
 import type { ReceivedFrame } from "../test/emulators/assemblyai/server";
 import { AssemblyAiEmulator } from "../test/emulators/assemblyai/server";
+import { assemblyAiSdkSession } from "./support/sdk-sessions";
+import { epochMs, quantile } from "./support/stats";
 
 const RATE = MEDICAL_DEFAULTS.sample_rate;
 const SECONDS = 6;
@@ -30,7 +31,6 @@ const CERT = join(__dirname, "../test/fixtures/tls/receiver-cert.pem");
 const KEY = join(__dirname, "../test/fixtures/tls/receiver-key.pem");
 /** One API key per session, so the emulator's log says which session each connection is. */
 const keyOf = (session: number): string => `bench-key-${session}`;
-const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** Three turns in 6 s, each followed by more than the medical default min_turn_silence (800 ms). */
 const FIXTURE: Fixture = {
@@ -144,33 +144,13 @@ const nodeLayer: Variant = (url, session, onResult) => {
 };
 
 /** The least a script can do with the SDK: connect, sendAudio each chunk, close. */
-const baseline: Variant = (url, session, onResult) => {
-  const t = new StreamingTranscriber({
-    websocketBaseUrl: url,
-    apiKey: keyOf(session),
-    sampleRate: RATE,
-    encoding: "pcm_s16le",
-    speechModel: "u3-rt-pro",
-    domain: "medical-v1",
-    minTurnSilence: MEDICAL_DEFAULTS.min_turn_silence,
-    maxTurnSilence: MEDICAL_DEFAULTS.max_turn_silence,
-    // The SDK's 1 s default is too short for 100 TLS handshakes at once; the node waits 10 s.
-    connectTimeout: 10000,
-  });
-  t.on("turn", (turn) => onResult(turn.turn_order, turn.end_of_turn, turn.transcript));
-  t.on("error", (err) => console.error(`SDK session ${session}: ${err.message}`));
-  return {
-    ready: t.connect().then(() => undefined),
-    // Each chunk is its own Buffer.alloc, so its ArrayBuffer is exactly the chunk: no copy needed.
-    push: (c) => t.sendAudio(c.buffer),
-    end: () => t.close(),
-  };
-};
-
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-};
+const baseline: Variant = (url, session, onResult) =>
+  assemblyAiSdkSession(
+    url,
+    keyOf(session),
+    (turn) => onResult(turn.turn_order, turn.end_of_turn, turn.transcript),
+    (err) => console.error(`SDK session ${session}: ${err.message}`),
+  );
 
 interface Figures {
   cpuMsPerSessionSecond: number;

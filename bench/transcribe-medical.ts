@@ -6,17 +6,14 @@
 // (src/providers/aws/session.ts, what transcribe-medical runs per session) and for the baseline:
 // CPU ms per session-second of audio, heap growth per session, chunk in → bytes at the emulator,
 // and event out of the emulator → result in the client (median and p95, ms).
-import {
-  StartMedicalStreamTranscriptionCommand,
-  TranscribeStreamingClient,
-  type AudioStream,
-} from "@aws-sdk/client-transcribe-streaming";
+import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import { fork } from "node:child_process";
 import { join } from "node:path";
-import { checkMedicalParams } from "../src/providers/aws/params";
 import { AwsStreamSession } from "../src/providers/aws/session";
 import { medicalService } from "../src/providers/aws/service";
 import { realScheduler } from "../src/util/scheduler";
+import { awsMedicalParams, awsSdkSession } from "./support/sdk-sessions";
+import { epochMs, quantile } from "./support/stats";
 
 const RATE = 16000;
 const SECONDS = 6;
@@ -31,7 +28,6 @@ const quiet = {
   warn: () => undefined,
   error: () => undefined,
 };
-const epochMs = (): number => performance.timeOrigin + performance.now();
 
 interface Report {
   streams: Array<{
@@ -50,16 +46,7 @@ type Variant = (
   onResult: (segmentId: string, isFinal: boolean, text: string) => void,
 ) => Runner;
 
-const params = ((): ReturnType<typeof checkMedicalParams> & { ok: true } => {
-  const c = checkMedicalParams({
-    specialty: "PRIMARYCARE",
-    type: "CONVERSATION",
-    sampleRate: RATE,
-    mediaEncoding: "pcm",
-  });
-  if (!c.ok) throw c.error;
-  return c;
-})().value;
+const params = awsMedicalParams(RATE);
 
 const nodeLayer: Variant = (client, onResult) => {
   const session = new AwsStreamSession({
@@ -72,52 +59,10 @@ const nodeLayer: Variant = (client, onResult) => {
 };
 
 /** The least a script can do: a queue feeding the SDK's iterable, and a loop over the results. */
-const baseline: Variant = (client, onResult) => {
-  const queue: Buffer[] = [];
-  let ended = false;
-  let wake: (() => void) | undefined;
-  async function* audio(): AsyncGenerator<AudioStream> {
-    for (;;) {
-      const c = queue.shift();
-      if (c) yield { AudioEvent: { AudioChunk: c } };
-      else if (ended) return;
-      else await new Promise<void>((r) => (wake = r));
-    }
-  }
-  const done = (async () => {
-    const res = await client.send(
-      new StartMedicalStreamTranscriptionCommand({
-        LanguageCode: "en-US",
-        MediaSampleRateHertz: RATE,
-        MediaEncoding: "pcm",
-        Specialty: "PRIMARYCARE",
-        Type: "CONVERSATION",
-        AudioStream: audio(),
-      }),
-    );
-    for await (const ev of res.TranscriptResultStream ?? []) {
-      for (const r of ev.TranscriptEvent?.Transcript?.Results ?? []) {
-        onResult(r.ResultId ?? "", r.IsPartial !== true, r.Alternatives?.[0]?.Transcript ?? "");
-      }
-    }
-  })();
-  return {
-    push: (c) => {
-      queue.push(c);
-      wake?.();
-    },
-    end: () => {
-      ended = true;
-      wake?.();
-      return done;
-    },
-  };
-};
-
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-};
+const baseline: Variant = (client, onResult) =>
+  awsSdkSession(client, RATE, (r) =>
+    onResult(r.ResultId ?? "", r.IsPartial !== true, r.Alternatives?.[0]?.Transcript ?? ""),
+  );
 
 interface Figures {
   cpuMsPerSessionSecond: number;

@@ -1,6 +1,6 @@
 // The test command (`npm test`): build, type-check, lint and format check, then every test suite
-// (unit, node tests under Node-RED 4.1, 3.1 and 5.0, the packed package in a real Node-RED), and a
-// closing "N passed, N failed" line over all of them. Exits non-zero if anything failed.
+// (unit, node tests under Node-RED 4.1, 3.1 and 5.0, the packed package in a real Node-RED), the soak
+// (bench/soak.ts), and a closing "N passed, N failed" line over all of them. Exits non-zero if anything failed.
 //   node scripts/run-tests.mjs            everything
 //   node scripts/run-tests.mjs --quick    build, unit and node tests under the Node-RED 4 dev dependency
 import { spawnSync } from "node:child_process";
@@ -82,6 +82,14 @@ if (built) {
     suite("end-to-end: the packed package in a real Node-RED 4", ["test/e2e/**/*.e2e.ts"], {
       timeout: 120000,
     });
+    // Two minutes of sessions with faults and a redeploy; fails on a lost or duplicated final, a hung
+    // session or a leaked handle (bench/soak.ts says exactly what it checks).
+    run("soak: many sessions through Node-RED 4 with faults and a redeploy", process.execPath, [
+      "--require",
+      "tsx/cjs",
+      "--expose-gc",
+      join(root, "bench/soak.ts"),
+    ]);
   }
 }
 rmSync(countsDir, { recursive: true, force: true });

@@ -7,6 +7,8 @@ import { realScheduler, type Scheduler } from "../util/scheduler";
 export class Pacer<T extends { offsetMs: number }> {
   private readonly queue: T[] = [];
   private startedAt: number | undefined;
+  private firstStart = 0;
+  private lastPushAt = -Infinity;
   private timer: unknown;
   private waiters: Array<{ ms: number; resolve: () => void }> = [];
 
@@ -14,10 +16,26 @@ export class Pacer<T extends { offsetMs: number }> {
     private readonly realTime: boolean,
     private readonly release: (item: T) => void,
     private readonly scheduler: Scheduler = realScheduler,
+    /**
+     * How far the schedule may move earlier for a live source (one frame): see `push`. 0 keeps the
+     * schedule of the first item.
+     */
+    private readonly liveSlackMs = 0,
   ) {}
 
   push(item: T): void {
-    this.startedAt ??= this.scheduler.now() - item.offsetMs;
+    const now = this.scheduler.now();
+    if (this.startedAt === undefined) {
+      this.startedAt = this.firstStart = now - item.offsetMs;
+    } else if (this.queue.length === 0 && now - this.lastPushAt >= this.liveSlackMs / 2) {
+      // A live source (items arrive one by one, spaced out, and none waits) whose first item was handed
+      // on late, by set-up work such as opening a connection, would have every later item held back by
+      // that delay. The schedule follows the earliest arrival instead, by at most liveSlackMs in all, so
+      // a source faster than real time is still paced, and a recording pushed at once is untouched.
+      const earliest = Math.min(this.startedAt, now - item.offsetMs);
+      this.startedAt = Math.max(this.firstStart - this.liveSlackMs, earliest);
+    }
+    this.lastPushAt = now;
     this.queue.push(item);
     this.pump();
   }

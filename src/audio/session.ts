@@ -81,6 +81,7 @@ export class AudioSession {
         if (audio.end) this.drainedResolve?.();
       },
       scheduler,
+      options.frameMs,
     );
   }
 

@@ -292,6 +292,36 @@ describe("audio-in sessions", () => {
     assert.equal(of("r").at(-1)?.audio.offsetMs, 1000);
   });
 
+  it("does not hold live audio back by the delay of its first chunk, and still paces a fast source", async () => {
+    const clock = new ManualScheduler();
+    const { sessions, of } = setup({ realTime: true }, clock);
+    const chunk = tone(440, 0.1, 16000);
+    const send = (topic: string) => sessions.handle({ topic, payload: chunk, audio: { sampleRate: 16000 } });
+    // The first chunk was handed on 30 ms late: the next ones, on time, leave as they arrive.
+    await send("live");
+    clock.advance(70);
+    await send("live");
+    assert.equal(of("live").length, 2, "the second chunk is not held for 30 ms");
+    clock.advance(100);
+    await send("live");
+    assert.equal(of("live").length, 3);
+    // A source at twice real time gains one frame of lead at most, then is paced.
+    for (let i = 0; i < 3; i++) {
+      await send("fast");
+      clock.advance(50);
+    }
+    await send("fast");
+    assert.equal(
+      of("fast").length,
+      3,
+      "at 150 ms, frames 0-200 ms have left (one frame ahead); 300 ms waits",
+    );
+    clock.advance(49);
+    assert.equal(of("fast").length, 3);
+    clock.advance(1);
+    assert.equal(of("fast").length, 4);
+  });
+
   it("refuses live audio that runs too far ahead of real time, keeping what it has", async () => {
     const clock = new ManualScheduler();
     const { sessions } = setup({ realTime: true, maxAheadMs: 2000 }, clock);

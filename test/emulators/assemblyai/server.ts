@@ -74,6 +74,10 @@ export interface ReceivedFrame {
   atMs: number;
   /** Session milliseconds of the audio (tagged test audio), undefined for silence. */
   contentMs: number | undefined;
+  /** The frame's first two samples (s16le), where test audio may carry marks of its own. */
+  head: [number, number] | undefined;
+  /** Arrival time (epoch ms, sub-millisecond), comparable across processes: for latency measurements. */
+  at: number;
 }
 
 interface Segment {
@@ -103,6 +107,8 @@ export class EmulatedConnection {
   readonly messages: unknown[] = [];
   /** Every JSON message the server sent. */
   readonly sent: Json[] = [];
+  /** Every final Turn sent: when (epoch ms), and the fixture start time of each of its words (ms). */
+  readonly finals: Array<{ at: number; wordStartsMs: number[] }> = [];
   receivedMs = 0;
   closeCode: number | undefined;
   readonly closed: Promise<number>;
@@ -281,7 +287,10 @@ export class EmulatedConnection {
     const atMs = Date.now() - this.openedAt;
     const tagged = this.bytesPerSample === 2 && this.options.taggedAudio;
     const contentMs = tagged ? contentStartMs(buf, this.sampleRate) : this.receivedMs;
-    this.frames.push({ bytes: buf.length, ms, atMs, contentMs });
+    const head: ReceivedFrame["head"] =
+      this.bytesPerSample === 2 && buf.length >= 4 ? [buf.readInt16LE(0), buf.readInt16LE(2)] : undefined;
+    const at = performance.timeOrigin + performance.now();
+    this.frames.push({ bytes: buf.length, ms, atMs, contentMs, head, at });
     if (ms < 50 || ms > 1000) {
       return this.fail(
         3007,
@@ -368,6 +377,12 @@ export class EmulatedConnection {
       ...(diarize && h.word.speaker ? { speaker: h.word.speaker } : {}),
     }));
     const transcript = words.map((w) => w.text).join(" ");
+    if (final && this.closeCode === undefined && this.socket.readyState === this.socket.OPEN) {
+      this.finals.push({
+        at: performance.timeOrigin + performance.now(),
+        wordStartsMs: open.words.map((h) => h.word.startMs),
+      });
+    }
     this.send({
       type: "Turn",
       turn_order: this.turnOrder,

@@ -77,6 +77,8 @@ export interface EmulatorOptions {
   standardFixture?: TranscriptFixture;
   /** The language spoken in the audio, for language identification (default en-US; a segment may say its own). */
   spokenLanguage?: string;
+  /** Keep only this many leading bytes of each audio event in `audio` (long benchmarks: bounded memory). */
+  keepAudioBytes?: number;
 }
 
 export interface StreamRecord {
@@ -97,6 +99,8 @@ export interface StreamRecord {
   events: unknown[];
   /** When each event was written (epoch ms). */
   eventsAt: number[];
+  /** Every final result sent: when, and the script (content) start time of each of its words, in ms. */
+  finals: Array<{ at: number; wordStartsMs: number[] }>;
   exceptions: Array<{ type: string; message: string }>;
 }
 
@@ -168,6 +172,7 @@ class EmulatedStream {
       closedBy: "open",
       events: [],
       eventsAt: [],
+      finals: [],
       exceptions: [],
     };
     stream.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -256,7 +261,8 @@ class EmulatedStream {
 
   private onAudio(audio: Buffer): void {
     this.record.audioEvents++;
-    this.record.audio.push(audio);
+    const keep = this.opts.keepAudioBytes;
+    this.record.audio.push(keep === undefined ? audio : Buffer.from(audio.subarray(0, keep)));
     this.record.audioAt.push(epochMs());
     this.armIdle();
     if (audio.length > this.bytesPerSec) {
@@ -474,6 +480,13 @@ class EmulatedStream {
       if (speakers) this.lastSpeaker = seg.speaker;
     }
     this.send(transcriptEvent([result]));
+    if (final && !this.stalled && !this.finished) {
+      const starts = words.filter((w) => !w.punctuation).map((w) => Math.round(w.start * 1000));
+      this.record.finals.push({
+        at: this.record.eventsAt[this.record.eventsAt.length - 1] ?? epochMs(),
+        wordStartsMs: starts,
+      });
+    }
   }
 
   private send(body: unknown): void {
@@ -663,6 +676,13 @@ export class AwsTranscribeEmulator {
   /** Faults for the next stream (appended after those already planned). */
   planFaults(...faults: Fault[]): void {
     this.plannedFaults.push(faults);
+  }
+
+  /** Applies a fault now to the open stream at `index` (in the order they opened); false when there is none. */
+  faultOpenStream(index: number, fault: Fault): boolean {
+    const stream = [...this.active][index];
+    stream?.apply(fault);
+    return stream !== undefined;
   }
 
   /** Applies a fault now to every open stream. */

@@ -1,0 +1,525 @@
+// The whole pipeline in a real Node-RED 4: how many live sessions one process carries, what it costs per
+// session, and what it adds in latency, against each provider's SDK used directly by a minimal script,
+// measured in the same run against the same emulator.
+//   npm run bench:pipeline                               (both providers, about 10 minutes)
+//   npm run bench:pipeline -- --provider aws --seconds 20 --sizes 1,10,100 --max-from 200 --max-step 50
+// Flow: junction → audio-in → transcribe-medical | assemblyai-medical → filter-final → confidence-gate →
+// junction. Every run is a fresh process (so RSS per session is that run's own): either Node-RED 4
+// embedded with the flow (bench/support/node-red.ts), or the SDK script. Both get the same audio from
+// the same feeder: one timer tick every 100 ms hands each session its next 100 ms chunk (16 kHz s16le,
+// a new Buffer per chunk), Node-RED through a junction's node.send(), as a websocket-in or tcp-in node
+// hands on what it receives. Session starts are spread over the first 2 s. The emulator runs in a
+// process of its own (its CPU does not count), in clock mode, so the finals come from the audio that
+// actually arrived. Figures per run:
+//   CPU s per session-minute of audio (process CPU, connection set-up and ending included);
+//   RSS per session (peak during the run minus the process's RSS before the first session, / N);
+//   chunk in → bytes at the emulator, and final out of the emulator → message out of the gate (or the
+//   SDK's callback): p50 / p99 ms;
+//   lag: how far a chunk reached the emulator behind its real-time schedule. A run is "real time" when
+//   every session keeps 99 % of its chunks within 200 ms of schedule (a lone GC pause or a moment
+//   without the CPU is a spike, not audio falling behind; the worst single chunk is printed too) and
+//   every final the emulator produced arrived.
+// Finally the largest N that stays real time through Node-RED (searched upwards from --max-from in steps
+// of --max-step), with the SDK script at the same N.
+import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
+import { fork } from "node:child_process";
+import { PerformanceObserver } from "node:perf_hooks";
+import { EmulatorProcess, EMULATOR_CREDENTIALS, TLS_CERT, ASSEMBLYAI_KEY } from "./support/emulator-process";
+import type { Provider, StreamReport } from "./support/emulator-process";
+import { EmbeddedNodeRed } from "./support/node-red";
+import { edges, pipelineFlow } from "./support/pipeline-flow";
+import { createTranscribeClient } from "../src/providers/aws/client";
+import { medicalService } from "../src/providers/aws/service";
+import { AwsStreamSession } from "../src/providers/aws/session";
+import { realScheduler } from "../src/util/scheduler";
+import { assemblyAiSdkSession, awsMedicalParams, awsSdkSession, type Runner } from "./support/sdk-sessions";
+import { cpuSecondsSince, epochMs, quantile, sleep } from "./support/stats";
+import { CHUNK_MS, RATE, sessionChunk } from "./support/tagged-audio";
+
+type Variant =
+  "sdk" | "node-red" | "node-red-fanout" | "node-red-direct" | "sdk-beside-node-red" | "session-layer";
+
+interface RunSpec {
+  provider: Provider;
+  variant: Variant;
+  sessions: number;
+  seconds: number;
+  url: string;
+}
+
+/** What a measured process sends back. */
+interface RunResult {
+  cpuSeconds: number;
+  /** Time spent in garbage collection (part of cpuSeconds). */
+  gcSeconds: number;
+  rssBefore: number;
+  rssPeak: number;
+  /** Feeder start (epoch ms): chunk `seq` of session i is due at t0 + (startTick(i) + seq) × 100 ms. */
+  t0: number;
+  /** pushedAt[i - 1][seq]: when chunk seq of session i was handed on (epoch ms). */
+  pushedAt: number[][];
+  /** Finals delivered: [session, first word start ms, last word start ms, when]. */
+  delivered: Array<[number, number, number, number]>;
+  errors: string[];
+  /** Sessions that did not end within the wait after their last chunk. */
+  unfinished: number;
+}
+
+/** Session starts are spread over this many ticks, as real sessions do not all start at once. */
+const STAGGER_TICKS = 20;
+const startTick = (session: number): number => (session - 1) % STAGGER_TICKS;
+const LAG_LIMIT_MS = 200;
+
+// ---------------------------------------------------------------------------------------------------
+// The measured process.
+
+/** The sessions under test, one way or the other, and how results reach `onFinal`. */
+interface Harness {
+  sessions: Array<{ push(c: Buffer): void; end(): void }>;
+  /** Resolves when every session has ended (or after `ms`); the number that did not. */
+  settled(ms: number): Promise<number>;
+  errors: string[];
+  stop(): Promise<void>;
+}
+
+type OnFinal = (session: number, wordStartsMs: number[]) => void;
+
+async function nodeRedHarness(spec: RunSpec, onFinal: OnFinal): Promise<Harness> {
+  const nr = await EmbeddedNodeRed.start();
+  await nr.deploy(
+    pipelineFlow({
+      provider: spec.provider,
+      endpoint: spec.url,
+      audioTap: spec.variant === "node-red-fanout",
+    }),
+  );
+  const e = edges();
+  const errors: string[] = [];
+  const open = new Set<string>();
+  let allEnded: () => void = () => undefined;
+  nr.tap(e.out, (msg) => {
+    const p = msg.payload as { words: Array<{ kind: string; startTime: number }> };
+    const words = p.words.filter((w) => w.kind === "word").map((w) => Math.round(w.startTime * 1000));
+    onFinal(Number(String(msg.topic).slice(1)), words);
+  });
+  nr.tap(e.events, (msg) => {
+    const ev = (msg.payload as { event: string }).event;
+    if (ev === "ended" || ev === "termination" || ev === "error") {
+      open.delete(String(msg.topic));
+      if (open.size === 0) allEnded();
+    }
+  });
+  nr.tap(e.errors, (msg) => errors.push(String((msg as { error?: { message?: string } }).error?.message)));
+  const sessions = Array.from({ length: spec.sessions }, (_, i) => {
+    const topic = `s${i + 1}`;
+    return {
+      push: (c: Buffer): void => {
+        open.add(topic);
+        nr.send(e.src, { topic, payload: c });
+      },
+      end: (): void => nr.send(e.src, { topic, audio: { end: true } }),
+    };
+  });
+  return {
+    sessions,
+    errors,
+    settled: (ms) =>
+      Promise.race([
+        new Promise<number>((resolve) => {
+          allEnded = () => resolve(0);
+          if (open.size === 0) resolve(0);
+        }),
+        sleep(ms).then(() => open.size),
+      ]),
+    stop: () => nr.stop(),
+  };
+}
+
+/** The node's session layer without Node-RED (AWS only): what bench/transcribe-medical.ts measures. */
+function sessionHarness(spec: RunSpec, onFinal: OnFinal): Harness {
+  if (spec.provider !== "aws") throw new Error("the session-layer variant is for AWS only");
+  const client = createTranscribeClient({
+    region: "us-east-1",
+    endpoint: spec.url,
+    credentials: EMULATOR_CREDENTIALS,
+    problems: [],
+  });
+  const sessions = Array.from({ length: spec.sessions }, (_, i) => {
+    const s = new AwsStreamSession({
+      sessionId: `s${i + 1}`,
+      service: medicalService(client, awsMedicalParams(RATE)),
+      scheduler: realScheduler,
+      handlers: {
+        result: (r) => {
+          if (r.isFinal)
+            onFinal(
+              i + 1,
+              r.words.filter((w) => w.kind === "word").map((w) => Math.round(w.startTime * 1000)),
+            );
+        },
+        event: () => undefined,
+      },
+    });
+    return s;
+  });
+  return {
+    sessions: sessions.map((s) => ({ push: (c) => void s.push(c), end: () => void s.end() })),
+    errors: [],
+    settled: async (ms) => {
+      await Promise.race([Promise.all(sessions.map((s) => s.done)), sleep(ms)]);
+      return sessions.filter((s) => s.state !== "ended").length;
+    },
+    stop: () => Promise.resolve(client.destroy()),
+  };
+}
+
+function sdkHarness(spec: RunSpec, onFinal: OnFinal): Harness {
+  const errors: string[] = [];
+  const client =
+    spec.provider === "aws"
+      ? new TranscribeStreamingClient({
+          region: "us-east-1",
+          endpoint: spec.url,
+          credentials: EMULATOR_CREDENTIALS,
+        })
+      : undefined;
+  const runners: Runner[] = Array.from({ length: spec.sessions }, (_, i) => {
+    const session = i + 1;
+    if (client) {
+      return awsSdkSession(client, RATE, (r) => {
+        if (r.IsPartial) return;
+        const items = r.Alternatives?.[0]?.Items ?? [];
+        onFinal(
+          session,
+          items.filter((w) => w.Type === "pronunciation").map((w) => Math.round((w.StartTime ?? 0) * 1000)),
+        );
+      });
+    }
+    return assemblyAiSdkSession(
+      spec.url,
+      ASSEMBLYAI_KEY,
+      (turn) => {
+        if (turn.end_of_turn)
+          onFinal(
+            session,
+            turn.words.map((w) => w.start),
+          );
+      },
+      (err) => errors.push(err.message),
+    );
+  });
+  const endings: Array<Promise<void>> = [];
+  return {
+    sessions: runners.map((r) => ({
+      push: (c) => r.push(c),
+      end: () => void endings.push(r.end().catch((err: Error) => void errors.push(err.message))),
+    })),
+    errors,
+    settled: async (ms) => {
+      let left = endings.length;
+      const all = Promise.all(endings.map((p) => p.then(() => void left--)));
+      await Promise.race([all, sleep(ms)]);
+      return left + (spec.sessions - endings.length);
+    },
+    stop: () => Promise.resolve(client?.destroy()),
+  };
+}
+
+/** Feeds every session in real time, one tick per chunk for all of them; returns when all have ended. */
+async function feed(h: Harness, chunks: number, pushedAt: number[][], onTick: () => void): Promise<number> {
+  const t0 = epochMs();
+  const ticks = STAGGER_TICKS + chunks;
+  for (let k = 0; k <= ticks; k++) {
+    h.sessions.forEach((s, i) => {
+      const seq = k - startTick(i + 1);
+      if (seq === chunks) s.end();
+      if (seq < 0 || seq >= chunks) return;
+      const c = sessionChunk(i + 1, seq);
+      pushedAt[i][seq] = epochMs();
+      s.push(c);
+    });
+    onTick();
+    // The schedule is absolute: a late tick does not push the later ones back.
+    await sleep(Math.max(0, t0 + (k + 1) * CHUNK_MS - epochMs()));
+  }
+  return t0;
+}
+
+async function measure(spec: RunSpec): Promise<RunResult> {
+  const chunks = (spec.seconds * 1000) / CHUNK_MS;
+  for (let seq = 0; seq < chunks; seq++) sessionChunk(1, seq); // the clock templates, made up front
+  const delivered: RunResult["delivered"] = [];
+  const onFinal: OnFinal = (session, words) => {
+    if (words.length > 0) delivered.push([session, words[0], words[words.length - 1], epochMs()]);
+  };
+  // "sdk-beside-node-red": the SDK script in a process where an idle Node-RED runs too.
+  const idle = spec.variant === "sdk-beside-node-red" ? await EmbeddedNodeRed.start() : undefined;
+  const h = spec.variant.startsWith("sdk")
+    ? sdkHarness(spec, onFinal)
+    : spec.variant === "session-layer"
+      ? sessionHarness(spec, onFinal)
+      : await nodeRedHarness(spec, onFinal);
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  let gcMs = 0;
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  });
+  gcObserver.observe({ entryTypes: ["gc"] });
+  const cpu0 = process.cpuUsage();
+  const pushedAt = Array.from({ length: spec.sessions }, () => new Array<number>(chunks).fill(0));
+  const t0 = await feed(h, chunks, pushedAt, () => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  });
+  const unfinished = await h.settled(30_000);
+  const cpuSeconds = cpuSecondsSince(cpu0);
+  gcObserver.disconnect();
+  await h.stop();
+  await idle?.stop();
+  return {
+    cpuSeconds,
+    gcSeconds: gcMs / 1000,
+    rssBefore,
+    rssPeak,
+    t0,
+    pushedAt,
+    delivered,
+    errors: h.errors.slice(0, 5),
+    unfinished,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The orchestrating process.
+
+interface Figures {
+  n: number;
+  cpuPerSessionMinute: number;
+  rssMbPerSession: number;
+  inP50: number;
+  inP99: number;
+  outP50: number;
+  outP99: number;
+  /** Worst chunk lag of the run (ms). */
+  lagMax: number;
+  /** The worst session's 99th-percentile lag (ms): what decides "real time". */
+  lagP99: number;
+  produced: number;
+  delivered: number;
+  realTime: boolean;
+  notes: string[];
+}
+
+function runOnce(spec: RunSpec): Promise<RunResult> {
+  const child = fork(__filename, ["measure", JSON.stringify(spec)], {
+    // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every measured process there.
+    execArgv: [
+      "--require",
+      "tsx/cjs",
+      "--expose-gc",
+      ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ],
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: TLS_CERT },
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.once("message", (m: unknown) => resolve(m as RunResult));
+    child.once("exit", (code) =>
+      reject(new Error(`measured process exited (${code}):\n${stderr.slice(-2000)}`)),
+    );
+  });
+}
+
+const keyOf = (session: number, first: number, last: number): string => `${session}|${first}|${last}`;
+
+function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures {
+  const inLat: number[] = [];
+  let lagMax = 0;
+  const lagBySession = new Map<number, number[]>();
+  const produced = new Map<string, number>();
+  for (const s of streams) {
+    if (s.session === 0) continue;
+    for (const [seq, at] of s.audio) {
+      const pushed = r.pushedAt[s.session - 1]?.[seq];
+      if (!pushed) continue;
+      inLat.push(at - pushed);
+      const lag = at - (r.t0 + (startTick(s.session) + seq) * CHUNK_MS);
+      lagMax = Math.max(lagMax, lag);
+      const lags = lagBySession.get(s.session) ?? [];
+      lagBySession.set(s.session, lags);
+      lags.push(lag);
+    }
+    for (const f of s.finals) {
+      if (f.wordStartsMs.length === 0) continue;
+      const key = keyOf(s.session, f.wordStartsMs[0], f.wordStartsMs[f.wordStartsMs.length - 1]);
+      produced.set(key, f.at);
+    }
+  }
+  const outLat: number[] = [];
+  for (const [session, first, last, at] of r.delivered) {
+    const sent = produced.get(keyOf(session, first, last));
+    if (sent !== undefined) outLat.push(at - sent);
+  }
+  const notes = [...r.errors, `gc ${((r.gcSeconds / r.cpuSeconds) * 100).toFixed(0)}% of cpu`];
+  if (r.unfinished > 0) notes.push(`${r.unfinished} sessions did not end`);
+  const minutes = (spec.sessions * spec.seconds) / 60;
+  const lagP99 = Math.max(0, ...[...lagBySession.values()].map((lags) => quantile(lags, 0.99)));
+  return {
+    n: spec.sessions,
+    cpuPerSessionMinute: r.cpuSeconds / minutes,
+    rssMbPerSession: Math.max(0, r.rssPeak - r.rssBefore) / 2 ** 20 / spec.sessions,
+    inP50: quantile(inLat, 0.5),
+    inP99: quantile(inLat, 0.99),
+    outP50: quantile(outLat, 0.5),
+    outP99: quantile(outLat, 0.99),
+    lagMax,
+    lagP99,
+    produced: produced.size,
+    delivered: outLat.length,
+    realTime: lagP99 <= LAG_LIMIT_MS && outLat.length === produced.size && r.unfinished === 0,
+    notes,
+  };
+}
+
+async function run(emu: EmulatorProcess, spec: Omit<RunSpec, "url">): Promise<Figures> {
+  const full = { ...spec, url: emu.url };
+  const before = (await emu.report(true)).cpuSeconds;
+  const result = await runOnce(full);
+  const { streams, cpuSeconds } = await emu.report(true);
+  const f = figures(full, result, streams);
+  f.notes.unshift(`emulator ${(((cpuSeconds - before) / spec.seconds) * 100).toFixed(0)}% of a core`);
+  return f;
+}
+
+const f1 = (x: number, w = 7): string => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 1) : "-").padStart(w);
+
+function printRow(label: string, name: string, x: Figures): void {
+  console.log(
+    `${label.padEnd(10)} ${String(x.n).padStart(5)}  ${name.padEnd(16)} ${f1(x.cpuPerSessionMinute)} ${f1(x.rssMbPerSession)}  ${f1(x.inP50)} /${f1(x.inP99)}  ${f1(x.outP50)} /${f1(x.outP99)}  ${f1(x.lagP99)} ${f1(x.lagMax)}  ${String(x.delivered).padStart(5)}/${String(x.produced).padEnd(5)} ${x.realTime ? "yes" : "NO "} ${x.notes.join("; ").slice(0, 200)}`,
+  );
+}
+
+function printPair(label: string, base: Figures, node: Figures): void {
+  printRow(label, "SDK script", base);
+  printRow(label, "Node-RED", node);
+  console.log(
+    `${"".padEnd(10)} ${"".padStart(5)}  ${"ratio".padEnd(16)} ${f1(node.cpuPerSessionMinute / base.cpuPerSessionMinute)}x${f1(node.rssMbPerSession / base.rssMbPerSession)}x ${f1(node.inP50 / base.inP50)}x/${f1(node.inP99 / base.inP99)}x ${f1(node.outP50 / base.outP50)}x/${f1(node.outP99 / base.outP99)}x`,
+  );
+}
+
+interface Options {
+  providers: Provider[];
+  seconds: number;
+  sizes: number[];
+  maxFrom: number;
+  maxStep: number;
+  fanout: boolean;
+  /** Further variants to run at every size, for finding where the cost is. */
+  extra: Variant[];
+}
+
+function options(argv: string[]): Options {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const provider = get("provider");
+  return {
+    providers: provider ? [provider as Provider] : ["aws", "assemblyai"],
+    seconds: Number(get("seconds") ?? 20),
+    sizes: (get("sizes") ?? "1,10,100").split(",").map(Number),
+    maxFrom: Number(get("max-from") ?? 200),
+    maxStep: Number(get("max-step") ?? 50),
+    fanout: !argv.includes("--no-fanout"),
+    extra: (get("variants") ?? "").split(",").filter((v): v is Variant => v !== ""),
+  };
+}
+
+/**
+ * The largest N (a multiple of --max-step) at which Node-RED stays real time: upwards from --max-from
+ * while it holds, downwards while it does not.
+ */
+async function searchMax(
+  emu: EmulatorProcess,
+  o: Options,
+  spec: (n: number) => Omit<RunSpec, "url">,
+  provider: Provider,
+): Promise<Figures | undefined> {
+  let best: Figures | undefined;
+  let failedAt = Infinity;
+  for (let n = o.maxFrom; n > 0 && n < failedAt;) {
+    const node = await run(emu, spec(n));
+    console.log(
+      `${provider.padEnd(10)} ${String(n).padStart(5)}  ${"search".padEnd(16)} worst session's p99 lag ${f1(node.lagP99)} ms (max ${f1(node.lagMax)}), finals ${node.delivered}/${node.produced}: ${node.realTime ? "real time" : "NOT real time"} ${node.notes.join("; ").slice(0, 200)}`,
+    );
+    if (node.realTime) {
+      best = node;
+      n += o.maxStep;
+    } else {
+      failedAt = n;
+      if (best) break;
+      n -= o.maxStep;
+    }
+  }
+  return best;
+}
+
+async function benchProvider(provider: Provider, o: Options): Promise<void> {
+  const emu = await EmulatorProcess.start({
+    provider,
+    fixtureSeconds: o.seconds + 5,
+    tls: provider === "assemblyai",
+  });
+  const spec = (variant: Variant, sessions: number): Omit<RunSpec, "url"> => ({
+    provider,
+    variant,
+    sessions,
+    seconds: o.seconds,
+  });
+  // Warm-up runs load the modules and settle the emulator; their figures are not kept.
+  await run(emu, spec("sdk", 2));
+  await run(emu, spec("node-red", 2));
+  for (const n of o.sizes) {
+    printPair(provider, await run(emu, spec("sdk", n)), await run(emu, spec("node-red", n)));
+    for (const v of o.extra) printRow(provider, v, await run(emu, spec(v, n)));
+  }
+  if (o.fanout) {
+    // The same flow with audio-in's output wired to a second node: Node-RED deep-copies every chunk for it.
+    const n = o.sizes.includes(100) ? 100 : (o.sizes.at(-1) ?? 10);
+    printRow(provider, "fan-out", await run(emu, spec("node-red-fanout", n)));
+  }
+  const best = await searchMax(emu, o, (n) => spec("node-red", n), provider);
+  if (best) printPair(`${provider} max`, await run(emu, spec("sdk", best.n)), best);
+  else if (o.maxFrom > 0) console.log(`${provider}: not real time at ${o.maxStep} sessions`);
+  await emu.stop();
+}
+
+async function main(): Promise<void> {
+  const o = options(process.argv.slice(2));
+  console.log(
+    `${o.seconds} s of real-time 16 kHz audio per session in 100 ms chunks, starts spread over ${STAGGER_TICKS * CHUNK_MS} ms; ` +
+      `latencies p50 / p99 ms; "real time": every session's p99 lag within ${LAG_LIMIT_MS} ms and every final delivered`,
+  );
+  console.log(
+    "provider       N  variant          cpu s/    RSS MB/   chunk→emulator     final→out (gate)   lag ms         finals  real",
+  );
+  console.log(
+    "                                  sess-min  session  p50     p99        p50     p99        p99     max    out/made  time",
+  );
+  for (const provider of o.providers) await benchProvider(provider, o);
+}
+
+if (process.argv[2] === "measure") {
+  // An orphan (the bench was stopped) must not keep running.
+  process.on("disconnect", () => process.exit(1));
+  void measure(JSON.parse(process.argv[3] ?? "{}") as RunSpec).then(
+    (r) => process.send?.(r, () => process.exit(0)),
+    (err: Error) => {
+      console.error(err.stack);
+      process.exit(1);
+    },
+  );
+} else void main();

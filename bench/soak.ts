@@ -1,0 +1,491 @@
+// Soak: many live sessions through a real Node-RED 4 for a few minutes, with faults injected at random,
+// a full redeploy in the middle, and an account at the end of what was lost, duplicated or left behind.
+//   npm run bench:soak                      (2 minutes of sessions; about 3 minutes in all; a CI step)
+//   npm run bench:soak -- --minutes 30 --concurrency 40 --seed 7
+// One process runs Node-RED with both pipelines (audio-in → transcribe-medical | assemblyai-medical →
+// filter-final → confidence-gate); the two emulators run in processes of their own (clock mode), so
+// faults come from outside as the network and the services would: AWS streams reset, exceptions
+// (InternalFailure, ServiceUnavailable), stalls and a 2 s outage; AssemblyAI connections dropped
+// (1006), ended with an error (3005, 1011) or frozen half-open. Sessions arrive at random, 8–30 s long,
+// fed in real time (one 100 ms chunk per session per tick).
+//
+// Exactly once, precisely. A word is identified by its session and its script start time (the
+// emulators know which script words each final carries; the gate's output carries session-relative
+// word times). For every session:
+//   - no word reaches the gate's output twice, and none that no emulator final carried;
+//   - every word the emulators put in a final reaches the gate's output;
+//   - every script word that lies wholly in the session's audio reaches the gate's output (nothing lost
+//     to a fault: replays after reconnects must cover it), unless the flow refused audio of the session;
+//   - the session ends: its transcriber reports `ended` / `termination` for it.
+// The redeploy (POST /flows, Node-RED-Deployment-Type: full) stops every node before any starts again:
+// Node-RED takes all nodes out of its routing at once, then runs their close handlers. Sessions in
+// flight at that moment ("cut": still fed, or fed to their end but not yet ended by their transcriber)
+// end there: the feeder stops them, as a full deploy closes a websocket-in's clients; audio-in drops
+// the frames it still paces; the transcriber ends each provider stream cleanly (the providers flush
+// their last finals), but those finals, and the sessions' last events, have nowhere to go: filter-final
+// and the gate are already out of the routing. So for cut sessions the account is: no duplicates, no
+// phantom words, every word produced before the redeploy began (1 s margin) delivered, and no provider
+// stream left open; the words produced after that are counted as "dropped by the redeploy". (Node-RED's
+// Flow.stop takes out of the routing only the nodes it stops, so a "modified nodes" deploy that leaves
+// filter-final and the gate running would receive them; the soak does not measure that.)
+//
+// Leaks: before the first measured session (after a warm-up session per provider), and again after
+// every session has ended, the process's active handles (process.getActiveResourcesInfo(): sockets,
+// timers, ...) are counted by kind and the heap is measured after a full GC. The run fails if any kind
+// ends above its baseline (after up to 20 s of settling; Node-RED's own 0–2 housekeeping timers
+// tolerated) or the heap grew more than 32 MiB.
+import { fork } from "node:child_process";
+import type { NodeMessage } from "node-red";
+import { assemblyAiFixture, awsFixture } from "./support/fixtures";
+import {
+  EmulatorProcess,
+  type FaultCommand,
+  type Provider,
+  type StreamReport,
+} from "./support/emulator-process";
+import { EmbeddedNodeRed, type FlowNode } from "./support/node-red";
+import { edges, pipelineFlow } from "./support/pipeline-flow";
+import { epochMs, sleep } from "./support/stats";
+import { CHUNK_MS, sessionChunk } from "./support/tagged-audio";
+
+const PROVIDERS: Provider[] = ["aws", "assemblyai"];
+const PREFIX: Record<Provider, string> = { aws: "aws-", assemblyai: "aai-" };
+const MIN_CHUNKS = 80;
+const MAX_CHUNKS = 300;
+/** Faults only hit sessions with at least this much audio still to come, so each has time to recover. */
+const FAULT_LEAD_CHUNKS = 120;
+const TIMER_TOLERANCE = 2;
+const HEAP_TOLERANCE_MB = 32;
+const REDEPLOY_MARGIN_MS = 1000;
+
+interface Options {
+  minutes: number;
+  /** Concurrent sessions per provider. */
+  concurrency: number;
+  seed: number;
+  faultEveryMs: number;
+}
+
+function options(argv: string[]): Options {
+  const get = (name: string, fallback: number): number => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(argv[i + 1]) : fallback;
+  };
+  return {
+    minutes: get("minutes", 2),
+    concurrency: get("concurrency", 20),
+    seed: get("seed", 1),
+    faultEveryMs: get("fault-every-ms", 1500),
+  };
+}
+
+/** A small seeded generator (mulberry32), so a failing run can be repeated with its seed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Session {
+  n: number;
+  provider: Provider;
+  topic: string;
+  chunks: number;
+  sent: number;
+  /** Ended by the redeploy rather than by its source. */
+  cut: boolean;
+  endedAt: number | undefined;
+  /** Terminal event from the transcriber (ended, termination, error). */
+  terminal: string | undefined;
+  /** Delivered words: script start ms → times delivered. */
+  delivered: Map<number, number>;
+  refused: boolean;
+  /** The transcriber's session events, in short (for the report of a failed session). */
+  history: string[];
+}
+
+/** Script words (start ms) that lie wholly within the first `ms` of session audio. */
+function scriptWords(provider: Provider, ms: number): number[] {
+  if (provider === "aws") {
+    return awsFixture(MAX_CHUNKS / 10 + 5)
+      .flatMap((seg) => seg.words)
+      .filter((w) => !w.punctuation && w.end * 1000 <= ms + 0.5)
+      .map((w) => Math.round(w.start * 1000));
+  }
+  return assemblyAiFixture(MAX_CHUNKS / 10 + 5)
+    .turns.flatMap((t) => t.words)
+    .filter((w) => w.endMs <= ms + 0.5)
+    .map((w) => w.startMs);
+}
+
+/** The handles of this process, counted by kind. */
+function resources(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
+  return counts;
+}
+
+async function heapMb(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    global.gc?.();
+    await sleep(50);
+  }
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
+class Soak {
+  readonly sessions: Session[] = [];
+  private nextSession = 1;
+  private redeploying = false;
+  redeployAt = 0;
+  readonly notes: string[] = [];
+  readonly errors: string[] = [];
+  faults = 0;
+
+  constructor(
+    private readonly nr: EmbeddedNodeRed,
+    private readonly flows: FlowNode[],
+    private readonly emus: Record<Provider, EmulatorProcess>,
+    private readonly rnd: () => number,
+  ) {}
+
+  /** Listens to the edges of both pipelines (again after every deploy: the nodes are new objects). */
+  tap(): void {
+    for (const provider of PROVIDERS) {
+      const e = edges(PREFIX[provider]);
+      this.nr.tap(e.out, (msg) => this.onResult(msg));
+      this.nr.tap(e.events, (msg) => this.onEvent(msg));
+      this.nr.tap(e.errors, (msg) => this.onError(msg));
+    }
+  }
+
+  private byTopic(topic: unknown): Session | undefined {
+    return this.sessions.find((s) => s.topic === topic);
+  }
+
+  private onResult(msg: NodeMessage): void {
+    const s = this.byTopic(msg.topic);
+    const words = (msg.payload as { words: Array<{ kind: string; startTime: number }> }).words;
+    for (const w of words) {
+      if (w.kind !== "word" || !s) continue;
+      const at = Math.round(w.startTime * 1000);
+      s.delivered.set(at, (s.delivered.get(at) ?? 0) + 1);
+    }
+  }
+
+  private onEvent(msg: NodeMessage): void {
+    const p = msg.payload as { event: string; code?: number; kind?: string; reason?: string };
+    const ev = p.event;
+    const s = this.byTopic(msg.topic);
+    s?.history.push([ev, p.code, p.kind, p.reason].filter((x) => x !== undefined).join(":"));
+    if (s && (ev === "ended" || ev === "termination" || ev === "error")) s.terminal ??= ev;
+  }
+
+  private onError(msg: NodeMessage): void {
+    const text = String((msg as { error?: { message?: string } }).error?.message);
+    const s = this.byTopic(msg.topic);
+    if (s && /refused/.test(text)) s.refused = true;
+    if (this.errors.length < 2000) this.errors.push(text);
+  }
+
+  start(provider: Provider): Session {
+    const n = this.nextSession++;
+    const s: Session = {
+      n,
+      provider,
+      topic: `${PREFIX[provider]}${n}`,
+      chunks: MIN_CHUNKS + Math.floor(this.rnd() * (MAX_CHUNKS - MIN_CHUNKS + 1)),
+      sent: 0,
+      cut: false,
+      endedAt: undefined,
+      terminal: undefined,
+      delivered: new Map(),
+      refused: false,
+      history: [],
+    };
+    this.sessions.push(s);
+    return s;
+  }
+
+  active(provider?: Provider): Session[] {
+    return this.sessions.filter((s) => s.endedAt === undefined && (!provider || s.provider === provider));
+  }
+
+  /** One tick: every active session sends its next chunk, or its end. */
+  tick(): void {
+    if (this.redeploying) return;
+    for (const s of this.active()) {
+      const src = edges(PREFIX[s.provider]).src;
+      if (s.sent < s.chunks) {
+        this.nr.send(src, { topic: s.topic, payload: sessionChunk(s.n, s.sent++) });
+      } else {
+        this.nr.send(src, { topic: s.topic, audio: { end: true } });
+        s.endedAt = epochMs();
+      }
+    }
+  }
+
+  /** One random fault on a random session that has enough audio left to recover in. */
+  async fault(): Promise<void> {
+    const provider = PROVIDERS[Math.floor(this.rnd() * 2)];
+    const sessions = this.active(provider)
+      .filter((s) => s.chunks - s.sent >= FAULT_LEAD_CHUNKS)
+      .map((s) => s.n);
+    if (sessions.length === 0) return;
+    const r = this.rnd();
+    const pick = this.rnd();
+    const command: FaultCommand =
+      provider === "aws"
+        ? {
+            provider,
+            pick,
+            sessions,
+            fault:
+              r < 0.4
+                ? { kind: "reset" }
+                : r < 0.55
+                  ? { kind: "exception", type: "InternalFailureException" }
+                  : r < 0.7
+                    ? { kind: "exception", type: "ServiceUnavailableException" }
+                    : r < 0.85
+                      ? { kind: "end" }
+                      : { kind: "stall" },
+          }
+        : {
+            provider,
+            pick,
+            sessions,
+            action: r < 0.45 ? "drop" : r < 0.85 ? "fail" : "freeze",
+            code: r < 0.65 ? 3005 : 1011,
+          };
+    if (await this.emus[provider].fault(command)) this.faults++;
+  }
+
+  async outage(): Promise<void> {
+    await this.emus.aws.fault({ provider: "aws", outageMs: 2000, mode: "unavailable" });
+    this.notes.push("AWS outage: 2 s of HTTP 503 with every open stream reset");
+  }
+
+  /** A full deploy of the same flows: every session open now is cut (see the file comment). */
+  async redeploy(): Promise<void> {
+    this.redeploying = true;
+    this.redeployAt = epochMs();
+    // In flight: still fed, or fed to the end but not yet ended by its transcriber (finishing a replay
+    // after a fault, or waiting for the provider's last finals).
+    const cut = this.sessions.filter((s) => s.terminal === undefined);
+    for (const s of cut) {
+      s.cut = true;
+      s.endedAt ??= this.redeployAt;
+    }
+    const t0 = Date.now();
+    await this.nr.deploy(this.flows, "full");
+    this.tap();
+    this.notes.push(`full redeploy took ${Date.now() - t0} ms and cut ${cut.length} open sessions`);
+    this.redeploying = false;
+  }
+}
+
+interface Account {
+  lost: string[];
+  duplicated: string[];
+  phantom: string[];
+  hung: string[];
+  droppedByRedeploy: number;
+  deliveredWords: number;
+}
+
+/** Checks every session against what the emulators produced (see the file comment). */
+function account(soak: Soak, reports: Record<Provider, StreamReport[]>): Account {
+  const a: Account = {
+    lost: [],
+    duplicated: [],
+    phantom: [],
+    hung: [],
+    droppedByRedeploy: 0,
+    deliveredWords: 0,
+  };
+  const produced = new Map<number, Map<number, number>>();
+  for (const provider of PROVIDERS) {
+    for (const stream of reports[provider]) {
+      const words = produced.get(stream.session) ?? new Map<number, number>();
+      produced.set(stream.session, words);
+      for (const f of stream.finals) {
+        for (const w of f.wordStartsMs) words.set(w, Math.min(words.get(w) ?? Infinity, f.at));
+      }
+    }
+  }
+  for (const s of soak.sessions) {
+    const made = produced.get(s.n) ?? new Map<number, number>();
+    const name = `${s.topic}${s.cut ? " (cut)" : ""}`;
+    for (const [w, times] of s.delivered) {
+      a.deliveredWords += times;
+      if (times > 1) a.duplicated.push(`${name} word at ${w} ms ×${times}`);
+      if (!made.has(w)) a.phantom.push(`${name} word at ${w} ms`);
+    }
+    for (const [w, at] of made) {
+      if (s.delivered.has(w)) continue;
+      if (s.cut && at >= soak.redeployAt - REDEPLOY_MARGIN_MS) a.droppedByRedeploy++;
+      else a.lost.push(`${name} produced word at ${w} ms`);
+    }
+    if (!s.cut && !s.refused) {
+      for (const w of scriptWords(s.provider, s.chunks * CHUNK_MS)) {
+        if (!s.delivered.has(w)) a.lost.push(`${name} spoken word at ${w} ms never transcribed`);
+      }
+    }
+    if (!s.cut && s.terminal === undefined) a.hung.push(`${name} [${s.history.join(", ")}]`);
+  }
+  return a;
+}
+
+function diffResources(before: Map<string, number>, after: Map<string, number>): string[] {
+  const over: string[] = [];
+  for (const [kind, n] of after) {
+    const base = before.get(kind) ?? 0;
+    const allowed = kind === "Timeout" ? base + TIMER_TOLERANCE : base;
+    if (n > allowed) over.push(`${kind}: ${base} → ${n}`);
+  }
+  return over;
+}
+
+/** Runs one short session per provider, so the baseline holds what a warm runtime holds. */
+async function warmUp(soak: Soak): Promise<void> {
+  const warm = PROVIDERS.map((p) => {
+    const s = soak.start(p);
+    s.chunks = 20;
+    return s;
+  });
+  while (warm.some((s) => s.terminal === undefined)) {
+    soak.tick();
+    await sleep(CHUNK_MS);
+  }
+}
+
+async function main(): Promise<void> {
+  const o = options(process.argv.slice(2));
+  const started = Date.now();
+  const rnd = random(o.seed);
+  const fixtureSeconds = MAX_CHUNKS / 10 + 5;
+  const emus = {
+    aws: await EmulatorProcess.start({ provider: "aws", fixtureSeconds }),
+    assemblyai: await EmulatorProcess.start({ provider: "assemblyai", fixtureSeconds }),
+  };
+  const nr = await EmbeddedNodeRed.start();
+  const flows = PROVIDERS.flatMap((provider) =>
+    pipelineFlow({
+      provider,
+      endpoint: emus[provider].url,
+      prefix: PREFIX[provider],
+      // Stalls are found sooner than by default (20 s), so that a few minutes hold many of them.
+      transcriber: provider === "aws" ? { tuning: { watchdogMs: 4000, backoffMaxMs: 2000 } } : {},
+    }),
+  );
+  await nr.deploy(flows);
+  const soak = new Soak(nr, flows, emus, rnd);
+  soak.tap();
+  await warmUp(soak);
+  await sleep(1500);
+  const heapBefore = await heapMb();
+  const before = resources();
+
+  const runMs = o.minutes * 60_000;
+  const t0 = epochMs();
+  let nextFault = t0 + o.faultEveryMs;
+  let outageDone = false;
+  let redeployDone = false;
+  let tickAt = t0;
+  for (;;) {
+    const now = epochMs();
+    const elapsed = now - t0;
+    // New sessions only while their whole length fits in the run; at most one per provider per tick.
+    const fits = elapsed + MAX_CHUNKS * CHUNK_MS < runMs;
+    for (const p of PROVIDERS)
+      if (fits && soak.active(p).length < o.concurrency && rnd() < 0.3) soak.start(p);
+    soak.tick();
+    if (now >= nextFault) {
+      nextFault += o.faultEveryMs;
+      await soak.fault();
+    }
+    if (!outageDone && elapsed > runMs * 0.3) {
+      outageDone = true;
+      await soak.outage();
+    }
+    if (!redeployDone && elapsed > runMs * 0.5) {
+      redeployDone = true;
+      await soak.redeploy();
+    }
+    if (!fits && soak.active().length === 0) break;
+    // Ticks missed (the redeploy blocks the loop) are skipped, never sent in a burst: live sources
+    // cannot send audio faster than it is spoken.
+    tickAt = Math.max(tickAt + CHUNK_MS, epochMs() - CHUNK_MS);
+    await sleep(Math.max(0, tickAt - epochMs()));
+  }
+
+  // Every session has sent its end; wait for the transcribers to report each one ended.
+  const deadline = Date.now() + 60_000;
+  while (soak.sessions.some((s) => !s.cut && s.terminal === undefined) && Date.now() < deadline)
+    await sleep(200);
+  let after = resources();
+  for (let i = 0; i < 100 && diffResources(before, after).length > 0; i++) {
+    await sleep(200);
+    after = resources();
+  }
+  const leaks = diffResources(before, after);
+  const heapAfter = await heapMb();
+  const reports = {
+    aws: (await emus.aws.report(false)).streams,
+    assemblyai: (await emus.assemblyai.report(false)).streams,
+  };
+  const openStreams = (await emus.aws.openStreams()) + (await emus.assemblyai.openStreams());
+  const a = account(soak, reports);
+  await nr.stop();
+  await Promise.all(PROVIDERS.map((p) => emus[p].stop()));
+
+  const measured = soak.sessions.length - 2;
+  const cut = soak.sessions.filter((s) => s.cut).length;
+  console.log(
+    `soak: ${measured} sessions (${cut} cut by the redeploy) over ${o.minutes} min, up to ${o.concurrency} at once per provider, seed ${o.seed}`,
+  );
+  console.log(`  faults injected: ${soak.faults}; ${soak.notes.join("; ")}`);
+  console.log(
+    `  words delivered: ${a.deliveredWords}; dropped by the redeploy (produced while it stopped the flows): ${a.droppedByRedeploy}`,
+  );
+  console.log(`  errors seen by the Catch nodes: ${soak.errors.length}`);
+  const checks: Array<[string, string[]]> = [
+    ["lost words", a.lost],
+    ["duplicated words", a.duplicated],
+    ["words no final carried", a.phantom],
+    ["sessions that never ended", a.hung],
+    ["provider streams left open", openStreams > 0 ? [`${openStreams} open`] : []],
+    ["handles above the baseline", leaks],
+    [
+      `heap growth over ${HEAP_TOLERANCE_MB} MiB`,
+      heapAfter - heapBefore > HEAP_TOLERANCE_MB
+        ? [`${heapBefore.toFixed(1)} → ${heapAfter.toFixed(1)} MiB`]
+        : [],
+    ],
+  ];
+  for (const [what, found] of checks) {
+    console.log(
+      `  ${found.length === 0 ? "ok  " : "FAIL"} ${what}: ${found.length}${found.length ? ` (${found.slice(0, 5).join("; ")})` : ""}`,
+    );
+  }
+  console.log(
+    `  heap ${heapBefore.toFixed(1)} → ${heapAfter.toFixed(1)} MiB; handles ${JSON.stringify(Object.fromEntries(before))} → ${JSON.stringify(Object.fromEntries(after))}`,
+  );
+  const failed = checks.some(([, found]) => found.length > 0);
+  console.log(`soak ${failed ? "FAILED" : "passed"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  process.exit(failed ? 1 : 0);
+}
+
+/** Runs the soak in a child with the GC exposed (needed for the heap check) when started without it. */
+if (!global.gc && !process.argv.includes("--no-relaunch")) {
+  const child = fork(__filename, [...process.argv.slice(2), "--no-relaunch"], {
+    execArgv: ["--require", "tsx/cjs", "--expose-gc"],
+  });
+  child.on("exit", (code) => process.exit(code ?? 1));
+} else void main();
