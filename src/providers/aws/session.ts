@@ -107,6 +107,8 @@ interface Attempt {
   results: number;
   reason?: StreamFailure;
   watchdog?: unknown;
+  /** When audio first went out after the last event; null while the service is answering. */
+  unansweredSince: number | null;
 }
 
 /**
@@ -134,6 +136,7 @@ export class AwsStreamSession {
   private acked = 0;
   private keepaliveDue = false;
   private keepaliveTimer: unknown;
+  private lastAudioAt = 0;
   private backoffTimer: unknown;
   private wake: (() => void) | undefined;
   /** End time of the last delivered final, per channel ("" without channel identification). */
@@ -222,16 +225,33 @@ export class AwsStreamSession {
     w?.();
   }
 
+  /**
+   * Notes that audio arrived. One timer runs per keep-alive interval and looks at when audio last came,
+   * instead of being cleared and set again for every chunk of every session.
+   */
   private armKeepalive(): void {
-    const s = this.opts.scheduler;
-    s.clearTimeout(this.keepaliveTimer);
+    this.lastAudioAt = this.opts.scheduler.now();
     // Silence can only be made for PCM; other encodings accept the service's idle timeout.
-    if (!this.pcm || this.inputEnded) return;
-    this.keepaliveTimer = s.setTimeout(() => {
+    if (!this.pcm || this.inputEnded || this.keepaliveTimer !== undefined) return;
+    this.keepaliveTimer = this.opts.scheduler.setTimeout(
+      () => this.keepaliveCheck(),
+      this.tuning.keepaliveMs,
+    );
+  }
+
+  private keepaliveCheck(): void {
+    this.keepaliveTimer = undefined;
+    if (this.inputEnded || this.state_ === "ended") return;
+    const s = this.opts.scheduler;
+    const quiet = s.now() - this.lastAudioAt;
+    let wait = this.tuning.keepaliveMs - quiet;
+    if (wait <= 0) {
       this.keepaliveDue = true;
+      this.lastAudioAt = s.now();
       this.notify();
-      this.armKeepalive();
-    }, this.tuning.keepaliveMs);
+      wait = this.tuning.keepaliveMs;
+    }
+    this.keepaliveTimer = s.setTimeout(() => this.keepaliveCheck(), wait);
   }
 
   private async run(): Promise<void> {
@@ -335,6 +355,7 @@ export class AwsStreamSession {
       rollingOver: false,
       startedAt: sched.now(),
       results: 0,
+      unansweredSince: null,
     };
     this.current = a;
     if (this.state_ !== "reconnecting") this.state_ = "connecting";
@@ -347,7 +368,7 @@ export class AwsStreamSession {
         this.opts.handlers.event({ event: "started", sessionId: this.sessionId });
       }
       for await (const ev of events ?? []) {
-        this.disarmWatchdog(a);
+        a.unansweredSince = null;
         this.acked = Math.max(this.acked, a.cursor);
         if (ev.TranscriptEvent) this.deliver(a, ev.TranscriptEvent);
         else {
@@ -402,13 +423,26 @@ export class AwsStreamSession {
     return Math.min(this.delivered.get("ch_0") ?? 0, this.delivered.get("ch_1") ?? 0);
   }
 
+  /**
+   * Notes that audio went out. The stream is stalled when audio has gone out for `watchdogMs` with no
+   * event back; one timer checks that, rather than one set for every frame and cleared by every event.
+   */
   private armWatchdog(a: Attempt): void {
-    if (a.watchdog !== undefined || a.stopped) return;
-    const ms = this.tuning.watchdogMs;
+    if (a.stopped) return;
+    a.unansweredSince ??= this.opts.scheduler.now();
+    if (a.watchdog === undefined) this.watchdogCheckIn(a, this.tuning.watchdogMs);
+  }
+
+  private watchdogCheckIn(a: Attempt, ms: number): void {
     a.watchdog = this.opts.scheduler.setTimeout(() => {
       a.watchdog = undefined;
-      if (a.stopped) return;
-      a.reason = stalled(ms);
+      if (a.stopped || a.unansweredSince === null) return;
+      const waited = this.opts.scheduler.now() - a.unansweredSince;
+      if (waited < this.tuning.watchdogMs) {
+        this.watchdogCheckIn(a, this.tuning.watchdogMs - waited);
+        return;
+      }
+      a.reason = stalled(this.tuning.watchdogMs);
       a.stopped = true;
       a.ac.abort();
       this.notify();

@@ -81,6 +81,8 @@ export interface LedgerFrame {
 export class AudioLedger {
   private frames: LedgerFrame[] = [];
   private received = 0;
+  // Kept as a running sum: add() and frameAt() run for every chunk of every session.
+  private retained = 0;
 
   constructor(
     readonly bytesPerSecond: number,
@@ -94,7 +96,7 @@ export class AudioLedger {
   }
 
   get retainedBytes(): number {
-    return this.frames.reduce((n, f) => n + f.data.length, 0);
+    return this.retained;
   }
 
   /** Offset of the first retained frame: where a replay starts. */
@@ -106,9 +108,9 @@ export class AudioLedger {
     const frame = { offset: this.received, data };
     this.frames.push(frame);
     this.received += data.length;
-    let retained = this.retainedBytes;
-    while (retained > this.maxRetainedBytes && this.frames.length > 1) {
-      retained -= (this.frames.shift() as LedgerFrame).data.length;
+    this.retained += data.length;
+    while (this.retained > this.maxRetainedBytes && this.frames.length > 1) {
+      this.retained -= (this.frames.shift() as LedgerFrame).data.length;
     }
     return frame;
   }
@@ -127,12 +129,24 @@ export class AudioLedger {
       const f = this.frames[0];
       if (f.offset + f.data.length > offset) break;
       this.frames.shift();
+      this.retained -= f.data.length;
     }
   }
 
   /** The first retained frame starting at or after `offset`, if any. */
   frameAt(offset: number): LedgerFrame | undefined {
-    return this.frames.find((f) => f.offset >= offset);
+    const frames = this.frames;
+    const last = frames.at(-1);
+    if (last === undefined || last.offset < offset) return undefined;
+    // Frames are in offset order; a live stream nearly always asks for the newest one.
+    let lo = 0;
+    let hi = frames.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (frames[mid].offset >= offset) hi = mid;
+      else lo = mid + 1;
+    }
+    return frames[lo];
   }
 
   seconds(bytes: number): number {
