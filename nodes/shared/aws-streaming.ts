@@ -219,9 +219,10 @@ export function runAwsStreamingNode<P>(
   };
 
   // A source that stops without sending audio.end would hold its stream open forever.
+  // refresh() re-arms the same timer: cheaper than a new one for every chunk of every session.
   const touch = (open: OpenSession): void => {
-    clearTimeout(open.idleTimer);
-    open.idleTimer = setTimeout(() => void open.session.end(), idleS * 1000);
+    if (open.idleTimer) open.idleTimer.refresh();
+    else open.idleTimer = setTimeout(() => void open.session.end(), idleS * 1000);
   };
 
   node.status({ fill: "grey", shape: "ring", text: t("status.idle") });
