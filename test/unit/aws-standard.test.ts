@@ -57,6 +57,12 @@ describe("standard Amazon Transcribe parameters", () => {
       /one of the language options/,
     ],
     [
+      "a preferred language with multi-language identification",
+      { languageMode: "identify-multiple", languageOptions: "en-US, es-US", preferredLanguage: "es-US" },
+      "preferredLanguage",
+      /single-language identification only/,
+    ],
+    [
       "Swedish in identification",
       { languageMode: "identify", languageOptions: "en-US, sv-SE" },
       "languageOptions",
@@ -317,6 +323,11 @@ describe("standard endpoint of the emulator (real SDK)", function () {
       STANDARD_MESSAGES.identifyEncoding,
     ],
     ["4 kHz audio", { LanguageCode: "en-US", MediaSampleRateHertz: 4000 }, STANDARD_MESSAGES.sampleRate],
+    [
+      "a preferred language with multi-language identification",
+      { IdentifyMultipleLanguages: true, LanguageOptions: "en-US,es-US", PreferredLanguage: "es-US" },
+      STANDARD_MESSAGES.preferredNeedsIdentify,
+    ],
   ];
   for (const [what, input, message] of rejected) {
     it(`rejects ${what} with BadRequestException, as the service does`, async () => {

@@ -171,6 +171,12 @@ function checkLanguage(input: StandardParamsInput): Step<LanguageSetting> {
     seen.set(languageOf(o), o);
   }
   const preferred = text(input.preferredLanguage);
+  if (preferred !== "" && mode === "identify-multiple") {
+    return fail(
+      "preferredLanguage",
+      "a preferred language works with single-language identification only; leave it empty to identify several languages",
+    );
+  }
   if (preferred !== "" && !options.includes(preferred)) {
     return fail(
       "preferredLanguage",

@@ -76,6 +76,8 @@ export const STANDARD_MESSAGES = {
   oneDialect:
     "LanguageOptions can include only one dialect per language. Remove the extra dialects and try your request again.",
   preferred: "PreferredLanguage must be one of the languages in LanguageOptions.",
+  // The API reference: PreferredLanguage only with IdentifyLanguage and LanguageOptions.
+  preferredNeedsIdentify: "PreferredLanguage can only be used with IdentifyLanguage.",
   identifyAndRedaction: "Language identification can't be combined with content redaction.",
   identifyAndModel: "Language identification can't be combined with a custom language model.",
   identifyEncoding: "Language identification supports only PCM and FLAC audio.",
@@ -119,6 +121,7 @@ function validateLanguage(h: Headers): string | null {
   if (new Set(options.map((o) => o.split("-")[0])).size !== options.length)
     return STANDARD_MESSAGES.oneDialect;
   const preferred = H(h, "preferred-language");
+  if (preferred !== undefined && !identify) return STANDARD_MESSAGES.preferredNeedsIdentify;
   if (preferred !== undefined && !options.includes(preferred)) return STANDARD_MESSAGES.preferred;
   if (H(h, "content-redaction-type") !== undefined) return STANDARD_MESSAGES.identifyAndRedaction;
   if (H(h, "language-model-name") !== undefined) return STANDARD_MESSAGES.identifyAndModel;
