@@ -20,6 +20,7 @@ import type { AddressInfo } from "node:net";
 import { CLOCK_TICK_SEC, type TranscriptFixture } from "./fixture";
 import { eventSignature, parseAuthorization, verifyRequestSignature } from "./signing";
 import { identifiedLanguage, STANDARD_PATH, standardFeatures, validateStandardRequest } from "./standard";
+import { enumMessage, patternMessage, validateChannels, validateSessionId } from "./validation";
 
 export const PATH = "/medical-stream-transcription";
 export { STANDARD_PATH };
@@ -587,11 +588,6 @@ function defaultMessage(type: ExceptionType): string {
 const SPECIALTIES = ["PRIMARYCARE", "CARDIOLOGY", "NEUROLOGY", "ONCOLOGY", "RADIOLOGY", "UROLOGY"];
 const TYPES = ["CONVERSATION", "DICTATION"];
 const ENCODINGS = ["pcm", "ogg-opus", "flac"];
-const SESSION_ID = /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$/;
-
-const enumMessage = (value: string, member: string, set: string[]): string =>
-  `1 validation error detected: Value '${value}' at '${member}' failed to satisfy constraint: Member must satisfy enum value set: [${set.join(", ")}]`;
-
 /** Start-time validation as the service does it (research/aws.md §3.5); null when valid. */
 export function validateRequest(h: Record<string, string>): string | null {
   const language = h["x-amzn-transcribe-language-code"] ?? "";
@@ -605,26 +601,15 @@ export function validateRequest(h: Record<string, string>): string | null {
   if (!SPECIALTIES.includes(specialty)) return enumMessage(specialty, "specialty", SPECIALTIES);
   const type = h["x-amzn-transcribe-type"] ?? "";
   if (!TYPES.includes(type)) return enumMessage(type, "type", TYPES);
+  const channels = validateChannels(h);
+  if (channels !== null) return channels;
   const channelId = h["x-amzn-transcribe-enable-channel-identification"] === "true";
-  const channels = h["x-amzn-transcribe-number-of-channels"];
-  if (channels !== undefined && Number(channels) < 2) {
-    return `1 validation error detected: Value '${channels}' at 'numberOfChannels' failed to satisfy constraint: Member must have value greater than or equal to 2`;
-  }
-  if (channels !== undefined && Number(channels) !== 2) {
-    return `1 validation error detected: Value '${channels}' at 'numberOfChannels' failed to satisfy constraint: Member must have value less than or equal to 2`;
-  }
-  if (channelId !== (channels !== undefined)) {
-    return "To use channel identification, set EnableChannelIdentification to true and NumberOfChannels to 2.";
-  }
   if (channelId && h["x-amzn-transcribe-show-speaker-label"] === "true") return MESSAGES.speakerAndChannel;
-  const session = h["x-amzn-transcribe-session-id"];
-  if (session !== undefined && !SESSION_ID.test(session)) {
-    return `1 validation error detected: Value '${session}' at 'sessionId' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}`;
-  }
+  const session = validateSessionId(h);
+  if (session !== null) return session;
   const vocab = h["x-amzn-transcribe-vocabulary-name"];
-  if (vocab !== undefined && !/^[0-9a-zA-Z._-]{1,200}$/.test(vocab)) {
-    return `1 validation error detected: Value '${vocab}' at 'vocabularyName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9a-zA-Z._-]+`;
-  }
+  if (vocab !== undefined && !/^[0-9a-zA-Z._-]{1,200}$/.test(vocab))
+    return patternMessage(vocab, "vocabularyName");
   const content = h["x-amzn-transcribe-content-identification-type"];
   if (content !== undefined && content !== "PHI")
     return enumMessage(content, "contentIdentificationType", ["PHI"]);

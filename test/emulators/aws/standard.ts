@@ -11,6 +11,7 @@
  */
 import { LanguageCode } from "@aws-sdk/client-transcribe-streaming";
 import type { FixtureWord } from "./fixture";
+import { enumMessage, patternMessage, validateChannels, validateSessionId } from "./validation";
 
 export const STANDARD_PATH = "/stream-transcription";
 
@@ -61,7 +62,6 @@ const PII_LANGUAGES = [
   "de-CH",
 ];
 const NAME_PATTERN = /^[0-9a-zA-Z._-]{1,200}$/;
-const SESSION_ID = /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$/;
 
 export const STANDARD_MESSAGES = {
   sampleRate:
@@ -89,12 +89,6 @@ export const STANDARD_MESSAGES = {
   filterMethodNeedsFilter: "VocabularyFilterMethod requires a vocabulary filter name.",
   stabilityNeedsEnable: "PartialResultsStability requires EnablePartialResultsStabilization to be true.",
 } as const;
-
-const enumMessage = (value: string, member: string, set: readonly string[]): string =>
-  `1 validation error detected: Value '${value}' at '${member}' failed to satisfy constraint: Member must satisfy enum value set: [${set.join(", ")}]`;
-
-const patternMessage = (value: string, member: string): string =>
-  `1 validation error detected: Value '${value}' at '${member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9a-zA-Z._-]+`;
 
 const split = (v: string | undefined): string[] =>
   (v ?? "")
@@ -185,19 +179,7 @@ function validateAudio(h: Headers): string | null {
   if (!Number.isInteger(rate) || rate < 8000 || rate > 48000) return STANDARD_MESSAGES.sampleRate;
   const encoding = H(h, "media-encoding") ?? "";
   if (!ENCODINGS.includes(encoding)) return enumMessage(encoding, "mediaEncoding", ENCODINGS);
-  const channelId = H(h, "enable-channel-identification") === "true";
-  const channels = H(h, "number-of-channels");
-  if (channels !== undefined && Number(channels) !== 2) {
-    return `1 validation error detected: Value '${channels}' at 'numberOfChannels' failed to satisfy constraint: Member must have value ${Number(channels) < 2 ? "greater" : "less"} than or equal to 2`;
-  }
-  if (channelId !== (channels !== undefined)) {
-    return "To use channel identification, set EnableChannelIdentification to true and NumberOfChannels to 2.";
-  }
-  const session = H(h, "session-id");
-  if (session !== undefined && !SESSION_ID.test(session)) {
-    return `1 validation error detected: Value '${session}' at 'sessionId' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}`;
-  }
-  return null;
+  return validateChannels(h) ?? validateSessionId(h);
 }
 
 /** Start-time validation of StartStreamTranscription; null when valid. */
