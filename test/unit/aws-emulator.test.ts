@@ -5,13 +5,18 @@ import {
   LimitExceededException,
   ServiceUnavailableException,
   StartMedicalStreamTranscriptionCommand,
-  TranscribeStreamingClient,
   type MedicalResult,
   type StartMedicalStreamTranscriptionCommandInput,
 } from "@aws-sdk/client-transcribe-streaming";
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
-import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS, MESSAGES, type Fault } from "../emulators/aws/emulator";
+import {
+  AwsTranscribeEmulator,
+  EMULATOR_CREDENTIALS,
+  emulatorClient,
+  MESSAGES,
+  type Fault,
+} from "../emulators/aws/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 
 // The emulator is proven with the real SDK client: what passes here is what the node will meet.
@@ -20,21 +25,7 @@ const fixture = scriptedFixture([
   { text: "Any allergies [PHI]Smith ?", speaker: "1", channel: 1 },
 ]);
 
-const silentLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-function client(emu: AwsTranscribeEmulator, credentials = EMULATOR_CREDENTIALS): TranscribeStreamingClient {
-  return new TranscribeStreamingClient({
-    region: "us-east-1",
-    endpoint: emu.endpoint,
-    credentials,
-    logger: silentLogger,
-  });
-}
+const client = emulatorClient;
 
 const RATE = 16000;
 

@@ -10,7 +10,12 @@ import { checkMedicalParams, type MedicalParams } from "../../src/providers/aws/
 import type { TranscriptResult } from "../../src/transcript/result";
 import { realScheduler } from "../../src/util/scheduler";
 import { assertTranscriptResult } from "../support/contract";
-import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS, type Fault } from "../emulators/aws/emulator";
+import {
+  AwsTranscribeEmulator,
+  EMULATOR_CREDENTIALS,
+  emulatorClient,
+  type Fault,
+} from "../emulators/aws/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 
 const RATE = 16000;
@@ -19,12 +24,6 @@ const fixture = scriptedFixture([
   { text: "No known drug allergies." },
   { text: "Blood pressure is normal." },
 ]);
-const silentLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 
 function params(o: Record<string, unknown> = {}): MedicalParams {
   const c = checkMedicalParams({
@@ -48,12 +47,7 @@ interface Run {
 }
 
 function open(emu: AwsTranscribeEmulator, tuning: Partial<SessionTuning> = {}, p = params()): Run {
-  const client = new TranscribeStreamingClient({
-    region: "us-east-1",
-    endpoint: emu.endpoint,
-    credentials: EMULATOR_CREDENTIALS,
-    logger: silentLogger,
-  });
+  const client = emulatorClient(emu);
   const run: Partial<Run> = { results: [], events: [], client };
   run.session = new AwsStreamSession({
     sessionId: "s1",

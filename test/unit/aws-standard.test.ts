@@ -1,7 +1,6 @@
 import {
   BadRequestException,
   StartStreamTranscriptionCommand,
-  TranscribeStreamingClient,
   type AudioStream,
   type Result,
   type StartStreamTranscriptionCommandInput,
@@ -17,7 +16,7 @@ import {
 } from "../../src/providers/aws/standard-params";
 import type { TranscriptResult } from "../../src/transcript/result";
 import { realScheduler } from "../../src/util/scheduler";
-import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS } from "../emulators/aws/emulator";
+import { AwsTranscribeEmulator, emulatorClient } from "../emulators/aws/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 import { STANDARD_MESSAGES } from "../emulators/aws/standard";
 import { assertTranscriptResult } from "../support/contract";
@@ -189,22 +188,7 @@ describe("standard Amazon Transcribe parameters", () => {
   });
 });
 
-const silentLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function sdkClient(emu: AwsTranscribeEmulator): TranscribeStreamingClient {
-  return new TranscribeStreamingClient({
-    region: "us-east-1",
-    endpoint: emu.endpoint,
-    credentials: EMULATOR_CREDENTIALS,
-    logger: silentLogger,
-  });
-}
 
 async function* clockAudio(seconds: number): AsyncGenerator<AudioStream> {
   for (let t = 0; t < seconds - 1e-9; t += 0.1) {
@@ -219,7 +203,7 @@ async function raw(
   input: Partial<StartStreamTranscriptionCommandInput>,
   seconds = 0.5,
 ): Promise<{ results: Result[]; error?: Error }> {
-  const c = sdkClient(emu);
+  const c = emulatorClient(emu);
   const out: { results: Result[]; error?: Error } = { results: [] };
   try {
     const res = await c.send(
@@ -423,7 +407,7 @@ describe("a standard session (AwsStreamSession, real SDK, emulator)", function (
       clock: "clock",
       idleTimeoutMs: 1500,
     }).start();
-    const client = sdkClient(emu);
+    const client = emulatorClient(emu);
     try {
       const results: TranscriptResult[] = [];
       const p = params({

@@ -6,6 +6,7 @@
  * time, maximum duration), answers from a scripted transcript, records what it received, and
  * injects the faults a client must survive. Facts: ../../../../shared/research/aws.md.
  */
+import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import type { Message, MessageHeaders } from "@smithy/types";
@@ -810,3 +811,23 @@ export const EMULATOR_CREDENTIALS = {
   accessKeyId: Object.keys(DEFAULT_CREDENTIALS)[0],
   secretAccessKey: Object.values(DEFAULT_CREDENTIALS)[0],
 };
+
+const silentLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/** The real SDK client, pointed at the emulator, with its logging silenced (tests read the errors). */
+export function emulatorClient(
+  emu: AwsTranscribeEmulator,
+  credentials = EMULATOR_CREDENTIALS,
+): TranscribeStreamingClient {
+  return new TranscribeStreamingClient({
+    region: "us-east-1",
+    endpoint: emu.endpoint,
+    credentials,
+    logger: silentLogger,
+  });
+}
