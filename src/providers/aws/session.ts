@@ -112,9 +112,9 @@ interface Attempt {
 }
 
 /**
- * One audio session streamed to Amazon Transcribe (Medical or standard): one provider stream at a time, reconnected
- * with bounded backoff when the service or the network fails, replaying the audio no delivered
- * final covers yet, with session-relative times and no final delivered twice.
+ * One audio session streamed to Amazon Transcribe (Medical or standard): one provider stream at a
+ * time, reconnected with bounded backoff when the service or the network fails, replaying the audio
+ * no delivered final covers yet, with session-relative times and no final delivered twice.
  */
 export class AwsStreamSession {
   readonly done: Promise<void>;

@@ -21,7 +21,13 @@ import type { AddressInfo } from "node:net";
 import { CLOCK_TICK_SEC, type TranscriptFixture } from "./fixture";
 import { eventSignature, parseAuthorization, verifyRequestSignature } from "./signing";
 import { identifiedLanguage, STANDARD_PATH, standardFeatures, validateStandardRequest } from "./standard";
-import { enumMessage, patternMessage, validateChannels, validateSessionId } from "./validation";
+import {
+  enumMessage,
+  patternMessage,
+  SAMPLE_RATE_MESSAGE,
+  validateChannels,
+  validateSessionId,
+} from "./validation";
 
 export const PATH = "/medical-stream-transcription";
 export { STANDARD_PATH };
@@ -31,8 +37,7 @@ export const MESSAGES = {
   idle: "Your request timed out because no new audio was received for 15 seconds.",
   tooBig: "Your stream is too big. Reduce the frame size and try your request again.",
   conflict: "A new stream started with the same session ID. The current stream has been terminated.",
-  sampleRate:
-    "The requested language doesn't support the specified sample rate. Use the correct sample rate then try again.",
+  sampleRate: SAMPLE_RATE_MESSAGE,
   // The API reference's text for LimitExceededException (audio length limit).
   maxDuration:
     "Your client has exceeded one of the Amazon Transcribe limits. This is typically the audio length limit. Break your audio stream into smaller chunks and try your request again.",

@@ -11,7 +11,13 @@
  */
 import { LanguageCode } from "@aws-sdk/client-transcribe-streaming";
 import type { FixtureWord } from "./fixture";
-import { enumMessage, patternMessage, validateChannels, validateSessionId } from "./validation";
+import {
+  enumMessage,
+  patternMessage,
+  SAMPLE_RATE_MESSAGE,
+  validateChannels,
+  validateSessionId,
+} from "./validation";
 
 export const STANDARD_PATH = "/stream-transcription";
 
@@ -64,8 +70,7 @@ const PII_LANGUAGES = [
 const NAME_PATTERN = /^[0-9a-zA-Z._-]{1,200}$/;
 
 export const STANDARD_MESSAGES = {
-  sampleRate:
-    "The requested language doesn't support the specified sample rate. Use the correct sample rate then try again.",
+  sampleRate: SAMPLE_RATE_MESSAGE,
   // Unverified: the API reference says one of the three is required and more than one fails.
   languageChoice:
     "Specify exactly one of LanguageCode, IdentifyLanguage or IdentifyMultipleLanguages and try your request again.",

@@ -4,6 +4,10 @@
  */
 type Headers = Record<string, string>;
 
+/** Both endpoints answer a language/sample-rate mismatch (or a rate out of range) with this. */
+export const SAMPLE_RATE_MESSAGE =
+  "The requested language doesn't support the specified sample rate. Use the correct sample rate then try again.";
+
 const SESSION_ID = /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$/;
 
 export const enumMessage = (value: string, member: string, set: readonly string[]): string =>
