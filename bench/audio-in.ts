@@ -270,7 +270,9 @@ async function live(n: number, piece: Buffer): Promise<{ load: number; lagMs: nu
     if (tick === 0) for (let i = 0; i < n; i++) firstPiece.set(`live-${i}`, Date.now());
     await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        sessions.handle({ topic: `live-${i}`, payload: piece, rate: 48000, channels: 2, bits: 16 }),
+        Promise.resolve(
+          sessions.handle({ topic: `live-${i}`, payload: piece, rate: 48000, channels: 2, bits: 16 }),
+        ),
       ),
     );
   }

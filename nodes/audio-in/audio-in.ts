@@ -1,4 +1,5 @@
-import type { Node, NodeAPI, NodeDef } from "node-red";
+import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
+import type { AudioChunkInfo } from "../../src/audio/chunk";
 import { AudioInputError, INPUT_RATE, type PcmFormat, type SampleFormat } from "../../src/audio/format";
 import { AudioSessions, type AudioInOptions } from "../../src/audio/sessions";
 import { asError, StatusReporter } from "../shared/node-red";
@@ -101,25 +102,30 @@ export = function register(RED: NodeAPI): void {
     );
     // Frames leave on the pacer's clock, not in answer to one input, so they go out through node.send.
     const sessions = new AudioSessions(options, (chunk) => {
-      node.send({
+      const msg: NodeMessage & { audio: AudioChunkInfo; _session?: unknown } = {
         topic: chunk.audio.sessionId,
         payload: chunk.payload,
         audio: chunk.audio,
-        ...(chunk._session === undefined ? {} : { _session: chunk._session }),
-      });
+      };
+      if (chunk._session !== undefined) msg._session = chunk._session;
+      node.send(msg);
       if (chunk.audio.end) status.update();
     });
     node.status({});
 
-    node.on("input", (msg, _send, done) => {
-      sessions.handle(msg).then(
-        () => done(),
-        (err: unknown) => {
-          status.update();
-          done(err instanceof AudioInputError ? err : new Error(`audio-in: ${asError(err).message}`));
-        },
-      );
+    const failed = (err: unknown, done: (err?: Error) => void): void => {
       status.update();
+      done(err instanceof AudioInputError ? err : new Error(`audio-in: ${asError(err).message}`));
+    };
+    node.on("input", (msg, _send, done) => {
+      const handled = sessions.handle(msg);
+      status.update();
+      if (handled === undefined) done();
+      else
+        handled.then(
+          () => done(),
+          (err: unknown) => failed(err, done),
+        );
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {

@@ -1,10 +1,12 @@
 /**
  * Cuts a stream of PCM bytes that arrives in pieces of any size into frames of a fixed size.
- * Bytes are copied once into each frame; nothing is held beyond one unfinished frame.
+ * Every byte is copied exactly once, into the frame it belongs to; nothing else is held, and no
+ * caller's Buffer is kept past the call.
  */
 export class PcmFramer {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  // The frame being filled; allocated when its first byte arrives.
+  private frame: Buffer | undefined;
+  private filled = 0;
 
   constructor(readonly frameBytes: number) {
     if (!Number.isInteger(frameBytes) || frameBytes <= 0)
@@ -13,19 +15,19 @@ export class PcmFramer {
 
   /** Adds bytes; returns the whole frames now complete, in order (each a new Buffer). */
   push(chunk: Buffer): Buffer[] {
-    if (chunk.length === 0) return [];
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes < this.frameBytes) return [];
-    const all = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
     const frames: Buffer[] = [];
-    let offset = 0;
-    for (; offset + this.frameBytes <= all.length; offset += this.frameBytes) {
-      frames.push(Buffer.from(all.subarray(offset, offset + this.frameBytes)));
+    for (let at = 0; at < chunk.length;) {
+      // allocUnsafe: a frame leaves only once every byte of it has been written.
+      const frame = (this.frame ??= Buffer.allocUnsafe(this.frameBytes));
+      const copied = chunk.copy(frame, this.filled, at, at + this.frameBytes - this.filled);
+      at += copied;
+      this.filled += copied;
+      if (this.filled === this.frameBytes) {
+        frames.push(frame);
+        this.frame = undefined;
+        this.filled = 0;
+      }
     }
-    const rest = all.subarray(offset);
-    this.pending = rest.length ? [Buffer.from(rest)] : [];
-    this.pendingBytes = rest.length;
     return frames;
   }
 
@@ -34,16 +36,18 @@ export class PcmFramer {
    * `minBytes` so that it is never dropped for being too short; undefined when nothing is left.
    */
   flush(minBytes = 0): Buffer | undefined {
-    if (this.pendingBytes === 0) return undefined;
-    const size = Math.max(this.pendingBytes, minBytes);
-    const frame = Buffer.alloc(size);
-    let offset = 0;
-    for (const piece of this.pending) {
-      piece.copy(frame, offset);
-      offset += piece.length;
+    const frame = this.frame;
+    if (frame === undefined || this.filled === 0) return undefined;
+    const size = Math.max(this.filled, minBytes);
+    let last: Buffer;
+    if (size <= frame.length) last = frame.subarray(0, size);
+    else {
+      last = Buffer.alloc(size);
+      frame.copy(last, 0, 0, this.filled);
     }
-    this.pending = [];
-    this.pendingBytes = 0;
-    return frame;
+    last.fill(0, this.filled);
+    this.frame = undefined;
+    this.filled = 0;
+    return last;
   }
 }

@@ -9,6 +9,8 @@ export interface OutputFormat {
   channels: "mono" | "keep";
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Turns one input stream, of any supported format and chunked at any byte boundary, into PCM s16le
  * at the output rate and channel count. Holds at most one incomplete sample frame between pushes.
@@ -16,8 +18,10 @@ export interface OutputFormat {
 export class PcmNormalizer {
   readonly outputChannels: 1 | 2;
   private readonly frameBytes: number;
-  private carry: Buffer = Buffer.alloc(0);
+  private carry: Buffer = EMPTY;
   private readonly converter: RateConverter | undefined;
+  /** s16le in, same rate and channels out: the bytes are already the output. */
+  private readonly passThrough: boolean;
 
   constructor(
     readonly input: PcmFormat,
@@ -32,14 +36,18 @@ export class PcmNormalizer {
     this.outputChannels = output.channels === "mono" ? 1 : (input.channels as 1 | 2);
     this.frameBytes = bytesPerFrame(input);
     this.converter = rateConverter(input, output.sampleRate, this.outputChannels);
+    this.passThrough =
+      !this.converter && input.sampleFormat === "s16le" && input.channels === this.outputChannels;
   }
 
   push(bytes: Buffer): Buffer {
     const all = this.carry.length ? Buffer.concat([this.carry, bytes]) : bytes;
     const whole = all.length - (all.length % this.frameBytes);
-    this.carry = whole === all.length ? Buffer.alloc(0) : Buffer.from(all.subarray(whole));
-    if (whole === 0) return Buffer.alloc(0);
+    this.carry = whole === all.length ? EMPTY : Buffer.from(all.subarray(whole));
+    if (whole === 0) return EMPTY;
     const bytesIn = all.subarray(0, whole);
+    // Live 16 kHz s16le mono, the common case, is not copied here: the framer copies it once into frames.
+    if (this.passThrough) return bytesIn;
     // A converter reads its input at once and keeps none of it, so it may read the bytes in place.
     if (this.converter) return this.converter.process(int16View(bytesIn, this.input.sampleFormat));
     const samples = toInt16(bytesIn, this.input.sampleFormat);

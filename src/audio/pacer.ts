@@ -87,6 +87,7 @@ export class Pacer<T extends { offsetMs: number }> {
   }
 
   private wake(): void {
+    if (this.waiters.length === 0) return;
     const ahead = this.queue.length ? this.aheadMs : 0;
     const due = this.waiters.filter((w) => ahead <= w.ms);
     if (!due.length) return;

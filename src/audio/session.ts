@@ -28,6 +28,11 @@ export interface SessionChunk {
   audio: AudioChunkInfo;
 }
 
+/** A chunk as the pacer holds it (its offset where the pacer looks for it); handed on as it is. */
+interface PacedChunk extends SessionChunk {
+  offsetMs: number;
+}
+
 interface CompressedStream {
   decoder: FfmpegDecoder | undefined;
   /** Settles when ffmpeg has decoded the whole stream, or failed. */
@@ -49,11 +54,13 @@ export class AudioSession {
   private normalizer: PcmNormalizer | undefined;
   // Frames are sized by channel count, known from the first input.
   private framer: PcmFramer | undefined;
-  private readonly pacer: Pacer<SessionChunk & { offsetMs: number }>;
+  private readonly pacer: Pacer<PacedChunk>;
   private outputChannels: 1 | 2 | undefined;
   private seq = 0;
   private emittedBytes = 0;
   private tail: Promise<void>;
+  // The resampler is loaded and the previous session of this id has finished: inputs may run at once.
+  private ready = false;
   private pending = 0;
   private drainedResolve: (() => void) | undefined;
   /** Resolves when the session's last frame has been sent (or the session was closed). */
@@ -73,20 +80,25 @@ export class AudioSession {
     after: Promise<void> = Promise.resolve(),
   ) {
     this.drained = new Promise((resolve) => (this.drainedResolve = resolve));
-    this.tail = Promise.all([resamplerReady(), after]).then(() => undefined);
+    this.tail = Promise.all([resamplerReady(), after]).then(() => {
+      this.ready = true;
+    });
     this.pacer = new Pacer(
       options.realTime,
-      ({ payload, audio }) => {
-        emit({ payload, audio });
-        if (audio.end) this.drainedResolve?.();
+      (chunk) => {
+        emit(chunk);
+        if (chunk.audio.end) this.drainedResolve?.();
       },
       scheduler,
       options.frameMs,
     );
   }
 
-  /** Queues an input; resolves when it has been turned into frames, rejects with why it could not. */
-  add(input: Input): Promise<void> {
+  /**
+   * Queues an input; resolves when it has been turned into frames, rejects with why it could not.
+   * Undefined when the input was framed at once (live PCM with nothing queued before it).
+   */
+  add(input: Input): Promise<void> | undefined {
     if (this.ending || this.closed) {
       return Promise.reject(new AudioInputError("BAD_FORMAT", "this audio session has already ended"));
     }
@@ -98,6 +110,16 @@ export class AudioSession {
             "send live audio at the speed it is spoken, send a recording as one WAV buffer or file path, or set pacing to as fast as possible",
         ),
       );
+    }
+    // Live PCM with nothing queued before it (every chunk of a live session) is framed at once: no
+    // promise chain per chunk. Anything else waits its turn behind what is queued.
+    if (input.kind === "pcm" && this.ready && this.pending === 0) {
+      try {
+        this.feed(input.format, input.bytes);
+        return undefined;
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
     }
     this.pending++;
     const job = this.tail.then(() => this.run(input)).finally(() => this.pending--);
@@ -220,7 +242,7 @@ export class AudioSession {
       ...(end ? { end: true as const } : {}),
     };
     this.emittedBytes += payload.length;
-    this.pacer.push({ payload, audio, offsetMs: audio.offsetMs });
+    this.pacer.push({ payload, audio, offsetMs: audio.offsetMs } satisfies PacedChunk);
   }
 
   private finish(): void {

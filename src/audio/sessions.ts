@@ -26,6 +26,7 @@ export interface OutgoingChunk extends SessionChunk {
 interface Entry {
   session: AudioSession;
   idle: unknown;
+  lastInputAt: number;
   wsSession: unknown;
 }
 
@@ -45,8 +46,28 @@ export class AudioSessions {
     return this.sessions.size;
   }
 
-  /** Handles one message; resolves when its audio is framed, rejects with an AudioInputError. */
-  async handle(msg: AudioMessage): Promise<void> {
+  /**
+   * Handles one message: resolves when its audio is framed, rejects with an AudioInputError. A chunk
+   * of live PCM in a session with nothing queued (nearly every message) is framed at once, and the
+   * answer is undefined: no promise per chunk.
+   */
+  handle(msg: AudioMessage): Promise<void> | undefined {
+    try {
+      const streaming = this.sessions.get(sessionIdOf(msg));
+      if (!streaming?.session.streaming) {
+        const classified = classify(msg, this.options.rawDefault);
+        const { input } = classified;
+        if (input.kind === "pcm" && !input.recording && !classified.end) {
+          return this.entry(classified.sessionId, msg._session).session.add(input);
+        }
+      }
+    } catch {
+      // Handled again below, where a bad message that asks to end still ends its session.
+    }
+    return this.handleQueued(msg);
+  }
+
+  private async handleQueued(msg: AudioMessage): Promise<void> {
     const streaming = this.sessions.get(sessionIdOf(msg));
     const piece = streaming?.session.streaming ? unlabelledBytes(msg) : undefined;
     if (streaming && piece) {
@@ -117,14 +138,11 @@ export class AudioSessions {
         sessionId,
         this.options,
         (chunk) =>
-          this.emit({
-            ...chunk,
-            ...(created.wsSession === undefined ? {} : { _session: created.wsSession }),
-          }),
+          this.emit(created.wsSession === undefined ? chunk : { ...chunk, _session: created.wsSession }),
         this.scheduler,
         previous?.drained,
       );
-      const created: Entry = { session, idle: undefined, wsSession };
+      const created: Entry = { session, idle: undefined, lastInputAt: 0, wsSession };
       this.unfinished.add(session);
       void session.drained.then(() => this.unfinished.delete(session));
       entry = created;
@@ -136,16 +154,21 @@ export class AudioSessions {
 
   private touch(entry: Entry, wsSession: unknown): void {
     if (wsSession !== undefined) entry.wsSession = wsSession;
-    this.armIdle(entry.session.id, entry);
+    entry.lastInputAt = this.scheduler.now();
+    if (entry.idle === undefined) this.armIdle(entry, this.options.idleTimeoutMs);
   }
 
-  private armIdle(sessionId: string, entry: Entry): void {
-    this.scheduler.clearTimeout(entry.idle);
+  // One timer per session that looks at the time of the last input when it fires, rather than a new
+  // timer for every chunk of every session.
+  private armIdle(entry: Entry, ms: number): void {
     if (!this.options.idleTimeoutMs) return;
     entry.idle = this.scheduler.setTimeout(() => {
+      entry.idle = undefined;
+      const quiet = this.scheduler.now() - entry.lastInputAt;
       // A session still reading or sending a recording is not idle.
-      if (entry.session.busy) this.armIdle(sessionId, entry);
-      else void this.end(sessionId, entry);
-    }, this.options.idleTimeoutMs);
+      if (entry.session.busy) this.armIdle(entry, this.options.idleTimeoutMs);
+      else if (quiet < this.options.idleTimeoutMs) this.armIdle(entry, this.options.idleTimeoutMs - quiet);
+      else void this.end(entry.session.id, entry);
+    }, ms);
   }
 }

@@ -271,6 +271,26 @@ describe("audio-in sessions", () => {
     assert.equal(sessions.size, 0);
   });
 
+  it("keeps a session that still receives audio open past the idle timeout, and ends it once it goes quiet", async () => {
+    const clock = new ManualScheduler();
+    const { sessions, of } = setup({ idleTimeoutMs: 5000 }, clock);
+    const chunk = { topic: "y", payload: tone(440, 0.1, 16000), audio: { sampleRate: 16000 } };
+    await sessions.handle(chunk);
+    clock.advance(3000);
+    await sessions.handle(chunk);
+    clock.advance(2500);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sessions.size, 1, "5.5 s after the first chunk, 2.5 s after the last: still open");
+    assert.equal(
+      of("y").some((c) => c.audio.end),
+      false,
+    );
+    clock.advance(2500);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sessions.size, 0, "5 s after the last chunk: ended");
+    assert.equal(of("y").at(-1)?.audio.end, true);
+  });
+
   it("paces a recording at real time", async () => {
     const clock = new ManualScheduler();
     const { sessions, of } = setup({ realTime: true }, clock);
@@ -329,7 +349,7 @@ describe("audio-in sessions", () => {
     for (let i = 0; i < 3; i++)
       await sessions.handle({ topic: "fast", payload: second, audio: { sampleRate: 16000 } });
     await assert.rejects(
-      sessions.handle({ topic: "fast", payload: second, audio: { sampleRate: 16000 } }),
+      async () => sessions.handle({ topic: "fast", payload: second, audio: { sampleRate: 16000 } }),
       (e: unknown) =>
         e instanceof AudioInputError && e.code === "TOO_FAR_AHEAD" && /faster than real time/.test(e.message),
     );
@@ -340,7 +360,8 @@ describe("audio-in sessions", () => {
     await sessions.handle({ topic: "1", payload: tone(440, 0.1, 16000), audio: { sampleRate: 16000 } });
     await sessions.handle({ topic: "2", payload: tone(440, 0.1, 16000), audio: { sampleRate: 16000 } });
     await assert.rejects(
-      sessions.handle({ topic: "3", payload: tone(440, 0.1, 16000), audio: { sampleRate: 16000 } }),
+      async () =>
+        sessions.handle({ topic: "3", payload: tone(440, 0.1, 16000), audio: { sampleRate: 16000 } }),
       /already carries 2 sessions, its limit/,
     );
   });
@@ -385,7 +406,7 @@ describe("audio-in sessions", () => {
       const { sessions, of } = setup();
       await sessions.handle({ topic: "ok", payload: tone(440, 0.2, 16000), audio: { sampleRate: 16000 } });
       await assert.rejects(
-        sessions.handle({ topic: "bad", ...msg }),
+        async () => sessions.handle({ topic: "bad", ...msg }),
         (e: unknown) => e instanceof AudioInputError && e.code === code && message.test(e.message),
       );
       await sessions.handle({ topic: "ok", audio: { end: true } });
@@ -398,7 +419,10 @@ describe("audio-in sessions", () => {
     for (const ask of [{ audio: { end: true } }, { control: "stop" }]) {
       const { sessions, of } = setup();
       await sessions.handle({ topic: "s", payload: tone(440, 0.25, 16000), audio: { sampleRate: 16000 } });
-      await assert.rejects(sessions.handle({ topic: "s", payload: { not: "audio" }, ...ask }), /not audio/);
+      await assert.rejects(
+        async () => sessions.handle({ topic: "s", payload: { not: "audio" }, ...ask }),
+        /not audio/,
+      );
       assert.equal(of("s").at(-1)?.audio.end, true, JSON.stringify(ask));
       assert.equal(sessions.size, 0);
     }
@@ -407,7 +431,7 @@ describe("audio-in sessions", () => {
   it("refuses a file path that does not exist", async () => {
     const { sessions } = setup();
     await assert.rejects(
-      sessions.handle({ topic: "f", payload: "/nonexistent/dictation.wav" }),
+      async () => sessions.handle({ topic: "f", payload: "/nonexistent/dictation.wav" }),
       (e: unknown) =>
         e instanceof AudioInputError &&
         /audio file not found: msg\.payload names a path that does not exist/.test(e.message) &&
@@ -480,7 +504,7 @@ describe("audio-in compressed audio (ffmpeg)", function () {
     assert.ok(of("long").length > 0, "decoding started");
     sessions.close();
     const settled = await Promise.race([
-      pending.then(() => "settled"),
+      Promise.resolve(pending).then(() => "settled"),
       new Promise((r) => setTimeout(() => r("hung"), 3000)),
     ]);
     assert.equal(settled, "settled");
@@ -492,7 +516,8 @@ describe("audio-in compressed audio (ffmpeg)", function () {
   it("refuses a compressed-looking buffer that is not audio", async () => {
     const { sessions } = setup();
     await assert.rejects(
-      sessions.handle({ topic: "c", payload: Buffer.concat([Buffer.from("OggS"), Buffer.alloc(4000, 7)]) }),
+      async () =>
+        sessions.handle({ topic: "c", payload: Buffer.concat([Buffer.from("OggS"), Buffer.alloc(4000, 7)]) }),
       /OGG audio could not be decoded by ffmpeg: it is not audio, or it is corrupt/,
     );
   });

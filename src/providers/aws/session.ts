@@ -187,8 +187,14 @@ export class AwsStreamSession {
     if (this.ledger.receivedBytes - this.acked > this.tuning.maxQueueSeconds * this.bytesPerSecond) {
       return { ok: false, reason: "queue-full" };
     }
-    for (let at = 0; at < audio.length; at += this.maxFrameBytes) {
-      this.ledger.add(audio.subarray(at, Math.min(audio.length, at + this.maxFrameBytes)));
+    // The common chunk (at most one frame) is queued as it is, without a view of it; an empty one
+    // (an end marker) adds nothing, since an empty audio event would end the stream.
+    if (audio.length <= this.maxFrameBytes) {
+      if (audio.length > 0) this.ledger.add(audio);
+    } else {
+      for (let at = 0; at < audio.length; at += this.maxFrameBytes) {
+        this.ledger.add(audio.subarray(at, Math.min(audio.length, at + this.maxFrameBytes)));
+      }
     }
     this.armKeepalive();
     this.notify();
