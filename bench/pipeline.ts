@@ -6,9 +6,10 @@
 // Flow: junction → audio-in → transcribe-medical | assemblyai-medical → filter-final → confidence-gate →
 // junction. Every run is a fresh process (so RSS per session is that run's own): either Node-RED 4
 // embedded with the flow (bench/support/node-red.ts), or the SDK script. Both get the same audio from
-// the same feeder: one timer tick every 100 ms hands each session its next 100 ms chunk (16 kHz s16le,
-// a new Buffer per chunk), Node-RED through a junction's node.send(), as a websocket-in or tcp-in node
-// hands on what it receives. Session starts are spread over the first 2 s. The emulator runs in a
+// the same feeder: every 100 ms each session gets its next 100 ms chunk (16 kHz s16le, a new Buffer per
+// chunk) from a timer of its own, Node-RED through a junction's node.send(), as a websocket-in or tcp-in
+// node hands on what it receives. Session starts are spread over the first 2 s, and so are the sessions'
+// phases within the 100 ms: independent encounters do not send their chunks in the same millisecond. The emulator runs in a
 // process of its own (its CPU does not count), in clock mode, so the finals come from the audio that
 // actually arrived. Figures per run:
 //   CPU s per session-minute of audio (process CPU, connection set-up and ending included);
@@ -23,7 +24,7 @@
 // of --max-step), with the SDK script at the same N.
 import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import { fork } from "node:child_process";
-import { PerformanceObserver } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { EmulatorProcess, EMULATOR_CREDENTIALS, TLS_CERT, ASSEMBLYAI_KEY } from "./support/emulator-process";
 import type { Provider, StreamReport } from "./support/emulator-process";
 import { EmbeddedNodeRed } from "./support/node-red";
@@ -52,9 +53,12 @@ interface RunResult {
   cpuSeconds: number;
   /** Time spent in garbage collection (part of cpuSeconds). */
   gcSeconds: number;
+  /** Event-loop delay over the run, p99 and max (ms): how long a chunk can wait for the thread. */
+  loopDelayP99: number;
+  loopDelayMax: number;
   rssBefore: number;
   rssPeak: number;
-  /** Feeder start (epoch ms): chunk `seq` of session i is due at t0 + (startTick(i) + seq) × 100 ms. */
+  /** Feeder start (epoch ms): chunk `seq` of session i is due at t0 + startMs(i) + seq × 100 ms. */
   t0: number;
   /** pushedAt[i - 1][seq]: when chunk seq of session i was handed on (epoch ms). */
   pushedAt: number[][];
@@ -65,9 +69,13 @@ interface RunResult {
   unfinished: number;
 }
 
-/** Session starts are spread over this many ticks, as real sessions do not all start at once. */
-const STAGGER_TICKS = 20;
-const startTick = (session: number): number => (session - 1) % STAGGER_TICKS;
+/**
+ * Session starts are spread over this long, as real sessions do not all start at once; and each
+ * session's 100 ms clock has its own phase, as independent encounters (each on its own socket) do not
+ * deliver their chunks in the same millisecond. Golden-ratio steps spread any N evenly.
+ */
+const STAGGER_MS = 2000;
+const startMs = (session: number): number => Math.floor(((session * 0.6180339887) % 1) * STAGGER_MS);
 const LAG_LIMIT_MS = 200;
 
 // ---------------------------------------------------------------------------------------------------
@@ -225,23 +233,34 @@ function sdkHarness(spec: RunSpec, onFinal: OnFinal): Harness {
   };
 }
 
-/** Feeds every session in real time, one tick per chunk for all of them; returns when all have ended. */
-async function feed(h: Harness, chunks: number, pushedAt: number[][], onTick: () => void): Promise<number> {
+/**
+ * Feeds every session in real time: each on its own schedule (chunk `seq` of session i due at
+ * t0 + startMs(i) + seq × 100 ms) and its own timer, so each chunk is handed on in a turn of the event
+ * loop of its own, as a chunk from a socket is. Resolves once every session has had its last chunk.
+ */
+async function feed(h: Harness, chunks: number, pushedAt: number[][]): Promise<number> {
   const t0 = epochMs();
-  const ticks = STAGGER_TICKS + chunks;
-  for (let k = 0; k <= ticks; k++) {
-    h.sessions.forEach((s, i) => {
-      const seq = k - startTick(i + 1);
-      if (seq === chunks) s.end();
-      if (seq < 0 || seq >= chunks) return;
-      const c = sessionChunk(i + 1, seq);
-      pushedAt[i][seq] = epochMs();
-      s.push(c);
-    });
-    onTick();
-    // The schedule is absolute: a late tick does not push the later ones back.
-    await sleep(Math.max(0, t0 + (k + 1) * CHUNK_MS - epochMs()));
-  }
+  await Promise.all(
+    h.sessions.map(
+      (s, i) =>
+        new Promise<void>((resolve) => {
+          let seq = 0;
+          const tick = (): void => {
+            if (seq === chunks) {
+              s.end();
+              resolve();
+              return;
+            }
+            pushedAt[i][seq] = epochMs();
+            s.push(sessionChunk(i + 1, seq));
+            seq++;
+            // The schedule is absolute: a late chunk does not push the later ones back.
+            setTimeout(tick, Math.max(0, t0 + startMs(i + 1) + seq * CHUNK_MS - epochMs()));
+          };
+          setTimeout(tick, startMs(i + 1));
+        }),
+    ),
+  );
   return t0;
 }
 
@@ -267,19 +286,24 @@ async function measure(spec: RunSpec): Promise<RunResult> {
     for (const e of list.getEntries()) gcMs += e.duration;
   });
   gcObserver.observe({ entryTypes: ["gc"] });
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const cpu0 = process.cpuUsage();
   const pushedAt = Array.from({ length: spec.sessions }, () => new Array<number>(chunks).fill(0));
-  const t0 = await feed(h, chunks, pushedAt, () => {
-    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-  });
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), CHUNK_MS);
+  const t0 = await feed(h, chunks, pushedAt);
+  clearInterval(sampler);
   const unfinished = await h.settled(30_000);
   const cpuSeconds = cpuSecondsSince(cpu0);
+  loopDelay.disable();
   gcObserver.disconnect();
   await h.stop();
   await idle?.stop();
   return {
     cpuSeconds,
     gcSeconds: gcMs / 1000,
+    loopDelayP99: loopDelay.percentile(99) / 1e6,
+    loopDelayMax: loopDelay.max / 1e6,
     rssBefore,
     rssPeak,
     t0,
@@ -346,7 +370,7 @@ function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures 
       const pushed = r.pushedAt[s.session - 1]?.[seq];
       if (!pushed) continue;
       inLat.push(at - pushed);
-      const lag = at - (r.t0 + (startTick(s.session) + seq) * CHUNK_MS);
+      const lag = at - (r.t0 + startMs(s.session) + seq * CHUNK_MS);
       lagMax = Math.max(lagMax, lag);
       const lags = lagBySession.get(s.session) ?? [];
       lagBySession.set(s.session, lags);
@@ -363,7 +387,11 @@ function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures 
     const sent = produced.get(keyOf(session, first, last));
     if (sent !== undefined) outLat.push(at - sent);
   }
-  const notes = [...r.errors, `gc ${((r.gcSeconds / r.cpuSeconds) * 100).toFixed(0)}% of cpu`];
+  const notes = [
+    ...r.errors,
+    `gc ${((r.gcSeconds / r.cpuSeconds) * 100).toFixed(0)}% of cpu`,
+    `loop delay p99 ${r.loopDelayP99.toFixed(1)} max ${r.loopDelayMax.toFixed(0)} ms`,
+  ];
   if (r.unfinished > 0) notes.push(`${r.unfinished} sessions did not end`);
   const minutes = (spec.sessions * spec.seconds) / 60;
   const lagP99 = Math.max(0, ...[...lagBySession.values()].map((lags) => quantile(lags, 0.99)));
@@ -500,7 +528,7 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
   console.log(
-    `${o.seconds} s of real-time 16 kHz audio per session in 100 ms chunks, starts spread over ${STAGGER_TICKS * CHUNK_MS} ms; ` +
+    `${o.seconds} s of real-time 16 kHz audio per session in 100 ms chunks, starts spread over ${STAGGER_MS} ms, each session on its own 100 ms phase; ` +
       `latencies p50 / p99 ms; "real time": every session's p99 lag within ${LAG_LIMIT_MS} ms and every final delivered`,
   );
   console.log(
