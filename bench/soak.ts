@@ -21,13 +21,12 @@
 // Node-RED takes all nodes out of its routing at once, then runs their close handlers. Sessions in
 // flight at that moment ("cut": still fed, or fed to their end but not yet ended by their transcriber)
 // end there: the feeder stops them, as a full deploy closes a websocket-in's clients; audio-in drops
-// the frames it still paces; the transcriber ends each provider stream cleanly (the providers flush
-// their last finals), but those finals, and the sessions' last events, have nowhere to go: filter-final
-// and the gate are already out of the routing. So for cut sessions the account is: no duplicates, no
-// phantom words, every word produced before the redeploy began (1 s margin) delivered, and no provider
-// stream left open; the words produced after that are counted as "dropped by the redeploy". (Node-RED's
-// Flow.stop takes out of the routing only the nodes it stops, so a "modified nodes" deploy that leaves
-// filter-final and the gate running would receive them; the soak does not measure that.)
+// the frames it still paces (never sent, so never transcribed); the transcriber ends each provider
+// stream cleanly and the providers flush their last finals. Filter-final and the gate are out of the
+// routing by then: the transcribers keep what arrives while they stop, and their new instances send it
+// once the new flows have started (nodes/shared/stop-handover.ts). So cut sessions are held to the same
+// account (every produced word delivered once, the session's end reported), except for the words of
+// their script that audio-in dropped.
 //
 // Leaks: before the first measured session (after a warm-up session per provider), and again after
 // every session has ended, the process's active handles (process.getActiveResourcesInfo(): sockets,
@@ -56,7 +55,6 @@ const MAX_CHUNKS = 300;
 const FAULT_LEAD_CHUNKS = 120;
 const TIMER_TOLERANCE = 2;
 const HEAP_TOLERANCE_MB = 32;
-const REDEPLOY_MARGIN_MS = 1000;
 
 interface Options {
   minutes: number;
@@ -142,6 +140,8 @@ class Soak {
   readonly sessions: Session[] = [];
   private nextSession = 1;
   private redeploying = false;
+  /** Words of cut sessions delivered once the redeploy began (handed over to the new instances). */
+  afterRedeploy = 0;
   redeployAt = 0;
   readonly notes: string[] = [];
   readonly errors: string[] = [];
@@ -175,6 +175,7 @@ class Soak {
       if (w.kind !== "word" || !s) continue;
       const at = Math.round(w.startTime * 1000);
       s.delivered.set(at, (s.delivered.get(at) ?? 0) + 1);
+      if (s.cut) this.afterRedeploy++;
     }
   }
 
@@ -283,8 +284,8 @@ class Soak {
       s.endedAt ??= this.redeployAt;
     }
     const t0 = Date.now();
-    await this.nr.deploy(this.flows, "full");
-    this.tap();
+    // Tapped as the new flows start: the transcribers' new instances send what the old ones flushed then.
+    await this.nr.deploy(this.flows, "full", () => this.tap());
     this.notes.push(`full redeploy took ${Date.now() - t0} ms and cut ${cut.length} open sessions`);
     this.redeploying = false;
   }
@@ -295,7 +296,6 @@ interface Account {
   duplicated: string[];
   phantom: string[];
   hung: string[];
-  droppedByRedeploy: number;
   deliveredWords: number;
 }
 
@@ -306,7 +306,6 @@ function account(soak: Soak, reports: Record<Provider, StreamReport[]>): Account
     duplicated: [],
     phantom: [],
     hung: [],
-    droppedByRedeploy: 0,
     deliveredWords: 0,
   };
   const produced = new Map<number, Map<number, number>>();
@@ -329,15 +328,16 @@ function account(soak: Soak, reports: Record<Provider, StreamReport[]>): Account
     }
     for (const [w, at] of made) {
       if (s.delivered.has(w)) continue;
-      if (s.cut && at >= soak.redeployAt - REDEPLOY_MARGIN_MS) a.droppedByRedeploy++;
-      else a.lost.push(`${name} produced word at ${w} ms`);
+      a.lost.push(
+        `${name} produced word at ${w} ms${s.cut && at >= soak.redeployAt ? " during the redeploy" : ""}`,
+      );
     }
     if (!s.cut && !s.refused) {
       for (const w of scriptWords(s.provider, s.chunks * CHUNK_MS)) {
         if (!s.delivered.has(w)) a.lost.push(`${name} spoken word at ${w} ms never transcribed`);
       }
     }
-    if (!s.cut && s.terminal === undefined) a.hung.push(`${name} [${s.history.join(", ")}]`);
+    if (s.terminal === undefined) a.hung.push(`${name} [${s.history.join(", ")}]`);
   }
   return a;
 }
@@ -452,7 +452,7 @@ async function main(): Promise<void> {
   );
   console.log(`  faults injected: ${soak.faults}; ${soak.notes.join("; ")}`);
   console.log(
-    `  words delivered: ${a.deliveredWords}; dropped by the redeploy (produced while it stopped the flows): ${a.droppedByRedeploy}`,
+    `  words delivered: ${a.deliveredWords}; of cut sessions after the redeploy began (flushed while it stopped the flows): ${soak.afterRedeploy}`,
   );
   console.log(`  errors seen by the Catch nodes: ${soak.errors.length}`);
   const checks: Array<[string, string[]]> = [

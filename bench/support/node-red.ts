@@ -64,9 +64,15 @@ export class EmbeddedNodeRed {
 
   /**
    * Deploys `flows` as the editor does (credentials inline, stored apart by Node-RED), "full" by default:
-   * every node stops and starts again. Resolves once the new flows have started.
+   * every node stops and starts again. Resolves once the new flows have started. `onStarted` runs the
+   * moment they have, before any node can act on it (to tap the new nodes before anything flows).
    */
-  async deploy(flows: FlowNode[], type: "full" | "nodes" | "flows" = "full"): Promise<void> {
+  async deploy(
+    flows: FlowNode[],
+    type: "full" | "nodes" | "flows" = "full",
+    onStarted?: () => void,
+  ): Promise<void> {
+    if (onStarted) RED.events.prependOnceListener("flows:started", onStarted);
     const body = JSON.stringify(flows);
     // A connection of its own, closed after the answer: no keep-alive socket to count as a leak.
     const status = await new Promise<number>((resolve, reject) => {

@@ -9,6 +9,7 @@ import {
 import { baseUrl, connectionUrl, type StreamingParams } from "../../src/providers/assemblyai/params";
 import { AssemblyAiSession, type SessionEvent } from "../../src/providers/assemblyai/session";
 import type { AssemblyAiConfigNode } from "../assemblyai-config/types";
+import { StopHandover } from "../shared/stop-handover";
 import { StatusReporter } from "../shared/node-red";
 
 interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields {
@@ -81,6 +82,8 @@ export = function register(RED: NodeAPI): void {
     const sessions = new Map<string, OpenSession>();
     let lastErrorCode: number | undefined;
     let closing = false;
+    // What the sessions flush while the node stops goes to its next instance (see StopHandover).
+    const out = new StopHandover(RED, node, "assemblyai-medical");
 
     const render = (): NodeStatus => {
       const states = [...sessions.values()].map((s) => s.session.state);
@@ -113,7 +116,7 @@ export = function register(RED: NodeAPI): void {
 
     const onEvent = (sessionId: string, event: SessionEvent): void => {
       if (event.event === "begin") lastErrorCode = undefined;
-      node.send([null, { topic: sessionId, payload: event }]);
+      out.send([null, { topic: sessionId, payload: event }]);
       if (event.event === "error" && (event.kind === "retries-exhausted" || event.kind === "inactivity")) {
         // Not a configuration problem: the next chunk of this session opens a new session, its times
         // continuing from the chunk's msg.audio.offsetMs.
@@ -151,7 +154,7 @@ export = function register(RED: NodeAPI): void {
           result: (result, raw) => {
             const msg: NodeMessage & { raw?: unknown } = { topic: sessionId, payload: result };
             if (config.keepRaw) msg.raw = raw;
-            node.send([msg, null]);
+            out.send([msg, null]);
           },
           event: (event) => onEvent(sessionId, event),
           state: () => status.update(),
@@ -252,8 +255,9 @@ export = function register(RED: NodeAPI): void {
       }
     });
 
-    node.on("close", (_removed: boolean, done: () => void) => {
+    node.on("close", (removed: boolean, done: () => void) => {
       closing = true;
+      out.stop(removed);
       const endings = [...sessions.entries()].map(([id, entry]) => finish(id, entry));
       const budget = Math.min(CLOSE_BUDGET_MS, timing.terminationTimeoutMs + 2000);
       let timer: NodeJS.Timeout | undefined;
@@ -266,6 +270,7 @@ export = function register(RED: NodeAPI): void {
         }
         sessions.clear();
         status.close();
+        out.close();
         done();
       });
     });

@@ -7,6 +7,7 @@ import type { StreamService } from "../../src/providers/aws/service";
 import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../src/providers/aws/session";
 import { realScheduler } from "../../src/util/scheduler";
 import { StatusReporter } from "./node-red";
+import { StopHandover } from "./stop-handover";
 
 /** The settings both Amazon Transcribe streaming nodes share (transcribe-medical, transcribe-standard). */
 export interface AwsStreamingDef extends NodeDef {
@@ -162,6 +163,8 @@ export function runAwsStreamingNode<P>(
   };
   let lastError: string | null = null;
   let closing = false;
+  // What the streams flush while the node stops goes to its next instance (see StopHandover).
+  const out = new StopHandover(RED, node, nodeType);
 
   const status = new StatusReporter(node, (): NodeStatus => {
     const all = [...sessions.values()].map((s) => s.session.state);
@@ -189,7 +192,7 @@ export function runAwsStreamingNode<P>(
       if (open) clearTimeout(open.idleTimer);
       sessions.delete(e.sessionId);
     }
-    node.send([null, { topic: e.sessionId, payload: e }]);
+    out.send([null, { topic: e.sessionId, payload: e }]);
     status.update();
   };
 
@@ -206,7 +209,7 @@ export function runAwsStreamingNode<P>(
           result: (result, raw) => {
             const msg: NodeMessage & { raw?: unknown } = { topic: sessionId, payload: result };
             if (config.keepRaw === true) msg.raw = raw;
-            node.send([msg, null]);
+            out.send([msg, null]);
           },
           event: onEvent,
           state: () => status.update(),
@@ -276,8 +279,9 @@ export function runAwsStreamingNode<P>(
     done();
   });
 
-  node.on("close", (_removed: boolean, done: () => void) => {
+  node.on("close", (removed: boolean, done: () => void) => {
     closing = true;
+    out.stop(removed);
     const all = [...sessions.values()];
     for (const open of all) clearTimeout(open.idleTimer);
     // End every stream cleanly (last finals still go out), then cut whatever is left in time
@@ -302,6 +306,7 @@ export function runAwsStreamingNode<P>(
       sessions.clear();
       status.close();
       client.destroy();
+      out.close();
       done();
     });
   });

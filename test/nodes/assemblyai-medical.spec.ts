@@ -13,6 +13,7 @@ import {
   helper,
   loggedTexts,
   nextMessage,
+  redeploy,
   runtimeLabel,
   statusTexts,
   type FlowNode,
@@ -30,6 +31,10 @@ const AUDIO_MS = 2200;
 let emu: AssemblyAiEmulator;
 
 async function load(config: Record<string, unknown> = {}, apiKey = KEY, endpoint?: string): Promise<void> {
+  await helper.load(nodes, flowOf(config, endpoint), { cfg: { apiKey } });
+}
+
+function flowOf(config: Record<string, unknown> = {}, endpoint?: string): FlowNode[] {
   const cfg: FlowNode = {
     id: "cfg",
     type: "assemblyai-config",
@@ -64,7 +69,7 @@ async function load(config: Record<string, unknown> = {}, apiKey = KEY, endpoint
     wires: [["results"], ["events"]],
     ...config,
   };
-  await helper.load(nodes, flowWithCatch([cfg, node], ["results", "events"]), { cfg: { apiKey } });
+  return flowWithCatch([cfg, node], ["results", "events"]);
 }
 
 /** Contract-1 chunks of tagged audio, 100 ms each; the last one carries audio.end when `end`. */
@@ -442,6 +447,23 @@ describe(`assemblyai-medical node (${runtimeLabel})`, function () {
       (after.Timeout ?? 0) <= (before.Timeout ?? 0),
       `no timer left: ${JSON.stringify({ before, after })}`,
     );
+  });
+
+  it("hands the final its sessions flush during a full deploy to its next instance, with the session's end", async () => {
+    await load();
+    const before = collect("results");
+    send(chunks("enc-1", 0, 900, false));
+    await delay(300);
+    const { results = [], events = [] } = await redeploy(flowOf(), { cfg: { apiKey: KEY } }, [
+      "results",
+      "events",
+    ]);
+    await untilEvent(events, "termination");
+    assert.deepEqual(finalTexts(before), [], "no final before the deploy");
+    const flushed = payloads(results).filter((r) => r.isFinal);
+    assert.equal(flushed.length, 1, "the turn in progress, finished by Terminate");
+    assert.ok("Blood pressure stable.".startsWith(flushed[0]?.text.replace(/[.]$/, "") ?? "-"));
+    assert.ok((flushed[0]?.words.length ?? 0) > 0);
   });
 
   it("on close gives up waiting for a stalled service within its bound", async () => {

@@ -13,7 +13,9 @@ import {
   helper,
   loggedTexts,
   nextMessage,
+  redeploy,
   runtimeLabel,
+  runtimeWarnings,
   statusTexts,
   until,
   type FlowNode,
@@ -40,6 +42,10 @@ const filterFinal = builtNode("filter-final");
 let emu: AwsTranscribeEmulator;
 
 function load(config: Record<string, unknown> = {}, credentials = EMULATOR_CREDENTIALS): Promise<void> {
+  return helper.load(modules, flowOf(config), { awscfg: { ...credentials } });
+}
+
+function flowOf(config: Record<string, unknown> = {}): FlowNode[] {
   const nodes: FlowNode[] = [
     { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
     {
@@ -61,9 +67,7 @@ function load(config: Record<string, unknown> = {}, credentials = EMULATOR_CREDE
       ...config,
     },
   ];
-  return helper.load(modules, flowWithCatch(nodes, ["out", "events"]), {
-    awscfg: { ...credentials },
-  });
+  return flowWithCatch(nodes, ["out", "events"]);
 }
 
 const tm = (): Node => helper.getNode("tm");
@@ -512,6 +516,61 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
       finals(out, "open-1").map((r) => r.text),
       [TEXTS[0]],
     );
+  });
+
+  it("hands the finals its streams flush during a full deploy to its next instance, exactly once", async () => {
+    await load();
+    const before = collect("out");
+    await play("cut", 2.5, { end: false });
+    await until(() => finals(before, "cut").length === 1);
+    // "Mister ... has" heard of the second sentence: its final comes only when the stream ends.
+    await play("cut-2", 0.8, { end: false });
+    await until(() => emu.activeStreams === 2);
+    const { out: after = [], events } = await redeploy(flowOf(), { awscfg: { ...EMULATOR_CREDENTIALS } }, [
+      "out",
+      "events",
+    ]);
+    await until(() => finals(after, "cut-2").length === 1);
+    assert.equal(emu.activeStreams, 0);
+    assert.ok(
+      emu.streams.every((s) => s.endFrameSeen),
+      "ended cleanly",
+    );
+    const flushed = finals(after, "cut-2")[0];
+    assert.ok(flushed && flushed.words.length > 0, "the words heard before the deploy");
+    assert.ok(TEXTS[0]?.startsWith(flushed?.text.replace(/[.,]$/, "") ?? "-"), "from the session's start");
+    // "cut" had its first sentence delivered before the deploy; what its stream flushed is what came after.
+    await until(() => finals(after, "cut").length === 1);
+    await delay(200);
+    const cut = [...finals(before, "cut"), ...finals(after, "cut")];
+    assert.deepEqual(
+      cut.map((r) => r.text),
+      [TEXTS[0], `Mister ${PHI_MARKER}`],
+    );
+    assert.ok((cut[1]?.startTime ?? 0) >= (cut[0]?.endTime ?? Infinity), "nothing delivered twice");
+    assert.equal(finals(after, "cut-2").length, 1);
+    assert.deepEqual(eventsOf(events ?? [], "cut-2").slice(-1), ["ended"], "and the session's end");
+  });
+
+  it("says how many messages it could not deliver when deleted while its streams flushed, without their text", async () => {
+    await load();
+    await play("gone", 0.8, { end: false });
+    await until(() => emu.activeStreams === 1);
+    await redeploy(
+      flowWithCatch(
+        [{ id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint }],
+        [],
+      ),
+      { awscfg: { ...EMULATOR_CREDENTIALS } },
+      [],
+    );
+    await until(() => runtimeWarnings().some((w) => /not delivered/.test(w)));
+    const warning = runtimeWarnings().find((w) => /not delivered/.test(w)) ?? "";
+    assert.match(
+      warning,
+      /^transcribe-medical tm: [1-9]\d* messages \(results, session events\) that arrived while the node was stopping were not delivered/,
+    );
+    assert.doesNotMatch(warning, /Patient|denies|gone/);
   });
 
   it("closes a session its source forgot after the idle time", async () => {

@@ -1,5 +1,6 @@
 import helper from "node-red-node-test-helper";
 import type { Node, NodeInitializer, NodeMessage } from "node-red";
+import type { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -11,6 +12,17 @@ const nodeRedDir = process.env.NODE_RED_DIR;
 helper.init(nodeRedDir ? require.resolve("node-red", { paths: [nodeRedDir] }) : require.resolve("node-red"));
 
 export { helper };
+
+// Every case loads fresh flows with the same node ids: the messages a case's transcribers flushed while
+// it was unloaded are held for "the next instance" (nodes/shared/stop-handover.ts) and must not reach
+// the next case. A root hook, run after each spec's own afterEach (which unloads).
+afterEach(() => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built module the nodes use
+  const handover = require(join(__dirname, "../../dist/nodes/shared/stop-handover.js")) as {
+    forgetHeldMessages(): void;
+  };
+  handover.forgetHeldMessages();
+});
 
 const nodeRedPackage = nodeRedDir
   ? require.resolve("node-red/package.json", { paths: [nodeRedDir] })
@@ -68,6 +80,41 @@ export function flowWithCatch(nodes: FlowNode[], sinks: string[]): FlowNode[] {
     { id: "catcher", z: "tab", type: "catch", scope: null, uncaught: false, wires: [["caught"]] },
     { id: "caught", z: "tab", type: "helper" },
   ];
+}
+
+/** The runtime's event bus (flows:started and the like), which the helper keeps to itself. */
+export function runtimeEvents(): EventEmitter {
+  return (helper as unknown as { _events: EventEmitter })._events;
+}
+
+/**
+ * Deploys `flow` over the running one as the editor does ("full": every node stops, then every node
+ * starts), and collects what each helper sink in `sinks` of the new flows receives from the moment they
+ * start, so that nothing sent on `flows:started` is missed.
+ */
+export async function redeploy(
+  flow: FlowNode[],
+  credentials: Record<string, unknown>,
+  sinks: string[],
+): Promise<Record<string, NodeMessage[]>> {
+  const received: Record<string, NodeMessage[]> = Object.fromEntries(sinks.map((id) => [id, []]));
+  const events = runtimeEvents();
+  const attach = (): void => {
+    for (const id of sinks) helper.getNode(id)?.on("input", (msg: NodeMessage) => received[id]?.push(msg));
+  };
+  events.prependListener("flows:started", attach);
+  try {
+    await helper.setFlows(flow, "full", credentials);
+  } finally {
+    events.off("flows:started", attach);
+  }
+  return received;
+}
+
+/** The texts the runtime logged at warn level (RED.log.warn, as a closed node reports through). */
+export function runtimeWarnings(): string[] {
+  const spy = (helper as unknown as { log(): { args: Array<[{ level?: number; msg?: unknown }]> } }).log();
+  return spy.args.filter(([e]) => e.level === 30).map(([e]) => describe(e.msg));
 }
 
 /** Everything a helper node receives, in order. */
