@@ -111,12 +111,37 @@ export class StopHandover {
   }
 }
 
+const carried = new Map<string, { value: unknown; expiry: NodeJS.Timeout }>();
+
 /**
- * Forgets every held message. Node-RED never needs this; a test run that starts fresh flows with the
+ * Keeps state a node gives up as Node-RED stops it (not deleted: a deploy) for the next instance of the
+ * same node, which takes it with `takeOver` as it starts. `onExpire` runs if none does within HOLD_MS.
+ */
+export function carryOver<T>(nodeId: string, value: T, onExpire: (value: T) => void): void {
+  const expiry = setTimeout(() => {
+    carried.delete(nodeId);
+    onExpire(value);
+  }, HOLD_MS);
+  expiry.unref();
+  carried.set(nodeId, { value, expiry });
+}
+
+/** What the previous instance of this node carried over (see `carryOver`), once. */
+export function takeOver<T>(nodeId: string): T | undefined {
+  const c = carried.get(nodeId);
+  if (!c) return undefined;
+  carried.delete(nodeId);
+  clearTimeout(c.expiry);
+  return c.value as T;
+}
+
+/**
+ * Forgets every held message and carried state. Node-RED never needs this; a test run that starts fresh flows with the
  * same node ids for every case does, so that one case's flushed messages never reach the next case.
  */
 export function forgetHeldMessages(): void {
-  for (const h of held.values()) clearTimeout(h.expiry);
+  for (const h of [...held.values(), ...carried.values()]) clearTimeout(h.expiry);
   held.clear();
+  carried.clear();
   running.clear();
 }

@@ -1,8 +1,9 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
-import { gateMarkOf, type TranscriptDocument } from "../../src/transcript/document";
+import { gateMarkOf, type SessionCollector, type TranscriptDocument } from "../../src/transcript/document";
 import { DocumentSessions, sessionEventEnd } from "../../src/transcript/document-sessions";
 import { checkTranscriptResult } from "../../src/transcript/validate";
 import { StatusReporter } from "../shared/node-red";
+import { carryOver, takeOver } from "../shared/stop-handover";
 
 interface TranscriptDocumentDef extends NodeDef {
   /** Seconds without a new result after which a session's document is emitted; 0 = only on flush. */
@@ -39,6 +40,8 @@ export = function register(RED: NodeAPI): void {
         node.send(documentMessage(document));
       },
     });
+    const previous = takeOver<SessionCollector[]>(node.id);
+    if (previous) sessions.adopt(previous);
     node.status({});
 
     node.on("input", (msg, send, done) => {
@@ -90,9 +93,18 @@ export = function register(RED: NodeAPI): void {
       done();
     });
 
-    node.on("close", (_removed: boolean, done: () => void) => {
-      const dropped = sessions.close();
-      if (dropped > 0) node.warn(RED._("transcript-document.warnings.dropped", { count: dropped }));
+    node.on("close", (removed: boolean, done: () => void) => {
+      if (removed) {
+        const dropped = sessions.close();
+        if (dropped > 0) node.warn(RED._("transcript-document.warnings.dropped", { count: dropped }));
+      } else {
+        // A deploy: the sessions still collecting go on in the node's next instance, and so do the
+        // finals the transcribers flush while the deploy stops them (they arrive there).
+        const open = sessions.detach();
+        const notRestarted = (o: SessionCollector[]): void =>
+          RED.log.warn(RED._("transcript-document.warnings.notRestarted", { id: node.id, count: o.length }));
+        if (open.length > 0) carryOver(node.id, open, notRestarted);
+      }
       status.close();
       done();
     });

@@ -63,10 +63,27 @@ export class DocumentSessions {
 
   /** Drops every session and timer (node close); returns how many documents were never emitted. */
   close(): number {
+    return this.detach().length;
+  }
+
+  /**
+   * Stops every timer and gives up the open sessions, to carry them over to another instance (a
+   * redeploy) with `adopt`.
+   */
+  detach(): SessionCollector[] {
     for (const { timer } of this.sessions.values()) this.scheduler.clearTimeout(timer);
-    const dropped = this.sessions.size;
+    const open = [...this.sessions.values()].map((e) => e.collector);
     this.sessions.clear();
-    return dropped;
+    return open;
+  }
+
+  /** Takes over sessions another instance detached; each idle time starts again now. */
+  adopt(collectors: SessionCollector[]): void {
+    for (const collector of collectors) {
+      const entry = { collector, timer: undefined as unknown };
+      this.sessions.set(collector.sessionId, entry);
+      this.arm(collector.sessionId, entry);
+    }
   }
 
   private arm(sessionId: string, entry: { collector: SessionCollector; timer: unknown }): void {

@@ -9,6 +9,7 @@ import {
   helper,
   loggedTexts,
   nextMessage,
+  redeploy,
   runtimeLabel,
   statusTexts,
   type FlowNode,
@@ -19,6 +20,10 @@ const transcriptDocument = builtNode("transcript-document");
 const PHI_MARKER = "ZZ-PHI-MARKER-7731";
 
 function load(config: Record<string, unknown> = {}): Promise<void> {
+  return helper.load(transcriptDocument, flowOf(config), {});
+}
+
+function flowOf(config: Record<string, unknown> = {}): FlowNode[] {
   const node: FlowNode = {
     id: "doc",
     type: "transcript-document",
@@ -27,7 +32,7 @@ function load(config: Record<string, unknown> = {}): Promise<void> {
     wires: [["out"]],
     ...config,
   };
-  return helper.load(transcriptDocument, flowWithCatch([node], ["out"]), {});
+  return flowWithCatch([node], ["out"]);
 }
 
 const send = (msg: Record<string, unknown>): void => helper.getNode("doc").receive(msg);
@@ -180,6 +185,21 @@ describe(`transcript-document node (${runtimeLabel})`, () => {
     const doc = out[0]?.payload as TranscriptDocument;
     assert.equal(doc.endReason, "idle");
     assert.equal(doc.segments.length, 2);
+  });
+
+  it("carries a session it is still collecting over a full deploy: one document, from its first final", async () => {
+    await load();
+    send({ topic: "session-1", payload: s1 });
+    await redeploy(flowOf(), {}, []);
+    const out = nextMessage("out");
+    send({ topic: "session-1", payload: s3 });
+    send({ topic: "session-1", control: "flush" });
+    const doc = (await out).payload as TranscriptDocument;
+    assert.deepEqual(
+      doc.turns.map((t) => t.text),
+      ["Any chest pain?", "Only a cough."],
+    );
+    assert.deepEqual(loggedTexts(helper.getNode("doc")), []);
   });
 
   it("refuses a payload that is not a transcript result and an unknown control, through catch", async () => {
