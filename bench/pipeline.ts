@@ -38,7 +38,13 @@ import { cpuSecondsSince, epochMs, quantile, sleep } from "./support/stats";
 import { CHUNK_MS, RATE, sessionChunk } from "./support/tagged-audio";
 
 type Variant =
-  "sdk" | "node-red" | "node-red-fanout" | "node-red-direct" | "sdk-beside-node-red" | "session-layer";
+  | "sdk"
+  | "node-red"
+  | "node-red-fanout"
+  | "node-red-direct"
+  | "node-red-sync"
+  | "sdk-beside-node-red"
+  | "session-layer";
 
 interface RunSpec {
   provider: Provider;
@@ -93,12 +99,14 @@ interface Harness {
 type OnFinal = (session: number, wordStartsMs: number[]) => void;
 
 async function nodeRedHarness(spec: RunSpec, onFinal: OnFinal): Promise<Harness> {
-  const nr = await EmbeddedNodeRed.start();
+  // "node-red-sync": Node-RED's runtimeSyncDelivery, every wire a direct call instead of a setImmediate.
+  const nr = await EmbeddedNodeRed.start({ syncDelivery: spec.variant === "node-red-sync" });
   await nr.deploy(
     pipelineFlow({
       provider: spec.provider,
       endpoint: spec.url,
       audioTap: spec.variant === "node-red-fanout",
+      withoutAudioIn: spec.variant === "node-red-direct",
     }),
   );
   const e = edges();

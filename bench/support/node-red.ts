@@ -26,7 +26,8 @@ export class EmbeddedNodeRed {
     readonly url: string,
   ) {}
 
-  static async start(): Promise<EmbeddedNodeRed> {
+  /** `syncDelivery`: Node-RED's `runtimeSyncDelivery` setting (messages handed on by direct calls). */
+  static async start(options: { syncDelivery?: boolean } = {}): Promise<EmbeddedNodeRed> {
     const userDir = mkdtempSync(join(tmpdir(), "nr-bench-"));
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { name: string };
     const link = join(userDir, "node_modules", ...pkg.name.split("/"));
@@ -51,6 +52,7 @@ export class EmbeddedNodeRed {
       // Not listened on: the http server above is ours; the typings require it.
       uiPort: 0,
       logging: { console: { level: "warn", metrics: false, audit: false } },
+      ...(options.syncDelivery ? { runtimeSyncDelivery: true } : {}),
     });
     // Deploying before the runtime has loaded its (empty) flow file would race with that load, which
     // replaces the credential store.
