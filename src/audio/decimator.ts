@@ -95,6 +95,15 @@ export class Decimator {
     this.phase = (span / 2) % factor;
   }
 
+  /**
+   * The end of the stream: what the filter still holds. Its output runs half a filter (1.3 ms at
+   * 48 → 16 kHz) behind its input, so the last stretch of audio comes out only when silence follows it.
+   */
+  flush(): Int16Array {
+    const delayFrames = (this.tails[0]?.length ?? 0) / 2;
+    return this.process(new Int16Array(delayFrames * this.inputChannels));
+  }
+
   /** Interleaved samples in (whole frames, any number), interleaved samples out at the lower rate. */
   process(samples: Int16Array): Int16Array {
     const frames = samples.length / this.inputChannels;

@@ -54,6 +54,14 @@ export class PcmNormalizer {
     return int16Bytes(this.outputChannels === 1 ? downmix(samples, this.input.channels) : samples);
   }
 
+  /**
+   * The end of the input: the audio a rate converter still holds (it runs a few milliseconds behind),
+   * followed by a little silence. Empty when there is no converter.
+   */
+  flush(): Buffer {
+    return this.converter?.flush() ?? EMPTY;
+  }
+
   close(): void {
     this.converter?.release();
   }
@@ -62,8 +70,13 @@ export class PcmNormalizer {
 interface RateConverter {
   /** Interleaved input samples in, s16le at the output rate and channel count out. */
   process(samples: Int16Array): Buffer;
+  /** What the converter still holds, at the end of the input. */
+  flush(): Buffer;
   release(): void;
 }
+
+// Speex at quality 4 holds about 2–2.5 ms of input (half its filter); silence of this length pushes it out.
+const SPEEX_FLUSH_MS = 4;
 
 /**
  * Our decimator where the rates differ by a whole factor (48 → 16 kHz and the like), mixing down as it
@@ -74,12 +87,18 @@ function rateConverter(input: PcmFormat, outRate: number, outputChannels: 1 | 2)
   const factor = decimationFactor(input.sampleRate, outRate);
   if (factor) {
     const decimator = new Decimator(factor, input.channels, outputChannels);
-    return { process: (samples) => int16Bytes(decimator.process(samples)), release: () => undefined };
+    return {
+      process: (samples) => int16Bytes(decimator.process(samples)),
+      flush: () => int16Bytes(decimator.flush()),
+      release: () => undefined,
+    };
   }
   const resampler = Resampler.acquire(outputChannels, input.sampleRate, outRate);
+  const silenceFrames = Math.ceil((input.sampleRate * SPEEX_FLUSH_MS) / 1000);
   return {
     process: (samples) =>
       resampler.process(int16Bytes(outputChannels === 1 ? downmix(samples, input.channels) : samples)),
+    flush: () => resampler.process(Buffer.alloc(silenceFrames * outputChannels * 2)),
     release: () => resampler.release(),
   };
 }

@@ -209,6 +209,9 @@ export class AudioSession {
 
   private feed(format: PcmFormat, bytes: Buffer): void {
     if (!this.normalizer || !sameFormat(this.normalizer.input, format)) {
+      // The audio before the change keeps its last milliseconds too.
+      const tail = this.normalizer?.flush();
+      if (tail?.length) for (const frame of this.framer?.push(tail) ?? []) this.queue(frame, false);
       this.normalizer?.close();
       const next = new PcmNormalizer(format, this.options);
       if (this.outputChannels !== undefined && next.outputChannels !== this.outputChannels) {
@@ -247,6 +250,9 @@ export class AudioSession {
 
   private finish(): void {
     if (this.closed) return;
+    // The rate converter's last milliseconds, which it holds until silence follows them.
+    const tail = this.normalizer?.flush();
+    if (tail?.length) for (const frame of this.framer?.push(tail) ?? []) this.queue(frame, false);
     const channels = this.outputChannels ?? 1;
     const last = this.framer?.flush(pcmBytesFor(MIN_FRAME_MS, this.options.sampleRate, channels));
     this.queue(last ?? Buffer.alloc(0), true);

@@ -89,6 +89,20 @@ describe("audio-in sessions", () => {
     });
   }
 
+  for (const rate of [48000, 44100]) {
+    it(`lets the last milliseconds of ${rate / 1000} kHz audio out of the rate converter at the session's end`, async () => {
+      // 100 ms of silence, then 1 ms of a loud 1 kHz tone: within the converter's delay, so it comes
+      // out only if the converter is flushed when the session ends.
+      const click = tone(1000, 0.001, rate, 1, 30000);
+      const input = Buffer.concat([Buffer.alloc(Math.round(rate * 0.1) * 2), click]);
+      const { sessions, pcm } = setup();
+      await sessions.handle({ topic: "t", payload: wavOf(input, { rate, channels: 1, bits: 16 }) });
+      const out = samplesOf(pcm("t"));
+      const peak = out.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.ok(peak > 10000, `the last millisecond came out (peak ${peak})`);
+    });
+  }
+
   it("keeps two channels apart when set to keep channels (for channel identification)", async () => {
     const left = tone(300, 1, 48000);
     const right = tone(1200, 1, 48000);
