@@ -38,16 +38,6 @@ export class StopHandover {
   private removed = false;
   private started = false;
   private readonly kept: Outgoing[] = [];
-  /** The new flows have started: the nodes downstream exist, held messages can go out. */
-  flowsStarted(): void {
-    if (this.started || this.stopping) return;
-    this.started = true;
-    const carried = held.get(this.node.id);
-    if (!carried) return;
-    held.delete(this.node.id);
-    clearTimeout(carried.expiry);
-    for (const m of carried.messages) this.node.send(m);
-  }
 
   constructor(
     private readonly RED: NodeAPI,
@@ -61,6 +51,20 @@ export class StopHandover {
       listening.add(RED.events);
       RED.events.on("flows:started", flowsStarted);
     }
+  }
+
+  /**
+   * The new flows have started (the runtime's flows:started, for every instance): the nodes downstream
+   * exist, and what the previous instance held goes out.
+   */
+  flowsStarted(): void {
+    if (this.started || this.stopping) return;
+    this.started = true;
+    const carried = held.get(this.node.id);
+    if (!carried) return;
+    held.delete(this.node.id);
+    clearTimeout(carried.expiry);
+    for (const m of carried.messages) this.node.send(m);
   }
 
   /** Sends now, or keeps the messages for the next instance while the node is stopping. */
