@@ -1,3 +1,4 @@
+import { QuietTimer } from "../util/quiet-timer";
 import { realScheduler, type Scheduler } from "../util/scheduler";
 import { AudioInputError, type PcmFormat } from "./format";
 import { asksToEnd, classify, sessionIdOf, unlabelledBytes, type AudioMessage } from "./input";
@@ -25,8 +26,8 @@ export interface OutgoingChunk extends SessionChunk {
 
 interface Entry {
   session: AudioSession;
-  idle: unknown;
-  lastInputAt: number;
+  /** Ends the session after the idle timeout without input (absent when there is no timeout). */
+  idle: QuietTimer | undefined;
   wsSession: unknown;
 }
 
@@ -109,14 +110,14 @@ export class AudioSessions {
   async end(sessionId: string, entry = this.sessions.get(sessionId)): Promise<void> {
     if (!entry) return;
     if (this.sessions.get(sessionId) === entry) this.sessions.delete(sessionId);
-    this.scheduler.clearTimeout(entry.idle);
+    entry.idle?.stop();
     await entry.session.end();
   }
 
   /** Stops everything at once (redeploy, shutdown): no timer, decoder or reader is left running. */
   close(): void {
     for (const entry of this.sessions.values()) {
-      this.scheduler.clearTimeout(entry.idle);
+      entry.idle?.stop();
       entry.session.close();
     }
     this.sessions.clear();
@@ -142,7 +143,14 @@ export class AudioSessions {
         this.scheduler,
         previous?.drained,
       );
-      const created: Entry = { session, idle: undefined, lastInputAt: 0, wsSession };
+      const created: Entry = { session, idle: undefined, wsSession };
+      if (this.options.idleTimeoutMs > 0) {
+        created.idle = new QuietTimer(this.scheduler, this.options.idleTimeoutMs, () => {
+          // A session still reading or sending a recording is not idle.
+          if (session.busy) created.idle?.touch();
+          else void this.end(sessionId, created);
+        });
+      }
       this.unfinished.add(session);
       void session.drained.then(() => this.unfinished.delete(session));
       entry = created;
@@ -154,21 +162,6 @@ export class AudioSessions {
 
   private touch(entry: Entry, wsSession: unknown): void {
     if (wsSession !== undefined) entry.wsSession = wsSession;
-    entry.lastInputAt = this.scheduler.now();
-    if (entry.idle === undefined) this.armIdle(entry, this.options.idleTimeoutMs);
-  }
-
-  // One timer per session that looks at the time of the last input when it fires, rather than a new
-  // timer for every chunk of every session.
-  private armIdle(entry: Entry, ms: number): void {
-    if (!this.options.idleTimeoutMs) return;
-    entry.idle = this.scheduler.setTimeout(() => {
-      entry.idle = undefined;
-      const quiet = this.scheduler.now() - entry.lastInputAt;
-      // A session still reading or sending a recording is not idle.
-      if (entry.session.busy) this.armIdle(entry, this.options.idleTimeoutMs);
-      else if (quiet < this.options.idleTimeoutMs) this.armIdle(entry, this.options.idleTimeoutMs - quiet);
-      else void this.end(entry.session.id, entry);
-    }, ms);
+    entry.idle?.touch();
   }
 }

@@ -2,6 +2,7 @@ import type { AudioStream, TranscriptEvent } from "@aws-sdk/client-transcribe-st
 import { randomUUID } from "node:crypto";
 import { meanConfidence } from "../../transcript/confidence";
 import type { TranscriptResult } from "../../transcript/result";
+import { QuietTimer } from "../../util/quiet-timer";
 import type { Scheduler } from "../../util/scheduler";
 import { backoffMs, classifyError, stalled, unexpectedEnd, type StreamFailure } from "./errors";
 import { mapTranscriptEvent, roundSeconds } from "./mapping";
@@ -106,9 +107,11 @@ interface Attempt {
   startedAt: number;
   results: number;
   reason?: StreamFailure;
-  watchdog?: unknown;
-  /** When audio first went out after the last event; null while the service is answering. */
-  unansweredSince: number | null;
+  /**
+   * The stream is stalled when audio has gone out for `watchdogMs` with no event back: touched when
+   * audio goes out unanswered, paused by every event.
+   */
+  watchdog: QuietTimer;
 }
 
 /**
@@ -135,8 +138,8 @@ export class AwsStreamSession {
   /** Bytes sent on a stream that answered afterwards: the service has them (or a replay will resend them). */
   private acked = 0;
   private keepaliveDue = false;
-  private keepaliveTimer: unknown;
-  private lastAudioAt = 0;
+  /** Silence goes out after `keepaliveMs` without audio (PCM only), and every `keepaliveMs` after that. */
+  private readonly keepalive: QuietTimer;
   private backoffTimer: unknown;
   private wake: (() => void) | undefined;
   /** End time of the last delivered final, per channel ("" without channel identification). */
@@ -153,6 +156,7 @@ export class AwsStreamSession {
     const align = this.pcm ? opts.service.format.channels * 2 : 1;
     const cap = this.pcm ? Math.min(MAX_FRAME_BYTES, this.bytesPerSecond) : MAX_FRAME_BYTES;
     this.maxFrameBytes = Math.max(align, cap - (cap % align));
+    this.keepalive = new QuietTimer(opts.scheduler, this.tuning.keepaliveMs, () => this.keepaliveDueNow());
     this.done = this.run();
   }
 
@@ -236,28 +240,15 @@ export class AwsStreamSession {
    * instead of being cleared and set again for every chunk of every session.
    */
   private armKeepalive(): void {
-    this.lastAudioAt = this.opts.scheduler.now();
     // Silence can only be made for PCM; other encodings accept the service's idle timeout.
-    if (!this.pcm || this.inputEnded || this.keepaliveTimer !== undefined) return;
-    this.keepaliveTimer = this.opts.scheduler.setTimeout(
-      () => this.keepaliveCheck(),
-      this.tuning.keepaliveMs,
-    );
+    if (this.pcm && !this.inputEnded) this.keepalive.touch();
   }
 
-  private keepaliveCheck(): void {
-    this.keepaliveTimer = undefined;
+  private keepaliveDueNow(): void {
     if (this.inputEnded || this.state_ === "ended") return;
-    const s = this.opts.scheduler;
-    const quiet = s.now() - this.lastAudioAt;
-    let wait = this.tuning.keepaliveMs - quiet;
-    if (wait <= 0) {
-      this.keepaliveDue = true;
-      this.lastAudioAt = s.now();
-      this.notify();
-      wait = this.tuning.keepaliveMs;
-    }
-    this.keepaliveTimer = s.setTimeout(() => this.keepaliveCheck(), wait);
+    this.keepaliveDue = true;
+    this.notify();
+    this.keepalive.touch();
   }
 
   private async run(): Promise<void> {
@@ -330,7 +321,7 @@ export class AwsStreamSession {
       }
     } finally {
       this.state_ = "ended";
-      this.opts.scheduler.clearTimeout(this.keepaliveTimer);
+      this.keepalive.stop();
       this.opts.scheduler.clearTimeout(this.backoffTimer);
       this.opts.handlers.event({
         event: "ended",
@@ -361,7 +352,13 @@ export class AwsStreamSession {
       rollingOver: false,
       startedAt: sched.now(),
       results: 0,
-      unansweredSince: null,
+      watchdog: new QuietTimer(sched, this.tuning.watchdogMs, () => {
+        if (a.stopped) return;
+        a.reason = stalled(this.tuning.watchdogMs);
+        a.stopped = true;
+        a.ac.abort();
+        this.notify();
+      }),
     };
     this.current = a;
     if (this.state_ !== "reconnecting") this.state_ = "connecting";
@@ -374,7 +371,7 @@ export class AwsStreamSession {
         this.opts.handlers.event({ event: "started", sessionId: this.sessionId });
       }
       for await (const ev of events ?? []) {
-        a.unansweredSince = null;
+        a.watchdog.pause();
         this.acked = Math.max(this.acked, a.cursor);
         if (ev.TranscriptEvent) this.deliver(a, ev.TranscriptEvent);
         else {
@@ -399,7 +396,7 @@ export class AwsStreamSession {
     } finally {
       // The SDK does not stop our iterable when the result loop ends: stop it ourselves.
       a.stopped = true;
-      this.disarmWatchdog(a);
+      a.watchdog.stop();
       this.notify();
       if (!a.ac.signal.aborted && !a.audioDone) a.ac.abort();
     }
@@ -429,38 +426,6 @@ export class AwsStreamSession {
     return Math.min(this.delivered.get("ch_0") ?? 0, this.delivered.get("ch_1") ?? 0);
   }
 
-  /**
-   * Notes that audio went out. The stream is stalled when audio has gone out for `watchdogMs` with no
-   * event back; one timer checks that, rather than one set for every frame and cleared by every event.
-   */
-  private armWatchdog(a: Attempt): void {
-    if (a.stopped) return;
-    a.unansweredSince ??= this.opts.scheduler.now();
-    if (a.watchdog === undefined) this.watchdogCheckIn(a, this.tuning.watchdogMs);
-  }
-
-  private watchdogCheckIn(a: Attempt, ms: number): void {
-    a.watchdog = this.opts.scheduler.setTimeout(() => {
-      a.watchdog = undefined;
-      if (a.stopped || a.unansweredSince === null) return;
-      const waited = this.opts.scheduler.now() - a.unansweredSince;
-      if (waited < this.tuning.watchdogMs) {
-        this.watchdogCheckIn(a, this.tuning.watchdogMs - waited);
-        return;
-      }
-      a.reason = stalled(this.tuning.watchdogMs);
-      a.stopped = true;
-      a.ac.abort();
-      this.notify();
-    }, ms);
-  }
-
-  private disarmWatchdog(a: Attempt): void {
-    if (a.watchdog === undefined) return;
-    this.opts.scheduler.clearTimeout(a.watchdog);
-    a.watchdog = undefined;
-  }
-
   /** The stream's audio: session audio from the attempt's cursor, silence in long pauses. */
   private async *audio(a: Attempt): AsyncGenerator<AudioStream> {
     for (;;) {
@@ -476,7 +441,8 @@ export class AwsStreamSession {
         a.timeline.append(this.ledger.seconds(frame.data.length), this.ledger.seconds(frame.offset));
         // Compressed audio cannot be replayed (no reconnect): what went out is no longer needed.
         if (!this.pcm) this.ledger.forgetBefore(a.cursor);
-        this.armWatchdog(a);
+        // From the first frame the service has not answered yet.
+        if (!a.stopped && !a.watchdog.active) a.watchdog.touch();
         if (this.pcm && a.timeline.duration * 1000 >= this.tuning.maxStreamMs) a.rollingOver = true;
         yield { AudioEvent: { AudioChunk: frame.data } };
         continue;
