@@ -140,8 +140,9 @@ export function takeOver<T>(nodeId: string): T | undefined {
 }
 
 /**
- * Forgets every held message and carried state. Node-RED never needs this; a test run that starts fresh flows with the
- * same node ids for every case does, so that one case's flushed messages never reach the next case.
+ * Forgets every held message and carried state. Node-RED never needs this; a test run that starts
+ * fresh flows with the same node ids for every case does, so that one case's flushed messages never
+ * reach the next case.
  */
 export function forgetHeldMessages(): void {
   for (const h of [...held.values(), ...carried.values()]) clearTimeout(h.expiry);

@@ -210,8 +210,7 @@ export class AudioSession {
   private feed(format: PcmFormat, bytes: Buffer): void {
     if (!this.normalizer || !sameFormat(this.normalizer.input, format)) {
       // The audio before the change keeps its last milliseconds too.
-      const tail = this.normalizer?.flush();
-      if (tail?.length) for (const frame of this.framer?.push(tail) ?? []) this.queue(frame, false);
+      if (this.normalizer) this.queueFrames(this.normalizer.flush());
       this.normalizer?.close();
       const next = new PcmNormalizer(format, this.options);
       if (this.outputChannels !== undefined && next.outputChannels !== this.outputChannels) {
@@ -227,7 +226,11 @@ export class AudioSession {
         pcmBytesFor(this.options.frameMs, this.options.sampleRate, next.outputChannels),
       );
     }
-    const pcm = this.normalizer.push(bytes);
+    this.queueFrames(this.normalizer.push(bytes));
+  }
+
+  /** Cuts PCM at the output format into frames and queues every whole one. */
+  private queueFrames(pcm: Buffer): void {
     for (const frame of this.framer?.push(pcm) ?? []) this.queue(frame, false);
   }
 
@@ -251,8 +254,7 @@ export class AudioSession {
   private finish(): void {
     if (this.closed) return;
     // The rate converter's last milliseconds, which it holds until silence follows them.
-    const tail = this.normalizer?.flush();
-    if (tail?.length) for (const frame of this.framer?.push(tail) ?? []) this.queue(frame, false);
+    if (this.normalizer) this.queueFrames(this.normalizer.flush());
     const channels = this.outputChannels ?? 1;
     const last = this.framer?.flush(pcmBytesFor(MIN_FRAME_MS, this.options.sampleRate, channels));
     this.queue(last ?? Buffer.alloc(0), true);
