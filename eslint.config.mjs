@@ -19,6 +19,30 @@ export default tseslint.config(
     },
   },
   {
+    // What kills or freezes a Node-RED runtime, ruled out by construction (docs/security.md):
+    // - a timer callback that throws stops the process: timers come from src/util/scheduler.ts, whose
+    //   callbacks are guarded;
+    // - an array spread into a call (Math.max(...words), push(...items)) overflows the stack when a flow
+    //   sends a long one.
+    files: ["src/**/*.ts", "nodes/**/*.ts"],
+    rules: {
+      "no-restricted-globals": [
+        "error",
+        ...["setTimeout", "setInterval", "setImmediate"].map((name) => ({
+          name,
+          message: "Use a Scheduler (src/util/scheduler.ts): its timer callbacks are guarded.",
+        })),
+      ],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "CallExpression > SpreadElement, NewExpression > SpreadElement",
+          message: "A spread argument overflows the stack for a long array; use a loop or reduce.",
+        },
+      ],
+    },
+  },
+  {
     // Node-RED's node constructors are plain functions that receive the node as `this`.
     files: ["nodes/**/*.ts"],
     rules: { "@typescript-eslint/no-this-alias": "off" },

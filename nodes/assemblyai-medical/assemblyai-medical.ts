@@ -10,7 +10,8 @@ import { baseUrl, connectionUrl, type StreamingParams } from "../../src/provider
 import { AssemblyAiSession, type SessionEvent } from "../../src/providers/assemblyai/session";
 import type { AssemblyAiConfigNode } from "../assemblyai-config/types";
 import { StopHandover } from "../shared/stop-handover";
-import { StatusReporter } from "../shared/node-red";
+import { QuietTimer } from "../../src/util/quiet-timer";
+import { nodeScheduler, StatusReporter } from "../shared/node-red";
 
 interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields {
   config: string;
@@ -28,7 +29,8 @@ interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields {
 
 interface OpenSession {
   session: AssemblyAiSession;
-  idle: NodeJS.Timeout | undefined;
+  /** Ends a session whose source stopped without `audio.end` (absent when the idle time is 0). */
+  idle: QuietTimer | undefined;
   ending: Promise<void> | undefined;
   /** Refused chunks not yet reported, and when the last report went out (refusals are rate-limited). */
   refused: number;
@@ -80,6 +82,7 @@ export = function register(RED: NodeAPI): void {
       maxPendingMs: num(config.maxBuffer, 60) * 1000,
     };
     const sessions = new Map<string, OpenSession>();
+    const timers = nodeScheduler(node, "assemblyai-medical");
     let lastErrorCode: number | undefined;
     let closing = false;
     // What the sessions flush while the node stops goes to its next instance (see StopHandover).
@@ -122,7 +125,7 @@ export = function register(RED: NodeAPI): void {
         // continuing from the chunk's msg.audio.offsetMs.
         const entry = sessions.get(sessionId);
         if (entry && !entry.ending) {
-          if (entry.idle) clearTimeout(entry.idle);
+          entry.idle?.stop();
           sessions.delete(sessionId);
         }
       }
@@ -149,6 +152,7 @@ export = function register(RED: NodeAPI): void {
           connectTimeoutMs: timing.connectTimeoutMs,
           terminationTimeoutMs: timing.terminationTimeoutMs,
           retry: { maxRetries: timing.maxRetries, retryDelayMs: timing.retryDelayMs },
+          scheduler: timers,
         },
         {
           result: (result, raw) => {
@@ -161,6 +165,8 @@ export = function register(RED: NodeAPI): void {
         },
       );
       const entry: OpenSession = { session, idle: undefined, ending: undefined, refused: 0, reportedAt: 0 };
+      if (timing.idleMs > 0)
+        entry.idle = new QuietTimer(timers, timing.idleMs, () => void finish(sessionId, entry));
       sessions.set(sessionId, entry);
       session.start();
       status.update();
@@ -168,8 +174,7 @@ export = function register(RED: NodeAPI): void {
     };
 
     const finish = (sessionId: string, entry: OpenSession): Promise<void> => {
-      if (entry.idle) clearTimeout(entry.idle);
-      entry.idle = undefined;
+      entry.idle?.stop();
       entry.ending ??= entry.session.end().then(() => {
         if (entry.refused > 0) {
           // The chunks refused after the last done(err) report are still counted, once.
@@ -182,12 +187,6 @@ export = function register(RED: NodeAPI): void {
         status.update();
       });
       return entry.ending;
-    };
-
-    // refresh() re-arms the same timer: cheaper than a new one for every chunk of every session.
-    const touch = (sessionId: string, entry: OpenSession): void => {
-      if (entry.idle) entry.idle.refresh();
-      else if (timing.idleMs > 0) entry.idle = setTimeout(() => void finish(sessionId, entry), timing.idleMs);
     };
 
     /** Audio the session refused: reported through done(err), at most once per REFUSAL_REPORT_MS per session. */
@@ -241,7 +240,7 @@ export = function register(RED: NodeAPI): void {
       // too much audio is already waiting) is refused through done(err), rate-limited per session.
       const written = audio ? entry.session.push(audio) : undefined;
       if (end) void finish(sessionId, entry);
-      else touch(sessionId, entry);
+      else entry.idle?.touch();
       if (written && !written.ok) return refuse(sessionId, entry, written.message, done);
       done();
     };
@@ -260,12 +259,12 @@ export = function register(RED: NodeAPI): void {
       out.stop(removed);
       const endings = [...sessions.entries()].map(([id, entry]) => finish(id, entry));
       const budget = Math.min(CLOSE_BUDGET_MS, timing.terminationTimeoutMs + 2000);
-      let timer: NodeJS.Timeout | undefined;
-      const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, budget)));
+      let timer: unknown;
+      const bounded = new Promise<void>((resolve) => (timer = timers.setTimeout(resolve, budget)));
       void Promise.race([Promise.all(endings), bounded]).then(() => {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         for (const entry of sessions.values()) {
-          if (entry.idle) clearTimeout(entry.idle);
+          entry.idle?.stop();
           entry.session.abort();
         }
         sessions.clear();

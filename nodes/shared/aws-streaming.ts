@@ -5,8 +5,8 @@ import { checkAudioInput } from "../../src/providers/aws/input";
 import { pcmBytesPerSecond } from "../../src/providers/aws/params";
 import type { StreamService } from "../../src/providers/aws/service";
 import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../src/providers/aws/session";
-import { realScheduler } from "../../src/util/scheduler";
-import { StatusReporter } from "./node-red";
+import { QuietTimer } from "../../src/util/quiet-timer";
+import { nodeScheduler, StatusReporter } from "./node-red";
 import { StopHandover } from "./stop-handover";
 
 /** The settings both Amazon Transcribe streaming nodes share (transcribe-medical, transcribe-standard). */
@@ -24,7 +24,8 @@ interface ConfigNode extends Node {
 
 interface OpenSession {
   session: AwsStreamSession;
-  idleTimer?: NodeJS.Timeout;
+  /** Ends a session whose source stopped without `audio.end`. */
+  idle: QuietTimer;
 }
 
 /** Refused chunks of one session, reported at most once per interval so a Catch node is not flooded. */
@@ -96,6 +97,7 @@ export function runAwsStreamingNode<P>(
     ...tuning
   } = config.tuning ?? {};
   const closeTimeoutMs = Math.min(Math.max(0, closeSetting), MAX_CLOSE_TIMEOUT_MS);
+  const timers = nodeScheduler(node, nodeType);
   const secrets = secretsOf(settings);
   const client: TranscribeStreamingClient = createTranscribeClient(settings);
   const svc = service(client, params);
@@ -107,12 +109,12 @@ export function runAwsStreamingNode<P>(
    * at most every `refuseReportMs`. Forgotten at the session's end, or after the idle time without
    * chunks (a source that never ends).
    */
-  const failed = new Map<string, NodeJS.Timeout>();
+  const failed = new Map<string, unknown>();
   const forgetLater = (sessionId: string): void => {
-    clearTimeout(failed.get(sessionId));
+    timers.clearTimeout(failed.get(sessionId));
     failed.set(
       sessionId,
-      setTimeout(() => {
+      timers.setTimeout(() => {
         failed.delete(sessionId);
         reportPending(sessionId);
       }, idleS * 1000),
@@ -188,8 +190,7 @@ export function runAwsStreamingNode<P>(
     }
     if (e.event === "ended") {
       if (!failed.has(e.sessionId)) reportPending(e.sessionId);
-      const open = sessions.get(e.sessionId);
-      if (open) clearTimeout(open.idleTimer);
+      sessions.get(e.sessionId)?.idle.stop();
       sessions.delete(e.sessionId);
     }
     out.send([null, { topic: e.sessionId, payload: e }]);
@@ -197,35 +198,30 @@ export function runAwsStreamingNode<P>(
   };
 
   const openSession = (sessionId: string, startSeconds: number): OpenSession => {
-    const open: OpenSession = {
-      session: new AwsStreamSession({
-        sessionId,
-        startSeconds,
-        service: svc,
-        scheduler: realScheduler,
-        tuning,
-        secrets,
-        handlers: {
-          result: (result, raw) => {
-            const msg: NodeMessage & { raw?: unknown } = { topic: sessionId, payload: result };
-            if (config.keepRaw === true) msg.raw = raw;
-            out.send([msg, null]);
-          },
-          event: onEvent,
-          state: () => status.update(),
+    const session: AwsStreamSession = new AwsStreamSession({
+      sessionId,
+      startSeconds,
+      service: svc,
+      scheduler: timers,
+      tuning,
+      secrets,
+      handlers: {
+        result: (result, raw) => {
+          const msg: NodeMessage & { raw?: unknown } = { topic: sessionId, payload: result };
+          if (config.keepRaw === true) msg.raw = raw;
+          out.send([msg, null]);
         },
-      }),
+        event: onEvent,
+        state: () => status.update(),
+      },
+    });
+    const open: OpenSession = {
+      session,
+      idle: new QuietTimer(timers, idleS * 1000, () => void session.end()),
     };
     sessions.set(sessionId, open);
     status.update();
     return open;
-  };
-
-  // A source that stops without sending audio.end would hold its stream open forever.
-  // refresh() re-arms the same timer: cheaper than a new one for every chunk of every session.
-  const touch = (open: OpenSession): void => {
-    if (open.idleTimer) open.idleTimer.refresh();
-    else open.idleTimer = setTimeout(() => void open.session.end(), idleS * 1000);
   };
 
   node.status({ fill: "grey", shape: "ring", text: t("status.idle") });
@@ -243,7 +239,7 @@ export function runAwsStreamingNode<P>(
     if (failed.has(input.sessionId)) {
       // The session stopped on an error a new stream would repeat: refuse its audio, loudly.
       if (input.end) {
-        clearTimeout(failed.get(input.sessionId));
+        timers.clearTimeout(failed.get(input.sessionId));
         failed.delete(input.sessionId);
       } else forgetLater(input.sessionId);
       if (input.audio.length > 0) refuseChunk(input.sessionId, t("errors.failed"), input.audio, done);
@@ -272,10 +268,11 @@ export function runAwsStreamingNode<P>(
       return;
     }
     if (refusals.has(input.sessionId)) reportPending(input.sessionId);
+    // A source that stops without sending audio.end would hold its stream open forever.
     if (input.end) {
-      clearTimeout(open.idleTimer);
+      open.idle.stop();
       void open.session.end();
-    } else touch(open);
+    } else open.idle.touch();
     done();
   });
 
@@ -283,25 +280,25 @@ export function runAwsStreamingNode<P>(
     closing = true;
     out.stop(removed);
     const all = [...sessions.values()];
-    for (const open of all) clearTimeout(open.idleTimer);
+    for (const open of all) open.idle.stop();
     // End every stream cleanly (last finals still go out), then cut whatever is left in time
     // for Node-RED's 15 s close limit.
     const graceful = Promise.all(all.map((o) => o.session.end()));
-    let timer: NodeJS.Timeout | undefined;
-    let grace: NodeJS.Timeout | undefined;
+    let timer: unknown;
+    let grace: unknown;
     const bounded = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
+      timer = timers.setTimeout(() => {
         // Cut what is left; and do not wait on the SDK to honour the abort for more than a moment.
-        grace = setTimeout(resolve, ABORT_GRACE_MS);
+        grace = timers.setTimeout(resolve, ABORT_GRACE_MS);
         void Promise.all(all.map((o) => o.session.abort())).then(() => resolve());
       }, closeTimeoutMs);
     });
     void Promise.race([graceful, bounded]).then(() => {
-      clearTimeout(timer);
-      clearTimeout(grace);
+      timers.clearTimeout(timer);
+      timers.clearTimeout(grace);
       refusals.clear();
       // Sessions that failed while closing registered here too: clear after they all settled.
-      for (const t of failed.values()) clearTimeout(t);
+      for (const t of failed.values()) timers.clearTimeout(t);
       failed.clear();
       sessions.clear();
       status.close();

@@ -1,5 +1,7 @@
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from "node-red";
+import { stackWarning } from "../../src/util/backstop";
 import { KeyedThrottle } from "../../src/util/keyed-throttle";
+import { guardedScheduler, realScheduler, type Scheduler } from "../../src/util/scheduler";
 
 /**
  * Evaluates a TypedInput property against a message. The callback form is the only one that
@@ -50,4 +52,24 @@ export class StatusReporter {
 /** The message to hand to `done(err)`: Node-RED shows `err.message`, so keep it self-explaining. */
 export function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * How a node reports an error thrown inside its own machinery (a timer, a socket event): to Catch
+ * nodes, by the error's class only (its text may hold what a flow sent), with the stack frames in the
+ * process warnings for support. The process goes on.
+ */
+export function internalErrorReporter(node: Node, nodeType: string): (err: Error, msg?: NodeMessage) => void {
+  return (err, msg) => {
+    stackWarning(err, `was caught in a ${nodeType} node`);
+    node.error(
+      new Error(`${nodeType}: internal error (${err.name}); the node goes on, please report it`),
+      msg ?? {},
+    );
+  };
+}
+
+/** The node's timers: guarded, so that a throw in one reaches Catch nodes instead of stopping Node-RED. */
+export function nodeScheduler(node: Node, nodeType: string): Scheduler {
+  return guardedScheduler(realScheduler, internalErrorReporter(node, nodeType));
 }

@@ -1,4 +1,7 @@
 import type { Node, NodeAPI, NodeMessage } from "node-red";
+import { backstop } from "../../src/util/backstop";
+import { runGuarded } from "../../src/util/guard";
+import { backgroundTimeout } from "../../src/util/scheduler";
 
 /** What a node hands to node.send(): one message, or one per output. */
 export type Outgoing = NodeMessage | Array<NodeMessage | null>;
@@ -19,7 +22,8 @@ const running = new Map<string, StopHandover>();
 // emitter's limit of ten in a flow with many transcribers).
 const listening = new WeakSet<object>();
 function flowsStarted(): void {
-  for (const instance of running.values()) instance.flowsStarted();
+  // A runtime event handler: a throw here would reach Node-RED's event emitter, and from there the process.
+  for (const instance of running.values()) runGuarded(() => instance.flowsStarted(), backstop);
 }
 
 /**
@@ -101,11 +105,10 @@ export class StopHandover {
     const earlier = held.get(this.node.id);
     if (earlier) clearTimeout(earlier.expiry);
     const all = [...(earlier?.messages ?? []), ...messages];
-    const expiry = setTimeout(() => {
+    const expiry = backgroundTimeout(() => {
       held.delete(this.node.id);
       this.reportLost(all.length);
     }, HOLD_MS);
-    expiry.unref();
     held.set(this.node.id, { messages: all, expiry });
   }
 
@@ -122,11 +125,10 @@ const carried = new Map<string, { value: unknown; expiry: NodeJS.Timeout }>();
  * same node, which takes it with `takeOver` as it starts. `onExpire` runs if none does within HOLD_MS.
  */
 export function carryOver<T>(nodeId: string, value: T, onExpire: (value: T) => void): void {
-  const expiry = setTimeout(() => {
+  const expiry = backgroundTimeout(() => {
     carried.delete(nodeId);
     onExpire(value);
   }, HOLD_MS);
-  expiry.unref();
   carried.set(nodeId, { value, expiry });
 }
 

@@ -125,7 +125,7 @@ export = function register(RED: NodeAPI): void {
         if (all.length === 0) return last;
         const more = all.length > 1 ? t("status.more", { count: all.length }) : "";
         if (all.some((r) => r.phase === "IN_PROGRESS")) {
-          const elapsed = Math.max(...all.map((r) => r.elapsedMs));
+          const elapsed = all.reduce((m, r) => Math.max(m, r.elapsedMs), -Infinity);
           return {
             fill: "blue",
             shape: "dot",

@@ -206,7 +206,7 @@ function assembleDocument(input: AssembleInput): TranscriptDocument {
     ),
     quality: {
       meanConfidence: meanConfidence(words),
-      minConfidence: scored.length ? Math.min(...scored.map((w) => w.confidence)) : null,
+      minConfidence: scored.length ? scored.reduce((m, w) => Math.min(m, w.confidence), Infinity) : null,
       wordCount: scored.length,
       segmentCount: segments.length,
       reviewSegmentCount: segments.filter((s) => s.review).length,

@@ -200,7 +200,7 @@ export function mapBatchOutput(output: BatchOutput, jobName: string): Transcript
   return groups.map((words, i) => {
     const spoken = words.filter((w) => w.kind === "word");
     const startTime = spoken[0]?.startTime ?? 0;
-    const endTime = Math.max(...words.map((w) => w.endTime));
+    const endTime = words.reduce((m, w) => Math.max(m, w.endTime), -Infinity);
     const r: TranscriptResult = {
       provider: BATCH_PROVIDER,
       sessionId: jobName,
