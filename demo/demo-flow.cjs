@@ -32,6 +32,7 @@ return {
         type: "result",
         segmentId: p.segmentId,
         isFinal: p.isFinal,
+        withdrawn: p.withdrawn === true,
         text: p.text,
         words: p.words,
         lowConfidenceWords: gate ? gate.lowConfidenceWords : [],

@@ -70,6 +70,13 @@ export = function register(RED: NodeAPI): void {
         done(checked.error);
         return;
       }
+      if (checked.value.withdrawn === true) {
+        // A withdrawal removes a partial wherever it went: partials without confidences go to review,
+        // others may pass, so it leaves on both outputs, undecided and uncounted.
+        send([msg, RED.util.cloneMessage(msg)]);
+        done();
+        return;
+      }
       // A constant threshold keeps the node synchronous, so results leave in the order they came.
       if (fixedThreshold !== undefined) {
         send(route(msg, checked.value, fixedThreshold));

@@ -18,7 +18,8 @@ export type FilterOutcome = "passed" | "held" | "dropped-partial" | "dropped-emp
 /**
  * The logic of filter-final. Finals pass; partials either drop or pass throttled per segment, the
  * latest one held back waiting for the interval's end; a final cancels the held partial of its
- * segment, so a stale partial never follows the final it belongs to.
+ * segment, so a stale partial never follows the final it belongs to. A withdrawal (contract 2
+ * `withdrawn`) passes whenever partials pass, and cancels its segment's held partial.
  */
 export class FinalFilter<M> {
   private readonly throttle: KeyedThrottle<M> | undefined;
@@ -36,7 +37,10 @@ export class FinalFilter<M> {
 
   accept(result: TranscriptResult, msg: M): FilterOutcome {
     const key = segmentKey(result);
-    if (result.isFinal) this.throttle?.cancel(key);
+    if (result.isFinal || result.withdrawn === true) this.throttle?.cancel(key);
+    // A withdrawal goes wherever partials go (it removes one), and its empty text is the point of it.
+    if (result.withdrawn === true)
+      return this.options.partialIntervalMs === null ? "dropped-partial" : "passed";
     if (this.options.dropEmpty && result.text.trim() === "") return "dropped-empty";
     if (result.isFinal) return "passed";
     if (this.options.partialIntervalMs === null) return "dropped-partial";

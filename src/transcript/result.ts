@@ -48,10 +48,17 @@ export interface TranscriptResult {
   /** Stable across the partials and the final of one segment. */
   segmentId: string;
   isFinal: boolean;
+  /**
+   * True: what was shown of this segment's partials is withdrawn, and nothing more comes under its
+   * segmentId. A transcriber sends it when the connection is lost while the segment was open (the
+   * audio is transcribed again, under a new segment) or when the session ends before its final. It
+   * comes with `isFinal: false`, empty text and no words; see `withdrawal()`.
+   */
+  withdrawn?: boolean;
   text: string;
   /** Mean of the word confidences; null when the provider gives none. */
   confidence: number | null;
-  /** Seconds from the start of the session (not of the provider connection). */
+  /** Seconds from the start of the session (not of the provider connection), at most one year. */
   startTime: number;
   endTime: number;
   words: TranscriptWord[];
@@ -71,4 +78,29 @@ export interface TranscriptResultMessage {
   payload: TranscriptResult;
   /** The provider's own event, only when the node is configured to keep it. */
   raw?: unknown;
+}
+
+/**
+ * The result that withdraws an open segment's partials (contract 2 `withdrawn`): no text, no words,
+ * the segment's id and times, so that a live display removes what it showed.
+ */
+export function withdrawal(
+  partial: Pick<
+    TranscriptResult,
+    "provider" | "sessionId" | "segmentId" | "startTime" | "endTime" | "language"
+  >,
+): TranscriptResult {
+  return {
+    provider: partial.provider,
+    sessionId: partial.sessionId,
+    segmentId: partial.segmentId,
+    isFinal: false,
+    withdrawn: true,
+    text: "",
+    confidence: null,
+    startTime: partial.startTime,
+    endTime: partial.endTime,
+    words: [],
+    language: partial.language,
+  };
 }

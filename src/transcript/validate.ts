@@ -32,6 +32,9 @@ export function checkTranscriptResult(value: unknown): CheckedResult {
     problem = "is missing";
   } else if (first.keyword === "enum" && Array.isArray(first.params.allowedValues)) {
     problem = `must be one of ${first.params.allowedValues.map((v) => JSON.stringify(v)).join(", ")}`;
+  } else if (first.keyword === "const" || (first.keyword === "maxItems" && field.endsWith("/words"))) {
+    // Only a withdrawal (withdrawn: true) pins values: it carries no final, no text and no words.
+    problem = `must be ${first.keyword === "const" ? JSON.stringify(first.params.allowedValue) : "empty"} in a withdrawal (withdrawn: true)`;
   } else if (first.keyword === "pattern") {
     problem = field.endsWith("/language") ? "must be a language tag such as en-US" : "must not be empty";
   }

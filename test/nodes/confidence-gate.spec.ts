@@ -14,6 +14,7 @@ import {
   statusTexts,
   type FlowNode,
 } from "../support/node-red";
+import { withdrawal } from "../../src/transcript/result";
 import { result, words } from "../support/results";
 
 const confidenceGate = builtNode("confidence-gate");
@@ -122,6 +123,22 @@ describe(`confidence-gate node (${runtimeLabel})`, () => {
       review.map((m) => (m as Annotated).confidenceGate.reason),
       ["no-confidence", "no-confidence"],
     );
+  });
+
+  it("sends a withdrawal on both outputs, undecided, so a partial shown on either is removed", async () => {
+    await load();
+    const pass = collect("pass");
+    const review = collect("review");
+    send(withdrawal(result({ isFinal: false, segmentId: "seg-7" })));
+    await delay(50);
+    assert.equal(pass.length, 1);
+    assert.equal(review.length, 1);
+    for (const m of [...pass, ...review]) {
+      assertTranscriptResult(m.payload);
+      assert.equal((m.payload as { withdrawn?: boolean }).withdrawn, true);
+      assert.equal((m as Partial<Annotated>).confidenceGate, undefined);
+    }
+    assert.notEqual(pass[0], review[0], "each output has its own message");
   });
 
   it("takes the threshold from the message when set to, per message", async () => {

@@ -14,6 +14,7 @@ import {
   statusTexts,
   type FlowNode,
 } from "../support/node-red";
+import { withdrawal } from "../../src/transcript/result";
 import { result, words } from "../support/results";
 
 const transcriptDocument = builtNode("transcript-document");
@@ -148,6 +149,18 @@ describe(`transcript-document node (${runtimeLabel})`, () => {
     send({ topic: "one", control: "flush" });
     await delay(30);
     assert.equal(out.length, 2, "a flushed session is gone; flushing it again sends nothing");
+  });
+
+  it("takes a withdrawal (contract 2 withdrawn) as the partial it removes: ignored, never an error", async () => {
+    await load();
+    const out = collect("out");
+    const errors = collect("caught");
+    send({ topic: "session-1", payload: s1 });
+    send({ topic: "session-1", payload: withdrawal(s3) });
+    send({ topic: "session-1", control: "flush" });
+    await delay(50);
+    assert.equal(errors.length, 0);
+    assert.equal((out[0].payload as TranscriptDocument).text, "Any chest pain?");
   });
 
   it("ends a session on the transcribers' session events: ended, termination, and error", async () => {

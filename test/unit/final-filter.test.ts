@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { FinalFilter, type FinalFilterOptions } from "../../src/routing/final-filter";
-import type { TranscriptResult } from "../../src/transcript/result";
+import { withdrawal, type TranscriptResult } from "../../src/transcript/result";
 import { ManualScheduler } from "../support/manual-scheduler";
 import { result } from "../support/results";
 
@@ -31,6 +31,18 @@ describe("final filter", () => {
     assert.equal(feed(partial("Patient denies")), "dropped-partial");
     assert.equal(feed(result({ text: "Patient denies chest pain." })), "passed");
     assert.deepEqual(sent, ["Patient denies chest pain."]);
+  });
+
+  it("passes a withdrawal wherever partials pass, and drops the partial it held for that segment", () => {
+    const gone = withdrawal(partial("", { segmentId: "seg-9" }));
+    assert.equal(setup().feed(gone), "dropped-partial", "no partials shown, nothing to withdraw");
+    const { clock, sent, feed } = setup({ partialIntervalMs: 500 });
+    assert.equal(feed(partial("Pa", { segmentId: "seg-9" })), "passed");
+    clock.advance(100);
+    assert.equal(feed(partial("Patient", { segmentId: "seg-9" })), "held");
+    assert.equal(feed(gone), "passed", "its empty text does not make it an empty result");
+    clock.advance(1000);
+    assert.deepEqual(sent, ["Pa", ""], "the held partial never follows its withdrawal");
   });
 
   it("drops empty and blank results unless told to keep them", () => {

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import schema from "../../src/transcript/result.schema.json";
-import type { TranscriptResult, TranscriptWord } from "../../src/transcript/result";
+import { withdrawal, type TranscriptResult, type TranscriptWord } from "../../src/transcript/result";
 import { checkTranscriptResult, NotATranscriptResultError } from "../../src/transcript/validate";
 import { schemaAccepts } from "../support/contract";
 import { result } from "../support/results";
@@ -13,6 +13,7 @@ const fullResult: Required<TranscriptResult> = {
   ...result(),
   speaker: "spk_0",
   channel: "ch_0",
+  withdrawn: false,
   entities: [{ category: "PHI", type: "NAME", text: "x", startTime: 0, endTime: 0.3, confidence: 0.9 }],
 };
 
@@ -53,12 +54,24 @@ const invalid: Array<[string, unknown, RegExp]> = [
     /payload\.words\.0\.kind must be one of "word", "punctuation"/,
   ],
   ["a bad language tag", { ...result(), language: "english!" }, /payload\.language must be a language tag/],
+  ["a start time past one year", { ...result(), startTime: 1e300 }, /payload\.startTime must be <= 31536000/],
+  ["an infinite end time", { ...result(), endTime: Infinity }, /payload\.endTime must be number/],
+  [
+    "a withdrawal that is final",
+    { ...result(), withdrawn: true, isFinal: true, text: "", words: [] },
+    /payload\.isFinal must be false in a withdrawal/,
+  ],
+  [
+    "a withdrawal with text",
+    { ...result(), withdrawn: true, isFinal: false, text: "x", words: [] },
+    /payload\.text must be "" in a withdrawal/,
+  ],
 ];
 
 describe("transcript result contract", () => {
   it("lists in the JSON Schema exactly the fields of the TypeScript type", () => {
     assert.deepEqual(Object.keys(schema.properties).sort(), Object.keys(fullResult).sort());
-    const optional = ["speaker", "channel", "entities"];
+    const optional = ["speaker", "channel", "entities", "withdrawn"];
     assert.deepEqual(
       [...schema.required].sort(),
       Object.keys(fullResult)
@@ -86,6 +99,7 @@ describe("transcript result contract", () => {
       fullResult,
       result({ isFinal: false, confidence: null, words: [] }),
       result({ text: "", words: [], confidence: null }),
+      withdrawal(result({ isFinal: false })),
     ];
     for (const sample of samples) {
       assert.equal(schemaAccepts(sample), true);
