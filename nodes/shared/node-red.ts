@@ -73,3 +73,17 @@ export function internalErrorReporter(node: Node, nodeType: string): (err: Error
 export function nodeScheduler(node: Node, nodeType: string): Scheduler {
   return guardedScheduler(realScheduler, internalErrorReporter(node, nodeType));
 }
+
+/**
+ * The node's configuration with the editor's defaults for every property the flow left out: a flow
+ * written by hand, by an older version of the package or by an import tool may hold only `id`, `type`,
+ * `z` and `wires` (and its config-node references). `defaults` is the node's `<type>/defaults.ts`,
+ * which mirrors the `defaults` of its editor (`<type>.html`); a test keeps the two equal.
+ */
+export function withDefaults<C extends object, D extends object>(config: C, defaults: D): C & D {
+  const out = { ...config } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(defaults)) {
+    if (out[key] === undefined || out[key] === null) out[key] = value;
+  }
+  return out as C & D;
+}
