@@ -58,13 +58,32 @@ export type ExceptionType =
   | "ConflictException"
   | "ServiceUnavailableException";
 
-/** A fault applied to one stream, once it has received `afterAudioSec` seconds of audio (default 0). */
+/**
+ * When a fault strikes one stream: once it has received `afterAudioSec` seconds of audio (default 0), or,
+ * with `atEndFrame`, when the client's end-of-audio frame arrives (instead of the flush of the last finals).
+ */
+interface FaultMoment {
+  afterAudioSec?: number;
+  atEndFrame?: boolean;
+}
+
+/**
+ * A fault applied to one stream. `reset`: RST_STREAM with INTERNAL_ERROR; `end`: the response ends
+ * cleanly but early (the service's silent end); `destroy`: the whole connection goes (the session is
+ * destroyed and its socket ended, as a failing load balancer does); `goaway`: GOAWAY with an error code;
+ * `tcp-reset`: the socket is reset (TCP RST); `stall`: nothing more is answered while the connection stays
+ * up (HTTP/2 pings still answered); `exception` / `error`: an exception or error message, then the end.
+ * What each looks like to the SDK: /work/shared/research and docs/reliability.md.
+ */
 export type Fault =
-  | { kind: "reset"; afterAudioSec?: number }
-  | { kind: "end"; afterAudioSec?: number }
-  | { kind: "stall"; afterAudioSec?: number }
-  | { kind: "exception"; type: ExceptionType; message?: string; afterAudioSec?: number }
-  | { kind: "error"; code: string; message: string; afterAudioSec?: number }
+  | ({ kind: "reset" } & FaultMoment)
+  | ({ kind: "end" } & FaultMoment)
+  | ({ kind: "destroy" } & FaultMoment)
+  | ({ kind: "goaway" } & FaultMoment)
+  | ({ kind: "tcp-reset" } & FaultMoment)
+  | ({ kind: "stall" } & FaultMoment)
+  | ({ kind: "exception"; type: ExceptionType; message?: string } & FaultMoment)
+  | ({ kind: "error"; code: string; message: string } & FaultMoment)
   /** Request-time faults: answered before any audio, instead of HTTP 200. */
   | { kind: "reject-auth" }
   | { kind: "throttle" };
@@ -86,6 +105,12 @@ export interface EmulatorOptions {
   spokenLanguage?: string;
   /** Keep only this many leading bytes of each audio event in `audio` (long benchmarks: bounded memory). */
   keepAudioBytes?: number;
+  /**
+   * A real service re-derives timestamps when it hears audio again: with this, every stream after the
+   * first of a session id reports its word times shifted by this many seconds (alternating in sign from
+   * stream to stream), as a replay after a reconnect would be heard. Default 0.
+   */
+  retimeSec?: number;
 }
 
 export interface StreamRecord {
@@ -147,6 +172,8 @@ class EmulatedStream {
   private readonly fixture: TranscriptFixture;
   /** Stream time at which this stream first heard speech (language identification needs about 1 s of it). */
   private firstSpeechAt: number | null = null;
+  /** Shift of every reported word time: a stream that hears a session's audio again re-derives them. */
+  private readonly retime: number;
 
   constructor(
     private readonly emu: AwsTranscribeEmulator,
@@ -165,6 +192,8 @@ class EmulatedStream {
     this.rate = Number(headers["x-amzn-transcribe-sample-rate"]);
     this.channels = headers["x-amzn-transcribe-enable-channel-identification"] === "true" ? 2 : 1;
     this.bytesPerSec = this.rate * this.channels * 2;
+    const earlier = emu.streams.filter((r) => r.sessionId === sessionId).length;
+    this.retime = earlier === 0 ? 0 : (emu.options.retimeSec ?? 0) * (earlier % 2 === 1 ? 1 : -1);
     this.record = {
       index,
       headers,
@@ -300,6 +329,10 @@ class EmulatedStream {
         this.faults.shift();
         continue;
       }
+      if (f.atEndFrame === true) {
+        // Waits for the end frame; faults planned after it wait too.
+        return;
+      }
       if (this.streamSec + 1e-9 < (f.afterAudioSec ?? 0)) return;
       this.faults.shift();
       this.apply(f);
@@ -310,13 +343,34 @@ class EmulatedStream {
     switch (f.kind) {
       case "reset":
         this.release();
+        // Data right before the RST keeps the session up until the RST frame is out: without it the
+        // server session (already closing on the client's GOAWAY) tears the socket down first, and the
+        // client never sees the reset at all.
+        this.send(transcriptEvent([]));
         this.finish("fault");
         this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      case "goaway":
+        this.release();
+        this.send(transcriptEvent([]));
+        this.finish("fault");
+        this.stream.session?.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        this.stream.session?.destroy();
+        return;
+      case "tcp-reset":
+        this.release();
+        this.finish("fault");
+        (this.stream.session?.socket as import("node:net").Socket | undefined)?.resetAndDestroy();
         return;
       case "end":
         this.release();
         this.finish("fault");
         this.stream.end();
+        return;
+      case "destroy":
+        this.release();
+        this.finish("fault");
+        this.stream.session?.destroy();
         return;
       case "stall":
         this.stalled = true;
@@ -349,6 +403,12 @@ class EmulatedStream {
     this.record.endFrameSeen = true;
     // A stalled service answers nothing, not even the end of the audio.
     if (this.stalled) return;
+    const atEnd = this.faults.findIndex((f) => "atEndFrame" in f && f.atEndFrame === true);
+    if (atEnd >= 0) {
+      const [fault] = this.faults.splice(atEnd, 1);
+      this.apply(fault);
+      return;
+    }
     if (!this.released && this.audioSeen) {
       // Keep the scripted delay before the first event even when the audio is already over.
       clearTimeout(this.firstTimer);
@@ -405,8 +465,8 @@ class EmulatedStream {
           this.segments.set(i, st);
         }
         st.stream.push({
-          start: round(streamTime + (w.start - content)),
-          end: round(streamTime + (w.end - content)),
+          start: round(Math.max(0, streamTime + (w.start - content) + this.retime)),
+          end: round(Math.max(0, streamTime + (w.end - content) + this.retime)),
         });
         this.firstSpeechAt ??= streamTime;
         st.heard++;
