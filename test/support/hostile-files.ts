@@ -83,12 +83,22 @@ export function resources(): Resources {
 }
 
 /**
- * What the process holds once the current turn is over (Mocha arms a test's timeout timer only after
- * the test function has returned).
+ * What the process holds once it is quiet: after the current turn (Mocha arms a test's timeout timer
+ * only after the test function has returned), with no file system request in flight (an emulator in
+ * the same process may still be writing), and the same twice in a row.
  */
-export async function baselineResources(): Promise<Resources> {
+export async function baselineResources(ms = 3000): Promise<Resources> {
   await new Promise((resolve) => setImmediate(resolve));
-  return resources();
+  const deadline = Date.now() + ms;
+  let last = resources();
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const now = resources();
+    const busy = Object.keys(now.active).some((k) => k.startsWith("FSReq"));
+    if (!busy && now.fds === last.fds && sameCounts(now.active, last.active)) return now;
+    last = now;
+  }
+  return last;
 }
 
 /**
