@@ -3,28 +3,33 @@
  * CR ends a segment and 0x0B/0x1C break MLLP framing, so text is cleaned before it is escaped.
  */
 
-const ESCAPES: Record<string, string> = {
-  "\\": "\\E\\",
-  "|": "\\F\\",
-  "^": "\\S\\",
-  "&": "\\T\\",
-  "~": "\\R\\",
-};
+const ESCAPES = new Map([
+  ["\\", "\\E\\"],
+  ["|", "\\F\\"],
+  ["^", "\\S\\"],
+  ["&", "\\T\\"],
+  ["~", "\\R\\"],
+]);
 
 /**
  * One pass over the text, so the escape character is escaped exactly once and the sequences it
  * introduces are never escaped again (the standard forbids nested escapes).
  */
 export function escapeHl7(text: string): string {
-  return text.replace(/[\\|^&~]/g, (c) => ESCAPES[c] ?? c);
+  return text.replace(/[\\|^&~]/g, (c) => ESCAPES.get(c) ?? c);
 }
+
+const UNESCAPES = new Map([
+  ["E", "\\"],
+  ["F", "|"],
+  ["S", "^"],
+  ["T", "&"],
+  ["R", "~"],
+]);
 
 /** The inverse of escapeHl7, for the delimiter escapes it produces; other sequences stay as they are. */
 export function unescapeHl7(text: string): string {
-  return text.replace(/\\([EFSTR])\\/g, (_whole, code: string) => {
-    const map: Record<string, string> = { E: "\\", F: "|", S: "^", T: "&", R: "~" };
-    return map[code] ?? _whole;
-  });
+  return text.replace(/\\([EFSTR])\\/g, (whole, code: string) => UNESCAPES.get(code) ?? whole);
 }
 
 // C0 controls other than TAB/LF/CR, DEL, C1 controls: none belongs in clinical text, and 0x0B/0x1C
@@ -73,36 +78,73 @@ export function splitText(text: string, maxLength: number): string[][] {
     .map((paragraph) => wrap(paragraph, maxLength));
 }
 
-const escapedLength = (s: string): number => escapeHl7(s).length;
+/**
+ * Length of `text` once escaped: each delimiter becomes a three-character sequence. Counted, not
+ * built, so that wrapping measures every word once.
+ */
+export function escapedLength(text: string): number {
+  let length = text.length;
+  for (let i = 0; i < text.length; i++) {
+    if (isDelimiter(text.charCodeAt(i))) length += 2;
+  }
+  return length;
+}
 
+// \ | ^ & ~
+function isDelimiter(code: number): boolean {
+  return code === 0x5c || code === 0x7c || code === 0x5e || code === 0x26 || code === 0x7e;
+}
+
+/**
+ * Greedy wrapping, linear in the paragraph: each word's escaped length is measured once and the
+ * line's length is kept as a running sum (measuring the growing line for every word was quadratic:
+ * one long transcript held the event loop for seconds).
+ */
 function wrap(paragraph: string, max: number): string[] {
   const lines: string[] = [];
-  let current = "";
+  let words: string[] = [];
+  let length = 0;
   for (const word of paragraph.split(" ")) {
-    const candidate = current === "" ? word : `${current} ${word}`;
-    if (escapedLength(candidate) <= max) {
-      current = candidate;
+    const wordLength = escapedLength(word);
+    const joined = words.length === 0 ? wordLength : length + 1 + wordLength;
+    if (joined <= max) {
+      words.push(word);
+      length = joined;
       continue;
     }
-    if (current !== "") lines.push(current);
-    // A word that does not fit on a line of its own is cut, by code point so no character is split.
-    let rest = word;
-    while (escapedLength(rest) > max) {
-      const piece = longestPrefix(rest, max);
-      lines.push(piece);
-      rest = rest.slice(piece.length);
+    if (words.length > 0) lines.push(words.join(" "));
+    if (wordLength <= max) {
+      words = [word];
+      length = wordLength;
+      continue;
     }
-    current = rest;
+    // A word that does not fit on a line of its own is cut, by code point so no character is split.
+    const pieces = cut(word, max);
+    const last = pieces.pop() ?? "";
+    for (const piece of pieces) lines.push(piece);
+    words = [last];
+    length = escapedLength(last);
   }
-  if (current !== "") lines.push(current);
+  if (words.length > 0) lines.push(words.join(" "));
   return lines;
 }
 
-function longestPrefix(word: string, max: number): string {
-  let piece = "";
+/** Cuts a word into greedy pieces of at most `max` escaped characters, in one pass. */
+function cut(word: string, max: number): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  let length = 0;
+  let at = 0;
   for (const ch of word) {
-    if (escapedLength(piece + ch) > max) break;
-    piece += ch;
+    const chLength = ch.length + (isDelimiter(ch.charCodeAt(0)) ? 2 : 0);
+    if (length + chLength > max) {
+      pieces.push(word.slice(start, at));
+      start = at;
+      length = 0;
+    }
+    length += chLength;
+    at += ch.length;
   }
-  return piece;
+  pieces.push(word.slice(start));
+  return pieces;
 }
