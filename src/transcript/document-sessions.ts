@@ -6,6 +6,7 @@ import {
   resultSize,
   SessionCollector,
   type DocumentEndReason,
+  type DocumentSize,
   type GateMark,
   type LimitKind,
   type TranscriptDocument,
@@ -110,6 +111,11 @@ export class DocumentSessions {
 
   has(sessionId: string): boolean {
     return this.sessions.has(sessionId);
+  }
+
+  /** How much of each document limit a session's document takes so far. */
+  sizeOf(sessionId: string): DocumentSize | undefined {
+    return this.sessions.get(sessionId)?.collector.size;
   }
 
   /** Throws DocumentBuildError (the session is gone) if a full document cannot be built. */

@@ -178,7 +178,7 @@ describe("transcript document sessions: errors and limits", () => {
 
   it("emits at the byte limit, counting text and word texts", () => {
     const sessions = new DocumentSessions({ idleTimeoutMs: 0, onIdle: noError, onError: noError });
-    const text = "x".repeat(400 * 1024);
+    const text = "x".repeat(200 * 1024);
     const kinds = [0, 1, 2, 3, 4, 5].map(
       (i) => sessions.add(result({ segmentId: `s${i}`, text, words: [] }), undefined).kind,
     );

@@ -1,6 +1,6 @@
 import type { TranscriptDocument } from "../../transcript/document";
 import { fieldText, objectField } from "../field-text";
-import { components, fieldValue, splitText } from "./escape";
+import { components, escapeHl7, fieldValue, splitText } from "./escape";
 
 /**
  * Builds HL7 v2.5.1 MDM^T02 (or ORU^R01) messages carrying a machine transcript. The transcript is
@@ -267,7 +267,8 @@ export function buildHl7(
           "TX",
           loinc,
           String(p + 1),
-          fieldValue(line),
+          // splitText's lines are cleaned and single-spaced already: escaping is all that is left.
+          escapeHl7(line),
           "",
           "",
           "",

@@ -71,80 +71,85 @@ export function splitText(text: string, maxLength: number): string[][] {
   if (!Number.isInteger(maxLength) || maxLength < 16) {
     throw new RangeError("the maximum OBX-5 length must be a whole number of at least 16");
   }
-  return cleanText(text)
-    .split("\n")
-    .map((line) => line.replace(/[\t ]+/g, " ").trim())
-    .filter((line) => line !== "")
-    .map((paragraph) => wrap(paragraph, maxLength));
+  return (
+    cleanText(text)
+      .split("\n")
+      // Only runs and tabs are rewritten: replacing every single space would copy the text for nothing.
+      .map((line) => line.replace(/[\t ]{2,}|\t/g, " ").trim())
+      .filter((line) => line !== "")
+      .map((paragraph) => wrap(paragraph, maxLength))
+  );
 }
 
 /**
- * Length of `text` once escaped: each delimiter becomes a three-character sequence. Counted, not
- * built, so that wrapping measures every word once.
+ * Length of `text` (or of `text.slice(from, to)`) once escaped: each delimiter becomes a
+ * three-character sequence. Counted, not built, so that wrapping measures every word once.
  */
-export function escapedLength(text: string): number {
-  let length = text.length;
-  for (let i = 0; i < text.length; i++) {
+export function escapedLength(text: string, from = 0, to = text.length): number {
+  let length = to - from;
+  for (let i = from; i < to; i++) {
     if (isDelimiter(text.charCodeAt(i))) length += 2;
   }
   return length;
 }
 
-// \ | ^ & ~
+// \\ | ^ & ~
 function isDelimiter(code: number): boolean {
   return code === 0x5c || code === 0x7c || code === 0x5e || code === 0x26 || code === 0x7e;
 }
 
 /**
- * Greedy wrapping, linear in the paragraph: each word's escaped length is measured once and the
- * line's length is kept as a running sum (measuring the growing line for every word was quadratic:
- * one long transcript held the event loop for seconds).
+ * Greedy wrapping in one pass over the paragraph (its words are separated by single spaces): each
+ * word's escaped length is counted once and the line's kept as a running sum, and a line is a slice
+ * of the paragraph, never re-joined. Measuring the growing line for every word was quadratic: one
+ * long transcript held the event loop for seconds.
  */
 function wrap(paragraph: string, max: number): string[] {
   const lines: string[] = [];
-  let words: string[] = [];
-  let length = 0;
-  for (const word of paragraph.split(" ")) {
-    const wordLength = escapedLength(word);
-    const joined = words.length === 0 ? wordLength : length + 1 + wordLength;
+  let lineStart = 0;
+  let lineEnd = 0;
+  let lineLength = -1; // -1: no line started
+  for (let pos = 0; pos <= paragraph.length;) {
+    let end = paragraph.indexOf(" ", pos);
+    if (end < 0) end = paragraph.length;
+    const wordLength = escapedLength(paragraph, pos, end);
+    const joined = lineLength < 0 ? wordLength : lineLength + 1 + wordLength;
     if (joined <= max) {
-      words.push(word);
-      length = joined;
-      continue;
+      if (lineLength < 0) lineStart = pos;
+      lineEnd = end;
+      lineLength = joined;
+    } else {
+      if (lineLength >= 0) lines.push(paragraph.slice(lineStart, lineEnd));
+      // A word too long for a line of its own is cut; its last piece starts the next line.
+      [lineStart, lineLength] = wordLength <= max ? [pos, wordLength] : cut(paragraph, pos, end, max, lines);
+      lineEnd = end;
     }
-    if (words.length > 0) lines.push(words.join(" "));
-    if (wordLength <= max) {
-      words = [word];
-      length = wordLength;
-      continue;
-    }
-    // A word that does not fit on a line of its own is cut, by code point so no character is split.
-    const pieces = cut(word, max);
-    const last = pieces.pop() ?? "";
-    for (const piece of pieces) lines.push(piece);
-    words = [last];
-    length = escapedLength(last);
+    pos = end + 1;
   }
-  if (words.length > 0) lines.push(words.join(" "));
+  if (lineLength >= 0) lines.push(paragraph.slice(lineStart, lineEnd));
   return lines;
 }
 
-/** Cuts a word into greedy pieces of at most `max` escaped characters, in one pass. */
-function cut(word: string, max: number): string[] {
-  const pieces: string[] = [];
-  let start = 0;
+/**
+ * Cuts the word `text.slice(from, to)` into greedy pieces of at most `max` escaped characters, by
+ * code point so no character is split. Pushes every piece but the last onto `lines`; returns where
+ * the last piece starts and its escaped length.
+ */
+function cut(text: string, from: number, to: number, max: number, lines: string[]): [number, number] {
+  let start = from;
   let length = 0;
-  let at = 0;
-  for (const ch of word) {
-    const chLength = ch.length + (isDelimiter(ch.charCodeAt(0)) ? 2 : 0);
+  for (let i = from; i < to;) {
+    const code = text.charCodeAt(i);
+    const next = text.charCodeAt(i + 1);
+    const units = code >= 0xd800 && code <= 0xdbff && i + 1 < to && next >= 0xdc00 && next <= 0xdfff ? 2 : 1;
+    const chLength = units + (isDelimiter(code) ? 2 : 0);
     if (length + chLength > max) {
-      pieces.push(word.slice(start, at));
-      start = at;
+      lines.push(text.slice(start, i));
+      start = i;
       length = 0;
     }
     length += chLength;
-    at += ch.length;
+    i += units;
   }
-  pieces.push(word.slice(start));
-  return pieces;
+  return [start, length];
 }
