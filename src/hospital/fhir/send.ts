@@ -1,6 +1,6 @@
 import { backstop } from "../../util/backstop";
 import { asError, runGuarded, settleGuarded } from "../../util/guard";
-import { realScheduler, type Scheduler } from "../../util/scheduler";
+import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
 import { Redactor } from "../redact";
 
 /** Default bound of the queue to one server: transactions waiting or in flight. */
@@ -149,8 +149,9 @@ export class FhirSender {
   readonly maxQueueBytes: number;
 
   constructor(private readonly options: FhirSendOptions) {
-    this.scheduler = options.scheduler ?? realScheduler;
     this.onError = options.onError ?? backstop;
+    // A throw in any of the sender's timers reaches onError, never the process.
+    this.scheduler = guardedScheduler(options.scheduler ?? realScheduler, this.onError);
     this.maxQueue = options.maxQueue ?? DEFAULT_QUEUE_MESSAGES;
     this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_QUEUE_BYTES;
     const headerValues = Object.values(options.headers).flatMap((v) => [v, v.replace(/^\S+\s+/, "")]);

@@ -2,7 +2,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { backstop } from "../../util/backstop";
 import { asError, guard, runGuarded, settleGuarded } from "../../util/guard";
-import { realScheduler, type Scheduler } from "../../util/scheduler";
+import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
 import { messageControlId, parseAck, type AckCode, type ParsedAck } from "../hl7/ack";
 import { frame, FrameDecoder, FrameTooLargeError, MAX_ACK_FRAME_BYTES } from "./frame";
 
@@ -128,7 +128,8 @@ export class MllpClient {
 
   constructor(private readonly options: MllpClientOptions) {
     this.onError = options.onError ?? backstop;
-    this.scheduler = options.scheduler ?? realScheduler;
+    // A throw in any of the client's timers reaches onError, never the process.
+    this.scheduler = guardedScheduler(options.scheduler ?? realScheduler, this.onError);
     this.maxQueue = options.maxQueue ?? DEFAULT_QUEUE_MESSAGES;
     this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_QUEUE_BYTES;
   }
@@ -367,14 +368,15 @@ export class MllpClient {
         socket.destroy();
         reject(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" }));
       }, this.options.connectTimeoutMs);
-      const onError = (err: Error): void => {
+      // One function for once() and off(): removing a different wrapper would leave it attached.
+      const onError = guard((err: Error): void => {
         this.clear(timer);
         this.cancelConnect = undefined;
         socket.destroy();
         reject(err);
-      };
+      }, this.onError);
       this.cancelConnect = () => onError(Object.assign(new Error("closed"), { code: "CLOSED" }));
-      socket.once("error", guard(onError, this.onError));
+      socket.once("error", onError);
       socket.once(
         connectedEvent,
         guard(() => {
