@@ -135,6 +135,51 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     await emu.stop();
   });
 
+  it("starts with only id, type, z, wires and its AWS configuration, and streams with the editor's defaults", async () => {
+    const flow = flowWithCatch(
+      [
+        { id: "awscfg", type: "aws-transcribe-config", endpoint: emu.endpoint },
+        { id: "tm", type: "transcribe-medical", aws: "awscfg", wires: [["out"], ["events"]] },
+      ],
+      ["out", "events"],
+    );
+    await helper.load(modules, flow, { awscfg: { ...EMULATOR_CREDENTIALS } });
+    assert.deepEqual(statusTexts(tm()), ["idle"]);
+    const out = collect("out");
+    const events = collect("events");
+    await play("minimal", 6);
+    await until(() => eventsOf(events).includes("ended"));
+    assert.deepEqual(
+      finals(out).map((r) => r.text),
+      TEXTS,
+    );
+    const headers = emu.streams[0]?.headers ?? {};
+    assert.equal(headers["x-amzn-transcribe-specialty"], "PRIMARYCARE");
+    assert.equal(headers["x-amzn-transcribe-type"], "CONVERSATION");
+    assert.equal(headers["x-amzn-transcribe-sample-rate"], "16000");
+    assert.equal(headers["x-amzn-transcribe-media-encoding"], "pcm");
+  });
+
+  it("starts with an AWS configuration of only id and type: us-east-1, the default credential chain", async () => {
+    const flow = flowWithCatch(
+      [
+        { id: "awsmin", type: "aws-transcribe-config" },
+        { id: "tm", type: "transcribe-medical", aws: "awsmin", wires: [["out"], ["events"]] },
+      ],
+      ["out", "events"],
+    );
+    await helper.load(modules, flow, {});
+    const cfg = helper.getNode("awsmin") as Node & { settings?: Record<string, unknown> };
+    assert.deepEqual(cfg.settings, {
+      region: "us-east-1",
+      endpoint: null,
+      credentials: null,
+      connectTimeoutMs: 10_000,
+      problems: [],
+    });
+    assert.deepEqual(statusTexts(tm()), ["idle"], "not misconfigured");
+  });
+
   it("loads with its AWS configuration, and keeps credentials out of the flow", async () => {
     await load({ name: "dictation" });
     assert.equal(tm().name, "dictation");

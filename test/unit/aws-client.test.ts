@@ -1,6 +1,7 @@
 import {
   StartMedicalStreamTranscriptionCommand,
   type AudioStream,
+  type StartMedicalStreamTranscriptionCommandOutput,
   type TranscribeStreamingClient,
 } from "@aws-sdk/client-transcribe-streaming";
 import { strict as assert } from "node:assert";
@@ -50,7 +51,7 @@ function start(
   client: TranscribeStreamingClient,
   stream: AsyncIterable<AudioStream>,
   abortSignal?: AbortSignal,
-): ReturnType<TranscribeStreamingClient["send"]> {
+): Promise<StartMedicalStreamTranscriptionCommandOutput> {
   return client.send(
     new StartMedicalStreamTranscriptionCommand({
       LanguageCode: "en-US",

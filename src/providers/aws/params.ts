@@ -134,3 +134,39 @@ export function checkMedicalParams(input: MedicalParamsInput): CheckedParams {
 export function pcmBytesPerSecond(p: Pick<MedicalParams, "sampleRate" | "channels">): number {
   return p.sampleRate * p.channels * 2;
 }
+
+/**
+ * Concurrent sessions (provider streams) one transcriber node opens. The default is the service's
+ * default quota of concurrent streams per account and region (25): on an account with the default
+ * quota one node never opens a stream the service would refuse mid-session (LimitExceededException,
+ * retried while its audio queues up), and a flow that sends many session ids cannot open a stream for
+ * each. Nodes that share an account share its quota: their limits should add up to it.
+ */
+export const DEFAULT_MAX_SESSIONS = 25;
+/** Far above any quota AWS grants by default; a bound so that a typo cannot mean "unlimited". */
+export const MAX_MAX_SESSIONS = 1000;
+
+/** The node's session limit, or an error naming what is accepted; empty or absent means the default. */
+export function checkMaxSessions(
+  v: unknown,
+  nodeType: string,
+): { ok: true; value: number } | { ok: false; error: InvalidParamsError } {
+  // A number, or the text of one (the editor stores what was typed); anything else is refused.
+  const n =
+    v === undefined || v === null || v === ""
+      ? DEFAULT_MAX_SESSIONS
+      : typeof v === "number" || (typeof v === "string" && /^\s*\d{1,6}\s*$/.test(v))
+        ? Number(v)
+        : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_MAX_SESSIONS) {
+    return {
+      ok: false,
+      error: new InvalidParamsError(
+        "maxSessions",
+        `the session limit must be a whole number from 1 to ${MAX_MAX_SESSIONS} (default ${DEFAULT_MAX_SESSIONS}, the AWS default quota of concurrent streams)`,
+        nodeType,
+      ),
+    };
+  }
+  return { ok: true, value: n };
+}
