@@ -1,6 +1,12 @@
 import type { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "node-red";
-import { createTranscribeClient, secretsOf, type AwsClientSettings } from "../../src/providers/aws/client";
+import {
+  createTranscribeClient,
+  peerCode,
+  scrubPeerText,
+  secretsOf,
+  type AwsClientSettings,
+} from "../../src/providers/aws/client";
 import { checkAudioInput } from "../../src/providers/aws/input";
 import { checkMaxSessions, pcmBytesPerSecond } from "../../src/providers/aws/params";
 import type { StreamService } from "../../src/providers/aws/service";
@@ -226,10 +232,13 @@ export function runAwsStreamingNode<P>(
 
   const onEvent = (e: SessionEvent): void => {
     if (e.event === "error") {
-      lastError = e.error.code;
+      // A peer's code and message may echo what it received (headers): shown only scrubbed.
+      lastError = peerCode(e.error.code);
       // A session that gave up after its source went quiet may start again with new audio.
       if (!e.resumable) forgetLater(e.sessionId);
-      const err = new Error(t("errors.session", { code: e.error.code, message: e.error.message }));
+      const err = new Error(
+        t("errors.session", { code: lastError, message: scrubPeerText(e.error.message, secrets) }),
+      );
       node.error(err, { topic: e.sessionId, payload: e });
     }
     if (e.event === "ended") {

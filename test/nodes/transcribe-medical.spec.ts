@@ -652,6 +652,63 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     }
   });
 
+  it("never shows default-chain credentials that the service echoes in an error", async () => {
+    // Credentials of the default chain (here: the environment) are not known to the node as secrets.
+    const key = "ASIAQWERTYUIOPASDF12";
+    const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
+    const token = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6EXAMPLETOKEN";
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: key,
+      AWS_SECRET_ACCESS_KEY: secret,
+      AWS_SESSION_TOKEN: token,
+    });
+    delete process.env.AWS_PROFILE;
+    try {
+      await emu.stop();
+      emu = await new AwsTranscribeEmulator({
+        fixture,
+        clock: "clock",
+        idleTimeoutMs: 1500,
+        credentials: { [key]: secret },
+      }).start();
+      emu.planFaults({
+        kind: "exception",
+        type: "BadRequestException",
+        message: `Invalid request.\nauthorization: AWS4-HMAC-SHA256 Credential=${key}/20261205/us-east-1/transcribe/aws4_request, SignedHeaders=host, Signature=${"ab12".repeat(16)}\nx-amz-security-token: ${token} key ${key} secret ${secret}`,
+        afterAudioSec: 0.5,
+      });
+      const flow = flowWithCatch(
+        [
+          { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
+          { id: "tm", type: "transcribe-medical", aws: "awscfg", wires: [["out"], ["events"]] },
+        ],
+        ["out", "events"],
+      );
+      await helper.load(modules, flow, {});
+      const caught = collect("caught");
+      await play("echo", 2);
+      await until(() => caught.length > 0);
+      await delay(600);
+      const errors = caught.map((m) => (m.error as { message: string }).message);
+      assert.ok(
+        errors.some((e) =>
+          /the session failed: BadRequestException: Invalid request\. authorization/.test(e),
+        ),
+        errors.join(" | "),
+      );
+      for (const t of [...errors, ...statusTexts(tm()), ...loggedTexts(tm())]) {
+        for (const s of [key, secret, token, "ab12ab12"]) assert.ok(!t.includes(s), t);
+        assert.ok(!t.includes("\n"), "no line break from the peer");
+      }
+    } finally {
+      for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+  });
+
   it("runs in a flow audio-in → transcribe-medical → filter-final, through a dropped connection", async () => {
     emu.planFaults({ kind: "reset", afterAudioSec: 2.5 });
     const flow: FlowNode[] = [

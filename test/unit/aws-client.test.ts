@@ -10,6 +10,9 @@ import {
   awsClientSettings,
   createTranscribeClient,
   DEFAULT_CONNECT_TIMEOUT_S,
+  MAX_PEER_TEXT,
+  peerCode,
+  scrubPeerText,
 } from "../../src/providers/aws/client";
 import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS } from "../emulators/aws/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
@@ -43,7 +46,7 @@ function delay(ms: number): Promise<void> {
 /** Audio that is always ready: the request body never waits on a timer of the test. */
 async function* audio(seconds: number): AsyncGenerator<AudioStream> {
   for (let t = 0; t < seconds - 1e-9; t += 0.1) {
-    yield { AudioEvent: { AudioChunk: speechClockPcm(t, 0.1, RATE) } };
+    yield await Promise.resolve({ AudioEvent: { AudioChunk: speechClockPcm(t, 0.1, RATE) } });
   }
 }
 
@@ -255,9 +258,34 @@ describe("AWS streaming client: connect timeout and freed connections", function
       assert.deepEqual(
         s.problems,
         ["connect timeout must be a number of seconds from 1 to 120 (default 10)"],
-        String(bad),
+        JSON.stringify(bad) ?? "NaN",
       );
     }
+  });
+
+  it("scrubs what a peer echoes: credentials, Authorization parts, tokens, line breaks; cut to a bound", () => {
+    const key = "ASIAQWERTYUIOPASDF12";
+    const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
+    const echoed = [
+      "Bad request.",
+      `Authorization: AWS4-HMAC-SHA256 Credential=${key}/20261205/us-east-1/transcribe/aws4_request, SignedHeaders=host;x-amz-date, Signature=${"0f".repeat(32)}`,
+      `x-amz-security-token: IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6`,
+      `"x-api-key":"k-123" our-own-id AKIDEMULATOR0000 and ${secret}`,
+    ].join("\r\n");
+    const out = scrubPeerText(echoed, ["AKIDEMULATOR0000"]);
+    for (const s of [key, secret, "0f0f0f", "IQoJb3", "k-123", "AKIDEMULATOR0000", "\n", "\r"]) {
+      assert.ok(!out.includes(s), `${s} in ${out}`);
+    }
+    assert.match(out, /^Bad request\. Authorization: \[redacted\]/);
+    assert.match(
+      scrubPeerText("Your stream is too big. Reduce the frame size and try your request again."),
+      /^Your stream is too big\. Reduce the frame size and try your request again\.$/,
+    );
+    const huge = scrubPeerText("x ".repeat(1 << 20));
+    assert.equal(huge.length, MAX_PEER_TEXT + 1);
+    assert.equal(peerCode("BadRequestException"), "BadRequestException");
+    for (const code of [key, "a b", "x".repeat(100), "", "Error\nforged"])
+      assert.equal(peerCode(code), "Error");
   });
 
   it("refuses settings that are not text, without echoing them", () => {

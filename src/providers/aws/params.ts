@@ -67,6 +67,13 @@ export const oneOf = <T extends string>(list: readonly T[], v: unknown): v is T 
 
 export const flag = (v: unknown): boolean => v === true || v === "true";
 
+/**
+ * A configured number: a number, or the text the editor stored; anything else (an object, an array)
+ * is NaN, without calling a conversion a hostile value could make throw.
+ */
+export const configNumber = (v: unknown): number =>
+  typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
+
 const fail = (field: string, problem: string): CheckedParams => ({
   ok: false,
   error: new InvalidParamsError(field, problem),
@@ -78,7 +85,7 @@ export function checkMedicalParams(input: MedicalParamsInput): CheckedParams {
     return fail("specialty", `specialty must be one of ${SPECIALTIES.join(", ")}`);
   }
   if (!oneOf(TYPES, input.type)) return fail("type", `type must be one of ${TYPES.join(", ")}`);
-  const rate = Number(input.sampleRate);
+  const rate = configNumber(input.sampleRate);
   if (!Number.isInteger(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
     return fail(
       "sampleRate",
@@ -90,7 +97,8 @@ export function checkMedicalParams(input: MedicalParamsInput): CheckedParams {
   }
   const showSpeakerLabel = flag(input.showSpeakerLabel);
   const channelIdentification = flag(input.channelIdentification);
-  const channels = input.channels === undefined || input.channels === "" ? undefined : Number(input.channels);
+  const channels =
+    input.channels === undefined || input.channels === "" ? undefined : configNumber(input.channels);
   if (channelIdentification && showSpeakerLabel) {
     return fail(
       "channelIdentification",
