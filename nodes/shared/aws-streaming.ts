@@ -11,6 +11,7 @@ import { checkAudioInput } from "../../src/providers/aws/input";
 import { checkMaxSessions, pcmBytesPerSecond } from "../../src/providers/aws/params";
 import type { StreamService } from "../../src/providers/aws/service";
 import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../src/providers/aws/session";
+import { boundedTuning } from "../../src/providers/aws/tuning";
 import { QuietTimer } from "../../src/util/quiet-timer";
 import { nodeScheduler, StatusReporter } from "./node-red";
 import { StopHandover } from "./stop-handover";
@@ -113,7 +114,7 @@ export function runAwsStreamingNode<P>(
     closeTimeoutMs: closeSetting = 5000,
     refuseReportMs = DEFAULT_REFUSE_REPORT_MS,
     ...tuning
-  } = config.tuning ?? {};
+  } = boundedTuning(config.tuning);
   const closeTimeoutMs = Math.min(Math.max(0, closeSetting), MAX_CLOSE_TIMEOUT_MS);
   const timers = nodeScheduler(node, nodeType);
   const secrets = secretsOf(settings);
