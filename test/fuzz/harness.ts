@@ -613,11 +613,31 @@ function firstLines(err: Error): string {
 export function show(value: unknown): string {
   let text: string;
   try {
-    text = fc.stringify(value);
+    text = fc.stringify(abbreviated(value));
   } catch {
     text = describe(value);
   }
   return clip(text, 1500);
+}
+
+/** The value with long Buffers and strings shortened, so that a counterexample stays readable. */
+function abbreviated(value: unknown, depth = 0): unknown {
+  if (typeof value === "string")
+    return value.length > 200 ? `${value.slice(0, 200)}…(${value.length} chars)` : value;
+  if (typeof value !== "object" || value === null || depth > 30) return value;
+  if (Buffer.isBuffer(value)) return value.length > 16 ? `<Buffer of ${value.length} bytes>` : value;
+  if (Array.isArray(value)) {
+    const head = value.slice(0, 20).map((v) => abbreviated(v, depth + 1));
+    return value.length > 20 ? [...head, `…${value.length} items`] : head;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const v = abbreviated((value as Record<string, unknown>)[key], depth + 1);
+    if (key === "__proto__") Object.defineProperty(out, key, { value: v, enumerable: true, writable: true });
+    else out[key] = v;
+  }
+  return out;
 }
 
 function clip(text: string, max = 400): string {

@@ -151,7 +151,7 @@ describe("filter-final settings", () => {
           e instanceof FilterOptionError &&
           e.setting === "partialIntervalMs" &&
           /whole number of milliseconds from 0 to 60000/.test(e.message),
-        String(bad),
+        JSON.stringify(bad),
       );
     }
     for (const bad of ["Drop", "toString", "__proto__", "", undefined, 1]) {
