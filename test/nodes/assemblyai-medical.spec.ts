@@ -132,7 +132,7 @@ const eventKinds = (msgs: NodeMessage[]): string[] => msgs.map((m) => (m.payload
 describe(`assemblyai-medical node (${runtimeLabel})`, function () {
   this.timeout(20000);
   beforeEach(async () => {
-    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
   });
   afterEach(async () => {
     await helper.unload();
@@ -477,7 +477,10 @@ describe(`assemblyai-medical node (${runtimeLabel})`, function () {
     await helper.unload();
     assert.ok(Date.now() - started < 3000);
     const conn = await emu.connection(0);
-    assert.equal(await conn.closed, 1000, "the client closed the connection");
+    // No Termination came: the stalled connection is terminated and its audio replayed into a new one.
+    assert.equal(await conn.closed, 1006, "the client ended the stalled connection");
+    const second = await emu.connection(1);
+    assert.ok(second.messages.some((m) => JSON.stringify(m) === '{"type":"Terminate"}'));
   });
 
   it("reports a missing API key at deploy and refuses input", async () => {

@@ -11,6 +11,7 @@ import {
   type SpeechModel,
   type StreamingEncoding,
   type StreamingParams,
+  U3_PRO_MODELS,
 } from "./params";
 
 /** The node's editor fields, as Node-RED stores them (numbers may arrive as strings). */
@@ -62,6 +63,8 @@ export function paramsFromFields(f: MedicalNodeFields): Checked<StreamingParams>
   // Sent only when on, as the SDK does; U3 Pro always formats and ignores it.
   if (f.formatTurns === true) p.format_turns = true;
   if (f.prompt && f.prompt.trim()) p.prompt = f.prompt;
+  // Evidence of life in silence for the stall watchdog (see session.ts, "Liveness").
+  if (U3_PRO_MODELS.includes(p.speech_model)) p.acknowledge_silence = true;
   return validateParams(p);
 }
 
