@@ -301,6 +301,15 @@ export class EmulatedConnection {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.stalled && !isBinary) {
+      // A stalled service still reads its socket: what the client sent is recorded, never answered.
+      const text = (Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer)).toString("utf8");
+      try {
+        this.messages.push(JSON.parse(text));
+      } catch {
+        this.messages.push(text);
+      }
+    }
     if (this.stalled || this.ended || this.closeCode !== undefined) return;
     this.touch();
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -436,7 +445,10 @@ export class EmulatedConnection {
     if (!open || !last) return this.acknowledgeSilence();
     const fixtureWords = this.options.fixture.turns[open.fixtureTurn]?.words ?? [];
     const complete = last.word === fixtureWords[fixtureWords.length - 1];
-    const silence = this.receivedMs - last.end;
+    // The pause lasts until the next word begins, even before that word has been heard whole.
+    const next = this.nextWord(last.word);
+    const nextAt = next ? this.locate(next.startMs, next.startMs + 1)?.start : undefined;
+    const silence = Math.min(this.receivedMs, nextAt ?? Infinity) - last.end;
     if ((complete && silence >= this.config.min_turn_silence) || silence >= this.config.max_turn_silence) {
       this.finalize();
     } else if (
@@ -447,6 +459,12 @@ export class EmulatedConnection {
       open.pausePartial = true;
       this.sendTurn(false);
     }
+  }
+
+  /** The fixture word spoken after `word`, if any. */
+  private nextWord(word: FixtureWord): FixtureWord | undefined {
+    const all = this.options.fixture.turns.flatMap((t) => t.words);
+    return all[all.indexOf(word) + 1];
   }
 
   /**
