@@ -45,20 +45,8 @@ interface ChannelWords {
 
 /** Channels a stream may carry: AWS has two at most; more keys than this share one list. */
 const MAX_CHANNELS = 16;
-/** The most words compared as one, on either side (a word split into up to three). */
-const MAX_GROUP = 3;
-/** Pairs of group sizes (new, delivered), simplest first. */
-const GROUPS: ReadonlyArray<readonly [number, number]> = [
-  [1, 1],
-  [2, 1],
-  [1, 2],
-  [3, 1],
-  [1, 3],
-  [2, 2],
-  [3, 2],
-  [2, 3],
-  [3, 3],
-];
+/** The most words taken together on either side when a word is split or joined differently. */
+const MAX_GROUP = 6;
 
 /** Case and punctuation do not make a word new: "Pain." and "pain" are the same word. */
 export function normaliseWord(text: string): string {
@@ -240,8 +228,11 @@ function lowerBoundStart(list: readonly Delivered[], from: number, t: number): n
 }
 
 /**
- * Whether new words from `n` spell the same as delivered words from `k`, as [new count, delivered count]
- * (up to 3 each: a word split or joined differently). Punctuation items (empty) are skipped over.
+ * Whether new words from `n` spell the same as delivered words from `k`, as [new count, delivered count]:
+ * one word each, or a word split or joined differently on either side ("blood pressure" against
+ * "bloodpressure", "hemog lobin elev ated" against "hemoglobin elevated"). The shorter spelling takes
+ * the next word on its side while it is a prefix of the other, up to MAX_GROUP words a side; the first
+ * equal pair wins, so a word matches one word whenever it can. Punctuation items (empty) are skipped.
  */
 function matchAt(
   norms: readonly string[],
@@ -249,27 +240,30 @@ function matchAt(
   D: readonly Delivered[],
   k: number,
 ): readonly [number, number] | undefined {
-  const newGroups = concatenations(norms, n);
-  const oldGroups: string[] = [];
-  for (let j = k; j < D.length && oldGroups.length < MAX_GROUP; j++) {
-    oldGroups.push((oldGroups[oldGroups.length - 1] ?? "") + (D[j]?.norm ?? ""));
+  let a = "";
+  let b = "";
+  let i = n;
+  let j = k;
+  let taken = 0;
+  let given = 0;
+  for (;;) {
+    if (a.length <= b.length) {
+      while (i < norms.length && !norms[i]) i++;
+      const next = norms[i];
+      if (next === undefined || taken === MAX_GROUP) return undefined;
+      a += next;
+      i++;
+      taken++;
+    } else {
+      const next = D[j]?.norm;
+      if (next === undefined || given === MAX_GROUP) return undefined;
+      b += next;
+      j++;
+      given++;
+    }
+    if (a.length === b.length && given > 0 && taken > 0) return a === b ? [taken, given] : undefined;
+    if (!(a.length < b.length ? b.startsWith(a) : a.startsWith(b))) return undefined;
   }
-  for (const [a, b] of GROUPS) {
-    const x = newGroups[a - 1];
-    const y = oldGroups[b - 1];
-    if (x !== undefined && y !== undefined && x === y) return [a, b];
-  }
-  return undefined;
-}
-
-/** The concatenations of the first 1, 2 and 3 spoken new words from `n`. */
-function concatenations(norms: readonly string[], n: number): string[] {
-  const out: string[] = [];
-  for (let i = n; i < norms.length && out.length < MAX_GROUP; i++) {
-    const norm = norms[i];
-    if (norm) out.push((out[out.length - 1] ?? "") + norm);
-  }
-  return out;
 }
 
 function rebuild(result: TranscriptResult, keep: readonly boolean[]): TranscriptResult | null {

@@ -98,6 +98,18 @@ const CASES: Case[] = [
     fresh: "sinus",
   },
   {
+    name: "words split on one connection and joined on the next (hemog lobin elev ated → hemoglobinelevated)",
+    delivered: ["hemog@6.05 lobin@6.17 elev@6.36 ated@6.48 creati@6.67 nine.@6.79"],
+    replayed: "hemoglobinelevated@5.7 creatinine.@6.2 Potassium@7.3",
+    fresh: "Potassium",
+  },
+  {
+    name: "a joined repeat absorbs only as many new words as it spells (nono → no no, then no)",
+    delivered: ["nono@10.0"],
+    replayed: "no@10.1 no@10.35 no@10.7",
+    fresh: "no",
+  },
+  {
     name: "a phrase genuinely spoken again after the delivered one (no, no … no, no)",
     delivered: ["No,@10.0 no.@10.3"],
     replayed: "no@10.2 no@10.5 no@10.8 no@11.1",

@@ -8,7 +8,14 @@ import type { SessionAccount } from "../../../src/providers/session-account";
 import { normaliseWord } from "../../../src/transcript/replay-dedup";
 import type { TranscriptResult } from "../../../src/transcript/result";
 import type { Scheduler } from "../../../src/util/scheduler";
-import { wordId, type Fixture, type FixtureTurn, type FixtureWord } from "./fixture";
+import {
+  voicedPcm,
+  wordId,
+  type Fixture,
+  type FixtureTurn,
+  type FixtureWord,
+  type VoicedOptions,
+} from "./fixture";
 import type { LedgerFinal } from "./server";
 
 /** Distinct words (none a concatenation of others), long ones among them for split spellings. */
@@ -189,4 +196,33 @@ export function assertExactlyOnce(
     `received = confirmed + lost (${JSON.stringify(account)})`,
   );
   return d;
+}
+
+/** Where a live source writes: a session's push. */
+export interface AudioSink {
+  push(audio: Buffer): { ok: boolean };
+  end(): Promise<void>;
+}
+
+/**
+ * A live source: 100 ms of voiced audio every 100 ms of the clock, then the end of the session. Audio
+ * the session refuses (it failed) is counted, not written again.
+ */
+export async function liveSource(
+  sink: AudioSink,
+  clock: FastClock,
+  fixture: Fixture,
+  toMs: number,
+  voice: VoicedOptions = {},
+  during?: (ms: number) => void,
+): Promise<{ refused: number }> {
+  const started = clock.now();
+  let refused = 0;
+  for (let t = 0; t < toMs; t += 100) {
+    await clock.until(started + t);
+    during?.(t);
+    if (!sink.push(voicedPcm(fixture, t, 100, voice)).ok) refused++;
+  }
+  await sink.end();
+  return { refused };
 }
