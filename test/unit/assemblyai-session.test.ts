@@ -7,6 +7,7 @@ import {
   type SessionOptions,
 } from "../../src/providers/assemblyai/session";
 import type { TranscriptResult } from "../../src/transcript/result";
+import { backstopErrors } from "../../src/util/backstop";
 import { assertTranscriptResult } from "../support/contract";
 import { taggedPcm, turn, type Fixture } from "../emulators/assemblyai/fixture";
 import { AssemblyAiEmulator, type EmulatedConnection } from "../emulators/assemblyai/server";
@@ -548,5 +549,68 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
     writeAudio(run.session);
     await run.session.end();
     assert.equal(finals(run.results).length, 3);
+  });
+});
+
+describe("AssemblyAI streaming session: its own callbacks cannot stop the process", function () {
+  this.timeout(15000);
+  let emu: AssemblyAiEmulator;
+  afterEach(() => emu.close());
+
+  it("a throw in a socket callback (the result handler) ends that session with an internal error, and nothing else", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    const before = backstopErrors();
+    const events: SessionEvent[] = [];
+    const params = { ...MEDICAL_DEFAULTS, min_turn_silence: 300 };
+    const session = new AssemblyAiSession(
+      { sessionId: "enc-1", url: connectionUrl(emu.url, params), apiKey: "test-api-key", params },
+      {
+        result: () => {
+          throw new TypeError("a bug downstream");
+        },
+        event: (e) => events.push(e),
+      },
+    );
+    session.start();
+    writeAudio(session, 0, 1500);
+    await session.end();
+    const error = events.at(-1);
+    assert.ok(error?.event === "error");
+    assert.equal(error.kind, "internal");
+    assert.match(
+      error.message,
+      /^the AssemblyAI session stopped on an internal error \(TypeError\); [\d.]+ s of audio were not transcribed$/,
+    );
+    assert.doesNotMatch(error.message, /a bug downstream/, "the thrown text (it may hold PHI) stays out");
+    assert.equal(session.state, "failed");
+    assert.equal(await (await emu.connection(0)).closed, 1000);
+    assert.equal(backstopErrors(), before, "nothing reached the process backstop");
+  });
+
+  it("a throw in a timer callback (an event handler called from the termination wait) ends the session; a second throw while reporting it too", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: { turns: [] } });
+    emu.once("connection", (c: EmulatedConnection) => c.onTerminate(() => c.stall()));
+    const before = backstopErrors();
+    const params = { ...MEDICAL_DEFAULTS, acknowledge_silence: true };
+    const session = new AssemblyAiSession(
+      {
+        sessionId: "enc-1",
+        url: connectionUrl(emu.url, params),
+        apiKey: "test-api-key",
+        params,
+        terminationTimeoutMs: 200,
+      },
+      {
+        result: () => undefined,
+        event: (e) => {
+          if (e.event === "warning" || e.event === "error") throw new Error("handler broken");
+        },
+      },
+    );
+    session.start();
+    writeAudio(session, 0, 1000);
+    await session.end();
+    assert.equal(session.state, "failed");
+    assert.equal(backstopErrors(), before);
   });
 });

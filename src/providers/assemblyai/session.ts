@@ -652,10 +652,17 @@ export class AssemblyAiSession {
   }
 
   /** A result that removes what was shown of the open segment: its final will not come under that id. */
-  private withdrawOpenSegment(): void {
+  private withdrawOpenSegment(ending = false): void {
     const open = this.openSegment;
     this.openSegment = undefined;
-    if (open) this.handlers.result(withdrawal(open), undefined);
+    if (!open) return;
+    // While the session ends (perhaps because the handler threw), a throw must not stop its end event.
+    if (ending)
+      runGuarded(
+        () => this.handlers.result(withdrawal(open), undefined),
+        () => undefined,
+      );
+    else this.handlers.result(withdrawal(open), undefined);
   }
 
   private onClose(code: number): void {
@@ -753,7 +760,7 @@ export class AssemblyAiSession {
     const error = new AssemblyAiSessionError(kind, code, `${failureText[kind]}${detail}${lost}`);
     this.failure = error.message;
     this.terminalSent = true;
-    this.withdrawOpenSegment();
+    this.withdrawOpenSegment(true);
     this.handlers.event({
       event: "error",
       sessionId: this.o.sessionId,
@@ -923,10 +930,7 @@ export class AssemblyAiSession {
     this.replay.takeAll();
     if (!this.terminalSent) {
       this.terminalSent = true;
-      runGuarded(
-        () => this.withdrawOpenSegment(),
-        () => undefined,
-      );
+      this.withdrawOpenSegment(true);
       this.setState(state);
       this.handlers.event({
         event: "ended",
