@@ -173,7 +173,8 @@ const emulator = (): Promise<AssemblyAiEmulator> =>
   AssemblyAiEmulator.start({
     fixture: FIXTURE,
     audioTags: "voiced",
-    partials: "at-pauses",
+    // A partial per word: a fault mid-turn leaves partials on screen that must be withdrawn.
+    partials: "every-word",
     forceEndpointDelayMs: 270 / SPEED,
     terminationDelayMs: 700 / SPEED,
     // A real service re-derives what it hears again: other times (±200–250 ms from the truth, so two
