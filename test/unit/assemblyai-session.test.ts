@@ -469,6 +469,21 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
     assert.deepEqual(account, { receivedSeconds: 0.5, confirmedSeconds: 0, lostSeconds: 0.5, reconnects: 0 });
   });
 
+  it("withdraws the partial of a turn still open when the session ends without its final", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    const run = open(emu);
+    writeAudio(run.session, 0, 500);
+    while (!run.results.some((r) => !r.isFinal)) await new Promise((r) => setTimeout(r, 10));
+    run.session.abort();
+    const last = run.results.at(-1);
+    assert.ok(last?.withdrawn === true, "the open segment is withdrawn");
+    assert.equal(last.segmentId, run.results[0]?.segmentId);
+    assertTranscriptResult(last);
+    const ended = run.events.at(-1);
+    assert.ok(ended?.event === "ended" && ended.reason === "aborted");
+    assert.equal(ended.account.lostSeconds, 0.5, "the unconfirmed audio is counted as lost");
+  });
+
   it("gives a reopened session with the same session id new segment ids", async () => {
     emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
     const first = open(emu);

@@ -252,16 +252,11 @@ describe("DeliveredWords (replay deduplication)", () => {
     assert.equal(dw.fresh(result("w49@0.49")), null);
   });
 
-  it("is linear: 20,000 delivered words and a 20,000-word replay take milliseconds, not seconds", () => {
+  it("recognises a whole 20,000-word replay of look-alike words (its cost per word: bench/exactly-once.ts)", () => {
     const dw = new DeliveredWords({ windowSeconds: 1e6, maxWords: 1e6 });
     const spec = Array.from({ length: 20000 }, (_, i) => `w${i % 7}@${(i * 0.3).toFixed(2)}`).join(" ");
     dw.record(result(spec));
-    const started = process.hrtime.bigint();
-    const out = dw.fresh(result(spec));
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    assert.equal(out, null);
-    // Generous bound (a quadratic alignment takes tens of seconds here); the bench has the real figure.
-    assert.ok(ms < 2000, `${ms} ms`);
+    assert.equal(dw.fresh(result(spec)), null);
   });
 
   it("normalises case and punctuation, keeping letters of any script and digits", () => {
