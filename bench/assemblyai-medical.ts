@@ -127,7 +127,7 @@ const nodeLayer: Variant = (url, session, onResult) => {
       params: MEDICAL_DEFAULTS,
     },
     {
-      result: (_, raw) => onResult(raw.turn_order, raw.end_of_turn, raw.transcript),
+      result: (_, raw) => raw && onResult(raw.turn_order, raw.end_of_turn, raw.transcript),
       event: () => undefined,
       state: (state) => {
         if (state === "streaming") ready();

@@ -1,5 +1,5 @@
 // The test command (`npm test`): build, type-check, lint and format check, then every test suite
-// (unit, node tests under Node-RED 4.1, 3.1 and 5.0, the packed package in a real Node-RED), the soak
+// (unit, node tests under Node-RED 4.1, 3.1 and 5.0, the fuzz suite, the packed package in a real Node-RED), the soak
 // (bench/soak.ts), and a closing "N passed, N failed" line over all of them. Exits non-zero if anything failed.
 //   node scripts/run-tests.mjs            everything
 //   node scripts/run-tests.mjs --quick    build, unit and node tests under the Node-RED 4 dev dependency
@@ -17,21 +17,25 @@ const countsDir = mkdtempSync(join(tmpdir(), "test-counts-"));
 const totals = { passes: 0, failures: 0, pending: 0 };
 const failedSteps = [];
 
-function run(title, command, args, env = {}) {
+function run(title, command, args, env = {}, stdin = "inherit") {
   console.log(`\n=== ${title}`);
-  const result = spawnSync(command, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+  const result = spawnSync(command, args, {
+    cwd: root,
+    stdio: [stdin, "inherit", "inherit"],
+    env: { ...process.env, ...env },
+  });
   const ok = result.status === 0;
   if (!ok) failedSteps.push(title);
   return ok;
 }
 
-function suite(title, patterns, { node = process.execPath, env = {}, timeout } = {}) {
+function suite(title, patterns, { node = process.execPath, env = {}, timeout, stdin = "inherit" } = {}) {
   const countsFile = join(
     countsDir,
     `${totals.passes + totals.failures + failedSteps.length}-${Date.now()}.json`,
   );
   const args = [mocha, ...(timeout ? ["--timeout", String(timeout)] : []), ...patterns];
-  run(title, node, args, { ...env, TEST_COUNTS_FILE: countsFile });
+  run(title, node, args, { ...env, TEST_COUNTS_FILE: countsFile }, stdin);
   if (!existsSync(countsFile)) {
     // The run died before mocha could report: count it as one failure so the summary cannot look clean.
     totals.failures++;
@@ -71,6 +75,10 @@ if (built) {
   suite("unit tests", ["test/unit/**/*.test.ts"]);
   suite("node tests, Node-RED 4.1 (dev dependency)", ["test/nodes/**/*.spec.ts"]);
   if (!quick) {
+    // 10,000 generated messages per node type in one Node-RED 4.1 runtime, against hostile peers
+    // (test/fuzz/fuzz.spec.ts says what it asserts; FUZZ_SEED replays another seed). Its standard input
+    // is empty: one of the paths it sends is /proc/self/fd/0.
+    suite("fuzz: hostile messages to every node type", ["test/fuzz/**/*.spec.ts"], { stdin: "ignore" });
     const nr31 = nodeRedVersion("3.1");
     suite("node tests, Node-RED 3.1", ["test/nodes/**/*.spec.ts"], { env: { NODE_RED_DIR: nr31 } });
     const nr50 = nodeRedVersion("5.0");

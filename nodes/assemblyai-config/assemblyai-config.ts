@@ -1,5 +1,7 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { checkApiKey } from "../../src/providers/assemblyai/node-config";
+import { withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 import type { AssemblyAiConfigNode, AssemblyAiCredentials } from "./types";
 
 interface AssemblyAiConfigDef extends NodeDef {
@@ -8,8 +10,10 @@ interface AssemblyAiConfigDef extends NodeDef {
 }
 
 export = function register(RED: NodeAPI): void {
-  function AssemblyAiConfig(this: Node<AssemblyAiCredentials>, config: AssemblyAiConfigDef): void {
-    RED.nodes.createNode(this, config);
+  function AssemblyAiConfig(this: Node<AssemblyAiCredentials>, def: AssemblyAiConfigDef): void {
+    RED.nodes.createNode(this, def);
+    // A flow written by hand may leave the region and endpoint out: the editor's defaults apply.
+    const config = withDefaults(def, DEFAULTS);
     const node = this as AssemblyAiConfigNode;
     node.region = config.region === "eu" ? "eu" : "us";
     node.endpoint = typeof config.endpoint === "string" ? config.endpoint.trim() : "";

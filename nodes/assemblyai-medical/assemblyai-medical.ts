@@ -4,31 +4,29 @@ import {
   checkAudioMessage,
   checkControl,
   paramsFromFields,
+  timingFromFields,
   type MedicalNodeFields,
+  type TimingFields,
 } from "../../src/providers/assemblyai/node-config";
 import { baseUrl, connectionUrl, type StreamingParams } from "../../src/providers/assemblyai/params";
 import { AssemblyAiSession, type SessionEvent } from "../../src/providers/assemblyai/session";
-import type { AssemblyAiConfigNode } from "../assemblyai-config/types";
-import { StopHandover } from "../shared/stop-handover";
+import { settleGuarded } from "../../src/util/guard";
+import { idTag } from "../../src/util/identifiers";
 import { QuietTimer } from "../../src/util/quiet-timer";
-import { nodeScheduler, StatusReporter } from "../shared/node-red";
+import type { AssemblyAiConfigNode } from "../assemblyai-config/types";
+import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
+import { StopHandover } from "../shared/stop-handover";
+import { DEFAULTS } from "./defaults";
 
-interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields {
+interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields, TimingFields {
   config: string;
   keepRaw: boolean;
-  /** Seconds without audio after which a forgotten session is ended. */
-  idleTimeout: string | number;
-  frameMs: string | number;
-  connectTimeout: string | number;
-  terminationTimeout: string | number;
-  maxRetries: string | number;
-  retryDelayMs: string | number;
-  /** Seconds of audio that may wait to be sent (connection down, or audio faster than real time). */
-  maxBuffer?: string | number;
 }
 
 interface OpenSession {
   session: AssemblyAiSession;
+  /** A short tag of the session id for logs (the id itself may be an encounter or patient number). */
+  tag: string;
   /** Ends a session whose source stopped without `audio.end` (absent when the idle time is 0). */
   idle: QuietTimer | undefined;
   ending: Promise<void> | undefined;
@@ -40,18 +38,23 @@ interface OpenSession {
 /** At most one done(err) per session this often for refused audio; the next report counts the chunks between. */
 const REFUSAL_REPORT_MS = 5000;
 
-const num = (v: string | number | undefined, fallback: number): number => {
-  const n = typeof v === "string" && v.trim() === "" ? NaN : Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : fallback;
-};
-
 /** Node-RED gives a close handler 15 s; everything must be finished well before. */
 const CLOSE_BUDGET_MS = 10000;
 
+/** Why audio counted as lost in an end that was not an error, for the report to Catch. */
+function lostReason(event: Extract<SessionEvent, { event: "termination" | "ended" }>): string {
+  if (event.event === "ended" && event.reason === "aborted") {
+    return "the node stopped before AssemblyAI confirmed it";
+  }
+  return "it could not be sent again after a lost connection";
+}
+
 export = function register(RED: NodeAPI): void {
-  function AssemblyAiMedicalNode(this: Node, config: AssemblyAiMedicalDef): void {
-    RED.nodes.createNode(this, config);
+  function AssemblyAiMedicalNode(this: Node, def: AssemblyAiMedicalDef): void {
+    RED.nodes.createNode(this, def);
     const node = this;
+    // A flow written by hand or by an older version may leave settings out: the editor's defaults apply.
+    const config = withDefaults(def, DEFAULTS);
     const account = RED.nodes.getNode(config.config) as AssemblyAiConfigNode | null;
     const rawKey = account?.credentials?.apiKey;
 
@@ -67,22 +70,17 @@ export = function register(RED: NodeAPI): void {
     const apiKey = checkedKey.value;
     const checkedParams = paramsFromFields(config);
     if (!checkedParams.ok) return misconfigured(checkedParams.error.message);
+    const checkedTiming = timingFromFields(config);
+    if (!checkedTiming.ok) return misconfigured(checkedTiming.error.message);
     const base = baseUrl(account.region, account.endpoint);
     if (!base.ok) return misconfigured(base.error.message);
     const params: StreamingParams = checkedParams.value;
+    const timing = checkedTiming.value;
     const url = connectionUrl(base.value, params);
 
-    const timing = {
-      idleMs: num(config.idleTimeout, 30) * 1000,
-      frameMs: num(config.frameMs, 100),
-      connectTimeoutMs: num(config.connectTimeout, 10) * 1000,
-      terminationTimeoutMs: num(config.terminationTimeout, 5) * 1000,
-      maxRetries: num(config.maxRetries, 5),
-      retryDelayMs: num(config.retryDelayMs, 250),
-      maxPendingMs: num(config.maxBuffer, 60) * 1000,
-    };
     const sessions = new Map<string, OpenSession>();
     const timers = nodeScheduler(node, "assemblyai-medical");
+    const internalError = internalErrorReporter(node, "assemblyai-medical");
     let lastErrorCode: number | undefined;
     let closing = false;
     // What the sessions flush while the node stops goes to its next instance (see StopHandover).
@@ -117,10 +115,14 @@ export = function register(RED: NodeAPI): void {
     const status = new StatusReporter(node, render, 250);
     node.status({});
 
-    const onEvent = (sessionId: string, event: SessionEvent): void => {
+    const onEvent = (sessionId: string, tag: string, event: SessionEvent): void => {
       if (event.event === "begin") lastErrorCode = undefined;
-      out.send([null, { topic: sessionId, payload: event }]);
-      if (event.event === "error" && (event.kind === "retries-exhausted" || event.kind === "inactivity")) {
+      const msg = { topic: sessionId, payload: event };
+      out.send([null, msg]);
+      if (
+        event.event === "error" &&
+        (event.kind === "retries-exhausted" || event.kind === "inactivity" || event.kind === "internal")
+      ) {
         // Not a configuration problem: the next chunk of this session opens a new session, its times
         // continuing from the chunk's msg.audio.offsetMs.
         const entry = sessions.get(sessionId);
@@ -131,15 +133,30 @@ export = function register(RED: NodeAPI): void {
       }
       if (event.event === "error") {
         lastErrorCode = event.code;
-        // A Catch node sees it; the message names the cause and the close code, never audio or text.
-        node.error(event.message, { topic: sessionId, payload: event });
+        // A Catch node sees it; the text names the cause, the close code and the seconds of audio not
+        // transcribed, never the session id, audio or text (the tag tells sessions apart for support).
+        node.error(`assemblyai-medical ${tag}: ${event.message}`, msg);
+      } else if (
+        (event.event === "termination" || event.event === "ended") &&
+        event.account.lostSeconds > 0
+      ) {
+        // Never silent: audio lost in a session that otherwise ended goes to Catch, with how much.
+        node.error(
+          RED._("assemblyai-medical.errors.lost", {
+            tag,
+            seconds: event.account.lostSeconds.toFixed(1),
+            reason: lostReason(event),
+          }),
+          msg,
+        );
       } else if (event.event === "warning") {
-        node.warn(event.message);
+        node.warn(`assemblyai-medical ${tag}: ${event.message}`);
       }
       status.update();
     };
 
     const open = (sessionId: string, startMs: number | undefined): OpenSession => {
+      const tag = idTag(sessionId);
       const session = new AssemblyAiSession(
         {
           sessionId,
@@ -151,20 +168,31 @@ export = function register(RED: NodeAPI): void {
           frameMs: timing.frameMs,
           connectTimeoutMs: timing.connectTimeoutMs,
           terminationTimeoutMs: timing.terminationTimeoutMs,
+          stallTimeoutMs: timing.stallTimeoutMs,
+          probeTimeoutMs: timing.probeTimeoutMs,
+          replayRate: timing.replayRate,
           retry: { maxRetries: timing.maxRetries, retryDelayMs: timing.retryDelayMs },
+          // The session guards its own timers and sockets (a throw ends that session, with an error).
           scheduler: timers,
         },
         {
           result: (result, raw) => {
             const msg: NodeMessage & { raw?: unknown } = { topic: sessionId, payload: result };
-            if (config.keepRaw) msg.raw = raw;
+            if (config.keepRaw && raw) msg.raw = raw;
             out.send([msg, null]);
           },
-          event: (event) => onEvent(sessionId, event),
+          event: (event) => onEvent(sessionId, tag, event),
           state: () => status.update(),
         },
       );
-      const entry: OpenSession = { session, idle: undefined, ending: undefined, refused: 0, reportedAt: 0 };
+      const entry: OpenSession = {
+        session,
+        tag,
+        idle: undefined,
+        ending: undefined,
+        refused: 0,
+        reportedAt: 0,
+      };
       if (timing.idleMs > 0)
         entry.idle = new QuietTimer(timers, timing.idleMs, () => void finish(sessionId, entry));
       sessions.set(sessionId, entry);
@@ -175,39 +203,32 @@ export = function register(RED: NodeAPI): void {
 
     const finish = (sessionId: string, entry: OpenSession): Promise<void> => {
       entry.idle?.stop();
-      entry.ending ??= entry.session.end().then(() => {
-        if (entry.refused > 0) {
-          // The chunks refused after the last done(err) report are still counted, once.
-          node.warn(
-            `assemblyai-medical: ${entry.refused} more chunk${entry.refused === 1 ? "" : "s"} of session "${sessionId}" were refused`,
-          );
-          entry.refused = 0;
-        }
-        if (sessions.get(sessionId) === entry) sessions.delete(sessionId);
-        status.update();
-      });
+      if (!entry.ending) {
+        entry.ending = entry.session.end().then(() => {
+          if (entry.refused > 0) {
+            // The chunks refused after the last done(err) report are still counted, once.
+            node.warn(
+              RED._("assemblyai-medical.errors.refusedAtEnd", { count: entry.refused, tag: entry.tag }),
+            );
+            entry.refused = 0;
+          }
+          if (sessions.get(sessionId) === entry) sessions.delete(sessionId);
+          status.update();
+        });
+        settleGuarded(entry.ending, (err) => internalError(err));
+      }
       return entry.ending;
     };
 
     /** Audio the session refused: reported through done(err), at most once per REFUSAL_REPORT_MS per session. */
-    const refuse = (
-      sessionId: string,
-      entry: OpenSession,
-      text: string,
-      done: (err?: Error) => void,
-    ): void => {
+    const refuse = (entry: OpenSession, reason: string, done: (err?: Error) => void): void => {
       entry.refused++;
       const now = Date.now();
       if (entry.reportedAt !== 0 && now - entry.reportedAt < REFUSAL_REPORT_MS) return done();
       const count = entry.refused;
       entry.refused = 0;
       entry.reportedAt = now;
-      done(
-        new Error(
-          `assemblyai-medical: audio of session "${sessionId}" refused (${count} chunk${count === 1 ? "" : "s"} ` +
-            `since the last report): ${text}`,
-        ),
-      );
+      done(new Error(RED._("assemblyai-medical.errors.refused", { tag: entry.tag, count, reason })));
     };
 
     const onInput = (msg: NodeMessage, done: (err?: Error) => void): void => {
@@ -235,13 +256,20 @@ export = function register(RED: NodeAPI): void {
         if (!end) return done(new Error(RED._("assemblyai-medical.errors.sessionEnding")));
         return done();
       }
-      entry ??= open(sessionId, input.value.offsetMs);
+      if (!entry) {
+        // Every session holds a socket and up to two audio buffers: the limit keeps a flow from
+        // exhausting the process (or the account's rate of new sessions).
+        if (sessions.size >= timing.maxSessions) {
+          return done(new Error(RED._("assemblyai-medical.errors.tooManySessions", { n: sessions.size })));
+        }
+        entry = open(sessionId, input.value.offsetMs);
+      }
       // Nothing is dropped silently: audio a session cannot take (it failed on the key or a parameter, or
       // too much audio is already waiting) is refused through done(err), rate-limited per session.
       const written = audio ? entry.session.push(audio) : undefined;
       if (end) void finish(sessionId, entry);
       else entry.idle?.touch();
-      if (written && !written.ok) return refuse(sessionId, entry, written.message, done);
+      if (written && !written.ok) return refuse(entry, written.message, done);
       done();
     };
 
@@ -261,8 +289,9 @@ export = function register(RED: NodeAPI): void {
       const budget = Math.min(CLOSE_BUDGET_MS, timing.terminationTimeoutMs + 2000);
       let timer: unknown;
       const bounded = new Promise<void>((resolve) => (timer = timers.setTimeout(resolve, budget)));
-      void Promise.race([Promise.all(endings), bounded]).then(() => {
+      const closed = Promise.race([Promise.all(endings), bounded]).then(() => {
         timers.clearTimeout(timer);
+        // Sessions still open are stopped; their unconfirmed audio is reported as lost (see onEvent).
         for (const entry of sessions.values()) {
           entry.idle?.stop();
           entry.session.abort();
@@ -270,6 +299,10 @@ export = function register(RED: NodeAPI): void {
         sessions.clear();
         status.close();
         out.close();
+        done();
+      });
+      settleGuarded(closed, (err) => {
+        internalError(err);
         done();
       });
     });

@@ -2,7 +2,15 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
 import type { AudioChunkInfo } from "../../src/audio/chunk";
 import { AudioInputError, INPUT_RATE, type PcmFormat, type SampleFormat } from "../../src/audio/format";
 import { AudioSessions, type AudioInOptions } from "../../src/audio/sessions";
-import { asError, StatusReporter } from "../shared/node-red";
+import { settleGuarded } from "../../src/util/guard";
+import {
+  asError,
+  internalErrorReporter,
+  nodeScheduler,
+  StatusReporter,
+  withDefaults,
+} from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface AudioInDef extends NodeDef {
   sampleRate: string | number;
@@ -80,9 +88,10 @@ function rawFormatFrom(config: AudioInDef): PcmFormat | undefined {
 }
 
 export = function register(RED: NodeAPI): void {
-  function AudioInNode(this: Node, config: AudioInDef): void {
-    RED.nodes.createNode(this, config);
+  function AudioInNode(this: Node, given: AudioInDef): void {
+    RED.nodes.createNode(this, given);
     const node = this;
+    const config = withDefaults(given, DEFAULTS);
 
     let options: AudioInOptions;
     try {
@@ -95,36 +104,62 @@ export = function register(RED: NodeAPI): void {
       return;
     }
 
+    // The count is of sessions open or still sending: what the session limit counts.
     const status = new StatusReporter(node, () =>
-      sessions.size
-        ? { fill: "green", shape: "dot", text: RED._("audio-in.status.sessions", { count: sessions.size }) }
+      sessions.active
+        ? { fill: "green", shape: "dot", text: RED._("audio-in.status.sessions", { count: sessions.active }) }
         : { fill: "grey", shape: "ring", text: RED._("audio-in.status.idle") },
     );
+    const internal = internalErrorReporter(node, "audio-in");
+    // A session's own failure that no message waits for (one ended by its idle timeout): to Catch, as
+    // an AudioInputError says it (its text names no identifier), anything else by its class only.
+    const report = (err: Error): void =>
+      err instanceof AudioInputError ? node.error(err, {}) : internal(err);
     // Frames leave on the pacer's clock, not in answer to one input, so they go out through node.send.
-    const sessions = new AudioSessions(options, (chunk) => {
-      const msg: NodeMessage & { audio: AudioChunkInfo; _session?: unknown } = {
-        topic: chunk.audio.sessionId,
-        payload: chunk.payload,
-        audio: chunk.audio,
-      };
-      if (chunk._session !== undefined) msg._session = chunk._session;
-      node.send(msg);
-      if (chunk.audio.end) status.update();
-    });
+    const sessions = new AudioSessions(
+      options,
+      (chunk) => {
+        const msg: NodeMessage & { audio: AudioChunkInfo; _session?: unknown } = {
+          topic: chunk.audio.sessionId,
+          payload: chunk.payload,
+          audio: chunk.audio,
+        };
+        if (chunk._session !== undefined) msg._session = chunk._session;
+        node.send(msg);
+        if (chunk.audio.end) status.update();
+      },
+      nodeScheduler(node, "audio-in"),
+      report,
+    );
     node.status({});
 
+    // An AudioInputError's text says what was wrong and what is accepted, and names no identifier;
+    // any other error's text could quote what a flow sent (a path, a session id): only its class goes.
     const failed = (err: unknown, done: (err?: Error) => void): void => {
       status.update();
-      done(err instanceof AudioInputError ? err : new Error(`audio-in: ${asError(err).message}`));
+      done(
+        err instanceof AudioInputError
+          ? err
+          : new Error(`audio-in: internal error (${asError(err).name}); the message was not processed`),
+      );
     };
     node.on("input", (msg, _send, done) => {
-      const handled = sessions.handle(msg);
+      let handled: Promise<void> | undefined;
+      try {
+        handled = sessions.handle(msg);
+      } catch (err) {
+        failed(err, done);
+        return;
+      }
       status.update();
       if (handled === undefined) done();
       else
-        handled.then(
-          () => done(),
-          (err: unknown) => failed(err, done),
+        settleGuarded(
+          handled.then(
+            () => done(),
+            (err: unknown) => failed(err, done),
+          ),
+          internal,
         );
     });
 

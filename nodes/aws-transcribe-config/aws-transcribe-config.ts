@@ -1,9 +1,13 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { awsClientSettings, type AwsClientSettings } from "../../src/providers/aws/client";
+import { withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface AwsConfigDef extends NodeDef {
-  region: string;
-  endpoint: string;
+  region?: unknown;
+  endpoint?: unknown;
+  /** Seconds a stream request may wait for the service's answer (see DEFAULT_CONNECT_TIMEOUT_S). */
+  connectTimeoutS?: unknown;
 }
 
 interface AwsCredentials {
@@ -18,12 +22,14 @@ interface AwsTranscribeConfigNode extends Node<AwsCredentials> {
 }
 
 export = function register(RED: NodeAPI): void {
-  function AwsTranscribeConfigNode(this: AwsTranscribeConfigNode, config: AwsConfigDef): void {
-    RED.nodes.createNode(this, config);
+  function AwsTranscribeConfigNode(this: AwsTranscribeConfigNode, def: AwsConfigDef): void {
+    RED.nodes.createNode(this, def);
+    const config = withDefaults(def, DEFAULTS);
     // Credentials stay in this node's credential store: never in the flow, logs or status.
     this.settings = awsClientSettings({
       region: config.region,
       endpoint: config.endpoint,
+      connectTimeoutS: config.connectTimeoutS,
       accessKeyId: this.credentials?.accessKeyId,
       secretAccessKey: this.credentials?.secretAccessKey,
       sessionToken: this.credentials?.sessionToken,

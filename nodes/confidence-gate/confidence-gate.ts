@@ -7,7 +7,8 @@ import {
 } from "../../src/routing/confidence-gate";
 import type { TranscriptResult } from "../../src/transcript/result";
 import { checkTranscriptResult } from "../../src/transcript/validate";
-import { asError, evaluateTypedProperty, StatusReporter } from "../shared/node-red";
+import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface ConfidenceGateDef extends NodeDef {
   mode: GateMode;
@@ -17,9 +18,10 @@ interface ConfidenceGateDef extends NodeDef {
 }
 
 export = function register(RED: NodeAPI): void {
-  function ConfidenceGateNode(this: Node, config: ConfidenceGateDef): void {
-    RED.nodes.createNode(this, config);
+  function ConfidenceGateNode(this: Node, def: ConfidenceGateDef): void {
+    RED.nodes.createNode(this, def);
     const node = this;
+    const config = withDefaults(def, DEFAULTS);
 
     let maxLowShare: number;
     let fixedThreshold: number | undefined;
@@ -88,6 +90,7 @@ export = function register(RED: NodeAPI): void {
           const threshold = parseUnitInterval(
             value,
             RED._("confidence-gate.label.thresholdFrom", { source: config.thresholdType }),
+            { echo: false },
           );
           send(route(msg, checked.value, threshold));
           done();

@@ -1,7 +1,14 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
-import { FinalFilter } from "../../src/routing/final-filter";
+import {
+  FilterOptionError,
+  FinalFilter,
+  filterOptions,
+  MAX_PARTIAL_INTERVAL_MS,
+  type FinalFilterOptions,
+} from "../../src/routing/final-filter";
 import { checkTranscriptResult } from "../../src/transcript/validate";
-import { StatusReporter } from "../shared/node-red";
+import { nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface FilterFinalDef extends NodeDef {
   partials: "drop" | "throttle";
@@ -10,14 +17,20 @@ interface FilterFinalDef extends NodeDef {
 }
 
 export = function register(RED: NodeAPI): void {
-  function FilterFinalNode(this: Node, config: FilterFinalDef): void {
-    RED.nodes.createNode(this, config);
+  function FilterFinalNode(this: Node, def: FilterFinalDef): void {
+    RED.nodes.createNode(this, def);
     const node = this;
-    const interval = Number(config.partialIntervalMs);
-    if (config.partials === "throttle" && !(Number.isFinite(interval) && interval >= 0)) {
-      node.error(RED._("filter-final.errors.badInterval"));
+    const config = withDefaults(def, DEFAULTS);
+    let options: FinalFilterOptions;
+    try {
+      options = filterOptions(config.partials, config.partialIntervalMs, config.dropEmpty);
+    } catch (err) {
+      const key =
+        err instanceof FilterOptionError && err.setting === "partials" ? "badPartials" : "badInterval";
+      const error = new Error(RED._(`filter-final.errors.${key}`, { max: MAX_PARTIAL_INTERVAL_MS }));
+      node.error(error.message);
       node.status({ fill: "red", shape: "ring", text: "filter-final.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(new Error(RED._("filter-final.errors.badInterval"))));
+      node.on("input", (_msg, _send, done) => done(error));
       return;
     }
 
@@ -32,13 +45,12 @@ export = function register(RED: NodeAPI): void {
       status.update();
       send(msg);
     };
-    // A held partial leaves later, outside any input handler, so it goes out through node.send.
+    // A held partial leaves later, outside any input handler, so it goes out through node.send, on a
+    // timer whose errors reach Catch nodes.
     const filter = new FinalFilter<NodeMessage>(
-      {
-        partialIntervalMs: config.partials === "throttle" ? interval : null,
-        dropEmpty: config.dropEmpty !== false,
-      },
+      options,
       (msg) => pass(msg, (m) => node.send(m)),
+      nodeScheduler(node, "filter-final"),
     );
     node.status({});
 

@@ -12,7 +12,10 @@ import {
 } from "../../src/hospital/hl7/build";
 import { sourceLabel } from "../../src/hospital/source-label";
 import { checkTranscriptDocument } from "../../src/transcript/document";
-import { asError, evaluateTypedProperty, StatusReporter } from "../shared/node-red";
+import { numberSetting } from "../../src/hospital/settings";
+import { settleGuarded } from "../../src/util/guard";
+import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface Hl7MdmDef extends NodeDef {
   messageType: Hl7MessageType;
@@ -35,6 +38,9 @@ interface Hl7MdmDef extends NodeDef {
   encounterType: string;
 }
 
+const PROCESSING_IDS: ReadonlyArray<Hl7Options["processingId"]> = ["P", "T", "D"];
+const CONFIDENTIALITY: ReadonlyArray<Hl7Options["confidentiality"]> = ["U", "R", "V"];
+
 /** Reads the node's settings into builder options; throws a message naming the bad setting. */
 function optionsFrom(RED: NodeAPI, c: Hl7MdmDef): Hl7Options {
   const d = DEFAULT_HL7_OPTIONS;
@@ -46,36 +52,40 @@ function optionsFrom(RED: NodeAPI, c: Hl7MdmDef): Hl7Options {
   if (!COMPLETION_STATUSES.includes(completionStatus)) {
     throw new Error(RED._("hl7-mdm.errors.badCompletion", { codes: COMPLETION_STATUSES.join(", ") }));
   }
-  const maxObxLength = Number(
-    c.maxObxLength === "" || c.maxObxLength === undefined ? d.maxObxLength : c.maxObxLength,
-  );
-  if (!Number.isInteger(maxObxLength) || maxObxLength < 16 || maxObxLength > 65536) {
-    throw new Error(RED._("hl7-mdm.errors.badMaxLength"));
+  const maxObxLength = numberSetting(c.maxObxLength, d.maxObxLength, { min: 16, max: 65536, integer: true });
+  if (maxObxLength === undefined) throw new Error(RED._("hl7-mdm.errors.badMaxLength"));
+  const processingId = c.processingId || d.processingId;
+  if (!PROCESSING_IDS.includes(processingId)) {
+    throw new Error(RED._("hl7-mdm.errors.badProcessingId", { codes: PROCESSING_IDS.join(", ") }));
   }
-  const pick = <T extends string>(value: T | undefined, fallback: T): T =>
-    value === undefined ? fallback : value;
+  const confidentiality = c.confidentiality || d.confidentiality;
+  if (!CONFIDENTIALITY.includes(confidentiality)) {
+    throw new Error(RED._("hl7-mdm.errors.badConfidentiality", { codes: CONFIDENTIALITY.join(", ") }));
+  }
+  const text = (value: unknown, fallback: string): string => (typeof value === "string" ? value : fallback);
   return {
     messageType,
-    sendingApplication: pick(c.sendingApplication, d.sendingApplication),
-    sendingFacility: pick(c.sendingFacility, d.sendingFacility),
-    receivingApplication: pick(c.receivingApplication, d.receivingApplication),
-    receivingFacility: pick(c.receivingFacility, d.receivingFacility),
-    processingId: ["P", "T", "D"].includes(c.processingId) ? c.processingId : d.processingId,
-    documentTypeCode: c.documentTypeCode || d.documentTypeCode,
-    documentTypeText: pick(c.documentTypeText, d.documentTypeText),
-    loincCode: c.loincCode || d.loincCode,
-    loincText: pick(c.loincText, d.loincText),
+    sendingApplication: text(c.sendingApplication, d.sendingApplication),
+    sendingFacility: text(c.sendingFacility, d.sendingFacility),
+    receivingApplication: text(c.receivingApplication, d.receivingApplication),
+    receivingFacility: text(c.receivingFacility, d.receivingFacility),
+    processingId,
+    documentTypeCode: text(c.documentTypeCode, "") || d.documentTypeCode,
+    documentTypeText: text(c.documentTypeText, d.documentTypeText),
+    loincCode: text(c.loincCode, "") || d.loincCode,
+    loincText: text(c.loincText, d.loincText),
     completionStatus,
-    confidentiality: ["U", "R", "V"].includes(c.confidentiality) ? c.confidentiality : d.confidentiality,
+    confidentiality,
     maxObxLength,
-    ...(c.documentIdNamespace ? { documentIdNamespace: c.documentIdNamespace } : {}),
+    ...(text(c.documentIdNamespace, "") ? { documentIdNamespace: c.documentIdNamespace } : {}),
   };
 }
 
 export = function register(RED: NodeAPI): void {
-  function Hl7MdmNode(this: Node, config: Hl7MdmDef): void {
-    RED.nodes.createNode(this, config);
+  function Hl7MdmNode(this: Node, rawConfig: Hl7MdmDef): void {
+    RED.nodes.createNode(this, rawConfig);
     const node = this;
+    const config = withDefaults(rawConfig, DEFAULTS);
     let options: Hl7Options;
     try {
       options = optionsFrom(RED, config);
@@ -110,34 +120,33 @@ export = function register(RED: NodeAPI): void {
         fail(checked.error);
         return;
       }
-      Promise.all([
+      const built = Promise.all([
         evaluateTypedProperty(RED, node, patientProperty, patientType, msg),
         evaluateTypedProperty(RED, node, encounterProperty, encounterType, msg),
-      ])
-        .then(([patientValue, encounterValue]) => {
-          // Errors name where the value came from (e.g. "msg.patient.id"), never the value.
-          const patient = checkPatient(patientValue, sourceLabel(patientType, patientProperty, "patient"));
-          const encounter = checkEncounter(
-            encounterValue,
-            sourceLabel(encounterType, encounterProperty, "encounter"),
-          );
-          const built = buildHl7(checked.value, patient, encounter, options, new Date());
-          const out = msg as typeof msg & { document?: unknown; hl7?: unknown };
-          out.document = checked.value;
-          out.payload = built.message;
-          out.hl7 = {
-            messageType: built.messageType,
-            controlId: built.controlId,
-            documentId: built.documentId,
-            segmentCount: built.segmentCount,
-            obxCount: built.obxCount,
-          };
-          counts.built++;
-          status.update();
-          send(out);
-          done();
-        })
-        .catch(fail);
+      ]).then(([patientValue, encounterValue]) => {
+        // Errors name where the value came from (e.g. "msg.patient.id"), never the value.
+        const patient = checkPatient(patientValue, sourceLabel(patientType, patientProperty, "patient"));
+        const encounter = checkEncounter(
+          encounterValue,
+          sourceLabel(encounterType, encounterProperty, "encounter"),
+        );
+        const message = buildHl7(checked.value, patient, encounter, options, new Date());
+        const out = msg as typeof msg & { document?: unknown; hl7?: unknown };
+        out.document = checked.value;
+        out.payload = message.message;
+        out.hl7 = {
+          messageType: message.messageType,
+          controlId: message.controlId,
+          documentId: message.documentId,
+          segmentCount: message.segmentCount,
+          obxCount: message.obxCount,
+        };
+        counts.built++;
+        status.update();
+        send(out);
+        done();
+      });
+      settleGuarded(built, fail);
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {

@@ -1,5 +1,8 @@
 import type { NodeAPI, NodeDef } from "node-red";
 import { MllpClient, type MllpClientOptions } from "../../src/hospital/mllp/client";
+import { numberSetting, QUEUE_LIMITS } from "../../src/hospital/settings";
+import { internalErrorReporter, withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 import type { MllpEndpointNode } from "./types";
 
 interface MllpEndpointDef extends NodeDef {
@@ -15,31 +18,33 @@ interface MllpEndpointDef extends NodeDef {
   backoff: string | number;
   backoffMax: string | number;
   keepOpen: boolean;
+  /** Messages waiting or in flight to this receiver at most. */
+  queueDepth: string | number;
+  /** MiB of messages waiting or in flight to this receiver at most. */
+  queueMegabytes: string | number;
 }
 
 /** Reads the endpoint settings; throws a message naming the setting that is wrong. */
-function endpointOptions(RED: NodeAPI, c: MllpEndpointDef): MllpClientOptions {
-  const num = (
-    value: string | number | undefined,
-    fallback: number,
-    key: string,
-    min: number,
-    max: number,
-  ): number => {
-    const n = value === undefined || value === "" ? fallback : Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) {
+function endpointOptions(RED: NodeAPI, c: MllpEndpointDef): Omit<MllpClientOptions, "onError"> {
+  const num = (key: keyof typeof DEFAULTS, min: number, max: number, integer = false): number => {
+    const n = numberSetting(c[key], Number(DEFAULTS[key]), { min, max, integer });
+    if (n === undefined) {
       throw new Error(
-        RED._("mllp-endpoint.errors.range", { setting: RED._(`mllp-endpoint.label.${key}`), min, max }),
+        RED._(integer ? "mllp-endpoint.errors.rangeWhole" : "mllp-endpoint.errors.range", {
+          setting: RED._(`mllp-endpoint.label.${key}`),
+          min,
+          max,
+        }),
       );
     }
     return n;
   };
-  const host = (c.host ?? "").trim();
+  const host = typeof c.host === "string" ? c.host.trim() : "";
   if (!host) throw new Error(RED._("mllp-endpoint.errors.noHost"));
   return {
     host,
-    port: num(c.port, 2575, "port", 1, 65535),
-    ...(c.tls
+    port: num("port", 1, 65535, true),
+    ...(c.tls === true
       ? {
           tls: {
             ca: c.ca || undefined,
@@ -48,21 +53,28 @@ function endpointOptions(RED: NodeAPI, c: MllpEndpointDef): MllpClientOptions {
           },
         }
       : {}),
-    connectTimeoutMs: num(c.connectTimeout, 5, "connectTimeout", 0.01, 600) * 1000,
-    ackTimeoutMs: num(c.ackTimeout, 30, "ackTimeout", 0.01, 3600) * 1000,
-    retries: Math.floor(num(c.retries, 3, "retries", 0, 100)),
-    backoffMs: num(c.backoff, 1, "backoff", 0, 3600) * 1000,
-    backoffMaxMs: num(c.backoffMax, 60, "backoffMax", 0, 3600) * 1000,
+    connectTimeoutMs: num("connectTimeout", 0.01, 600) * 1000,
+    ackTimeoutMs: num("ackTimeout", 0.01, 3600) * 1000,
+    retries: num("retries", 0, 100, true),
+    backoffMs: num("backoff", 0, 3600) * 1000,
+    backoffMaxMs: num("backoffMax", 0, 3600) * 1000,
     keepConnectionOpen: c.keepOpen !== false,
+    maxQueue: num("queueDepth", 1, QUEUE_LIMITS.depth, true),
+    maxQueueBytes: num("queueMegabytes", 1, QUEUE_LIMITS.megabytes) * 1024 * 1024,
   };
 }
 
 export = function register(RED: NodeAPI): void {
-  function MllpEndpointConfigNode(this: MllpEndpointNode, config: MllpEndpointDef): void {
-    RED.nodes.createNode(this, config);
+  function MllpEndpointConfigNode(this: MllpEndpointNode, rawConfig: MllpEndpointDef): void {
+    RED.nodes.createNode(this, rawConfig);
+    const config = withDefaults(rawConfig, DEFAULTS);
     try {
-      // One client per endpoint: every mllp-out using it shares one connection, one message in flight.
-      this.client = new MllpClient(endpointOptions(RED, config));
+      // One client per endpoint: every mllp-out using it shares one connection, one message in
+      // flight and one bounded queue.
+      this.client = new MllpClient({
+        ...endpointOptions(RED, config),
+        onError: internalErrorReporter(this, "mllp-endpoint"),
+      });
     } catch (err) {
       this.configError = err instanceof Error ? err.message : String(err);
     }

@@ -3,8 +3,10 @@ import type { AuditEvent } from "../../src/hospital/audit";
 import { sha256 } from "../../src/hospital/audit";
 import { messageControlId, messageTypeOf } from "../../src/hospital/hl7/ack";
 import type { DeliveryEvent, DeliveryOutcome } from "../../src/hospital/mllp/client";
+import { settleGuarded } from "../../src/util/guard";
 import type { MllpEndpointNode } from "../mllp-endpoint/types";
-import { StatusReporter } from "../shared/node-red";
+import { internalErrorReporter, StatusReporter, withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface MllpOutDef extends NodeDef {
   endpoint: string;
@@ -13,9 +15,10 @@ interface MllpOutDef extends NodeDef {
 type Ports = [NodeMessage | null, NodeMessage | null, NodeMessage | null];
 
 export = function register(RED: NodeAPI): void {
-  function MllpOutNode(this: Node, config: MllpOutDef): void {
-    RED.nodes.createNode(this, config);
+  function MllpOutNode(this: Node, rawConfig: MllpOutDef): void {
+    RED.nodes.createNode(this, rawConfig);
     const node = this;
+    const config = withDefaults(rawConfig, DEFAULTS);
     const endpoint = RED.nodes.getNode(config.endpoint) as MllpEndpointNode | null;
     const client = endpoint?.client;
     if (!endpoint || !client) {
@@ -28,11 +31,17 @@ export = function register(RED: NodeAPI): void {
     // Audit events name the destination by its configured name, never by address.
     const destination = endpoint.name || "mllp-endpoint";
 
-    const counts = { accepted: 0, rejected: 0 };
+    const internalError = internalErrorReporter(node, "mllp-out");
+
+    const counts = { accepted: 0, rejected: 0, refused: 0 };
     const status = new StatusReporter(node, () => ({
-      fill: counts.rejected > 0 ? "red" : "green",
+      fill: counts.rejected > 0 || counts.refused > 0 ? "red" : "green",
       shape: client.queued > 0 ? "ring" : "dot",
-      text: RED._("mllp-out.status.counts", { ...counts, queued: client.queued }),
+      text: RED._(counts.refused > 0 ? "mllp-out.status.countsFull" : "mllp-out.status.counts", {
+        ...counts,
+        queued: client.queued,
+        depth: client.maxQueue,
+      }),
     }));
     node.status({});
 
@@ -69,36 +78,53 @@ export = function register(RED: NodeAPI): void {
         else audit({ event: "retry", ...common, delayMs: e.delayMs });
       };
       status.update();
-      client
-        .send(text, onEvent)
-        .then((outcome: DeliveryOutcome) => {
-          const out = msg as NodeMessage & { ack?: unknown; delivery?: unknown };
-          out.delivery = {
-            status: outcome.status,
-            controlId: outcome.controlId,
-            attempts: outcome.attempts,
-            destination,
-            ...(outcome.status === "rejected" ? { reason: outcome.reason, detail: outcome.detail } : {}),
-          };
-          if (outcome.status === "accepted" || outcome.ack) out.ack = outcome.ack;
-          const accepted = outcome.status === "accepted";
-          audit({
-            event: accepted ? "delivered" : "rejected",
-            messageId: outcome.controlId,
-            attempt: outcome.attempts,
-            outcome: accepted ? outcome.ack.code : outcome.reason,
-          });
-          counts[accepted ? "accepted" : "rejected"]++;
+      const delivered = client.send(text, onEvent).then((outcome: DeliveryOutcome) => {
+        const accepted = outcome.status === "accepted";
+        audit({
+          event: accepted ? "delivered" : "rejected",
+          messageId: outcome.controlId,
+          attempt: outcome.attempts,
+          outcome: accepted ? outcome.ack.code : outcome.reason,
+        });
+        if (outcome.status === "rejected" && outcome.reason === "queue-full") {
+          // Never a silent drop: Catch nodes hear which receiver's queue was full, and its bound.
+          counts.refused++;
           status.update();
-          // A closed client means the flow is stopping: nothing is left to receive the message.
-          if (outcome.status === "rejected" && outcome.reason === "client-closed") {
-            done();
-            return;
-          }
-          send(accepted ? [out, null, null] : [null, out, null]);
-          done();
-        })
-        .catch((err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
+          done(
+            new Error(
+              RED._("mllp-out.errors.queueFull", {
+                destination,
+                depth: client.maxQueue,
+                megabytes: client.maxQueueBytes / (1024 * 1024),
+              }),
+            ),
+          );
+          return;
+        }
+        counts[accepted ? "accepted" : "rejected"]++;
+        status.update();
+        if (outcome.status === "rejected" && outcome.reason === "client-closed") {
+          // The flow is stopping: nothing is left to receive the message, but its loss is told.
+          done(new Error(RED._("mllp-out.errors.notDelivered", { destination })));
+          return;
+        }
+        const out = msg as NodeMessage & { ack?: unknown; delivery?: unknown };
+        out.delivery = {
+          status: outcome.status,
+          controlId: outcome.controlId,
+          attempts: outcome.attempts,
+          destination,
+          ...(outcome.status === "rejected" ? { reason: outcome.reason, detail: outcome.detail } : {}),
+        };
+        if (outcome.status === "accepted" || outcome.ack) out.ack = outcome.ack;
+        send(accepted ? [out, null, null] : [null, out, null]);
+        done();
+      });
+      // A throw above (a bug) reaches Catch nodes by its class only, and the message is done.
+      settleGuarded(delivered, (err) => {
+        internalError(err, msg);
+        done();
+      });
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {

@@ -1,10 +1,17 @@
 import type { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "node-red";
-import { createTranscribeClient, secretsOf, type AwsClientSettings } from "../../src/providers/aws/client";
+import {
+  createTranscribeClient,
+  peerCode,
+  scrubPeerText,
+  secretsOf,
+  type AwsClientSettings,
+} from "../../src/providers/aws/client";
 import { checkAudioInput } from "../../src/providers/aws/input";
-import { pcmBytesPerSecond } from "../../src/providers/aws/params";
+import { checkMaxSessions, pcmBytesPerSecond } from "../../src/providers/aws/params";
 import type { StreamService } from "../../src/providers/aws/service";
 import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../src/providers/aws/session";
+import { boundedTuning } from "../../src/providers/aws/tuning";
 import { QuietTimer } from "../../src/util/quiet-timer";
 import { nodeScheduler, StatusReporter } from "./node-red";
 import { StopHandover } from "./stop-handover";
@@ -14,6 +21,8 @@ export interface AwsStreamingDef extends NodeDef {
   aws: string;
   keepRaw: boolean;
   idleTimeoutS: string | number;
+  /** Concurrent sessions (streams) of the node; empty means DEFAULT_MAX_SESSIONS. */
+  maxSessions?: string | number;
   /** Not in the editor: timings for tests and unusual deployments (see SessionTuning). */
   tuning?: Partial<SessionTuning> & { closeTimeoutMs?: number; refuseReportMs?: number };
 }
@@ -31,6 +40,8 @@ interface OpenSession {
 /** Refused chunks of one session, reported at most once per interval so a Catch node is not flooded. */
 interface Refusals {
   reason: string;
+  /** The session of the last refused chunk, for msg.topic of a later report. */
+  topic?: string;
   lastReportAt: number;
   /** Refused since the last report. */
   chunks: number;
@@ -39,6 +50,8 @@ interface Refusals {
 
 type Checked<P> = { ok: true; value: P } | { ok: false; error: Error };
 
+/** The refusal key (not a session id: those are never empty) of audio of new sessions beyond the limit. */
+const OVER_LIMIT = "";
 /** After this long a stopped session's audio is refused with an error again (not only counted). */
 const DEFAULT_REFUSE_REPORT_MS = 10_000;
 /** The close handler calls done() this long after cutting the streams, whatever the SDK does. */
@@ -91,15 +104,21 @@ export function runAwsStreamingNode<P>(
     refuse(t("errors.badIdle"));
     return;
   }
+  const limit = checkMaxSessions(config.maxSessions, nodeType);
+  if (!limit.ok) {
+    refuse(limit.error.message);
+    return;
+  }
+  const maxSessions = limit.value;
   const {
     closeTimeoutMs: closeSetting = 5000,
     refuseReportMs = DEFAULT_REFUSE_REPORT_MS,
     ...tuning
-  } = config.tuning ?? {};
+  } = boundedTuning(config.tuning);
   const closeTimeoutMs = Math.min(Math.max(0, closeSetting), MAX_CLOSE_TIMEOUT_MS);
   const timers = nodeScheduler(node, nodeType);
   const secrets = secretsOf(settings);
-  const client: TranscribeStreamingClient = createTranscribeClient(settings);
+  const client: TranscribeStreamingClient = createTranscribeClient(settings, timers);
   const svc = service(client, params);
   const format = svc.format;
   const sessions = new Map<string, OpenSession>();
@@ -136,17 +155,21 @@ export function runAwsStreamingNode<P>(
     reason: string,
     audio: Buffer,
     done: (err?: Error) => void,
+    key: string = sessionId,
   ): void => {
     const now = Date.now();
-    let r = refusals.get(sessionId);
+    let r = refusals.get(key);
     if (!r || r.reason !== reason) {
-      if (r && r.chunks > 0) reportPending(sessionId);
+      if (r && r.chunks > 0) reportPending(key);
       r = { reason, lastReportAt: -Infinity, chunks: 0, seconds: 0 };
-      refusals.set(sessionId, r);
+      refusals.set(key, r);
     }
     r.chunks++;
     r.seconds += secondsOf(audio);
+    r.topic = sessionId;
     if (now - r.lastReportAt < refuseReportMs) {
+      // Counted, and reported at the latest when the interval ends (flushOverLimitLater).
+      if (key === OVER_LIMIT) flushOverLimitLater(r.lastReportAt + refuseReportMs - now);
       done();
       return;
     }
@@ -157,11 +180,32 @@ export function runAwsStreamingNode<P>(
     done(err);
   };
   /** Refused chunks not yet reported (the refusals stopped): one error for them, to Catch nodes. */
-  const reportPending = (sessionId: string): void => {
-    const r = refusals.get(sessionId);
-    refusals.delete(sessionId);
+  const reportPending = (key: string): void => {
+    const r = refusals.get(key);
+    refusals.delete(key);
     if (!r || r.chunks === 0) return;
-    node.error(new Error(refusalText(r)), { topic: sessionId });
+    node.error(new Error(refusalText(r)), { topic: r.topic ?? key });
+  };
+  /**
+   * Audio of new sessions beyond `maxSessions` is counted for the node as a whole, not per session, so
+   * that a flow sending many session ids gets one error per `refuseReportMs` (and one entry here).
+   */
+  let overLimitFlush: unknown;
+  const flushOverLimitLater = (ms: number): void => {
+    if (overLimitFlush !== undefined) return;
+    overLimitFlush = timers.setTimeout(
+      () => {
+        overLimitFlush = undefined;
+        const r = refusals.get(OVER_LIMIT);
+        if (!r || r.chunks === 0) return;
+        // The entry stays: the next refusal is counted into the next interval, not reported at once.
+        node.error(new Error(refusalText(r)), { topic: r.topic ?? "" });
+        r.lastReportAt = Date.now();
+        r.chunks = 0;
+        r.seconds = 0;
+      },
+      Math.max(0, ms),
+    );
   };
   let lastError: string | null = null;
   let closing = false;
@@ -172,6 +216,13 @@ export function runAwsStreamingNode<P>(
     const all = [...sessions.values()].map((s) => s.session.state);
     if (all.includes("reconnecting"))
       return { fill: "yellow", shape: "ring", text: t("status.reconnecting") };
+    if (all.length >= maxSessions) {
+      return {
+        fill: "yellow",
+        shape: "dot",
+        text: t("status.full", { count: all.length, max: maxSessions }),
+      };
+    }
     if (all.includes("connecting")) return { fill: "yellow", shape: "dot", text: t("status.connecting") };
     if (all.length > 0)
       return { fill: "green", shape: "dot", text: t("status.streaming", { count: all.length }) };
@@ -182,10 +233,13 @@ export function runAwsStreamingNode<P>(
 
   const onEvent = (e: SessionEvent): void => {
     if (e.event === "error") {
-      lastError = e.error.code;
+      // A peer's code and message may echo what it received (headers): shown only scrubbed.
+      lastError = peerCode(e.error.code);
       // A session that gave up after its source went quiet may start again with new audio.
       if (!e.resumable) forgetLater(e.sessionId);
-      const err = new Error(t("errors.session", { code: e.error.code, message: e.error.message }));
+      const err = new Error(
+        t("errors.session", { code: lastError, message: scrubPeerText(e.error.message, secrets) }),
+      );
       node.error(err, { topic: e.sessionId, payload: e });
     }
     if (e.event === "ended") {
@@ -254,6 +308,18 @@ export function runAwsStreamingNode<P>(
         done();
         return;
       }
+      if (sessions.size >= maxSessions) {
+        // Refused, never queued: the node's limit bounds its streams whatever a flow sends.
+        refuseChunk(
+          input.sessionId,
+          t("errors.overLimit", { max: maxSessions }),
+          input.audio,
+          done,
+          OVER_LIMIT,
+        );
+        return;
+      }
+      if (refusals.has(OVER_LIMIT)) reportPending(OVER_LIMIT);
       // A session reopened after an earlier one of the same id ended continues its times.
       open = openSession(input.sessionId, input.offsetMs / 1000);
     }
@@ -296,6 +362,7 @@ export function runAwsStreamingNode<P>(
     void Promise.race([graceful, bounded]).then(() => {
       timers.clearTimeout(timer);
       timers.clearTimeout(grace);
+      timers.clearTimeout(overLimitFlush);
       refusals.clear();
       // Sessions that failed while closing registered here too: clear after they all settled.
       for (const t of failed.values()) timers.clearTimeout(t);

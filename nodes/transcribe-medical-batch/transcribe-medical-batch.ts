@@ -18,7 +18,8 @@ import {
 } from "../../src/providers/aws-batch/pipeline";
 import { BatchJobError, type JobProgress, type RunnerTuning } from "../../src/providers/aws-batch/runner";
 import { BatchOutputError } from "../../src/providers/aws-batch/transcript";
-import { StatusReporter } from "../shared/node-red";
+import { StatusReporter, withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface BatchDef extends NodeDef {
   aws: string;
@@ -49,6 +50,24 @@ interface ConfigNode extends Node {
 
 type Phase = "starting" | "uploading" | "QUEUED" | "IN_PROGRESS";
 
+/**
+ * The error codes with a hint in the catalog (errors.codes.*). A code can come from a peer (a service's
+ * error name), so the catalog is only asked for one of these: never "constructor" or "__proto__".
+ */
+const HINTED_CODES: ReadonlySet<string> = new Set([
+  "FAILED",
+  "ConflictException",
+  "AccessDeniedException",
+  "UnrecognizedClientException",
+  "InvalidSignatureException",
+  "AccessDenied",
+  "NoSuchBucket",
+  "NoSuchKey",
+  "BadRequestException",
+  "LimitExceededException",
+  "TIMEOUT",
+]);
+
 interface Running {
   run: BatchRun;
   phase: Phase;
@@ -56,9 +75,10 @@ interface Running {
 }
 
 export = function register(RED: NodeAPI): void {
-  function TranscribeMedicalBatchNode(this: Node, config: BatchDef): void {
-    RED.nodes.createNode(this, config);
+  function TranscribeMedicalBatchNode(this: Node, given: BatchDef): void {
+    RED.nodes.createNode(this, given);
     const node = this;
+    const config = withDefaults(given, DEFAULTS);
     const t = (key: string, vars?: Record<string, string | number>): string =>
       RED._(`transcribe-medical-batch.${key}`, vars);
 
@@ -148,9 +168,9 @@ export = function register(RED: NodeAPI): void {
       let message: string;
       if (err instanceof BatchJobError) {
         code = err.code;
-        const hint = t(`errors.codes.${code}`);
         message =
-          t("errors.job", { message: err.message }) + (hint.includes("errors.codes.") ? "" : ` ${hint}`);
+          t("errors.job", { message: err.message }) +
+          (HINTED_CODES.has(code) ? ` ${t(`errors.codes.${code}`)}` : "");
       } else if (err instanceof BatchInputError || err instanceof BatchOutputError) {
         code = err.code;
         message = err.message;

@@ -2,6 +2,8 @@ import type { Node, NodeAPI } from "node-red";
 import { checkMedicalParams } from "../../src/providers/aws/params";
 import { medicalService } from "../../src/providers/aws/service";
 import { runAwsStreamingNode, type AwsStreamingDef } from "../shared/aws-streaming";
+import { withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface TranscribeMedicalDef extends AwsStreamingDef {
   specialty: string;
@@ -15,8 +17,10 @@ interface TranscribeMedicalDef extends AwsStreamingDef {
 }
 
 export = function register(RED: NodeAPI): void {
-  function TranscribeMedicalNode(this: Node, config: TranscribeMedicalDef): void {
-    RED.nodes.createNode(this, config);
+  function TranscribeMedicalNode(this: Node, def: TranscribeMedicalDef): void {
+    RED.nodes.createNode(this, def);
+    // A flow may hold only id, type, z, wires and aws: the editor's defaults for the rest.
+    const config = withDefaults(def, DEFAULTS);
     runAwsStreamingNode(
       RED,
       this,

@@ -2,6 +2,8 @@ import type { Node, NodeAPI } from "node-red";
 import { standardService } from "../../src/providers/aws/service";
 import { checkStandardParams } from "../../src/providers/aws/standard-params";
 import { runAwsStreamingNode, type AwsStreamingDef } from "../shared/aws-streaming";
+import { withDefaults } from "../shared/node-red";
+import { DEFAULTS } from "./defaults";
 
 interface TranscribeStandardDef extends AwsStreamingDef {
   languageMode: string;
@@ -22,8 +24,10 @@ interface TranscribeStandardDef extends AwsStreamingDef {
 }
 
 export = function register(RED: NodeAPI): void {
-  function TranscribeStandardNode(this: Node, config: TranscribeStandardDef): void {
-    RED.nodes.createNode(this, config);
+  function TranscribeStandardNode(this: Node, def: TranscribeStandardDef): void {
+    RED.nodes.createNode(this, def);
+    // A flow may hold only id, type, z, wires and aws: the editor's defaults for the rest.
+    const config = withDefaults(def, DEFAULTS);
     runAwsStreamingNode(
       RED,
       this,

@@ -1,65 +1,160 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
-import { gateMarkOf, type SessionCollector, type TranscriptDocument } from "../../src/transcript/document";
-import { DocumentSessions, sessionEventEnd } from "../../src/transcript/document-sessions";
+import {
+  DOCUMENT_LIMITS,
+  gateMarkOf,
+  type SessionCollector,
+  type TranscriptDocument,
+} from "../../src/transcript/document";
+import {
+  DocumentBuildError,
+  DocumentLimitError,
+  DocumentSessions,
+  sessionEventEnd,
+} from "../../src/transcript/document-sessions";
 import { checkTranscriptResult } from "../../src/transcript/validate";
-import { StatusReporter } from "../shared/node-red";
+import { idTag } from "../../src/util/identifiers";
+import { runGuarded } from "../../src/util/guard";
+import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
 import { carryOver, takeOver } from "../shared/stop-handover";
+import { DEFAULTS } from "./defaults";
 
 interface TranscriptDocumentDef extends NodeDef {
   /** Seconds without a new result after which a session's document is emitted; 0 = only on flush. */
   idleTimeout: string | number;
+  /** Sessions collected at once at most. */
+  maxSessions: string | number;
 }
 
+/** The longest idle timeout: one day. */
+const MAX_IDLE_SECONDS = 86_400;
+const MAX_SESSIONS = 10_000;
+
+type Send = (msg: NodeMessage | Array<NodeMessage | null>) => void;
+type Done = (err?: Error) => void;
+
 export = function register(RED: NodeAPI): void {
-  function TranscriptDocumentNode(this: Node, config: TranscriptDocumentDef): void {
-    RED.nodes.createNode(this, config);
+  function TranscriptDocumentNode(this: Node, rawConfig: TranscriptDocumentDef): void {
+    RED.nodes.createNode(this, rawConfig);
     const node = this;
-    const idleSeconds = Number(config.idleTimeout ?? 30);
-    if (!Number.isFinite(idleSeconds) || idleSeconds < 0) {
-      const error = new Error(RED._("transcript-document.errors.badIdle"));
+    const config = withDefaults(rawConfig, DEFAULTS);
+    const idleSeconds = numberSetting(config.idleTimeout, DEFAULTS.idleTimeout);
+    const maxSessions = numberSetting(config.maxSessions, DEFAULTS.maxSessions);
+    const problem = !(idleSeconds >= 0 && idleSeconds <= MAX_IDLE_SECONDS)
+      ? RED._("transcript-document.errors.badIdle", { max: MAX_IDLE_SECONDS })
+      : !(Number.isInteger(maxSessions) && maxSessions >= 1 && maxSessions <= MAX_SESSIONS)
+        ? RED._("transcript-document.errors.badMaxSessions", { max: MAX_SESSIONS })
+        : undefined;
+    if (problem !== undefined) {
+      const error = new Error(problem);
       node.error(error.message);
       node.status({ fill: "red", shape: "ring", text: "transcript-document.status.misconfigured" });
       node.on("input", (_msg, _send, done) => done(error));
       return;
     }
 
-    const counts = { documents: 0, ignored: 0 };
+    const scheduler = nodeScheduler(node, "transcript-document");
+    const internalError = internalErrorReporter(node, "transcript-document");
+    const counts = { documents: 0, ignored: 0, refused: 0 };
     const status = new StatusReporter(node, () => ({
-      fill: "green",
+      fill: counts.refused > 0 ? "yellow" : "green",
       shape: sessions.openSessions > 0 ? "dot" : "ring",
-      text: RED._("transcript-document.status.counts", { open: sessions.openSessions, ...counts }),
+      text: RED._(
+        counts.refused > 0 ? "transcript-document.status.countsRefused" : "transcript-document.status.counts",
+        { open: sessions.openSessions, max: maxSessions, ...counts },
+      ),
     }));
     const emitted = (): void => {
       counts.documents++;
       status.update();
     };
+    // Errors name a session by its tag only: a session id is often an encounter or patient number.
+    const buildFailed = (err: DocumentBuildError): Error =>
+      new Error(
+        RED._("transcript-document.errors.buildFailed", {
+          session: idTag(err.sessionId),
+          segments: err.segments,
+          error: err.cause instanceof Error ? err.cause.name : "Error",
+        }),
+      );
     const sessions = new DocumentSessions({
       idleTimeoutMs: idleSeconds * 1000,
+      maxSessions,
+      scheduler,
       onIdle: (document) => {
         emitted();
         node.send(documentMessage(document));
+      },
+      onError: (err) => {
+        counts.refused++;
+        status.update();
+        node.error(buildFailed(err), {});
       },
     });
     const previous = takeOver<SessionCollector[]>(node.id);
     if (previous) sessions.adopt(previous);
     node.status({});
 
+    /** Flushes that end every session, one document per turn of the event loop (see flushAll). */
+    const flushing = new Set<{ timer: unknown; done: Done }>();
+
+    /** Ends one session; a document that cannot be built is reported, the others go on. */
+    const flushOne = (id: string, msg: NodeMessage, send: Send): void => {
+      let document: TranscriptDocument | undefined;
+      try {
+        document = sessions.flush(id);
+      } catch (err) {
+        if (!(err instanceof DocumentBuildError)) throw err;
+        counts.refused++;
+        node.error(buildFailed(err), msg);
+        return;
+      }
+      if (!document) return;
+      emitted();
+      // The flush message's own properties (msg.patient, msg.encounter…) travel with the document.
+      const out = RED.util.cloneMessage(msg) as NodeMessage & { control?: unknown };
+      delete out.control;
+      send(Object.assign(out, documentMessage(document)));
+    };
+
+    /**
+     * A flush without a topic ends every open session, one per turn of the event loop: a hundred
+     * documents at the size limit built in one go would hold up every other flow for seconds.
+     */
+    const flushAll = (msg: NodeMessage, send: Send, done: Done): void => {
+      const ids = sessions.ids();
+      const job = { timer: undefined as unknown, done };
+      let next = 0;
+      const step = (): void => {
+        job.timer = undefined;
+        const id = ids[next++];
+        if (id !== undefined)
+          runGuarded(
+            () => flushOne(id, msg, send),
+            (err) => internalError(err, msg),
+          );
+        if (next < ids.length) {
+          job.timer = scheduler.setTimeout(step, 0);
+          return;
+        }
+        flushing.delete(job);
+        status.update();
+        done();
+      };
+      flushing.add(job);
+      step();
+    };
+
     node.on("input", (msg, send, done) => {
       const control = (msg as { control?: unknown }).control;
       if (control === "flush") {
         // A topic names one session; a flush without one closes them all (end of a batch, a shift).
-        const ids = typeof msg.topic === "string" && msg.topic !== "" ? [msg.topic] : sessions.ids();
-        for (const id of ids) {
-          const document = sessions.flush(id);
-          if (!document) continue;
-          emitted();
-          // The flush message's own properties (msg.patient, msg.encounter…) travel with the document.
-          const out = RED.util.cloneMessage(msg) as NodeMessage & { control?: unknown };
-          delete out.control;
-          send(Object.assign(out, documentMessage(document)));
+        if (typeof msg.topic === "string" && msg.topic !== "") {
+          flushOne(msg.topic, msg, send);
+          status.update();
+          done();
+        } else {
+          flushAll(msg, send, done);
         }
-        status.update();
-        done();
         return;
       }
       if (control !== undefined) {
@@ -70,13 +165,28 @@ export = function register(RED: NodeAPI): void {
       const sessionEvent = sessionEventEnd(msg.payload);
       if (sessionEvent !== undefined) {
         if (sessionEvent !== "other") {
-          const document = sessions.flush(sessionEvent.sessionId, sessionEvent.reason);
+          let document: TranscriptDocument | undefined;
+          try {
+            document = sessions.flush(sessionEvent.sessionId, sessionEvent.reason);
+          } catch (err) {
+            if (!(err instanceof DocumentBuildError)) throw err;
+            counts.refused++;
+            status.update();
+            done(buildFailed(err));
+            return;
+          }
           if (document) {
             emitted();
             send(documentMessage(document));
           }
         }
         done();
+        return;
+      }
+      // A word list past the limit is refused before the schema check walks it.
+      const words = (msg.payload as { words?: unknown } | null | undefined)?.words;
+      if (Array.isArray(words) && words.length > DOCUMENT_LIMITS.words) {
+        refuse(new DocumentLimitError("words", DOCUMENT_LIMITS.words), done);
         return;
       }
       const checked = checkTranscriptResult(msg.payload);
@@ -86,14 +196,63 @@ export = function register(RED: NodeAPI): void {
       }
       if (!checked.value.isFinal) {
         counts.ignored++;
-      } else {
-        sessions.add(checked.value, gateMarkOf((msg as { confidenceGate?: unknown }).confidenceGate));
+        status.update();
+        done();
+        return;
+      }
+      const result = checked.value;
+      const mark = gateMarkOf((msg as { confidenceGate?: unknown }).confidenceGate, result.words.length);
+      let outcome: ReturnType<DocumentSessions["add"]>;
+      try {
+        outcome = sessions.add(result, mark);
+      } catch (err) {
+        if (!(err instanceof DocumentBuildError)) throw err;
+        counts.refused++;
+        status.update();
+        done(buildFailed(err));
+        return;
+      }
+      if (outcome.kind === "refused") {
+        refuse(outcome.error, done);
+        return;
+      }
+      if (outcome.kind === "split") {
+        // Never a silent cut: the full document goes on, and Catch nodes hear why it ended early.
+        emitted();
+        send(documentMessage(outcome.document));
+        node.error(
+          new Error(
+            RED._("transcript-document.errors.limitReached", {
+              session: idTag(result.sessionId),
+              value: DOCUMENT_LIMITS[outcome.limit],
+              limit: outcome.limit,
+            }),
+          ),
+          msg,
+        );
       }
       status.update();
       done();
     });
 
+    function refuse(error: DocumentLimitError, done: Done): void {
+      counts.refused++;
+      status.update();
+      done(
+        new Error(
+          error.limit === "sessions"
+            ? RED._("transcript-document.errors.sessionsFull", { max: error.value })
+            : RED._("transcript-document.errors.resultTooLarge", { value: error.value, limit: error.limit }),
+        ),
+      );
+    }
+
     node.on("close", (removed: boolean, done: () => void) => {
+      for (const job of flushing) {
+        scheduler.clearTimeout(job.timer);
+        job.done();
+      }
+      flushing.clear();
       if (removed) {
         const dropped = sessions.close();
         if (dropped > 0) node.warn(RED._("transcript-document.warnings.dropped", { count: dropped }));
@@ -112,6 +271,11 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType("transcript-document", TranscriptDocumentNode);
 };
+
+/** A number setting: the editor's default when empty, NaN when not a number. */
+function numberSetting(value: string | number, fallback: string): number {
+  return Number(value === "" ? fallback : value);
+}
 
 function documentMessage(document: TranscriptDocument): NodeMessage {
   return { topic: document.sessionId, payload: document };

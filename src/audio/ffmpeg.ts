@@ -1,4 +1,5 @@
 import { FFmpeg } from "prism-media";
+import { guard } from "../util/guard";
 import { AudioInputError } from "./format";
 import { parseWavHeader, type WavHeader } from "./wav";
 
@@ -20,6 +21,10 @@ export function ffmpegAvailable(): boolean {
   }
   return available;
 }
+
+/** What ffmpeg is relied on to read (it reads more, but these are the ones tested). */
+export const DECODABLE =
+  "accepted: MP3, Ogg/Opus, WebM/Opus, FLAC or M4A audio (or WAV, which needs no ffmpeg)";
 
 // ffmpeg decodes to WAV on a pipe, so the stream says its own format; it also resamples (and mixes
 // down, for mono output) on the way, which its native resampler does faster than ours. Channels are
@@ -46,6 +51,8 @@ export class FfmpegDecoder {
   private header: Buffer | undefined = Buffer.alloc(0);
   private decodedBytes = 0;
   private ended = false;
+  // Writers waiting for ffmpeg's input to drain.
+  private writers: Array<() => void> = [];
 
   constructor(
     private readonly events: FfmpegEvents,
@@ -56,32 +63,71 @@ export class FfmpegDecoder {
     this.ff = new FFmpeg({
       args: [...ARGS, "-ar", String(target.sampleRate), ...(target.mono ? ["-ac", "1"] : [])],
     });
-    this.ff.on("data", (chunk: Buffer) => this.onData(chunk));
-    this.ff.on("end", () =>
-      this.finish(
-        this.decodedBytes > 0
+    // Stream events run outside any caller's handler: a throw in one ends this decoding, not the process.
+    const guarded = <A extends unknown[]>(fn: (...args: A) => void): ((...args: A) => void) =>
+      guard(fn, (err) =>
+        this.finish(
+          new AudioInputError("DECODE_FAILED", `decoding ${what} failed inside audio-in (${err.name})`),
+        ),
+      );
+    this.ff.on(
+      "data",
+      guarded((chunk: Buffer) => this.onData(chunk)),
+    );
+    this.ff.on(
+      "end",
+      guarded(() =>
+        this.finish(
+          this.decodedBytes > 0
+            ? undefined
+            : new AudioInputError(
+                "DECODE_FAILED",
+                `${what} could not be decoded by ffmpeg: it is not audio, or it is corrupt; ${DECODABLE}`,
+              ),
+        ),
+      ),
+    );
+    this.ff.on(
+      "error",
+      guarded((err: Error & { code?: string }) =>
+        // EPIPE: ffmpeg gave up on the input and closed its stdin; its stdout end reports the outcome.
+        // Only the error's code is told: a message could quote what ffmpeg read.
+        err.code === "EPIPE"
           ? undefined
-          : new AudioInputError(
-              "DECODE_FAILED",
-              `${what} could not be decoded by ffmpeg: it is not audio, or it is corrupt`,
+          : this.finish(
+              new AudioInputError(
+                "DECODE_FAILED",
+                `ffmpeg failed (${typeof err.code === "string" ? err.code : err.name})`,
+              ),
             ),
       ),
     );
-    this.ff.on("error", (err: Error & { code?: string }) =>
-      // EPIPE: ffmpeg gave up on the input and closed its stdin; its stdout end reports the outcome.
-      err.code === "EPIPE"
-        ? undefined
-        : this.finish(new AudioInputError("DECODE_FAILED", `ffmpeg failed: ${err.message}`)),
+    this.ff.on(
+      "drain",
+      guarded(() => this.wakeWriters()),
     );
+  }
+
+  /** Decoding has ended (cleanly, with an error, or destroyed): writes are dropped. */
+  get finished(): boolean {
+    return this.ended;
+  }
+
+  /** Resolves when ffmpeg's input has room again, or decoding has ended. */
+  drained(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.writers.push(resolve));
+  }
+
+  private wakeWriters(): void {
+    const writers = this.writers;
+    this.writers = [];
+    for (const resolve of writers) resolve();
   }
 
   /** False when ffmpeg's input is full: wait for `drain` before writing more. */
   write(bytes: Buffer): boolean {
     return this.ended ? true : this.ff.write(bytes);
-  }
-
-  once(event: "drain", fn: () => void): void {
-    this.ff.once(event, fn);
   }
 
   /** No more input: ffmpeg decodes what it has, then ends. */
@@ -103,6 +149,7 @@ export class FfmpegDecoder {
     if (this.ended) return;
     this.ended = true;
     this.ff.destroy();
+    this.wakeWriters();
     this.events.onEnd();
   }
 
@@ -136,6 +183,7 @@ export class FfmpegDecoder {
     if (this.ended) return;
     this.ended = true;
     if (error) this.ff.destroy();
+    this.wakeWriters();
     this.events.onEnd(error);
   }
 }

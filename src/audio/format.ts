@@ -1,3 +1,5 @@
+import type { FileProblemCode } from "./file";
+
 /** How samples are stored in the bytes of an input. */
 export type SampleFormat = "u8" | "s16le" | "s24le" | "s32le" | "f32le" | "f64le" | "mulaw" | "alaw";
 
@@ -35,7 +37,16 @@ export type AudioErrorCode =
   | "FFMPEG_MISSING"
   | "DECODE_FAILED"
   | "TOO_MANY_SESSIONS"
-  | "TOO_FAR_AHEAD";
+  | "TOO_FAR_AHEAD"
+  | "QUEUE_FULL"
+  | "MESSAGE_TOO_LARGE"
+  | FileProblemCode;
+
+/**
+ * The largest Buffer one message may carry (a WAV, raw PCM or a compressed recording): 256 MiB, about
+ * 2 hours of 16 kHz mono 16-bit audio. Longer recordings go by file path, which is read in pieces.
+ */
+export const MAX_MESSAGE_BYTES = 256 * 2 ** 20;
 
 /** A problem with the audio a flow sent; the message says what was wrong and what is accepted. */
 export class AudioInputError extends Error {

@@ -1,4 +1,12 @@
-import { AudioInputError, checkPcmFormat, type PcmFormat, type SampleFormat } from "./format";
+import {
+  AudioInputError,
+  INPUT_RATE,
+  MAX_INPUT_CHANNELS,
+  MAX_MESSAGE_BYTES,
+  type PcmFormat,
+  type SampleFormat,
+} from "./format";
+import { checkPath, fileProblemText, sizeText } from "./file";
 import { sniffContainer } from "./sniff";
 import { isWav, parseWav } from "./wav";
 
@@ -28,16 +36,36 @@ export interface Classified {
   end: boolean;
 }
 
-/** Encodings named in msg.audio.encoding (contract-1 style). */
-const CONTRACT_ENCODINGS: Readonly<Record<string, SampleFormat>> = {
-  pcm_s16le: "s16le",
-  pcm_s24le: "s24le",
-  pcm_s32le: "s32le",
-  pcm_f32le: "f32le",
-  pcm_u8: "u8",
-  pcm_mulaw: "mulaw",
-  pcm_alaw: "alaw",
-};
+/**
+ * Encodings named in msg.audio.encoding (contract-1 style). A Map, not an object: a flow's
+ * "toString" or "__proto__" must not find something.
+ */
+const CONTRACT_ENCODINGS: ReadonlyMap<string, SampleFormat> = new Map([
+  ["pcm_s16le", "s16le"],
+  ["pcm_s24le", "s24le"],
+  ["pcm_s32le", "s32le"],
+  ["pcm_f32le", "f32le"],
+  ["pcm_u8", "u8"],
+  ["pcm_mulaw", "mulaw"],
+  ["pcm_alaw", "alaw"],
+]);
+
+/** sox-style msg.encoding and msg.bits (little-endian), keyed "encoding/bits". */
+const SOX_ENCODINGS: ReadonlyMap<string, SampleFormat> = new Map([
+  ["signed-integer/16", "s16le"],
+  ["signed-integer/24", "s24le"],
+  ["signed-integer/32", "s32le"],
+  ["unsigned-integer/8", "u8"],
+  ["floating-point/32", "f32le"],
+  ["floating-point/64", "f64le"],
+  ["mu-law/8", "mulaw"],
+  ["a-law/8", "alaw"],
+]);
+const SOX_ACCEPTED =
+  "signed-integer 16/24/32, unsigned-integer 8, floating-point 32/64, mu-law 8, a-law 8 (little-endian)";
+
+/** Times a message may carry in msg.audio (offsetMs, durationMs): up to one year, in milliseconds. */
+export const MAX_AUDIO_TIME_MS = 365 * 24 * 3600 * 1000;
 
 const ACCEPTED_INPUT =
   "accepted: a WAV file as a Buffer; raw PCM as a Buffer with msg.audio {sampleRate, channels, encoding} or sox fields " +
@@ -67,7 +95,7 @@ export function unlabelledBytes(msg: AudioMessage): Buffer | undefined {
   if (!isBinary(msg.payload) || msg.payload.byteLength === 0) return undefined;
   if (audio.sampleRate !== undefined || audio.encoding !== undefined || msg.rate !== undefined)
     return undefined;
-  const bytes = toBuffer(msg.payload);
+  const bytes = checkSize(toBuffer(msg.payload));
   return isWav(bytes) ? undefined : bytes;
 }
 
@@ -82,6 +110,7 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
   const end = asksToEnd(msg);
   const sessionId = sessionIdOf(msg);
   const payload = msg.payload;
+  checkTimes(audio);
 
   if (payload === undefined || payload === null || (isBinary(payload) && byteLength(payload) === 0)) {
     if (end) return { sessionId, input: { kind: "none" }, end };
@@ -90,6 +119,9 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
   if (typeof payload === "string") {
     if (payload.trim() === "")
       throw new AudioInputError("NOT_AUDIO", `msg.payload is an empty string; ${ACCEPTED_INPUT}`);
+    // A path that cannot be one (a NUL in it, too long) is refused before a session is opened for it.
+    const bad = checkPath(payload);
+    if (bad) throw new AudioInputError(bad.code, fileProblemText(bad));
     return { sessionId, input: { kind: "file", path: payload }, end };
   }
   if (!isBinary(payload)) {
@@ -98,7 +130,7 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
       `msg.payload is ${describe(payload)}, not audio; ${ACCEPTED_INPUT}`,
     );
   }
-  const bytes = toBuffer(payload);
+  const bytes = checkSize(toBuffer(payload));
   if (isWav(bytes)) {
     const wav = parseWav(bytes);
     return { sessionId, input: { kind: "pcm", format: wav.format, bytes: wav.data, recording: true }, end };
@@ -119,69 +151,117 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
 function declaredFormat(msg: AudioMessage, audio: Record<string, unknown>): PcmFormat | undefined {
   if (audio.sampleRate !== undefined || audio.encoding !== undefined) {
     const encoding = audio.encoding ?? "pcm_s16le";
-    const sampleFormat = typeof encoding === "string" ? CONTRACT_ENCODINGS[encoding] : undefined;
+    const sampleFormat = typeof encoding === "string" ? CONTRACT_ENCODINGS.get(encoding) : undefined;
     if (!sampleFormat) {
+      // The value is not echoed: whatever a flow puts in a field could be an identifier.
       throw new AudioInputError(
         "UNSUPPORTED_ENCODING",
-        `msg.audio.encoding ${JSON.stringify(encoding)} is not supported; accepted: ${Object.keys(CONTRACT_ENCODINGS).join(", ")}`,
+        `msg.audio.encoding is not a supported encoding; accepted: ${[...CONTRACT_ENCODINGS.keys()].join(", ")}`,
       );
     }
-    return checkPcmFormat(
-      {
-        sampleRate: numberField(audio.sampleRate, "msg.audio.sampleRate"),
-        channels: channelsField(audio.channels, "msg.audio.channels"),
-        sampleFormat,
-      },
-      "msg.audio",
-    );
+    return {
+      sampleRate: rateField(audio.sampleRate, "msg.audio.sampleRate"),
+      channels: channelsField(audio.channels, "msg.audio.channels"),
+      sampleFormat,
+    };
   }
   if (msg.rate !== undefined) {
-    return checkPcmFormat(
-      {
-        sampleRate: numberField(msg.rate, "msg.rate"),
-        channels: channelsField(msg.channels, "msg.channels"),
-        sampleFormat: soxFormat(msg.encoding, msg.bits),
-      },
-      "msg.rate/bits/channels/encoding",
-    );
+    return {
+      sampleRate: rateField(msg.rate, "msg.rate"),
+      channels: channelsField(msg.channels, "msg.channels"),
+      sampleFormat: soxFormat(msg.encoding, msg.bits),
+    };
   }
   return undefined;
 }
 
 function soxFormat(encoding: unknown, bits: unknown): SampleFormat {
-  const b = bits === undefined ? 16 : Number(bits);
+  const b = bits === undefined ? 16 : numberField(bits, "msg.bits", "bits per sample");
   const e = encoding ?? "signed-integer";
-  const table: Readonly<Record<string, Partial<Record<number, SampleFormat>>>> = {
-    "signed-integer": { 16: "s16le", 24: "s24le", 32: "s32le" },
-    "unsigned-integer": { 8: "u8" },
-    "floating-point": { 32: "f32le", 64: "f64le" },
-    "mu-law": { 8: "mulaw" },
-    "a-law": { 8: "alaw" },
-  };
-  const f = typeof e === "string" ? table[e]?.[b] : undefined;
+  const f = typeof e === "string" ? SOX_ENCODINGS.get(`${e}/${b}`) : undefined;
   if (!f) {
     throw new AudioInputError(
       "UNSUPPORTED_ENCODING",
-      `msg.encoding ${JSON.stringify(e)} with msg.bits ${JSON.stringify(bits ?? 16)} is not supported; accepted: ` +
-        "signed-integer 16/24/32, unsigned-integer 8, floating-point 32/64, mu-law 8, a-law 8 (little-endian)",
+      `msg.encoding with msg.bits is not a supported combination; accepted: ${SOX_ACCEPTED}`,
     );
   }
   return f;
 }
 
-function numberField(value: unknown, name: string): number {
-  const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
-  if (typeof n !== "number" || !Number.isFinite(n)) {
+/**
+ * A number a flow sent: a finite JavaScript number, not a string that looks like one. Values are not
+ * echoed in the error (a field can hold anything, an identifier too).
+ */
+function numberField(value: unknown, name: string, unit: string): number {
+  if (typeof value !== "number") {
+    throw new AudioInputError("BAD_FORMAT", `${name} must be a number (${unit}), not ${describe(value)}`);
+  }
+  if (!Number.isFinite(value)) {
+    throw new AudioInputError("BAD_FORMAT", `${name} must be a finite number (${unit}), not NaN or Infinity`);
+  }
+  return value;
+}
+
+function rateField(value: unknown, name: string): number {
+  const n = numberField(value, name, "samples per second");
+  if (!Number.isInteger(n) || n < INPUT_RATE.min || n > INPUT_RATE.max) {
     throw new AudioInputError(
-      "BAD_FORMAT",
-      `${name} must be a number of samples per second (got ${describe(value)})`,
+      "RATE_OUT_OF_RANGE",
+      `${name} is not a supported sample rate; accepted: whole numbers from ${INPUT_RATE.min} to ${INPUT_RATE.max} (Hz)`,
     );
   }
   return n;
 }
 
 function channelsField(value: unknown, name: string): number {
-  return value === undefined ? 1 : numberField(value, name);
+  if (value === undefined) return 1;
+  const n = numberField(value, name, "interleaved channels");
+  if (!Number.isInteger(n) || n < 1 || n > MAX_INPUT_CHANNELS) {
+    throw new AudioInputError(
+      "BAD_FORMAT",
+      `${name} is not a supported channel count; accepted: whole numbers from 1 to ${MAX_INPUT_CHANNELS}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * The contract-1 fields audio-in does not use on input (it numbers and times its own output) are
+ * still checked when present, so that a bad value is reported where it enters, not carried on.
+ */
+function checkTimes(audio: Record<string, unknown>): void {
+  for (const name of ["offsetMs", "durationMs"] as const) {
+    const value = audio[name];
+    if (value === undefined) continue;
+    const n = numberField(value, `msg.audio.${name}`, "milliseconds");
+    if (n < 0 || n > MAX_AUDIO_TIME_MS) {
+      throw new AudioInputError(
+        "BAD_FORMAT",
+        `msg.audio.${name} is out of range; accepted: milliseconds from 0 to ${MAX_AUDIO_TIME_MS} (one year)`,
+      );
+    }
+  }
+  if (audio.seq !== undefined) {
+    const n = numberField(audio.seq, "msg.audio.seq", "a chunk number");
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new AudioInputError(
+        "BAD_FORMAT",
+        "msg.audio.seq is out of range; accepted: whole numbers from 0",
+      );
+    }
+  }
+}
+
+/** A Buffer larger than MAX_MESSAGE_BYTES is refused: longer recordings go by file path. */
+function checkSize(bytes: Buffer): Buffer {
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new AudioInputError(
+      "MESSAGE_TOO_LARGE",
+      `msg.payload holds more than ${sizeText(MAX_MESSAGE_BYTES)} of audio, the limit for one message; ` +
+        "accepted: send a longer recording as a file path, or live audio in pieces",
+    );
+  }
+  return bytes;
 }
 
 type Binary = Buffer | ArrayBuffer | ArrayBufferView;

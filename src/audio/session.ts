@@ -1,13 +1,22 @@
-import { createReadStream } from "node:fs";
 import { realScheduler, type Scheduler } from "../util/scheduler";
 import { AUDIO_ENCODING, pcmBytesFor, type AudioChunkInfo } from "./chunk";
-import { FfmpegDecoder } from "./ffmpeg";
-import { AudioInputError, type PcmFormat } from "./format";
+import { DECODABLE, ffmpegAvailable, FfmpegDecoder } from "./ffmpeg";
+import {
+  closeQuietly,
+  fileProblemText,
+  openRegularFile,
+  readHead,
+  readPieces,
+  sizeText,
+  type OpenFile,
+} from "./file";
+import { AudioInputError, bytesPerFrame, type PcmFormat } from "./format";
 import { PcmFramer } from "./framer";
 import { PcmNormalizer, type OutputFormat } from "./normalizer";
 import { Pacer } from "./pacer";
 import { resamplerReady } from "./resampler";
-import { isWav, parseWavHeader } from "./wav";
+import { sniffContainer } from "./sniff";
+import { isWav, WavHeaderReader, type WavHeader } from "./wav";
 
 export interface SessionOptions extends OutputFormat {
   /** Length of every frame but the last, 50–1000 ms. */
@@ -22,6 +31,24 @@ export interface SessionOptions extends OutputFormat {
 export const MIN_FRAME_MS = 50;
 // A file is read only while less than this much audio waits to be sent.
 const READ_AHEAD_MS = 2000;
+/**
+ * A large Buffer (a whole WAV, a long piece of raw PCM) is framed a slice at a time, with a turn of
+ * the event loop between slices, so that no message holds the loop for long (bench/audio-in-large.ts
+ * measures the longest hold). A slice is at most this many bytes and this much audio: by bytes alone,
+ * 8 kHz mu-law (32 s in 256 KiB, resampled to twice as many samples) would hold the loop longest.
+ */
+export const SLICE_BYTES = 256 * 1024;
+const SLICE_MS = 2000;
+// Slices run back to back for at most about this long before the event loop is let turn.
+const HOLD_MS = 10;
+/** A file path is read in pieces of this size. */
+const READ_PIECE_BYTES = 64 * 1024;
+/** Inputs that may wait behind the one running, per session. */
+export const MAX_QUEUED_INPUTS = 1000;
+/** Bytes of audio that may wait behind the input running, per session. */
+export const MAX_QUEUED_BYTES = 256 * 2 ** 20;
+/** The largest file a path may name: 4 GiB, the most a WAV can hold. */
+export const MAX_FILE_BYTES = 4 * 2 ** 30;
 
 export interface SessionChunk {
   payload: Buffer;
@@ -62,6 +89,10 @@ export class AudioSession {
   // The resampler is loaded and the previous session of this id has finished: inputs may run at once.
   private ready = false;
   private pending = 0;
+  // When the event loop last turned during the slices of a large input.
+  private heldSince = 0;
+  // Bytes of the inputs waiting (not yet running).
+  private queuedBytes = 0;
   private drainedResolve: (() => void) | undefined;
   /** Resolves when the session's last frame has been sent (or the session was closed). */
   readonly drained: Promise<void>;
@@ -113,7 +144,12 @@ export class AudioSession {
     }
     // Live PCM with nothing queued before it (every chunk of a live session) is framed at once: no
     // promise chain per chunk. Anything else waits its turn behind what is queued.
-    if (input.kind === "pcm" && this.ready && this.pending === 0) {
+    if (
+      input.kind === "pcm" &&
+      this.ready &&
+      this.pending === 0 &&
+      input.bytes.length <= sliceBytes(input.format)
+    ) {
       try {
         this.feed(input.format, input.bytes);
         return undefined;
@@ -121,8 +157,32 @@ export class AudioSession {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
     }
+    return this.enqueue(input.kind === "file" ? 0 : input.bytes.length, () => this.run(input));
+  }
+
+  /**
+   * Queues work behind the inputs before it, within the session's bounds (MAX_QUEUED_INPUTS,
+   * MAX_QUEUED_BYTES); rejects with QUEUE_FULL beyond them.
+   */
+  private enqueue(bytes: number, work: () => Promise<void>): Promise<void> {
+    if (this.pending >= MAX_QUEUED_INPUTS || this.queuedBytes + bytes > MAX_QUEUED_BYTES) {
+      return Promise.reject(
+        new AudioInputError(
+          "QUEUE_FULL",
+          `this session already has ${this.pending} inputs (${sizeText(this.queuedBytes)}) waiting to be framed; ` +
+            `accepted: at most ${MAX_QUEUED_INPUTS} inputs and ${sizeText(MAX_QUEUED_BYTES)} waiting per session. ` +
+            "Send audio no faster than it is framed, or one recording at a time",
+        ),
+      );
+    }
     this.pending++;
-    const job = this.tail.then(() => this.run(input)).finally(() => this.pending--);
+    this.queuedBytes += bytes;
+    const job = this.tail
+      .then(() => {
+        this.queuedBytes -= bytes;
+        return work();
+      })
+      .finally(() => this.pending--);
     // A failed input must not stop the inputs queued after it.
     this.tail = job.catch(() => undefined);
     return job;
@@ -146,18 +206,14 @@ export class AudioSession {
     if (this.ending || this.closed) {
       return Promise.reject(new AudioInputError("BAD_FORMAT", "this audio session has already ended"));
     }
-    this.pending++;
-    const job = this.tail
-      .then(async () => {
-        const stream = (this.stream ??= this.openStream());
-        // No decoder: ffmpeg could not start, and `done` says why.
-        if (!stream.decoder) await stream.done;
-        if (stream.error) throw stream.error;
-        stream.decoder?.write(bytes);
-      })
-      .finally(() => this.pending--);
-    this.tail = job.catch(() => undefined);
-    return job;
+    return this.enqueue(bytes.length, async () => {
+      const stream = (this.stream ??= this.openStream());
+      // No decoder: ffmpeg could not start, and `done` says why.
+      if (!stream.decoder) await stream.done;
+      if (stream.error) throw stream.error;
+      // ffmpeg's input is full: the next piece waits (in the queue, within its bounds) until it drains.
+      if (stream.decoder && !stream.decoder.write(bytes)) await stream.decoder.drained();
+    });
   }
 
   /** True while the session decodes a compressed stream arriving in pieces. */
@@ -202,9 +258,31 @@ export class AudioSession {
 
   private async run(input: Input): Promise<void> {
     if (this.closed) return;
-    if (input.kind === "pcm") return this.feed(input.format, input.bytes);
+    if (input.kind === "pcm") return this.feedSlices(input.format, input.bytes);
     if (input.kind === "compressed") return this.decode(input.what, (d) => d.end(), input.bytes);
     return this.readFile(input.path);
+  }
+
+  /** Frames a large Buffer a slice at a time, letting the event loop (and the pacer) run between. */
+  private async feedSlices(format: PcmFormat, bytes: Buffer): Promise<void> {
+    const slice = sliceBytes(format);
+    this.heldSince = performance.now();
+    for (let at = 0; at < bytes.length && !this.closed; at += slice) {
+      if (at > 0) await this.breathe();
+      if (this.closed) return;
+      this.feed(format, bytes.subarray(at, at + slice));
+    }
+  }
+
+  /**
+   * Between two slices of input: real time waits for the pacer; and once the slices have held the
+   * event loop for HOLD_MS, it turns (a turn costs about a millisecond, so not after every slice).
+   */
+  private async breathe(): Promise<void> {
+    if (this.options.realTime) await this.pacer.whenBelow(READ_AHEAD_MS);
+    if (performance.now() - this.heldSince < HOLD_MS) return;
+    await nextTurn();
+    this.heldSince = performance.now();
   }
 
   private feed(format: PcmFormat, bytes: Buffer): void {
@@ -307,78 +385,116 @@ export class AudioSession {
     }
   }
 
+  /**
+   * Reads a recording named by a path: a regular file only (src/audio/file.ts), read through its
+   * descriptor in pieces; the descriptor is closed however the reading ends.
+   */
   private async readFile(path: string): Promise<void> {
-    const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
-    const first = await new Promise<Buffer>((resolve, reject) => {
-      stream.once("readable", () => resolve((stream.read(4096) as Buffer | null) ?? Buffer.alloc(0)));
-      stream.once("error", (err: NodeJS.ErrnoException) =>
-        reject(
-          err.code === "ENOENT"
-            ? new AudioInputError(
-                "FILE_NOT_FOUND",
-                "audio file not found: msg.payload names a path that does not exist; accepted: the path of a file the Node-RED process can read",
-              )
-            : new AudioInputError(
-                "FILE_NOT_FOUND",
-                `audio file cannot be read (${err.code ?? "read error"}); accepted: the path of a file the Node-RED process can read`,
-              ),
-        ),
-      );
-    });
+    const opened = await openRegularFile(path, MAX_FILE_BYTES);
+    if (!opened.ok) throw new AudioInputError(opened.problem.code, fileProblemText(opened.problem));
+    const { file } = opened;
     try {
-      if (isWav(first)) await this.readWavStream(first, stream);
-      else await this.decode("the audio file", (d) => this.pipeInto(stream, d), first);
+      if (this.closed) return;
+      const head = await readHead(file, 16);
+      if (isWav(head)) await this.readWavFile(file);
+      else if (!sniffContainer(head) && !ffmpegAvailable()) {
+        throw new AudioInputError(
+          "NOT_AUDIO",
+          "the file named in msg.payload is neither a WAV nor a known compressed recording (and ffmpeg, which " +
+            `reads other formats, is not installed); ${DECODABLE}`,
+        );
+      } else await this.decodeFile(file);
     } finally {
-      stream.destroy();
+      await closeQuietly(file.handle);
     }
   }
 
-  private pipeInto(stream: NodeJS.ReadableStream & { destroy(): void }, decoder: FfmpegDecoder): void {
-    stream.on("data", (chunk: Buffer) => {
-      if (!decoder.write(chunk)) {
-        stream.pause();
-        decoder.once("drain", () => stream.resume());
-      }
-    });
-    stream.on("end", () => decoder.end());
-    stream.on("error", () => decoder.end());
-  }
-
-  private async readWavStream(first: Buffer, stream: AsyncIterable<Buffer>): Promise<void> {
-    let head = first;
-    let format: PcmFormat | undefined;
+  private async readWavFile(file: OpenFile): Promise<void> {
+    const reader = new WavHeaderReader();
+    let header: WavHeader | undefined;
     let remaining = Infinity;
-    const take = async (bytes: Buffer): Promise<void> => {
-      const part = bytes.subarray(0, Math.min(bytes.length, remaining));
-      remaining -= part.length;
-      this.feed(format as PcmFormat, part);
-      if (this.options.realTime) await this.pacer.whenBelow(READ_AHEAD_MS);
-    };
-    const start = async (): Promise<boolean> => {
-      const header = parseWavHeader(head);
-      if (!header) return false;
-      format = header.format;
-      remaining = header.dataSize ?? Infinity;
-      await take(head.subarray(header.dataOffset));
-      return true;
-    };
-    let started = await start();
-    for await (const chunk of stream) {
-      if (this.closed || remaining <= 0) break;
-      if (started) await take(chunk);
-      else {
-        head = Buffer.concat([head, chunk]);
-        started = await start();
+    for await (const piece of readPieces(file, READ_PIECE_BYTES)) {
+      if (this.closed) return;
+      let audio = piece;
+      if (!header) {
+        const found = reader.push(piece);
+        if (!found) continue;
+        header = found.header;
+        remaining = header.dataSize ?? Infinity;
+        audio = found.rest;
       }
+      const part = audio.subarray(0, Math.min(audio.length, remaining));
+      remaining -= part.length;
+      this.feed(header.format, part);
+      if (remaining <= 0) break;
+      if (this.options.realTime) await this.pacer.whenBelow(READ_AHEAD_MS);
     }
-    if (!started) throw new AudioInputError("CORRUPT_WAV", "WAV file is corrupt: it has no data chunk");
+    if (this.closed) return;
+    if (!header)
+      throw new AudioInputError(
+        "CORRUPT_WAV",
+        "WAV file is corrupt: it has no data chunk; accepted: a whole RIFF/WAVE file",
+      );
     if (remaining !== Infinity && remaining > 0) {
       throw new AudioInputError(
         "TRUNCATED_WAV",
-        `WAV file is truncated: ${remaining} bytes of announced audio are missing`,
+        `WAV file is truncated: ${remaining} bytes of announced audio are missing (the audio before was sent); accepted: a whole WAV file`,
       );
     }
   }
+
+  /** Hands a compressed file to ffmpeg, piece by piece as ffmpeg takes them. */
+  private async decodeFile(file: OpenFile): Promise<void> {
+    let pump: Promise<AudioInputError | undefined> = Promise.resolve(undefined);
+    let stop = false;
+    let failure: Error | undefined;
+    try {
+      await this.decode("the audio file", (decoder) => {
+        pump = this.pump(file, decoder, () => stop);
+      });
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+    }
+    // ffmpeg is done (or failed): the reader stops, and the descriptor is closed only after it has.
+    stop = true;
+    const readError = await pump;
+    if (failure) throw failure;
+    if (readError) throw readError;
+  }
+
+  private async pump(
+    file: OpenFile,
+    decoder: FfmpegDecoder,
+    stopped: () => boolean,
+  ): Promise<AudioInputError | undefined> {
+    try {
+      for await (const piece of readPieces(file, READ_PIECE_BYTES)) {
+        if (stopped() || this.closed || decoder.finished) break;
+        if (!decoder.write(piece)) await decoder.drained();
+      }
+      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException | undefined)?.code;
+      return new AudioInputError(
+        "FILE_NOT_READABLE",
+        `the file named in msg.payload could not be read to its end (${typeof code === "string" ? code : "read error"})`,
+      );
+    } finally {
+      decoder.end();
+    }
+  }
+}
+
+/** The bytes of input framed between two turns of the event loop: SLICE_BYTES, or SLICE_MS of audio. */
+function sliceBytes(format: PcmFormat): number {
+  const frame = bytesPerFrame(format);
+  const bytes = Math.min(SLICE_BYTES, Math.floor((format.sampleRate * SLICE_MS) / 1000) * frame);
+  return Math.max(frame, bytes - (bytes % frame));
+}
+
+/** A turn of the event loop: timers, I/O and other sessions run before the caller goes on. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => realScheduler.setTimeout(resolve, 0));
 }
 
 function sameFormat(a: PcmFormat, b: PcmFormat): boolean {

@@ -1,3 +1,4 @@
+import { settleGuarded } from "../util/guard";
 import { QuietTimer } from "../util/quiet-timer";
 import { realScheduler, type Scheduler } from "../util/scheduler";
 import { AudioInputError, type PcmFormat } from "./format";
@@ -41,10 +42,18 @@ export class AudioSessions {
     private readonly options: AudioInOptions,
     private readonly emit: (chunk: OutgoingChunk) => void,
     private readonly scheduler: Scheduler = realScheduler,
+    /** Where a failure that no message waits for goes (a session ended by its idle timeout). */
+    private readonly onError: (err: Error) => void = () => undefined,
   ) {}
 
+  /** Sessions open to input. */
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** Sessions open, or ended and still sending their last frames: what the session limit counts. */
+  get active(): number {
+    return this.unfinished.size;
   }
 
   /**
@@ -73,8 +82,7 @@ export class AudioSessions {
     const piece = streaming?.session.streaming ? unlabelledBytes(msg) : undefined;
     if (streaming && piece) {
       this.touch(streaming, msg._session);
-      await streaming.session.addStreamPiece(piece);
-      if (asksToEnd(msg)) await this.end(streaming.session.id, streaming);
+      await this.streamPiece(streaming, piece, asksToEnd(msg));
       return;
     }
     let classified;
@@ -92,17 +100,34 @@ export class AudioSessions {
     }
     const entry = this.entry(sessionId, msg._session);
     if (input.kind === "compressed" && this.options.compressedStream) {
-      await entry.session.addStreamPiece(input.bytes);
-      if (end) await this.end(sessionId, entry);
+      await this.streamPiece(entry, input.bytes, end);
       return;
     }
     const recording = input.kind !== "pcm" || input.recording;
+    let failed = false;
     try {
       await entry.session.add(input);
+    } catch (err) {
+      failed = !refusedForNow(err);
+      throw err;
     } finally {
-      if (end || (recording && this.options.endAfterRecording && entry.session.queuedInputs === 0)) {
-        await this.end(sessionId, entry);
-      }
+      // A recording that could not be read ends its session too (with the audio sent so far), so that
+      // nothing waits for the rest of it and its slot is freed.
+      const recordingDone = recording && (failed || this.options.endAfterRecording);
+      if (end || (recordingDone && entry.session.queuedInputs === 0)) await this.end(sessionId, entry);
+    }
+  }
+
+  /** A piece of a compressed stream; a stream that fails ends its session, as a failed recording does. */
+  private async streamPiece(entry: Entry, piece: Buffer, end: boolean): Promise<void> {
+    let failed = false;
+    try {
+      await entry.session.addStreamPiece(piece);
+    } catch (err) {
+      failed = !refusedForNow(err);
+      throw err;
+    } finally {
+      if (end || (failed && entry.session.queuedInputs === 0)) await this.end(entry.session.id, entry);
     }
   }
 
@@ -128,10 +153,13 @@ export class AudioSessions {
   private entry(sessionId: string, wsSession: unknown): Entry {
     let entry = this.sessions.get(sessionId);
     if (!entry) {
-      if (this.sessions.size >= this.options.maxSessions) {
+      // Sessions that have ended but still send (a recording paced at real time) hold a reader, maybe
+      // an ffmpeg, and their frames: they count.
+      if (this.unfinished.size >= this.options.maxSessions) {
         throw new AudioInputError(
           "TOO_MANY_SESSIONS",
-          `audio-in already carries ${this.sessions.size} sessions, its limit; end sessions with msg.audio.end or raise the limit`,
+          `audio-in already carries ${this.unfinished.size} sessions (open, or ended and still sending), its limit; ` +
+            "end sessions with msg.audio.end, wait for recordings to finish, or raise the limit",
         );
       }
       const previous = [...this.unfinished].find((s) => s.id === sessionId);
@@ -148,7 +176,7 @@ export class AudioSessions {
         created.idle = new QuietTimer(this.scheduler, this.options.idleTimeoutMs, () => {
           // A session still reading or sending a recording is not idle.
           if (session.busy) created.idle?.touch();
-          else void this.end(sessionId, created);
+          else settleGuarded(this.end(sessionId, created), this.onError);
         });
       }
       this.unfinished.add(session);
@@ -164,4 +192,9 @@ export class AudioSessions {
     if (wsSession !== undefined) entry.wsSession = wsSession;
     entry.idle?.touch();
   }
+}
+
+/** A refusal that says "not now" (the session is busy), not that the recording is unreadable. */
+function refusedForNow(err: unknown): boolean {
+  return err instanceof AudioInputError && (err.code === "QUEUE_FULL" || err.code === "TOO_FAR_AHEAD");
 }

@@ -42,22 +42,32 @@ export class GateOptionError extends Error {
   override readonly name = "GateOptionError";
 }
 
-/** Validates a threshold or share from config or from a message; returns the number or throws. */
-export function parseUnitInterval(value: unknown, what: string): number {
+/**
+ * Validates a threshold or share from config or from a message; returns the number or throws. A value
+ * from a message is described by its kind only (`echo: false`): whatever a flow put there (a session
+ * id, a patient number) must not reach an error text.
+ */
+export function parseUnitInterval(value: unknown, what: string, { echo = true } = {}): number {
   const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
   if (typeof n !== "number" || !Number.isFinite(n) || n < 0 || n > 1) {
-    throw new GateOptionError(`${what} must be a number from 0 to 1 (got ${describe(value)})`);
+    throw new GateOptionError(`${what} must be a number from 0 to 1 (got ${describe(value, echo)})`);
   }
   return n;
 }
 
-function describe(value: unknown): string {
+function describe(value: unknown, echo: boolean): string {
   if (value === null) return "null";
   if (typeof value === "string") {
     if (value.trim() === "") return "an empty string";
-    return Number.isFinite(Number(value)) ? value.trim() : "a non-numeric string";
+    const n = Number(value);
+    if (!Number.isFinite(n)) return "a non-numeric string";
+    return echo ? value.trim() : `a numeric string ${n < 0 ? "below 0" : "above 1"}`;
   }
-  if (typeof value === "number") return String(value);
+  if (typeof value === "number") {
+    if (echo || Number.isNaN(value)) return String(value);
+    if (!Number.isFinite(value)) return "an infinite number";
+    return `a number ${value < 0 ? "below 0" : "above 1"}`;
+  }
   return typeof value;
 }
 

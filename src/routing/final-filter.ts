@@ -12,6 +12,54 @@ export interface FinalFilterOptions {
   dropEmpty: boolean;
 }
 
+/** The longest partial interval: a caption older than this is no longer live. */
+export const MAX_PARTIAL_INTERVAL_MS = 60_000;
+
+/**
+ * At most this many segments have partials in flight at once (each holds its latest partial and a
+ * timer). The partials of a further segment are dropped, and counted, until older ones close: memory
+ * stays bounded whatever the input, and finals always pass.
+ */
+export const MAX_OPEN_SEGMENTS = 10_000;
+
+/** A setting of filter-final that cannot be used; `setting` names it (the node's catalog has the text). */
+export class FilterOptionError extends Error {
+  override readonly name = "FilterOptionError";
+  constructor(
+    readonly setting: "partials" | "partialIntervalMs",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The partials setting of the editor: "drop", or "throttle" with an interval. */
+export type PartialsMode = "drop" | "throttle";
+
+/**
+ * Reads the node's settings; throws a FilterOptionError naming what is accepted. The interval is a
+ * whole number of milliseconds from 0 to MAX_PARTIAL_INTERVAL_MS (a number or a numeric string, as the
+ * editor stores it); it is read only when partials are throttled.
+ */
+export function filterOptions(
+  partials: unknown,
+  intervalMs: unknown,
+  dropEmpty: unknown,
+): FinalFilterOptions {
+  if (partials !== "drop" && partials !== "throttle") {
+    throw new FilterOptionError("partials", 'the partials setting must be "drop" or "throttle"');
+  }
+  if (partials === "drop") return { partialIntervalMs: null, dropEmpty: dropEmpty !== false };
+  const n = typeof intervalMs === "string" && intervalMs.trim() !== "" ? Number(intervalMs) : intervalMs;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > MAX_PARTIAL_INTERVAL_MS) {
+    throw new FilterOptionError(
+      "partialIntervalMs",
+      `the partial interval must be a whole number of milliseconds from 0 to ${MAX_PARTIAL_INTERVAL_MS}`,
+    );
+  }
+  return { partialIntervalMs: n, dropEmpty: dropEmpty !== false };
+}
+
 /** What became of one result: sent now, held for the partial interval, or dropped (and why). */
 export type FilterOutcome = "passed" | "held" | "dropped-partial" | "dropped-empty";
 
@@ -44,8 +92,9 @@ export class FinalFilter<M> {
     if (this.options.dropEmpty && result.text.trim() === "") return "dropped-empty";
     if (result.isFinal) return "passed";
     if (this.options.partialIntervalMs === null) return "dropped-partial";
-    if (!this.throttle || this.throttle.push(key, msg)) return "passed";
-    return "held";
+    if (!this.throttle) return "passed";
+    if (this.throttle.size >= MAX_OPEN_SEGMENTS && !this.throttle.has(key)) return "dropped-partial";
+    return this.throttle.push(key, msg) ? "passed" : "held";
   }
 
   /** Segments that have partials in flight (bounded: a segment is forgotten one quiet interval on). */

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { meanConfidence, scoredWords } from "./confidence";
 import type { TranscriptResult, TranscriptWord } from "./result";
 
 /**
@@ -35,9 +34,31 @@ export interface TranscriptDocument {
 
 /**
  * flush: a flush message; idle: the idle timeout; ended: the transcriber's session-ended event
- * (`ended`, `termination`); error: the transcriber's session `error` event (the text may be cut short).
+ * (`ended`, `termination`); error: the transcriber's session `error` event (the text may be cut short);
+ * limit: the session reached a document limit (`DOCUMENT_LIMITS`) and goes on in a new document.
  */
-export type DocumentEndReason = "flush" | "idle" | "ended" | "error";
+export type DocumentEndReason = "flush" | "idle" | "ended" | "error" | "limit";
+
+/**
+ * What one document holds at most. They bound the memory of a session and the time any node spends
+ * on one document (bench/hospital.ts measures a document at these limits). A session that reaches
+ * one is emitted with what it holds (endReason "limit") and goes on in a new document.
+ */
+export const DOCUMENT_LIMITS = {
+  /** Entries of `words` (words and punctuation): about five and a half hours of speech. */
+  words: 50_000,
+  /** Final segments. */
+  segments: 20_000,
+  /**
+   * UTF-8 bytes of text: the segments' texts and the texts of their words together (a transcript's
+   * words are counted twice, so 50,000 words of clinical speech take about 750 KiB), with speaker
+   * labels and segment ids. A document's `text` never exceeds it.
+   */
+  bytes: 1024 * 1024,
+} as const;
+
+/** A document limit that was reached: which, and its value. */
+export type LimitKind = keyof typeof DOCUMENT_LIMITS;
 
 export interface DocumentTurn {
   /** Speaker label from the provider, or "ch_<n>" for a channel, or undefined for one voice. */
@@ -83,13 +104,19 @@ export interface GateMark {
   lowConfidenceWords?: ReviewItem["lowConfidenceWords"];
 }
 
-/** Reads `msg.confidenceGate` defensively: anything that is not a gate decision counts as no mark. */
-export function gateMarkOf(value: unknown): GateMark | undefined {
+/**
+ * Reads `msg.confidenceGate` defensively: anything that is not a gate decision counts as no mark. A
+ * gate flags words of the result, so no more than `maxWords` (the result's word count) are read.
+ */
+export function gateMarkOf(value: unknown, maxWords: number = DOCUMENT_LIMITS.words): GateMark | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const v = value as Record<string, unknown>;
   if (typeof v.passed !== "boolean") return undefined;
   const words = Array.isArray(v.lowConfidenceWords)
-    ? (v.lowConfidenceWords as unknown[]).filter(isLowWord)
+    ? (v.lowConfidenceWords as unknown[])
+        .slice(0, maxWords)
+        .filter(isLowWord)
+        .map(({ text, startTime, endTime, confidence }) => ({ text, startTime, endTime, confidence }))
     : [];
   return {
     passed: v.passed,
@@ -103,16 +130,114 @@ function isLowWord(w: unknown): w is ReviewItem["lowConfidenceWords"][number] {
   const o = w as Record<string, unknown>;
   return (
     typeof o.text === "string" &&
-    typeof o.startTime === "number" &&
-    typeof o.endTime === "number" &&
-    typeof o.confidence === "number"
+    isSeconds(o.startTime) &&
+    isSeconds(o.endTime) &&
+    typeof o.confidence === "number" &&
+    o.confidence >= 0 &&
+    o.confidence <= 1
   );
+}
+
+/** Contract 2's times: finite seconds from 0 to one year. */
+const MAX_SECONDS = 31_536_000;
+function isSeconds(value: unknown): value is number {
+  return typeof value === "number" && value >= 0 && value <= MAX_SECONDS;
 }
 
 interface Collected {
   result: TranscriptResult;
   mark: GateMark | undefined;
+  size: DocumentSize;
 }
+
+/** How much of each limit a document (or one result) takes. */
+export interface DocumentSize {
+  words: number;
+  segments: number;
+  bytes: number;
+}
+
+/** The size a final result adds to a document. Linear in the result. */
+export function resultSize(result: TranscriptResult, mark: GateMark | undefined): DocumentSize {
+  // Each segment may add its speaker label, ": " and a line break to the document's text.
+  let bytes =
+    utf8(result.segmentId) + utf8(result.text) + 3 + 2 * (utf8(result.speaker) + utf8(result.channel));
+  for (const w of result.words) bytes += utf8(w.text) + utf8(w.speaker) + utf8(w.channel);
+  if (mark) {
+    bytes += utf8(mark.reason);
+    for (const w of mark.lowConfidenceWords ?? []) bytes += utf8(w.text);
+  }
+  return { words: result.words.length, segments: 1, bytes };
+}
+
+/**
+ * The fields of a result a document uses, copied: contract 2 lets a message carry other properties,
+ * which must neither count against nor escape the limits by being kept.
+ */
+function compact(r: TranscriptResult): TranscriptResult {
+  return {
+    provider: r.provider,
+    sessionId: r.sessionId,
+    segmentId: r.segmentId,
+    isFinal: r.isFinal,
+    text: r.text,
+    confidence: r.confidence,
+    startTime: r.startTime,
+    endTime: r.endTime,
+    words: r.words.map(compactWord),
+    ...(r.speaker !== undefined ? { speaker: r.speaker } : {}),
+    ...(r.channel !== undefined ? { channel: r.channel } : {}),
+    language: r.language,
+  };
+}
+
+function compactWord(w: TranscriptWord): TranscriptWord {
+  // Assignments rather than conditional spreads: this runs for every word of every final.
+  const word: TranscriptWord = {
+    text: w.text,
+    startTime: w.startTime,
+    endTime: w.endTime,
+    confidence: w.confidence,
+    kind: w.kind,
+  };
+  if (w.speaker !== undefined) word.speaker = w.speaker;
+  if (w.channel !== undefined) word.channel = w.channel;
+  if (w.stable !== undefined) word.stable = w.stable;
+  if (w.vocabularyFilterMatch !== undefined) word.vocabularyFilterMatch = w.vocabularyFilterMatch;
+  return word;
+}
+
+/**
+ * UTF-8 bytes of a text, counted in JavaScript: for the many short texts of words this is several
+ * times faster than a call into Buffer.byteLength for each.
+ */
+function utf8(text: string | undefined): number {
+  if (text === undefined) return 0;
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else {
+      // Three bytes, or four for a surrogate pair (two units); a lone surrogate is written as U+FFFD.
+      bytes += 2;
+      const next = text.charCodeAt(i + 1);
+      if (code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+  }
+  return bytes;
+}
+
+/** The first limit `size` exceeds, if any. */
+export function exceededLimit(size: DocumentSize): LimitKind | undefined {
+  if (size.words > DOCUMENT_LIMITS.words) return "words";
+  if (size.segments > DOCUMENT_LIMITS.segments) return "segments";
+  if (size.bytes > DOCUMENT_LIMITS.bytes) return "bytes";
+  return undefined;
+}
+
+/** What `SessionCollector.add` did: added the result, or not, because of which limit. */
+export type AddResult = { added: true } | { added: false; limit: LimitKind };
 
 /** The finals of one session, as they arrive, until the document is built. */
 export class SessionCollector {
@@ -121,6 +246,7 @@ export class SessionCollector {
   private readonly bySegment = new Map<string, Collected>();
   private firstArrivalMs: number | undefined;
   private firstEndTime = 0;
+  private readonly total: DocumentSize = { words: 0, segments: 0, bytes: 0 };
 
   constructor(
     readonly sessionId: string,
@@ -133,16 +259,33 @@ export class SessionCollector {
     return this.bySegment.size;
   }
 
+  /** How much of each limit the document takes so far. */
+  get size(): DocumentSize {
+    return { ...this.total };
+  }
+
   /**
-   * Adds a final result. A later final for the same segment replaces the earlier one (a provider
-   * may correct itself); partials are the caller's to drop.
+   * Adds a final result, unless the document would then exceed one of `DOCUMENT_LIMITS` (it is
+   * left as it was). A later final for the same segment replaces the earlier one (a provider may
+   * correct itself); partials are the caller's to drop.
    */
-  add(result: TranscriptResult, mark: GateMark | undefined, nowMs: number): void {
+  add(result: TranscriptResult, mark: GateMark | undefined, nowMs: number): AddResult {
+    const size = resultSize(result, mark);
+    const previous = this.bySegment.get(result.segmentId)?.size;
+    const next: DocumentSize = {
+      words: this.total.words + size.words - (previous?.words ?? 0),
+      segments: this.total.segments + size.segments - (previous?.segments ?? 0),
+      bytes: this.total.bytes + size.bytes - (previous?.bytes ?? 0),
+    };
+    const limit = exceededLimit(next);
+    if (limit) return { added: false, limit };
     if (this.firstArrivalMs === undefined) {
       this.firstArrivalMs = nowMs;
       this.firstEndTime = result.endTime;
     }
-    this.bySegment.set(result.segmentId, { result, mark });
+    this.bySegment.set(result.segmentId, { result: compact(result), mark, size });
+    Object.assign(this.total, next);
+    return { added: true };
   }
 
   build(endReason: DocumentEndReason, nowMs: number): TranscriptDocument {
@@ -174,8 +317,20 @@ function assembleDocument(input: AssembleInput): TranscriptDocument {
   const segments = ordered.map(({ result, mark }) => toSegment(result, mark));
   const turns = toTurns(segments);
   const several = new Set(turns.map((t) => t.speaker ?? "")).size > 1;
-  const words = ordered.flatMap(({ result }) => result.words);
-  const scored = scoredWords(words);
+  // One loop for the words and their statistics, no intermediate arrays: at 50,000 words this is
+  // most of the document's cost.
+  const words: TranscriptWord[] = [];
+  const stats = { count: 0, sum: 0, min: Infinity };
+  for (const { result } of ordered) {
+    for (const w of result.words) {
+      words.push(w);
+      if (w.kind === "word" && typeof w.confidence === "number") {
+        stats.count++;
+        stats.sum += w.confidence;
+        if (w.confidence < stats.min) stats.min = w.confidence;
+      }
+    }
+  }
   const first = ordered[0]?.result;
   const last = ordered.reduce((end, { result }) => Math.max(end, result.endTime), 0);
   return {
@@ -205,9 +360,9 @@ function assembleDocument(input: AssembleInput): TranscriptDocument {
         : [],
     ),
     quality: {
-      meanConfidence: meanConfidence(words),
-      minConfidence: scored.length ? scored.reduce((m, w) => Math.min(m, w.confidence), Infinity) : null,
-      wordCount: scored.length,
+      meanConfidence: stats.count ? stats.sum / stats.count : null,
+      minConfidence: stats.count ? stats.min : null,
+      wordCount: stats.count,
       segmentCount: segments.length,
       reviewSegmentCount: segments.filter((s) => s.review).length,
     },
@@ -259,13 +414,16 @@ function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
-/** Why a value is not a transcript document; names the field, never its value. */
+/** Why a value is not a transcript document; names the field and what is accepted, never its value. */
 export class NotATranscriptDocumentError extends Error {
   override readonly name = "NotATranscriptDocumentError";
   readonly code = "NOT_A_TRANSCRIPT_DOCUMENT";
-  constructor(readonly field: string) {
+  constructor(
+    readonly field: string,
+    readonly problem = "is missing or of the wrong type",
+  ) {
     super(
-      `msg.payload is not a transcript document: payload.${field} is missing or of the wrong type. ` +
+      `msg.payload is not a transcript document: payload.${field} ${problem}. ` +
         "Accepted: the output of the transcript-document node.",
     );
   }
@@ -274,27 +432,57 @@ export class NotATranscriptDocumentError extends Error {
 export type CheckedDocument =
   { ok: true; value: TranscriptDocument } | { ok: false; error: NotATranscriptDocumentError };
 
-/** The fields the delivery builders rely on; the rest is carried along unread. */
+/** Longest documentId and provider accepted (a UUID has 36 characters). */
+const MAX_ID_CHARS = 128;
+const LANGUAGE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,8}$/;
+/** An ISO 8601 instant with a zone, as toISOString() writes it (FHIR `instant`, HL7 DTM). */
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const EARLIEST = Date.UTC(1900, 0, 1);
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/**
+ * The fields the delivery builders rely on, each checked at the edge (type, range, size); the rest
+ * is carried along unread. A document from a flow may be anything, so nothing is trusted.
+ */
 export function checkTranscriptDocument(value: unknown): CheckedDocument {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, error: new NotATranscriptDocumentError("documentId") };
   }
   const v = value as Record<string, unknown>;
+  const fail = (field: string, problem?: string): CheckedDocument => ({
+    ok: false,
+    error: new NotATranscriptDocumentError(field, problem),
+  });
   const strings = ["documentId", "sessionId", "provider", "language", "startedAt", "completedAt", "text"];
   for (const field of strings) {
-    if (typeof v[field] !== "string") return { ok: false, error: new NotATranscriptDocumentError(field) };
+    if (typeof v[field] !== "string") return fail(field);
   }
-  if (typeof v.documentId === "string" && v.documentId.trim() === "") {
-    return { ok: false, error: new NotATranscriptDocumentError("documentId") };
-  }
-  for (const field of ["startedAt", "completedAt"]) {
-    if (Number.isNaN(Date.parse(v[field] as string))) {
-      return { ok: false, error: new NotATranscriptDocumentError(field) };
+  for (const field of ["documentId", "provider"]) {
+    const id = v[field] as string;
+    if (id.trim() === "" || id.length > MAX_ID_CHARS) {
+      return fail(field, `must be a non-empty string of at most ${MAX_ID_CHARS} characters`);
     }
   }
-  if (typeof v.durationSeconds !== "number") {
-    return { ok: false, error: new NotATranscriptDocumentError("durationSeconds") };
+  if (!LANGUAGE.test(v.language as string)) return fail("language", "must be a language tag such as en-US");
+  for (const field of ["startedAt", "completedAt"]) {
+    const text = v[field] as string;
+    const ms = INSTANT.test(text) ? Date.parse(text) : NaN;
+    if (!(ms >= EARLIEST && ms <= LATEST)) {
+      return fail(
+        field,
+        "must be an ISO 8601 date and time with a zone (such as 2026-01-15T14:30:00.000Z), from 1900 to 9999",
+      );
+    }
   }
-  if (!Array.isArray(v.review)) return { ok: false, error: new NotATranscriptDocumentError("review") };
+  const text = v.text as string;
+  // A UTF-8 byte is never fewer than a UTF-16 code unit: the cheap check first.
+  if (text.length > DOCUMENT_LIMITS.bytes || Buffer.byteLength(text, "utf8") > DOCUMENT_LIMITS.bytes) {
+    return fail("text", `must be at most ${DOCUMENT_LIMITS.bytes} bytes (UTF-8)`);
+  }
+  const duration = v.durationSeconds;
+  if (typeof duration !== "number" || !(duration >= 0 && duration <= MAX_SECONDS)) {
+    return fail("durationSeconds", `must be a number of seconds from 0 to ${MAX_SECONDS}`);
+  }
+  if (!Array.isArray(v.review)) return fail("review");
   return { ok: true, value: value as TranscriptDocument };
 }

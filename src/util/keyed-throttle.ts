@@ -48,6 +48,11 @@ export class KeyedThrottle<T> {
     return this.slots.size;
   }
 
+  /** Whether a key has an interval running. */
+  has(key: string): boolean {
+    return this.slots.has(key);
+  }
+
   private open(key: string): void {
     const slot: Slot<T> = { pending: undefined, timer: undefined };
     slot.timer = this.scheduler.setTimeout(() => this.close(key, slot), this.intervalMs);

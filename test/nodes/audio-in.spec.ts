@@ -3,6 +3,7 @@ import type { NodeMessage } from "node-red";
 import type { AudioChunkInfo } from "../../src/audio/chunk";
 import { readFixture, soxWav, tone, wavOf } from "../support/audio-fixtures";
 import { assertAudioChunk } from "../support/contract";
+import { backToBaseline, baselineResources, hostilePaths, PATH_MARKER } from "../support/hostile-files";
 import {
   builtNode,
   collect,
@@ -41,6 +42,41 @@ function load(config: Record<string, unknown> = {}): Promise<void> {
     ...config,
   };
   return helper.load(audioIn, flowWithCatch([node], ["out"]));
+}
+
+/** Only what a flow written by hand, or by an older version, is sure to hold. */
+function loadBare(): Promise<void> {
+  const node: FlowNode = { id: "in", type: "audio-in", wires: [["out"]] };
+  return helper.load(audioIn, flowWithCatch([node], ["out"]));
+}
+
+/** A flow whose complete node reports every message audio-in answered with done() and no error. */
+function loadCounting(): Promise<void> {
+  return helper.load(audioIn, [
+    ...flowWithCatch(
+      [
+        {
+          id: "in",
+          type: "audio-in",
+          name: "",
+          sampleRate: "16000",
+          channels: "mono",
+          frameMs: 100,
+          pace: "fast",
+          endAfterRecording: true,
+          idleTimeout: 30,
+          maxSessions: 100,
+          rawRate: "",
+          rawEncoding: "s16le",
+          rawChannels: "1",
+          wires: [["out"]],
+        },
+      ],
+      ["out"],
+    ),
+    { id: "completer", z: "tab", type: "complete", scope: ["in"], uncaught: false, wires: [["completed"]] },
+    { id: "completed", z: "tab", type: "helper" },
+  ]);
 }
 
 const send = (msg: NodeMessage): void => helper.getNode("in").receive(msg);
@@ -125,7 +161,7 @@ describe(`audio-in node (${runtimeLabel})`, () => {
     assert.match(messages[0] ?? "", /a Buffer with no format information; accepted: a WAV file as a Buffer/);
     assert.match(messages[1] ?? "", /msg\.payload is an object, not audio/);
     assert.match(messages[2] ?? "", /WAV is truncated/);
-    assert.match(messages[3] ?? "", /audio file not found/);
+    assert.match(messages[3] ?? "", /the file named in msg\.payload does not exist/);
     assert.ok(
       !messages[3]?.includes(PHI_MARKER),
       "a file name can name a patient: it stays out of the error",
@@ -165,5 +201,98 @@ describe(`audio-in node (${runtimeLabel})`, () => {
     const texts = statusTexts(n);
     assert.ok(texts.includes("1 sessions"), JSON.stringify(texts));
     for (const t of [...texts, ...loggedTexts(n)]) assert.ok(!t.includes(PHI_MARKER), t);
+  });
+
+  it("starts with only id, type, z and wires, using the editor's defaults, and frames a recording and live audio", async () => {
+    await loadBare();
+    const n = helper.getNode("in");
+    assert.ok(!statusTexts(n).includes("audio-in.status.misconfigured"), statusTexts(n).join(" | "));
+    const out = collect("out");
+    const caught = collect("caught");
+    send({ topic: "rec", payload: wavOf(tone(440, 0.3, 48000), { rate: 48000, channels: 1, bits: 16 }) });
+    const live = tone(440, 0.2, 16000);
+    send({ topic: "live", payload: live, audio: { sampleRate: 16000 } });
+    send({ topic: "live", audio: { end: true } });
+    // The editor's default pacing is real time: 0.3 s of audio leaves in about 0.3 s.
+    await until(() => out.filter((m) => (m as Chunk).audio.end).length === 2);
+    assert.equal(caught.length, 0);
+    for (const c of out as Chunk[]) {
+      assertAudioChunk(c);
+      assert.equal(c.audio.sampleRate, 16000, "the default output rate");
+    }
+    assert.equal(chunksOf(out, "rec")[0]?.payload.length, 3200, "the default 100 ms frames, mono");
+    assert.deepEqual(
+      Buffer.concat(chunksOf(out, "live").map((c) => c.payload)).subarray(0, live.length),
+      live,
+    );
+  });
+
+  it("answers every path that is not a readable recording once, with a clear error, and leaves nothing behind", async function () {
+    this.timeout(30000);
+    const { paths, cleanup } = await hostilePaths();
+    try {
+      await loadCounting();
+      const n = helper.getNode("in");
+      const caught = collect("caught");
+      const completed = collect("completed");
+      // Warm-up: the resampler and the first ffmpeg start are process-wide, loaded before the baseline.
+      send({ topic: "warm", payload: wavOf(tone(440, 0.2, 44100), { rate: 44100, channels: 1, bits: 16 }) });
+      await until(() => completed.length === 1);
+      await delay(100);
+      completed.length = 0;
+      const baseline = await baselineResources();
+      for (const [i, hostile] of paths.entries()) {
+        send({ _msgid: `m${i}`, topic: `${PATH_MARKER}-${i}`, payload: hostile.path });
+      }
+      await until(() => caught.length === paths.length, 10000);
+      await delay(200);
+      assert.equal(caught.length, paths.length, "each message answered once, with an error");
+      assert.equal(completed.length, 0, "and none also as done");
+      for (const [i, hostile] of paths.entries()) {
+        const answer = caught.find((m) => m._msgid === `m${i}`) as NodeMessage & {
+          error: { message: string; code?: string };
+        };
+        assert.ok(answer, `${hostile.what} was answered`);
+        assert.match(answer.error.message, /accepted: /, hostile.what);
+      }
+      const texts = [...statusTexts(n), ...loggedTexts(n), ...caught.map((m) => JSON.stringify(m.error))];
+      for (const t of texts) assert.ok(!t.includes(PATH_MARKER), t);
+      await backToBaseline(baseline);
+      await until(() => statusTexts(n).at(-1) === "idle", 2000);
+    } finally {
+      await helper.unload();
+      await cleanup();
+    }
+  });
+
+  it("keeps identifiers a flow sends out of every error, log and status, and refuses prototype keys", async () => {
+    await load();
+    const n = helper.getNode("in");
+    const caught = collect("caught");
+    const bad: NodeMessage[] = [
+      {
+        topic: PHI_MARKER,
+        payload: tone(440, 0.1, 16000),
+        audio: { sampleRate: 16000, encoding: "toString" },
+      },
+      {
+        topic: PHI_MARKER,
+        payload: tone(440, 0.1, 16000),
+        audio: { sampleRate: 16000, encoding: "__proto__" },
+      },
+      { topic: PHI_MARKER, payload: tone(440, 0.1, 16000), rate: 16000, encoding: "constructor" },
+      { topic: PHI_MARKER, payload: tone(440, 0.1, 16000), audio: { sampleRate: NaN } },
+      { topic: PHI_MARKER, payload: tone(440, 0.1, 16000), audio: { sampleRate: PHI_MARKER } },
+      { payload: `/recordings/${PHI_MARKER}\0.wav`, audio: { sessionId: PHI_MARKER } },
+      { topic: PHI_MARKER, payload: `/recordings/${PHI_MARKER}.wav` },
+    ];
+    for (const msg of bad) send(msg);
+    await until(() => caught.length === bad.length);
+    const messages = caught.map((m) => (m.error as { message: string }).message);
+    assert.match(messages[0] ?? "", /msg\.audio\.encoding is not a supported encoding; accepted: pcm_s16le/);
+    assert.match(messages[1] ?? "", /msg\.audio\.encoding is not a supported encoding; accepted: pcm_s16le/);
+    assert.match(messages[2] ?? "", /accepted: signed-integer 16\/24\/32/);
+    for (const t of [...messages, ...statusTexts(n), ...loggedTexts(n)])
+      assert.ok(!t.includes(PHI_MARKER), t);
   });
 });

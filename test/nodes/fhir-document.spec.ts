@@ -204,4 +204,112 @@ describe(`fhir-document node (${runtimeLabel})`, () => {
     assert.match(message, /base URL must be an http\(s\) URL without user, password or query/);
     assert.ok(!message.includes("pw@"));
   });
+
+  it("starts with only id, type, z, wires and its server, the server with only id and type", async () => {
+    await helper.load(
+      modules,
+      flowWithCatch(
+        [
+          { id: "fhir", type: "fhir-document", server: "srv", wires: [["ok"], ["failed"], ["audit"]] },
+          { id: "srv", type: "fhir-server" },
+          { id: "plain", type: "fhir-document", wires: [["ok"], ["failed"], ["audit"]] },
+        ],
+        ["ok", "failed", "audit"],
+      ),
+      {},
+    );
+    for (const id of ["fhir", "plain"]) {
+      const n = helper.getNode(id);
+      assert.ok(
+        !statusTexts(n).includes("fhir-document.status.misconfigured"),
+        JSON.stringify(statusTexts(n)),
+      );
+      assert.deepEqual(loggedTexts(n), []);
+    }
+    const srv = helper.getNode("srv") as unknown as { sender?: { maxQueue: number } };
+    assert.equal(srv.sender?.maxQueue, 1000);
+    const ok = nextMessage("ok");
+    helper.getNode("plain").receive({ payload: documentWithText(TEXT), patient: { id: "TEST-0001" } });
+    const bundle = (await ok).payload as Bundle;
+    assert.equal(bundle.type, "transaction");
+    const doc = bundle.entry?.[0]?.resource as DocumentReference;
+    assert.deepEqual(doc.type?.coding?.[0]?.code, "11506-3", "the editor's default LOINC code");
+  });
+
+  it("never passes on a credential the server echoes: messages, issues, logs and status are redacted", async () => {
+    const token = "ZZ-PLANTED-t0ken-83d1f";
+    const echo = {
+      resourceType: "OperationOutcome",
+      issue: [
+        {
+          severity: "error",
+          code: "security",
+          diagnostics: `rejected header Authorization: Bearer ${token}`,
+          details: { text: `token ${token} expired` },
+        },
+      ],
+    };
+    const p = await stubFhirServer([
+      { status: 401, body: echo },
+      { status: 200, body: { ...echo, resourceType: "Bundle", type: "transaction-response", entry: [] } },
+    ]);
+    peer = p;
+    await load({ baseUrl: p.baseUrl, auth: "bearer" }, {}, { token });
+    const failed = nextMessage("failed");
+    send({ payload: documentWithText(TEXT), patient: { id: "TEST-0001" } });
+    const rejected = (await failed) as NodeMessage & { fhir: { issues: Array<{ diagnostics?: string }> } };
+    const ok = nextMessage("ok");
+    send({ payload: documentWithText(TEXT), patient: { id: "TEST-0001" } });
+    const delivered = await ok;
+    await delay(600);
+    assert.equal(p.requests[0]?.headers.authorization, `Bearer ${token}`, "the token was sent");
+    assert.equal(rejected.fhir.issues[0]?.diagnostics, "rejected header Authorization: [REDACTED]");
+    const n = helper.getNode("fhir");
+    const seen = [JSON.stringify(rejected), JSON.stringify(delivered), ...statusTexts(n), ...loggedTexts(n)];
+    for (const t of seen) assert.ok(!t.includes(token) && !t.includes("t0ken"), t);
+  });
+
+  it("reports a 200 with entry [null] as delivered on output 1, with the entries it could read and a note", async () => {
+    const p = await stubFhirServer([
+      {
+        status: 200,
+        body: {
+          resourceType: "Bundle",
+          type: "transaction-response",
+          entry: [null, { response: { status: "201 Created", location: "Provenance/9/_history/1" } }],
+        },
+      },
+    ]);
+    peer = p;
+    await load({ baseUrl: p.baseUrl });
+    const caught = collect("caught");
+    const ok = nextMessage("ok");
+    send({ payload: documentWithText(TEXT), patient: { id: "TEST-0001" } });
+    const msg = (await ok) as NodeMessage & { fhir: Record<string, unknown> };
+    assert.equal(msg.fhir.status, "delivered");
+    assert.deepEqual(msg.fhir.entries, [{ status: "201 Created", location: "Provenance/9/_history/1" }]);
+    assert.deepEqual(msg.fhir.notes, [
+      "1 of 2 response entries could not be read (no status, or a Location that is not a URI)",
+    ]);
+    assert.equal(caught.length, 0);
+  });
+
+  it("refuses a document that finds the server's queue full through catch, naming the server and the bound", async () => {
+    const p = await stubFhirServer(["hang"]);
+    peer = p;
+    await load({ baseUrl: p.baseUrl, timeout: "5", queueDepth: "1" });
+    const caught = collect("caught");
+    send({ payload: documentWithText(TEXT), patient: { id: "TEST-0001" } });
+    send({ payload: documentWithText(TEXT), patient: { id: "TEST-0001" } });
+    await delay(600);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message.replace(/^Error: /, "")),
+      [
+        'fhir-document: the queue to "test fhir" is full (at most 1 transactions and 64 MiB waiting or in flight): the document was refused and not sent',
+      ],
+    );
+    assert.equal(p.requests.length, 1);
+    const texts = statusTexts(helper.getNode("fhir"));
+    assert.ok(texts.includes("0 sent, 0 failed, 1 refused: queue full (1)"), JSON.stringify(texts));
+  });
 });

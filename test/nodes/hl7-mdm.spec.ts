@@ -188,4 +188,55 @@ describe(`hl7-mdm node (${runtimeLabel})`, () => {
     assert.ok(texts.includes("1 built, 2 failed"), JSON.stringify(texts));
     for (const t of [...texts, ...loggedTexts(n), ...caught]) assert.ok(!t.includes(PHI_MARKER), t);
   });
+
+  it("starts with only id, type, z and wires and builds MDM^T02 with the editor's defaults", async () => {
+    await helper.load(hl7Mdm, flowWithCatch([{ id: "mdm", type: "hl7-mdm", wires: [["out"]] }], ["out"]), {});
+    const out = nextMessage("out");
+    helper.getNode("mdm").receive({ payload: documentWithText(TEXT), patient: syntheticPatient });
+    const parsed = Hl7Message.parse((await out).payload as string);
+    assert.equal(parsed.getSegment("MSH")?.getField(9).toString(), "MDM^T02^MDM_T02");
+    assert.equal(parsed.getSegment("MSH")?.getField(3).toString(), "NODERED-ASR");
+    assert.equal(parsed.getSegment("TXA")?.getField(17).toString(), "DO");
+  });
+
+  it("refuses numbers and times from a flow that a message cannot carry, naming the field, never the value", async () => {
+    await load();
+    const caught = collect("caught");
+    const n = helper.getNode("mdm");
+    const doc = documentWithText("x");
+    n.receive({ payload: doc, patient: { ...syntheticPatient, id: Number.NaN } });
+    n.receive({ payload: doc, patient: { ...syntheticPatient, id: Number.POSITIVE_INFINITY } });
+    n.receive({ payload: doc, patient: syntheticPatient, encounter: { visitNumber: Number.NaN } });
+    n.receive({ payload: { ...doc, startedAt: "+275760-09-13T00:00:00.000Z" }, patient: syntheticPatient });
+    n.receive({ payload: { ...doc, completedAt: "-000001-01-01T00:00:00.000Z" }, patient: syntheticPatient });
+    n.receive({ payload: { ...doc, durationSeconds: Number.POSITIVE_INFINITY }, patient: syntheticPatient });
+    await delay(100);
+    // Node-RED shows the error's class before its text; the checks of the document come first.
+    const messages = caught.map((m) => (m.error as { message: string }).message.replace(/^\w*Error: /, ""));
+    assert.deepEqual(
+      messages.sort(),
+      [
+        "msg.patient.id must be text or a finite number (not NaN or Infinity)",
+        "msg.patient.id must be text or a finite number (not NaN or Infinity)",
+        "msg.encounter.visitNumber must be text or a finite number (not NaN or Infinity)",
+        "msg.payload is not a transcript document: payload.startedAt must be an ISO 8601 date and time with a zone (such as 2026-01-15T14:30:00.000Z), from 1900 to 9999. Accepted: the output of the transcript-document node.",
+        "msg.payload is not a transcript document: payload.completedAt must be an ISO 8601 date and time with a zone (such as 2026-01-15T14:30:00.000Z), from 1900 to 9999. Accepted: the output of the transcript-document node.",
+        "msg.payload is not a transcript document: payload.durationSeconds must be a number of seconds from 0 to 31536000. Accepted: the output of the transcript-document node.",
+      ].sort(),
+    );
+    assert.equal(collect("out").length, 0);
+  });
+
+  it("refuses an unknown processing id or confidentiality at deploy instead of replacing it", async () => {
+    for (const setting of [{ processingId: "X" }, { confidentiality: "Z" }]) {
+      await load(setting);
+      const caught = nextMessage("caught");
+      helper.getNode("mdm").receive({ payload: documentWithText("x"), patient: syntheticPatient });
+      assert.match(
+        ((await caught).error as { message: string }).message,
+        /must be one of (P, T, D|U, R, V)$/,
+      );
+      await helper.unload();
+    }
+  });
 });

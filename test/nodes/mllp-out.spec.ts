@@ -246,7 +246,7 @@ describe(`mllp-out node (${runtimeLabel})`, () => {
       assert.ok(!t.includes(PHI_MARKER), t);
   });
 
-  it("closes its connection when the flow stops, leaving no socket open", async () => {
+  it("closes its connection when the flow stops, leaving no socket open, and reports the message it held", async () => {
     const p = await start(medplumPeer("silent"));
     await load(p.port, { ackTimeout: "10" });
     dictate(TEXT);
@@ -254,8 +254,75 @@ describe(`mllp-out node (${runtimeLabel})`, () => {
     const sockets = (): number =>
       process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length;
     const during = sockets();
+    // The flow's catch node stops with it: what the node reports goes to its error method (the log).
+    const reported: string[] = [];
+    const n = helper.getNode("send") as unknown as { error: (err: unknown, msg?: unknown) => void };
+    const error = n.error.bind(n);
+    n.error = (err, msg) => {
+      reported.push(String(err));
+      error(err, msg);
+    };
     await helper.unload();
     await delay(50);
     assert.ok(sockets() < during, `sockets during ${during}, after ${sockets()}`);
+    assert.deepEqual(reported, [
+      'Error: mllp-out: the flow stopped before "test receiver" acknowledged the message: it may not have been delivered',
+    ]);
+  });
+
+  it("starts with only id, type, z, wires and its endpoint, the endpoint with only id and type", async () => {
+    await helper.load(
+      modules,
+      flowWithCatch(
+        [
+          { id: "send", type: "mllp-out", endpoint: "ep", wires: [[], [], []] },
+          { id: "ep", type: "mllp-endpoint" },
+        ],
+        [],
+      ),
+      {},
+    );
+    const n = helper.getNode("send");
+    assert.ok(!statusTexts(n).includes("mllp-out.status.misconfigured"), JSON.stringify(statusTexts(n)));
+    assert.deepEqual(loggedTexts(n), []);
+    const ep = helper.getNode("ep") as unknown as { client?: { maxQueue: number; maxQueueBytes: number } };
+    assert.deepEqual([ep.client?.maxQueue, ep.client?.maxQueueBytes], [1000, 64 * 1024 * 1024]);
+  });
+
+  it("refuses a message that finds the receiver's queue full through catch, naming the receiver and the bound", async () => {
+    const p = await start(medplumPeer("silent"));
+    await load(p.port, { ackTimeout: "5", queueDepth: "1" });
+    const caught = collect("caught");
+    const n = helper.getNode("send");
+    const message = (id: string): string => `MSH|^~\\&|A|B|C|D|20260101||MDM^T02|${id}|P|2.5.1`;
+    n.receive({ payload: message("Q1") });
+    n.receive({ payload: message("Q2") });
+    await delay(600);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message.replace(/^Error: /, "")),
+      [
+        'mllp-out: the queue to "test receiver" is full (at most 1 messages and 64 MiB waiting or in flight): the message was refused and not sent',
+      ],
+    );
+    assert.equal(p.received.length, 1, "only the first reached the receiver");
+    assert.ok(
+      statusTexts(n).includes("0 accepted, 0 rejected, 1 queued, 1 refused: queue full (1)"),
+      JSON.stringify(statusTexts(n)),
+    );
+  });
+
+  it("refuses a fractional port, retry count or queue bound at deploy", async () => {
+    for (const [setting, message] of [
+      [{ port: "2575.5" }, /Port must be a whole number from 1 to 65535/],
+      [{ retries: "1.5" }, /Retries must be a whole number from 0 to 100/],
+      [{ queueDepth: "0" }, /Queue \(messages\) must be a whole number from 1 to 100000/],
+      [{ queueMegabytes: "abc" }, /Queue \(MiB\) must be a number from 1 to 1024/],
+    ] as const) {
+      await load(2575, setting);
+      const caught = nextMessage("caught");
+      helper.getNode("send").receive({ payload: "MSH|^~\\&|A|B|C|D|20260101||MDM^T02|X1|P|2.5.1" });
+      assert.match(((await caught).error as { message: string }).message, message);
+      await helper.unload();
+    }
   });
 });

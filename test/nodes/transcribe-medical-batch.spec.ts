@@ -25,6 +25,7 @@ import {
 
 const PHI_MARKER = "Zzphimarker";
 const FILE_MARKER = "Zzpatientfile";
+const ECHO_MARKER = "zzechomarker";
 const SCRIPT = [
   { text: "Patient denies chest pain.", speaker: "spk_0", channel: "ch_0" },
   { text: `Mister [PHI]${PHI_MARKER} has no allergies.`, speaker: "spk_1", channel: "ch_1" },
@@ -120,6 +121,13 @@ describe(`transcribe-medical-batch node (${runtimeLabel})`, function () {
       queuedMs: 40,
       inProgressMs: 120,
       script: SCRIPT,
+      // A service that echoes what it was given in its FailureReason, in several forms.
+      failJob: (r) => {
+        const uri = typeof r.Media?.MediaFileUri === "string" ? r.Media.MediaFileUri : "";
+        if (!uri.includes(ECHO_MARKER)) return null;
+        const key = decodeURIComponent(uri.replace(/^s3:\/\/[^/]+\//, ""));
+        return `cannot read ${key} (prefix ${key.split("/")[0] ?? ""}, file '${key.split("/").at(-1) ?? ""}') for job ${String(r.MedicalTranscriptionJobName)}`;
+      },
     }).start();
     s3client = new S3Client({
       region: "us-east-1",
@@ -335,5 +343,94 @@ describe(`transcribe-medical-batch node (${runtimeLabel})`, function () {
     const polls = emu.calls.length;
     await delay(150);
     assert.equal(emu.calls.length, polls);
+  });
+
+  it("starts with only id, type, z, wires and its AWS configuration, and refuses each message naming the missing output bucket", async () => {
+    await helper.load(
+      modules,
+      flowWithCatch(
+        [
+          { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
+          { id: "tmb", type: "transcribe-medical-batch", aws: "awscfg", wires: [["out"], ["doc"]] },
+        ],
+        ["out", "doc"],
+      ),
+      { awscfg: { ...S3RVER_CREDENTIALS } },
+    );
+    assert.ok(statusTexts(tmb()).includes("misconfigured"));
+    const caught = collect("caught");
+    tmb().receive({ payload: `s3://media/${FILE_MARKER}.wav` });
+    await until(() => caught.length === 1);
+    await delay(100);
+    assert.equal(caught.length, 1, "answered once");
+    assert.match(
+      caughtError(caught).message,
+      /OutputBucketName is required: the S3 bucket for the transcript/,
+    );
+    assert.equal(emu.calls.length, 0);
+  });
+
+  it("with only its output bucket set (and the test's S3), takes the editor's defaults and transcribes", async () => {
+    await helper.load(
+      modules,
+      flowWithCatch(
+        [
+          { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
+          {
+            id: "tmb",
+            type: "transcribe-medical-batch",
+            aws: "awscfg",
+            outputBucket: "transcripts",
+            s3Endpoint: s3.endpoint,
+            wires: [["out"], ["doc"]],
+          },
+        ],
+        ["out", "doc"],
+      ),
+      { awscfg: { ...S3RVER_CREDENTIALS } },
+    );
+    const doc = collect("doc");
+    const out = collect("out");
+    tmb().receive({ payload: `s3://media/${FILE_MARKER}.wav` });
+    await until(() => doc.length === 1, 10000);
+    assert.deepEqual(
+      payloads<TranscriptResult>(out).map((r) => r.text),
+      TEXTS,
+    );
+    const start = emu.calls.find((c) => c.target === "StartMedicalTranscriptionJob")!.body;
+    assert.equal(start.Type, "CONVERSATION", "the editor's default type");
+    assert.equal(start.Specialty, "PRIMARYCARE");
+    assert.equal(start.Settings, undefined, "no speaker labels or channels by default");
+  });
+
+  it("keeps a flow's paths, prefixes, keys and job names out of errors, logs and status when a peer echoes them", async () => {
+    await load({ uploadPrefix: `${ECHO_MARKER}-ward` });
+    const caught = collect("caught");
+    const path = join(tmp, `${ECHO_MARKER}-${FILE_MARKER}.wav`);
+    writeFileSync(path, WAV);
+    await s3client.send(
+      new PutObjectCommand({ Bucket: "media", Key: `${ECHO_MARKER}-bed/${FILE_MARKER} a.wav`, Body: WAV }),
+    );
+    tmb().receive({ payload: path, jobName: `job-${ECHO_MARKER}-1` });
+    tmb().receive({
+      payload: `s3://media/${ECHO_MARKER}-bed/${FILE_MARKER} a.wav`,
+      jobName: `job-${ECHO_MARKER}-2`,
+    });
+    tmb().receive({ payload: `/recordings/${ECHO_MARKER}\0.wav` });
+    tmb().receive({ payload: `${tmp}/${ECHO_MARKER}-missing.wav` });
+    await until(() => caught.length === 4, 10000);
+    const texts = [
+      ...caught.map((m) => JSON.stringify((m as NodeMessage & { error: unknown }).error)),
+      ...statusTexts(tmb()),
+      ...loggedTexts(tmb()),
+    ];
+    assert.ok(
+      texts.some((t) => /the job failed: cannot read/.test(t)),
+      texts.join("\n"),
+    );
+    for (const t of texts) {
+      assert.ok(!t.toLowerCase().includes(ECHO_MARKER), t);
+      assert.ok(!t.includes(FILE_MARKER), t);
+    }
   });
 });

@@ -135,6 +135,51 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     await emu.stop();
   });
 
+  it("starts with only id, type, z, wires and its AWS configuration, and streams with the editor's defaults", async () => {
+    const flow = flowWithCatch(
+      [
+        { id: "awscfg", type: "aws-transcribe-config", endpoint: emu.endpoint },
+        { id: "tm", type: "transcribe-medical", aws: "awscfg", wires: [["out"], ["events"]] },
+      ],
+      ["out", "events"],
+    );
+    await helper.load(modules, flow, { awscfg: { ...EMULATOR_CREDENTIALS } });
+    assert.deepEqual(statusTexts(tm()), ["idle"]);
+    const out = collect("out");
+    const events = collect("events");
+    await play("minimal", 6);
+    await until(() => eventsOf(events).includes("ended"));
+    assert.deepEqual(
+      finals(out).map((r) => r.text),
+      TEXTS,
+    );
+    const headers = emu.streams[0]?.headers ?? {};
+    assert.equal(headers["x-amzn-transcribe-specialty"], "PRIMARYCARE");
+    assert.equal(headers["x-amzn-transcribe-type"], "CONVERSATION");
+    assert.equal(headers["x-amzn-transcribe-sample-rate"], "16000");
+    assert.equal(headers["x-amzn-transcribe-media-encoding"], "pcm");
+  });
+
+  it("starts with an AWS configuration of only id and type: us-east-1, the default credential chain", async () => {
+    const flow = flowWithCatch(
+      [
+        { id: "awsmin", type: "aws-transcribe-config" },
+        { id: "tm", type: "transcribe-medical", aws: "awsmin", wires: [["out"], ["events"]] },
+      ],
+      ["out", "events"],
+    );
+    await helper.load(modules, flow, {});
+    const cfg = helper.getNode("awsmin") as Node & { settings?: Record<string, unknown> };
+    assert.deepEqual(cfg.settings, {
+      region: "us-east-1",
+      endpoint: null,
+      credentials: null,
+      connectTimeoutMs: 10_000,
+      problems: [],
+    });
+    assert.deepEqual(statusTexts(tm()), ["idle"], "not misconfigured");
+  });
+
   it("loads with its AWS configuration, and keeps credentials out of the flow", async () => {
     await load({ name: "dictation" });
     assert.equal(tm().name, "dictation");
@@ -604,6 +649,63 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     for (const t of seen) {
       assert.ok(!t.includes(PHI_MARKER), t);
       assert.ok(!t.includes(SECRET_MARKER), t);
+    }
+  });
+
+  it("never shows default-chain credentials that the service echoes in an error", async () => {
+    // Credentials of the default chain (here: the environment) are not known to the node as secrets.
+    const key = "ASIAQWERTYUIOPASDF12";
+    const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
+    const token = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6EXAMPLETOKEN";
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: key,
+      AWS_SECRET_ACCESS_KEY: secret,
+      AWS_SESSION_TOKEN: token,
+    });
+    delete process.env.AWS_PROFILE;
+    try {
+      await emu.stop();
+      emu = await new AwsTranscribeEmulator({
+        fixture,
+        clock: "clock",
+        idleTimeoutMs: 1500,
+        credentials: { [key]: secret },
+      }).start();
+      emu.planFaults({
+        kind: "exception",
+        type: "BadRequestException",
+        message: `Invalid request.\nauthorization: AWS4-HMAC-SHA256 Credential=${key}/20261205/us-east-1/transcribe/aws4_request, SignedHeaders=host, Signature=${"ab12".repeat(16)}\nx-amz-security-token: ${token} key ${key} secret ${secret}`,
+        afterAudioSec: 0.5,
+      });
+      const flow = flowWithCatch(
+        [
+          { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
+          { id: "tm", type: "transcribe-medical", aws: "awscfg", wires: [["out"], ["events"]] },
+        ],
+        ["out", "events"],
+      );
+      await helper.load(modules, flow, {});
+      const caught = collect("caught");
+      await play("echo", 2);
+      await until(() => caught.length > 0);
+      await delay(600);
+      const errors = caught.map((m) => (m.error as { message: string }).message);
+      assert.ok(
+        errors.some((e) =>
+          /the session failed: BadRequestException: Invalid request\. authorization/.test(e),
+        ),
+        errors.join(" | "),
+      );
+      for (const t of [...errors, ...statusTexts(tm()), ...loggedTexts(tm())]) {
+        for (const s of [key, secret, token, "ab12ab12"]) assert.ok(!t.includes(s), t);
+        assert.ok(!t.includes("\n"), "no line break from the peer");
+      }
+    } finally {
+      for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
     }
   });
 

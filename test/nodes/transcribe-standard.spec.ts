@@ -114,6 +114,29 @@ describe(`transcribe-standard node (${runtimeLabel})`, function () {
     await emu.stop();
   });
 
+  it("starts with only id, type, z, wires and its AWS configuration, and streams with the editor's defaults", async () => {
+    const flow = flowWithCatch(
+      [
+        { id: "awscfg", type: "aws-transcribe-config", endpoint: emu.endpoint },
+        { id: "ts", type: "transcribe-standard", aws: "awscfg", wires: [["out"], ["events"]] },
+      ],
+      ["out", "events"],
+    );
+    await helper.load(modules, flow, { awscfg: { ...EMULATOR_CREDENTIALS } });
+    assert.deepEqual(statusTexts(ts()), ["idle"]);
+    const out = collect("out");
+    const events = collect("events");
+    await play("minimal", 7);
+    await until(() => eventsOf(events).includes("ended"));
+    assert.deepEqual(
+      finals(out).map((r) => [r.text, r.language]),
+      TEXTS.map((t) => [t, "es-US"]),
+    );
+    const headers = emu.streams[0]?.headers ?? {};
+    assert.equal(headers["x-amzn-transcribe-language-code"], "es-US");
+    assert.equal(headers["x-amzn-transcribe-sample-rate"], "16000");
+  });
+
   it("transcribes a Spanish session on the standard endpoint: valid results in es-US, events on output 2", async () => {
     await load({ stability: "high" });
     const out = collect("out");

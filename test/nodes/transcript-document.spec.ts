@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import type { NodeMessage } from "node-red";
 import type { TranscriptDocument } from "../../src/transcript/document";
 import { checkTranscriptDocument } from "../../src/transcript/document";
 import {
@@ -14,7 +15,7 @@ import {
   statusTexts,
   type FlowNode,
 } from "../support/node-red";
-import { withdrawal } from "../../src/transcript/result";
+import { withdrawal, type TranscriptWord } from "../../src/transcript/result";
 import { result, words } from "../support/results";
 
 const transcriptDocument = builtNode("transcript-document");
@@ -221,7 +222,7 @@ describe(`transcript-document node (${runtimeLabel})`, () => {
     send({ topic: "x", payload: { text: "hello" } });
     send({ topic: "x", control: "stop" });
     await delay(50);
-    const messages = caught.map((m) => (m.error as { message: string }).message);
+    const messages = caught.map(caughtText);
     assert.match(messages[0] ?? "", /msg\.payload is not a transcript result: payload\.provider is missing/);
     assert.match(messages[1] ?? "", /msg\.control must be "flush"/);
   });
@@ -241,4 +242,117 @@ describe(`transcript-document node (${runtimeLabel})`, () => {
     assert.ok(texts.includes("1 open, 0 documents"), JSON.stringify(texts));
     for (const t of [...texts, ...loggedTexts(n)]) assert.ok(!t.includes(PHI_MARKER), t);
   });
+
+  it("starts with only id, type, z and wires, with the editor's defaults (100 sessions at most)", async () => {
+    await helper.load(
+      transcriptDocument,
+      flowWithCatch([{ id: "doc", type: "transcript-document", wires: [["out"]] }], ["out"]),
+      {},
+    );
+    const caught = collect("caught");
+    const out = collect("out");
+    for (let i = 0; i <= 100; i++) send({ topic: `s${i}`, payload: result({ sessionId: `s${i}` }) });
+    send({ topic: "s0", control: "flush" });
+    await delay(50);
+    assert.ok(!statusTexts(helper.getNode("doc")).includes("transcript-document.status.misconfigured"));
+    assert.equal(out.length, 1);
+    assert.deepEqual(caught.map(caughtText), [
+      "transcript-document: already collecting 100 sessions (the node's limit): the result of a new session was refused. Raise \"Max sessions\", or end sessions sooner (flush, idle timeout, the transcriber's session events)",
+    ]);
+  });
+
+  it("refuses a word list past the document limit at the edge, with an error naming the limit", async () => {
+    await load();
+    const caught = collect("caught");
+    const out = collect("out");
+    send({ topic: "s", payload: result({ words: manyWords(60_000), text: "many" }) });
+    send({ topic: "s", control: "flush" });
+    await delay(50);
+    assert.deepEqual(caught.map(caughtText), [
+      "transcript-document: the result alone exceeds the limit of 50000 words per document: it was refused",
+    ]);
+    assert.equal(out.length, 0, "nothing was kept");
+  });
+
+  it("at the word limit sends the document so far, tells Catch (naming the session by tag only), and goes on", async () => {
+    await load();
+    const caught = collect("caught");
+    const out = collect("out");
+    const session = `${PHI_MARKER}-encounter`;
+    for (let i = 0; i < 8; i++) {
+      send({
+        topic: session,
+        payload: result({
+          sessionId: session,
+          segmentId: `g${i}`,
+          words: manyWords(7000, i * 2500),
+          text: "w",
+        }),
+      });
+    }
+    send({ topic: session, control: "flush" });
+    await delay(100);
+    const docs = out.map((m) => m.payload as TranscriptDocument);
+    assert.deepEqual(
+      docs.map((d) => [d.endReason, d.words.length]),
+      [
+        ["limit", 49_000],
+        ["flush", 7000],
+      ],
+    );
+    const messages = caught.map(caughtText);
+    assert.equal(messages.length, 1);
+    assert.match(
+      messages[0] ?? "",
+      /^transcript-document: session #[0-9a-f]{8} reached the limit of 50000 words per document: its document so far was sent \(endReason "limit"\) and the session goes on in a new document$/,
+    );
+    const n = helper.getNode("doc");
+    for (const t of [...messages, ...statusTexts(n), ...loggedTexts(n)])
+      assert.ok(!t.includes(PHI_MARKER), t);
+  });
+
+  it("refuses a time past one year at the edge, and its idle timer keeps going for the other sessions", async () => {
+    await load({ idleTimeout: "0.05" });
+    const caught = collect("caught");
+    const out = collect("out");
+    send({ topic: "bad", payload: result({ sessionId: "bad", startTime: 1e300, endTime: 1e300 }) });
+    send({ topic: "good", payload: result({ sessionId: "good" }) });
+    await delay(200);
+    assert.match((caught[0]?.error as { message: string }).message, /payload\.startTime must be <= 31536000/);
+    assert.deepEqual(
+      out.map((m) => [
+        (m.payload as TranscriptDocument).sessionId,
+        (m.payload as TranscriptDocument).endReason,
+      ]),
+      [["good", "idle"]],
+    );
+  });
+
+  it("refuses a bad maximum of sessions at deploy", async () => {
+    for (const maxSessions of ["0", "1.5", "abc", "1e9"]) {
+      await load({ maxSessions });
+      assert.ok(statusTexts(helper.getNode("doc")).includes("transcript-document.status.misconfigured"));
+      await helper.unload();
+    }
+  });
 });
+
+/** The text of an error a catch node received (Node-RED 4 prefixes the error's name). */
+function caughtText(msg: NodeMessage): string {
+  return ((msg as { error?: { message?: string } }).error?.message ?? "").replace(/^Error: /, "");
+}
+
+/** `n` synthetic words 0.3 s apart from `from`. */
+function manyWords(n: number, from = 0): TranscriptWord[] {
+  const out: TranscriptWord[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({
+      text: "word",
+      startTime: from + i * 0.3,
+      endTime: from + i * 0.3 + 0.2,
+      confidence: 0.9,
+      kind: "word",
+    });
+  }
+  return out;
+}

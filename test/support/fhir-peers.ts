@@ -72,7 +72,14 @@ export async function medplumFhirPeer(): Promise<MedplumFhirPeer> {
   return { baseUrl: `${baseUrl}/fhir`, requests, repo, close: () => stop(server) };
 }
 
-export type StubAnswer = { status: number; body?: unknown; headers?: Record<string, string> } | "hang";
+/**
+ * One answer of the stub: a status with a JSON body (or `raw` bytes, sent as they are), "hang" (never
+ * answers), or a function that answers however it likes (garbage, a body that never ends).
+ */
+export type StubAnswer =
+  | { status: number; body?: unknown; raw?: string | Buffer; headers?: Record<string, string> }
+  | "hang"
+  | ((res: http.ServerResponse) => void);
 
 /**
  * A recording FHIR stub. Answers come from `answers` in order (then the last repeats); by default it
@@ -91,9 +98,13 @@ export async function stubFhirServer(
       requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
       const answer = answers.length ? answers[Math.min(next++, answers.length - 1)] : undefined;
       if (answer === "hang") return;
+      if (typeof answer === "function") {
+        answer(res);
+        return;
+      }
       if (answer) {
         res.writeHead(answer.status, { "content-type": "application/fhir+json", ...answer.headers });
-        res.end(answer.body === undefined ? "" : JSON.stringify(answer.body));
+        res.end(answer.raw ?? (answer.body === undefined ? "" : JSON.stringify(answer.body)));
         return;
       }
       const entries = (

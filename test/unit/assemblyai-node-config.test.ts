@@ -4,6 +4,7 @@ import {
   checkAudioMessage,
   checkControl,
   paramsFromFields,
+  timingFromFields,
 } from "../../src/providers/assemblyai/node-config";
 import { MEDICAL_DEFAULTS } from "../../src/providers/assemblyai/params";
 
@@ -13,7 +14,86 @@ describe("assemblyai-medical configuration and input checks", () => {
   it("turns empty editor fields into the Medical Mode defaults", () => {
     const r = paramsFromFields({});
     assert.ok(r.ok);
-    assert.deepEqual(r.value, MEDICAL_DEFAULTS);
+    // U3 Pro models are asked for Silence acknowledgements: evidence of life in silence for the watchdog.
+    assert.deepEqual(r.value, { ...MEDICAL_DEFAULTS, acknowledge_silence: true });
+  });
+
+  it("asks only U3 Pro models for Silence acknowledgements (what another model does with it is unknown)", () => {
+    for (const [speechModel, asked] of [
+      ["u3-rt-pro", true],
+      ["universal-3-5-pro", true],
+      ["universal-streaming-english", undefined],
+      ["universal-streaming-multilingual", undefined],
+    ] as const) {
+      const r = paramsFromFields({ speechModel });
+      assert.ok(r.ok);
+      assert.equal(r.value.acknowledge_silence, asked, speechModel);
+    }
+  });
+
+  it("reads the session settings with their defaults, in milliseconds", () => {
+    const r = timingFromFields({});
+    assert.ok(r.ok);
+    assert.deepEqual(r.value, {
+      idleMs: 30000,
+      frameMs: 100,
+      connectTimeoutMs: 10000,
+      terminationTimeoutMs: 5000,
+      maxRetries: 5,
+      retryDelayMs: 250,
+      maxPendingMs: 60000,
+      stallTimeoutMs: 5000,
+      probeTimeoutMs: 2000,
+      replayRate: 2,
+      maxSessions: 100,
+    });
+    const off = timingFromFields({ stallTimeout: "0", idleTimeout: 0, maxSessions: "7" });
+    assert.ok(off.ok);
+    assert.equal(off.value.stallTimeoutMs, 0);
+    assert.equal(off.value.idleMs, 0);
+    assert.equal(off.value.maxSessions, 7);
+  });
+
+  for (const [field, value, label] of [
+    ["stallTimeout", "-1", "Stall timeout"],
+    ["stallTimeout", "1e9", "Stall timeout"],
+    ["probeTimeout", "NaN", "Probe wait"],
+    ["replayRate", 0.5, "Replay speed"],
+    ["maxSessions", "0", "Session limit"],
+    ["maxSessions", 2.5, "Session limit"],
+    ["maxRetries", "Infinity", "Reconnect attempts"],
+    ["frameMs", 2000, "Frame length"],
+    ["maxBuffer", "lots", "Audio buffer"],
+  ] as const) {
+    it(`refuses ${field} ${String(value)}, naming the setting and what is accepted, not the value`, () => {
+      const r = timingFromFields({ [field]: value });
+      assert.equal(r.ok, false);
+      if (!r.ok) {
+        assert.match(
+          r.error.message,
+          new RegExp(`^assemblyai-medical: setting "${label}" is invalid; accepted: `),
+        );
+        assert.ok(!r.error.message.includes(String(value)) || /^\d+$/.test(String(value)));
+      }
+    });
+  }
+
+  it("refuses a msg.audio.offsetMs that is not a time within the session, accepts one that is", () => {
+    for (const offsetMs of [-1, 1e20, Number.NaN, "5", Number.POSITIVE_INFINITY]) {
+      const r = checkAudioMessage({ topic: "s", payload: Buffer.alloc(320), audio: { offsetMs } }, expected);
+      assert.equal(r.ok, false, String(offsetMs));
+      if (!r.ok)
+        assert.match(
+          r.error.message,
+          /^msg\.audio\.offsetMs must be a number of milliseconds from 0 to one year/,
+        );
+    }
+    const r = checkAudioMessage(
+      { topic: "s", payload: Buffer.alloc(320), audio: { offsetMs: 1500 } },
+      expected,
+    );
+    assert.ok(r.ok);
+    assert.equal(r.value.offsetMs, 1500);
   });
 
   it("reads the editor fields: domain off, keyterms, speakers only with labels on, inactivity, prompt", () => {
@@ -41,6 +121,7 @@ describe("assemblyai-medical configuration and input checks", () => {
       keyterms_prompt: ["Humalog", "lispro"],
       inactivity_timeout: 60,
       format_turns: true,
+      acknowledge_silence: true,
     });
   });
 

@@ -7,6 +7,7 @@ import {
   type SessionOptions,
 } from "../../src/providers/assemblyai/session";
 import type { TranscriptResult } from "../../src/transcript/result";
+import { backstopErrors } from "../../src/util/backstop";
 import { assertTranscriptResult } from "../support/contract";
 import { taggedPcm, turn, type Fixture } from "../emulators/assemblyai/fixture";
 import { AssemblyAiEmulator, type EmulatedConnection } from "../emulators/assemblyai/server";
@@ -119,7 +120,7 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
   });
 
   it("reconnects after a dropped connection, replays unconfirmed audio, loses and duplicates no final, keeps times continuous", async () => {
-    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
     emu.once("connection", (c: EmulatedConnection) => c.whenAudio(1700, () => c.drop()));
     const run = open(emu);
     writeAudio(run.session);
@@ -127,7 +128,11 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
     assert.deepEqual(finals(run.results), ["Blood pressure stable.", "No edema noted.", "Plan unchanged."]);
     const second = await emu.connection(1);
     const firstSent = second.frames[0]?.contentMs ?? -1;
-    assert.ok(firstSent > 0 && firstSent < 1700, `replay starts at unconfirmed audio (${firstSent} ms)`);
+    // The first final covers audio up to 800 ms; the replay keeps a margin before its last word.
+    assert.ok(
+      firstSent >= 0 && firstSent <= 800,
+      `replay starts with the unconfirmed audio (${firstSent} ms)`,
+    );
     const noEdema = run.results.find((r) => r.isFinal && r.text === "No edema noted.");
     assert.deepEqual(
       noEdema?.words.map((w) => w.startTime),
@@ -145,7 +150,7 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
   });
 
   it("opens a new session after 3008 and retries 3005, 1011 and the 1008 concurrency close", async () => {
-    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
     emu.plan({ reject: 1008 });
     let n = 0;
     emu.on("connection", (c: EmulatedConnection) => {
@@ -253,21 +258,46 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
     assert.equal(error?.event === "error" && error.kind, "retries-exhausted");
   });
 
-  it("bounds the wait for Termination when the service stalls, and closes the socket", async () => {
+  it("replays unconfirmed audio into a new connection when Termination never comes (a stall after Terminate)", async () => {
     emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
-    emu.once("connection", (c: EmulatedConnection) => c.whenAudio(100, () => c.stall()));
+    emu.once("connection", (c: EmulatedConnection) => c.onTerminate(() => c.stall()));
     const run = open(emu, { terminationTimeoutMs: 300 });
-    writeAudio(run.session, 0, 300);
+    writeAudio(run.session, 0, 1200);
     const started = Date.now();
     await run.session.end();
-    assert.ok(Date.now() - started < 1500);
+    assert.ok(Date.now() - started < 3000);
     assert.deepEqual(
-      run.events.slice(-2).map((e) => e.event),
-      ["warning", "ended"],
+      run.events.map((e) => e.event),
+      ["begin", "warning", "reconnecting", "begin", "termination"],
+    );
+    const reconnecting = run.events[2];
+    assert.equal(reconnecting?.event === "reconnecting" && reconnecting.reason, "no-termination");
+    assert.deepEqual(finals(run.results), ["Blood pressure stable."]);
+    const end = run.events.at(-1);
+    assert.ok(end?.event === "termination");
+    assert.deepEqual(end.account, {
+      receivedSeconds: 1.2,
+      confirmedSeconds: 1.2,
+      lostSeconds: 0,
+      reconnects: 1,
+    });
+  });
+
+  it("ends without Termination when the service confirmed all audio already (Silence acknowledgements), and closes the socket", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: { turns: [] } });
+    emu.once("connection", (c: EmulatedConnection) => c.onTerminate(() => c.stall()));
+    const run = open(emu, { terminationTimeoutMs: 300 }, { acknowledge_silence: true });
+    writeAudio(run.session, 0, 1000);
+    await run.session.end();
+    assert.deepEqual(
+      run.events.map((e) => e.event),
+      ["begin", "warning", "ended"],
     );
     const ended = run.events.at(-1);
     assert.equal(ended?.event === "ended" && ended.reason, "no-termination");
+    assert.equal(ended?.event === "ended" && ended.account.lostSeconds, 0);
     assert.equal(await (await emu.connection(0)).closed, 1000);
+    assert.equal(emu.connections.length, 1);
   });
 
   it("retries when Begin never comes (connect timeout), then streams", async () => {
@@ -297,7 +327,7 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
   });
 
   it("keeps reconnecting through an outage longer than the retry budget while audio keeps arriving, then resumes: no final lost or duplicated", async () => {
-    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
     emu.once("connection", (c: EmulatedConnection) =>
       c.whenAudio(500, () => {
         // The service is gone for six connection attempts: twice the retry budget of three.
@@ -355,7 +385,7 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
   });
 
   it("notices a half-open connection after Begin by ping, terminates it and reconnects with replay", async () => {
-    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
     emu.once("connection", (c: EmulatedConnection) => c.whenAudio(1000, () => c.freeze()));
     const run = open(emu, { pingIntervalMs: 100, pongTimeoutMs: 200 });
     writeAudio(run.session);
@@ -367,7 +397,7 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
   });
 
   it("keeps a mid-stream UpdateConfiguration across a reconnect and a 3008 new session", async () => {
-    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, rateToleranceMs: 1000 });
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
     let n = 0;
     emu.on("connection", (c: EmulatedConnection) => {
       n++;
@@ -404,7 +434,7 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
     assert.equal(conn.config.prompt, "Dictation.");
   });
 
-  it("always ends with a terminal event: a close 1000 after Terminate without Termination, and abort", async () => {
+  it("always ends with a terminal event: a close 1000 after Terminate without Termination replays, then terminates; abort ends at once", async () => {
     emu = await AssemblyAiEmulator.start({ fixture: FIXTURE, terminationDelayMs: 500 });
     const run = open(emu);
     writeAudio(run.session, 0, 300);
@@ -415,19 +445,43 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
     }
     conn.closeBare(1000);
     await ending;
-    const ended = run.events.at(-1);
-    assert.ok(ended?.event === "ended");
-    assert.equal(ended.reason, "closed");
-    assert.equal(ended.sessionId, "enc-1");
+    assert.deepEqual(
+      run.events.map((e) => e.event),
+      ["begin", "reconnecting", "begin", "termination"],
+      "a normal close with audio unconfirmed is not a normal end",
+    );
+    const end = run.events.at(-1);
+    assert.ok(end?.event === "termination");
+    assert.equal(end.sessionId, "enc-1");
+    assert.equal(end.account.lostSeconds, 0);
 
     const aborted = open(emu);
-    await emu.connection(1);
+    await emu.connection(2);
+    aborted.session.write(taggedPcm(0, 500));
     aborted.session.abort();
     aborted.session.abort();
+    const endedEvents = aborted.events.filter((e) => e.event === "ended");
     assert.deepEqual(
-      aborted.events.filter((e) => e.event === "ended").map((e) => e.event === "ended" && e.reason),
+      endedEvents.map((e) => e.event === "ended" && e.reason),
       ["aborted"],
     );
+    const account = endedEvents[0]?.event === "ended" ? endedEvents[0].account : undefined;
+    assert.deepEqual(account, { receivedSeconds: 0.5, confirmedSeconds: 0, lostSeconds: 0.5, reconnects: 0 });
+  });
+
+  it("withdraws the partial of a turn still open when the session ends without its final", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    const run = open(emu);
+    writeAudio(run.session, 0, 500);
+    while (!run.results.some((r) => !r.isFinal)) await new Promise((r) => setTimeout(r, 10));
+    run.session.abort();
+    const last = run.results.at(-1);
+    assert.ok(last?.withdrawn === true, "the open segment is withdrawn");
+    assert.equal(last.segmentId, run.results[0]?.segmentId);
+    assertTranscriptResult(last);
+    const ended = run.events.at(-1);
+    assert.ok(ended?.event === "ended" && ended.reason === "aborted");
+    assert.equal(ended.account.lostSeconds, 0.5, "the unconfirmed audio is counted as lost");
   });
 
   it("gives a reopened session with the same session id new segment ids", async () => {
@@ -461,20 +515,24 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
   });
 
   it("terminates a socket whose peer never answers the close, instead of waiting ws's 30 s", async () => {
-    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
-    emu.once("connection", (c: EmulatedConnection) => c.whenAudio(100, () => c.freeze()));
+    emu = await AssemblyAiEmulator.start({ fixture: { turns: [] } });
+    emu.once("connection", (c: EmulatedConnection) => c.onTerminate(() => c.freeze()));
     const sockets: WebSocket[] = [];
-    const run = open(emu, {
-      terminationTimeoutMs: 200,
-      closeGraceMs: 200,
-      pingIntervalMs: 0,
-      openSocket: (url, options) => {
-        const ws = new WebSocket(url, options);
-        sockets.push(ws);
-        return ws;
+    const run = open(
+      emu,
+      {
+        terminationTimeoutMs: 200,
+        closeGraceMs: 200,
+        pingIntervalMs: 0,
+        openSocket: (url, options) => {
+          const ws = new WebSocket(url, options);
+          sockets.push(ws);
+          return ws;
+        },
       },
-    });
-    writeAudio(run.session, 0, 300);
+      { acknowledge_silence: true },
+    );
+    writeAudio(run.session, 0, 1000);
     await run.session.end();
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(sockets.length, 1);
@@ -506,5 +564,68 @@ describe("AssemblyAI streaming session (against the emulator)", function () {
     writeAudio(run.session);
     await run.session.end();
     assert.equal(finals(run.results).length, 3);
+  });
+});
+
+describe("AssemblyAI streaming session: its own callbacks cannot stop the process", function () {
+  this.timeout(15000);
+  let emu: AssemblyAiEmulator;
+  afterEach(() => emu.close());
+
+  it("a throw in a socket callback (the result handler) ends that session with an internal error, and nothing else", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: FIXTURE });
+    const before = backstopErrors();
+    const events: SessionEvent[] = [];
+    const params = { ...MEDICAL_DEFAULTS, min_turn_silence: 300 };
+    const session = new AssemblyAiSession(
+      { sessionId: "enc-1", url: connectionUrl(emu.url, params), apiKey: "test-api-key", params },
+      {
+        result: () => {
+          throw new TypeError("a bug downstream");
+        },
+        event: (e) => events.push(e),
+      },
+    );
+    session.start();
+    writeAudio(session, 0, 1500);
+    await session.end();
+    const error = events.at(-1);
+    assert.ok(error?.event === "error");
+    assert.equal(error.kind, "internal");
+    assert.match(
+      error.message,
+      /^the AssemblyAI session stopped on an internal error \(TypeError\); [\d.]+ s of audio were not transcribed$/,
+    );
+    assert.doesNotMatch(error.message, /a bug downstream/, "the thrown text (it may hold PHI) stays out");
+    assert.equal(session.state, "failed");
+    assert.equal(await (await emu.connection(0)).closed, 1000);
+    assert.equal(backstopErrors(), before, "nothing reached the process backstop");
+  });
+
+  it("a throw in a timer callback (an event handler called from the termination wait) ends the session; a second throw while reporting it too", async () => {
+    emu = await AssemblyAiEmulator.start({ fixture: { turns: [] } });
+    emu.once("connection", (c: EmulatedConnection) => c.onTerminate(() => c.stall()));
+    const before = backstopErrors();
+    const params = { ...MEDICAL_DEFAULTS, acknowledge_silence: true };
+    const session = new AssemblyAiSession(
+      {
+        sessionId: "enc-1",
+        url: connectionUrl(emu.url, params),
+        apiKey: "test-api-key",
+        params,
+        terminationTimeoutMs: 200,
+      },
+      {
+        result: () => undefined,
+        event: (e) => {
+          if (e.event === "warning" || e.event === "error") throw new Error("handler broken");
+        },
+      },
+    );
+    session.start();
+    writeAudio(session, 0, 1000);
+    await session.end();
+    assert.equal(session.state, "failed");
+    assert.equal(backstopErrors(), before);
   });
 });

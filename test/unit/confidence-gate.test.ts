@@ -122,4 +122,24 @@ describe("confidence gate", () => {
       );
     }
   });
+
+  it("describes a bad threshold from a message by its kind only, never by its value", () => {
+    for (const [bad, got] of [
+      [12345678, "a number above 1"],
+      [-42, "a number below 0"],
+      ["98765432", "a numeric string above 1"],
+      [" -7 ", "a numeric string below 0"],
+      [Infinity, "an infinite number"],
+      [Number.NaN, "NaN"],
+      ["MRN-1234", "a non-numeric string"],
+    ] as const) {
+      assert.throws(
+        () => parseUnitInterval(bad, "the threshold (from msg)", { echo: false }),
+        (e: unknown) =>
+          e instanceof GateOptionError &&
+          e.message === `the threshold (from msg) must be a number from 0 to 1 (got ${got})`,
+        String(bad),
+      );
+    }
+  });
 });

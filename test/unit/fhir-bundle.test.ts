@@ -7,7 +7,7 @@ import {
   DEFAULT_FHIR_OPTIONS,
   FhirFieldError,
 } from "../../src/hospital/fhir/bundle";
-import { FhirSender, type FhirEvent } from "../../src/hospital/fhir/send";
+import { FhirSender, retryAfter, type FhirEvent, type FhirOutcome } from "../../src/hospital/fhir/send";
 import { documentWithText } from "../support/documents";
 import { medplumFhirPeer, stubFhirServer, type FhirPeer } from "../support/fhir-peers";
 
@@ -182,5 +182,231 @@ describe("FHIR sender", () => {
     const p = await peer(stubFhirServer());
     await sender(p.baseUrl, { headers: { authorization: "Bearer test-token" } }).post(bundle().bundle);
     assert.equal(p.requests[0]?.headers.authorization, "Bearer test-token");
+  });
+
+  it("reports a 200 whose entries include null or a malformed Location as delivered, with the entries it could read", async () => {
+    const body = {
+      resourceType: "Bundle",
+      type: "transaction-response",
+      entry: [
+        null,
+        { response: { status: "201 Created", location: "DocumentReference/7/_history/1" } },
+        { response: { status: "201 Created", location: "http://[not a uri" } },
+        { response: { location: 5 } },
+        "garbage",
+      ],
+    };
+    const p = await peer(stubFhirServer([{ status: 200, body }]));
+    const outcome = await sender(p.baseUrl).post(bundle().bundle);
+    assert.equal(outcome.status, "delivered");
+    if (outcome.status !== "delivered") return;
+    assert.equal(outcome.attempts, 1, "an accepted transaction is never sent again");
+    assert.deepEqual(outcome.entries, [
+      { status: "201 Created", location: "DocumentReference/7/_history/1" },
+      { status: "201 Created" },
+    ]);
+    assert.deepEqual(outcome.notes, [
+      "4 of 5 response entries could not be read (no status, or a Location that is not a URI)",
+    ]);
+  });
+
+  for (const [what, answer, note] of [
+    ["a body that is not JSON", { status: 200, raw: "<html>OK</html>" }, "the response body is not JSON"],
+    ["an empty body", { status: 201, raw: "" }, "the response body is empty"],
+    [
+      "a body nested too deeply",
+      { status: 200, raw: `${"[".repeat(100_000)}${"]".repeat(100_000)}` },
+      "the response body is nested too deeply to be FHIR",
+    ],
+  ] as const) {
+    it(`reports a 2xx with ${what} as delivered, with a note and no entries`, async () => {
+      const p = await peer(stubFhirServer([answer]));
+      const outcome = await sender(p.baseUrl).post(bundle().bundle);
+      assert.equal(outcome.status, "delivered");
+      assert.deepEqual(outcome.status === "delivered" && [outcome.entries, outcome.notes, outcome.response], [
+        [],
+        [note],
+        undefined,
+      ]);
+    });
+  }
+
+  it("stops reading a response body past 1 MiB, even one that never ends, and still reports the 200", async () => {
+    let written = 0;
+    const p = await peer(
+      stubFhirServer([
+        (res) => {
+          res.writeHead(200, { "content-type": "application/fhir+json" });
+          const chunk = Buffer.alloc(64 * 1024, 0x20);
+          const timer = setInterval(() => {
+            if (res.destroyed) clearInterval(timer);
+            else {
+              written += chunk.length;
+              res.write(chunk);
+            }
+          }, 1);
+          res.on("close", () => clearInterval(timer));
+        },
+      ]),
+    );
+    const outcome = await sender(p.baseUrl, { timeoutMs: 5000 }).post(bundle().bundle);
+    assert.equal(outcome.status, "delivered");
+    assert.deepEqual(outcome.status === "delivered" && outcome.notes, [
+      "the response body exceeded 1048576 bytes and was not read",
+    ]);
+    assert.ok(written < 16 * 1024 * 1024, "the server was cut off soon after the bound");
+  });
+
+  it("does not read a body whose Content-Length is past the bound", async () => {
+    const p = await peer(
+      stubFhirServer([{ status: 422, raw: Buffer.alloc(2 * 1024 * 1024, 0x20), headers: {} }]),
+    );
+    const outcome = await sender(p.baseUrl).post(bundle().bundle);
+    assert.deepEqual(outcome.status === "rejected" && [outcome.reason, outcome.httpStatus, outcome.issues], [
+      "http-error",
+      422,
+      [],
+    ]);
+  });
+
+  it("times out a server that sends its headers and then trickles the body: the timeout covers the body", async () => {
+    const p = await peer(
+      stubFhirServer([
+        (res) => {
+          res.writeHead(200, { "content-type": "application/fhir+json" });
+          res.write("{");
+          const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write(" ")), 20);
+          res.on("close", () => clearInterval(timer));
+        },
+      ]),
+    );
+    const outcome = await sender(p.baseUrl, { timeoutMs: 150, retries: 0 }).post(bundle().bundle);
+    assert.equal(outcome.status === "rejected" && outcome.reason, "timeout");
+    assert.equal(outcome.status === "rejected" && outcome.detail, "no complete response within 150 ms");
+  });
+
+  it("honours a Retry-After given as an HTTP-date (up to the longest backoff)", async () => {
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    const p = await peer(
+      stubFhirServer([
+        { status: 503, headers: { "retry-after": inAMinute } },
+        { status: 200, body: { resourceType: "Bundle", type: "transaction-response", entry: [] } },
+      ]),
+    );
+    const events: FhirEvent[] = [];
+    const outcome = await sender(p.baseUrl, { backoffMs: 10, backoffMaxMs: 80 }).post(bundle().bundle, (e) =>
+      events.push(e),
+    );
+    assert.equal(outcome.status, "delivered");
+    assert.deepEqual(
+      events.filter((e) => e.type === "retry").map((e) => (e as { delayMs: number }).delayMs),
+      [80],
+    );
+    const now = Date.parse("2026-01-15T14:00:00Z");
+    assert.equal(retryAfter("Thu, 15 Jan 2026 14:00:30 GMT", now), 30_000);
+    assert.equal(retryAfter("Thu, 15 Jan 2026 13:00:00 GMT", now), 0, "a date past means at once");
+    assert.equal(retryAfter("120", now), 120_000);
+    assert.equal(retryAfter("soon", now), undefined);
+    assert.equal(retryAfter(null, now), undefined);
+  });
+
+  it("redacts the configured credentials, and token shapes, from everything the server echoes", async () => {
+    const token = "ZZ-SECRET-tok3n-5a7b9c";
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+    const oo = {
+      resourceType: "OperationOutcome",
+      issue: [
+        {
+          severity: "error",
+          code: `forbidden ${token}`,
+          diagnostics: `Authorization: Bearer ${token} is not allowed`,
+          details: {
+            text: `token=${encodeURIComponent(token)}; other Bearer ${jwt}; Basic validation failed`,
+          },
+        },
+      ],
+      [`echo-${token}`]: { nested: [{ deeper: `x${token}x` }] },
+    };
+    const p = await peer(
+      stubFhirServer([
+        { status: 403, body: oo },
+        { status: 200, body: oo },
+      ]),
+    );
+    const s = sender(p.baseUrl, { headers: { authorization: `Bearer ${token}` }, secrets: [token] });
+    const rejected = await s.post(bundle().bundle);
+    const delivered = await s.post(bundle().bundle);
+    for (const outcome of [rejected, delivered] as FhirOutcome[]) {
+      const seen = JSON.stringify(outcome);
+      assert.ok(!seen.includes(token), seen);
+      assert.ok(!seen.includes("tok3n"), seen);
+      assert.ok(!seen.includes(jwt), seen);
+    }
+    assert.equal(rejected.status, "rejected");
+    if (rejected.status !== "rejected") return;
+    assert.deepEqual(rejected.issues[0], {
+      severity: "error",
+      code: "forbidden [REDACTED]",
+      diagnostics: "Authorization: [REDACTED] is not allowed",
+      details: "token=[REDACTED]; other Bearer [REDACTED]; Basic validation failed",
+    });
+    assert.equal(
+      rejected.detail,
+      "HTTP 403, OperationOutcome: error/?",
+      "a code that is not a FHIR code is not shown",
+    );
+  });
+
+  it("sends one transaction at a time, in order, and refuses one past the queue bound at once", async () => {
+    const p = await peer(stubFhirServer());
+    let inFlight = 0;
+    let most = 0;
+    const counting: typeof fetch = async (input, init) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await fetch(input, init);
+      } finally {
+        inFlight--;
+      }
+    };
+    const s = sender(p.baseUrl, { maxQueue: 3, fetch: counting });
+    const outcomes = await Promise.all([1, 2, 3, 4].map(() => s.post(bundle().bundle)));
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === "rejected" ? o.reason : o.status)),
+      ["delivered", "delivered", "delivered", "queue-full"],
+    );
+    assert.equal(outcomes[3]?.status === "rejected" && outcomes[3].attempts, 0);
+    assert.equal(p.requests.length, 3, "the refused transaction was never sent");
+    assert.equal(most, 1);
+    assert.equal(s.queued, 0);
+    assert.equal(s.queuedBytes, 0);
+    const small = sender(p.baseUrl, { maxQueueBytes: 1000 });
+    const big = await small.post(bundle("x".repeat(2000)).bundle);
+    assert.equal(big.status === "rejected" && big.reason, "queue-full");
+  });
+
+  it("keeps delivering when an event listener throws", async () => {
+    const p = await peer(stubFhirServer());
+    const errors: Error[] = [];
+    const s = sender(p.baseUrl, { onError: (e) => errors.push(e) });
+    const outcome = await s.post(bundle().bundle, () => {
+      throw new Error("listener bug");
+    });
+    assert.equal(outcome.status, "delivered");
+    assert.ok(errors.length > 0);
+    assert.equal((await s.post(bundle().bundle)).status, "delivered");
+  });
+
+  it("close() settles what waits in the queue and what is in flight", async () => {
+    const p = await peer(stubFhirServer(["hang"]));
+    const s = sender(p.baseUrl, { timeoutMs: 5000 });
+    const pending = [s.post(bundle().bundle), s.post(bundle().bundle)];
+    await new Promise((r) => setTimeout(r, 50));
+    s.close();
+    const outcomes = await Promise.all(pending);
+    assert.deepEqual(
+      outcomes.map((o) => o.status === "rejected" && o.reason),
+      ["closed", "closed"],
+    );
   });
 });

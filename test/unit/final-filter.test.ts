@@ -1,5 +1,11 @@
 import { strict as assert } from "node:assert";
-import { FinalFilter, type FinalFilterOptions } from "../../src/routing/final-filter";
+import {
+  FilterOptionError,
+  FinalFilter,
+  filterOptions,
+  MAX_OPEN_SEGMENTS,
+  type FinalFilterOptions,
+} from "../../src/routing/final-filter";
 import { withdrawal, type TranscriptResult } from "../../src/transcript/result";
 import { ManualScheduler } from "../support/manual-scheduler";
 import { result } from "../support/results";
@@ -108,5 +114,52 @@ describe("final filter", () => {
     assert.equal(clock.pendingTimers, 0);
     clock.advance(1000);
     assert.deepEqual(sent, ["a"]);
+  });
+
+  it("holds partials of at most MAX_OPEN_SEGMENTS segments at once, dropping those of further segments", () => {
+    const { clock, sent, feed, filter } = setup({ partialIntervalMs: 500 });
+    for (let i = 0; i < MAX_OPEN_SEGMENTS; i++) feed(partial(`s${i}`, { segmentId: `seg-${i}` }));
+    assert.equal(filter.openSegments, MAX_OPEN_SEGMENTS);
+    assert.equal(feed(partial("one too many", { segmentId: "seg-new" })), "dropped-partial");
+    assert.equal(feed(partial("s0+", { segmentId: "seg-0" })), "held", "an open segment still throttles");
+    assert.equal(
+      feed(result({ text: "a final always passes", segmentId: "seg-new" })),
+      "passed",
+      "finals are never capped",
+    );
+    assert.equal(filter.openSegments, MAX_OPEN_SEGMENTS);
+    clock.advance(1000);
+    assert.equal(filter.openSegments, 0, "every slot closes one quiet interval on");
+    assert.equal(feed(partial("room again", { segmentId: "seg-new-2" })), "passed");
+    assert.ok(sent.includes("held:s0+"));
+  });
+});
+
+describe("filter-final settings", () => {
+  it("reads drop and throttle with a whole-millisecond interval, as number or numeric string", () => {
+    assert.deepEqual(filterOptions("drop", "anything", true), { partialIntervalMs: null, dropEmpty: true });
+    assert.deepEqual(filterOptions("throttle", "250", false), { partialIntervalMs: 250, dropEmpty: false });
+    assert.deepEqual(filterOptions("throttle", 0, undefined), { partialIntervalMs: 0, dropEmpty: true });
+    assert.deepEqual(filterOptions("throttle", 60000, true), { partialIntervalMs: 60000, dropEmpty: true });
+  });
+
+  it("refuses an interval that is not a whole number from 0 to 60000 ms, and an unknown partials mode", () => {
+    for (const bad of ["", " ", "soon", -1, 1.5, 60001, 1e308, Number.NaN, Infinity, null, {}]) {
+      assert.throws(
+        () => filterOptions("throttle", bad, true),
+        (e: unknown) =>
+          e instanceof FilterOptionError &&
+          e.setting === "partialIntervalMs" &&
+          /whole number of milliseconds from 0 to 60000/.test(e.message),
+        JSON.stringify(bad),
+      );
+    }
+    for (const bad of ["Drop", "toString", "__proto__", "", undefined, 1]) {
+      assert.throws(
+        () => filterOptions(bad, 1000, true),
+        (e: unknown) => e instanceof FilterOptionError && e.setting === "partials",
+        String(bad),
+      );
+    }
   });
 });

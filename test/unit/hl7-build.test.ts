@@ -203,6 +203,62 @@ describe("MDM^T02 builder", () => {
     );
     assert.throws(() => build("   \n  "), /msg\.payload\.text is required for OBX-5/);
   });
+
+  it("refuses patient and encounter fields that are NaN, Infinity, objects or over-long, naming the property only", () => {
+    const marker = "ZZ-PHI-7731";
+    const cases: Array<[() => unknown, RegExp]> = [
+      [
+        () => checkPatient({ ...syntheticPatient, id: Number.NaN }, "msg.patient"),
+        /^msg\.patient\.id must be text or a finite number \(not NaN or Infinity\)$/,
+      ],
+      [
+        () => checkPatient({ ...syntheticPatient, given: Number.POSITIVE_INFINITY }, "msg.patient"),
+        /^msg\.patient\.given must be text or a finite number/,
+      ],
+      [
+        () => checkPatient({ ...syntheticPatient, family: { name: marker } }, "msg.patient"),
+        /^msg\.patient\.family must be text or a number$/,
+      ],
+      [
+        () => checkPatient({ ...syntheticPatient, id: `${marker}${"9".repeat(1024)}` }, "msg.patient"),
+        /^msg\.patient\.id must be at most 1024 characters$/,
+      ],
+      [
+        () => checkPatient({ ...syntheticPatient, birthDate: "2026-02-30" }, "msg.patient"),
+        /^msg\.patient\.birthDate is required for PID-7/,
+      ],
+      [
+        () => checkEncounter({ visitNumber: Number.NaN }, "msg.encounter"),
+        /^msg\.encounter\.visitNumber must be text or a finite number/,
+      ],
+      [
+        () => checkEncounter({ author: { id: -Infinity } }, "msg.encounter"),
+        /^msg\.encounter\.author\.id must be text or a finite number/,
+      ],
+    ];
+    for (const [call, expected] of cases) {
+      assert.throws(
+        call,
+        (err: unknown) => err instanceof Error && expected.test(err.message) && !err.message.includes(marker),
+      );
+    }
+    assert.equal(
+      checkPatient({ ...syntheticPatient, id: 12345 }, "msg.patient").id,
+      "12345",
+      "a finite number is its text",
+    );
+  });
+
+  it("builds a document at the size limit, with delimiters throughout, into OBX lines of the configured length", () => {
+    const text = "word|^&~\\ ".repeat(190_000);
+    const built = build(text, { maxObxLength: 65536 });
+    const values = built.message
+      .split("\r")
+      .filter((s) => s.startsWith("OBX"))
+      .map((s) => s.split("|").slice(5, -6).join("|"));
+    assert.ok(values.every((v) => v.length <= 65536));
+    assert.equal(values.map(unescapeHl7).join(" "), text.trim());
+  });
 });
 
 describe("ACK parsing", () => {

@@ -66,6 +66,24 @@ describe("MLLP framing", () => {
     const decoder = new FrameDecoder(10);
     assert.throws(() => decoder.push(Buffer.from("\x0b0123456789abc")), /exceeded 10 bytes/);
   });
+
+  it("ends a frame at <FS> even when its <CR> never comes (a receiver that closes at once)", () => {
+    const decoder = new FrameDecoder();
+    assert.deepEqual(decoder.push(Buffer.from("\x0bMSH|a\x1c")), ["MSH|a"]);
+    assert.deepEqual(decoder.push(Buffer.from("\r\x0bMSH|b\x1c\r")), ["MSH|b"], "the late <CR> is noise");
+  });
+
+  it("reassembles a 1 MiB frame that arrives one byte at a time, and bounds by default at 1 MiB", () => {
+    const text = `MSH|${"x".repeat(1024 * 1024 - 8)}`;
+    const bytes = frame(text);
+    const decoder = new FrameDecoder();
+    const out: string[] = [];
+    for (let i = 0; i < bytes.length; i++) {
+      for (const f of decoder.push(bytes.subarray(i, i + 1))) out.push(f);
+    }
+    assert.deepEqual(out, [text]);
+    assert.throws(() => new FrameDecoder().push(frame(`${text}${"y".repeat(16)}`)), /exceeded 1048576 bytes/);
+  });
 });
 
 describe(`MLLP client against independent receivers`, () => {
@@ -318,5 +336,95 @@ describe(`MLLP client against independent receivers`, () => {
       .filter((r) => r === "TCPSocketWrap" || r === "Timeout").length;
     assert.ok(after <= before, `resources before ${before}, after ${after}`);
     assert.equal(c.connected, false);
+  });
+
+  it("sends each message once to a receiver that writes its ACK and closes the connection in one go", async () => {
+    const received: string[] = [];
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        received.push(id);
+        socket.end(ackFrame(id, "AA"));
+      }),
+    );
+    const c = client(p.port);
+    const ids = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => `0000000${n}-0000-4000-8000-000000000000`);
+    const outcomes = await Promise.all(ids.map((id) => c.send(message(id))));
+    assert.deepEqual(
+      outcomes.map((o) => [o.status, o.attempts]),
+      ids.map(() => ["accepted", 1]),
+    );
+    assert.deepEqual(
+      received,
+      outcomes.map((o) => o.controlId),
+      "each message reached the receiver once",
+    );
+    assert.equal(p.connections, ids.length);
+  });
+
+  it("drops the connection on an answer frame past 1 MiB and reports it, without retrying", async () => {
+    const p = await peer(
+      rawPeer((socket) => {
+        socket.write(Buffer.from([0x0b]));
+        socket.write(Buffer.alloc(2 * 1024 * 1024, 0x41));
+      }),
+    );
+    const outcome = await client(p.port, { ackTimeoutMs: 5000 }).send(message());
+    assert.deepEqual(outcome.status === "rejected" && [outcome.reason, outcome.attempts, outcome.detail], [
+      "bad-ack",
+      1,
+      "the receiver's answer exceeded 1048576 bytes",
+    ]);
+    assert.equal(p.received.length, 1);
+  });
+
+  it("times out a receiver that answers garbage without a frame, or an ACK too slowly", async () => {
+    const garbage = await peer(rawPeer((socket) => socket.write(Buffer.alloc(64 * 1024, 0x41))));
+    const slow = await peer(
+      rawPeer((socket, chunk) => {
+        const ack = ackFrame(controlIdIn(chunk.toString()), "AA");
+        let i = 0;
+        const timer = setInterval(() => {
+          if (i >= ack.length || socket.destroyed) clearInterval(timer);
+          else socket.write(ack.subarray(i, ++i));
+        }, 10);
+      }),
+    );
+    for (const p of [garbage, slow]) {
+      const outcome = await client(p.port, { ackTimeoutMs: 150, retries: 0 }).send(message());
+      assert.equal(outcome.status === "rejected" && outcome.reason, "ack-timeout");
+    }
+  });
+
+  it("refuses a message past the queue bound at once, and delivers the rest", async () => {
+    const p = await peer(medplumPeer("AA"));
+    const c = client(p.port, { maxQueue: 2 });
+    const ids = [1, 2, 3].map((n) => `0000000${n}-0000-4000-8000-000000000000`);
+    const outcomes = await Promise.all(ids.map((id) => c.send(message(id))));
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === "rejected" ? o.reason : o.status)),
+      ["accepted", "accepted", "queue-full"],
+    );
+    assert.equal(
+      outcomes[2]?.status === "rejected" && outcomes[2].detail,
+      "the queue to the receiver holds 2 messages, its limit",
+    );
+    assert.equal(p.received.length, 2, "the refused message was never sent");
+    assert.deepEqual([c.queued, c.queuedBytes], [0, 0]);
+    const bytes = client(p.port, { maxQueueBytes: 100 });
+    const tooBig = await bytes.send(message());
+    assert.equal(tooBig.status === "rejected" && tooBig.reason, "queue-full");
+  });
+
+  it("keeps delivering when an event listener throws", async () => {
+    const p = await peer(medplumPeer("AA"));
+    const errors: Error[] = [];
+    const c = client(p.port, { onError: (e) => errors.push(e) });
+    const outcome = await c.send(message(), () => {
+      throw new Error("listener bug");
+    });
+    assert.equal(outcome.status, "accepted");
+    assert.ok(errors.length > 0, "the listener's error was reported");
+    assert.equal((await c.send(message("22222222-0000-4000-8000-000000000002"))).status, "accepted");
   });
 });

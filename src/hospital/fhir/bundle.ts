@@ -8,6 +8,7 @@ import type {
   Resource,
 } from "@medplum/fhirtypes";
 import type { TranscriptDocument } from "../../transcript/document";
+import { fieldText, objectField } from "../field-text";
 
 // Types only: @medplum/fhirtypes is a devDependency and nothing of it exists at run time.
 
@@ -60,13 +61,11 @@ export class FhirFieldError extends Error {
   }
 }
 
-const text = (o: Record<string, unknown>, key: string): string | undefined =>
-  typeof o[key] === "string" && o[key].trim() !== ""
-    ? o[key].trim()
-    : typeof o[key] === "number"
-      ? String(o[key])
-      : undefined;
-
+/**
+ * msg.patient (or the patient setting) as the DocumentReference subject; `property` names where it
+ * came from in errors. Throws FhirFieldError for a missing subject and FieldValueError for a value
+ * of the wrong kind (NaN, an object, text over 1024 characters), naming the property, never the value.
+ */
 export function checkFhirPatient(value: unknown, property: string): FhirPatient {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new FhirFieldError(
@@ -76,8 +75,8 @@ export function checkFhirPatient(value: unknown, property: string): FhirPatient 
     );
   }
   const v = value as Record<string, unknown>;
-  const reference = text(v, "reference");
-  const id = text(v, "id");
+  const reference = fieldText(v, "reference", property);
+  const id = fieldText(v, "id", property);
   if (!reference && !id) {
     throw new FhirFieldError(
       `${property}.reference or ${property}.id`,
@@ -85,16 +84,20 @@ export function checkFhirPatient(value: unknown, property: string): FhirPatient 
       'a Patient reference such as "Patient/123", or the patient identifier',
     );
   }
-  return { reference, id, idSystem: text(v, "idSystem") };
+  return { reference, id, idSystem: fieldText(v, "idSystem", property) };
 }
 
-export function checkFhirEncounter(value: unknown): FhirEncounter {
+/** msg.encounter (or the encounter setting): optional; anything but an object counts as none. */
+export function checkFhirEncounter(value: unknown, property = "msg.encounter"): FhirEncounter {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return {};
   const v = value as Record<string, unknown>;
-  const a = typeof v.author === "object" && v.author !== null ? (v.author as Record<string, unknown>) : {};
-  const author = { reference: text(a, "reference"), display: text(a, "display") };
+  const a = objectField(v, "author") ?? {};
+  const author = {
+    reference: fieldText(a, "reference", `${property}.author`),
+    display: fieldText(a, "display", `${property}.author`),
+  };
   return {
-    reference: text(v, "reference"),
+    reference: fieldText(v, "reference", property),
     ...(author.reference || author.display ? { author } : {}),
   };
 }

@@ -1,20 +1,46 @@
-import { realScheduler, type Scheduler } from "../../util/scheduler";
+import { backstop } from "../../util/backstop";
+import { asError, runGuarded, settleGuarded } from "../../util/guard";
+import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
+import { Redactor } from "../redact";
+
+/** Default bound of the queue to one server: transactions waiting or in flight. */
+export const DEFAULT_QUEUE_MESSAGES = 1000;
+/** Default bound of the queue to one server: bytes of the transactions waiting or in flight. */
+export const DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024;
+/** The most of a server's response body read; the rest is not read. */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+/** OperationOutcome issues kept from one response. */
+export const MAX_ISSUES = 100;
 
 export interface FhirSendOptions {
   /** The FHIR base URL; the transaction is POSTed to it. */
   baseUrl: string;
   /** Extra request headers, e.g. Authorization (never logged). */
   headers: Record<string, string>;
+  /**
+   * Credential values (token, password, user): redacted, with every header value, from whatever
+   * the server answers before it reaches a message.
+   */
+  secrets?: string[];
+  /** One attempt at most: connecting, the response headers and the body. */
   timeoutMs: number;
   /** Further attempts after the first for network errors, timeouts, 429 and 5xx. */
   retries: number;
   backoffMs: number;
   backoffMaxMs: number;
+  /** Transactions waiting or in flight at most (default 1000); more are refused with "queue-full". */
+  maxQueue?: number;
+  /** Bytes of the transactions waiting or in flight at most (default 64 MiB). */
+  maxQueueBytes?: number;
+  /** Response bytes read at most (default 1 MiB). */
+  maxResponseBytes?: number;
   scheduler?: Scheduler;
   fetch?: typeof fetch;
+  /** Where an error inside the sender's own machinery goes (a bug); the sender goes on. */
+  onError?: (err: Error) => void;
 }
 
-/** One OperationOutcome issue; diagnostics may echo content, so it goes to the message only. */
+/** One OperationOutcome issue (redacted); diagnostics may echo content, so it goes to the message only. */
 export interface FhirIssue {
   severity?: string;
   code?: string;
@@ -22,16 +48,28 @@ export interface FhirIssue {
   details?: string;
 }
 
-export type FhirRejectReason = "http-error" | "timeout" | "network" | "bad-response" | "closed";
+export type FhirRejectReason =
+  "http-error" | "timeout" | "network" | "closed" | "queue-full" | "internal-error";
+
+export interface FhirEntryResponse {
+  status?: string;
+  location?: string;
+}
 
 export type FhirOutcome =
   | {
       status: "delivered";
       httpStatus: number;
       attempts: number;
-      /** Per entry: the status and Location the server gave (transaction-response). */
-      entries: Array<{ status?: string; location?: string }>;
+      /** Per readable entry: the status and Location the server gave (transaction-response). */
+      entries: FhirEntryResponse[];
+      /** The server's response, redacted; undefined when it could not be read. */
       response: unknown;
+      /**
+       * What could not be read of the response (PHI-free fixed wording): the server accepted the
+       * transaction all the same, its HTTP status says so.
+       */
+      notes: string[];
     }
   | {
       status: "rejected";
@@ -50,57 +88,178 @@ export type FhirEvent =
   | { type: "attempt-failed"; attempt: number; reason: FhirRejectReason; httpStatus?: number }
   | { type: "retry"; attempt: number; delayMs: number };
 
-type Attempt =
-  | { ok: true; httpStatus: number; body: unknown }
-  | { ok: false; reason: FhirRejectReason; httpStatus?: number; body?: unknown; retryAfterMs?: number };
+/** A response body as read: parsed JSON (redacted), or why not. */
+interface Body {
+  value: unknown;
+  problem?: string;
+}
 
-/** Reads the issues of an OperationOutcome (or of each entry outcome of a transaction-response). */
+type Attempt =
+  | { ok: true; httpStatus: number; body: Body }
+  | { ok: false; reason: FhirRejectReason; httpStatus?: number; body?: Body; retryAfterMs?: number };
+
+interface Job {
+  body: string;
+  bytes: number;
+  onEvent: (e: FhirEvent) => void;
+  resolve: (outcome: FhirOutcome) => void;
+}
+
+// FHIR codes (IssueSeverity, IssueType) are lower-case words with hyphens; anything else from a
+// server is not a code and stays out of the detail text.
+const CODE = /^[a-z][a-z-]{0,39}$/;
+
+/** Reads the issues of an OperationOutcome, at most MAX_ISSUES; the value is redacted already. */
 export function operationOutcomeIssues(body: unknown): FhirIssue[] {
   if (typeof body !== "object" || body === null) return [];
   const b = body as { resourceType?: unknown; issue?: unknown };
   if (b.resourceType !== "OperationOutcome" || !Array.isArray(b.issue)) return [];
-  return (b.issue as unknown[]).map((i) => {
+  return (b.issue as unknown[]).slice(0, MAX_ISSUES).map((i) => {
     const issue = (typeof i === "object" && i !== null ? i : {}) as Record<string, unknown>;
-    const details = issue.details as { text?: unknown } | undefined;
+    const details = (typeof issue.details === "object" && issue.details !== null ? issue.details : {}) as {
+      text?: unknown;
+    };
     return {
       ...(typeof issue.severity === "string" ? { severity: issue.severity } : {}),
       ...(typeof issue.code === "string" ? { code: issue.code } : {}),
       ...(typeof issue.diagnostics === "string" ? { diagnostics: issue.diagnostics } : {}),
-      ...(typeof details?.text === "string" ? { details: details.text } : {}),
+      ...(typeof details.text === "string" ? { details: details.text } : {}),
     };
   });
 }
 
-/** POSTs transaction Bundles with bounded retries; close() aborts what is in flight. */
+/**
+ * POSTs transaction Bundles to one server, one at a time and in order, with bounded retries. The
+ * queue is bounded in transactions and bytes; past either bound `post` answers "queue-full" at
+ * once. close() aborts what is in flight and settles what waits.
+ */
 export class FhirSender {
   private readonly scheduler: Scheduler;
   private readonly controllers = new Set<AbortController>();
   private readonly timers = new Set<unknown>();
+  private readonly queue: Job[] = [];
+  private readonly redactor: Redactor;
+  private readonly onError: (err: Error) => void;
+  private pendingBytes = 0;
+  private busy = false;
   private closed = false;
+  /** Wakes a retry wait when the sender is closed. */
+  private wake: (() => void) | undefined;
+  readonly maxQueue: number;
+  readonly maxQueueBytes: number;
 
   constructor(private readonly options: FhirSendOptions) {
-    this.scheduler = options.scheduler ?? realScheduler;
+    this.onError = options.onError ?? backstop;
+    // A throw in any of the sender's timers reaches onError, never the process.
+    this.scheduler = guardedScheduler(options.scheduler ?? realScheduler, this.onError);
+    this.maxQueue = options.maxQueue ?? DEFAULT_QUEUE_MESSAGES;
+    this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_QUEUE_BYTES;
+    const headerValues = Object.values(options.headers).flatMap((v) => [v, v.replace(/^\S+\s+/, "")]);
+    this.redactor = new Redactor([...(options.secrets ?? []), ...headerValues]);
   }
 
-  async post(bundle: unknown, onEvent: (e: FhirEvent) => void = () => undefined): Promise<FhirOutcome> {
-    const body = JSON.stringify(bundle);
+  /** Transactions waiting or in flight. */
+  get queued(): number {
+    return this.queue.length + (this.busy ? 1 : 0);
+  }
+
+  /** Bytes of the transactions waiting or in flight. */
+  get queuedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /** Queues a transaction; resolves with its final outcome, never rejects. */
+  post(bundle: unknown, onEvent: (e: FhirEvent) => void = () => undefined): Promise<FhirOutcome> {
+    return new Promise((resolve) => {
+      if (this.closed) {
+        resolve(this.closedOutcome(0));
+        return;
+      }
+      const body = JSON.stringify(bundle);
+      const bytes = Buffer.byteLength(body, "utf8");
+      if (this.queued >= this.maxQueue || this.pendingBytes + bytes > this.maxQueueBytes) {
+        resolve({
+          status: "rejected",
+          attempts: 0,
+          reason: "queue-full",
+          detail:
+            this.queued >= this.maxQueue
+              ? `the queue to the server holds ${this.queued} transactions, its limit`
+              : `the queue to the server would exceed its limit of ${this.maxQueueBytes} bytes`,
+          issues: [],
+        });
+        return;
+      }
+      this.pendingBytes += bytes;
+      this.queue.push({
+        body,
+        bytes,
+        onEvent: (e) => runGuarded(() => onEvent(e), this.onError),
+        resolve: (outcome) => {
+          this.pendingBytes -= bytes;
+          resolve(outcome);
+        },
+      });
+      settleGuarded(this.pump(), this.onError);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.controllers) c.abort();
+    this.controllers.clear();
+    for (const t of this.timers) this.scheduler.clearTimeout(t);
+    this.timers.clear();
+    this.wake?.();
+    for (const job of this.queue.splice(0)) job.resolve(this.closedOutcome(0));
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      for (let job = this.queue.shift(); job; job = this.queue.shift()) {
+        let outcome: FhirOutcome;
+        try {
+          outcome = await this.deliver(job);
+        } catch (err) {
+          // A bug, not the server: the transaction is reported undelivered and the queue goes on.
+          this.onError(asError(err));
+          outcome = {
+            status: "rejected",
+            attempts: 0,
+            reason: "internal-error",
+            detail: "an internal error ended the delivery; see the Node-RED log",
+            issues: [],
+          };
+        }
+        job.resolve(outcome);
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async deliver(job: Job): Promise<FhirOutcome> {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) return this.closedOutcome(attempt - 1);
-      onEvent({ type: "send", attempt, bytes: Buffer.byteLength(body) });
-      const result = await this.attempt(body);
+      job.onEvent({ type: "send", attempt, bytes: job.bytes });
+      const result = await this.attempt(job.body);
       if (result.ok) {
-        onEvent({ type: "response", attempt, httpStatus: result.httpStatus });
+        job.onEvent({ type: "response", attempt, httpStatus: result.httpStatus });
+        const { entries, notes } = readEntries(result.body.value);
         return {
           status: "delivered",
           httpStatus: result.httpStatus,
           attempts: attempt,
-          entries: entriesOf(result.body),
-          response: result.body,
+          entries,
+          response: result.body.value,
+          notes: result.body.problem ? [result.body.problem, ...notes] : notes,
         };
       }
       if (result.httpStatus !== undefined)
-        onEvent({ type: "response", attempt, httpStatus: result.httpStatus });
-      onEvent({
+        job.onEvent({ type: "response", attempt, httpStatus: result.httpStatus });
+      job.onEvent({
         type: "attempt-failed",
         attempt,
         reason: result.reason,
@@ -112,7 +271,7 @@ export class FhirSender {
         (result.reason === "http-error" && (result.httpStatus === 429 || (result.httpStatus ?? 0) >= 500));
       if (!retryable || attempt > this.options.retries || this.closed) {
         if (this.closed) return this.closedOutcome(attempt);
-        const issues = operationOutcomeIssues(result.body);
+        const issues = operationOutcomeIssues(result.body?.value);
         return {
           status: "rejected",
           ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
@@ -120,28 +279,22 @@ export class FhirSender {
           reason: result.reason,
           detail: describe(result.reason, result.httpStatus, issues, this.options.timeoutMs),
           issues,
-          ...(result.body !== undefined ? { response: result.body } : {}),
+          ...(result.body?.value !== undefined ? { response: result.body.value } : {}),
         };
       }
       const backoff = Math.min(this.options.backoffMs * 2 ** (attempt - 1), this.options.backoffMaxMs);
       const delayMs = Math.min(Math.max(backoff, result.retryAfterMs ?? 0), this.options.backoffMaxMs);
-      onEvent({ type: "retry", attempt: attempt + 1, delayMs });
+      job.onEvent({ type: "retry", attempt: attempt + 1, delayMs });
       await this.sleep(delayMs);
     }
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const c of this.controllers) c.abort();
-    this.controllers.clear();
-    for (const t of this.timers) this.scheduler.clearTimeout(t);
-    this.timers.clear();
   }
 
   private async attempt(body: string): Promise<Attempt> {
     const controller = new AbortController();
     this.controllers.add(controller);
     let timedOut = false;
+    // One timer for the whole exchange: a server that sends its headers and then trickles (or
+    // never ends) its body is cut off as surely as one that never answers.
     const timer = this.scheduler.setTimeout(() => {
       timedOut = true;
       controller.abort();
@@ -158,24 +311,15 @@ export class FhirSender {
         body,
         signal: controller.signal,
       });
-      const textBody = await response.text();
-      let parsed: unknown;
-      try {
-        parsed = textBody ? JSON.parse(textBody) : undefined;
-      } catch {
-        parsed = undefined;
-      }
-      if (response.ok) {
-        if (parsed === undefined) return { ok: false, reason: "bad-response", httpStatus: response.status };
-        return { ok: true, httpStatus: response.status, body: parsed };
-      }
-      const retryAfter = Number(response.headers.get("retry-after"));
+      const parsed = await this.readBody(response);
+      if (response.ok) return { ok: true, httpStatus: response.status, body: parsed };
+      const retryAfterMs = retryAfter(response.headers.get("retry-after"), this.scheduler.now());
       return {
         ok: false,
         reason: "http-error",
         httpStatus: response.status,
         body: parsed,
-        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       };
     } catch {
       if (this.closed) return { ok: false, reason: "closed" };
@@ -187,13 +331,47 @@ export class FhirSender {
     }
   }
 
+  /**
+   * Reads at most maxResponseBytes of the body, parses it, redacts it. A body that is too large,
+   * not JSON or nested too deep becomes a problem note: the HTTP status still decides the outcome.
+   */
+  private async readBody(response: Response): Promise<Body> {
+    const max = this.options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
+    const tooLarge = {
+      value: undefined,
+      problem: `the response body exceeded ${max} bytes and was not read`,
+    };
+    const declared = Number(response.headers.get("content-length"));
+    if (declared > max) {
+      settleGuarded(response.body?.cancel() ?? Promise.resolve(), () => undefined);
+      return tooLarge;
+    }
+    const text = await readBounded(response, max);
+    if (text === undefined) return tooLarge;
+    if (text.trim() === "") return { value: undefined, problem: "the response body is empty" };
+    let parsed: unknown;
+    try {
+      // Keys are redacted in the text, values again once decoded.
+      parsed = JSON.parse(this.redactor.text(text));
+    } catch {
+      return { value: undefined, problem: "the response body is not JSON" };
+    }
+    const value = this.redactor.json(parsed);
+    if (value === undefined && parsed !== undefined) {
+      return { value: undefined, problem: "the response body is nested too deeply to be FHIR" };
+    }
+    return { value };
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const handle: unknown = this.scheduler.setTimeout(() => {
         this.timers.delete(handle);
+        this.wake = undefined;
         resolve();
       }, ms);
       this.timers.add(handle);
+      this.wake = resolve;
     });
   }
 
@@ -208,13 +386,81 @@ export class FhirSender {
   }
 }
 
-function entriesOf(body: unknown): Array<{ status?: string; location?: string }> {
-  const entries = (body as { entry?: unknown } | null)?.entry;
-  if (!Array.isArray(entries)) return [];
-  return (entries as Array<{ response?: { status?: unknown; location?: unknown } }>).map((e) => ({
-    ...(typeof e.response?.status === "string" ? { status: e.response.status } : {}),
-    ...(typeof e.response?.location === "string" ? { location: e.response.location } : {}),
-  }));
+/** The body's text, or undefined once it passes `max` bytes (reading stops there). */
+async function readBounded(response: Response, max: number): Promise<string | undefined> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      settleGuarded(reader.cancel(), () => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString("utf8");
+}
+
+/**
+ * Retry-After as delta-seconds or as an HTTP-date (RFC 9110 §10.2.3), in ms from now; undefined
+ * when absent or unreadable. A date in the past means at once.
+ */
+export function retryAfter(value: string | null, nowMs: number): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? Math.max(0, at - nowMs) : undefined;
+}
+
+/**
+ * The entries of a transaction-response the server sent with its 2xx. An entry that is not an
+ * object, has no status, or gives a Location that is not a URI reference cannot be read; the rest
+ * are kept, and a note counts what was not.
+ */
+export function readEntries(body: unknown): { entries: FhirEntryResponse[]; notes: string[] } {
+  const list = typeof body === "object" && body !== null ? (body as { entry?: unknown }).entry : undefined;
+  if (!Array.isArray(list)) return { entries: [], notes: [] };
+  const entries: FhirEntryResponse[] = [];
+  let unreadable = 0;
+  for (const item of list as unknown[]) {
+    const response =
+      typeof item === "object" && item !== null ? (item as { response?: unknown }).response : undefined;
+    const r = typeof response === "object" && response !== null ? (response as Record<string, unknown>) : {};
+    const status = typeof r.status === "string" && r.status.trim() !== "" ? r.status : undefined;
+    const location = isUriReference(r.location) ? r.location : undefined;
+    if (status === undefined || (r.location !== undefined && location === undefined)) unreadable++;
+    if (status !== undefined || location !== undefined) {
+      entries.push({
+        ...(status !== undefined ? { status } : {}),
+        ...(location !== undefined ? { location } : {}),
+      });
+    }
+  }
+  const notes =
+    unreadable > 0
+      ? [
+          `${unreadable} of ${list.length} response entries could not be read (no status, or a Location that is not a URI)`,
+        ]
+      : [];
+  return { entries, notes };
+}
+
+/** A Location a client can follow: a relative reference (Type/id/_history/v) or an absolute URL. */
+function isUriReference(value: unknown): value is string {
+  if (typeof value !== "string" || value === "" || value.length > 4096) return false;
+  // eslint-disable-next-line no-control-regex -- whitespace and controls never belong in a URI
+  if (/[\s\u0000-\u001f\u007f]/.test(value)) return false;
+  try {
+    new URL(value, "http://relative.invalid/");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function describe(
@@ -223,10 +469,11 @@ function describe(
   issues: FhirIssue[],
   timeoutMs: number,
 ): string {
-  if (reason === "timeout") return `no response within ${timeoutMs} ms`;
+  if (reason === "timeout") return `no complete response within ${timeoutMs} ms`;
   if (reason === "network") return "could not reach the FHIR server";
-  if (reason === "bad-response") return `HTTP ${httpStatus ?? "?"} without a FHIR JSON body`;
   if (reason === "closed") return "the FHIR sender was closed";
-  const codes = issues.map((i) => `${i.severity ?? "?"}/${i.code ?? "?"}`).join(", ");
-  return `HTTP ${httpStatus ?? "?"}${issues.length ? `, OperationOutcome: ${codes}` : ""}`;
+  const code = (c: string | undefined): string => (c !== undefined && CODE.test(c) ? c : "?");
+  const shown = issues.slice(0, 10).map((i) => `${code(i.severity)}/${code(i.code)}`);
+  if (issues.length > shown.length) shown.push(`${issues.length - shown.length} more`);
+  return `HTTP ${httpStatus ?? "?"}${issues.length ? `, OperationOutcome: ${shown.join(", ")}` : ""}`;
 }

@@ -50,9 +50,15 @@ export function parseAck(message: string): AckParse {
   };
 }
 
+/** The first segment of a message, found without splitting the rest. */
+function firstSegment(message: string): string {
+  const end = /[\r\n]/.exec(message);
+  return end ? message.slice(0, end.index) : message;
+}
+
 /** MSH-10 of a message we are about to send (so the ACK can be matched to it). */
 export function messageControlId(message: string): string | undefined {
-  const msh = message.split(/\r\n|\r|\n/, 1)[0];
+  const msh = firstSegment(message);
   if (!msh || !msh.startsWith("MSH") || msh.length < 8) return undefined;
   const id = msh.split(msh[3] ?? "|")[9];
   return id ? id.trim() || undefined : undefined;
@@ -60,7 +66,7 @@ export function messageControlId(message: string): string | undefined {
 
 /** MSH-9 of a message, for PHI-free audit events. */
 export function messageTypeOf(message: string): string | undefined {
-  const msh = message.split(/\r\n|\r|\n/, 1)[0];
+  const msh = firstSegment(message);
   if (!msh || !msh.startsWith("MSH") || msh.length < 8) return undefined;
   return msh.split(msh[3] ?? "|")[8] || undefined;
 }

@@ -1,5 +1,6 @@
 import type { TranscriptDocument } from "../../transcript/document";
-import { components, fieldValue, splitText } from "./escape";
+import { fieldText, objectField } from "../field-text";
+import { components, escapeHl7, fieldValue, splitText } from "./escape";
 
 /**
  * Builds HL7 v2.5.1 MDM^T02 (or ORU^R01) messages carrying a machine transcript. The transcript is
@@ -130,19 +131,28 @@ export function hl7Time(iso: string | number | Date): string {
 }
 
 function hl7Date(value: string | undefined, property: string): string | undefined {
-  if (value === undefined || value === "") return undefined;
-  const m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(value.trim());
-  if (!m) throw new Hl7FieldError(property, "PID-7", "a date as YYYY-MM-DD or YYYYMMDD");
+  if (value === undefined) return undefined;
+  const m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(value);
+  const [year, month, day] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [NaN, NaN, NaN];
+  // A real calendar date: 2026-02-30 would come back from Date.UTC as March 2.
+  const date = new Date(Date.UTC(year, month - 1, day));
+  if (!m || year < 1800 || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
+    throw new Hl7FieldError(property, "PID-7", "a date as YYYY-MM-DD or YYYYMMDD, from 1800 on");
+  }
   return `${m[1]}${m[2]}${m[3]}`;
 }
 
+/**
+ * msg.patient (or the patient setting) as PID fields; `property` names where it came from in errors.
+ * Throws Hl7FieldError for a missing required field and FieldValueError for a value of the wrong
+ * kind (NaN, an object, text over 1024 characters), naming the property, never the value.
+ */
 export function checkPatient(value: unknown, property: string): Hl7Patient {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new Hl7FieldError(property, "PID", "an object {id, family, given?, birthDate?, sex?}");
   }
   const v = value as Record<string, unknown>;
-  const text = (key: string): string | undefined =>
-    typeof v[key] === "string" || typeof v[key] === "number" ? String(v[key]).trim() : undefined;
+  const text = (key: string): string | undefined => fieldText(v, key, property);
   const id = text("id");
   if (!id) throw new Hl7FieldError(`${property}.id`, "PID-3", "the patient identifier (for example the MRN)");
   const family = text("family");
@@ -158,21 +168,25 @@ export function checkPatient(value: unknown, property: string): Hl7Patient {
   };
 }
 
+/** msg.encounter (or the encounter setting) as PV1 and TXA fields; all optional, checked as checkPatient. */
 export function checkEncounter(value: unknown, property: string): Hl7Encounter {
   if (value === undefined || value === null) return {};
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new Hl7FieldError(property, "PV1", "an object {patientClass?, location?, visitNumber?, author?}");
   }
   const v = value as Record<string, unknown>;
-  const text = (o: Record<string, unknown>, key: string): string | undefined =>
-    typeof o[key] === "string" || typeof o[key] === "number" ? String(o[key]).trim() : undefined;
-  const a = typeof v.author === "object" && v.author !== null ? (v.author as Record<string, unknown>) : {};
+  const a = objectField(v, "author") ?? {};
+  const author = `${property}.author`;
   return {
-    patientClass: text(v, "patientClass"),
-    location: text(v, "location"),
-    visitNumber: text(v, "visitNumber"),
-    visitAuthority: text(v, "visitAuthority"),
-    author: { id: text(a, "id"), family: text(a, "family"), given: text(a, "given") },
+    patientClass: fieldText(v, "patientClass", property),
+    location: fieldText(v, "location", property),
+    visitNumber: fieldText(v, "visitNumber", property),
+    visitAuthority: fieldText(v, "visitAuthority", property),
+    author: {
+      id: fieldText(a, "id", author),
+      family: fieldText(a, "family", author),
+      given: fieldText(a, "given", author),
+    },
   };
 }
 
@@ -253,7 +267,8 @@ export function buildHl7(
           "TX",
           loinc,
           String(p + 1),
-          fieldValue(line),
+          // splitText's lines are cleaned and single-spaced already: escaping is all that is left.
+          escapeHl7(line),
           "",
           "",
           "",

@@ -3,28 +3,33 @@
  * CR ends a segment and 0x0B/0x1C break MLLP framing, so text is cleaned before it is escaped.
  */
 
-const ESCAPES: Record<string, string> = {
-  "\\": "\\E\\",
-  "|": "\\F\\",
-  "^": "\\S\\",
-  "&": "\\T\\",
-  "~": "\\R\\",
-};
+const ESCAPES = new Map([
+  ["\\", "\\E\\"],
+  ["|", "\\F\\"],
+  ["^", "\\S\\"],
+  ["&", "\\T\\"],
+  ["~", "\\R\\"],
+]);
 
 /**
  * One pass over the text, so the escape character is escaped exactly once and the sequences it
  * introduces are never escaped again (the standard forbids nested escapes).
  */
 export function escapeHl7(text: string): string {
-  return text.replace(/[\\|^&~]/g, (c) => ESCAPES[c] ?? c);
+  return text.replace(/[\\|^&~]/g, (c) => ESCAPES.get(c) ?? c);
 }
+
+const UNESCAPES = new Map([
+  ["E", "\\"],
+  ["F", "|"],
+  ["S", "^"],
+  ["T", "&"],
+  ["R", "~"],
+]);
 
 /** The inverse of escapeHl7, for the delimiter escapes it produces; other sequences stay as they are. */
 export function unescapeHl7(text: string): string {
-  return text.replace(/\\([EFSTR])\\/g, (_whole, code: string) => {
-    const map: Record<string, string> = { E: "\\", F: "|", S: "^", T: "&", R: "~" };
-    return map[code] ?? _whole;
-  });
+  return text.replace(/\\([EFSTR])\\/g, (whole, code: string) => UNESCAPES.get(code) ?? whole);
 }
 
 // C0 controls other than TAB/LF/CR, DEL, C1 controls: none belongs in clinical text, and 0x0B/0x1C
@@ -66,43 +71,85 @@ export function splitText(text: string, maxLength: number): string[][] {
   if (!Number.isInteger(maxLength) || maxLength < 16) {
     throw new RangeError("the maximum OBX-5 length must be a whole number of at least 16");
   }
-  return cleanText(text)
-    .split("\n")
-    .map((line) => line.replace(/[\t ]+/g, " ").trim())
-    .filter((line) => line !== "")
-    .map((paragraph) => wrap(paragraph, maxLength));
+  return (
+    cleanText(text)
+      .split("\n")
+      // Only runs and tabs are rewritten: replacing every single space would copy the text for nothing.
+      .map((line) => line.replace(/[\t ]{2,}|\t/g, " ").trim())
+      .filter((line) => line !== "")
+      .map((paragraph) => wrap(paragraph, maxLength))
+  );
 }
 
-const escapedLength = (s: string): number => escapeHl7(s).length;
+/**
+ * Length of `text` (or of `text.slice(from, to)`) once escaped: each delimiter becomes a
+ * three-character sequence. Counted, not built, so that wrapping measures every word once.
+ */
+export function escapedLength(text: string, from = 0, to = text.length): number {
+  let length = to - from;
+  for (let i = from; i < to; i++) {
+    if (isDelimiter(text.charCodeAt(i))) length += 2;
+  }
+  return length;
+}
 
+// \\ | ^ & ~
+function isDelimiter(code: number): boolean {
+  return code === 0x5c || code === 0x7c || code === 0x5e || code === 0x26 || code === 0x7e;
+}
+
+/**
+ * Greedy wrapping in one pass over the paragraph (its words are separated by single spaces): each
+ * word's escaped length is counted once and the line's kept as a running sum, and a line is a slice
+ * of the paragraph, never re-joined. Measuring the growing line for every word was quadratic: one
+ * long transcript held the event loop for seconds.
+ */
 function wrap(paragraph: string, max: number): string[] {
   const lines: string[] = [];
-  let current = "";
-  for (const word of paragraph.split(" ")) {
-    const candidate = current === "" ? word : `${current} ${word}`;
-    if (escapedLength(candidate) <= max) {
-      current = candidate;
-      continue;
+  let lineStart = 0;
+  let lineEnd = 0;
+  let lineLength = -1; // -1: no line started
+  for (let pos = 0; pos <= paragraph.length;) {
+    let end = paragraph.indexOf(" ", pos);
+    if (end < 0) end = paragraph.length;
+    const wordLength = escapedLength(paragraph, pos, end);
+    const joined = lineLength < 0 ? wordLength : lineLength + 1 + wordLength;
+    if (joined <= max) {
+      if (lineLength < 0) lineStart = pos;
+      lineEnd = end;
+      lineLength = joined;
+    } else {
+      if (lineLength >= 0) lines.push(paragraph.slice(lineStart, lineEnd));
+      // A word too long for a line of its own is cut; its last piece starts the next line.
+      [lineStart, lineLength] = wordLength <= max ? [pos, wordLength] : cut(paragraph, pos, end, max, lines);
+      lineEnd = end;
     }
-    if (current !== "") lines.push(current);
-    // A word that does not fit on a line of its own is cut, by code point so no character is split.
-    let rest = word;
-    while (escapedLength(rest) > max) {
-      const piece = longestPrefix(rest, max);
-      lines.push(piece);
-      rest = rest.slice(piece.length);
-    }
-    current = rest;
+    pos = end + 1;
   }
-  if (current !== "") lines.push(current);
+  if (lineLength >= 0) lines.push(paragraph.slice(lineStart, lineEnd));
   return lines;
 }
 
-function longestPrefix(word: string, max: number): string {
-  let piece = "";
-  for (const ch of word) {
-    if (escapedLength(piece + ch) > max) break;
-    piece += ch;
+/**
+ * Cuts the word `text.slice(from, to)` into greedy pieces of at most `max` escaped characters, by
+ * code point so no character is split. Pushes every piece but the last onto `lines`; returns where
+ * the last piece starts and its escaped length.
+ */
+function cut(text: string, from: number, to: number, max: number, lines: string[]): [number, number] {
+  let start = from;
+  let length = 0;
+  for (let i = from; i < to;) {
+    const code = text.charCodeAt(i);
+    const next = text.charCodeAt(i + 1);
+    const units = code >= 0xd800 && code <= 0xdbff && i + 1 < to && next >= 0xdc00 && next <= 0xdfff ? 2 : 1;
+    const chLength = units + (isDelimiter(code) ? 2 : 0);
+    if (length + chLength > max) {
+      lines.push(text.slice(start, i));
+      start = i;
+      length = 0;
+    }
+    length += chLength;
+    i += units;
   }
-  return piece;
+  return [start, length];
 }

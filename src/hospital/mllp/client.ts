@@ -1,8 +1,15 @@
 import net from "node:net";
 import tls from "node:tls";
-import { realScheduler, type Scheduler } from "../../util/scheduler";
+import { backstop } from "../../util/backstop";
+import { asError, guard, runGuarded, settleGuarded } from "../../util/guard";
+import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
 import { messageControlId, parseAck, type AckCode, type ParsedAck } from "../hl7/ack";
-import { frame, FrameDecoder } from "./frame";
+import { frame, FrameDecoder, FrameTooLargeError, MAX_ACK_FRAME_BYTES } from "./frame";
+
+/** Default bound of the queue to one receiver: messages waiting or in flight. */
+export const DEFAULT_QUEUE_MESSAGES = 1000;
+/** Default bound of the queue to one receiver: UTF-8 bytes of the messages waiting or in flight. */
+export const DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024;
 
 export interface MllpTlsOptions {
   /** PEM of the CA (or CAs) that signed the receiver's certificate; default: Node's trusted roots. */
@@ -29,7 +36,14 @@ export interface MllpClientOptions {
    */
   keepConnectionOpen?: boolean;
   scheduler?: Scheduler;
-  maxFrameBytes?: number;
+  /** Largest answer frame read from the receiver (default 1 MiB); a larger one fails the attempt. */
+  maxAckBytes?: number;
+  /** Messages waiting or in flight at most (default 1000); `send` refuses more with "queue-full". */
+  maxQueue?: number;
+  /** UTF-8 bytes of the messages waiting or in flight at most (default 64 MiB). */
+  maxQueueBytes?: number;
+  /** Where an error inside the client's own callbacks goes (a bug); the client goes on. */
+  onError?: (err: Error) => void;
 }
 
 export type RejectReason =
@@ -43,7 +57,9 @@ export type RejectReason =
   | "ack-mismatch"
   | "bad-ack"
   | "no-control-id"
-  | "client-closed";
+  | "client-closed"
+  | "queue-full"
+  | "internal-error";
 
 /** Outcomes worth trying again unchanged: the receiver was busy or unreachable, not the message wrong. */
 const RETRYABLE: ReadonlySet<RejectReason> = new Set([
@@ -76,8 +92,12 @@ export type DeliveryEvent =
 type AttemptResult =
   { ok: true; ack: ParsedAck } | { ok: false; reason: RejectReason; detail: string; ack?: ParsedAck };
 
+/** What a connection hands the attempt waiting on it: a frame, or why none will come. */
+type Answer = string | { lost: RejectReason; detail?: string };
+
 interface Job {
   message: string;
+  bytes: number;
   onEvent: (event: DeliveryEvent) => void;
   resolve: (outcome: DeliveryOutcome) => void;
 }
@@ -85,10 +105,13 @@ interface Job {
 /**
  * An MLLP sender with one message in flight per connection: messages queue and go out in order,
  * each waiting for its ACK (or its last retry) before the next. The connection stays open between
- * messages and is opened again when the receiver dropped it.
+ * messages and is opened again when the receiver dropped it. The queue is bounded in messages and
+ * bytes: past either bound `send` answers "queue-full" at once, and nothing is dropped unsaid.
  */
 export class MllpClient {
   private readonly queue: Job[] = [];
+  /** UTF-8 bytes of the queued messages and of the one in flight. */
+  private pendingBytes = 0;
   private busy = false;
   private closed = false;
   private connection: Connection | undefined;
@@ -99,12 +122,26 @@ export class MllpClient {
   /** Destroys a socket still connecting (or in its TLS handshake) when the client is closed. */
   private cancelConnect: (() => void) | undefined;
 
+  private readonly onError: (err: Error) => void;
+  readonly maxQueue: number;
+  readonly maxQueueBytes: number;
+
   constructor(private readonly options: MllpClientOptions) {
-    this.scheduler = options.scheduler ?? realScheduler;
+    this.onError = options.onError ?? backstop;
+    // A throw in any of the client's timers reaches onError, never the process.
+    this.scheduler = guardedScheduler(options.scheduler ?? realScheduler, this.onError);
+    this.maxQueue = options.maxQueue ?? DEFAULT_QUEUE_MESSAGES;
+    this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_QUEUE_BYTES;
   }
 
+  /** Messages waiting or in flight. */
   get queued(): number {
     return this.queue.length + (this.busy ? 1 : 0);
+  }
+
+  /** UTF-8 bytes of the messages waiting or in flight. */
+  get queuedBytes(): number {
+    return this.pendingBytes;
   }
 
   get connected(): boolean {
@@ -124,8 +161,31 @@ export class MllpClient {
         });
         return;
       }
-      this.queue.push({ message, onEvent, resolve });
-      void this.pump();
+      const bytes = Buffer.byteLength(message, "utf8");
+      if (this.queued >= this.maxQueue || this.pendingBytes + bytes > this.maxQueueBytes) {
+        resolve({
+          status: "rejected",
+          controlId: messageControlId(message) ?? "",
+          attempts: 0,
+          reason: "queue-full",
+          detail:
+            this.queued >= this.maxQueue
+              ? `the queue to the receiver holds ${this.queued} messages, its limit`
+              : `the queue to the receiver would exceed its limit of ${this.maxQueueBytes} bytes`,
+        });
+        return;
+      }
+      this.pendingBytes += bytes;
+      this.queue.push({
+        message,
+        bytes,
+        onEvent: (event) => runGuarded(() => onEvent(event), this.onError),
+        resolve: (outcome) => {
+          this.pendingBytes -= bytes;
+          resolve(outcome);
+        },
+      });
+      settleGuarded(this.pump(), this.onError);
     });
   }
 
@@ -154,7 +214,21 @@ export class MllpClient {
     this.busy = true;
     try {
       for (let job = this.queue.shift(); job && !this.closed; job = this.queue.shift()) {
-        job.resolve(await this.deliver(job));
+        let outcome: DeliveryOutcome;
+        try {
+          outcome = await this.deliver(job);
+        } catch (err) {
+          // A bug, not the receiver: the message is reported undelivered and the queue goes on.
+          this.onError(asError(err));
+          outcome = {
+            status: "rejected",
+            controlId: messageControlId(job.message) ?? "",
+            attempts: 0,
+            reason: "internal-error",
+            detail: "an internal error ended the delivery; see the Node-RED log",
+          };
+        }
+        job.resolve(outcome);
       }
     } finally {
       this.busy = false;
@@ -219,7 +293,7 @@ export class MllpClient {
         detail: `could not connect to the receiver (${errorCode(err)})`,
       };
     }
-    const response = await new Promise<string | { lost: RejectReason }>((resolve) => {
+    const response = await new Promise<Answer>((resolve) => {
       const timer = this.timer(() => {
         // After a timeout a late ACK could be taken for the next message's: drop the connection.
         connection.destroy();
@@ -235,9 +309,10 @@ export class MllpClient {
     this.abortAttempt = undefined;
     if (typeof response !== "string") {
       const detail =
-        response.lost === "ack-timeout"
+        response.detail ??
+        (response.lost === "ack-timeout"
           ? `no ACK within ${this.options.ackTimeoutMs} ms`
-          : "the receiver closed the connection before it acknowledged";
+          : "the receiver closed the connection before it acknowledged");
       return { ok: false, reason: response.lost, detail };
     }
     const parsed = parseAck(response);
@@ -261,9 +336,20 @@ export class MllpClient {
     return { ok: false, reason: ack.code, detail: `the receiver answered ${ack.code}`, ack };
   }
 
-  private connect(): Promise<Connection> {
-    if (this.connection && !this.connection.closed) return Promise.resolve(this.connection);
+  private async connect(): Promise<Connection> {
+    const open = this.connection;
+    if (open && !open.closed) {
+      // A receiver that writes its ACK and closes in one go: the close is read after the ACK, so
+      // the next message waits until the I/O that came with the ACK has been seen; otherwise it
+      // would go out on a connection the receiver is closing, and again on the next one.
+      await open.settled();
+      if (!open.closed) return open;
+    }
     this.connection = undefined;
+    return this.open();
+  }
+
+  private open(): Promise<Connection> {
     const { host, port } = this.options;
     return new Promise<Connection>((resolve, reject) => {
       const t = this.options.tls;
@@ -282,27 +368,35 @@ export class MllpClient {
         socket.destroy();
         reject(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" }));
       }, this.options.connectTimeoutMs);
-      const onError = (err: Error): void => {
+      // One function for once() and off(): removing a different wrapper would leave it attached.
+      const onError = guard((err: Error): void => {
         this.clear(timer);
         this.cancelConnect = undefined;
         socket.destroy();
         reject(err);
-      };
+      }, this.onError);
       this.cancelConnect = () => onError(Object.assign(new Error("closed"), { code: "CLOSED" }));
       socket.once("error", onError);
-      socket.once(connectedEvent, () => {
-        this.clear(timer);
-        this.cancelConnect = undefined;
-        socket.off("error", onError);
-        if (this.closed) {
-          socket.destroy();
-          reject(new Error("closed"));
-          return;
-        }
-        const connection = new Connection(socket, this.options.maxFrameBytes);
-        this.connection = connection;
-        resolve(connection);
-      });
+      socket.once(
+        connectedEvent,
+        guard(() => {
+          this.clear(timer);
+          this.cancelConnect = undefined;
+          socket.off("error", onError);
+          if (this.closed) {
+            socket.destroy();
+            reject(new Error("closed"));
+            return;
+          }
+          const connection = new Connection(socket, {
+            maxAckBytes: this.options.maxAckBytes ?? MAX_ACK_FRAME_BYTES,
+            scheduler: this.scheduler,
+            onError: this.onError,
+          });
+          this.connection = connection;
+          resolve(connection);
+        }, this.onError),
+      );
     });
   }
 
@@ -334,47 +428,53 @@ export class MllpClient {
 /** One TCP/TLS connection: frames in, at most one waiter for the next frame. */
 class Connection {
   closed = false;
-  private waiter: ((frameOrLoss: string | { lost: RejectReason }) => void) | undefined;
+  private waiter: ((answer: Answer) => void) | undefined;
   private readonly decoder: FrameDecoder;
+  /** Why the connection failed, when it was our decision (an answer too large). */
+  private failure: { lost: RejectReason; detail: string } | undefined;
+  /** Resolves once the event loop has gone round after the last answer (see `settled`). */
+  private quiet: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly socket: net.Socket,
-    maxFrameBytes?: number,
+    private readonly options: { maxAckBytes: number; scheduler: Scheduler; onError: (err: Error) => void },
   ) {
-    this.decoder = new FrameDecoder(maxFrameBytes);
+    this.decoder = new FrameDecoder(options.maxAckBytes);
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => {
-      let frames: string[];
-      try {
-        frames = this.decoder.push(chunk);
-      } catch {
-        this.destroy();
-        return;
-      }
-      for (const f of frames) {
-        const waiter = this.waiter;
-        this.waiter = undefined;
-        // A frame nobody waits for (a late ACK after a timeout) is dropped.
-        waiter?.(f);
-      }
-    });
+    socket.on(
+      "data",
+      guard((chunk: Buffer) => this.onData(chunk), options.onError),
+    );
     // A peer that closes after each ACK (some listeners do) is reconnected on the next message.
-    socket.on("end", () => {
-      this.closed = true;
-    });
-    socket.on("close", () => {
-      this.closed = true;
-      const waiter = this.waiter;
-      this.waiter = undefined;
-      waiter?.({ lost: "connection-closed" });
-    });
+    socket.on(
+      "end",
+      guard(() => {
+        this.closed = true;
+      }, options.onError),
+    );
+    socket.on(
+      "close",
+      guard(() => {
+        this.closed = true;
+        this.settle(this.failure ?? { lost: "connection-closed" });
+      }, options.onError),
+    );
     // Errors are followed by "close", which settles any waiter; the listener keeps them from crashing the process.
     socket.on("error", () => undefined);
   }
 
-  expect(waiter: (frameOrLoss: string | { lost: RejectReason }) => void): void {
+  /**
+   * Resolves when the I/O that arrived with the last answer has been processed: two turns of the
+   * event loop, so that a poll phase (where an end-of-stream sent in the same write is read) lies in
+   * between. A timer set inside a timer callback runs in the next turn at the earliest.
+   */
+  settled(): Promise<void> {
+    return this.quiet;
+  }
+
+  expect(waiter: (answer: Answer) => void): void {
     if (this.closed) {
-      waiter({ lost: "connection-closed" });
+      waiter(this.failure ?? { lost: "connection-closed" });
       return;
     }
     this.waiter = waiter;
@@ -387,6 +487,34 @@ class Connection {
   destroy(): void {
     this.closed = true;
     this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: string[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      if (!(err instanceof FrameTooLargeError)) throw err;
+      this.failure = {
+        lost: "bad-ack",
+        detail: `the receiver's answer exceeded ${this.options.maxAckBytes} bytes`,
+      };
+      this.destroy();
+      return;
+    }
+    if (frames.length === 0) return;
+    const { scheduler } = this.options;
+    this.quiet = new Promise((resolve) => {
+      scheduler.setTimeout(() => scheduler.setTimeout(resolve, 0), 0);
+    });
+    // A frame nobody waits for (a late ACK after a timeout) is dropped.
+    for (const f of frames) this.settle(f);
+  }
+
+  private settle(answer: Answer): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.(answer);
   }
 }
 

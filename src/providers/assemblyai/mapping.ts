@@ -13,11 +13,6 @@ export interface TurnContext {
   connection: number;
   /** Session milliseconds at which this connection's audio clock starts (the replay offset). */
   offsetMs: number;
-  /**
-   * Session milliseconds already covered by a final result. After a reconnect the replayed audio can
-   * be transcribed again; words starting before this point were already delivered and are left out.
-   */
-  coveredUntilMs: number;
   /** Language when the turn carries no language_code. */
   language: string;
 }
@@ -38,27 +33,18 @@ export function segmentId(
   return `${sessionId}/${instance}/${connection}/${turnOrder}`;
 }
 
-/** End of the turn's audio in session milliseconds, or undefined when it has no words. */
-export function turnEndMs(turn: TurnMessage, offsetMs: number): number | undefined {
-  const last = turn.words[turn.words.length - 1];
-  return last ? offsetMs + last.end : undefined;
-}
-
 /** A BCP-47 primary tag from the service's language_code (for example "en" or "es"). */
 function language(code: string | undefined, fallback: string): string {
   return code && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(code) ? code : fallback;
 }
 
 /**
- * One Turn message as a transcript result, or null when there is nothing to deliver (an empty turn, or a
- * turn whose words were all delivered before a reconnect). Final only on end_of_turn: turn_is_formatted
- * alone is not an end of turn.
+ * One Turn message as a transcript result, or null when there is nothing to deliver (an empty turn).
+ * Final only on end_of_turn: turn_is_formatted alone is not an end of turn. Words a replay transcribes
+ * again are left out afterwards, by the session (DeliveredWords).
  */
 export function mapTurn(turn: TurnMessage, ctx: TurnContext): TranscriptResult | null {
-  // A half-millisecond tolerance: replayed audio is re-timed from the same frames, so equal words land on equal times.
-  const fresh = turn.words.filter((w) => ctx.offsetMs + w.start >= ctx.coveredUntilMs - 0.5);
-  const dropped = fresh.length !== turn.words.length;
-  const words: TranscriptWord[] = fresh.map((w) => {
+  const words: TranscriptWord[] = turn.words.map((w) => {
     const word: TranscriptWord = {
       text: w.text,
       startTime: seconds(ctx.offsetMs + w.start),
@@ -70,9 +56,8 @@ export function mapTurn(turn: TurnMessage, ctx: TurnContext): TranscriptResult |
     if (w.speaker) word.speaker = w.speaker;
     return word;
   });
-  const text = dropped ? words.map((w) => w.text).join(" ") : turn.transcript.trim();
+  const text = turn.transcript.trim();
   if (!text && words.length === 0) return null;
-  if (dropped && words.length === 0) return null;
   const first = words[0];
   const last = words[words.length - 1];
   const result: TranscriptResult = {

@@ -49,6 +49,13 @@ export interface WarningMessage {
   warning: string;
 }
 
+/** With acknowledge_silence: a stretch of this connection's audio (ms) in which no speech was heard. */
+export interface SilenceMessage {
+  type: "Silence";
+  start_ms: number;
+  end_ms: number;
+}
+
 export interface OtherMessage {
   type: "Other";
   /** The type the server gave (SpeechStarted, SpeakerRevision, Heartbeat, …): not needed for results. */
@@ -56,7 +63,13 @@ export interface OtherMessage {
 }
 
 export type ServerMessage =
-  BeginMessage | TurnMessage | TerminationMessage | ErrorMessage | WarningMessage | OtherMessage;
+  | BeginMessage
+  | TurnMessage
+  | TerminationMessage
+  | ErrorMessage
+  | WarningMessage
+  | SilenceMessage
+  | OtherMessage;
 
 type Json = Record<string, unknown>;
 
@@ -137,6 +150,10 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
       };
     case "Warning":
       return { type: "Warning", warning_code: num(value.warning_code), warning: str(value.warning) };
+    case "Silence": {
+      const start = Math.max(0, num(value.start_ms));
+      return { type: "Silence", start_ms: start, end_ms: Math.max(start, num(value.end_ms, start)) };
+    }
     default:
       return { type: "Other", serverType: str(value.type) };
   }

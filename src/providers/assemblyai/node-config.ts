@@ -11,6 +11,7 @@ import {
   type SpeechModel,
   type StreamingEncoding,
   type StreamingParams,
+  U3_PRO_MODELS,
 } from "./params";
 
 /** The node's editor fields, as Node-RED stores them (numbers may arrive as strings). */
@@ -62,6 +63,8 @@ export function paramsFromFields(f: MedicalNodeFields): Checked<StreamingParams>
   // Sent only when on, as the SDK does; U3 Pro always formats and ignores it.
   if (f.formatTurns === true) p.format_turns = true;
   if (f.prompt && f.prompt.trim()) p.prompt = f.prompt;
+  // Evidence of life in silence for the stall watchdog (see session.ts, "Liveness").
+  if (U3_PRO_MODELS.includes(p.speech_model)) p.acknowledge_silence = true;
   return validateParams(p);
 }
 
@@ -171,6 +174,182 @@ export function checkControl(
   };
 }
 
+/** The node's session and connection settings (editor fields, numbers possibly as strings). */
+export interface TimingFields {
+  idleTimeout?: string | number;
+  frameMs?: string | number;
+  connectTimeout?: string | number;
+  terminationTimeout?: string | number;
+  maxRetries?: string | number;
+  retryDelayMs?: string | number;
+  maxBuffer?: string | number;
+  stallTimeout?: string | number;
+  probeTimeout?: string | number;
+  replayRate?: string | number;
+  maxSessions?: string | number;
+}
+
+/** The settings, checked, in the units the session takes (milliseconds). */
+export interface NodeTiming {
+  idleMs: number;
+  frameMs: number;
+  connectTimeoutMs: number;
+  terminationTimeoutMs: number;
+  maxRetries: number;
+  retryDelayMs: number;
+  maxPendingMs: number;
+  stallTimeoutMs: number;
+  probeTimeoutMs: number;
+  replayRate: number;
+  maxSessions: number;
+}
+
+interface NumberRule {
+  field: keyof TimingFields;
+  label: string;
+  min: number;
+  max: number;
+  integer?: boolean;
+  /** 0 is accepted besides the range (the setting is off). */
+  zeroOff?: boolean;
+  unit: string;
+}
+
+const TIMING_RULES: Record<keyof NodeTiming, NumberRule & { scale: number; fallback: number }> = {
+  idleMs: {
+    field: "idleTimeout",
+    label: "End a session after",
+    min: 0.1,
+    max: 86400,
+    zeroOff: true,
+    unit: "seconds",
+    scale: 1000,
+    fallback: 30,
+  },
+  frameMs: {
+    field: "frameMs",
+    label: "Frame length",
+    min: 50,
+    max: 1000,
+    unit: "milliseconds",
+    scale: 1,
+    fallback: 100,
+  },
+  connectTimeoutMs: {
+    field: "connectTimeout",
+    label: "Connect timeout",
+    min: 1,
+    max: 120,
+    unit: "seconds",
+    scale: 1000,
+    fallback: 10,
+  },
+  terminationTimeoutMs: {
+    field: "terminationTimeout",
+    label: "Termination wait",
+    min: 0.5,
+    max: 60,
+    unit: "seconds",
+    scale: 1000,
+    fallback: 5,
+  },
+  maxRetries: {
+    field: "maxRetries",
+    label: "Reconnect attempts",
+    min: 0,
+    max: 100,
+    integer: true,
+    unit: "attempts",
+    scale: 1,
+    fallback: 5,
+  },
+  retryDelayMs: {
+    field: "retryDelayMs",
+    label: "First retry delay",
+    min: 0,
+    max: 60000,
+    unit: "milliseconds",
+    scale: 1,
+    fallback: 250,
+  },
+  maxPendingMs: {
+    field: "maxBuffer",
+    label: "Audio buffer",
+    min: 1,
+    max: 600,
+    unit: "seconds",
+    scale: 1000,
+    fallback: 60,
+  },
+  stallTimeoutMs: {
+    field: "stallTimeout",
+    label: "Stall timeout",
+    min: 1,
+    max: 300,
+    zeroOff: true,
+    unit: "seconds",
+    scale: 1000,
+    fallback: 5,
+  },
+  probeTimeoutMs: {
+    field: "probeTimeout",
+    label: "Probe wait",
+    min: 0.2,
+    max: 60,
+    unit: "seconds",
+    scale: 1000,
+    fallback: 2,
+  },
+  replayRate: {
+    field: "replayRate",
+    label: "Replay speed",
+    min: 1,
+    max: 10,
+    unit: "times real time",
+    scale: 1,
+    fallback: 2,
+  },
+  maxSessions: {
+    field: "maxSessions",
+    label: "Session limit",
+    min: 1,
+    max: 10000,
+    integer: true,
+    unit: "sessions",
+    scale: 1,
+    fallback: 100,
+  },
+};
+
+/**
+ * Checks the session settings: each a finite number in its documented range (an empty field takes the
+ * default). The error names the setting and what is accepted, never the value.
+ */
+export function timingFromFields(f: TimingFields): CheckedInput<NodeTiming> {
+  const out = {} as NodeTiming;
+  for (const [key, rule] of Object.entries(TIMING_RULES) as Array<
+    [keyof NodeTiming, (typeof TIMING_RULES)[keyof NodeTiming]]
+  >) {
+    const raw = f[rule.field];
+    const value = optionalNumber(raw) ?? rule.fallback;
+    const inRange = value >= rule.min && value <= rule.max && (!rule.integer || Number.isInteger(value));
+    if (!Number.isFinite(value) || !(inRange || (rule.zeroOff === true && value === 0))) {
+      const accepted = `${rule.integer ? "a whole number" : "a number"} of ${rule.unit} from ${rule.min} to ${rule.max}${rule.zeroOff ? ", or 0 for never" : ""}`;
+      return {
+        ok: false,
+        error: new InputError(
+          `assemblyai-medical: setting "${rule.label}" is invalid; accepted: ${accepted}`,
+        ),
+      };
+    }
+    out[key] = value * rule.scale;
+  }
+  return { ok: true, value: out };
+}
+
+/** The latest session time a message may name: one year of audio (contract 1 and 2 bound times so). */
+export const MAX_OFFSET_MS = 365 * 24 * 3600 * 1000;
+
 export interface AudioInput {
   sessionId: string;
   /** msg.audio.offsetMs: where the chunk lies in the session (contract 1), when given. */
@@ -236,14 +415,20 @@ export function checkAudioMessage(
   if (Buffer.isBuffer(payload) && expected.encoding === "pcm_s16le" && payload.length % 2 !== 0) {
     return fail("msg.payload must hold whole 16-bit samples (an even number of bytes) for pcm_s16le");
   }
+  const offsetMs = info.offsetMs;
+  if (
+    offsetMs !== undefined &&
+    !(typeof offsetMs === "number" && Number.isFinite(offsetMs) && offsetMs >= 0 && offsetMs <= MAX_OFFSET_MS)
+  ) {
+    return fail(
+      "msg.audio.offsetMs must be a number of milliseconds from 0 to one year (where the chunk lies in its session)",
+    );
+  }
   return {
     ok: true,
     value: {
       sessionId,
-      offsetMs:
-        typeof info.offsetMs === "number" && Number.isFinite(info.offsetMs) && info.offsetMs >= 0
-          ? info.offsetMs
-          : undefined,
+      offsetMs,
       audio: Buffer.isBuffer(payload) && payload.length ? payload : undefined,
       end,
     },

@@ -13,6 +13,13 @@ export const SPEECH_MODELS = [
 ] as const;
 export type SpeechModel = (typeof SPEECH_MODELS)[number];
 
+/**
+ * The U3 Pro family among them: only these take `acknowledge_silence` (the SDK documents it for U3 Pro
+ * models; LiveKit's list of them mirrors the server's `SpeechModel.is_u3_pro`). Whether another model
+ * ignores or refuses it is not known, so it is never sent to them.
+ */
+export const U3_PRO_MODELS: readonly SpeechModel[] = ["u3-rt-pro", "universal-3-5-pro"];
+
 export const ENCODINGS = ["pcm_s16le", "pcm_mulaw"] as const;
 export type StreamingEncoding = (typeof ENCODINGS)[number];
 
@@ -40,6 +47,11 @@ export interface StreamingParams {
   inactivity_timeout?: number;
   format_turns?: boolean;
   prompt?: string;
+  /**
+   * A `Silence` message about once a second while no speech is being transcribed (U3 Pro models only):
+   * evidence of life in silence for the stall watchdog, and a confirmation that the audio was heard.
+   */
+  acknowledge_silence?: boolean;
 }
 
 /** Medical Mode defaults from AssemblyAI's Medical Mode guide. */

@@ -9,6 +9,10 @@ export interface Frame {
   /** Session milliseconds at which the frame starts. */
   startMs: number;
   durationMs: number;
+  /** Whether the frame could carry speech (the speech-energy detector): the stall watchdog owes it an answer. */
+  speech?: boolean;
+  /** When the session received it (clock ms): how far behind live a replay of it is. */
+  receivedAt?: number;
 }
 
 export class ReplayBuffer {
@@ -43,6 +47,11 @@ export class ReplayBuffer {
     this.frames = [];
     this.held = 0;
     return all;
+  }
+
+  /** Session milliseconds of the oldest frame held, if any. */
+  get firstStartMs(): number | undefined {
+    return this.frames[0]?.startMs;
   }
 
   get heldMs(): number {

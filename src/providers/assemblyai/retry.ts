@@ -3,7 +3,14 @@
  * session (new id, clocks restart at 0), so the caller replays unconfirmed audio and shifts times.
  */
 
-export type FailureKind = "auth" | "validation" | "inactivity" | "framing" | "retries-exhausted";
+export type FailureKind =
+  | "auth"
+  | "validation"
+  | "inactivity"
+  | "framing"
+  | "retries-exhausted"
+  /** A throw inside the session's own machinery (a bug): that session ends, the process goes on. */
+  | "internal";
 
 export type CloseDecision =
   /** Closed after Termination (or by us): nothing to do. */
@@ -13,7 +20,7 @@ export type CloseDecision =
   /** Maximum session duration reached: open a new session straight away. */
   | { action: "new-session" }
   /** Retrying cannot help: surface the error. */
-  | { action: "fail"; kind: Exclude<FailureKind, "retries-exhausted"> };
+  | { action: "fail"; kind: Exclude<FailureKind, "retries-exhausted" | "internal"> };
 
 const CONCURRENCY = /too many concurrent sessions/i;
 const INACTIVITY = /terminated due to inactivity/i;

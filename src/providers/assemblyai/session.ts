@@ -1,16 +1,35 @@
 /**
  * One audio session streamed to AssemblyAI v3 over one WebSocket at a time, with reconnects.
  *
- * Audio is cut into fixed frames (50–1000 ms, the service's rule), paced at real time, and kept until a
- * final turn covers it, so that a reconnect can replay it; times stay session-relative across
+ * Audio is cut into fixed frames (50–1000 ms, the service's rule), paced at real time, and kept until
+ * the service confirms it, so that a reconnect can replay it; times stay session-relative across
  * connections. No Node-RED here: the node owns one of these per session id.
+ *
+ * Exactly once at every edge (issue #18):
+ * - A ledger (`AudioLedger`) says which audio the service confirmed (a final's words, a Silence
+ *   acknowledgement, Termination), which is in flight and which is not sent yet. Any end of a connection
+ *   while audio is unconfirmed is unexpected, whatever its reason (a drop, a close code, no Termination
+ *   after Terminate, a stall): the session reconnects, replays the unconfirmed audio, and ends with
+ *   Terminate again, within the retry policy. When it cannot, the error and the account name the
+ *   seconds of audio not transcribed.
+ * - Liveness (`Liveness`): a connection that answers pings but sends nothing for audio that could carry
+ *   speech is probed with ForceEndpoint, and terminated (then replayed) when the probe gets no answer.
+ * - A replay is sent faster than real time (`replayRate`) until the connection has caught up.
+ * - Finals are delivered once: the words a replay transcribes again are dropped (`DeliveredWords`), and a
+ *   segment whose partials were shown but whose final will never come is withdrawn.
  */
 import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import { PcmFramer } from "../../audio/framer";
-import type { TranscriptResult } from "../../transcript/result";
-import { realScheduler, type Scheduler } from "../../util/scheduler";
-import { mapTurn, turnEndMs } from "./mapping";
+import { SpeechEnergy } from "../../audio/speech-energy";
+import { DeliveredWords } from "../../transcript/replay-dedup";
+import { withdrawal, type TranscriptResult } from "../../transcript/result";
+import { guard, runGuarded } from "../../util/guard";
+import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
+import type { SessionAccount } from "../session-account";
+import { AudioLedger } from "./ledger";
+import { Liveness } from "./liveness";
+import { mapTurn, PROVIDER } from "./mapping";
 import { parseServerMessage, type ServerMessage, type TurnMessage } from "./messages";
 import { bytesForMs, connectionUrl, type StreamingParams } from "./params";
 import { ReplayBuffer, type Frame } from "./replay";
@@ -19,6 +38,9 @@ import { classifyClose, DEFAULT_RETRY, retryDelay, type FailureKind, type RetryP
 /** Why a session ended without a Termination message. */
 export type EndReason = "no-termination" | "closed" | "aborted";
 
+/** Why the session reconnects when the close code alone does not say it. */
+export type ReconnectReason = "stalled" | "no-termination";
+
 /** What happened to a chunk of audio given to the session. */
 export type WriteResult = { ok: true } | { ok: false; reason: "ended" | "failed" | "full"; message: string };
 
@@ -26,20 +48,36 @@ export type SessionState = "connecting" | "streaming" | "reconnecting" | "ending
 
 export type SessionEvent =
   | { event: "begin"; sessionId: string; serviceSessionId: string; expiresAt: number; connection: number }
-  | { event: "reconnecting"; sessionId: string; code: number; attempt: number; delayMs: number }
+  | {
+      event: "reconnecting";
+      sessionId: string;
+      code: number;
+      attempt: number;
+      delayMs: number;
+      /** Set when the session ended the connection itself: no answer (stalled) or no Termination. */
+      reason?: ReconnectReason;
+    }
   | { event: "warning"; sessionId: string; code: number; message: string }
-  | { event: "error"; sessionId: string; code: number; kind: FailureKind; message: string }
+  | {
+      event: "error";
+      sessionId: string;
+      code: number;
+      kind: FailureKind;
+      message: string;
+      account: SessionAccount;
+    }
   /**
-   * The session ended without AssemblyAI's Termination (none within the wait, a normal close without it,
+   * The session ended without AssemblyAI's Termination (a normal close with nothing left unconfirmed,
    * or stopped at once by abort): every session ends with exactly one of termination, error or ended.
    */
-  | { event: "ended"; sessionId: string; reason: EndReason; connections: number }
+  | { event: "ended"; sessionId: string; reason: EndReason; connections: number; account: SessionAccount }
   | {
       event: "termination";
       sessionId: string;
       audioDurationSeconds: number;
       sessionDurationSeconds: number;
       connections: number;
+      account: SessionAccount;
     };
 
 /** A failure that retrying cannot fix; the message names the cause and never carries the key, audio or text. */
@@ -55,7 +93,8 @@ export class AssemblyAiSessionError extends Error {
 }
 
 export interface SessionHandlers {
-  result(result: TranscriptResult, raw: TurnMessage): void;
+  /** A result; `raw` is the service's Turn message (absent on a withdrawal, which the session makes). */
+  result(result: TranscriptResult, raw: TurnMessage | undefined): void;
   event(event: SessionEvent): void;
   /** Called on every state change (for the node's status line). */
   state?(state: SessionState): void;
@@ -75,9 +114,15 @@ export interface SessionOptions {
   frameMs?: number;
   /** How far ahead of real time audio may be sent (default 500 ms). */
   leadMs?: number;
+  /**
+   * How much faster than real time a connection that starts behind (a replay after a reconnect, audio
+   * queued while connecting) sends until it has caught up (default 2). AssemblyAI documents no
+   * tolerance; see DEFAULT_REPLAY_RATE.
+   */
+  replayRate?: number;
   connectTimeoutMs?: number;
   terminationTimeoutMs?: number;
-  /** Bound on audio kept for replay when no final arrives (default 60 s). */
+  /** Bound on audio kept for replay when nothing confirms it (default 60 s). */
   maxReplayMs?: number;
   /**
    * Bound on audio written but never sent yet (while connecting or reconnecting, or when written faster
@@ -90,10 +135,17 @@ export interface SessionOptions {
   pingIntervalMs?: number;
   /** A connection whose pong does not come back within this time is stalled: terminated, then reconnected. */
   pongTimeoutMs?: number;
+  /**
+   * Audio that could carry speech, due this long with no message from the service: probe with
+   * ForceEndpoint (default 5000 ms; 0: no stall watchdog). See liveness.ts.
+   */
+  stallTimeoutMs?: number;
+  /** No message within this after the probe: the connection is stalled (default 2000 ms). */
+  probeTimeoutMs?: number;
   /** How long a closing socket may wait for the service's close frame before it is terminated (default 1000 ms). */
   closeGraceMs?: number;
-  /** A connection that streamed this long counts as healthy and resets the retry budget. */
-  healthyAfterMs?: number;
+  /** Words of finals already delivered are recognised in a replay this far apart in time (default 0.5 s). */
+  dedupToleranceSeconds?: number;
   retry?: Partial<RetryPolicy>;
   language?: string;
   scheduler?: Scheduler;
@@ -104,12 +156,30 @@ export interface SessionOptions {
 const MIN_FRAME_MS = 50;
 const MAX_FRAME_MS = 1000;
 
+/**
+ * Replay speed. AssemblyAI documents no tolerance for audio sent faster than real time: it asks for
+ * real-time pace and warns that a tight loop "can produce inconsistent Turn messages"; the 3007 error
+ * was observed at about 310 s of audio ahead of wall time, and 7.3 s sent at 10x was accepted
+ * (research-liveness §6, research/assemblyai.md §4.1). A reconnected connection is always ahead of
+ * wall time by the replayed backlog, whatever the speed, so the backlog is what the bounds keep small
+ * (maxReplayMs + maxPendingMs, 120 s at most); the speed is kept conservative, at twice real time.
+ */
+export const DEFAULT_REPLAY_RATE = 2;
+
+/**
+ * Audio kept for replay before the point a confirmation names: a replay then starts with whole words
+ * (the last delivered word, the start of a word a Silence acknowledgement cut into), which the
+ * deduplication recognises, instead of the tail of a word the service would hear as a fragment.
+ */
+const REPLAY_MARGIN_MS = 1000;
+
 const failureText: Record<FailureKind, string> = {
   auth: "AssemblyAI refused the connection (check the API key in the assemblyai-config node)",
   validation: "AssemblyAI refused a session parameter or message",
   inactivity: "AssemblyAI ended the session because it received nothing for the inactivity timeout",
   framing: "AssemblyAI refused the audio framing or pacing",
   "retries-exhausted": "AssemblyAI connection kept failing; gave up after the configured retries",
+  internal: "the AssemblyAI session stopped on an internal error",
 };
 
 /** Node's ws refuses a header value holding a character HTTP does not allow (ERR_INVALID_CHAR). */
@@ -117,14 +187,28 @@ const isHeaderError = (e: unknown): boolean =>
   e instanceof Error &&
   ((e as NodeJS.ErrnoException).code === "ERR_INVALID_CHAR" || /header/i.test(e.message));
 
+const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+
+/** What the live display shows of the segment whose final has not come yet. */
+type OpenSegment = Pick<
+  TranscriptResult,
+  "provider" | "sessionId" | "segmentId" | "startTime" | "endTime" | "language"
+>;
+
 export class AssemblyAiSession {
-  private readonly o: Required<Omit<SessionOptions, "retry" | "openSocket" | "language">> & {
+  private readonly o: Required<Omit<SessionOptions, "retry" | "openSocket" | "language" | "scheduler">> & {
     retry: RetryPolicy;
     language: string;
     openSocket: (url: string, options: SocketOptions) => WebSocket;
   };
+  /** Every timer goes through this: a throw in one ends the session (internal error), never the process. */
+  private readonly clock: Scheduler;
   private readonly framer: PcmFramer;
   private readonly replay: ReplayBuffer;
+  private readonly energy: SpeechEnergy;
+  private readonly ledger: AudioLedger;
+  private readonly liveness: Liveness;
+  private readonly delivered: DeliveredWords;
   private readonly timers = new Set<unknown>();
   /** Random per session instance: part of every segmentId (see mapping.segmentId). */
   private readonly instance = randomBytes(4).toString("hex");
@@ -135,6 +219,7 @@ export class AssemblyAiSession {
   private ws: WebSocket | undefined;
   private current: SessionState = "connecting";
   private pending: Frame[] = [];
+  private pendingMs = 0;
   private nextStartMs = 0;
   /** End of the latest audio ever sent: what lies beyond it counts against maxPendingMs. */
   private sentUntilMs = 0;
@@ -144,15 +229,24 @@ export class AssemblyAiSession {
   private failure: string | undefined;
   private awaitingPong = false;
   private pingTimer: unknown;
-  private heldFinal: TurnMessage | undefined;
   private pongTimer: unknown;
+  private livenessTimer: unknown;
+  private livenessAt = Number.POSITIVE_INFINITY;
+  private heldFinal: TurnMessage | undefined;
+  /** The segment whose partials were delivered and whose final has not come. */
+  private openSegment: OpenSegment | undefined;
+  /** A turn is open on the service (SpeechStarted or a partial, no final yet): Silence does not confirm. */
+  private turnOpen = false;
   private connection = -1;
   private connOffsetMs = 0;
   private connStartedAt = 0;
   private connSentMs = 0;
-  private coveredUntilMs = 0;
+  /** Audio queued when the connection began: it may run this far ahead of wall time to catch up. */
+  private connBacklogMs = 0;
   private attempts = 0;
   private lastError: { code: number; message: string } | undefined;
+  /** Why the session itself ended the current connection, for the reconnecting event. */
+  private endedBySession: ReconnectReason | undefined;
   private endRequested = false;
   private terminateSent = false;
   private pumpTimer: unknown;
@@ -164,20 +258,22 @@ export class AssemblyAiSession {
     options: SessionOptions,
     private readonly handlers: SessionHandlers,
   ) {
-    const frameMs = Math.min(MAX_FRAME_MS, Math.max(MIN_FRAME_MS, options.frameMs ?? 100));
+    const frameMs = Math.min(MAX_FRAME_MS, Math.max(MIN_FRAME_MS, finite(options.frameMs, 100)));
     this.o = {
       frameMs,
-      leadMs: Math.max(options.leadMs ?? 500, frameMs),
-      connectTimeoutMs: options.connectTimeoutMs ?? 10000,
-      terminationTimeoutMs: options.terminationTimeoutMs ?? 5000,
-      maxReplayMs: options.maxReplayMs ?? 60000,
-      maxPendingMs: options.maxPendingMs ?? 60000,
-      startMs: Math.max(0, options.startMs ?? 0),
-      pingIntervalMs: options.pingIntervalMs ?? 5000,
-      pongTimeoutMs: options.pongTimeoutMs ?? 5000,
-      closeGraceMs: options.closeGraceMs ?? 1000,
-      healthyAfterMs: options.healthyAfterMs ?? 10000,
-      scheduler: options.scheduler ?? realScheduler,
+      leadMs: Math.max(finite(options.leadMs, 500), frameMs),
+      replayRate: Math.max(1, finite(options.replayRate, DEFAULT_REPLAY_RATE)),
+      connectTimeoutMs: finite(options.connectTimeoutMs, 10000),
+      terminationTimeoutMs: finite(options.terminationTimeoutMs, 5000),
+      maxReplayMs: finite(options.maxReplayMs, 60000),
+      maxPendingMs: finite(options.maxPendingMs, 60000),
+      startMs: Math.max(0, finite(options.startMs, 0)),
+      pingIntervalMs: finite(options.pingIntervalMs, 5000),
+      pongTimeoutMs: finite(options.pongTimeoutMs, 5000),
+      stallTimeoutMs: finite(options.stallTimeoutMs, 5000),
+      probeTimeoutMs: finite(options.probeTimeoutMs, 2000),
+      closeGraceMs: finite(options.closeGraceMs, 1000),
+      dedupToleranceSeconds: finite(options.dedupToleranceSeconds, 0.5),
       sessionId: options.sessionId,
       url: options.url,
       apiKey: options.apiKey,
@@ -186,10 +282,18 @@ export class AssemblyAiSession {
       language: options.language ?? "en",
       openSocket: options.openSocket ?? ((url, opts) => new WebSocket(url, opts)),
     };
+    this.clock = guardedScheduler(options.scheduler ?? realScheduler, (err) => this.internalFailure(err));
     this.framer = new PcmFramer(this.bytes(frameMs));
     this.replay = new ReplayBuffer(this.o.maxReplayMs);
+    this.energy = new SpeechEnergy({
+      sampleRate: this.o.params.sample_rate,
+      encoding: this.o.params.encoding,
+    });
+    this.ledger = new AudioLedger(this.o.startMs);
+    this.liveness = new Liveness({ stallMs: this.o.stallTimeoutMs, probeMs: this.o.probeTimeoutMs });
+    this.delivered = new DeliveredWords({ toleranceSeconds: this.o.dedupToleranceSeconds });
     this.url = this.o.url;
-    this.nextStartMs = this.sentUntilMs = this.coveredUntilMs = this.o.startMs;
+    this.nextStartMs = this.sentUntilMs = this.o.startMs;
   }
 
   get state(): SessionState {
@@ -198,6 +302,11 @@ export class AssemblyAiSession {
 
   get sessionId(): string {
     return this.o.sessionId;
+  }
+
+  /** The account of the session's audio so far (final once the session ended). */
+  get account(): SessionAccount {
+    return this.ledger.account(Math.max(0, this.connection));
   }
 
   /** Opens the first connection. */
@@ -233,6 +342,7 @@ export class AssemblyAiSession {
         message: `${Math.round(waitingMs / 1000)} s of audio are waiting to be sent (${why}); the limit is ${Math.round(this.o.maxPendingMs / 1000)} s`,
       };
     }
+    this.ledger.receive(durationMs);
     for (const bytes of this.framer.push(audio)) this.enqueue(bytes);
     this.pump();
     return { ok: true };
@@ -246,14 +356,14 @@ export class AssemblyAiSession {
   /**
    * Ends the session: the last partial frame is padded to 50 ms (never dropped), every queued frame
    * is sent, then Terminate; resolves once Termination arrived (every Turn before it delivered), the
-   * session failed, or the termination timeout passed.
+   * session failed, or it ended otherwise (see the terminal events).
    */
   end(): Promise<void> {
     const done = new Promise<void>((resolve) => {
       if (this.current === "closed" || this.current === "failed") resolve();
       else this.endWaiters.push(resolve);
     });
-    if (!this.endRequested) {
+    if (!this.endRequested && this.current !== "closed" && this.current !== "failed") {
       this.endRequested = true;
       const tail = this.framer.flush(this.bytes(MIN_FRAME_MS));
       if (tail) this.enqueue(tail);
@@ -262,9 +372,13 @@ export class AssemblyAiSession {
     return done;
   }
 
-  /** Stops at once: no Terminate, every timer and the socket closed (terminated), an `ended` event. */
+  /**
+   * Stops at once: no Terminate, every timer and the socket closed (terminated), an `ended` event whose
+   * account counts the unconfirmed audio as lost.
+   */
   abort(): void {
     if (this.current === "closed" || this.current === "failed") return;
+    this.ledger.loseUnconfirmed();
     this.finish("closed", "aborted", true);
   }
 
@@ -294,7 +408,10 @@ export class AssemblyAiSession {
 
   private enqueue(bytes: Buffer): void {
     const durationMs = (bytes.length / this.bytes(1000)) * 1000;
-    this.pending.push({ bytes, startMs: this.nextStartMs, durationMs });
+    // Judged once, in order, as the frame is made: a replay keeps the verdict.
+    const speech = this.energy.frame(bytes);
+    this.pending.push({ bytes, startMs: this.nextStartMs, durationMs, speech, receivedAt: this.clock.now() });
+    this.pendingMs += durationMs;
     this.nextStartMs += durationMs;
   }
 
@@ -305,7 +422,7 @@ export class AssemblyAiSession {
   }
 
   private later(fn: () => void, ms: number): unknown {
-    const handle = this.o.scheduler.setTimeout(() => {
+    const handle = this.clock.setTimeout(() => {
       this.timers.delete(handle);
       fn();
     }, ms);
@@ -315,7 +432,7 @@ export class AssemblyAiSession {
 
   private cancel(handle: unknown): void {
     if (handle === undefined) return;
-    this.o.scheduler.clearTimeout(handle);
+    this.clock.clearTimeout(handle);
     this.timers.delete(handle);
   }
 
@@ -329,6 +446,7 @@ export class AssemblyAiSession {
   private connect(): void {
     this.connection++;
     this.lastError = undefined;
+    this.endedBySession = undefined;
     this.setState(this.connection === 0 ? "connecting" : "reconnecting");
     // This connection's URL carries every update so far.
     this.unsentUpdate = undefined;
@@ -346,22 +464,35 @@ export class AssemblyAiSession {
       return;
     }
     this.ws = ws;
+    const onError = (err: Error): void => this.internalFailure(err);
     // Always listen for errors: ws emits them asynchronously, and an unheard one crashes the process.
     ws.on("error", () => undefined);
-    ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
-      if (ws !== this.ws || isBinary) return;
-      const message = parseServerMessage(rawText(data));
-      if (message) this.onMessage(message);
-    });
-    ws.on("close", (code: number) => {
-      if (ws === this.ws) this.onClose(code);
-    });
-    ws.on("pong", () => {
-      if (ws !== this.ws) return;
-      this.awaitingPong = false;
-      this.cancel(this.pongTimer);
-      this.schedulePing(ws);
-    });
+    ws.on(
+      "message",
+      guard((data: WebSocket.RawData, isBinary: boolean) => {
+        if (ws !== this.ws || isBinary) return;
+        const message = parseServerMessage(rawText(data));
+        // Anything the service says is evidence that it is alive.
+        this.liveness.heard(message?.type === "Silence" ? "silence" : "other");
+        if (message) this.onMessage(message);
+        this.armLiveness();
+      }, onError),
+    );
+    ws.on(
+      "close",
+      guard((code: number) => {
+        if (ws === this.ws) this.onClose(code);
+      }, onError),
+    );
+    ws.on(
+      "pong",
+      guard(() => {
+        if (ws !== this.ws) return;
+        this.awaitingPong = false;
+        this.cancel(this.pongTimer);
+        this.schedulePing(ws);
+      }, onError),
+    );
     // The service takes about 1.3 s to send Begin; no Begin at all means a stalled connection.
     this.connectTimer = this.later(() => {
       if (ws === this.ws && this.current !== "streaming") ws.terminate();
@@ -371,43 +502,27 @@ export class AssemblyAiSession {
   private onMessage(message: ServerMessage): void {
     switch (message.type) {
       case "Begin":
-        this.cancel(this.connectTimer);
-        this.connStartedAt = this.o.scheduler.now();
-        this.connSentMs = 0;
-        // The new connection's clock starts at the first frame it is sent: replayed audio, or the next new frame.
-        this.connOffsetMs = this.pending[0]?.startMs ?? this.nextStartMs;
-        this.setState(this.terminateSent ? "ending" : "streaming");
-        this.handlers.event({
-          event: "begin",
-          sessionId: this.o.sessionId,
-          serviceSessionId: message.id,
-          expiresAt: message.expires_at,
-          connection: this.connection,
-        });
-        this.later(() => {
-          if (this.current === "streaming") this.attempts = 0;
-        }, this.o.healthyAfterMs);
-        if (this.unsentUpdate) {
-          const update = this.unsentUpdate;
-          this.unsentUpdate = undefined;
-          this.sendJson({ ...update, type: "UpdateConfiguration" });
-        }
-        if (this.ws) this.schedulePing(this.ws);
-        this.pump();
+        this.onBegin(message.id, message.expires_at);
         return;
       case "Turn":
+        if (!message.end_of_turn) this.turnOpen = true;
         this.onTurn(message);
         return;
       case "Termination":
         this.deliverHeldFinal();
+        // Every audio this connection was sent is processed: nothing is left to replay.
+        this.ledger.confirm(this.sentUntilMs);
+        this.replay.takeAll();
+        this.terminalSent = true;
+        this.withdrawOpenSegment();
         this.handlers.event({
           event: "termination",
           sessionId: this.o.sessionId,
           audioDurationSeconds: message.audio_duration_seconds,
           sessionDurationSeconds: message.session_duration_seconds,
           connections: this.connection + 1,
+          account: this.account,
         });
-        this.terminalSent = true;
         this.finish("closed", "closed");
         return;
       case "Error":
@@ -422,9 +537,54 @@ export class AssemblyAiSession {
           message: this.scrub(message.warning),
         });
         return;
+      case "Silence":
+        this.onSilence(message.start_ms, message.end_ms);
+        return;
+      case "Other":
+        if (message.serverType === "SpeechStarted") this.turnOpen = true;
+        return;
       default:
         return;
     }
+  }
+
+  private onBegin(id: string, expiresAt: number): void {
+    this.cancel(this.connectTimer);
+    this.connStartedAt = this.clock.now();
+    this.connSentMs = 0;
+    this.turnOpen = false;
+    // The new connection's clock starts at the first frame it is sent: replayed audio, or the next new frame.
+    this.connOffsetMs = this.pending[0]?.startMs ?? this.nextStartMs;
+    // The queue is behind live by the age of its oldest frame (at most its length: a source that wrote
+    // faster than real time is not behind): that much may be sent faster, until it has caught up.
+    const oldest = this.pending[0]?.receivedAt;
+    this.connBacklogMs =
+      oldest === undefined ? 0 : Math.min(this.pendingMs, Math.max(0, this.connStartedAt - oldest));
+    this.liveness.reset();
+    this.setState(this.terminateSent ? "ending" : "streaming");
+    this.handlers.event({
+      event: "begin",
+      sessionId: this.o.sessionId,
+      serviceSessionId: id,
+      expiresAt,
+      connection: this.connection,
+    });
+    if (this.unsentUpdate) {
+      const update = this.unsentUpdate;
+      this.unsentUpdate = undefined;
+      this.sendJson({ ...update, type: "UpdateConfiguration" });
+    }
+    if (this.ws) this.schedulePing(this.ws);
+    this.pump();
+  }
+
+  /**
+   * A Silence acknowledgement: the service heard no speech in this stretch of the connection's audio,
+   * so everything up to its end is confirmed, unless a turn is open (its words come before it).
+   */
+  private onSilence(_startMs: number, endMs: number): void {
+    if (this.turnOpen) return;
+    this.confirm(this.connOffsetMs + endMs, this.connOffsetMs + endMs);
   }
 
   private onTurn(message: TurnMessage): void {
@@ -449,21 +609,60 @@ export class AssemblyAiSession {
   }
 
   private deliverTurn(turn: TurnMessage, raw: TurnMessage): void {
-    const result = mapTurn(turn, {
+    const mapped = mapTurn(turn, {
       sessionId: this.o.sessionId,
       instance: this.instance,
       connection: this.connection,
       offsetMs: this.connOffsetMs,
-      coveredUntilMs: this.coveredUntilMs,
       language: this.o.language,
     });
+    // What a replay transcribes again was delivered already: only the new words go out.
+    const result = mapped && this.delivered.fresh(mapped);
     if (turn.end_of_turn) {
-      const end = turnEndMs(turn, this.connOffsetMs);
-      if (end !== undefined && end > this.coveredUntilMs) this.coveredUntilMs = end;
-      this.replay.confirm(this.coveredUntilMs);
-      this.attempts = 0;
+      this.turnOpen = false;
+      const last = turn.words[turn.words.length - 1];
+      if (last) this.confirm(this.connOffsetMs + last.end, this.connOffsetMs + last.start);
+      if (result) this.delivered.record(result);
+      // A segment left open (its words all repeats now, or another turn's) will not get its final.
+      if (this.openSegment && this.openSegment.segmentId !== result?.segmentId) this.withdrawOpenSegment();
+      this.openSegment = undefined;
+    } else if (result) {
+      this.openSegment = {
+        provider: PROVIDER,
+        sessionId: result.sessionId,
+        segmentId: result.segmentId,
+        startTime: result.startTime,
+        endTime: result.endTime,
+        language: result.language,
+      };
     }
     if (result) this.handlers.result(result, raw);
+  }
+
+  /**
+   * The service confirmed the audio up to `untilMs`; the replay keeps audio from `keepFromMs` less a
+   * margin, so that a later replay starts with whole words.
+   */
+  private confirm(untilMs: number, keepFromMs: number): void {
+    const before = this.ledger.confirmedUntil;
+    this.ledger.confirm(untilMs);
+    this.replay.confirm(Math.min(untilMs, keepFromMs - REPLAY_MARGIN_MS));
+    // Progress: the retry budget starts again.
+    if (this.ledger.confirmedUntil > before) this.attempts = 0;
+  }
+
+  /** A result that removes what was shown of the open segment: its final will not come under that id. */
+  private withdrawOpenSegment(ending = false): void {
+    const open = this.openSegment;
+    this.openSegment = undefined;
+    if (!open) return;
+    // While the session ends (perhaps because the handler threw), a throw must not stop its end event.
+    if (ending)
+      runGuarded(
+        () => this.handlers.result(withdrawal(open), undefined),
+        () => undefined,
+      );
+    else this.handlers.result(withdrawal(open), undefined);
   }
 
   private onClose(code: number): void {
@@ -472,16 +671,25 @@ export class AssemblyAiSession {
     this.cancel(this.pumpTimer);
     this.cancel(this.pingTimer);
     this.cancel(this.pongTimer);
+    this.cancel(this.endTimer);
+    this.cancelLiveness();
     this.awaitingPong = false;
     // Its turn is not covered yet: the replay on the next connection transcribes it again.
     this.heldFinal = undefined;
+    this.turnOpen = false;
     if (this.current === "closed" || this.current === "failed") return;
+    // What the live display shows of a turn cut off here is transcribed again, under a new segment.
+    this.withdrawOpenSegment();
     const errorText = this.lastError?.message ?? "";
-    // A normal close after our Terminate ends the session even if Termination never came.
-    const decision = classifyClose(code, errorText, this.terminateSent);
+    let decision = classifyClose(code, errorText, this.terminateSent);
     if (decision.action === "done") {
-      this.finish("closed", "closed");
-      return;
+      // A normal close after our Terminate ends the session, unless audio is left unconfirmed (no
+      // Termination came, so nothing says the service processed it): then it is replayed.
+      if (this.ledger.unconfirmedMs <= 0) {
+        this.finish("closed", "closed");
+        return;
+      }
+      decision = { action: "retry", backoff: false };
     }
     if (decision.action === "fail") {
       this.fail(decision.kind, code, errorText);
@@ -493,16 +701,29 @@ export class AssemblyAiSession {
     // (buffered up to maxPendingMs, refused beyond); once audio stops or the session is ending, give up.
     const outage = this.attempts > this.o.retry.maxRetries;
     if (outage && (this.endRequested || !this.audioSinceFailure)) {
-      const lostMs = this.unsentMs();
-      const lost = lostMs > 0 ? `; ${(lostMs / 1000).toFixed(1)} s of audio were not transcribed` : "";
-      this.fail("retries-exhausted", code, errorText, lost);
+      this.fail("retries-exhausted", code, errorText);
       return;
     }
     this.audioSinceFailure = false;
-    // Everything not yet covered by a final goes again, ahead of what is still queued.
-    this.pending = [...this.replay.takeAll(), ...this.pending];
+    // Everything not yet confirmed goes again, ahead of what is still queued.
+    const replayed = this.replay.takeAll();
+    const replayFrom = replayed[0]?.startMs ?? this.pending[0]?.startMs ?? this.nextStartMs;
+    // Audio that fell out of a full replay buffer cannot be replayed: counted, and said at once.
+    const lostMs = this.ledger.lose(this.ledger.confirmedUntil, replayFrom);
+    if (lostMs > 0) {
+      this.handlers.event({
+        event: "warning",
+        sessionId: this.o.sessionId,
+        code: 0,
+        message: `${seconds(lostMs)} s of audio could not be replayed after the connection was lost (the replay buffer holds ${seconds(this.o.maxReplayMs)} s) and were not transcribed`,
+      });
+    }
+    if (replayed.length > 0) {
+      for (const f of replayed) this.pendingMs += f.durationMs;
+      this.pending = replayed.concat(this.pending);
+    }
+    this.delivered.replayFrom(replayFrom / 1000);
     this.terminateSent = false;
-    this.cancel(this.endTimer);
     const backoffMs = retryDelay(decision, Math.max(1, this.attempts), this.o.retry);
     const delayMs = outage ? Math.min(backoffMs, this.o.retry.outageDelayMs) : backoffMs;
     this.setState("reconnecting");
@@ -512,26 +733,54 @@ export class AssemblyAiSession {
       code,
       attempt: this.attempts,
       delayMs,
+      ...(this.endedBySession ? { reason: this.endedBySession } : {}),
     });
     this.later(() => {
       if (this.current === "reconnecting") this.connect();
     }, delayMs);
   }
 
-  private fail(kind: FailureKind, code: number, serverText: string, suffix = ""): void {
-    const detail = serverText ? ` (${code} ${serverText})` : ` (close ${code})`;
-    const error = new AssemblyAiSessionError(kind, code, `${failureText[kind]}${detail}${suffix}`);
+  /** Ends the current connection from our side; its close reconnects with replay like any drop. */
+  private dropConnection(reason: ReconnectReason): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.endedBySession = reason;
+    ws.terminate();
+  }
+
+  private fail(kind: FailureKind, code: number, serverText: string): void {
+    if (this.current === "closed" || this.current === "failed") return;
+    const lostMs = this.ledger.loseUnconfirmed();
+    const detail = !serverText
+      ? ` (close ${code})`
+      : code === 0
+        ? ` (${serverText})`
+        : ` (${code} ${serverText})`;
+    const lost = lostMs > 0 ? `; ${seconds(lostMs)} s of audio were not transcribed` : "";
+    const error = new AssemblyAiSessionError(kind, code, `${failureText[kind]}${detail}${lost}`);
     this.failure = error.message;
     this.terminalSent = true;
-    this.handlers.event({ event: "error", sessionId: this.o.sessionId, code, kind, message: error.message });
+    this.withdrawOpenSegment(true);
+    this.handlers.event({
+      event: "error",
+      sessionId: this.o.sessionId,
+      code,
+      kind,
+      message: error.message,
+      account: this.account,
+    });
     this.finish("failed", "closed");
   }
 
-  /** Audio written but not covered by a final: what a failure now would leave untranscribed. */
-  private unsentMs(): number {
-    const replayed = this.replay.heldMs;
-    const queued = this.pending.reduce((sum, f) => sum + f.durationMs, 0);
-    return replayed + queued;
+  /** A throw inside the session's own machinery (a socket or timer callback): this session ends, clearly. */
+  private internalFailure(err: Error): void {
+    runGuarded(
+      () => this.fail("internal", 0, err.name),
+      () => {
+        // Reporting failed too: still stop every timer and the socket.
+        this.finish("failed", "closed", true);
+      },
+    );
   }
 
   /** Pings the open connection; no pong within pongTimeoutMs means a stalled (half-open) connection. */
@@ -544,45 +793,114 @@ export class AssemblyAiSession {
       ws.ping();
       this.pongTimer = this.later(() => {
         // Terminated, the socket closes with 1006 and reconnects with replay like any dropped connection.
-        if (ws === this.ws && this.awaitingPong) ws.terminate();
+        if (ws === this.ws && this.awaitingPong) this.dropConnection("stalled");
       }, this.o.pongTimeoutMs);
     }, this.o.pingIntervalMs);
   }
 
-  /** Sends queued frames while they stay within the real-time lead, then Terminate once everything left. */
+  /** Runs the stall watchdog: probe, or end a connection that owes an answer and gives none. */
+  private checkLiveness(): void {
+    this.livenessAt = Number.POSITIVE_INFINITY;
+    this.livenessTimer = undefined;
+    if (this.current !== "streaming" || !this.ws) return;
+    const verdict = this.liveness.check(this.clock.now());
+    if (verdict === "stalled") {
+      this.dropConnection("stalled");
+      return;
+    }
+    if (verdict === "probe") {
+      // An alive service with a turn open answers with its final in about 270 ms.
+      if (this.sendJson({ type: "ForceEndpoint" })) this.liveness.probed(this.clock.now());
+    }
+    this.armLiveness();
+  }
+
+  /** Arms one timer for the watchdog's next verdict (kept when an earlier one is armed already). */
+  private armLiveness(): void {
+    if (this.current !== "streaming") return this.cancelLiveness();
+    const at = this.liveness.nextCheckAt();
+    if (at === undefined || at >= this.livenessAt) return;
+    this.cancel(this.livenessTimer);
+    this.livenessAt = at;
+    this.livenessTimer = this.later(() => this.checkLiveness(), Math.max(0, at - this.clock.now()));
+  }
+
+  private cancelLiveness(): void {
+    this.cancel(this.livenessTimer);
+    this.livenessTimer = undefined;
+    this.livenessAt = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Sends queued frames while they stay within the allowance, then Terminate once everything left.
+   * The allowance is real time plus the lead; a connection that began behind (a replay, audio queued
+   * while connecting) may go up to `replayRate` times faster until it has caught up with its backlog.
+   */
   private pump(): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     if (this.current !== "streaming" && this.current !== "ending") return;
     this.cancel(this.pumpTimer);
     this.pumpTimer = undefined;
+    const now = this.clock.now();
+    const elapsed = now - this.connStartedAt;
+    const catchingUp = this.o.replayRate * elapsed < elapsed + this.connBacklogMs;
+    const allowance = Math.min(this.o.replayRate * elapsed, elapsed + this.connBacklogMs) + this.o.leadMs;
     for (let frame = this.pending[0]; frame; frame = this.pending[0]) {
-      const elapsed = this.o.scheduler.now() - this.connStartedAt;
-      const ahead = this.connSentMs + frame.durationMs - (elapsed + this.o.leadMs);
+      const ahead = this.connSentMs + frame.durationMs - allowance;
       if (ahead > 0) {
-        this.pumpTimer = this.later(() => this.pump(), Math.ceil(ahead));
-        return;
+        const waitMs = catchingUp ? ahead / this.o.replayRate : ahead;
+        this.pumpTimer = this.later(() => this.pump(), Math.max(1, Math.ceil(waitMs)));
+        break;
       }
       ws.send(frame.bytes);
       this.pending.shift();
+      this.pendingMs -= frame.durationMs;
       this.connSentMs += frame.durationMs;
-      this.sentUntilMs = Math.max(this.sentUntilMs, frame.startMs + frame.durationMs);
+      const endMs = frame.startMs + frame.durationMs;
+      this.sentUntilMs = Math.max(this.sentUntilMs, endMs);
+      this.ledger.sent(endMs);
       this.replay.add(frame);
+      // Due when a service transcribing at real time could have heard it, and not before it was sent.
+      this.liveness.sent(
+        Math.max(now, this.connStartedAt + this.connSentMs),
+        frame.durationMs,
+        frame.speech === true,
+      );
     }
-    if (this.endRequested && !this.terminateSent) {
+    if (this.pending.length === 0 && this.endRequested && !this.terminateSent) {
       ws.send(JSON.stringify({ type: "Terminate" }));
       this.terminateSent = true;
+      this.cancelLiveness();
       this.setState("ending");
-      this.endTimer = this.later(() => {
-        this.handlers.event({
-          event: "warning",
-          sessionId: this.o.sessionId,
-          code: 0,
-          message: `no Termination within ${this.o.terminationTimeoutMs} ms; closed the connection`,
-        });
-        this.finish("closed", "no-termination");
-      }, this.o.terminationTimeoutMs);
+      this.endTimer = this.later(() => this.onNoTermination(), this.o.terminationTimeoutMs);
     }
+    this.armLiveness();
+  }
+
+  /**
+   * No Termination within the wait. With audio unconfirmed, nothing says the service processed it: the
+   * connection is ended and the audio replayed into a new one (within the retry policy). With
+   * everything confirmed, the session ends here.
+   */
+  private onNoTermination(): void {
+    if (this.ledger.unconfirmedMs > 0 && this.ws) {
+      this.handlers.event({
+        event: "warning",
+        sessionId: this.o.sessionId,
+        code: 0,
+        message: `no Termination within ${this.o.terminationTimeoutMs} ms; ${seconds(this.ledger.unconfirmedMs)} s of audio are unconfirmed and are sent again on a new connection`,
+      });
+      this.dropConnection("no-termination");
+      return;
+    }
+    this.handlers.event({
+      event: "warning",
+      sessionId: this.o.sessionId,
+      code: 0,
+      message: `no Termination within ${this.o.terminationTimeoutMs} ms; closed the connection`,
+    });
+    this.finish("closed", "no-termination");
   }
 
   /**
@@ -590,8 +908,10 @@ export class AssemblyAiSession {
    * happened, otherwise `ended` with the reason, so that a document collecting the session can close.
    */
   private finish(state: "closed" | "failed", reason: EndReason, hard = false): void {
-    for (const handle of this.timers) this.o.scheduler.clearTimeout(handle);
+    if (this.current === "closed" || this.current === "failed") return;
+    for (const handle of this.timers) this.clock.clearTimeout(handle);
     this.timers.clear();
+    this.livenessAt = Number.POSITIVE_INFINITY;
     const ws = this.ws;
     this.ws = undefined;
     if (ws) {
@@ -599,22 +919,27 @@ export class AssemblyAiSession {
       if (ws.readyState === WebSocket.OPEN && !hard) {
         ws.close(1000);
         // A peer that never answers the close would keep the socket (and ws's 30 s close timer) alive.
-        const grace = this.o.scheduler.setTimeout(() => ws.terminate(), this.o.closeGraceMs);
-        ws.once("close", () => this.o.scheduler.clearTimeout(grace));
+        const grace = this.clock.setTimeout(() => ws.terminate(), this.o.closeGraceMs);
+        ws.once("close", () => this.clock.clearTimeout(grace));
       } else if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
     }
+    // Nothing unconfirmed may go unreported: at an ordinary end this is zero.
+    this.ledger.loseUnconfirmed();
     this.pending = [];
+    this.pendingMs = 0;
     this.replay.takeAll();
-    this.setState(state);
     if (!this.terminalSent) {
       this.terminalSent = true;
+      this.withdrawOpenSegment(true);
+      this.setState(state);
       this.handlers.event({
         event: "ended",
         sessionId: this.o.sessionId,
         reason,
         connections: this.connection + 1,
+        account: this.account,
       });
-    }
+    } else this.setState(state);
     for (const resolve of this.endWaiters.splice(0)) resolve();
   }
 
@@ -622,6 +947,10 @@ export class AssemblyAiSession {
   private scrub(text: string): string {
     return this.o.apiKey ? text.split(this.o.apiKey).join("***") : text;
   }
+}
+
+function finite(v: number | undefined, fallback: number): number {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : fallback;
 }
 
 function rawText(data: WebSocket.RawData): string {

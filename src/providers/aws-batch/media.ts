@@ -48,6 +48,29 @@ export function s3Uri(loc: S3Location): string {
   return `s3://${loc.bucket}/${loc.key}`;
 }
 
+/**
+ * Every form in which a peer might echo an S3 location a flow named, for scrubbing from the texts it
+ * sends back: the URI, the bucket, the key, each part of the key (a prefix often names the patient or
+ * the encounter; a file name, without its extension too), and each of these URL-encoded.
+ */
+export function identifierForms(loc: S3Location): string[] {
+  const parts = new Set<string>([s3Uri(loc), loc.bucket, loc.key]);
+  for (const segment of loc.key.split("/")) {
+    parts.add(segment);
+    parts.add(segment.replace(/\.[A-Za-z0-9]{1,5}$/, ""));
+  }
+  const forms = new Set<string>();
+  for (const p of parts) {
+    // Short fragments ("a", "wav") would scrub ordinary words from every message.
+    if (p.length < 4) continue;
+    forms.add(p);
+    forms.add(encodeURIComponent(p));
+    forms.add(encodeURI(p));
+  }
+  // Longest first, so that a whole key is scrubbed before the parts it contains.
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
 /** The media format named by a file name's extension, or null. */
 export function formatFromName(name: string): BatchMediaFormat | null {
   const ext = /\.([A-Za-z0-9]+)$/.exec(name)?.[1]?.toLowerCase() ?? "";

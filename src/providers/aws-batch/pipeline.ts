@@ -1,12 +1,20 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { TranscribeClient } from "@aws-sdk/client-transcribe";
-import { createReadStream, type ReadStream } from "node:fs";
-import { open, stat } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import {
+  closeQuietly,
+  fileProblemText,
+  openRegularFile,
+  readHead,
+  sizeText,
+  type OpenFile,
+} from "../../audio/file";
 import type { TranscriptDocument } from "../../transcript/document";
 import type { TranscriptResult } from "../../transcript/result";
 import {
   BatchInputError,
   formatFromName,
+  identifierForms,
   looksLikeUri,
   parseS3Uri,
   s3Uri,
@@ -19,6 +27,7 @@ import { BUCKET_NAME, type BatchMediaFormat, type BatchParams } from "./params";
 import {
   BatchJobError,
   MedicalBatchJob,
+  readLimited,
   serviceError,
   startRequest,
   type JobProgress,
@@ -29,6 +38,11 @@ import { batchDocument, mapBatchOutput, parseBatchOutput } from "./transcript";
 export type BatchInput =
   { kind: "s3"; location: S3Location } | { kind: "file"; path: string } | { kind: "buffer"; data: Buffer };
 
+/** The largest recording uploaded (a file or a Buffer): Amazon Transcribe's documented 2 GB file limit. */
+export const MAX_MEDIA_BYTES = 2 * 2 ** 30;
+/** The largest transcript file read back from S3 (a four-hour conversation is a few MiB). */
+export const MAX_TRANSCRIPT_BYTES = 64 * 2 ** 20;
+
 /** What msg.payload holds: an S3 URI, a file path, or audio bytes. */
 export function classifyPayload(payload: unknown): Parsed<BatchInput> {
   if (Buffer.isBuffer(payload)) {
@@ -38,6 +52,15 @@ export function classifyPayload(payload: unknown): Parsed<BatchInput> {
         error: new BatchInputError(
           "EMPTY_AUDIO",
           "msg.payload is an empty Buffer; send the recording's bytes",
+        ),
+      };
+    }
+    if (payload.length > MAX_MEDIA_BYTES) {
+      return {
+        ok: false,
+        error: new BatchInputError(
+          "MEDIA_TOO_LARGE",
+          `msg.payload is larger than ${sizeText(MAX_MEDIA_BYTES)}, the most Amazon Transcribe accepts in one file`,
         ),
       };
     }
@@ -129,6 +152,8 @@ const FORMATS_TEXT = "mp3, mp4, wav, flac, ogg, amr, webm, m4a";
 export class BatchRun {
   private job: MedicalBatchJob | null = null;
   private halted: BatchJobError | null = null;
+  // Aborts the upload and the transcript download when the run is cancelled or stopped.
+  private readonly abort = new AbortController();
 
   constructor(private readonly opts: BatchRunOptions) {}
 
@@ -138,15 +163,19 @@ export class BatchRun {
 
   async run(): Promise<BatchOutcome> {
     const { opts } = this;
+    // What a flow named (the job name, the S3 URI's bucket and key, the upload key) in every form a
+    // peer might echo it: scrubbed from any text a service sends back.
     const secrets = [...(opts.secrets ?? []), opts.jobName];
+    if (opts.input.kind === "s3") for (const form of identifierForms(opts.input.location)) secrets.push(form);
     const { location, format } = await this.media(secrets);
     if (this.halted) throw this.halted;
     const mediaUri = s3Uri(location);
+    for (const form of identifierForms(location)) secrets.push(form);
     this.job = new MedicalBatchJob({
       client: opts.transcribe,
       request: startRequest(opts.params, opts.jobName, mediaUri, format),
       tuning: opts.tuning,
-      secrets: [...secrets, mediaUri, location.key],
+      secrets,
       onProgress: opts.onProgress,
     });
     const done = await this.job.run();
@@ -156,10 +185,12 @@ export class BatchRun {
       throw new BatchJobError("BAD_TRANSCRIPT", "the completed job names no readable transcript location");
     let body: string;
     try {
-      const got = await opts.s3.send(new GetObjectCommand({ Bucket: where.bucket, Key: where.key }));
-      body = (await got.Body?.transformToString("utf8")) ?? "";
+      const got = await opts.s3.send(new GetObjectCommand({ Bucket: where.bucket, Key: where.key }), {
+        abortSignal: this.abort.signal,
+      });
+      body = await readLimited(got.Body as Readable | undefined, MAX_TRANSCRIPT_BYTES, got.ContentLength);
     } catch (err) {
-      throw this.halted ?? serviceError(err, [...secrets, where.key, uri]);
+      throw this.halted ?? serviceError(err, [...secrets, ...identifierForms(where), uri]);
     }
     const results = mapBatchOutput(parseBatchOutput(body), opts.jobName);
     return { jobName: opts.jobName, results, document: batchDocument(opts.jobName, results) };
@@ -167,17 +198,19 @@ export class BatchRun {
 
   async cancel(): Promise<void> {
     this.halted = new BatchJobError("CANCELLED", "the job was cancelled");
+    this.abort.abort();
     await this.job?.cancel();
   }
 
   stop(): void {
     this.halted = new BatchJobError("STOPPED", "polling stopped: the node was closed");
+    this.abort.abort();
     this.job?.stop();
   }
 
   /** Where the media is in S3, uploading it first when it is a file or a Buffer. */
   private async media(secrets: string[]): Promise<{ location: S3Location; format: BatchMediaFormat | null }> {
-    const { input, params, upload, s3, jobName } = this.opts;
+    const { input, params, upload } = this.opts;
     const unsupported = (): BatchInputError =>
       new BatchInputError(
         "UNSUPPORTED_FORMAT",
@@ -194,35 +227,40 @@ export class BatchRun {
         "a file or Buffer must be uploaded first, and no upload bucket is configured; set the upload bucket or send an S3 URI",
       );
     }
-    let format: BatchMediaFormat | null;
-    let body: Buffer | ReadStream;
-    let length: number;
-    if (input.kind === "file") {
-      let size: number;
-      try {
-        const st = await stat(input.path);
-        if (!st.isFile()) throw new Error("not a file");
-        size = st.size;
-      } catch {
-        // The path is not echoed: file names of recordings may name the patient.
-        throw new BatchInputError(
-          "FILE_NOT_READABLE",
-          "the file named in msg.payload does not exist or is not a readable file",
-        );
-      }
-      if (size === 0) throw new BatchInputError("EMPTY_AUDIO", "the file named in msg.payload is empty");
-      format = params.mediaFormat ?? formatFromName(input.path) ?? (await sniffFile(input.path));
+    if (input.kind === "buffer") {
+      const format = params.mediaFormat ?? sniffFormat(input.data.subarray(0, 16));
       if (!format) throw unsupported();
-      body = createReadStream(input.path);
-      length = size;
-    } else {
-      format = params.mediaFormat ?? sniffFormat(input.data.subarray(0, 16));
-      if (!format) throw unsupported();
-      body = input.data;
-      length = input.data.length;
+      return { location: await this.upload(input.data, input.data.length, format, upload, secrets), format };
     }
-    // The key is built from the job name, never from the file name.
+    // A file: only a regular one is opened (src/audio/file.ts: a FIFO or device would block or never
+    // end), and it is read through the descriptor that was checked, never opened again by name.
+    const opened = await openRegularFile(input.path, MAX_MEDIA_BYTES);
+    if (!opened.ok) throw new BatchInputError(opened.problem.code, fileProblemText(opened.problem));
+    const { file } = opened;
+    try {
+      const format =
+        params.mediaFormat ?? formatFromName(input.path) ?? sniffFormat(await readHead(file, 16));
+      if (!format) throw unsupported();
+      return { location: await this.upload(file, file.size, format, upload, secrets), format };
+    } finally {
+      await closeQuietly(file.handle);
+    }
+  }
+
+  /** Uploads the recording under a key built from the job name, never from the file name. */
+  private async upload(
+    media: Buffer | OpenFile,
+    length: number,
+    format: BatchMediaFormat,
+    upload: UploadTarget,
+    secrets: readonly string[],
+  ): Promise<S3Location> {
+    const { s3, jobName } = this.opts;
     const location = { bucket: upload.bucket, key: `${upload.prefix}${jobName}.${format}` };
+    // The file's bytes as they were when it was checked: exactly its size then, from its descriptor.
+    const body = Buffer.isBuffer(media)
+      ? media
+      : media.handle.createReadStream({ start: 0, end: length - 1, autoClose: false });
     this.opts.onUpload?.();
     try {
       await s3.send(
@@ -233,23 +271,15 @@ export class BatchRun {
           ContentLength: length,
           ContentType: "application/octet-stream",
         }),
+        { abortSignal: this.abort.signal },
       );
     } catch (err) {
-      if (!Buffer.isBuffer(body)) body.destroy();
-      const e = serviceError(err, [...secrets, location.key]);
+      if (this.halted) throw this.halted;
+      const e = serviceError(err, [...secrets, ...identifierForms(location)]);
       throw new BatchJobError(e.code, `the upload failed: ${e.message}`);
+    } finally {
+      if (!Buffer.isBuffer(body)) body.destroy();
     }
-    return { location, format };
-  }
-}
-
-async function sniffFile(path: string): Promise<BatchMediaFormat | null> {
-  const fh = await open(path, "r");
-  try {
-    const head = Buffer.alloc(16);
-    const { bytesRead } = await fh.read(head, 0, 16, 0);
-    return sniffFormat(head.subarray(0, bytesRead));
-  } finally {
-    await fh.close();
+    return location;
   }
 }

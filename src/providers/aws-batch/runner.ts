@@ -6,6 +6,7 @@ import {
   type StartMedicalTranscriptionJobRequest,
   type TranscribeClient,
 } from "@aws-sdk/client-transcribe";
+import type { Readable } from "node:stream";
 import { realScheduler, type Scheduler } from "../../util/scheduler";
 import type { BatchMediaFormat, BatchParams } from "./params";
 
@@ -55,21 +56,70 @@ export class BatchJobError extends Error {
  * name, media URI, keys) and any quoted value the service echoes ("Value 'x' at 'y'…").
  */
 export function redact(message: string, secrets: readonly string[]): string {
-  let out = message;
-  for (const s of secrets) if (s.length >= 3) out = out.split(s).join("[redacted]");
-  return out
-    .replace(/s3:\/\/\S+/gi, "s3://[redacted]")
-    .replace(/https?:\/\/\S+/gi, "[redacted-url]")
-    .replace(/Value '[^']*'/g, "Value [redacted]")
-    .replace(/Value "[^"]*"/g, "Value [redacted]");
+  // A peer's text is cut before it is searched: a huge one costs nothing and floods no log.
+  let out = message.length > MAX_PEER_TEXT ? `${message.slice(0, MAX_PEER_TEXT)}…` : message;
+  // Longest first, so that a whole key goes before the parts of it that are secrets too.
+  const forms = [...secrets].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
+  for (const s of forms) out = out.split(s).join("[redacted]");
+  return (
+    out
+      .replace(/s3:\/\/\S+/gi, "s3://[redacted]")
+      .replace(/https?:\/\/\S+/gi, "[redacted-url]")
+      .replace(/Value '[^']*'/g, "Value [redacted]")
+      .replace(/Value "[^"]*"/g, "Value [redacted]")
+      // Any other quoted name ('incoming/x.wav', "job-1"): services quote the values they complain of.
+      .replace(/'[^'\s]+'/g, "'[redacted]'")
+      .replace(/"[^"\s]+"/g, '"[redacted]"')
+  );
+}
+
+/** The most of a peer's message (a service error, a FailureReason) that is passed on. */
+const MAX_PEER_TEXT = 500;
+/** An error name as services give them; anything else a peer sends there is not passed on. */
+const ERROR_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+/** The service's error name when it is one (a word, naming no secret); otherwise a generic one. */
+export function safeErrorName(name: unknown, secrets: readonly string[]): string {
+  if (typeof name !== "string" || name === "Error" || !ERROR_NAME.test(name)) return "RequestError";
+  return secrets.some((s) => s.length >= 3 && name.includes(s)) ? "RequestError" : name;
 }
 
 export function serviceError(err: unknown, secrets: readonly string[]): BatchJobError {
   if (err instanceof BatchJobError) return err;
   const e = err as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number } };
-  const name = typeof e?.name === "string" && e.name !== "Error" ? e.name : "RequestError";
+  const name = safeErrorName(e?.name, secrets);
   const message = typeof e?.message === "string" && e.message !== "" ? e.message : "the request failed";
   return new BatchJobError(name, `${name}: ${redact(message, secrets)}`);
+}
+
+/**
+ * Reads a response body as UTF-8 text, refusing one larger than `max` bytes (by its announced length
+ * and as it arrives), so that a peer cannot make the node hold an unbounded body.
+ */
+export async function readLimited(
+  body: Readable | undefined,
+  max: number,
+  announced?: number,
+): Promise<string> {
+  if (!body) return "";
+  const tooLarge = (): BatchJobError =>
+    new BatchJobError("TRANSCRIPT_TOO_LARGE", `the transcript file is larger than ${max} bytes, the limit`);
+  if (announced !== undefined && announced > max) {
+    body.destroy();
+    throw tooLarge();
+  }
+  const pieces: Buffer[] = [];
+  let total = 0;
+  for await (const piece of body) {
+    const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as Uint8Array);
+    total += bytes.length;
+    if (total > max) {
+      body.destroy();
+      throw tooLarge();
+    }
+    pieces.push(bytes);
+  }
+  return Buffer.concat(pieces).toString("utf8");
 }
 
 /** The StartMedicalTranscriptionJob request for a checked parameter set. */

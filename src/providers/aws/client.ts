@@ -1,27 +1,52 @@
 import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
+import { realScheduler, type Scheduler } from "../../util/scheduler";
+import { StreamingHttp2Handler } from "./http2-handler";
+
+/**
+ * Time for a stream request to be answered: TCP connect, TLS handshake, HTTP/2 settings and the
+ * service's response headers (which come before any audio is needed). A healthy connection to AWS takes
+ * well under a second; 10 s rides out a slow network, and bounds what a dead endpoint holds.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_S = 10;
+export const MIN_CONNECT_TIMEOUT_S = 1;
+export const MAX_CONNECT_TIMEOUT_S = 120;
 
 /** A region and optional endpoint and static credentials; none means the AWS default provider chain. */
 export interface AwsClientSettings {
   region: string;
   endpoint: string | null;
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | null;
+  /** See DEFAULT_CONNECT_TIMEOUT_S (its value when absent). */
+  connectTimeoutMs?: number;
   /** Problems with the settings, for the node to report; empty when usable. */
   problems: string[];
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
+/**
+ * The client settings of an aws-transcribe-config node. Every value is checked as it comes (a flow
+ * written by hand may hold any JSON): problems name the setting and what is accepted, never its value.
+ */
 export function awsClientSettings(input: {
-  region?: string;
-  endpoint?: string;
-  accessKeyId?: string;
-  secretAccessKey?: string;
-  sessionToken?: string;
+  region?: unknown;
+  endpoint?: unknown;
+  accessKeyId?: unknown;
+  secretAccessKey?: unknown;
+  sessionToken?: unknown;
+  /** Seconds; empty or absent means DEFAULT_CONNECT_TIMEOUT_S. */
+  connectTimeoutS?: unknown;
 }): AwsClientSettings {
   const problems: string[] = [];
-  const region = (input.region ?? "").trim();
+  const text = (v: unknown, what: string): string => {
+    if (v === undefined || v === null) return "";
+    if (typeof v === "string") return v;
+    problems.push(`${what} must be text`);
+    return "";
+  };
+  const region = text(input.region, "region").trim();
   if (!REGION.test(region)) problems.push("region must be an AWS region such as us-east-1");
-  const endpoint = (input.endpoint ?? "").trim();
+  const endpoint = text(input.endpoint, "endpoint").trim();
   if (endpoint !== "" && !/^https?:\/\/[^\s/]+(\/.*)?$/.test(endpoint)) {
     problems.push("endpoint must be an http:// or https:// URL, or empty for the AWS endpoint of the region");
   } else if (endpoint !== "" && /^https?:\/\/[^/?#]*@/.test(endpoint)) {
@@ -30,14 +55,27 @@ export function awsClientSettings(input: {
       "endpoint must not contain a user name or password (user:password@host); give the host only, and the credentials as the access key id and secret access key",
     );
   }
-  const id = (input.accessKeyId ?? "").trim();
-  const secret = input.secretAccessKey ?? "";
+  const id = text(input.accessKeyId, "the access key id").trim();
+  const secret = text(input.secretAccessKey, "the secret access key");
   if ((id === "") !== (secret === "")) {
     problems.push(
       "give both the access key id and the secret access key, or neither (default credential chain)",
     );
   }
-  const token = input.sessionToken ?? "";
+  const token = text(input.sessionToken, "the session token");
+  const timeout = input.connectTimeoutS;
+  // A number, or the text of one (the editor stores what was typed); anything else is refused.
+  const timeoutS =
+    timeout === undefined || timeout === null || timeout === ""
+      ? DEFAULT_CONNECT_TIMEOUT_S
+      : typeof timeout === "number" || (typeof timeout === "string" && /^\s*\d+(\.\d+)?\s*$/.test(timeout))
+        ? Number(timeout)
+        : Number.NaN;
+  if (!Number.isFinite(timeoutS) || timeoutS < MIN_CONNECT_TIMEOUT_S || timeoutS > MAX_CONNECT_TIMEOUT_S) {
+    problems.push(
+      `connect timeout must be a number of seconds from ${MIN_CONNECT_TIMEOUT_S} to ${MAX_CONNECT_TIMEOUT_S} (default ${DEFAULT_CONNECT_TIMEOUT_S})`,
+    );
+  }
   return {
     region,
     endpoint: endpoint === "" ? null : endpoint,
@@ -45,6 +83,11 @@ export function awsClientSettings(input: {
       id !== "" && secret !== ""
         ? { accessKeyId: id, secretAccessKey: secret, ...(token !== "" ? { sessionToken: token } : {}) }
         : null,
+    connectTimeoutMs: Math.round(
+      (Number.isFinite(timeoutS)
+        ? Math.min(Math.max(timeoutS, MIN_CONNECT_TIMEOUT_S), MAX_CONNECT_TIMEOUT_S)
+        : DEFAULT_CONNECT_TIMEOUT_S) * 1000,
+    ),
     problems,
   };
 }
@@ -57,6 +100,43 @@ export function secretsOf(s: AwsClientSettings): string[] {
   );
 }
 
+/** Longest text of a peer's error the node shows (a status, an error to Catch nodes). */
+export const MAX_PEER_TEXT = 500;
+// AWS access key ids (long-term AKIA, temporary ASIA, and the other unique-id prefixes).
+const ACCESS_KEY_ID = /\b(?:AKIA|ASIA|AIDA|AROA|AGPA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{12,}\b/g;
+// The parts of a SigV4 Authorization header, and headers that carry a credential, as a peer may echo them.
+const AUTH_PARTS = /\b(Credential|Signature|SignedHeaders)=[^\s,;"']+/gi;
+const CREDENTIAL_HEADER =
+  /\b(x-amz-security-token|authorization|x-api-key|cookie)(["']?\s*[:=]\s*["']?)[^\s"',;]+/gi;
+// A run of 40 or more key or token characters: a secret access key is 40, session tokens are longer.
+const LONG_TOKEN = /[A-Za-z0-9+/_=-]{40,}/g;
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
+
+/**
+ * A peer's error text as the node may show it: the service, a proxy or a fake endpoint can echo what it
+ * received, headers included. Our own credentials are replaced (`secrets`), and so is anything shaped
+ * like one (credentials from the default chain are not known here): access key ids, the parts of an
+ * Authorization header, credential headers and long key-like runs. Control characters (line breaks that
+ * would forge log lines) become spaces; the text is cut to MAX_PEER_TEXT. Linear in the text.
+ */
+export function scrubPeerText(text: string, secrets: readonly string[] = []): string {
+  let out = text.length > 4 * MAX_PEER_TEXT ? text.slice(0, 4 * MAX_PEER_TEXT) : text;
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join("[redacted]");
+  out = out
+    .replace(CONTROL, " ")
+    .replace(CREDENTIAL_HEADER, "$1$2[redacted]")
+    .replace(AUTH_PARTS, "$1=[redacted]")
+    .replace(ACCESS_KEY_ID, "[redacted]")
+    .replace(LONG_TOKEN, "[redacted]");
+  return out.length > MAX_PEER_TEXT ? `${out.slice(0, MAX_PEER_TEXT)}…` : out;
+}
+
+/** An error code as the node may show it in its status: a name-shaped code, else "Error". */
+export function peerCode(code: string): string {
+  return /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/.test(code) && !/^(?:AKIA|ASIA)/.test(code) ? code : "Error";
+}
+
 // The SDK logs a console.warn on stream errors unless it has a logger, and its info logs carry
 // request and response objects (audio, transcripts): nothing of it may reach the Node-RED log.
 const quiet = {
@@ -66,11 +146,23 @@ const quiet = {
   error: () => undefined,
 };
 
-export function createTranscribeClient(s: AwsClientSettings): TranscribeStreamingClient {
+/**
+ * The streaming client of one node. Its request handler bounds the time a stream request may wait for
+ * an answer and frees an abandoned connection at once (see StreamingHttp2Handler); `scheduler` runs its
+ * timers (a node's, so that an error in one reaches Catch nodes).
+ */
+export function createTranscribeClient(
+  s: AwsClientSettings,
+  scheduler: Scheduler = realScheduler,
+): TranscribeStreamingClient {
   return new TranscribeStreamingClient({
     region: s.region,
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
     ...(s.credentials ? { credentials: s.credentials } : {}),
     logger: quiet,
+    requestHandler: new StreamingHttp2Handler(
+      s.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_S * 1000,
+      scheduler,
+    ),
   });
 }

@@ -9,6 +9,20 @@ export class BadAudioInputError extends Error {
   }
 }
 
+/**
+ * Longest session id accepted (UTF-16 code units). Session ids are keys: each is held by the node's
+ * session table and carried by every result and event message, so a flow must not make them huge.
+ * 256 holds any UUID, encounter or visit number, SIP Call-ID or telephony call id with room to spare.
+ */
+export const MAX_SESSION_ID_LENGTH = 256;
+/**
+ * Latest `msg.audio.offsetMs` accepted: 300 days. Result times are the offset plus the audio after it,
+ * and contract 2 bounds them to one year.
+ */
+export const MAX_OFFSET_MS = 300 * 24 * 3600 * 1000;
+/** Contract 1: a chunk holds at most 1000 ms of audio. */
+export const MAX_DURATION_MS = 1000;
+
 export type CheckedInput =
   | {
       ok: true;
@@ -33,6 +47,84 @@ interface InputMessage {
 
 const kindOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
+// C0 and C1 control characters (NUL, line breaks, escapes) and lone UTF-16 surrogates: never part of
+// an identifier, and trouble in every document or log downstream. With the `u` flag a well-formed
+// surrogate pair is one code point and does not match.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const BAD_ID_CHARACTER = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/u;
+
+/**
+ * The session id of a message: `msg.audio.sessionId`, else (absent or blank) `msg.topic`. A string of
+ * 1 to MAX_SESSION_ID_LENGTH characters, not blank, without control characters. The length is checked
+ * before anything else reads the string, so a huge id costs no more; the id is never echoed (it is PHI).
+ */
+function sessionIdOf(msg: InputMessage, info: Record<string, unknown>): string | { problem: string } {
+  const accepted = `Accepted: a string of 1 to ${MAX_SESSION_ID_LENGTH} characters without control characters, as audio-in sends it (contract 1).`;
+  const check = (id: string, where: string): string | { problem: string } | null => {
+    if (id.length > MAX_SESSION_ID_LENGTH) {
+      return { problem: `${where} is ${id.length} characters long, over the limit. ${accepted}` };
+    }
+    if (id.trim() === "") return null;
+    if (BAD_ID_CHARACTER.test(id)) return { problem: `${where} holds a control character. ${accepted}` };
+    return id;
+  };
+  const own = info.sessionId;
+  if (own !== undefined && own !== null) {
+    if (typeof own !== "string") {
+      return { problem: `msg.audio.sessionId must be a string, not ${kindOf(own)}. ${accepted}` };
+    }
+    const checked = check(own, "msg.audio.sessionId");
+    if (checked !== null) return checked;
+  }
+  const topic = typeof msg.topic === "string" ? check(msg.topic, "msg.topic") : null;
+  return (
+    topic ?? {
+      problem:
+        "msg.audio.sessionId (or msg.topic) must name the audio session. Accepted: the chunks of audio-in (contract 1).",
+    }
+  );
+}
+
+/**
+ * A numeric field: absent (undefined or null), a finite number, or a string of decimal digits (some
+ * audio nodes send "16000"). Anything else, including a value that would throw on conversion (a
+ * symbol, an object with a hostile valueOf), is `NaN`. Never coerces with Number() on an object.
+ */
+function numberField(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "number") return Number.isFinite(v) ? v : Number.NaN;
+  if (typeof v === "string" && /^\d{1,12}(\.\d{1,6})?$/.test(v)) return Number(v);
+  return Number.NaN;
+}
+
+/** Sample rates worth naming back in an error (a common rate says nothing about anyone). */
+const COMMON_RATES = new Set([8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000]);
+/** Encodings worth naming back in an error; any other value is described, not shown. */
+const KNOWN_ENCODINGS = new Set([
+  "pcm_s16le",
+  "pcm_s16be",
+  "pcm_s24le",
+  "pcm_s32le",
+  "pcm_f32le",
+  "pcm_u8",
+  "s16le",
+  "s16be",
+  "f32le",
+  "mulaw",
+  "ulaw",
+  "alaw",
+  "signed-integer",
+  "unsigned-integer",
+  "floating-point",
+  "mu-law",
+  "a-law",
+  "flac",
+  "opus",
+  "ogg-opus",
+  "mp3",
+  "wav",
+]);
+
 /** Checks one contract-1 audio chunk against the node's configuration. Never echoes the audio. */
 export function checkAudioInput(
   msg: InputMessage,
@@ -44,23 +136,31 @@ export function checkAudioInput(
     error: new BadAudioInputError(problem, nodeType),
   });
   const info =
-    typeof msg.audio === "object" && msg.audio !== null ? (msg.audio as Record<string, unknown>) : {};
-  const sessionId =
-    typeof info.sessionId === "string" && info.sessionId.trim() !== ""
-      ? info.sessionId
-      : typeof msg.topic === "string" && msg.topic.trim() !== ""
-        ? msg.topic
-        : null;
-  if (sessionId === null) {
+    typeof msg.audio === "object" && msg.audio !== null && !Array.isArray(msg.audio)
+      ? (msg.audio as Record<string, unknown>)
+      : {};
+  const sessionId = sessionIdOf(msg, info);
+  if (typeof sessionId !== "string") return fail(sessionId.problem);
+  const end = info.end === true;
+
+  const offset = numberField(info.offsetMs);
+  if (offset !== undefined && !(offset >= 0 && offset <= MAX_OFFSET_MS)) {
     return fail(
-      "msg.audio.sessionId (or msg.topic) must name the audio session. Accepted: the chunks of audio-in (contract 1).",
+      `msg.audio.offsetMs must be a number of milliseconds from 0 to ${MAX_OFFSET_MS} (300 days): the session time of the chunk's first sample.`,
     );
   }
-  const end = info.end === true;
-  const offsetMs =
-    typeof info.offsetMs === "number" && Number.isFinite(info.offsetMs) && info.offsetMs > 0
-      ? info.offsetMs
-      : 0;
+  const duration = numberField(info.durationMs);
+  if (duration !== undefined && !(duration >= 0 && duration <= MAX_DURATION_MS)) {
+    return fail(
+      `msg.audio.durationMs must be a number of milliseconds from 0 to ${MAX_DURATION_MS} (the audio in the chunk).`,
+    );
+  }
+  const seq = numberField(info.seq);
+  if (seq !== undefined && !(Number.isSafeInteger(seq) && seq >= 0)) {
+    return fail("msg.audio.seq must be a whole number from 0 (the chunk's position in its session).");
+  }
+  const offsetMs = offset ?? 0;
+
   const payload = msg.payload;
   if (!Buffer.isBuffer(payload)) {
     if (end && (payload === undefined || payload === null || payload === "")) {
@@ -70,27 +170,44 @@ export function checkAudioInput(
       `msg.payload must be a Buffer of audio, not ${kindOf(payload)}. Accepted: PCM signed 16-bit little-endian chunks from audio-in (contract 1).`,
     );
   }
+
+  const rawRate = info.sampleRate ?? msg.rate;
+  const rate = numberField(rawRate);
+  if (rate !== undefined && !(Number.isInteger(rate) && rate >= 1 && rate <= 384_000)) {
+    return fail("the audio's sample rate (msg.audio.sampleRate or msg.rate) must be a whole number of Hz.");
+  }
+  const rawChannels = info.channels ?? msg.channels;
+  const channels = numberField(rawChannels);
+  if (channels !== undefined && !(Number.isInteger(channels) && channels >= 1 && channels <= 64)) {
+    return fail("the audio's channel count (msg.audio.channels or msg.channels) must be a whole number.");
+  }
   if (params.mediaEncoding !== "pcm") return { ok: true, sessionId, audio: payload, end, offsetMs };
 
   const encoding = info.encoding ?? msg.encoding;
-  const soxPcm = msg.encoding === "signed-integer" && (msg.bits === undefined || Number(msg.bits) === 16);
+  const bits = numberField(msg.bits);
+  const soxPcm = msg.encoding === "signed-integer" && (bits === undefined || bits === 16);
   if (encoding !== undefined && encoding !== "pcm_s16le" && !soxPcm) {
+    const named =
+      typeof encoding === "string" && KNOWN_ENCODINGS.has(encoding)
+        ? JSON.stringify(encoding)
+        : `of an unknown kind (${kindOf(encoding)})`;
+    const sox = msg.encoding === "signed-integer" ? ` with ${String(bits)}-bit samples` : "";
     return fail(
-      `audio encoding ${JSON.stringify(typeof encoding === "string" ? encoding.slice(0, 40) : typeof encoding)} is not accepted with media encoding pcm. Accepted: pcm_s16le (16-bit signed little-endian PCM); put audio-in in front to convert.`,
+      `audio encoding ${named}${sox} is not accepted with media encoding pcm. Accepted: pcm_s16le (16-bit signed little-endian PCM); put audio-in in front to convert.`,
     );
   }
-  const rate = info.sampleRate ?? msg.rate;
-  if (rate !== undefined && Number(rate) !== params.sampleRate) {
+  if (rate !== undefined && rate !== params.sampleRate) {
+    const shown = COMMON_RATES.has(rate) ? `${rate} Hz` : "another rate";
     return fail(
-      `the audio's sample rate ${Number(rate)} Hz differs from the node's ${params.sampleRate} Hz. Set the node to the audio's rate, or resample with audio-in.`,
+      `the audio's sample rate ${shown} differs from the node's ${params.sampleRate} Hz. Set the node to the audio's rate, or resample with audio-in.`,
     );
   }
-  const channels = info.channels ?? msg.channels;
-  if (channels !== undefined && Number(channels) !== params.channels) {
+  if (channels !== undefined && channels !== params.channels) {
+    const shown = channels <= 8 ? String(channels) : "more";
     return fail(
       params.channels === 2
-        ? `channel identification needs 2-channel audio, this chunk has ${Number(channels)}.`
-        : `the audio has ${Number(channels)} channels; send 1 channel, or turn on channel identification for 2.`,
+        ? `channel identification needs 2-channel audio, this chunk has ${shown}.`
+        : `the audio has ${shown} channels; send 1 channel, or turn on channel identification for 2.`,
     );
   }
   const frameBytes = params.channels * 2;

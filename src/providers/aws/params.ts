@@ -67,6 +67,13 @@ export const oneOf = <T extends string>(list: readonly T[], v: unknown): v is T 
 
 export const flag = (v: unknown): boolean => v === true || v === "true";
 
+/**
+ * A configured number: a number, or the text the editor stored; anything else (an object, an array)
+ * is NaN, without calling a conversion a hostile value could make throw.
+ */
+export const configNumber = (v: unknown): number =>
+  typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
+
 const fail = (field: string, problem: string): CheckedParams => ({
   ok: false,
   error: new InvalidParamsError(field, problem),
@@ -78,7 +85,7 @@ export function checkMedicalParams(input: MedicalParamsInput): CheckedParams {
     return fail("specialty", `specialty must be one of ${SPECIALTIES.join(", ")}`);
   }
   if (!oneOf(TYPES, input.type)) return fail("type", `type must be one of ${TYPES.join(", ")}`);
-  const rate = Number(input.sampleRate);
+  const rate = configNumber(input.sampleRate);
   if (!Number.isInteger(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
     return fail(
       "sampleRate",
@@ -90,7 +97,8 @@ export function checkMedicalParams(input: MedicalParamsInput): CheckedParams {
   }
   const showSpeakerLabel = flag(input.showSpeakerLabel);
   const channelIdentification = flag(input.channelIdentification);
-  const channels = input.channels === undefined || input.channels === "" ? undefined : Number(input.channels);
+  const channels =
+    input.channels === undefined || input.channels === "" ? undefined : configNumber(input.channels);
   if (channelIdentification && showSpeakerLabel) {
     return fail(
       "channelIdentification",
@@ -133,4 +141,40 @@ export function checkMedicalParams(input: MedicalParamsInput): CheckedParams {
 /** Bytes per second of the PCM audio the node sends (s16le, interleaved). */
 export function pcmBytesPerSecond(p: Pick<MedicalParams, "sampleRate" | "channels">): number {
   return p.sampleRate * p.channels * 2;
+}
+
+/**
+ * Concurrent sessions (provider streams) one transcriber node opens. The default is the service's
+ * default quota of concurrent streams per account and region (25): on an account with the default
+ * quota one node never opens a stream the service would refuse mid-session (LimitExceededException,
+ * retried while its audio queues up), and a flow that sends many session ids cannot open a stream for
+ * each. Nodes that share an account share its quota: their limits should add up to it.
+ */
+export const DEFAULT_MAX_SESSIONS = 25;
+/** Far above any quota AWS grants by default; a bound so that a typo cannot mean "unlimited". */
+export const MAX_MAX_SESSIONS = 1000;
+
+/** The node's session limit, or an error naming what is accepted; empty or absent means the default. */
+export function checkMaxSessions(
+  v: unknown,
+  nodeType: string,
+): { ok: true; value: number } | { ok: false; error: InvalidParamsError } {
+  // A number, or the text of one (the editor stores what was typed); anything else is refused.
+  const n =
+    v === undefined || v === null || v === ""
+      ? DEFAULT_MAX_SESSIONS
+      : typeof v === "number" || (typeof v === "string" && /^\s*\d{1,6}\s*$/.test(v))
+        ? Number(v)
+        : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_MAX_SESSIONS) {
+    return {
+      ok: false,
+      error: new InvalidParamsError(
+        "maxSessions",
+        `the session limit must be a whole number from 1 to ${MAX_MAX_SESSIONS} (default ${DEFAULT_MAX_SESSIONS}, the AWS default quota of concurrent streams)`,
+        nodeType,
+      ),
+    };
+  }
+  return { ok: true, value: n };
 }

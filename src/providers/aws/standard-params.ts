@@ -5,7 +5,7 @@
  * Rules: ../../../../shared/research/aws.md §1.6 and the API reference of StartStreamTranscription.
  */
 import { LanguageCode } from "@aws-sdk/client-transcribe-streaming";
-import { flag, InvalidParamsError, oneOf, VOCABULARY_PATTERN } from "./params";
+import { configNumber, flag, InvalidParamsError, oneOf, VOCABULARY_PATTERN } from "./params";
 import type { StreamFormat } from "./service";
 
 const NODE = "transcribe-standard";
@@ -247,7 +247,7 @@ function checkFormat(
   input: StandardParamsInput,
   language: LanguageSetting,
 ): Step<Omit<StreamFormat, "channels"> & { mediaEncoding: StandardEncoding }> {
-  const rate = Number(input.sampleRate);
+  const rate = configNumber(input.sampleRate);
   if (!Number.isInteger(rate) || rate < MIN_STANDARD_RATE || rate > MAX_STANDARD_RATE) {
     return fail(
       "sampleRate",

@@ -9,7 +9,7 @@ import { createServer as createHttpsServer, Server as HttpsServer } from "node:h
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import { contentStartMs, type Fixture, type FixtureWord } from "./fixture";
+import { contentStartMs, voicedStartMs, wordId, type Fixture, type FixtureWord } from "./fixture";
 
 export const SPEECH_MODEL_ENUM = [
   "universal-streaming-english",
@@ -47,7 +47,11 @@ export interface EmulatorOptions {
   tokens?: string[];
   expiredTokens?: string[];
   beginDelayMs?: number;
-  /** How far received audio may run ahead of wall time before 3007 (the real tolerance is undocumented). */
+  /**
+   * How far received audio may run ahead of wall time before 3007. The real tolerance is undocumented;
+   * 3007 was observed at about 310 s ahead (research-liveness §6). Default 300 s; tests of a client's
+   * real-time pacing set a small one.
+   */
   rateToleranceMs?: number;
   /** Length of one inactivity_timeout "second" (shortened in tests so a 5 s timeout takes 5 × this). */
   inactivitySecondMs?: number;
@@ -55,6 +59,36 @@ export interface EmulatorOptions {
   forceEndpointDelayMs?: number;
   /** Delay before Termination after Terminate (the service takes 0.5–1.3 s). */
   terminationDelayMs?: number;
+  /**
+   * How s16le audio says where it belongs: "clock" (`taggedPcm`, the default) or "voiced" (`voicedPcm`:
+   * the same, plus speech energy inside the fixture's words, for clients that listen to the audio).
+   */
+  audioTags?: "clock" | "voiced";
+  /**
+   * When a turn's partials come: "every-word" (default: a partial per word heard), or "at-pauses" (U3 Pro
+   * with continuous partials off, research/assemblyai.md §2.4: one partial per pause of at least
+   * min_turn_silence that does not end the turn, so fluent speech gets none until it pauses).
+   */
+  partials?: "every-word" | "at-pauses";
+  /**
+   * How connection `n` (0-based) re-derives what it hears, as a real service does for replayed audio:
+   * word times shifted by `shiftMs`, words split ("hemoglobin" → "hemog lobin") or joined
+   * ("blood pressure" → "bloodpressure") differently. Default: none.
+   */
+  retime?: (connection: number) => Retiming | undefined;
+}
+
+export interface Retiming {
+  shiftMs?: number;
+  respell?: "split" | "join";
+}
+
+/** One final Turn the emulator sent: the service's ledger, word by word, by fixture identity. */
+export interface LedgerFinal {
+  connection: number;
+  turnOrder: number;
+  /** Each word of the final as sent, with the fixture words ("turn/word") it stands for. */
+  words: Array<{ text: string; fixture: string[] }>;
 }
 
 /** A certificate and key (PEM) for serving wss://; the client must trust the certificate. */
@@ -65,7 +99,11 @@ export interface EmulatorTls {
 
 /** What the next connection meets, for tests of connection-time faults. */
 export type ConnectionPlan =
-  { reject: number; message?: string } | { beginDelayMs: number } | { stall: true };
+  | { reject: number; message?: string }
+  | { beginDelayMs: number }
+  | { stall: true }
+  /** The upgrade succeeds, then the TCP connection drops before Begin. */
+  | { drop: true };
 
 export interface ReceivedFrame {
   bytes: number;
@@ -88,6 +126,7 @@ interface Segment {
 
 interface HeardWord {
   word: FixtureWord;
+  id: string;
   start: number;
   end: number;
 }
@@ -95,7 +134,13 @@ interface HeardWord {
 interface OpenTurn {
   fixtureTurn: number;
   words: HeardWord[];
+  /** A partial went out for the current pause (partials "at-pauses"). */
+  pausePartial: boolean;
 }
+
+type ConnectionOptions = Required<
+  Omit<EmulatorOptions, "apiKeys" | "tokens" | "expiredTokens" | "retime">
+> & { retiming: Retiming | undefined; index: number; ledger: LedgerFinal[] };
 
 type Json = Record<string, unknown>;
 
@@ -125,12 +170,19 @@ export class EmulatedConnection {
   private inactivity: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly audioHooks: Array<{ ms: number; fn: () => void }> = [];
+  private readonly contentHooks: Array<{ ms: number; fn: () => void }> = [];
+  /** Replaces the answer to Terminate (a fault after the end of audio). */
+  private terminateHook: (() => void) | undefined;
+  /** Connection audio (ms) up to which silence was acknowledged (acknowledge_silence). */
+  private silenceAckedMs = 0;
   private resolveClosed: (code: number) => void = () => undefined;
+  /** Delay before Termination on this connection (default: the emulator's). */
+  terminationDelayMs: number;
 
   constructor(
     private readonly socket: WebSocket,
     request: IncomingMessage,
-    private readonly options: Required<Omit<EmulatorOptions, "apiKeys" | "tokens" | "expiredTokens">>,
+    private readonly options: ConnectionOptions,
   ) {
     this.headers = request.headers;
     const url = new URL(request.url ?? "/", "http://localhost");
@@ -140,6 +192,7 @@ export class EmulatedConnection {
       max_turn_silence: intParam(this.params.max_turn_silence) ?? 1000,
       keyterms_prompt: [],
     };
+    this.terminationDelayMs = options.terminationDelayMs;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     socket.on("error", () => undefined);
     socket.on("close", (code) => {
@@ -165,6 +218,21 @@ export class EmulatedConnection {
   /** Calls `fn` once this connection has received `ms` of audio. */
   whenAudio(ms: number, fn: () => void): void {
     this.audioHooks.push({ ms, fn });
+  }
+
+  /** Calls `fn` once the received audio reaches session millisecond `ms` (test audio only). */
+  whenContent(ms: number, fn: () => void): void {
+    this.contentHooks.push({ ms, fn });
+  }
+
+  /** On Terminate, calls `fn` instead of answering (a fault after the end of audio). */
+  onTerminate(fn: () => void): void {
+    this.terminateHook = fn;
+  }
+
+  /** Whether this connection stalled (answers pings, nothing else). */
+  get isStalled(): boolean {
+    return this.stalled;
   }
 
   /** Drops the TCP connection without a close frame: the client sees 1006. */
@@ -207,6 +275,7 @@ export class EmulatedConnection {
     const invalid = validateQuery(this.params);
     if (invalid) return this.fail(3006, `User Input Validation Error: ${invalid}`);
     if (plan && "stall" in plan) return this.stall();
+    if (plan && "drop" in plan) return this.drop();
     const delay = plan && "beginDelayMs" in plan ? plan.beginDelayMs : this.options.beginDelayMs;
     this.later(() => this.begin(), delay);
   }
@@ -232,6 +301,15 @@ export class EmulatedConnection {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.stalled && !isBinary) {
+      // A stalled service still reads its socket: what the client sent is recorded, never answered.
+      const text = (Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer)).toString("utf8");
+      try {
+        this.messages.push(JSON.parse(text));
+      } catch {
+        this.messages.push(text);
+      }
+    }
     if (this.stalled || this.ended || this.closeCode !== undefined) return;
     this.touch();
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -286,7 +364,8 @@ export class EmulatedConnection {
     const ms = (buf.length / (this.sampleRate * this.bytesPerSample)) * 1000;
     const atMs = Date.now() - this.openedAt;
     const tagged = this.bytesPerSample === 2 && this.options.taggedAudio;
-    const contentMs = tagged ? contentStartMs(buf, this.sampleRate) : this.receivedMs;
+    const read = this.options.audioTags === "voiced" ? voicedStartMs : contentStartMs;
+    const contentMs = tagged ? read(buf, this.sampleRate) : this.receivedMs;
     const head: ReceivedFrame["head"] =
       this.bytesPerSample === 2 && buf.length >= 4 ? [buf.readInt16LE(0), buf.readInt16LE(2)] : undefined;
     const at = performance.timeOrigin + performance.now();
@@ -310,6 +389,13 @@ export class EmulatedConnection {
     this.recognise();
     for (const hook of this.audioHooks.filter((h) => h.ms <= this.receivedMs)) {
       this.audioHooks.splice(this.audioHooks.indexOf(hook), 1);
+      hook.fn();
+    }
+    const contentEnd = contentMs === undefined ? undefined : contentMs + ms;
+    for (const hook of this.contentHooks.filter(
+      (h) => contentEnd !== undefined && h.ms <= contentEnd + 0.5,
+    )) {
+      this.contentHooks.splice(this.contentHooks.indexOf(hook), 1);
       hook.fn();
     }
   }
@@ -339,39 +425,74 @@ export class EmulatedConnection {
   private recognise(): void {
     this.options.fixture.turns.forEach((t, ti) =>
       t.words.forEach((word, wi) => {
-        const key = `${ti}/${wi}`;
+        const key = wordId(ti, wi);
         if (this.heard.has(key)) return;
         const at = this.locate(word.startMs, word.endMs);
         if (!at) return;
         this.heard.add(key);
         if (this.open && this.open.fixtureTurn !== ti) this.finalize();
         if (!this.open) {
-          this.open = { fixtureTurn: ti, words: [] };
+          this.open = { fixtureTurn: ti, words: [], pausePartial: false };
           this.send({ type: "SpeechStarted", timestamp: Math.round(at.start), confidence: 0.98 });
         }
-        this.open.words.push({ word, start: at.start, end: at.end });
-        this.sendTurn(false);
+        this.open.words.push({ word, id: key, start: at.start, end: at.end });
+        this.open.pausePartial = false;
+        if (this.options.partials === "every-word") this.sendTurn(false);
       }),
     );
     const open = this.open;
     const last = open?.words[open.words.length - 1];
-    if (!open || !last) return;
+    if (!open || !last) return this.acknowledgeSilence();
     const fixtureWords = this.options.fixture.turns[open.fixtureTurn]?.words ?? [];
     const complete = last.word === fixtureWords[fixtureWords.length - 1];
-    const silence = this.receivedMs - last.end;
+    // The pause lasts until the next word begins, even before that word has been heard whole.
+    const next = this.nextWord(last.word);
+    const nextAt = next ? this.locate(next.startMs, next.startMs + 1)?.start : undefined;
+    const silence = Math.min(this.receivedMs, nextAt ?? Infinity) - last.end;
     if ((complete && silence >= this.config.min_turn_silence) || silence >= this.config.max_turn_silence) {
       this.finalize();
+    } else if (
+      this.options.partials === "at-pauses" &&
+      silence >= this.config.min_turn_silence &&
+      !open.pausePartial
+    ) {
+      open.pausePartial = true;
+      this.sendTurn(false);
     }
+  }
+
+  /** The fixture word spoken after `word`, if any. */
+  private nextWord(word: FixtureWord): FixtureWord | undefined {
+    const all = this.options.fixture.turns.flatMap((t) => t.words);
+    return all[all.indexOf(word) + 1];
+  }
+
+  /**
+   * acknowledge_silence=true on a U3 Pro model: a Silence message about once a second of audio while no
+   * speech is being transcribed (research-liveness §5).
+   */
+  private acknowledgeSilence(): void {
+    if (this.params.acknowledge_silence !== "true") return;
+    if (this.params.speech_model?.startsWith("universal-streaming")) return;
+    if (this.receivedMs - this.silenceAckedMs < 1000) return;
+    this.send({
+      type: "Silence",
+      start_ms: Math.round(this.silenceAckedMs),
+      end_ms: Math.round(this.receivedMs),
+    });
+    this.silenceAckedMs = this.receivedMs;
   }
 
   private sendTurn(final: boolean, formatted = final): void {
     const open = this.open;
     if (!open) return;
     const diarize = final && this.params.speaker_labels === "true";
-    const words = open.words.map((h) => ({
-      text: formatted ? h.word.text : unformatted(h.word.text),
-      start: Math.round(h.start),
-      end: Math.round(h.end),
+    const tokens = respell(open.words, this.options.retiming?.respell);
+    const shift = this.options.retiming?.shiftMs ?? 0;
+    const words = tokens.map((h) => ({
+      text: formatted ? h.text : unformatted(h.text),
+      start: Math.max(0, Math.round(h.start + shift)),
+      end: Math.max(0, Math.round(h.end + shift)),
       confidence: h.word.confidence,
       word_is_final: final,
       ...(diarize && h.word.speaker ? { speaker: h.word.speaker } : {}),
@@ -381,6 +502,11 @@ export class EmulatedConnection {
       this.finals.push({
         at: performance.timeOrigin + performance.now(),
         wordStartsMs: open.words.map((h) => h.word.startMs),
+      });
+      this.options.ledger.push({
+        connection: this.options.index,
+        turnOrder: this.turnOrder,
+        words: tokens.map((t, i) => ({ text: words[i]?.text ?? t.text, fixture: t.ids })),
       });
     }
     this.send({
@@ -409,10 +535,13 @@ export class EmulatedConnection {
     this.sendTurn(true);
     this.open = undefined;
     this.turnOrder++;
+    // Silence is acknowledged from the end of the turn on.
+    this.silenceAckedMs = this.receivedMs;
   }
 
   private terminate(): void {
     this.ended = true;
+    if (this.terminateHook) return this.terminateHook();
     this.later(() => {
       if (this.stalled) return;
       this.finalize();
@@ -422,7 +551,7 @@ export class EmulatedConnection {
         session_duration_seconds: Math.round((Date.now() - this.openedAt) / 1000),
       });
       this.closeWith(1000, "Session Ended");
-    }, this.options.terminationDelayMs);
+    }, this.terminationDelayMs);
   }
 
   private touch(): void {
@@ -470,6 +599,51 @@ function intParam(v: string | undefined): number | undefined {
   return Number(v);
 }
 
+interface Token {
+  text: string;
+  word: FixtureWord;
+  ids: string[];
+  start: number;
+  end: number;
+}
+
+/** The heard words as the connection spells them: as in the fixture, or split or joined differently. */
+function respell(words: HeardWord[], how: Retiming["respell"]): Token[] {
+  const plain = words.map((h) => ({
+    text: h.word.text,
+    word: h.word,
+    ids: [h.id],
+    start: h.start,
+    end: h.end,
+  }));
+  if (how === "split") {
+    return plain.flatMap((t) => {
+      const letters = t.text.replace(/[^\p{L}]/gu, "");
+      if (letters.length < 8) return [t];
+      const cut = Math.ceil(t.text.length / 2);
+      const mid = (t.start + t.end) / 2;
+      return [
+        { ...t, text: t.text.slice(0, cut), end: mid },
+        { ...t, text: t.text.slice(cut), start: mid },
+      ];
+    });
+  }
+  if (how === "join") {
+    const out: Token[] = [];
+    for (let i = 0; i < plain.length; i++) {
+      const a = plain[i];
+      const b = plain[i + 1];
+      if (!a) continue;
+      if (b && i % 2 === 0 && /\p{L}$/u.test(a.text)) {
+        out.push({ ...a, text: a.text + b.text.toLowerCase(), ids: [...a.ids, ...b.ids], end: b.end });
+        i++;
+      } else out.push(a);
+    }
+    return out;
+  }
+  return plain;
+}
+
 /** What a partial carries before formatting: lower case, no punctuation. */
 function unformatted(text: string): string {
   return text.toLowerCase().replace(/[.,!?;:]/g, "");
@@ -513,8 +687,13 @@ export function validateQuery(p: Record<string, string>): string | undefined {
 
 export class AssemblyAiEmulator extends EventEmitter {
   readonly connections: EmulatedConnection[] = [];
+  /** Every final Turn sent, on any connection, in order: what the service transcribed. */
+  readonly ledger: LedgerFinal[] = [];
   private readonly plans: ConnectionPlan[] = [];
-  private readonly options: Required<Omit<EmulatorOptions, "apiKeys" | "tokens" | "expiredTokens">>;
+  private readonly options: Required<
+    Omit<EmulatorOptions, "apiKeys" | "tokens" | "expiredTokens" | "retime">
+  >;
+  private readonly retime: EmulatorOptions["retime"];
   private readonly keys: Set<string>;
   private readonly tokens: Set<string>;
   private readonly expired: Set<string>;
@@ -527,12 +706,15 @@ export class AssemblyAiEmulator extends EventEmitter {
     this.options = {
       fixture: options.fixture,
       beginDelayMs: options.beginDelayMs ?? 0,
-      rateToleranceMs: options.rateToleranceMs ?? 1000,
+      rateToleranceMs: options.rateToleranceMs ?? 300000,
       inactivitySecondMs: options.inactivitySecondMs ?? 1000,
       forceEndpointDelayMs: options.forceEndpointDelayMs ?? 0,
       terminationDelayMs: options.terminationDelayMs ?? 0,
       taggedAudio: options.taggedAudio ?? true,
+      audioTags: options.audioTags ?? "clock",
+      partials: options.partials ?? "every-word",
     };
+    this.retime = options.retime;
     this.keys = new Set(options.apiKeys ?? ["test-api-key"]);
     this.tokens = new Set(options.tokens ?? []);
     this.expired = new Set(options.expiredTokens ?? []);
@@ -592,7 +774,13 @@ export class AssemblyAiEmulator extends EventEmitter {
   }
 
   private accept(socket: WebSocket, request: IncomingMessage): void {
-    const connection = new EmulatedConnection(socket, request, this.options);
+    const index = this.connections.length;
+    const connection = new EmulatedConnection(socket, request, {
+      ...this.options,
+      index,
+      retiming: this.retime?.(index),
+      ledger: this.ledger,
+    });
     this.connections.push(connection);
     connection.start(this.plans.shift(), this.authFailure(request, connection.params));
     this.emit("connection", connection);

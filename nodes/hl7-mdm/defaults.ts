@@ -1,0 +1,21 @@
+/** The editor's defaults (hl7-mdm.html `defaults`, minus `name`): a test keeps them equal. */
+export const DEFAULTS = {
+  messageType: "MDM^T02",
+  sendingApplication: "NODERED-ASR",
+  sendingFacility: "",
+  receivingApplication: "",
+  receivingFacility: "",
+  processingId: "P",
+  documentTypeCode: "PR",
+  documentTypeText: "Progress note",
+  loincCode: "11506-3",
+  loincText: "Progress note",
+  completionStatus: "DO",
+  confidentiality: "U",
+  maxObxLength: "1000",
+  documentIdNamespace: "",
+  patient: "patient",
+  patientType: "msg",
+  encounter: "encounter",
+  encounterType: "msg",
+};

@@ -1,0 +1,21 @@
+/** The editor's defaults (transcribe-standard.html `defaults`, without `name` and the `aws` reference). */
+export const DEFAULTS = {
+  languageMode: "fixed",
+  languageCode: "es-US",
+  languageOptions: "",
+  preferredLanguage: "",
+  sampleRate: 16000,
+  mediaEncoding: "pcm",
+  stability: "",
+  showSpeakerLabel: false,
+  channelIdentification: false,
+  vocabularyNames: "",
+  vocabularyFilterNames: "",
+  vocabularyFilterMethod: "mask",
+  pii: "",
+  piiEntityTypes: "",
+  languageModelName: "",
+  keepRaw: false,
+  idleTimeoutS: 30,
+  maxSessions: 25,
+};
