@@ -1,4 +1,5 @@
-import { NodeHttp2Handler, type NodeHttp2HandlerOptions } from "@smithy/node-http-handler";
+import type { NodeHttp2Handler, NodeHttp2HandlerOptions } from "@smithy/node-http-handler";
+import { createRequire } from "node:module";
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { Scheduler } from "../../util/scheduler";
@@ -7,6 +8,18 @@ type HttpRequest = Parameters<NodeHttp2Handler["handle"]>[0];
 type HandleOptions = NonNullable<Parameters<NodeHttp2Handler["handle"]>[1]>;
 type HandleResult = Awaited<ReturnType<NodeHttp2Handler["handle"]>>;
 type OuterSignal = NonNullable<HandleOptions["abortSignal"]>;
+
+/**
+ * The SDK's own NodeHttp2Handler class, loaded from where the Transcribe streaming client finds it: it
+ * is the client's dependency, so this package does not declare one of its own (the Node-RED flow
+ * library asks packages to keep their dependencies few) and always drives the version the client was
+ * built with.
+ */
+const SdkHttp2Handler = (
+  createRequire(require.resolve("@aws-sdk/client-transcribe-streaming"))("@smithy/node-http-handler") as {
+    NodeHttp2Handler: new (options?: NodeHttp2HandlerOptions) => NodeHttp2Handler;
+  }
+).NodeHttp2Handler;
 
 /** How far a connection got: TCP connect, TLS handshake, or the HTTP/2 answer to the request. */
 export type ConnectPhase = "tcp" | "tls" | "http2";
@@ -136,7 +149,7 @@ export class StreamingHttp2Handler {
       ac.abort();
       connection?.socket.destroy();
     };
-    const inner = new NodeHttp2Handler({
+    const inner = new SdkHttp2Handler({
       ...this.config,
       disableConcurrentStreams: true,
       nodeHttp2ConnectOptions: {
