@@ -292,19 +292,42 @@ describe("AWS Transcribe Medical emulator, driven by the real SDK client", () =>
     });
   }
 
-  const silent: Array<[string, Fault]> = [
-    ["a reset connection (RST_STREAM)", { kind: "reset", afterAudioSec: 1 }],
-    ["a clean early end", { kind: "end", afterAudioSec: 1 }],
+  // What each transport fault looks like to the SDK (3.1141, node-http-handler 4.14, Node 20), as a real
+  // peer's would: a reset or GOAWAY with an error code is thrown from the result loop; a clean early end,
+  // a destroyed connection and a FIN end it as if the stream were complete (docs/reliability.md).
+  const transport: Array<[string, Fault, RegExp | undefined]> = [
+    [
+      "a reset stream (RST_STREAM INTERNAL_ERROR)",
+      { kind: "reset", afterAudioSec: 1 },
+      /NGHTTP2_INTERNAL_ERROR/,
+    ],
+    ["a GOAWAY with an error code", { kind: "goaway", afterAudioSec: 1 }, /Session closed with error code 2/],
+    ["a TCP reset", { kind: "tcp-reset", afterAudioSec: 1 }, /Premature close/],
+    ["a clean early end", { kind: "end", afterAudioSec: 1 }, undefined],
+    ["a destroyed connection", { kind: "destroy", afterAudioSec: 1 }, undefined],
   ];
-  for (const [what, fault] of silent) {
-    it(`injects ${what}: the SDK's result loop just ends, with no error and no final`, async () => {
+  for (const [what, fault, thrown] of transport) {
+    it(`injects ${what}: ${thrown ? "thrown from the result loop" : "the result loop just ends, no error"}, no final`, async () => {
       emu.planFaults(fault);
       const o = await run(emu, {}, 3);
-      assert.equal(o.error, undefined);
+      if (thrown) assert.match(String(o.error), thrown);
+      else assert.equal(o.error, undefined);
       assert.equal(finals(o).length, 0);
       assert.equal(emu.streams[0]?.closedBy, "fault");
     });
   }
+
+  it("injects a fault at the end-of-audio frame instead of the flush of the last finals", async () => {
+    emu.planFaults({ kind: "end", atEndFrame: true });
+    // The second sentence has begun at 2.2 s: its partial was sent, its final would come with the flush.
+    const o = await run(emu, {}, 2.2);
+    assert.equal(o.error, undefined);
+    assert.equal(emu.streams[0]?.endFrameSeen, true);
+    assert.equal(emu.streams[0]?.closedBy, "fault");
+    const cut = o.results.filter((r) => r.IsPartial === true).at(-1)?.ResultId;
+    assert.ok(cut !== undefined, "a segment was open at the end");
+    assert.ok(!finals(o).some((r) => r.ResultId === cut), "the segment cut by the end was never finalised");
+  });
 
   it("injects a :message-type error, thrown with its code and message", async () => {
     emu.planFaults({ kind: "error", code: "InternalError", message: "boom", afterAudioSec: 0.5 });

@@ -111,6 +111,11 @@ export interface EmulatorOptions {
    * stream to stream), as a replay after a reconnect would be heard. Default 0.
    */
   retimeSec?: number;
+  /**
+   * A segment's final comes once this much audio past its last word was heard (a real service waits
+   * for a pause); until then its partial holds every word. Default 0: final with the last word.
+   */
+  finalAfterSec?: number;
 }
 
 export interface StreamRecord {
@@ -360,7 +365,7 @@ class EmulatedStream {
       case "tcp-reset":
         this.release();
         this.finish("fault");
-        (this.stream.session?.socket as import("node:net").Socket | undefined)?.resetAndDestroy();
+        this.stream.session?.socket.resetAndDestroy();
         return;
       case "end":
         this.release();
@@ -472,7 +477,11 @@ class EmulatedStream {
         st.heard++;
         grew = true;
       }
-      if (st && grew) this.emitSegment(i, st, st.heard === seg.words.length);
+      if (!st) return;
+      const complete = st.heard === seg.words.length;
+      // Like the service, a segment ends only after a pause: `finalAfterSec` of audio past its last word.
+      const paused = until + 1e-9 >= (seg.words.at(-1)?.end ?? 0) + (this.opts.finalAfterSec ?? 0);
+      if (grew || (complete && paused)) this.emitSegment(i, st, complete && paused);
     });
   }
 

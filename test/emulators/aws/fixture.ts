@@ -99,3 +99,38 @@ export function speechClockPcm(
   }
   return buf;
 }
+
+/**
+ * The speech clock with a voice: each 10 ms block starts with its clock sample (as `speechClockPcm`),
+ * and the rest of the block is a 200 Hz tone at -12 dBFS while a word of `fixture` is spoken, digital
+ * silence otherwise. The emulator reads the same script times; the session's speech detector hears
+ * speech where the script has words, as it would in a real recording.
+ */
+export function voicedClockPcm(
+  fixture: TranscriptFixture,
+  startSec: number,
+  durationSec: number,
+  sampleRate: number,
+  channels: 1 | 2 = 1,
+): Buffer {
+  const frames = Math.round(durationSec * sampleRate);
+  const buf = Buffer.alloc(frames * channels * 2);
+  const first = Math.round(startSec * sampleRate);
+  const perTick = sampleRate * CLOCK_TICK_SEC;
+  const spoken = fixture.flatMap((seg) =>
+    seg.words.filter((w) => !w.punctuation).map((w) => [w.start, w.end, seg.channel] as const),
+  );
+  for (let i = 0; i < frames; i++) {
+    const n = first + i;
+    const t = n / sampleRate;
+    for (let c = 0; c < channels; c++) {
+      let value = 0;
+      if (n % perTick === 0) value = 1 + (Math.floor(n / perTick) % 32000);
+      else if (spoken.some(([s, e, ch]) => t >= s && t < e && (channels === 1 || ch === c))) {
+        value = Math.round(8192 * Math.sin((2 * Math.PI * 200 * n) / sampleRate)) || 1;
+      }
+      buf.writeInt16LE(value, (i * channels + c) * 2);
+    }
+  }
+  return buf;
+}
