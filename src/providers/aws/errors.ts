@@ -1,3 +1,6 @@
+import { peerCode, scrubPeerText } from "./peer-text";
+import { knownServiceMessage } from "./service-messages";
+
 /**
  * What a failed or ended provider stream means for the session: retry with backoff (the service or
  * network hiccuped), or stop and tell the user (configuration or credentials are wrong, and
@@ -9,8 +12,13 @@ export interface StreamFailure {
   kind: FailureKind;
   /** Exception class name as the SDK reports it, or a name of ours for ends without an error. */
   code: string;
-  /** Self-explaining text for the user: the service's message, never credentials or transcript. */
+  /**
+   * Self-explaining text for logs and Catch errors: our own words, or the service's message when it is a
+   * known one (never credentials, transcript, or what a peer might echo).
+   */
   message: string;
+  /** The service's own message, scrubbed of credentials, when it sent one: for `msg.payload` only. */
+  serviceMessage?: string;
   /** A ConflictException means another stream uses our session id: take a new one. */
   newSessionId: boolean;
 }
@@ -59,15 +67,29 @@ export function redact(text: string, secrets: readonly string[]): string {
 /** Classifies an error thrown by `send()` or by the result iteration. */
 export function classifyError(err: unknown, secrets: readonly string[] = []): StreamFailure {
   const e: ErrorLike = typeof err === "object" && err !== null ? err : {};
-  const name = typeof e.name === "string" && e.name !== "" ? e.name : "Error";
+  const rawName = typeof e.name === "string" && e.name !== "" ? e.name : "Error";
+  const name = peerCode(rawName);
   const raw = typeof e.message === "string" ? e.message : String(err);
-  const message = redact(raw, secrets);
   const status = typeof e.$metadata?.httpStatusCode === "number" ? e.$metadata.httpStatusCode : undefined;
   const code = typeof e.code === "string" ? e.code : "";
+  // The service's own errors (modeled exceptions, HTTP answers) carry its words; other errors are the
+  // SDK's or Node's (a reset stream, a timeout), written by them, not echoed from a peer.
+  const fromService =
+    "$fault" in e ||
+    status !== undefined ||
+    AUTH_ERRORS.has(rawName) ||
+    RETRYABLE_ERRORS.has(rawName) ||
+    rawName === "BadRequestException";
+  const scrubbed = scrubPeerText(redact(raw, secrets), secrets);
+  const message = fromService
+    ? (knownServiceMessage(raw) ??
+      "the service's message is not shown here (it may repeat what it was sent): see msg.payload.error.serviceMessage")
+    : scrubbed;
   const failure = (kind: FailureKind): StreamFailure => ({
     kind,
     code: name,
     message,
+    ...(fromService ? { serviceMessage: scrubbed } : {}),
     newSessionId: name === "ConflictException",
   });
   if (name === "BadRequestException") {
@@ -93,12 +115,45 @@ export function unexpectedEnd(): StreamFailure {
   };
 }
 
-/** Our watchdog saw audio go out and no event come back for too long. */
-export function stalled(ms: number): StreamFailure {
+/** Our watchdog saw audio (or audio carrying speech) go out and no event come back for too long. */
+export function stalled(ms: number, what = "audio"): StreamFailure {
   return {
     kind: "retry",
     code: "StreamStalled",
-    message: `no answer from the service for ${ms} ms while audio was sent`,
+    message: `no answer from the service for ${ms} ms while ${what} was sent`,
+    newSessionId: false,
+  };
+}
+
+/** No answer to the stream request (`to` the request, by default) or to the end of the audio. */
+export function noAnswer(ms: number, to = "to the stream request"): StreamFailure {
+  return {
+    kind: "retry",
+    code: "StreamStalled",
+    message: `no answer from the service ${to} within ${ms} ms`,
+    newSessionId: false,
+  };
+}
+
+/**
+ * The stream ended after our end of the audio, but not as a complete one does (`why`): the last
+ * segment's final may be lost, so the unconfirmed audio is replayed.
+ */
+export function unconfirmedEnd(why: string): StreamFailure {
+  return {
+    kind: "retry",
+    code: "StreamEnded",
+    message: `the stream ended before the service confirmed the end of the audio: ${why}`,
+    newSessionId: false,
+  };
+}
+
+/** A throw inside the session's own code: it ends that session (named by class only: its text may hold PHI). */
+export function internalFailure(err: Error): StreamFailure {
+  return {
+    kind: "fatal",
+    code: "InternalError",
+    message: `an internal ${err.name} ended the session; please report it`,
     newSessionId: false,
   };
 }

@@ -8,6 +8,7 @@ import {
 } from "@aws-sdk/client-transcribe-streaming";
 import type { MappingContext } from "./mapping";
 import { medicalRequest, standardRequest } from "./requests";
+import { observeStreamFates, type FateOf } from "./stream-fate";
 import type { MedicalParams } from "./params";
 import type { StandardParams } from "./standard-params";
 
@@ -38,6 +39,8 @@ export interface StreamService {
   format: StreamFormat;
   mapping: MappingContext;
   open: OpenStream;
+  /** How each stream's HTTP/2 response ended (see stream-fate); without it only the results decide. */
+  fateOf?: FateOf;
 }
 
 export const AWS_MEDICAL_PROVIDER = "aws-transcribe-medical";
@@ -47,6 +50,7 @@ export const UNDETERMINED = "und";
 
 export function medicalService(client: TranscribeStreamingClient, params: MedicalParams): StreamService {
   return {
+    fateOf: observeStreamFates(client),
     format: params,
     // Transcribe Medical streams only US English.
     mapping: { provider: AWS_MEDICAL_PROVIDER, language: "en-US", entityCategory: "PHI" },
@@ -62,6 +66,7 @@ export function medicalService(client: TranscribeStreamingClient, params: Medica
 
 export function standardService(client: TranscribeStreamingClient, params: StandardParams): StreamService {
   return {
+    fateOf: observeStreamFates(client),
     format: params,
     mapping: {
       provider: AWS_STANDARD_PROVIDER,

@@ -71,7 +71,12 @@ export interface LedgerFrame {
   /** Session byte offset of the first byte. */
   offset: number;
   data: Buffer;
+  /** The frame could carry speech (see SpeechEnergy): the service owes an answer for it. */
+  speech: boolean;
 }
+
+/** Most intervals of dropped speech remembered; beyond it neighbours merge (the count can only grow). */
+const MAX_DROPPED_INTERVALS = 1024;
 
 /**
  * The session's audio that is not yet covered by a delivered final result: what a new stream must
@@ -81,6 +86,8 @@ export interface LedgerFrame {
 export class AudioLedger {
   private frames: LedgerFrame[] = [];
   private received = 0;
+  /** Speech that left the bounded buffer before a final covered it: [start, end) byte ranges, in order. */
+  private dropped: Array<[number, number]> = [];
   // Kept as a running sum: add() and frameAt() run for every chunk of every session.
   private retained = 0;
 
@@ -104,15 +111,49 @@ export class AudioLedger {
     return this.frames[0]?.offset ?? this.received;
   }
 
-  add(data: Buffer): LedgerFrame {
-    const frame = { offset: this.received, data };
+  add(data: Buffer, speech = false): LedgerFrame {
+    const frame = { offset: this.received, data, speech };
     this.frames.push(frame);
     this.received += data.length;
     this.retained += data.length;
     while (this.retained > this.maxRetainedBytes && this.frames.length > 1) {
-      this.retained -= (this.frames.shift() as LedgerFrame).data.length;
+      const old = this.frames.shift() as LedgerFrame;
+      this.retained -= old.data.length;
+      if (old.speech) this.noteDropped(old.offset, old.offset + old.data.length);
     }
     return frame;
+  }
+
+  private noteDropped(start: number, end: number): void {
+    const last = this.dropped.at(-1);
+    if (last && last[1] >= start) last[1] = end;
+    else this.dropped.push([start, end]);
+    if (this.dropped.length > MAX_DROPPED_INTERVALS) {
+      // Merging two neighbours overstates what was dropped, never understates it.
+      const [a, b] = this.dropped.splice(0, 2);
+      if (a && b) this.dropped.unshift([a[0], b[1]]);
+    }
+  }
+
+  /**
+   * Bytes of speech dropped unconfirmed within [from, to) (a replay starting at `to` cannot carry
+   * them), and forgets every dropped range before `to`.
+   */
+  takeDroppedSpeech(from: number, to: number): number {
+    let bytes = 0;
+    let keep = 0;
+    for (const [start, end] of this.dropped) {
+      if (start >= to) break;
+      bytes += Math.max(0, Math.min(end, to) - Math.max(start, from));
+      keep++;
+    }
+    this.dropped.splice(0, keep);
+    return bytes;
+  }
+
+  /** The byte offset of audio time `seconds` from this session's first byte, rounded down. */
+  bytesAt(seconds: number): number {
+    return Math.max(0, Math.floor(seconds * this.bytesPerSecond));
   }
 
   /**
@@ -125,6 +166,8 @@ export class AudioLedger {
 
   /** Forgets the frames that end at or before byte `offset` (compressed audio once it was sent). */
   forgetBefore(offset: number): void {
+    // Dropped speech that a final covered after all was transcribed: not lost.
+    while (this.dropped.length > 0 && (this.dropped[0]?.[1] ?? Infinity) <= offset) this.dropped.shift();
     while (this.frames.length > 0) {
       const f = this.frames[0];
       if (f.offset + f.data.length > offset) break;
