@@ -1,12 +1,7 @@
 import type { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "node-red";
-import {
-  createTranscribeClient,
-  peerCode,
-  scrubPeerText,
-  secretsOf,
-  type AwsClientSettings,
-} from "../../src/providers/aws/client";
+import { createTranscribeClient, secretsOf, type AwsClientSettings } from "../../src/providers/aws/client";
+import { peerCode, scrubPeerText } from "../../src/providers/aws/peer-text";
 import { checkAudioInput } from "../../src/providers/aws/input";
 import { checkMaxSessions, pcmBytesPerSecond } from "../../src/providers/aws/params";
 import type { StreamService } from "../../src/providers/aws/service";
@@ -241,6 +236,19 @@ export function runAwsStreamingNode<P>(
         t("errors.session", { code: lastError, message: scrubPeerText(e.error.message, secrets) }),
       );
       node.error(err, { topic: e.sessionId, payload: e });
+    }
+    if (e.event === "gap") {
+      // The session goes on, but these seconds are lost: said once, with how much, to Catch nodes.
+      node.error(
+        new Error(
+          t("errors.gap", {
+            seconds: e.lostSeconds.toFixed(1),
+            from: e.fromSeconds.toFixed(1),
+            to: e.toSeconds.toFixed(1),
+          }),
+        ),
+        { topic: e.sessionId, payload: e },
+      );
     }
     if (e.event === "ended") {
       if (!failed.has(e.sessionId)) reportPending(e.sessionId);

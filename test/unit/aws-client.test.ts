@@ -10,10 +10,8 @@ import {
   awsClientSettings,
   createTranscribeClient,
   DEFAULT_CONNECT_TIMEOUT_S,
-  MAX_PEER_TEXT,
-  peerCode,
-  scrubPeerText,
 } from "../../src/providers/aws/client";
+import { MAX_PEER_TEXT, peerCode, scrubPeerText } from "../../src/providers/aws/peer-text";
 import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS } from "../emulators/aws/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 import { deadEndpoint, type DeadEndpoint, type DeadKind } from "../support/dead-endpoints";
