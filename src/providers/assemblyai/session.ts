@@ -33,6 +33,7 @@ import { mapTurn, PROVIDER } from "./mapping";
 import { parseServerMessage, type ServerMessage, type TurnMessage } from "./messages";
 import { bytesForMs, connectionUrl, type StreamingParams } from "./params";
 import { ReplayBuffer, type Frame } from "./replay";
+import { knownServiceText } from "./service-messages";
 import { classifyClose, DEFAULT_RETRY, retryDelay, type FailureKind, type RetryPolicy } from "./retry";
 
 /** Why a session ended without a Termination message. */
@@ -57,13 +58,17 @@ export type SessionEvent =
       /** Set when the session ended the connection itself: no answer (stalled) or no Termination. */
       reason?: ReconnectReason;
     }
-  | { event: "warning"; sessionId: string; code: number; message: string }
+  /** `message` is fit for logs; `serviceMessage` is what the service said, for the payload only. */
+  | { event: "warning"; sessionId: string; code: number; message: string; serviceMessage?: string }
   | {
       event: "error";
       sessionId: string;
       code: number;
       kind: FailureKind;
+      /** Our own words (or a known service text): fit for logs and Catch errors. */
       message: string;
+      /** The service's Error text, when it sent one: it may repeat what it was sent, so payload only. */
+      serviceMessage?: string;
       account: SessionAccount;
     }
   /**
@@ -529,14 +534,17 @@ export class AssemblyAiSession {
         // The close that follows carries the same code; its reason is only "See Error message for details".
         this.lastError = { code: message.error_code, message: this.scrub(message.error) };
         return;
-      case "Warning":
+      case "Warning": {
+        const said = this.scrub(message.warning);
         this.handlers.event({
           event: "warning",
           sessionId: this.o.sessionId,
           code: message.warning_code,
-          message: this.scrub(message.warning),
+          message: `AssemblyAI warning ${message.warning_code}: ${knownServiceText(said) ?? UNKNOWN_TEXT}`,
+          serviceMessage: said,
         });
         return;
+      }
       case "Silence":
         this.onSilence(message.start_ms, message.end_ms);
         return;
@@ -751,11 +759,11 @@ export class AssemblyAiSession {
   private fail(kind: FailureKind, code: number, serverText: string): void {
     if (this.current === "closed" || this.current === "failed") return;
     const lostMs = this.ledger.loseUnconfirmed();
-    const detail = !serverText
-      ? ` (close ${code})`
-      : code === 0
-        ? ` (${serverText})`
-        : ` (${code} ${serverText})`;
+    // A service text goes into the message only when it is a known one (see service-messages).
+    // Code 0 marks our own text (a refused header, an internal error's class), shown as it is.
+    const fromService = code !== 0 && serverText !== "";
+    const shown = fromService ? (knownServiceText(serverText) ?? UNKNOWN_TEXT) : serverText;
+    const detail = !shown ? ` (close ${code})` : code === 0 ? ` (${shown})` : ` (${code} ${shown})`;
     const lost = lostMs > 0 ? `; ${seconds(lostMs)} s of audio were not transcribed` : "";
     const error = new AssemblyAiSessionError(kind, code, `${failureText[kind]}${detail}${lost}`);
     this.failure = error.message;
@@ -767,6 +775,7 @@ export class AssemblyAiSession {
       code,
       kind,
       message: error.message,
+      ...(fromService ? { serviceMessage: serverText } : {}),
       account: this.account,
     });
     this.finish("failed", "closed");
@@ -948,6 +957,9 @@ export class AssemblyAiSession {
     return this.o.apiKey ? text.split(this.o.apiKey).join("***") : text;
   }
 }
+
+/** In place of a service text that is not a known one (it may repeat what the service was sent). */
+const UNKNOWN_TEXT = "the service's text is not shown here: see msg.payload.serviceMessage";
 
 function finite(v: number | undefined, fallback: number): number {
   return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : fallback;
