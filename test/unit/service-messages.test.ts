@@ -12,12 +12,9 @@ describe("service texts fit for logs", () => {
       if (m === MESSAGES.speakerAndChannel) continue; // not captured from the service
       assert.equal(knownServiceMessage(m), m, m);
     }
-    assert.equal(
-      knownServiceMessage(
-        "Signature expired: 20261205T101010Z is now earlier than 20261205T101510Z (20261205T102010Z - 5 min.)",
-      )?.length,
-      96,
-    );
+    const expired =
+      "Signature expired: 20261205T101010Z is now earlier than 20261205T101510Z (20261205T102010Z - 5 min.)";
+    assert.equal(knownServiceMessage(expired), expired);
     for (const echo of [
       "Your stream is too big. Encounter 4711",
       "The requested vocabulary ENC-4711 does not exist",
