@@ -126,6 +126,17 @@ export function runAwsStreamingNode<P>(
   const failed = new Map<string, unknown>();
   const forgetLater = (sessionId: string): void => {
     timers.clearTimeout(failed.get(sessionId));
+    failed.delete(sessionId);
+    // Bounded: a flow sending ever new session ids into a refusing service cannot grow it. The oldest
+    // entry goes first (its pending refusals reported); its audio is then refused as a new session.
+    if (failed.size >= maxSessions * 4) {
+      const oldest = failed.keys().next().value;
+      if (oldest !== undefined) {
+        timers.clearTimeout(failed.get(oldest));
+        failed.delete(oldest);
+        reportPending(oldest);
+      }
+    }
     failed.set(
       sessionId,
       timers.setTimeout(() => {
@@ -371,6 +382,8 @@ export function runAwsStreamingNode<P>(
       timers.clearTimeout(timer);
       timers.clearTimeout(grace);
       timers.clearTimeout(overLimitFlush);
+      // Refusals counted since their last report are still reported, once, with how many.
+      for (const key of [...refusals.keys()]) reportPending(key);
       refusals.clear();
       // Sessions that failed while closing registered here too: clear after they all settled.
       for (const t of failed.values()) timers.clearTimeout(t);
