@@ -162,7 +162,14 @@ const awsStreaming = (type: string, extra: Record<string, unknown>): Target => {
     type,
     idleTimeoutS: 1,
     keepRaw: false,
-    tuning: { backoffBaseMs: 20, backoffMaxMs: 100, watchdogMs: 1000, closeTimeoutMs: 1000 },
+    tuning: {
+      backoffBaseMs: 20,
+      backoffMaxMs: 100,
+      watchdogMs: 1000,
+      openTimeoutMs: 1500,
+      endAnswerMs: 1000,
+      closeTimeoutMs: 1000,
+    },
     ...extra,
   };
   return {

@@ -71,7 +71,7 @@ export const DEFAULT_TUNING: SessionTuning = {
   watchdogMs: 20_000,
   speechStallMs: 6_000,
   openTimeoutMs: 15_000,
-  endAnswerMs: 10_000,
+  endAnswerMs: 5_000,
   maxStreamMs: (4 * 60 - 5) * 60_000,
   maxAttempts: 5,
   backoffBaseMs: 500,
