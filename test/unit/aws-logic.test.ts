@@ -348,11 +348,16 @@ describe("AWS error classification", () => {
     assert.equal(classifyError(err("ConflictException", "x")).newSessionId, true);
     assert.equal(classifyError(err("InternalFailureException", "x")).newSessionId, false);
   });
-  it("scrubs credentials from messages", () => {
+  it("keeps an unknown service text out of the message, and scrubs credentials from the service message", () => {
     const f = classifyError(err("UnrecognizedClientException", "Credential AKIDSECRETLEAK is invalid"), [
       "AKIDSECRETLEAK",
     ]);
-    assert.equal(f.message, "Credential *** is invalid");
+    assert.match(f.message, /see msg\.payload\.error\.serviceMessage/);
+    assert.equal(f.serviceMessage, "Credential *** is invalid");
+    const known = classifyError(
+      err("BadRequestException", "Your stream is too big. Reduce the frame size and try your request again."),
+    );
+    assert.equal(known.message, "Your stream is too big. Reduce the frame size and try your request again.");
     assert.equal(redact("abc", ["ab"]), "abc", "too short to be a secret: left alone");
   });
   it("backs off exponentially within bounds", () => {
