@@ -1,4 +1,4 @@
-import type { StreamFormat } from "./service";
+import type { StreamFormat } from "./stream-format";
 
 /** Why an input message cannot be streamed; names what is wrong and what is accepted. */
 export class BadAudioInputError extends Error {

@@ -11,15 +11,7 @@ import { medicalRequest, standardRequest } from "./requests";
 import { observeStreamFates, type FateOf } from "./stream-fate";
 import type { MedicalParams } from "./params";
 import type { StandardParams } from "./standard-params";
-
-/** What a stream session needs to know of the audio it sends. */
-export interface StreamFormat {
-  sampleRate: number;
-  mediaEncoding: string;
-  /** Interleaved channels of the audio: 2 with channel identification, else 1. */
-  channels: 1 | 2;
-  channelIdentification: boolean;
-}
+import type { StreamFormat } from "./stream-format";
 
 /** One event of either service's result stream (the standard shapes are a superset of the medical ones). */
 export type ResultEvent = TranscriptResultStream | MedicalTranscriptResultStream;

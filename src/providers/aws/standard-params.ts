@@ -6,7 +6,7 @@
  */
 import { LanguageCode } from "@aws-sdk/client-transcribe-streaming";
 import { configNumber, flag, InvalidParamsError, oneOf, VOCABULARY_PATTERN } from "./params";
-import type { StreamFormat } from "./service";
+import type { StreamFormat } from "./stream-format";
 
 const NODE = "transcribe-standard";
 
