@@ -1,4 +1,5 @@
-import { FFmpeg } from "prism-media";
+import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { guard } from "../util/guard";
 import { AudioInputError } from "./format";
 import { parseWavHeader, type WavHeader } from "./wav";
@@ -8,16 +9,22 @@ export const FFMPEG_MISSING_MESSAGE =
   "Install it on the Node-RED host (Debian/Ubuntu: sudo apt-get install ffmpeg; other systems: https://ffmpeg.org/download.html). " +
   "WAV and raw PCM work without it.";
 
+/** The ffmpeg command: `FFMPEG_PATH` when the host sets it, else `ffmpeg` on the PATH. */
+function ffmpegCommand(): string {
+  const configured = process.env.FFMPEG_PATH;
+  return configured !== undefined && configured !== "" ? configured : "ffmpeg";
+}
+
 let available: boolean | undefined;
-/** Whether an ffmpeg command can be found (looked up once, as prism-media does). */
+/** Whether the ffmpeg command runs (looked up once per process: it blocks for a few milliseconds). */
 export function ffmpegAvailable(): boolean {
   if (available === undefined) {
-    try {
-      FFmpeg.getInfo();
-      available = true;
-    } catch {
-      available = false;
-    }
+    const probe = spawnSync(ffmpegCommand(), ["-version"], {
+      stdio: "ignore",
+      windowsHide: true,
+      timeout: 10_000,
+    });
+    available = probe.error === undefined && probe.status === 0;
   }
   return available;
 }
@@ -47,7 +54,7 @@ export interface FfmpegEvents {
 
 /** One ffmpeg child process decoding one compressed stream, written to in pieces of any size. */
 export class FfmpegDecoder {
-  private readonly ff: FFmpeg;
+  private readonly ff: ChildProcessByStdio<Writable, Readable, null>;
   private header: Buffer | undefined = Buffer.alloc(0);
   private decodedBytes = 0;
   private ended = false;
@@ -60,9 +67,13 @@ export class FfmpegDecoder {
     target: FfmpegTarget,
   ) {
     if (!ffmpegAvailable()) throw new AudioInputError("FFMPEG_MISSING", FFMPEG_MISSING_MESSAGE);
-    this.ff = new FFmpeg({
-      args: [...ARGS, "-ar", String(target.sampleRate), ...(target.mono ? ["-ac", "1"] : [])],
-    });
+    // Input on stdin, WAV on stdout; its log is off (-loglevel 0) and stderr ignored, so nothing it
+    // could say about the input reaches a log.
+    this.ff = spawn(
+      ffmpegCommand(),
+      ["-i", "-", ...ARGS, "-ar", String(target.sampleRate), ...(target.mono ? ["-ac", "1"] : []), "pipe:1"],
+      { stdio: ["pipe", "pipe", "ignore"], windowsHide: true },
+    );
     // Stream events run outside any caller's handler: a throw in one ends this decoding, not the process.
     const guarded = <A extends unknown[]>(fn: (...args: A) => void): ((...args: A) => void) =>
       guard(fn, (err) =>
@@ -70,11 +81,12 @@ export class FfmpegDecoder {
           new AudioInputError("DECODE_FAILED", `decoding ${what} failed inside audio-in (${err.name})`),
         ),
       );
-    this.ff.on(
+    const { stdin, stdout } = this.ff;
+    stdout.on(
       "data",
       guarded((chunk: Buffer) => this.onData(chunk)),
     );
-    this.ff.on(
+    stdout.on(
       "end",
       guarded(() =>
         this.finish(
@@ -87,22 +99,23 @@ export class FfmpegDecoder {
         ),
       ),
     );
-    this.ff.on(
-      "error",
-      guarded((err: Error & { code?: string }) =>
-        // EPIPE: ffmpeg gave up on the input and closed its stdin; its stdout end reports the outcome.
-        // Only the error's code is told: a message could quote what ffmpeg read.
-        err.code === "EPIPE"
-          ? undefined
-          : this.finish(
-              new AudioInputError(
-                "DECODE_FAILED",
-                `ffmpeg failed (${typeof err.code === "string" ? err.code : err.name})`,
-              ),
+    const failed = guarded((err: Error & { code?: string }) =>
+      // EPIPE: ffmpeg gave up on the input and closed its stdin; its stdout end reports the outcome.
+      // Only the error's code is told: a message could quote what ffmpeg read.
+      err.code === "EPIPE"
+        ? undefined
+        : this.finish(
+            new AudioInputError(
+              "DECODE_FAILED",
+              `ffmpeg failed (${typeof err.code === "string" ? err.code : err.name})`,
             ),
-      ),
+          ),
     );
-    this.ff.on(
+    stdin.on("error", failed);
+    stdout.on("error", failed);
+    // The process itself: it could not be started (ENOENT after an uninstall), or was killed.
+    this.ff.on("error", failed);
+    stdin.on(
       "drain",
       guarded(() => this.wakeWriters()),
     );
@@ -127,28 +140,27 @@ export class FfmpegDecoder {
 
   /** False when ffmpeg's input is full: wait for `drain` before writing more. */
   write(bytes: Buffer): boolean {
-    return this.ended ? true : this.ff.write(bytes);
+    return this.ended ? true : this.ff.stdin.write(bytes);
   }
 
   /** No more input: ffmpeg decodes what it has, then ends. */
   end(): void {
-    if (!this.ended) this.ff.end();
+    if (!this.ended) this.ff.stdin.end();
   }
 
-  // prism-media's wrapper does not forward pause/resume: they go to ffmpeg's stdout itself.
   pause(): void {
-    this.ff.process?.stdout?.pause();
+    this.ff.stdout.pause();
   }
 
   resume(): void {
-    this.ff.process?.stdout?.resume();
+    this.ff.stdout.resume();
   }
 
   /** Stops at once: kills the child process, and ends (without error) whoever waits for it. */
   destroy(): void {
     if (this.ended) return;
     this.ended = true;
-    this.ff.destroy();
+    this.kill();
     this.wakeWriters();
     this.events.onEnd();
   }
@@ -182,8 +194,15 @@ export class FfmpegDecoder {
   private finish(error?: AudioInputError): void {
     if (this.ended) return;
     this.ended = true;
-    if (error) this.ff.destroy();
+    if (error) this.kill();
     this.wakeWriters();
     this.events.onEnd(error);
+  }
+
+  /** Ends the child process and its pipes; nothing it does afterwards is read. */
+  private kill(): void {
+    this.ff.stdin.destroy();
+    this.ff.stdout.destroy();
+    this.ff.kill("SIGKILL");
   }
 }

@@ -560,4 +560,24 @@ describe("audio-in compressed audio (ffmpeg)", function () {
     assert.match(error, /sudo apt-get install ffmpeg/);
     assert.match(error, /WAV and raw PCM work without it/);
   });
+
+  it("runs the ffmpeg that FFMPEG_PATH names, when the host sets it", () => {
+    const ffmpeg = execFileSync("sh", ["-c", "command -v ffmpeg"], { encoding: "utf8" }).trim();
+    const script = `
+      const { AudioSessions } = require(${JSON.stringify(join(__dirname, "../../src/audio/sessions"))});
+      const out = [];
+      const s = new AudioSessions(${JSON.stringify(defaults)}, (c) => out.push(c));
+      s.handle({ topic: "m", payload: require("node:fs").readFileSync(process.argv[1]) })
+        .then(() => console.log(JSON.stringify({ frames: out.length })), (e) => console.log(JSON.stringify({ error: e.code })));`;
+    const mp3 = ffmpegFile("speech.mp3", ["-c:a", "libmp3lame", "-b:a", "64k"]);
+    const run = (env: NodeJS.ProcessEnv): { frames?: number; error?: string } =>
+      JSON.parse(
+        execFileSync(process.execPath, ["--require", require.resolve("tsx/cjs"), "-e", script, mp3], {
+          env: { ...process.env, PATH: "/nonexistent", ...env },
+          encoding: "utf8",
+        }),
+      ) as { frames?: number; error?: string };
+    assert.ok((run({ FFMPEG_PATH: ffmpeg }).frames ?? 0) > 10, "decoded with the named ffmpeg");
+    assert.deepEqual(run({ FFMPEG_PATH: "/nonexistent/ffmpeg" }), { error: "FFMPEG_MISSING" });
+  });
 });
