@@ -78,12 +78,16 @@ export function nodeScheduler(node: Node, nodeType: string): Scheduler {
  * The node's configuration with the editor's defaults for every property the flow left out: a flow
  * written by hand, by an older version of the package or by an import tool may hold only `id`, `type`,
  * `z` and `wires` (and its config-node references). `defaults` is the node's `<type>/defaults.ts`,
- * which mirrors the `defaults` of its editor (`<type>.html`); a test keeps the two equal.
+ * which mirrors the `defaults` of its editor (`<type>.html`); a test keeps the two equal. A number
+ * setting left blank in the editor (saved as "") takes its default too: the editor accepts a blank
+ * there so that a node given only its id shows as valid.
  */
 export function withDefaults<C extends object, D extends object>(config: C, defaults: D): C & D {
   const out = { ...config } as Record<string, unknown>;
   for (const [key, value] of Object.entries(defaults)) {
-    if (out[key] === undefined || out[key] === null) out[key] = value;
+    const given = out[key];
+    if (given === undefined || given === null || (given === "" && typeof value === "number"))
+      out[key] = value;
   }
   return out as C & D;
 }
