@@ -44,6 +44,8 @@ interface Track {
   refused: boolean;
   droppedBytes: number;
   chain: Promise<void>;
+  /** When its first chunk came (ms): audio no document claims is deleted after the retention time. */
+  created: number;
 }
 
 /** Reads contract 1 (msg.audio + Buffer payload); undefined when the message is not PCM audio. */
@@ -92,7 +94,7 @@ export class AudioStore {
   }
 
   /** Keeps a chunk, or says why not. Writes are queued per session, in order. */
-  append(chunk: AudioChunk): AppendOutcome {
+  append(chunk: AudioChunk, nowMs = Date.now()): AppendOutcome {
     let track = this.tracks.get(chunk.sessionId);
     if (!track) {
       track = {
@@ -106,6 +108,7 @@ export class AudioStore {
         refused: false,
         droppedBytes: 0,
         chain: Promise.resolve(),
+        created: nowMs,
       };
       this.tracks.set(chunk.sessionId, track);
     }
@@ -166,8 +169,11 @@ export class AudioStore {
     await fs.rm(t.file, { force: true });
   }
 
-  sessions(): string[] {
-    return [...this.tracks.keys()];
+  /** Sessions whose audio started before `ms` (for the expiry sweep). */
+  startedBefore(ms: number): string[] {
+    const out: string[] = [];
+    for (const [id, t] of this.tracks) if (t.created < ms) out.push(id);
+    return out;
   }
 }
 
