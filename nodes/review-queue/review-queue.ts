@@ -173,7 +173,8 @@ export = function register(RED: NodeAPI): void {
         const outcome = await service.input(msg, new Date());
         if (outcome.kind === "audio" && !outcome.outcome.kept && outcome.outcome.first) {
           // Never silent: the reviewer will not hear the rest; say which session (by tag) and why.
-          node.error(
+          // One answer per message: the error is this message's done(err).
+          done(
             new Error(
               RED._("review-queue.errors.audioNotKept", {
                 session: idTag(sessionOf(msg)),
@@ -182,8 +183,9 @@ export = function register(RED: NodeAPI): void {
                 mib: options.audio.maxTotalBytes / (1024 * 1024),
               }),
             ),
-            msg,
           );
+          status.update();
+          return;
         }
         if (outcome.kind === "report")
           send([null, { topic: "review-accuracy-report", payload: outcome.rows }]);

@@ -228,6 +228,22 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     assert.equal(entry.request.method, "PUT");
     assert.equal(entry.resource.authenticator?.display, "drsmith");
 
+    // Accuracy: the machine text beside the signed text, per clinician and model.
+    const accuracy = await call("/api/accuracy", "drsmith");
+    const [row] = accuracy.body.rows as Array<{
+      clinician: string;
+      documents: number;
+      errors: number;
+      topTerms: Array<{ term: string }>;
+    }>;
+    assert.equal(row.clinician, "DR1");
+    assert.equal(row.documents, 1);
+    assert.equal(row.errors, 2, '"metro lol" for "metoprolol": one substitution, one insertion');
+    assert.deepEqual(
+      row.topTerms.map((t) => t.term),
+      ["metoprolol"],
+    );
+
     // Audit: who did what, in order, without the text.
     const audit = readFileSafe(join(dir, "audit.jsonl"));
     const actions = audit
@@ -311,6 +327,18 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     }
     assert.equal(status, 404);
     assert.equal((await call(`/api/documents/${DOC_ID}`, "nurse1")).body.audio, false);
+  });
+
+  it("reports audio past its bound once, to Catch, naming the session by its tag only", async () => {
+    await load({ audioMaxMinutes: "1" });
+    const caught = collect("caught");
+    for (let i = 0; i < 605; i++) helper.getNode("review").receive(audioChunk(i));
+    await until(() => caught.length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(caught.length, 1);
+    const message = (caught[0].error as { message: string }).message;
+    assert.match(message, /no longer kept for review \(session-limit; bounds: 1 min per session/);
+    assert.doesNotMatch(message, /session-1/);
   });
 
   it("pushes worklist changes to open pages (Server-Sent Events)", async () => {
