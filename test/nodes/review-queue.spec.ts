@@ -12,6 +12,7 @@ import {
   collect,
   flowWithCatch,
   helper,
+  redeploy,
   runtimeLabel,
   until,
   type FlowNode,
@@ -70,6 +71,10 @@ async function csrfOf(user: string): Promise<string> {
 }
 
 function load(config: Record<string, unknown> = {}): Promise<void> {
+  return helper.load([reviewQueue, builtNode("hl7-mdm"), builtNode("fhir-document")], flow(config), {});
+}
+
+function flow(config: Record<string, unknown> = {}): FlowNode[] {
   const nodes: FlowNode[] = [
     {
       id: "review",
@@ -88,11 +93,7 @@ function load(config: Record<string, unknown> = {}): Promise<void> {
     { id: "mdm", type: "hl7-mdm", wires: [["hl7"]] },
     { id: "fhir", type: "fhir-document", wires: [["bundle"], [], []] },
   ];
-  return helper.load(
-    [reviewQueue, builtNode("hl7-mdm"), builtNode("fhir-document")],
-    flowWithCatch(nodes, ["final", "events", "hl7", "bundle"]),
-    {},
-  );
+  return flowWithCatch(nodes, ["final", "events", "hl7", "bundle"]);
 }
 
 const DOC_ID = "3f1c2a9e-5b7d-4e21-9a0c-7d2f4b6e8a11";
@@ -339,6 +340,24 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     const message = (caught[0].error as { message: string }).message;
     assert.match(message, /no longer kept for review \(session-limit; bounds: 1 min per session/);
     assert.doesNotMatch(message, /session-1/);
+  });
+
+  it("hands its address to the new node on a redeploy (the old route is removed), which reads the worklist back", async () => {
+    await load();
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+    await redeploy(flow({ signers: "drjones" }), {}, []);
+    let list: Answer | undefined;
+    for (let i = 0; i < 50; i++) {
+      list = await call("/api/documents", "drjones");
+      if (list.status === 200) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(list?.status, 200, "the new node's settings apply: the old route would refuse drjones");
+    assert.equal((list?.body.documents as unknown[]).length, 1, "the worklist was read back from disk");
+    assert.equal((await call("/api/documents", "drsmith")).status, 403);
   });
 
   it("pushes worklist changes to open pages (Server-Sent Events)", async () => {
