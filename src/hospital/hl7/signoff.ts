@@ -14,7 +14,8 @@ import { components } from "./escape";
  * - TXA-10 and TXA-22 (PPN, component 15 = the time) the signer; TXA-17 AU or LA; TXA-19 AV,
  *   or CA (table 0273 "deleted") for a withdrawal;
  * - OBX-11 F final, C a correction of a final result, W "post original as wrong, e.g. transmitted for
- *   wrong patient" (table 0085) for a withdrawal after signing.
+ *   wrong patient" (table 0085, https://terminology.hl7.org/CodeSystem-v2-0085.html) for a withdrawal
+ *   after signing; TXA-19 codes from table 0273 (https://terminology.hl7.org/CodeSystem-v2-0273.html).
  * buildHl7 makes the segments; this changes only the fields above, so the two cannot drift apart.
  */
 export interface BuiltSignedHl7 {
