@@ -11,6 +11,8 @@ import {
   type SecurityLabel,
 } from "../../src/hospital/fhir/bundle";
 import type { FhirEvent } from "../../src/hospital/fhir/send";
+import { buildSignedFhirBundle } from "../../src/hospital/fhir/signoff";
+import { checkSignoff } from "../../src/review/signoff";
 import { sourceLabel } from "../../src/hospital/source-label";
 import { checkTranscriptDocument } from "../../src/transcript/document";
 import { settleGuarded } from "../../src/util/guard";
@@ -101,18 +103,26 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       const document = checked.value;
+      // A document signed in review-queue carries payload.signoff: final / amended / entered-in-error.
+      let signoff: ReturnType<typeof checkSignoff>;
+      try {
+        signoff = checkSignoff((document as { signoff?: unknown }).signoff);
+      } catch (err) {
+        done(asError(err));
+        return;
+      }
       const handled = Promise.all([
         evaluateTypedProperty(RED, node, patientProperty, patientType, msg),
         evaluateTypedProperty(RED, node, encounterProperty, encounterType, msg),
       ]).then(async ([patientValue, encounterValue]) => {
         const patient = checkFhirPatient(patientValue, sourceLabel(patientType, patientProperty, "patient"));
-        const built = buildFhirBundle(
-          document,
-          patient,
-          checkFhirEncounter(encounterValue, sourceLabel(encounterType, encounterProperty, "encounter")),
-          options,
-          new Date(),
+        const encounter = checkFhirEncounter(
+          encounterValue,
+          sourceLabel(encounterType, encounterProperty, "encounter"),
         );
+        const built = signoff
+          ? buildSignedFhirBundle(document, signoff, patient, encounter, options, new Date())
+          : buildFhirBundle(document, patient, encounter, options, new Date());
         const out = msg as NodeMessage & {
           document?: unknown;
           fhir?: unknown;

@@ -10,7 +10,9 @@ import {
   type Hl7MessageType,
   type Hl7Options,
 } from "../../src/hospital/hl7/build";
+import { buildSignedHl7 } from "../../src/hospital/hl7/signoff";
 import { sourceLabel } from "../../src/hospital/source-label";
+import { checkSignoff } from "../../src/review/signoff";
 import { checkTranscriptDocument } from "../../src/transcript/document";
 import { numberSetting } from "../../src/hospital/settings";
 import { settleGuarded } from "../../src/util/guard";
@@ -120,6 +122,14 @@ export = function register(RED: NodeAPI): void {
         fail(checked.error);
         return;
       }
+      // A document signed in review-queue carries payload.signoff: it becomes T04/T06/T08/T11.
+      let signoff: ReturnType<typeof checkSignoff>;
+      try {
+        signoff = checkSignoff((checked.value as { signoff?: unknown }).signoff);
+      } catch (err) {
+        fail(err);
+        return;
+      }
       const built = Promise.all([
         evaluateTypedProperty(RED, node, patientProperty, patientType, msg),
         evaluateTypedProperty(RED, node, encounterProperty, encounterType, msg),
@@ -130,7 +140,9 @@ export = function register(RED: NodeAPI): void {
           encounterValue,
           sourceLabel(encounterType, encounterProperty, "encounter"),
         );
-        const message = buildHl7(checked.value, patient, encounter, options, new Date());
+        const message = signoff
+          ? buildSignedHl7(checked.value, signoff, patient, encounter, options, new Date())
+          : buildHl7(checked.value, patient, encounter, options, new Date());
         const out = msg as typeof msg & { document?: unknown; hl7?: unknown };
         out.document = checked.value;
         out.payload = message.message;

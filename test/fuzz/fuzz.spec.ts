@@ -58,6 +58,7 @@ const TYPES_WITH_INPUT = [
   "confidence-gate",
   "transcript-document",
   "hl7-mdm",
+  "review-queue",
   "mllp-out",
   "fhir-document",
   "transcribe-medical",

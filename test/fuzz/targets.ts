@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { dirname, join } from "node:path";
 import type { FlowNode } from "../support/node-red";
 import {
   anything,
@@ -285,6 +286,33 @@ export function targets(p: Peers): Target[] {
       ),
       cleanup: [{ control: "flush" }],
       openIn: sessionsIn(/^(\d+) open/),
+    },
+    {
+      // The worklist lives beside the fuzz files (removed with them); a low bound, so the fuzz reaches it.
+      type: "review-queue",
+      instances: [
+        {
+          id: "review-queue-1",
+          type: "review-queue",
+          path: "/fuzz-review",
+          signers: "drsmith",
+          maxDocuments: "20",
+          audioMaxMinutes: "1",
+          audioMaxMiB: "1",
+          storeDir: join(dirname(files.empty), "review-queue"),
+        },
+      ],
+      outputs: 2,
+      arbitrary: routed(
+        messages(
+          fc.oneof(
+            { weight: 4, arbitrary: documentMessage },
+            { weight: 3, arbitrary: audioChunk },
+            { weight: 2, arbitrary: resultMessage.map((m) => ({ ...m, confidenceGate: { passed: false } })) },
+            { weight: 1, arbitrary: fc.constant({ topic: "accuracy-report" }) },
+          ),
+        ),
+      ),
     },
     {
       type: "hl7-mdm",

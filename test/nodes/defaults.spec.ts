@@ -1,6 +1,7 @@
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { strict as assert } from "node:assert";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import vm from "node:vm";
 import type { NodeMessage } from "node-red";
@@ -266,6 +267,7 @@ const OUTPUTS: Record<string, number> = {
   "transcribe-medical-batch": 2,
   "mllp-out": 3,
   "fhir-document": 3,
+  "review-queue": 2,
 };
 
 /** Sends a valid message (or a session's worth) and resolves once it was processed as a user would see. */
@@ -333,6 +335,10 @@ const EXERCISES: Record<string, Exercise> = {
     send({ topic: "session-1", control: "flush" });
     await until(() => seen.out[0]?.length === 1);
   },
+  "review-queue": async (send, seen) => {
+    send({ payload: documentWithText("Patient denies chest pain."), patient: syntheticPatient });
+    await until(() => seen.out[1]?.some((m) => m.topic === "review-audit") ?? false);
+  },
   "hl7-mdm": async (send, seen) => {
     send({ payload: documentWithText("Patient denies chest pain."), patient: syntheticPatient });
     await until(() => seen.out[0]?.length === 1);
@@ -383,7 +389,12 @@ const EXERCISES: Record<string, Exercise> = {
 describe(`node defaults: every type starts with a minimal configuration (${runtimeLabel})`, function () {
   this.timeout(20000);
 
+  // review-queue keeps its worklist under Node-RED's userDir: a temporary one here.
+  const userDir = mkdtempSync(join(tmpdir(), "defaults-userdir-"));
+  after(() => rmSync(userDir, { recursive: true, force: true }));
+
   before(async () => {
+    helper.settings({ userDir });
     aws = await new AwsTranscribeEmulator({ fixture: PHI_FREE_FIXTURE }).start();
     aai = await AssemblyAiEmulator.start({
       fixture: { turns: [turn(100, "Blood pressure stable.")] },

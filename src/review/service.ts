@@ -1,0 +1,673 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
+import { checkTranscriptDocument, type TranscriptDocument } from "../transcript/document";
+import type { Scheduler } from "../util/scheduler";
+import { Accuracy, rowOf, type AccuracyBucket, type AccuracyRow } from "./accuracy";
+import { atomicWrite } from "./store";
+import {
+  AudioStore,
+  audioChunkOf,
+  parseRange,
+  wavHeader,
+  type AppendOutcome,
+  type AudioLimits,
+} from "./audio";
+import { AuditLog, type ReviewAction, type ReviewAuditEntry } from "./audit-log";
+import { Csrf, identify, requireRole, type AuthConfig, type Identity, type RequestFacts } from "./auth";
+import { REVIEW_PAGE } from "./page";
+import {
+  applyAddendum,
+  applyEdit,
+  applySign,
+  applyWithdraw,
+  finalDocument,
+  newRecord,
+  ReviewError,
+  type ReviewRecord,
+  type Signoff,
+  type SignedStatus,
+  type Transition,
+} from "./record";
+import { ReviewStore } from "./store";
+import { promises as fs } from "node:fs";
+
+/**
+ * The review worklist with its HTTP API, page and live updates: everything of review-queue that
+ * does not need Node-RED. The node mounts `handle` on RED.httpNode (so settings.httpNodeAuth and
+ * httpNodeMiddleware apply first) and feeds `input` with its messages.
+ */
+export interface ReviewOptions {
+  dir: string;
+  auth: AuthConfig;
+  completionStatus: SignedStatus;
+  maxDocuments: number;
+  retentionMs: number;
+  audio: AudioLimits & { keep: boolean };
+  vocabulary: ReadonlySet<string>;
+  /** How often expired documents and audio are deleted. */
+  sweepMs: number;
+}
+
+export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+export const MAX_EVENT_CLIENTS = 200;
+/** An event client whose unsent data passes this is too slow and is dropped (it reconnects). */
+const MAX_CLIENT_BACKLOG = 1024 * 1024;
+const HEARTBEAT_MS = 25_000;
+const MAX_FLAGGED_SESSIONS = 1000;
+
+/** What the service hands to the node: final documents (output 1) and audit/accuracy events (output 2). */
+export interface ReviewSinks {
+  final(msg: FinalMessage): void;
+  event(topic: string, payload: unknown): void;
+  /** Something went wrong that nobody asked for (a failed write, expired unsigned documents): for Catch. */
+  error(err: Error): void;
+}
+
+export interface FinalMessage {
+  topic: string;
+  payload: TranscriptDocument & { signoff: Signoff };
+  patient?: unknown;
+  encounter?: unknown;
+  review: { documentId: string; event: Signoff["event"]; version: number };
+}
+
+export type InputOutcome =
+  | { kind: "document"; added: boolean }
+  | { kind: "audio"; outcome: AppendOutcome }
+  | { kind: "audio-end" }
+  | { kind: "flag" }
+  | { kind: "report"; rows: AccuracyRow[] };
+
+export class NotReviewInputError extends Error {
+  override readonly name = "NotReviewInputError";
+  readonly code = "NOT_REVIEW_INPUT";
+  constructor() {
+    super(
+      "review-queue: msg is not a transcript document (msg.payload from transcript-document), a confidence-gate " +
+        'review-route result (msg.confidenceGate.passed false), audio-in audio (msg.audio with a Buffer payload) or msg.topic "accuracy-report"',
+    );
+  }
+}
+
+interface Req extends RequestFacts {
+  path: string;
+  query: URLSearchParams;
+  raw: IncomingMessage;
+}
+
+export class ReviewService {
+  readonly store: ReviewStore;
+  readonly audio: AudioStore;
+  readonly audit: AuditLog;
+  private accuracy: Accuracy;
+  private readonly csrf = new Csrf(randomBytes(32));
+  private readonly clients = new Set<ServerResponse>();
+  private readonly flagged = new Set<string>();
+  private heartbeat: unknown;
+  private sweeper: unknown;
+  private closed = false;
+
+  constructor(
+    private readonly options: ReviewOptions,
+    private readonly sinks: ReviewSinks,
+    private readonly scheduler: Scheduler,
+  ) {
+    this.store = new ReviewStore(join(options.dir, "documents"), { maxDocuments: options.maxDocuments });
+    this.audio = new AudioStore(join(options.dir, "audio"), options.audio, (err) => sinks.error(err));
+    this.audit = new AuditLog(join(options.dir, "audit.jsonl"), (err) => sinks.error(err));
+    this.accuracy = new Accuracy(options.vocabulary);
+  }
+
+  async start(): Promise<{ loaded: number; unreadable: number }> {
+    await fs.mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+    const loaded = await this.store.load();
+    await this.audio.init();
+    try {
+      const saved = JSON.parse(
+        await fs.readFile(join(this.options.dir, "accuracy.json"), "utf8"),
+      ) as AccuracyBucket[];
+      if (Array.isArray(saved)) this.accuracy = new Accuracy(this.options.vocabulary, saved);
+    } catch {
+      // No figures yet (or unreadable: they start again; the signed records keep the texts).
+    }
+    this.scheduleHeartbeat();
+    this.scheduleSweep(0);
+    return loaded;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.scheduler.clearTimeout(this.heartbeat);
+    this.scheduler.clearTimeout(this.sweeper);
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+    return this.audit.flush();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Messages from the flow
+
+  async input(msg: Record<string, unknown>, now: Date): Promise<InputOutcome> {
+    if (msg.topic === "accuracy-report") return { kind: "report", rows: this.accuracy.report() };
+    const chunk = audioChunkOf(msg);
+    if (chunk) {
+      if (!this.options.audio.keep) return { kind: "audio", outcome: { kept: true } };
+      if (chunk.pcm.length === 0) return { kind: "audio-end" };
+      return { kind: "audio", outcome: this.audio.append(chunk, now.getTime()) };
+    }
+    const gate = msg.confidenceGate;
+    const payload = msg.payload;
+    if (typeof gate === "object" && gate !== null && (gate as { passed?: unknown }).passed === false) {
+      const sessionId = (payload as { sessionId?: unknown } | null)?.sessionId;
+      if (typeof sessionId === "string" && sessionId.length <= 512) {
+        if (this.flagged.size >= MAX_FLAGGED_SESSIONS)
+          this.flagged.delete(this.flagged.values().next().value!);
+        this.flagged.add(sessionId);
+        return { kind: "flag" };
+      }
+    }
+    const checked = checkTranscriptDocument(payload);
+    if (!checked.ok) {
+      if (typeof payload === "object" && payload !== null && "documentId" in payload) throw checked.error;
+      throw new NotReviewInputError();
+    }
+    if ((checked.value as { signoff?: unknown }).signoff !== undefined) {
+      throw new ReviewError(
+        400,
+        "ALREADY_SIGNED",
+        "review-queue: msg.payload is a signed document already (payload.signoff is set)",
+      );
+    }
+    const document = checked.value;
+    const source =
+      this.flagged.delete(document.sessionId) || document.review.length > 0 ? "review-route" : "document";
+    const context: ReviewRecord["context"] = {};
+    if (msg.patient !== undefined) context.patient = msg.patient;
+    if (msg.encounter !== undefined) context.encounter = msg.encounter;
+    const record = newRecord(document, context, source, now, this.options.retentionMs);
+    const added = await this.store.add(record);
+    if (added) {
+      this.log({ user: "(flow)", action: "received", documentId: record.id, version: 1 }, now);
+      this.broadcast(record);
+    }
+    return { kind: "document", added };
+  }
+
+  accuracyReport(): AccuracyRow[] {
+    return this.accuracy.report();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // HTTP
+
+  /** The request handler mounted under the configured path; never throws, always answers. */
+  handle(raw: IncomingMessage & { user?: unknown; originalUrl?: string }, res: ServerResponse): void {
+    const url = new URL(raw.url ?? "/", "http://x");
+    const req: Req = {
+      method: raw.method ?? "GET",
+      headers: raw.headers,
+      remoteAddress: raw.socket?.remoteAddress,
+      user: raw.user,
+      path: url.pathname,
+      query: url.searchParams,
+      raw,
+    };
+    this.route(req, res).catch((err: unknown) => this.fail(res, err, req));
+  }
+
+  private async route(req: Req, res: ServerResponse): Promise<void> {
+    const now = (): Date => new Date(this.scheduler.now());
+    const identity = identify(req, this.options.auth);
+    const parts = req.path.split("/").filter((p) => p !== "");
+    if (req.method === "GET" && parts.length === 0) {
+      const original = (req.raw as { originalUrl?: string }).originalUrl ?? req.raw.url ?? "/";
+      const pathOnly = original.split("?")[0];
+      if (!pathOnly.endsWith("/")) {
+        res.writeHead(302, { location: `${pathOnly}/` }).end();
+        return;
+      }
+      send(res, 200, REVIEW_PAGE, "text/html; charset=utf-8");
+      return;
+    }
+    if (parts[0] !== "api") throw new ReviewError(404, "NOT_FOUND", "no such page");
+    const [, what, rawId, action] = parts;
+    if (req.method === "GET" && what === "session" && parts.length === 2) {
+      json(res, 200, {
+        user: identity.user,
+        roles: [...identity.roles],
+        csrfToken: this.csrf.tokenFor(identity.user),
+        completionStatus: this.options.completionStatus,
+      });
+      return;
+    }
+    if (req.method === "GET" && what === "events" && parts.length === 2) {
+      this.subscribe(res);
+      return;
+    }
+    if (req.method === "GET" && what === "accuracy" && parts.length === 2) {
+      json(res, 200, { rows: this.accuracy.report() });
+      return;
+    }
+    if (what !== "documents") throw new ReviewError(404, "NOT_FOUND", "no such API");
+    if (req.method === "GET" && parts.length === 2) {
+      json(res, 200, { documents: this.worklist() });
+      return;
+    }
+    const id = decodeId(rawId);
+    if (req.method === "GET" && parts.length === 3) {
+      const record = this.get(id);
+      this.log({ user: identity.user, action: "opened", documentId: id, version: record.version }, now());
+      json(res, 200, this.view(record));
+      return;
+    }
+    if (req.method === "GET" && action === "audio" && parts.length === 4) {
+      await this.serveAudio(req, res, this.get(id), identity);
+      return;
+    }
+    if (req.method !== "POST" || parts.length !== 4) throw new ReviewError(404, "NOT_FOUND", "no such API");
+    this.csrf.check(req, identity);
+    const body = await readJson(req.raw);
+    const status = this.options.completionStatus;
+    let transition: Transition | undefined;
+    let audited: ReviewAction;
+    let finalId = id;
+    switch (action) {
+      case "edit":
+        requireRole(identity, "reviewer");
+        await this.store.update(id, (r) => ({
+          record: applyEdit(r, body.version, body.text, identity.user, now()),
+          result: undefined,
+        }));
+        audited = "edited";
+        break;
+      case "sign":
+        requireRole(identity, "signer");
+        transition = await this.store.update(id, (r) => {
+          const t = applySign(r, body.version, body.text, identity.user, status, now());
+          return { record: t.record, result: t };
+        });
+        audited = transition.signoff.event === "amend" ? "amended" : "signed";
+        break;
+      case "withdraw":
+        requireRole(identity, "signer");
+        transition = await this.store.update(id, (r) => {
+          const t = applyWithdraw(r, body.version, body.reason, identity.user, now());
+          return { record: t.record, result: t };
+        });
+        audited = "withdrawn";
+        break;
+      case "addendum":
+        requireRole(identity, "signer");
+        finalId = randomUUID();
+        transition = await this.store.update(id, (r) => {
+          const t = applyAddendum(r, body.version, body.text, identity.user, status, now(), finalId);
+          return { record: t.record, result: t };
+        });
+        audited = "addendum";
+        break;
+      default:
+        throw new ReviewError(404, "NOT_FOUND", "no such action: edit, sign, withdraw or addendum");
+    }
+    const record = this.get(id);
+    this.log(
+      {
+        user: identity.user,
+        action: audited,
+        documentId: finalId === id ? id : finalId,
+        version: record.version,
+      },
+      now(),
+    );
+    if (transition) this.emit(record, transition, finalId);
+    this.broadcast(record);
+    json(res, 200, this.view(record));
+  }
+
+  private emit(record: ReviewRecord, t: Transition, documentId: string): void {
+    const msg: FinalMessage = {
+      topic: record.document.sessionId,
+      payload: finalDocument(record, t, documentId),
+      review: { documentId, event: t.signoff.event, version: record.version },
+    };
+    if (record.context.patient !== undefined) msg.patient = record.context.patient;
+    if (record.context.encounter !== undefined) msg.encounter = record.context.encounter;
+    this.sinks.final(msg);
+    if (t.signoff.event === "sign" && record.signed) {
+      const bucket = this.accuracy.add(record, record.signed);
+      this.sinks.event("review-accuracy", rowOf(bucket));
+      const snapshot = JSON.stringify(this.accuracy.snapshot());
+      void atomicWrite(join(this.options.dir, "accuracy.json"), snapshot).catch((err: unknown) =>
+        this.sinks.error(err instanceof Error ? err : new Error(String(err))),
+      );
+    }
+    if (t.signoff.event === "sign" || t.signoff.event === "withdraw") {
+      // The audio served its purpose: it goes as soon as the document is signed or withdrawn.
+      void this.audio
+        .remove(record.document.sessionId)
+        .catch((err: unknown) => this.sinks.error(err instanceof Error ? err : new Error(String(err))));
+    }
+  }
+
+  private get(id: string): ReviewRecord {
+    const record = this.store.get(id);
+    if (!record) throw new ReviewError(404, "NOT_FOUND", "no such document in the worklist");
+    return record;
+  }
+
+  private async serveAudio(
+    req: Req,
+    res: ServerResponse,
+    record: ReviewRecord,
+    identity: Identity,
+  ): Promise<void> {
+    const info = this.audio.info(record.document.sessionId);
+    if (!info) throw new ReviewError(404, "NO_AUDIO", "no audio is kept for this document");
+    const size = 44 + info.bytes;
+    const range = parseRange(header(req, "range"), size);
+    if (range === "unsatisfiable") {
+      res.writeHead(416, { "content-range": `bytes */${size}` }).end();
+      return;
+    }
+    const { start, end } = range ?? { start: 0, end: size - 1 };
+    if (start === 0)
+      this.log(
+        { user: identity.user, action: "audio", documentId: record.id },
+        new Date(this.scheduler.now()),
+      );
+    const head = wavHeader(info.sampleRate, info.channels, info.bytes);
+    const parts: Buffer[] = [];
+    if (start < 44) parts.push(head.subarray(start, Math.min(44, end + 1)));
+    if (end >= 44)
+      parts.push(await this.audio.read(record.document.sessionId, Math.max(0, start - 44), end - 44));
+    const body = Buffer.concat(parts);
+    res.writeHead(range ? 206 : 200, {
+      "content-type": "audio/wav",
+      "accept-ranges": "bytes",
+      "content-length": String(body.length),
+      "cache-control": "no-store",
+      ...(range ? { "content-range": `bytes ${start}-${start + body.length - 1}/${size}` } : {}),
+    });
+    res.end(body);
+  }
+
+  private subscribe(res: ServerResponse): void {
+    if (this.closed || this.clients.size >= MAX_EVENT_CLIENTS) {
+      throw new ReviewError(
+        503,
+        "TOO_MANY_CLIENTS",
+        `at most ${MAX_EVENT_CLIENTS} pages may follow the worklist at once`,
+      );
+    }
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+    });
+    res.write("retry: 3000\n\n");
+    this.clients.add(res);
+    res.on("close", () => this.clients.delete(res));
+  }
+
+  private broadcast(record: ReviewRecord): void {
+    const data = `event: worklist\ndata: ${JSON.stringify({ id: record.id, version: record.version, state: record.state })}\n\n`;
+    for (const res of this.clients) this.write(res, data);
+  }
+
+  private write(res: ServerResponse, data: string): void {
+    if (res.writableLength > MAX_CLIENT_BACKLOG) {
+      this.clients.delete(res);
+      res.destroy();
+      return;
+    }
+    res.write(data);
+  }
+
+  private scheduleHeartbeat(): void {
+    if (this.closed) return;
+    this.heartbeat = this.scheduler.setTimeout(() => {
+      for (const res of this.clients) this.write(res, ": keep-alive\n\n");
+      this.scheduleHeartbeat();
+    }, HEARTBEAT_MS);
+  }
+
+  private scheduleSweep(ms: number): void {
+    if (this.closed) return;
+    this.sweeper = this.scheduler.setTimeout(() => {
+      const done = this.sweep(new Date(this.scheduler.now())).catch((err: unknown) =>
+        this.sinks.error(err instanceof Error ? err : new Error(String(err))),
+      );
+      void done.then(() => this.scheduleSweep(this.options.sweepMs));
+    }, ms);
+  }
+
+  /** Deletes records past their time, and audio no record claims past the retention time. */
+  async sweep(now: Date): Promise<{ expired: number; unsigned: number }> {
+    let expired = 0;
+    let unsigned = 0;
+    for (const record of this.store.all()) {
+      if (Date.parse(record.expiresAt) > now.getTime()) continue;
+      await this.store.remove(record.id);
+      await this.audio.remove(record.document.sessionId);
+      expired++;
+      if (record.state === "pending") unsigned++;
+      this.log({ user: "(expiry)", action: "expired", documentId: record.id, version: record.version }, now);
+      this.broadcast({ ...record, state: record.state });
+    }
+    const claimed = new Set(this.store.all().map((r) => r.document.sessionId));
+    for (const session of this.audio.startedBefore(now.getTime() - this.options.retentionMs)) {
+      if (!claimed.has(session)) await this.audio.remove(session);
+    }
+    if (unsigned > 0) {
+      // Never silent: an unsigned document leaving the worklist is a review that did not happen.
+      this.sinks.error(
+        new Error(
+          `review-queue: ${unsigned} document(s) expired unsigned after the retention time and were deleted (see the audit log)`,
+        ),
+      );
+    }
+    return { expired, unsigned };
+  }
+
+  private log(entry: Omit<ReviewAuditEntry, "time">, now: Date): void {
+    const full: ReviewAuditEntry = { time: now.toISOString(), ...entry };
+    void this.audit.append(full);
+    this.sinks.event("review-audit", full);
+  }
+
+  private fail(res: ServerResponse, err: unknown, req: Req): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof ReviewError) {
+      if (err.status === 401 || err.status === 403 || err.status === 409) {
+        const id = req.path.split("/")[3];
+        this.log(
+          {
+            user: "(refused)",
+            action: "refused",
+            documentId: id ? safeId(id) : "-",
+            outcome: `${err.status} ${err.code}`,
+          },
+          new Date(this.scheduler.now()),
+        );
+      }
+      json(res, err.status, { error: err.code, message: err.message, ...(err.detail ?? {}) });
+      return;
+    }
+    this.sinks.error(err instanceof Error ? err : new Error(String(err)));
+    json(res, 500, {
+      error: "INTERNAL",
+      message: "the review service failed; the error went to the flow's Catch nodes",
+    });
+  }
+
+  worklist(): unknown[] {
+    return this.store
+      .all()
+      .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt))
+      .map((r) => ({
+        id: r.id,
+        version: r.version,
+        state: r.state,
+        source: r.source,
+        receivedAt: r.receivedAt,
+        updatedAt: r.updatedAt,
+        expiresAt: r.expiresAt,
+        patient: personLabel(r.context.patient),
+        encounter: encounterLabel(r.context.encounter),
+        provider: r.document.provider,
+        durationSeconds: r.document.durationSeconds,
+        words: r.document.quality?.wordCount ?? r.document.words?.length ?? 0,
+        reviewSegments: r.document.review.length,
+        editedBy: r.editedBy,
+        signedBy: r.signed?.by,
+      }));
+  }
+
+  view(r: ReviewRecord): unknown {
+    return {
+      id: r.id,
+      version: r.version,
+      state: r.state,
+      source: r.source,
+      receivedAt: r.receivedAt,
+      patient: personLabel(r.context.patient),
+      encounter: encounterLabel(r.context.encounter),
+      provider: r.document.provider,
+      language: r.document.language,
+      machineText: r.document.text,
+      draftText: r.draftText,
+      editedBy: r.editedBy,
+      turns: r.document.turns,
+      words: (r.document.words ?? []).map((w) => ({
+        text: w.text,
+        startTime: w.startTime,
+        endTime: w.endTime,
+        confidence: w.confidence,
+        kind: w.kind,
+        speaker: w.speaker,
+      })),
+      review: r.document.review,
+      audio: this.audio.info(r.document.sessionId) !== undefined,
+      signed: r.signed
+        ? {
+            by: r.signed.by,
+            at: r.signed.at,
+            completionStatus: r.signed.completionStatus,
+            edited: r.signed.edited,
+            wer: r.signed.wer,
+          }
+        : undefined,
+      withdrawn: r.withdrawn,
+      addenda: r.addenda,
+    };
+  }
+}
+
+function header(req: RequestFacts, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function decodeId(raw: string | undefined): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw ?? "");
+  } catch {
+    throw new ReviewError(400, "BAD_ID", "the document id in the address is not valid");
+  }
+  if (id === "" || id.length > 128)
+    throw new ReviewError(400, "BAD_ID", "the document id in the address is not valid");
+  return id;
+}
+
+/** Only a UUID-shaped id goes into the audit log from an address (the address may hold anything). */
+function safeId(raw: string): string {
+  return /^[0-9a-f-]{36}$/i.test(raw) ? raw : "-";
+}
+
+function personLabel(value: unknown): string {
+  if (typeof value !== "object" || value === null) return "";
+  const p = value as Record<string, unknown>;
+  const text = (k: string): string => (typeof p[k] === "string" ? p[k].slice(0, 100) : "");
+  const name = [text("family"), text("given")].filter((s) => s !== "").join(", ") || text("display");
+  const id = text("id") || text("reference");
+  return [name, id ? `(${id})` : ""].filter((s) => s !== "").join(" ");
+}
+
+function encounterLabel(value: unknown): string {
+  if (typeof value !== "object" || value === null) return "";
+  const e = value as Record<string, unknown>;
+  const text = (k: string): string => (typeof e[k] === "string" ? e[k].slice(0, 100) : "");
+  const author = typeof e.author === "object" && e.author !== null ? personLabel(e.author) : "";
+  return [text("visitNumber") || text("reference"), text("location"), author]
+    .filter((s) => s !== "")
+    .join(" · ");
+}
+
+function send(res: ServerResponse, status: number, body: string, type: string): void {
+  res.writeHead(status, {
+    "content-type": type,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy":
+      "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'; media-src 'self' blob:; frame-ancestors 'none'",
+  });
+  res.end(body);
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  });
+  res.end(JSON.stringify(value));
+}
+
+/** A JSON object body of at most MAX_BODY_BYTES (Node-RED's http nodes parse bodies per route only). */
+function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  // A body parser mounted ahead of us (httpNodeMiddleware) may have read the body already.
+  const parsed = (req as { body?: unknown }).body;
+  if (typeof parsed === "object" && parsed !== null && !Buffer.isBuffer(parsed) && !Array.isArray(parsed)) {
+    return Promise.resolve(parsed as Record<string, unknown>);
+  }
+  if (req.readableEnded)
+    return Promise.reject(new ReviewError(400, "BAD_JSON", "the request body must be a JSON object"));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        failed = true;
+        reject(
+          new ReviewError(413, "BODY_TOO_LARGE", `the request body must be at most ${MAX_BODY_BYTES} bytes`),
+        );
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("error", (err) => {
+      if (!failed) reject(err);
+      failed = true;
+    });
+    req.on("end", () => {
+      if (failed) return;
+      try {
+        const value = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+        if (typeof value !== "object" || value === null || Array.isArray(value))
+          throw new Error("not an object");
+        resolve(value as Record<string, unknown>);
+      } catch {
+        reject(new ReviewError(400, "BAD_JSON", "the request body must be a JSON object"));
+      }
+    });
+  });
+}

@@ -1,0 +1,405 @@
+import { strict as assert } from "node:assert";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { NodeAPI, NodeInitializer, NodeMessage } from "node-red";
+import { Hl7Message } from "@medplum/core";
+import type { DocumentReference } from "@medplum/fhirtypes";
+import { documentWithText, syntheticPatient } from "../support/documents";
+import {
+  builtNode,
+  collect,
+  flowWithCatch,
+  helper,
+  redeploy,
+  runtimeLabel,
+  until,
+  type FlowNode,
+} from "../support/node-red";
+
+/**
+ * review-queue as a reviewer's browser uses it: its page and JSON API served from Node-RED's HTTP
+ * node app (here behind a real HTTP server), the signer named by the single-sign-on proxy's header
+ * (the test connects from 127.0.0.1, the configured proxy), and its final documents built into HL7 and
+ * FHIR by the real hl7-mdm and fhir-document nodes.
+ */
+let app: ((req: unknown, res: unknown) => void) | undefined;
+const reviewQueue: NodeInitializer = (RED: NodeAPI) => {
+  app = RED.httpNode as unknown as typeof app;
+  return builtNode("review-queue")(RED);
+};
+
+let server: Server;
+let base: string;
+let dir: string;
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Headers;
+}
+
+async function call(
+  path: string,
+  user: string | undefined,
+  init: { method?: string; body?: unknown; csrf?: string; origin?: string | null; range?: string } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (user) headers["x-forwarded-user"] = user;
+  if (init.body !== undefined) headers["content-type"] = "application/json";
+  if (init.csrf) headers["x-csrf-token"] = init.csrf;
+  if (init.origin !== null && init.method === "POST") headers.origin = init.origin ?? base;
+  if (init.range) headers.range = init.range;
+  const res = await fetch(base + "/review" + path, {
+    method: init.method ?? "GET",
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    redirect: "manual",
+  });
+  const type = res.headers.get("content-type") ?? "";
+  const body = type.startsWith("application/json")
+    ? ((await res.json()) as Record<string, unknown>)
+    : { bytes: (await res.arrayBuffer()).byteLength };
+  return { status: res.status, body, headers: res.headers };
+}
+
+async function csrfOf(user: string): Promise<string> {
+  const session = await call("/api/session", user);
+  assert.equal(session.status, 200);
+  return session.body.csrfToken as string;
+}
+
+function load(config: Record<string, unknown> = {}): Promise<void> {
+  return helper.load([reviewQueue, builtNode("hl7-mdm"), builtNode("fhir-document")], flow(config), {});
+}
+
+function flow(config: Record<string, unknown> = {}): FlowNode[] {
+  const nodes: FlowNode[] = [
+    {
+      id: "review",
+      type: "review-queue",
+      path: "/review",
+      identity: "header",
+      userHeader: "x-forwarded-user",
+      trustedProxies: "127.0.0.1, ::1",
+      reviewers: "nurse1",
+      signers: "drsmith",
+      completionStatus: "AU",
+      storeDir: dir,
+      wires: [["final", "mdm", "fhir"], ["events"]],
+      ...config,
+    },
+    { id: "mdm", type: "hl7-mdm", wires: [["hl7"]] },
+    { id: "fhir", type: "fhir-document", wires: [["bundle"], [], []] },
+  ];
+  return flowWithCatch(nodes, ["final", "events", "hl7", "bundle"]);
+}
+
+const DOC_ID = "3f1c2a9e-5b7d-4e21-9a0c-7d2f4b6e8a11";
+
+function audioChunk(seq: number): NodeMessage {
+  return {
+    topic: "session-1",
+    payload: Buffer.alloc(3200, seq),
+    audio: {
+      sessionId: "session-1",
+      seq,
+      sampleRate: 16000,
+      channels: 1,
+      encoding: "pcm_s16le",
+      offsetMs: seq * 100,
+      durationMs: 100,
+    },
+  };
+}
+
+describe(`review-queue node (${runtimeLabel})`, function () {
+  this.timeout(15000);
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "review-node-"));
+    server = createServer((req, res) => {
+      if (app) app(req, res);
+      else res.writeHead(500).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address() as { port: number };
+    base = `http://127.0.0.1:${address.port}`;
+  });
+
+  afterEach(async () => {
+    await helper.unload();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    app = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lists a document, lets a reviewer correct it and a signer sign it; the final document becomes MDM^T08 and a final DocumentReference", async () => {
+    await load();
+    const final = collect("final");
+    const hl7 = collect("hl7");
+    const bundles = collect("bundle");
+    const caught = collect("caught");
+    const machine = documentWithText("Patient takes metro lol 50 mg daily.", DOC_ID);
+    helper.getNode("review").receive({
+      payload: machine,
+      patient: syntheticPatient,
+      encounter: { visitNumber: "V1", author: { id: "DR1" } },
+    });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+
+    const list = await call("/api/documents", "nurse1");
+    assert.equal(list.status, 200);
+    const docs = list.body.documents as Array<{ id: string; patient: string; state: string }>;
+    assert.equal(docs.length, 1);
+    assert.equal(docs[0].id, DOC_ID);
+    assert.match(docs[0].patient, /Testpatient/);
+
+    const opened = await call(`/api/documents/${DOC_ID}`, "nurse1");
+    assert.equal(opened.body.version, 1);
+    assert.equal(opened.body.machineText, machine.text);
+
+    // The reviewer fixes the drug name; she may not sign.
+    const nurseToken = await csrfOf("nurse1");
+    const fixed = "Patient takes metoprolol 50 mg daily.";
+    const edited = await call(`/api/documents/${DOC_ID}/edit`, "nurse1", {
+      method: "POST",
+      csrf: nurseToken,
+      body: { version: 1, text: fixed },
+    });
+    assert.equal(edited.status, 200);
+    assert.equal(edited.body.version, 2);
+    const nurseSign = await call(`/api/documents/${DOC_ID}/sign`, "nurse1", {
+      method: "POST",
+      csrf: nurseToken,
+      body: { version: 2, text: fixed },
+    });
+    assert.equal(nurseSign.status, 403);
+    assert.equal(nurseSign.body.error, "ROLE_REQUIRED");
+
+    // The signer opened version 1 before the correction: his sign-off is refused, naming who changed it.
+    const token = await csrfOf("drsmith");
+    const stale = await call(`/api/documents/${DOC_ID}/sign`, "drsmith", {
+      method: "POST",
+      csrf: token,
+      body: { version: 1, text: machine.text },
+    });
+    assert.equal(stale.status, 409);
+    assert.match(String(stale.body.message), /nurse1/);
+    assert.equal(final.length, 0, "nothing was sent for a refused sign-off");
+
+    const signed = await call(`/api/documents/${DOC_ID}/sign`, "drsmith", {
+      method: "POST",
+      csrf: token,
+      body: { version: 2, text: fixed },
+    });
+    assert.equal(signed.status, 200);
+    assert.equal(signed.body.state, "signed");
+    await until(() => hl7.length === 1 && bundles.length === 1);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message),
+      [],
+    );
+
+    const out = final[0] as NodeMessage & {
+      patient?: unknown;
+      payload: { signoff: { signer: string; trigger: string }; text: string };
+    };
+    assert.equal(out.payload.text, fixed);
+    assert.equal(out.payload.signoff.signer, "drsmith");
+    assert.deepEqual(
+      out.patient,
+      syntheticPatient,
+      "the flow's patient context travels with the final document",
+    );
+
+    const message = Hl7Message.parse(String(hl7[0].payload));
+    assert.equal(message.getSegment("MSH")?.getField(9)?.toString(), "MDM^T08^MDM_T02");
+    assert.equal(message.getSegment("TXA")?.getField(12)?.getComponent(1), DOC_ID);
+    assert.equal(message.getSegment("TXA")?.getField(17)?.toString(), "AU");
+    assert.equal(message.getSegment("TXA")?.getField(22)?.getComponent(1), "drsmith");
+    assert.match(String(hl7[0].payload), /metoprolol/);
+
+    const entry = (
+      bundles[0].payload as { entry: Array<{ resource: DocumentReference; request: { method: string } }> }
+    ).entry[0];
+    assert.equal(entry.resource.docStatus, "final");
+    assert.equal(entry.request.method, "PUT");
+    assert.equal(entry.resource.authenticator?.display, "drsmith");
+
+    // Accuracy: the machine text beside the signed text, per clinician and model.
+    const accuracy = await call("/api/accuracy", "drsmith");
+    const [row] = accuracy.body.rows as Array<{
+      clinician: string;
+      documents: number;
+      errors: number;
+      topTerms: Array<{ term: string }>;
+    }>;
+    assert.equal(row.clinician, "DR1");
+    assert.equal(row.documents, 1);
+    assert.equal(row.errors, 2, '"metro lol" for "metoprolol": one substitution, one insertion');
+    assert.deepEqual(
+      row.topTerms.map((t) => t.term),
+      ["metoprolol"],
+    );
+
+    // Audit: who did what, in order, without the text.
+    const audit = readFileSafe(join(dir, "audit.jsonl"));
+    const actions = audit
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { action: string; user: string });
+    assert.deepEqual(
+      actions.filter((a) => a.action !== "refused").map((a) => `${a.user}:${a.action}`),
+      ["(flow):received", "nurse1:opened", "nurse1:edited", "drsmith:signed"],
+    );
+    assert.equal(actions.filter((a) => a.action === "refused").length, 2);
+    assert.ok(
+      !audit.includes("metoprolol") && !audit.includes("Testpatient"),
+      "no text or patient in the audit log",
+    );
+  });
+
+  it("refuses the unauthenticated (401), users without a role (403), and changes without the CSRF token or Origin (403)", async () => {
+    await load();
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+    assert.equal((await call("/api/documents", undefined)).status, 401);
+    assert.equal((await call("/", undefined)).status, 401);
+    assert.equal((await call("/api/documents", "visitor")).status, 403);
+    const token = await csrfOf("drsmith");
+    const body = { version: 1, text: "Some text here." };
+    const noToken = await call(`/api/documents/${DOC_ID}/sign`, "drsmith", { method: "POST", body });
+    assert.equal(noToken.status, 403);
+    assert.equal(noToken.body.error, "BAD_CSRF_TOKEN");
+    const otherOrigin = await call(`/api/documents/${DOC_ID}/sign`, "drsmith", {
+      method: "POST",
+      body,
+      csrf: token,
+      origin: "http://evil.example",
+    });
+    assert.equal(otherOrigin.status, 403);
+    assert.equal(otherOrigin.body.error, "BAD_ORIGIN");
+    const nurseToken = await csrfOf("nurse1");
+    const wrongUser = await call(`/api/documents/${DOC_ID}/sign`, "drsmith", {
+      method: "POST",
+      body,
+      csrf: nurseToken,
+    });
+    assert.equal(wrongUser.status, 403);
+    assert.equal((await call(`/api/documents/${DOC_ID}`, "drsmith")).body.state, "pending");
+  });
+
+  it("does not believe the user header from an address that is not the proxy's", async () => {
+    await load({ trustedProxies: "10.99.99.99" });
+    assert.equal((await call("/api/documents", "drsmith")).status, 401);
+  });
+
+  it("serves the session's audio as WAV with byte ranges, and deletes it at sign-off", async () => {
+    await load();
+    for (let i = 0; i < 5; i++) helper.getNode("review").receive(audioChunk(i));
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+    const whole = await call(`/api/documents/${DOC_ID}/audio`, "nurse1");
+    assert.equal(whole.status, 200);
+    assert.equal(whole.headers.get("content-type"), "audio/wav");
+    assert.equal(whole.body.bytes, 44 + 5 * 3200);
+    const part = await call(`/api/documents/${DOC_ID}/audio`, "nurse1", { range: "bytes=1000-1999" });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get("content-range"), `bytes 1000-1999/${44 + 5 * 3200}`);
+    assert.equal(part.body.bytes, 1000);
+    const token = await csrfOf("drsmith");
+    const signed = await call(`/api/documents/${DOC_ID}/sign`, "drsmith", {
+      method: "POST",
+      csrf: token,
+      body: { version: 1, text: "Some text here." },
+    });
+    assert.equal(signed.status, 200);
+    // The audio goes once the sign-off is stored (deleted in the background, so polled).
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 404; i++) {
+      status = (await call(`/api/documents/${DOC_ID}/audio`, "nurse1")).status;
+    }
+    assert.equal(status, 404);
+    assert.equal((await call(`/api/documents/${DOC_ID}`, "nurse1")).body.audio, false);
+  });
+
+  it("reports audio past its bound once, to Catch, naming the session by its tag only", async () => {
+    await load({ audioMaxMinutes: "1" });
+    const caught = collect("caught");
+    for (let i = 0; i < 605; i++) helper.getNode("review").receive(audioChunk(i));
+    await until(() => caught.length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(caught.length, 1);
+    const message = (caught[0].error as { message: string }).message;
+    assert.match(message, /no longer kept for review \(session-limit; bounds: 1 min per session/);
+    assert.doesNotMatch(message, /session-1/);
+  });
+
+  it("hands its address to the new node on a redeploy (the old route is removed), which reads the worklist back", async () => {
+    await load();
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+    await redeploy(flow({ signers: "drjones" }), {}, []);
+    let list: Answer | undefined;
+    for (let i = 0; i < 50; i++) {
+      list = await call("/api/documents", "drjones");
+      if (list.status === 200) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(list?.status, 200, "the new node's settings apply: the old route would refuse drjones");
+    assert.equal((list?.body.documents as unknown[]).length, 1, "the worklist was read back from disk");
+    assert.equal((await call("/api/documents", "drsmith")).status, 403);
+  });
+
+  it("pushes worklist changes to open pages (Server-Sent Events)", async () => {
+    await load();
+    const controller = new AbortController();
+    const res = await fetch(base + "/review/api/events", {
+      headers: { "x-forwarded-user": "nurse1" },
+      signal: controller.signal,
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
+    let text = "";
+    while (!text.includes("event: worklist")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString("utf8");
+    }
+    controller.abort();
+    assert.match(text, new RegExp(`"id":"${DOC_ID}","version":1,"state":"pending"`));
+  });
+
+  it("serves the page, and refuses what is not a document with an error naming what is accepted", async () => {
+    await load();
+    const redirect = await call("", "nurse1");
+    assert.equal(redirect.status, 302);
+    const page = await fetch(base + "/review/", { headers: { "x-forwarded-user": "nurse1" } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Transcript review/);
+    const caught = collect("caught");
+    helper.getNode("review").receive({ payload: "hello" });
+    await until(() => caught.length === 1);
+    assert.match((caught[0].error as { message: string }).message, /not a transcript document/);
+  });
+});
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
