@@ -9,6 +9,7 @@ import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../s
 import { boundedTuning } from "../../src/providers/aws/tuning";
 import { QuietTimer } from "../../src/util/quiet-timer";
 import { nodeScheduler, StatusReporter } from "./node-red";
+import { refuseEveryInput } from "./repeated-reports";
 import { StopHandover } from "./stop-handover";
 
 /** The settings both Amazon Transcribe streaming nodes share (transcribe-medical, transcribe-standard). */
@@ -71,11 +72,9 @@ export function runAwsStreamingNode<P>(
   const t = (key: string, vars?: Record<string, string | number>): string =>
     RED._(`${nodeType}.${key}`, vars);
 
-  const refuse = (message: string): void => {
-    node.error(message);
-    node.status({ fill: "red", shape: "ring", text: t("status.misconfigured") });
-    node.on("input", (_msg, _send, done) => done(new Error(message)));
-  };
+  // One report per deploy, then every message refused: the first in full, repeats summarised.
+  const refuse = (message: string): void =>
+    refuseEveryInput(node, nodeType, new Error(message), t("status.misconfigured"));
 
   const awsNode = RED.nodes.getNode(config.aws) as ConfigNode | null;
   const settings = awsNode?.settings;
