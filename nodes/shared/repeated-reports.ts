@@ -1,5 +1,10 @@
 import type { Node } from "node-red";
-import { RepeatedReports, repeatsText, type Repeats } from "../../src/util/repeated-reports";
+import {
+  REPEAT_SUMMARY_MS,
+  RepeatedReports,
+  repeatsText,
+  type Repeats,
+} from "../../src/util/repeated-reports";
 import { nodeScheduler } from "./node-red";
 
 /**
@@ -10,8 +15,9 @@ export function nodeRepeatedReports<D = undefined>(
   node: Node,
   nodeType: string,
   summarise: (key: string, repeats: Repeats<D>) => void,
+  intervalMs: number = REPEAT_SUMMARY_MS,
 ): RepeatedReports<D> {
-  return new RepeatedReports<D>(summarise, nodeScheduler(node, nodeType));
+  return new RepeatedReports<D>(summarise, nodeScheduler(node, nodeType), intervalMs);
 }
 
 /**

@@ -80,6 +80,16 @@ export class RepeatedReports<D = undefined> {
     return this.slots.size;
   }
 
+  /** Whether a key is followed (its first occurrence reported, its interval running). */
+  has(key: string): boolean {
+    return this.slots.has(key);
+  }
+
+  /** The detail of a key's latest occurrence, while it is followed. */
+  lastOf(key: string): D | undefined {
+    return this.slots.get(key)?.last;
+  }
+
   private open(key: string, last: D): void {
     const slot: Slot<D> = { timer: undefined, since: this.scheduler.now(), times: 0, seconds: 0, last };
     slot.timer = this.scheduler.setTimeout(() => this.intervalEnded(key, slot), this.intervalMs);
