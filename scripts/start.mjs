@@ -181,7 +181,13 @@ function parentOf(pid) {
 function writeDemoSettings() {
   const file = join(userDir, "settings.js");
   const mark = "// Written by npm start (scripts/start.mjs)";
-  if (existsSync(file) && !readFileSync(file, "utf8").startsWith(mark)) return;
+  // Node-RED copies its stock settings.js into a user directory that has none: a demo directory made by
+  // an earlier version of this script holds that copy, which is replaced too.
+  const stock = join(dirname(require.resolve("node-red/package.json")), "settings.js");
+  if (existsSync(file)) {
+    const current = readFileSync(file, "utf8");
+    if (!current.startsWith(mark) && current !== readFileSync(stock, "utf8")) return;
+  }
   // The key of the credentials file: made once, readable by this user only, kept beside the flows.
   // (An earlier run's system-generated key is taken over, so its credentials still open.)
   const secretFile = join(userDir, ".demo-credential-secret");
