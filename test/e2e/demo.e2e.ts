@@ -248,6 +248,18 @@ describe("npm start: the live transcription demo in a real browser", function ()
     await page.screenshot({ path: join(artifacts, "demo-refused.png") });
   });
 
+  it("refuses a recording longer than the demo takes, saying so", async () => {
+    await page.goto(`${url}/transcribe`);
+    await page.waitForSelector("#file:not([disabled])");
+    const big = Buffer.alloc(33 * 2 ** 20 + 1);
+    big.write("RIFF", 0, "latin1");
+    await page.setInputFiles("#file", { name: "long.wav", mimeType: "audio/wav", buffer: big });
+    const block = page.locator("#transcript .session").first();
+    await block.locator(".error").waitFor({ timeout: 10000 });
+    assert.equal(await block.locator(".error b").textContent(), "File too long");
+    assert.match((await block.locator(".error").textContent()) ?? "", /up to 32\.0 MB/);
+  });
+
   it("has every node type in the editor's palette and lists every example", async () => {
     const editor = await browser.newPage();
     await editor.goto(`${url}/`);
