@@ -7,9 +7,15 @@
 //   - neither: a local emulator of AssemblyAI answering with a scripted dictation (simulated transcripts).
 // Keys go into config-node credentials through Node-RED's admin API, never into the flow file.
 //   PORT=1880 HOST=127.0.0.1 (defaults)   npm start -- --reset-demo   rewrites the example flows
+// The user directory gets a settings.js of the demo's own (no welcome tour, no update-notification
+// question). Node-RED starts in safe mode (flows loaded, not started) and the deploy of the demo starts
+// them: once, not started, stopped and started again. SIGINT or SIGTERM to this process, or the end of
+// the `npm start` that ran it, stops Node-RED within a few seconds (see stop()).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
+import { clearInterval, setInterval } from "node:timers";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -34,6 +40,7 @@ if (!existsSync(join(userDir, "package.json"))) {
   const userPkg = { name: "node-red-project", private: true, dependencies: { [pkg.name]: `file:${root}` } };
   writeFileSync(join(userDir, "package.json"), JSON.stringify(userPkg, null, 2));
 }
+writeDemoSettings();
 const flowFile = join(userDir, "flows.json");
 if (!existsSync(flowFile) || process.argv.includes("--reset-demo")) {
   writeFileSync(flowFile, JSON.stringify(exampleFlows(), null, 2));
@@ -51,6 +58,8 @@ const child = spawn(
     port,
     "-D",
     `uiHost=${host}`,
+    // Flows loaded, not started: deployDemo() starts them, with the demo, in one go.
+    "--safe",
     "flows.json",
   ],
   {
@@ -62,36 +71,151 @@ const child = spawn(
     },
   },
 );
-let deployed = false;
+// "safe" until the demo is deployed, "deploying" until its flows have started, then "running".
+let phase = "safe";
 child.stdout.on("data", (chunk) => {
-  process.stdout.write(chunk);
-  if (!deployed && /Started flows/.test(chunk.toString())) {
-    deployed = true;
-    deployDemo(transcriber).then(
-      () => {
-        console.log(`\n  Node-RED editor:        ${editor}/`);
-        console.log(`  Live transcript page:   ${editor}/transcribe`);
-        console.log(`  Transcriber:            ${transcriber.label}`);
-        if (transcriber.simulated) {
-          console.log(
-            "  (No AWS or AssemblyAI credentials in the environment: the transcripts are SIMULATED by a local emulator.)",
-          );
-        }
-        console.log("");
-      },
-      (err) => console.error(`could not deploy the live transcription demo: ${err.message}`),
-    );
+  const lines = chunk.toString().split("\n");
+  // Safe mode is how the flows start once. Its banner ("Flows stopped in safe mode. Deploy to start.")
+  // and the deploy's "Stopping flows" / "Stopped flows" (nothing was running to stop) would only
+  // puzzle a new user: they are left out, before the flows have started.
+  const shown = lines.filter(
+    (line) =>
+      phase === "running" ||
+      !/\[info\] (?:\*{20,}|Flows stopped in safe mode.*|Stopping flows|Stopped flows)$/.test(line),
+  );
+  if (shown.join("").trim() !== "" || phase === "running") process.stdout.write(shown.join("\n"));
+  if (phase === "safe" && lines.some((l) => /Flows stopped in safe mode/.test(l))) {
+    phase = "deploying";
+    deployDemo(transcriber).catch((err) => {
+      console.error(`could not deploy the live transcription demo: ${err.message}`);
+      phase = "running";
+    });
+  } else if (phase === "deploying" && lines.some((l) => /\[info\] Started flows$/.test(l))) {
+    phase = "running";
+    console.log(`\n  Node-RED editor:        ${editor}/`);
+    console.log(`  Live transcript page:   ${editor}/transcribe`);
+    console.log(`  Transcriber:            ${transcriber.label}`);
+    if (transcriber.simulated) {
+      console.log(
+        "  (No AWS or AssemblyAI credentials in the environment: the transcripts are SIMULATED by a local emulator.)",
+      );
+    }
+    console.log("");
   }
 });
-const stop = async (signal) => {
-  child.kill(signal);
-  await transcriber.close?.();
+// Stopping: Node-RED gets the signal and closes its nodes; if it has not exited within STOP_GRACE_MS
+// it is killed. The emulators close after it (bounded too). A second signal kills at once.
+const STOP_GRACE_MS = 8000;
+let stopping = false;
+const stop = (signal) => {
+  if (stopping) {
+    child.kill("SIGKILL");
+    return;
+  }
+  stopping = true;
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS).unref();
 };
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => void stop(signal));
-child.on("exit", async (code) => {
-  await transcriber.close?.();
-  process.exit(code ?? 0);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"])
+  process.on(signal, () => stop(signal === "SIGHUP" ? "SIGTERM" : signal));
+watchLauncher(() => stop("SIGTERM"));
+child.on("exit", async (code, signal) => {
+  await Promise.race([transcriber.close?.(), new Promise((r) => setTimeout(r, 2000).unref())]);
+  process.exit(stopping ? 0 : (code ?? (signal ? 1 : 0)));
 });
+
+/**
+ * `npm start` runs this script under `sh -c`; a service manager that signals only npm's process (or a
+ * terminal that closes) leaves this script's parents gone and this script running, with Node-RED. So
+ * the launchers are watched: when npm or the shell between exits, Node-RED is stopped as on SIGTERM.
+ */
+function watchLauncher(onGone) {
+  const parent = process.ppid;
+  const watched = [parent];
+  // The shell between npm and this script, if there is one: watch npm too.
+  const shell = commandOf(parent);
+  if (shell && /^(sh|dash|bash)$/.test(shell)) {
+    const npm = parentOf(parent);
+    if (npm && npm > 1) watched.push(npm);
+  }
+  const alive = (pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return err.code === "EPERM";
+    }
+  };
+  const timer = setInterval(() => {
+    if (process.ppid !== parent || !watched.every(alive)) {
+      clearInterval(timer);
+      onGone();
+    }
+  }, 250);
+  timer.unref();
+}
+
+function commandOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function parentOf(pid) {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The demo's settings.js, in its own user directory only (never ~/.node-red): no welcome tour and no
+ * question about update notifications covering the canvas on the first visit. A settings.js the user
+ * wrote (without the first line below) is left alone.
+ */
+function writeDemoSettings() {
+  const file = join(userDir, "settings.js");
+  const mark = "// Written by npm start (scripts/start.mjs)";
+  // Node-RED copies its stock settings.js into a user directory that has none: a demo directory made by
+  // an earlier version of this script holds that copy, which is replaced too.
+  const stock = join(dirname(require.resolve("node-red/package.json")), "settings.js");
+  if (existsSync(file)) {
+    const current = readFileSync(file, "utf8");
+    if (!current.startsWith(mark) && current !== readFileSync(stock, "utf8")) return;
+  }
+  // The key of the credentials file: made once, readable by this user only, kept beside the flows.
+  // (An earlier run's system-generated key is taken over, so its credentials still open.)
+  const secretFile = join(userDir, ".demo-credential-secret");
+  if (!existsSync(secretFile)) {
+    let secret = randomBytes(32).toString("hex");
+    try {
+      const runtime = JSON.parse(readFileSync(join(userDir, ".config.runtime.json"), "utf8"));
+      if (typeof runtime._credentialSecret === "string") secret = runtime._credentialSecret;
+    } catch {
+      // No earlier run.
+    }
+    writeFileSync(secretFile, secret, { mode: 0o600 });
+  }
+  writeFileSync(
+    file,
+    `${mark}; rewritten at each start while this line is here. Remove the line to keep your own.
+// The settings of the demo's Node-RED, which serves only 127.0.0.1 (docs/production.md shows the
+// settings that matter when Node-RED runs for real: credentialSecret, adminAuth, httpNodeAuth, https).
+module.exports = {
+  flowFile: "flows.json",
+  credentialSecret: require("node:fs").readFileSync(__dirname + "/.demo-credential-secret", "utf8").trim(),
+  // The editor's welcome tour and Node-RED's update-notification question stay closed.
+  editorTheme: { tours: false },
+  telemetry: { enabled: false, updateNotification: false },
+};
+`,
+  );
+}
 
 function isLink(path) {
   try {
@@ -176,7 +300,7 @@ function transcriberNodes(t) {
     name: t.simulated ? "SIMULATED transcriber" : "",
     x: 860,
     y: 240,
-    wires: [["demo-filter"], []],
+    wires: [["demo-filter"], ["demo-events"]],
   };
   if (t.demo === "aws") {
     nodes.push({
@@ -229,7 +353,7 @@ function transcriberNodes(t) {
  */
 async function deployDemo(t) {
   const { demoFlow } = require(join(root, "demo/demo-flow.cjs"));
-  const demo = demoFlow({ transcriber: transcriberNodes(t) });
+  const demo = demoFlow({ transcriber: transcriberNodes(t), baseUrl: editor });
   const ids = new Set(demo.map((n) => n.id));
   const current = await (
     await fetch(`${editor}/flows`, { headers: { "Node-RED-API-Version": "v2" } })

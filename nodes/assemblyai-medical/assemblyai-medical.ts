@@ -8,13 +8,20 @@ import {
   type MedicalNodeFields,
   type TimingFields,
 } from "../../src/providers/assemblyai/node-config";
-import { baseUrl, connectionUrl, type StreamingParams } from "../../src/providers/assemblyai/params";
+import {
+  baseUrl,
+  bytesPerSecond,
+  connectionUrl,
+  type StreamingParams,
+} from "../../src/providers/assemblyai/params";
 import { AssemblyAiSession, type SessionEvent } from "../../src/providers/assemblyai/session";
 import { settleGuarded } from "../../src/util/guard";
 import { idTag } from "../../src/util/identifiers";
 import { QuietTimer } from "../../src/util/quiet-timer";
+import { repeatsText } from "../../src/util/repeated-reports";
 import type { AssemblyAiConfigNode } from "../assemblyai-config/types";
 import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
+import { nodeRepeatedReports, refuseEveryInput } from "../shared/repeated-reports";
 import { StopHandover } from "../shared/stop-handover";
 import { DEFAULTS } from "./defaults";
 
@@ -30,13 +37,10 @@ interface OpenSession {
   /** Ends a session whose source stopped without `audio.end` (absent when the idle time is 0). */
   idle: QuietTimer | undefined;
   ending: Promise<void> | undefined;
-  /** Refused chunks not yet reported, and when the last report went out (refusals are rate-limited). */
-  refused: number;
-  reportedAt: number;
 }
 
-/** At most one done(err) per session this often for refused audio; the next report counts the chunks between. */
-const REFUSAL_REPORT_MS = 5000;
+/** The key of refusals of audio of new sessions beyond the session limit (not a session id: never empty). */
+const OVER_LIMIT = "";
 
 /** Node-RED gives a close handler 15 s; everything must be finished well before. */
 const CLOSE_BUDGET_MS = 10000;
@@ -58,11 +62,14 @@ export = function register(RED: NodeAPI): void {
     const account = RED.nodes.getNode(config.config) as AssemblyAiConfigNode | null;
     const rawKey = account?.credentials?.apiKey;
 
-    const misconfigured = (text: string): void => {
-      node.error(text);
-      node.status({ fill: "red", shape: "ring", text: RED._("assemblyai-medical.status.misconfigured") });
-      node.on("input", (_msg, _send, done) => done(new Error(text)));
-    };
+    // One report per deploy, then every message refused: the first in full, repeats summarised.
+    const misconfigured = (text: string): void =>
+      refuseEveryInput(
+        node,
+        "assemblyai-medical",
+        new Error(text),
+        RED._("assemblyai-medical.status.misconfigured"),
+      );
     if (!account) return misconfigured(RED._("assemblyai-medical.errors.noConfig"));
     if (!rawKey) return misconfigured(RED._("assemblyai-medical.errors.noKey"));
     const checkedKey = checkApiKey(rawKey);
@@ -113,6 +120,17 @@ export = function register(RED: NodeAPI): void {
       return { fill: "grey", shape: "ring", text: RED._("assemblyai-medical.status.idle") };
     };
     const status = new StatusReporter(node, render, 250);
+    // Audio refused (a session that cannot take it, or beyond the session limit): the first chunk's
+    // error in full through done(err), the repeats counted, with their seconds of audio, and summarised
+    // to Catch once a minute and when the session ends.
+    const refusals = nodeRepeatedReports<{ topic: string; text: string }>(
+      node,
+      "assemblyai-medical",
+      (_key, repeats) =>
+        node.error(new Error(repeatsText(repeats.last.text, repeats)), { topic: repeats.last.topic }),
+    );
+    const secondsOf = (audio: Buffer | undefined): number =>
+      audio ? audio.length / bytesPerSecond(params.sample_rate, params.encoding) : 0;
     node.status({});
 
     const onEvent = (sessionId: string, tag: string, event: SessionEvent): void => {
@@ -190,8 +208,6 @@ export = function register(RED: NodeAPI): void {
         tag,
         idle: undefined,
         ending: undefined,
-        refused: 0,
-        reportedAt: 0,
       };
       if (timing.idleMs > 0)
         entry.idle = new QuietTimer(timers, timing.idleMs, () => void finish(sessionId, entry));
@@ -205,13 +221,8 @@ export = function register(RED: NodeAPI): void {
       entry.idle?.stop();
       if (!entry.ending) {
         entry.ending = entry.session.end().then(() => {
-          if (entry.refused > 0) {
-            // The chunks refused after the last done(err) report are still counted, once.
-            node.warn(
-              RED._("assemblyai-medical.errors.refusedAtEnd", { count: entry.refused, tag: entry.tag }),
-            );
-            entry.refused = 0;
-          }
+          // The chunks refused since the last report are still reported, once, with how many.
+          refusals.flush(sessionId);
           if (sessions.get(sessionId) === entry) sessions.delete(sessionId);
           status.update();
         });
@@ -220,16 +231,14 @@ export = function register(RED: NodeAPI): void {
       return entry.ending;
     };
 
-    /** Audio the session refused: reported through done(err), at most once per REFUSAL_REPORT_MS per session. */
-    const refuse = (entry: OpenSession, reason: string, done: (err?: Error) => void): void => {
-      entry.refused++;
-      const now = Date.now();
-      if (entry.reportedAt !== 0 && now - entry.reportedAt < REFUSAL_REPORT_MS) return done();
-      const count = entry.refused;
-      entry.refused = 0;
-      entry.reportedAt = now;
-      done(new Error(RED._("assemblyai-medical.errors.refused", { tag: entry.tag, count, reason })));
-    };
+    /** Refused audio: the first of its key through done(err) in full, repeats counted (see `refusals`). */
+    const refuse = (
+      key: string,
+      topic: string,
+      text: string,
+      audio: Buffer | undefined,
+      done: (err?: Error) => void,
+    ): void => done(refusals.occurred(key, { topic, text }, secondsOf(audio)) ? new Error(text) : undefined);
 
     const onInput = (msg: NodeMessage, done: (err?: Error) => void): void => {
       if (closing) return done();
@@ -260,7 +269,8 @@ export = function register(RED: NodeAPI): void {
         // Every session holds a socket and up to two audio buffers: the limit keeps a flow from
         // exhausting the process (or the account's rate of new sessions).
         if (sessions.size >= timing.maxSessions) {
-          return done(new Error(RED._("assemblyai-medical.errors.tooManySessions", { n: sessions.size })));
+          const text = RED._("assemblyai-medical.errors.tooManySessions", { n: sessions.size });
+          return refuse(OVER_LIMIT, sessionId, text, audio, done);
         }
         entry = open(sessionId, input.value.offsetMs);
       }
@@ -269,7 +279,10 @@ export = function register(RED: NodeAPI): void {
       const written = audio ? entry.session.push(audio) : undefined;
       if (end) void finish(sessionId, entry);
       else entry.idle?.touch();
-      if (written && !written.ok) return refuse(entry, written.message, done);
+      if (written && !written.ok) {
+        const text = RED._("assemblyai-medical.errors.refused", { tag: entry.tag, reason: written.message });
+        return refuse(sessionId, sessionId, text, audio, done);
+      }
       done();
     };
 
@@ -297,6 +310,7 @@ export = function register(RED: NodeAPI): void {
           entry.session.abort();
         }
         sessions.clear();
+        refusals.close();
         status.close();
         out.close();
         done();

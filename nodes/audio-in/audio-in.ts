@@ -11,6 +11,7 @@ import {
   withDefaults,
 } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { refuseEveryInput } from "../shared/repeated-reports";
 
 interface AudioInDef extends NodeDef {
   sampleRate: string | number;
@@ -98,9 +99,7 @@ export = function register(RED: NodeAPI): void {
       options = optionsFrom(config);
     } catch (err) {
       const error = asError(err);
-      node.error(error.message);
-      node.status({ fill: "red", shape: "ring", text: "audio-in.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(error));
+      refuseEveryInput(node, "audio-in", error);
       return;
     }
 

@@ -9,6 +9,7 @@ import type { TranscriptResult } from "../../src/transcript/result";
 import { checkTranscriptResult } from "../../src/transcript/validate";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { refuseEveryInput } from "../shared/repeated-reports";
 
 interface ConfidenceGateDef extends NodeDef {
   mode: GateMode;
@@ -36,9 +37,7 @@ export = function register(RED: NodeAPI): void {
       }
     } catch (err) {
       const error = asError(err);
-      node.error(error.message);
-      node.status({ fill: "red", shape: "ring", text: "confidence-gate.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(error));
+      refuseEveryInput(node, "confidence-gate", error);
       return;
     }
 

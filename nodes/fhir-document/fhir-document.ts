@@ -19,6 +19,7 @@ import { settleGuarded } from "../../src/util/guard";
 import type { FhirServerNode } from "../fhir-server/types";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { refuseEveryInput } from "../shared/repeated-reports";
 
 interface FhirDocumentDef extends NodeDef {
   server: string;
@@ -69,9 +70,7 @@ export = function register(RED: NodeAPI): void {
       }
     } catch (err) {
       const error = asError(err);
-      node.error(error.message);
-      node.status({ fill: "red", shape: "ring", text: "fhir-document.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(error));
+      refuseEveryInput(node, "fhir-document", error);
       return;
     }
     const sender = server?.sender;

@@ -9,6 +9,7 @@ import {
 import { checkTranscriptResult } from "../../src/transcript/validate";
 import { nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { refuseEveryInput } from "../shared/repeated-reports";
 
 interface FilterFinalDef extends NodeDef {
   partials: "drop" | "throttle";
@@ -28,9 +29,7 @@ export = function register(RED: NodeAPI): void {
       const key =
         err instanceof FilterOptionError && err.setting === "partials" ? "badPartials" : "badInterval";
       const error = new Error(RED._(`filter-final.errors.${key}`, { max: MAX_PARTIAL_INTERVAL_MS }));
-      node.error(error.message);
-      node.status({ fill: "red", shape: "ring", text: "filter-final.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(error));
+      refuseEveryInput(node, "filter-final", error);
       return;
     }
 

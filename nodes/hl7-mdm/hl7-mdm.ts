@@ -18,6 +18,7 @@ import { numberSetting } from "../../src/hospital/settings";
 import { settleGuarded } from "../../src/util/guard";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { refuseEveryInput } from "../shared/repeated-reports";
 
 interface Hl7MdmDef extends NodeDef {
   messageType: Hl7MessageType;
@@ -93,9 +94,7 @@ export = function register(RED: NodeAPI): void {
       options = optionsFrom(RED, config);
     } catch (err) {
       const error = asError(err);
-      node.error(error.message);
-      node.status({ fill: "red", shape: "ring", text: "hl7-mdm.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(error));
+      refuseEveryInput(node, "hl7-mdm", error);
       return;
     }
     const patientProperty = config.patient || "patient";

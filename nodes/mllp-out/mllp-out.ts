@@ -7,6 +7,7 @@ import { settleGuarded } from "../../src/util/guard";
 import type { MllpEndpointNode } from "../mllp-endpoint/types";
 import { internalErrorReporter, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { refuseEveryInput } from "../shared/repeated-reports";
 
 interface MllpOutDef extends NodeDef {
   endpoint: string;
@@ -23,9 +24,7 @@ export = function register(RED: NodeAPI): void {
     const client = endpoint?.client;
     if (!endpoint || !client) {
       const error = new Error(endpoint?.configError ?? RED._("mllp-out.errors.noEndpoint"));
-      node.error(error.message);
-      node.status({ fill: "red", shape: "ring", text: "mllp-out.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(error));
+      refuseEveryInput(node, "mllp-out", error);
       return;
     }
     // Audit events name the destination by its configured name, never by address.

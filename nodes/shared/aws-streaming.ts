@@ -9,6 +9,8 @@ import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../s
 import { boundedTuning } from "../../src/providers/aws/tuning";
 import { QuietTimer } from "../../src/util/quiet-timer";
 import { nodeScheduler, StatusReporter } from "./node-red";
+import { REPEAT_SUMMARY_MS } from "../../src/util/repeated-reports";
+import { nodeRepeatedReports, refuseEveryInput } from "./repeated-reports";
 import { StopHandover } from "./stop-handover";
 
 /** The settings both Amazon Transcribe streaming nodes share (transcribe-medical, transcribe-standard). */
@@ -32,23 +34,18 @@ interface OpenSession {
   idle: QuietTimer;
 }
 
-/** Refused chunks of one session, reported at most once per interval so a Catch node is not flooded. */
-interface Refusals {
+/** A refused chunk: why, and its session (msg.topic of the report; never in the text). */
+interface Refusal {
   reason: string;
-  /** The session of the last refused chunk, for msg.topic of a later report. */
-  topic?: string;
-  lastReportAt: number;
-  /** Refused since the last report. */
-  chunks: number;
-  seconds: number;
+  topic: string;
 }
 
 type Checked<P> = { ok: true; value: P } | { ok: false; error: Error };
 
 /** The refusal key (not a session id: those are never empty) of audio of new sessions beyond the limit. */
 const OVER_LIMIT = "";
-/** After this long a stopped session's audio is refused with an error again (not only counted). */
-const DEFAULT_REFUSE_REPORT_MS = 10_000;
+/** Refusals repeated within this long are counted and summarised (the one rule for repeated reports). */
+const DEFAULT_REFUSE_REPORT_MS = REPEAT_SUMMARY_MS;
 /** The close handler calls done() this long after cutting the streams, whatever the SDK does. */
 const ABORT_GRACE_MS = 1000;
 /** Node-RED gives a close handler 15 s; graceful ending gets at most this much of it. */
@@ -71,11 +68,9 @@ export function runAwsStreamingNode<P>(
   const t = (key: string, vars?: Record<string, string | number>): string =>
     RED._(`${nodeType}.${key}`, vars);
 
-  const refuse = (message: string): void => {
-    node.error(message);
-    node.status({ fill: "red", shape: "ring", text: t("status.misconfigured") });
-    node.on("input", (_msg, _send, done) => done(new Error(message)));
-  };
+  // One report per deploy, then every message refused: the first in full, repeats summarised.
+  const refuse = (message: string): void =>
+    refuseEveryInput(node, nodeType, new Error(message), t("status.misconfigured"));
 
   const awsNode = RED.nodes.getNode(config.aws) as ConfigNode | null;
   const settings = awsNode?.settings;
@@ -145,17 +140,26 @@ export function runAwsStreamingNode<P>(
       }, idleS * 1000),
     );
   };
-  const refusals = new Map<string, Refusals>();
   const secondsOf = (audio: Buffer): number =>
     format.mediaEncoding === "pcm" ? audio.length / pcmBytesPerSecond(format) : 0;
-  const refusalText = (r: Refusals): string => {
-    const amount = format.mediaEncoding === "pcm" ? ` (${r.seconds.toFixed(1)} s of audio)` : "";
-    return t("errors.refused", { reason: r.reason, chunks: r.chunks, amount });
+  const refusalText = (reason: string, chunks: number, seconds: number): string => {
+    const amount = format.mediaEncoding === "pcm" ? ` (${seconds.toFixed(1)} s of audio)` : "";
+    return t("errors.refused", { reason, chunks, amount });
   };
   /**
-   * Refuses a chunk. Never silently: the first refusal fails the message with done(err), and so does
-   * the first after every `refuseReportMs`, counting the chunks refused in between.
+   * Refused chunks, by session (or OVER_LIMIT for audio of new sessions beyond `maxSessions`, counted
+   * for the node as a whole, so that a flow sending many session ids gets one report per interval). The
+   * one rule for repeated reports: the first refusal fails its message with done(err); the repeats are
+   * counted and reported to Catch nodes once per `refuseReportMs`, at the session's end and at close,
+   * every refused chunk counted in one of them.
    */
+  const refusals = nodeRepeatedReports<Refusal>(
+    node,
+    nodeType,
+    (_key, r) =>
+      node.error(new Error(refusalText(r.last.reason, r.times, r.seconds)), { topic: r.last.topic }),
+    refuseReportMs,
+  );
   const refuseChunk = (
     sessionId: string,
     reason: string,
@@ -163,56 +167,16 @@ export function runAwsStreamingNode<P>(
     done: (err?: Error) => void,
     key: string = sessionId,
   ): void => {
-    const now = Date.now();
-    let r = refusals.get(key);
-    if (!r || r.reason !== reason) {
-      if (r && r.chunks > 0) reportPending(key);
-      r = { reason, lastReportAt: -Infinity, chunks: 0, seconds: 0 };
-      refusals.set(key, r);
-    }
-    r.chunks++;
-    r.seconds += secondsOf(audio);
-    r.topic = sessionId;
-    if (now - r.lastReportAt < refuseReportMs) {
-      // Counted, and reported at the latest when the interval ends (flushOverLimitLater).
-      if (key === OVER_LIMIT) flushOverLimitLater(r.lastReportAt + refuseReportMs - now);
-      done();
-      return;
-    }
-    const err = new Error(refusalText(r));
-    r.lastReportAt = now;
-    r.chunks = 0;
-    r.seconds = 0;
-    done(err);
+    // Refusals for another reason: what was counted for the earlier one is reported first.
+    const last = refusals.lastOf(key);
+    if (last && last.reason !== reason) refusals.flush(key);
+    const seconds = secondsOf(audio);
+    if (refusals.occurred(key, { reason, topic: sessionId }, seconds))
+      done(new Error(refusalText(reason, 1, seconds)));
+    else done();
   };
   /** Refused chunks not yet reported (the refusals stopped): one error for them, to Catch nodes. */
-  const reportPending = (key: string): void => {
-    const r = refusals.get(key);
-    refusals.delete(key);
-    if (!r || r.chunks === 0) return;
-    node.error(new Error(refusalText(r)), { topic: r.topic ?? key });
-  };
-  /**
-   * Audio of new sessions beyond `maxSessions` is counted for the node as a whole, not per session, so
-   * that a flow sending many session ids gets one error per `refuseReportMs` (and one entry here).
-   */
-  let overLimitFlush: unknown;
-  const flushOverLimitLater = (ms: number): void => {
-    if (overLimitFlush !== undefined) return;
-    overLimitFlush = timers.setTimeout(
-      () => {
-        overLimitFlush = undefined;
-        const r = refusals.get(OVER_LIMIT);
-        if (!r || r.chunks === 0) return;
-        // The entry stays: the next refusal is counted into the next interval, not reported at once.
-        node.error(new Error(refusalText(r)), { topic: r.topic ?? "" });
-        r.lastReportAt = Date.now();
-        r.chunks = 0;
-        r.seconds = 0;
-      },
-      Math.max(0, ms),
-    );
-  };
+  const reportPending = (key: string): void => refusals.flush(key);
   let lastError: string | null = null;
   let closing = false;
   // What the streams flush while the node stops goes to its next instance (see StopHandover).
@@ -381,10 +345,8 @@ export function runAwsStreamingNode<P>(
     void Promise.race([graceful, bounded]).then(() => {
       timers.clearTimeout(timer);
       timers.clearTimeout(grace);
-      timers.clearTimeout(overLimitFlush);
       // Refusals counted since their last report are still reported, once, with how many.
-      for (const key of [...refusals.keys()]) reportPending(key);
-      refusals.clear();
+      refusals.close();
       // Sessions that failed while closing registered here too: clear after they all settled.
       for (const t of failed.values()) timers.clearTimeout(t);
       failed.clear();

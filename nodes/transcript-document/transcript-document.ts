@@ -17,6 +17,7 @@ import { runGuarded } from "../../src/util/guard";
 import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
 import { carryOver, takeOver } from "../shared/stop-handover";
 import { DEFAULTS } from "./defaults";
+import { refuseEveryInput } from "../shared/repeated-reports";
 
 interface TranscriptDocumentDef extends NodeDef {
   /** Seconds without a new result after which a session's document is emitted; 0 = only on flush. */
@@ -46,9 +47,7 @@ export = function register(RED: NodeAPI): void {
         : undefined;
     if (problem !== undefined) {
       const error = new Error(problem);
-      node.error(error.message);
-      node.status({ fill: "red", shape: "ring", text: "transcript-document.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(error));
+      refuseEveryInput(node, "transcript-document", error);
       return;
     }
 

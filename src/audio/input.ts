@@ -7,7 +7,7 @@ import {
   type SampleFormat,
 } from "./format";
 import { checkPath, fileProblemText, sizeText } from "./file";
-import { sniffContainer } from "./sniff";
+import { CONTAINER_NAMES, describeNonAudio, sniffContainer } from "./sniff";
 import { isWav, parseWav } from "./wav";
 
 /** The parts of a Node-RED message audio-in reads. */
@@ -69,7 +69,8 @@ export const MAX_AUDIO_TIME_MS = 365 * 24 * 3600 * 1000;
 
 const ACCEPTED_INPUT =
   "accepted: a WAV file as a Buffer; raw PCM as a Buffer with msg.audio {sampleRate, channels, encoding} or sox fields " +
-  "{rate, bits, channels, encoding}, or with the node's raw input format set; MP3, Ogg/Opus, WebM, FLAC or M4A as a Buffer; " +
+  "{rate, bits, channels, encoding}, or with the node's raw input format set; " +
+  `${CONTAINER_NAMES} as a Buffer; ` +
   "or a file path as a string";
 
 /** Picks the session a message belongs to: msg.audio.sessionId, msg.topic, or the websocket session. */
@@ -142,9 +143,12 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
     return { sessionId, input: { kind: "compressed", bytes, what: `${container.toUpperCase()} audio` }, end };
   if (rawDefault)
     return { sessionId, input: { kind: "pcm", format: rawDefault, bytes, recording: false }, end };
+  // Not WAV, no known container, no raw PCM declared: refused, never taken for raw PCM. The error
+  // names the kind of data found (text, an image), never its content.
+  const found = describeNonAudio(bytes);
   throw new AudioInputError(
-    "NO_FORMAT",
-    `msg.payload is a Buffer with no format information; ${ACCEPTED_INPUT}`,
+    found === "unrecognised binary data" ? "NO_FORMAT" : "NOT_AUDIO",
+    `msg.payload is a Buffer of ${found} with no format information; ${ACCEPTED_INPUT}`,
   );
 }
 

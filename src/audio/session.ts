@@ -1,6 +1,6 @@
 import { realScheduler, type Scheduler } from "../util/scheduler";
 import { AUDIO_ENCODING, pcmBytesFor, type AudioChunkInfo } from "./chunk";
-import { DECODABLE, ffmpegAvailable, FfmpegDecoder } from "./ffmpeg";
+import { FfmpegDecoder } from "./ffmpeg";
 import {
   closeQuietly,
   fileProblemText,
@@ -15,7 +15,7 @@ import { PcmFramer } from "./framer";
 import { PcmNormalizer, type OutputFormat } from "./normalizer";
 import { Pacer } from "./pacer";
 import { resamplerReady } from "./resampler";
-import { sniffContainer } from "./sniff";
+import { CONTAINER_NAMES, describeNonAudio, sniffContainer } from "./sniff";
 import { isWav, WavHeaderReader, type WavHeader } from "./wav";
 
 export interface SessionOptions extends OutputFormat {
@@ -395,13 +395,15 @@ export class AudioSession {
     const { file } = opened;
     try {
       if (this.closed) return;
-      const head = await readHead(file, 16);
+      const head = await readHead(file, 512);
       if (isWav(head)) await this.readWavFile(file);
-      else if (!sniffContainer(head) && !ffmpegAvailable()) {
+      else if (!sniffContainer(head)) {
+        // The same sniffing as for a Buffer: what is not recognised is refused, not handed to ffmpeg
+        // to guess at. The error names the kind of data found, never the path or the content.
         throw new AudioInputError(
           "NOT_AUDIO",
-          "the file named in msg.payload is neither a WAV nor a known compressed recording (and ffmpeg, which " +
-            `reads other formats, is not installed); ${DECODABLE}`,
+          `the file named in msg.payload is ${describeNonAudio(head)}, not a WAV or a known compressed recording; ` +
+            `accepted: WAV, ${CONTAINER_NAMES}`,
         );
       } else await this.decodeFile(file);
     } finally {

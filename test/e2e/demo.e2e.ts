@@ -94,6 +94,22 @@ describe("npm start: the live transcription demo in a real browser", function ()
     assert.match(output, /the transcripts are SIMULATED by a local emulator/);
   });
 
+  it("starts the flows once on the first start (no stop and restart), and names the page's real address", async () => {
+    assert.equal(output.match(/\[info\] Started flows/g)?.length, 1, output);
+    assert.doesNotMatch(output, /Stopping flows|Stopped flows|safe mode/, output);
+    const flows = (await (await fetch(`${url}/flows`)).json()) as Array<{
+      id: string;
+      type: string;
+      info?: string;
+      name?: string;
+    }>;
+    const tab = flows.find((n) => n.id === "demo-live-tab");
+    assert.equal(tab?.info, `The live transcript page: ${url}/transcribe`);
+    const comment = flows.find((n) => n.id === "demo-comment");
+    assert.equal(comment?.name, `Live transcription page: ${url}/transcribe`);
+    assert.doesNotMatch(JSON.stringify(flows), /127\.0\.0\.1:1880/);
+  });
+
   it("transcribes the microphone live: partials as it is spoken, then finals, weak words marked, review listed", async () => {
     await page.goto(`${url}/transcribe`);
     await page.waitForSelector("#record:not([disabled])");
@@ -119,6 +135,15 @@ describe("npm start: the live transcription demo in a real browser", function ()
     assert.deepEqual(await page.$$eval("#transcript mark", (ms) => ms.map((m) => m.textContent)), [
       "metoprolol",
     ]);
+    // The microphone session is one block, named, with its start time, and says when it is done.
+    assert.equal(await page.locator("#transcript .session").count(), 1);
+    assert.equal(await page.textContent("#transcript .session .source"), "Microphone");
+    assert.match((await page.textContent("#transcript .session time")) ?? "", /^started \d/);
+    await page.waitForSelector("#transcript .session .status.done", { timeout: 15000 });
+    assert.match(
+      (await page.textContent("#transcript .session .status")) ?? "",
+      /^done: \d+\.\d s transcribed/,
+    );
     const review = await page.textContent("#review");
     assert.match(
       review ?? "",
@@ -127,20 +152,112 @@ describe("npm start: the live transcription demo in a real browser", function ()
     await page.screenshot({ path: join(artifacts, "demo-live.png") });
   });
 
-  it("transcribes an uploaded recording the same way", async () => {
+  it("transcribes an uploaded recording the same way, with a progress bar, and says when it is done", async () => {
     await page.reload();
     await page.waitForSelector("#file:not([disabled])");
+    const seconds = Number(execFileSync("soxi", ["-D", join(work, "speech22.wav")], { encoding: "utf8" }));
     await page.setInputFiles("#file", join(work, "speech22.wav"));
+    const block = page.locator("#transcript .session").first();
+    assert.equal(await block.locator(".source").textContent(), "File: speech22.wav");
+    // While it is transcribed: a progress bar and "seconds done of total".
+    await block.locator("progress:not([hidden])").waitFor({ timeout: 10000 });
+    await page.waitForFunction(
+      () =>
+        /transcribing: [1-9]\d*\.\d s of \d+\.\d s/.test(
+          document.querySelector(".session .status")?.textContent ?? "",
+        ),
+      undefined,
+      { timeout: 10000 },
+    );
+    const status = (await block.locator(".status").textContent()) ?? "";
+    assert.match(status, new RegExp(`of ${seconds.toFixed(1)} s$`), status);
+    assert.equal(Number(await block.locator("progress").getAttribute("max")).toFixed(1), seconds.toFixed(1));
+    await block.locator(".status.done").waitFor({ timeout: 30000 });
+    assert.match(
+      (await block.locator(".status").textContent()) ?? "",
+      new RegExp(`^done: ${seconds.toFixed(1)} s transcribed$`),
+    );
+    assert.equal(await block.locator("progress").isHidden(), true, "the bar goes when it is done");
     await page.waitForFunction(
       () => document.querySelectorAll("#transcript p.final").length >= 3,
       undefined,
       {
-        timeout: 30000,
+        timeout: 10000,
       },
     );
     const finals = await page.$$eval("#transcript p.final", (ps) => ps.map((p) => p.textContent ?? ""));
     assert.deepEqual(finals.slice(0, 3), SCRIPT);
     await page.screenshot({ path: join(artifacts, "demo-upload.png") });
+  });
+
+  it("shows a second recording as a block of its own, under the first", async () => {
+    await page.setInputFiles("#file", join(work, "speech22.wav"));
+    await page.waitForFunction(
+      () => document.querySelectorAll("#transcript .session .status.done").length === 2,
+      undefined,
+      {
+        timeout: 40000,
+      },
+    );
+    await page.waitForFunction(
+      () => document.querySelectorAll("#transcript .session:nth-child(2) p.final").length >= 3,
+      undefined,
+      { timeout: 10000 },
+    );
+    const blocks = await page.$$eval("#transcript .session", (bs) =>
+      bs.map((b) => ({
+        source: b.querySelector(".source")?.textContent,
+        finals: Array.from(b.querySelectorAll<HTMLElement>("p.final"), (p) => p.textContent),
+      })),
+    );
+    assert.deepEqual(blocks, [
+      { source: "File: speech22.wav", finals: SCRIPT },
+      { source: "File: speech22.wav", finals: SCRIPT },
+    ]);
+    await page.screenshot({ path: join(artifacts, "demo-two-recordings.png") });
+  });
+
+  it("refuses a file that is not audio, saying so in words, whatever its name", async () => {
+    await page.reload();
+    await page.waitForSelector("#file:not([disabled])");
+    const cases: Array<[string, Buffer, RegExp]> = [
+      [
+        "notes.wav",
+        Buffer.from("Discharge summary. Patient stable.\n".repeat(6000)),
+        /^Not audio: the file is text/,
+      ],
+      ["short.wav", Buffer.from("hello\n"), /^Not audio: the file is text/],
+      [
+        "picture.wav",
+        Buffer.concat([Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"), Buffer.alloc(2000, 9)]),
+        /^Not audio: the file is a PNG image/,
+      ],
+    ];
+    for (const [i, [name, content, headline]] of cases.entries()) {
+      await page.setInputFiles("#file", { name, mimeType: "audio/wav", buffer: content });
+      const block = page.locator("#transcript .session").nth(i);
+      await block.locator(".error").waitFor({ timeout: 10000 });
+      assert.equal(await block.locator(".source").textContent(), `File: ${name}`);
+      assert.match((await block.locator(".error b").textContent()) ?? "", headline);
+      assert.match((await block.locator(".error").textContent()) ?? "", /accepted: a WAV file/);
+      assert.equal(await block.locator(".status").textContent(), "error");
+      assert.equal(await block.locator("progress").isHidden(), true);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await page.locator("#transcript p").count(), 0, "nothing was transcribed");
+    await page.screenshot({ path: join(artifacts, "demo-refused.png") });
+  });
+
+  it("refuses a recording longer than the demo takes, saying so", async () => {
+    await page.goto(`${url}/transcribe`);
+    await page.waitForSelector("#file:not([disabled])");
+    const big = Buffer.alloc(33 * 2 ** 20 + 1);
+    big.write("RIFF", 0, "latin1");
+    await page.setInputFiles("#file", { name: "long.wav", mimeType: "audio/wav", buffer: big });
+    const block = page.locator("#transcript .session").first();
+    await block.locator(".error").waitFor({ timeout: 10000 });
+    assert.equal(await block.locator(".error b").textContent(), "File too long");
+    assert.match((await block.locator(".error").textContent()) ?? "", /up to 32\.0 MB/);
   });
 
   it("has every node type in the editor's palette and lists every example", async () => {
@@ -154,6 +271,10 @@ describe("npm start: the live transcription demo in a real browser", function ()
       },
     );
     await editor.waitForSelector(".red-ui-palette-node", { timeout: 30000 });
+    // Nothing covers the canvas on the first visit: no welcome tour, no update-notification question.
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(await editor.locator(".red-ui-tourGuide-popover:visible").count(), 0, "no welcome tour");
+    assert.equal(await editor.locator(".red-ui-popover:visible").count(), 0, "no dialog over the canvas");
     const types = Object.keys(pkg["node-red"].nodes);
     const missing = await editor.evaluate(
       (names) =>

@@ -492,6 +492,19 @@ describe(`assemblyai-medical node (${runtimeLabel})`, function () {
     assert.ok(statusTexts(helper.getNode("aai")).includes("misconfigured"));
   });
 
+  it("says that the API key is missing once for a 3-second inject, not once per chunk", async () => {
+    await load({}, "");
+    const aai = helper.getNode("aai");
+    const caught = collect("caught");
+    send(chunks("enc-1", 0, 3000));
+    await delay(300);
+    const noKey = (t: string) => /the AssemblyAI account has no API key/.test(t);
+    // At deploy, and for the first refused message: the 29 others are counted, not logged one by one.
+    assert.equal(loggedTexts(aai).filter(noKey).length, 2);
+    assert.equal(caught.length, 1);
+    // The summary of the repeats comes once a minute, or at close: test/unit/repeated-reports.test.ts.
+  });
+
   it("refuses an invalid parameter at deploy, naming it", async () => {
     await load({ maxSpeakers: 11, speakerLabels: true });
     const caught = nextMessage("caught");
@@ -535,21 +548,23 @@ describe(`assemblyai-medical node (${runtimeLabel})`, function () {
     const events = collect("events");
     send(chunks("enc-1", 0, 3000));
     await untilEvent(events, "termination");
-    assert.equal(caught.length, 1, "one report for the refused chunks");
+    // The first refused chunk in full; the other 19 counted, with their audio, in one summary when the
+    // session ends (the one rule for repeated reports: src/util/repeated-reports.ts).
+    assert.equal(caught.length, 2, "one report for the first refused chunk, one summary of the rest");
     const error = caught[0]?.error as { message: string };
     assert.match(
       error.message,
-      /audio of session #[0-9a-f]{8} refused \(chunks since the last report: 1\): 1 s of audio are waiting to be sent/,
+      /assemblyai-medical: audio of session #[0-9a-f]{8} refused: 1 s of audio are waiting to be sent/,
     );
-    assert.ok(!error.message.includes("enc-1"), "the session id (PHI) is not in the error");
+    const summary = caught[1]?.error as { message: string };
+    assert.match(
+      summary.message,
+      /assemblyai-medical: audio of session #[0-9a-f]{8} refused: 1 s of audio are waiting to be sent.* \(repeated 19 more times in \d+ s, 1\.9 s of audio; the first was reported in full\)$/,
+    );
+    for (const e of [error, summary])
+      assert.ok(!e.message.includes("enc-1"), "the session id (PHI) is not in the error");
     assert.deepEqual(finalTexts(results), ["Blood pressure stable."]);
     const logged = loggedTexts(helper.getNode("aai"));
-    assert.ok(
-      logged.some((t) =>
-        /^assemblyai-medical: chunks of session #[0-9a-f]{8} refused after the last report: 19$/.test(t),
-      ),
-      "the chunks refused after the report are counted when the session ends",
-    );
     assert.ok(!logged.some((t) => t.includes("enc-1")), "the session id (PHI) is in no log");
   });
 

@@ -158,7 +158,10 @@ describe(`audio-in node (${runtimeLabel})`, () => {
     send({ topic: "ok", payload: wavOf(tone(440, 0.2, 16000), { rate: 16000, channels: 1, bits: 16 }) });
     await until(() => caught.length === 4 && out.some((m) => (m as Chunk).audio.end));
     const messages = caught.map((m) => (m.error as { message: string }).message);
-    assert.match(messages[0] ?? "", /a Buffer with no format information; accepted: a WAV file as a Buffer/);
+    assert.match(
+      messages[0] ?? "",
+      /a Buffer of unrecognised binary data with no format information; accepted: a WAV file as a Buffer/,
+    );
     assert.match(messages[1] ?? "", /msg\.payload is an object, not audio/);
     assert.match(messages[2] ?? "", /WAV is truncated/);
     assert.match(messages[3] ?? "", /the file named in msg\.payload does not exist/);

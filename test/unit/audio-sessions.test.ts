@@ -387,6 +387,18 @@ describe("audio-in sessions", () => {
       "NO_FORMAT",
       /no format information; accepted: a WAV file/,
     ],
+    [
+      "a text file sent as a Buffer (a .txt renamed .wav)",
+      { payload: Buffer.from("Discharge summary\nPatient is stable.\n".repeat(5000)) },
+      "NOT_AUDIO",
+      /msg\.payload is a Buffer of text with no format information; accepted: a WAV file/,
+    ],
+    [
+      "a PNG image sent as a Buffer",
+      { payload: Buffer.concat([Buffer.from("89504e470d0a1a0a", "hex"), Buffer.alloc(4000, 7)]) },
+      "NOT_AUDIO",
+      /msg\.payload is a Buffer of a PNG image with no format information; accepted: .*MP3, Ogg\/Opus/,
+    ],
     ["an object payload", { payload: { text: "x" } }, "NOT_AUDIO", /msg\.payload is an object, not audio/],
     ["a number payload", { payload: 42 }, "NOT_AUDIO", /msg\.payload is a number, not audio/],
     ["an empty payload", { payload: Buffer.alloc(0) }, "NOT_AUDIO", /msg\.payload is empty/],

@@ -1,6 +1,7 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { TranscribeClient } from "@aws-sdk/client-transcribe";
 import type { AwsClientSettings } from "../aws/client";
+import { withoutSdkNodeWarning } from "../aws/node-support";
 
 // As for streaming: the SDK's logs carry requests and responses (media URIs, transcripts), and
 // nothing of them may reach the Node-RED log.
@@ -12,14 +13,17 @@ const quiet = {
 };
 
 export function createBatchTranscribeClient(s: AwsClientSettings): TranscribeClient {
-  return new TranscribeClient({
-    region: s.region,
-    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
-    ...(s.credentials ? { credentials: s.credentials } : {}),
-    logger: quiet,
-    // The runner retries by polling; a throttled start is reported, not retried for minutes.
-    maxAttempts: 2,
-  });
+  return withoutSdkNodeWarning(
+    () =>
+      new TranscribeClient({
+        region: s.region,
+        ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+        ...(s.credentials ? { credentials: s.credentials } : {}),
+        logger: quiet,
+        // The runner retries by polling; a throttled start is reported, not retried for minutes.
+        maxAttempts: 2,
+      }),
+  );
 }
 
 /**
@@ -29,12 +33,15 @@ export function createBatchTranscribeClient(s: AwsClientSettings): TranscribeCli
  * S3-compatible stores do not accept.
  */
 export function createBatchS3Client(s: AwsClientSettings, endpoint: string | null): S3Client {
-  return new S3Client({
-    region: s.region,
-    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    ...(s.credentials ? { credentials: s.credentials } : {}),
-    logger: quiet,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  return withoutSdkNodeWarning(
+    () =>
+      new S3Client({
+        region: s.region,
+        ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+        ...(s.credentials ? { credentials: s.credentials } : {}),
+        logger: quiet,
+        requestChecksumCalculation: "WHEN_REQUIRED",
+        responseChecksumValidation: "WHEN_REQUIRED",
+      }),
+  );
 }

@@ -1,6 +1,7 @@
 import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import { realScheduler, type Scheduler } from "../../util/scheduler";
 import { StreamingHttp2Handler } from "./http2-handler";
+import { withoutSdkNodeWarning } from "./node-support";
 
 /**
  * Time for a stream request to be answered: TCP connect, TLS handshake, HTTP/2 settings and the
@@ -118,14 +119,17 @@ export function createTranscribeClient(
   s: AwsClientSettings,
   scheduler: Scheduler = realScheduler,
 ): TranscribeStreamingClient {
-  return new TranscribeStreamingClient({
-    region: s.region,
-    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
-    ...(s.credentials ? { credentials: s.credentials } : {}),
-    logger: quiet,
-    requestHandler: new StreamingHttp2Handler(
-      s.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_S * 1000,
-      scheduler,
-    ),
-  });
+  return withoutSdkNodeWarning(
+    () =>
+      new TranscribeStreamingClient({
+        region: s.region,
+        ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+        ...(s.credentials ? { credentials: s.credentials } : {}),
+        logger: quiet,
+        requestHandler: new StreamingHttp2Handler(
+          s.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_S * 1000,
+          scheduler,
+        ),
+      }),
+  );
 }
