@@ -140,6 +140,8 @@ export = function register(RED: NodeAPI): void {
           documentId: message.documentId,
           segmentCount: message.segmentCount,
           obxCount: message.obxCount,
+          // Identifiers sent in short form to fit v2.5.1 lengths, with their originals.
+          shortened: message.shortened,
         };
         counts.built++;
         status.update();

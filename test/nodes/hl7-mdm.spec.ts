@@ -74,8 +74,9 @@ describe(`hl7-mdm node (${runtimeLabel})`, () => {
     assert.equal(parsed.getSegment("PV1")?.getField(2).toString(), "I");
     assert.equal(parsed.getSegment("PV1")?.getComponent(3, 1), "WARD-3");
     const txa = parsed.getSegment("TXA");
-    assert.equal(txa?.getComponent(2, 1), "CN");
+    assert.equal(txa?.getField(2).toString(), "CN", "TXA-2 is IS in v2.5.1: the code alone");
     assert.equal(txa?.getComponent(12, 2), "ASR");
+    assert.ok((msg.payload as string).endsWith("\r"), "the last segment is terminated by CR");
     assert.equal(txa?.getField(17).toString(), "DO");
     assert.equal(txa?.getField(18).toString(), "R");
     assert.equal(txa?.getField(19).toString(), "UN");
@@ -92,6 +93,15 @@ describe(`hl7-mdm node (${runtimeLabel})`, () => {
       documentId: document.documentId,
       segmentCount: 7,
       obxCount: 2,
+      // The document id (a UUID) is too long for MSH-10 (20) and, with "ASR", for TXA-12 (30).
+      shortened: [
+        {
+          field: "MSH-10",
+          original: document.documentId,
+          sent: parsed.getSegment("MSH")?.getField(10).toString(),
+        },
+        { field: "TXA-12.1", original: document.documentId, sent: txa?.getComponent(12, 1) },
+      ],
     });
     assert.deepEqual((msg as { document?: unknown }).document, document);
   });
