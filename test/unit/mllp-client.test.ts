@@ -201,7 +201,7 @@ describe(`MLLP client against independent receivers`, () => {
     assert.equal(untrusted.status === "rejected" && untrusted.reason, "connect-failed");
     assert.equal(
       untrusted.status === "rejected" && untrusted.detail,
-      "could not connect to the receiver (DEPTH_ZERO_SELF_SIGNED_CERT)",
+      "could not connect to the receiver (the receiver's certificate is self-signed and not the configured CA (DEPTH_ZERO_SELF_SIGNED_CERT))",
     );
     assert.equal(p.received.length, 1, "nothing was sent over the untrusted connection");
   });
