@@ -136,6 +136,10 @@ const EXPLAINED = new Map<string, string>([
   ["ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED", "the receiver rejected our client certificate as expired"],
   ["ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN", "the receiver rejected our client certificate"],
   ["ERR_SSL_TLSV1_ALERT_ACCESS_DENIED", "the receiver denied access to our client certificate"],
+  [
+    "MUTUAL_TLS_CLOSED",
+    "the server closed the TLS connection before answering (a server that requires mutual TLS does this when it refuses our client certificate: check its CA and expiry)",
+  ],
 ]);
 
 /** True when the error is one of TLS (a certificate or an alert), not of the network. */

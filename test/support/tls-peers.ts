@@ -86,8 +86,24 @@ export async function tlsMllpPeer(o: TlsPeerOptions = {}): Promise<TlsPeer> {
   };
 }
 
-/** An HTTPS FHIR endpoint answering 200 with a transaction-response; with `clientCa`, mutual TLS. */
-export async function httpsFhirPeer(o: TlsPeerOptions = {}): Promise<TlsPeer> {
+export interface HttpsAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Send the headers and part of the body, then nothing more. */
+  stall?: boolean;
+}
+
+const TRANSACTION_RESPONSE: HttpsAnswer = {
+  status: 200,
+  body: { resourceType: "Bundle", type: "transaction-response", entry: [] },
+};
+
+/**
+ * An HTTPS FHIR endpoint answering with `answers` in turn (then 200 with a transaction-response);
+ * with `clientCa`, mutual TLS.
+ */
+export async function httpsFhirPeer(o: TlsPeerOptions = {}, answers: HttpsAnswer[] = []): Promise<TlsPeer> {
   const received: string[] = [];
   const clients: string[] = [];
   const state = { refused: 0 };
@@ -97,8 +113,11 @@ export async function httpsFhirPeer(o: TlsPeerOptions = {}): Promise<TlsPeer> {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       received.push(Buffer.concat(chunks).toString("utf8"));
-      res.writeHead(200, { "content-type": "application/fhir+json" });
-      res.end(JSON.stringify({ resourceType: "Bundle", type: "transaction-response", entry: [] }));
+      const answer = answers.shift() ?? TRANSACTION_RESPONSE;
+      res.writeHead(answer.status, { "content-type": "application/fhir+json", ...answer.headers });
+      const text = answer.body === undefined ? "" : JSON.stringify(answer.body);
+      if (answer.stall) res.write(text.slice(0, 1));
+      else res.end(text);
     });
   });
   server.on("tlsClientError", () => {
