@@ -249,4 +249,28 @@ describe(`hl7-mdm node (${runtimeLabel})`, () => {
       await helper.unload();
     }
   });
+
+  it("refuses settings too long for their HL7 v2.5.1 field at deploy, naming the field and the limit", async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [
+        { documentTypeCode: "X".repeat(31) },
+        /TXA-2 \(Document Type, IS\) is 31 characters; HL7 v2\.5\.1 allows 30/,
+      ],
+      [{ receivingFacility: "H".repeat(228) }, /MSH-6 \(Receiving Facility, HD\) is 228 characters/],
+      // The sending application is the default namespace of OBR-3 (22 characters with the id).
+      [
+        { messageType: "ORU^R01", sendingApplication: "TRANSCRIPTION-APP", documentIdNamespace: "" },
+        /the document id namespace .* has 17 characters; OBR-3 leaves it at most 11/,
+      ],
+    ];
+    for (const [setting, expected] of cases) {
+      await load(setting);
+      assert.match(loggedTexts(helper.getNode("mdm")).join("\n"), expected, "logged at deploy");
+      const caught = nextMessage("caught");
+      helper.getNode("mdm").receive({ payload: documentWithText("x"), patient: syntheticPatient });
+      assert.match(((await caught).error as { message: string }).message, expected);
+      assert.equal(collect("out").length, 0);
+      await helper.unload();
+    }
+  });
 });

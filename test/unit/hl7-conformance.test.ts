@@ -8,7 +8,7 @@ import {
   controlIdFor,
   DEFAULT_HL7_OPTIONS,
   Hl7ConformanceError,
-  Hl7FieldError,
+  Hl7SettingError,
   type BuiltHl7,
   type Hl7MessageType,
   type Hl7Options,
@@ -235,7 +235,9 @@ describe("HL7 v2.5.1 conformance of built messages", () => {
     assert.throws(
       () => build("ORU^R01", "text", { id: "1", family: "Doe" }, {}, { documentIdNamespace: "N".repeat(12) }),
       (err: unknown) =>
-        err instanceof Hl7FieldError && /documentIdNamespace/.test(err.message) && /OBR-3/.test(err.message),
+        err instanceof Hl7SettingError &&
+        err.setting === "documentIdNamespace" &&
+        /OBR-3 leaves it at most 11/.test(err.message),
     );
   });
 

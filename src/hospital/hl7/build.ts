@@ -1,4 +1,4 @@
-import type { TranscriptDocument } from "../../transcript/document";
+import { SessionCollector, type TranscriptDocument } from "../../transcript/document";
 import { fieldText, objectField } from "../field-text";
 import { components, escapeHl7, fieldValue, splitText } from "./escape";
 import { MIN_ID_BUDGET, shortIdentifier } from "./short-id";
@@ -134,6 +134,18 @@ export class Hl7FieldError extends Error {
   }
 }
 
+/** A setting that cannot make a conformant message; names the setting, says what is accepted. */
+export class Hl7SettingError extends Error {
+  override readonly name = "Hl7SettingError";
+  readonly code = "HL7_SETTING";
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * A message that would break HL7 v2.5.1 (a field too long, too many components…): the builder
  * refuses to send it. The violations name fields and numbers only, never a value.
@@ -178,10 +190,9 @@ function entityIdentifier(
   const ns = fieldValue(namespace);
   const budget = max - (ns ? ns.length + 1 : 0);
   if (budget < MIN_ID_BUDGET) {
-    throw new Hl7FieldError(
+    throw new Hl7SettingError(
       "documentIdNamespace",
-      where,
-      `the namespace (the document id namespace, or the sending application when that is empty) may have at most ${max - 1 - MIN_ID_BUDGET} characters here`,
+      `the document id namespace (the TXA-12 authority setting, or the sending application when that is empty) has ${ns.length} characters; ${where} leaves it at most ${max - 1 - MIN_ID_BUDGET}`,
     );
   }
   const escaped = fieldValue(id);
@@ -259,6 +270,17 @@ export function checkEncounter(value: unknown, property: string): Hl7Encounter {
       given: fieldText(a, "given", author),
     },
   };
+}
+
+/**
+ * Checks the settings alone against HL7 v2.5.1 (MSH-3..6, TXA-2, OBX-3/OBR-4, the document id
+ * namespace), by building a message from a placeholder document and patient: a node can refuse
+ * them at deploy instead of failing every message. Throws Hl7ConformanceError or Hl7FieldError.
+ */
+export function checkHl7Options(options: Hl7Options): void {
+  const now = new Date(0);
+  const placeholder = { ...new SessionCollector("settings-check", "0").build("flush", 0), text: "x" };
+  buildHl7(placeholder, { id: "0", family: "X" }, {}, options, now);
 }
 
 export function buildHl7(
