@@ -31,7 +31,8 @@ export interface Hl7Options {
   processingId: "P" | "T" | "D";
   /**
    * TXA-2, table 0270 (site-defined), for example PR. In v2.5.1 TXA-2 is IS, a code alone (at most
-   * 30 characters); the text is kept for the editor and for FHIR, never sent in TXA-2.
+   * 30 characters). The text is not sent: TXA-2 carries one only from v2.6 on (CWE); the setting
+   * stays so existing flows keep loading.
    */
   documentTypeCode: string;
   documentTypeText: string;
