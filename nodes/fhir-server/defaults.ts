@@ -2,6 +2,10 @@
 export const DEFAULTS = {
   baseUrl: "http://127.0.0.1:8080/fhir",
   auth: "none",
+  ca: "",
+  cert: "",
+  rejectUnauthorized: true,
+  servername: "",
   timeout: "30",
   retries: "3",
   backoff: "1",

@@ -1,6 +1,8 @@
 import type { NodeAPI, NodeDef } from "node-red";
 import { FhirSender, type FhirSendOptions } from "../../src/hospital/fhir/send";
+import { tlsFetch } from "../../src/hospital/fhir/tls-fetch";
 import { numberSetting, QUEUE_LIMITS } from "../../src/hospital/settings";
+import { checkClientTls, TlsSettingError, type ClientTlsSettings } from "../../src/hospital/tls-options";
 import { internalErrorReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import type { FhirServerNode } from "./types";
@@ -8,6 +10,12 @@ import type { FhirServerNode } from "./types";
 interface FhirServerDef extends NodeDef {
   baseUrl: string;
   auth: "none" | "bearer" | "basic";
+  /** PEM of the CA that signed the server's certificate (https only). */
+  ca: string;
+  /** PEM of the client certificate for mutual TLS (its key is a credential). */
+  cert: string;
+  rejectUnauthorized: boolean;
+  servername: string;
   timeout: string | number;
   retries: string | number;
   backoff: string | number;
@@ -22,6 +30,44 @@ interface FhirServerCredentials {
   token?: string;
   username?: string;
   password?: string;
+  /** PEM of the client key, for mutual TLS. */
+  key?: string;
+  passphrase?: string;
+}
+
+/**
+ * The TLS settings when any differs from Node's defaults (trusted roots, host name, verification
+ * on), checked before any request; undefined when global fetch serves as it is.
+ */
+function tlsSettings(
+  RED: NodeAPI,
+  c: FhirServerDef,
+  creds: FhirServerCredentials,
+  url: URL,
+): ClientTlsSettings | undefined {
+  const text = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v : undefined);
+  const settings: ClientTlsSettings = {
+    ca: text(c.ca),
+    rejectUnauthorized: c.rejectUnauthorized !== false,
+    servername: text(c.servername),
+    cert: text(c.cert),
+    key: text(creds.key),
+    passphrase: text(creds.passphrase),
+  };
+  const custom =
+    Boolean(settings.ca || settings.cert || settings.key || settings.servername) ||
+    !settings.rejectUnauthorized;
+  if (!custom) return undefined;
+  if (url.protocol !== "https:") throw new Error(RED._("fhir-server.errors.tlsNeedsHttps"));
+  try {
+    checkClientTls(settings);
+  } catch (err) {
+    if (err instanceof TlsSettingError) {
+      throw new Error(RED._("fhir-server.errors.tls", { problem: err.message }), { cause: err });
+    }
+    throw err;
+  }
+  return settings;
 }
 
 const AUTH_MODES: ReadonlyArray<FhirServerDef["auth"]> = ["none", "bearer", "basic"];
@@ -65,8 +111,11 @@ function senderOptions(
     if (!creds.username) throw new Error(RED._("fhir-server.errors.noUser"));
     headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ""}`).toString("base64")}`;
   }
+  const tls = tlsSettings(RED, c, creds, url);
   return {
     baseUrl: url.toString(),
+    // Global fetch cannot take a CA or a client certificate: a node:https agent that holds them can.
+    ...(tls ? { fetch: tlsFetch(tls, url.hostname.replace(/^\[|\]$/g, "")) } : {}),
     headers,
     // Whatever the server echoes of these is redacted before it reaches a message.
     secrets: [creds.token, creds.password, creds.username].filter(
@@ -106,6 +155,8 @@ export = function register(RED: NodeAPI): void {
       token: { type: "password" },
       username: { type: "text" },
       password: { type: "password" },
+      key: { type: "password" },
+      passphrase: { type: "password" },
     },
   });
 };

@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef } from "node-red";
 import {
   buildHl7,
   checkEncounter,
+  checkHl7Options,
   checkPatient,
   COMPLETION_STATUSES,
   DEFAULT_HL7_OPTIONS,
@@ -66,7 +67,7 @@ function optionsFrom(RED: NodeAPI, c: Hl7MdmDef): Hl7Options {
     throw new Error(RED._("hl7-mdm.errors.badConfidentiality", { codes: CONFIDENTIALITY.join(", ") }));
   }
   const text = (value: unknown, fallback: string): string => (typeof value === "string" ? value : fallback);
-  return {
+  const options: Hl7Options = {
     messageType,
     sendingApplication: text(c.sendingApplication, d.sendingApplication),
     sendingFacility: text(c.sendingFacility, d.sendingFacility),
@@ -82,6 +83,10 @@ function optionsFrom(RED: NodeAPI, c: Hl7MdmDef): Hl7Options {
     maxObxLength,
     ...(text(c.documentIdNamespace, "") ? { documentIdNamespace: c.documentIdNamespace } : {}),
   };
+  // A setting too long for its HL7 v2.5.1 field (an application name, TXA-2, the namespace) would
+  // fail every message: refuse it at deploy, naming the field and the limit.
+  checkHl7Options(options);
+  return options;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -151,6 +156,8 @@ export = function register(RED: NodeAPI): void {
           documentId: message.documentId,
           segmentCount: message.segmentCount,
           obxCount: message.obxCount,
+          // Identifiers sent in short form to fit v2.5.1 lengths, with their originals.
+          shortened: message.shortened,
         };
         counts.built++;
         status.update();

@@ -4,6 +4,7 @@ export const DEFAULTS = {
   port: "2575",
   tls: false,
   ca: "",
+  cert: "",
   rejectUnauthorized: true,
   servername: "",
   connectTimeout: "5",

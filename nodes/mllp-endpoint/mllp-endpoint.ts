@@ -1,6 +1,7 @@
 import type { NodeAPI, NodeDef } from "node-red";
 import { MllpClient, type MllpClientOptions } from "../../src/hospital/mllp/client";
 import { numberSetting, QUEUE_LIMITS } from "../../src/hospital/settings";
+import { checkClientTls, TlsSettingError, type ClientTlsSettings } from "../../src/hospital/tls-options";
 import { internalErrorReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import type { MllpEndpointNode } from "./types";
@@ -10,6 +11,8 @@ interface MllpEndpointDef extends NodeDef {
   port: string | number;
   tls: boolean;
   ca: string;
+  /** PEM of the client certificate for mutual TLS (the key is a credential). */
+  cert: string;
   rejectUnauthorized: boolean;
   servername: string;
   connectTimeout: string | number;
@@ -24,8 +27,39 @@ interface MllpEndpointDef extends NodeDef {
   queueMegabytes: string | number;
 }
 
+interface MllpEndpointCredentials {
+  /** PEM of the client key, for mutual TLS. */
+  key?: string;
+  passphrase?: string;
+}
+
+/** The TLS settings, checked (PEM, key with certificate, passphrase) before any connection. */
+function tlsSettings(RED: NodeAPI, c: MllpEndpointDef, creds: MllpEndpointCredentials): ClientTlsSettings {
+  const text = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v : undefined);
+  const settings: ClientTlsSettings = {
+    ca: text(c.ca),
+    rejectUnauthorized: c.rejectUnauthorized !== false,
+    servername: text(c.servername),
+    cert: text(c.cert),
+    key: text(creds.key),
+    passphrase: text(creds.passphrase),
+  };
+  try {
+    checkClientTls(settings);
+  } catch (err) {
+    if (err instanceof TlsSettingError)
+      throw new Error(RED._("mllp-endpoint.errors.tls", { problem: err.message }), { cause: err });
+    throw err;
+  }
+  return settings;
+}
+
 /** Reads the endpoint settings; throws a message naming the setting that is wrong. */
-function endpointOptions(RED: NodeAPI, c: MllpEndpointDef): Omit<MllpClientOptions, "onError"> {
+function endpointOptions(
+  RED: NodeAPI,
+  c: MllpEndpointDef,
+  creds: MllpEndpointCredentials,
+): Omit<MllpClientOptions, "onError"> {
   const num = (key: keyof typeof DEFAULTS, min: number, max: number, integer = false): number => {
     const n = numberSetting(c[key], Number(DEFAULTS[key]), { min, max, integer });
     if (n === undefined) {
@@ -44,15 +78,7 @@ function endpointOptions(RED: NodeAPI, c: MllpEndpointDef): Omit<MllpClientOptio
   return {
     host,
     port: num("port", 1, 65535, true),
-    ...(c.tls === true
-      ? {
-          tls: {
-            ca: c.ca || undefined,
-            rejectUnauthorized: c.rejectUnauthorized !== false,
-            servername: c.servername || undefined,
-          },
-        }
-      : {}),
+    ...(c.tls === true ? { tls: tlsSettings(RED, c, creds) } : {}),
     connectTimeoutMs: num("connectTimeout", 0.01, 600) * 1000,
     ackTimeoutMs: num("ackTimeout", 0.01, 3600) * 1000,
     retries: num("retries", 0, 100, true),
@@ -68,11 +94,12 @@ export = function register(RED: NodeAPI): void {
   function MllpEndpointConfigNode(this: MllpEndpointNode, rawConfig: MllpEndpointDef): void {
     RED.nodes.createNode(this, rawConfig);
     const config = withDefaults(rawConfig, DEFAULTS);
+    const creds = (this as unknown as { credentials?: MllpEndpointCredentials }).credentials ?? {};
     try {
       // One client per endpoint: every mllp-out using it shares one connection, one message in
       // flight and one bounded queue.
       this.client = new MllpClient({
-        ...endpointOptions(RED, config),
+        ...endpointOptions(RED, config, creds),
         onError: internalErrorReporter(this, "mllp-endpoint"),
       });
     } catch (err) {
@@ -84,5 +111,10 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType("mllp-endpoint", MllpEndpointConfigNode);
+  RED.nodes.registerType("mllp-endpoint", MllpEndpointConfigNode, {
+    credentials: {
+      key: { type: "password" },
+      passphrase: { type: "password" },
+    },
+  });
 };

@@ -74,8 +74,9 @@ describe(`hl7-mdm node (${runtimeLabel})`, () => {
     assert.equal(parsed.getSegment("PV1")?.getField(2).toString(), "I");
     assert.equal(parsed.getSegment("PV1")?.getComponent(3, 1), "WARD-3");
     const txa = parsed.getSegment("TXA");
-    assert.equal(txa?.getComponent(2, 1), "CN");
+    assert.equal(txa?.getField(2).toString(), "CN", "TXA-2 is IS in v2.5.1: the code alone");
     assert.equal(txa?.getComponent(12, 2), "ASR");
+    assert.ok((msg.payload as string).endsWith("\r"), "the last segment is terminated by CR");
     assert.equal(txa?.getField(17).toString(), "DO");
     assert.equal(txa?.getField(18).toString(), "R");
     assert.equal(txa?.getField(19).toString(), "UN");
@@ -92,6 +93,15 @@ describe(`hl7-mdm node (${runtimeLabel})`, () => {
       documentId: document.documentId,
       segmentCount: 7,
       obxCount: 2,
+      // The document id (a UUID) is too long for MSH-10 (20) and, with "ASR", for TXA-12 (30).
+      shortened: [
+        {
+          field: "MSH-10",
+          original: document.documentId,
+          sent: parsed.getSegment("MSH")?.getField(10).toString(),
+        },
+        { field: "TXA-12.1", original: document.documentId, sent: txa?.getComponent(12, 1) },
+      ],
     });
     assert.deepEqual((msg as { document?: unknown }).document, document);
   });
@@ -236,6 +246,30 @@ describe(`hl7-mdm node (${runtimeLabel})`, () => {
         ((await caught).error as { message: string }).message,
         /must be one of (P, T, D|U, R, V)$/,
       );
+      await helper.unload();
+    }
+  });
+
+  it("refuses settings too long for their HL7 v2.5.1 field at deploy, naming the field and the limit", async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [
+        { documentTypeCode: "X".repeat(31) },
+        /TXA-2 \(Document Type, IS\) is 31 characters; HL7 v2\.5\.1 allows 30/,
+      ],
+      [{ receivingFacility: "H".repeat(228) }, /MSH-6 \(Receiving Facility, HD\) is 228 characters/],
+      // The sending application is the default namespace of OBR-3 (22 characters with the id).
+      [
+        { messageType: "ORU^R01", sendingApplication: "TRANSCRIPTION-APP", documentIdNamespace: "" },
+        /the document id namespace .* has 17 characters; OBR-3 leaves it at most 11/,
+      ],
+    ];
+    for (const [setting, expected] of cases) {
+      await load(setting);
+      assert.match(loggedTexts(helper.getNode("mdm")).join("\n"), expected, "logged at deploy");
+      const caught = nextMessage("caught");
+      helper.getNode("mdm").receive({ payload: documentWithText("x"), patient: syntheticPatient });
+      assert.match(((await caught).error as { message: string }).message, expected);
+      assert.equal(collect("out").length, 0);
       await helper.unload();
     }
   });

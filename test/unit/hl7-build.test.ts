@@ -37,6 +37,15 @@ function textFromObx(obx: Array<{ subId: string; value: string }>): string {
   return [...groups.values()].map((lines) => lines.join(" ")).join("\n");
 }
 
+/** The segment ids of a message whose every segment, the last included, ends with CR. */
+function segmentIds(message: string): string[] {
+  assert.ok(message.endsWith("\r"), "the last segment is terminated by CR");
+  return message
+    .slice(0, -1)
+    .split("\r")
+    .map((s) => s.slice(0, 3));
+}
+
 function viaMedplum(message: string): { text: string; parsed: Hl7Message } {
   const parsed = Hl7Message.parse(message);
   // @medplum/core splits on delimiters but does not unescape: the escape sequences are ours to undo.
@@ -89,10 +98,7 @@ describe("MDM^T02 builder", () => {
   it("builds MSH, EVN, PID, PV1, TXA and OBX with the preliminary statuses of a machine transcript", () => {
     const built = build("Patient denies chest pain.");
     const { parsed } = viaMedplum(built.message);
-    assert.deepEqual(
-      built.message.split("\r").map((s) => s.slice(0, 3)),
-      ["MSH", "EVN", "PID", "PV1", "TXA", "OBX"],
-    );
+    assert.deepEqual(segmentIds(built.message), ["MSH", "EVN", "PID", "PV1", "TXA", "OBX"]);
     const msh = parsed.getSegment("MSH");
     assert.equal(msh?.getField(9).toString(), "MDM^T02^MDM_T02");
     assert.equal(msh?.getField(10).toString(), built.controlId);
@@ -108,9 +114,14 @@ describe("MDM^T02 builder", () => {
     assert.equal(pv1?.getField(2).toString(), "O");
     assert.equal(pv1?.getComponent(19, 1), "V-1");
     const txa = parsed.getSegment("TXA");
-    assert.equal(txa?.getComponent(2, 1), "PR");
+    assert.equal(txa?.getField(2).toString(), "PR", "TXA-2 is IS in v2.5.1: the code, no components");
     assert.equal(txa?.getField(3).toString(), "TX");
-    assert.equal(txa?.getComponent(12, 1), "3f1c2a9e-5b7d-4e21-9a0c-7d2f4b6e8a11");
+    // A UUID and the namespace exceed the 30 characters of TXA-12: the id goes in short form, reported.
+    const [documentNumber] = built.shortened.filter((s) => s.field === "TXA-12.1");
+    assert.equal(documentNumber?.original, "3f1c2a9e-5b7d-4e21-9a0c-7d2f4b6e8a11");
+    assert.equal(txa?.getComponent(12, 1), documentNumber?.sent);
+    assert.equal(txa?.getComponent(12, 2), "NODERED-ASR");
+    assert.ok((txa?.getField(12).toString().length ?? 99) <= 30);
     assert.equal(txa?.getField(17).toString(), "DO");
     assert.equal(txa?.getField(19).toString(), "UN");
     assert.equal(txa?.getField(10).toString(), "", "nobody has authenticated a machine draft");
@@ -159,10 +170,7 @@ describe("MDM^T02 builder", () => {
     const built = build("before\x0bmiddle\x1c\rafter");
     assert.ok(!built.message.includes("\u000b") && !built.message.includes("\u001c"));
     assert.equal(viaMedplum(built.message).text, "beforemiddle\nafter");
-    assert.deepEqual(
-      built.message.split("\r").map((s) => s.slice(0, 3)),
-      ["MSH", "EVN", "PID", "PV1", "TXA", "OBX", "OBX"],
-    );
+    assert.deepEqual(segmentIds(built.message), ["MSH", "EVN", "PID", "PV1", "TXA", "OBX", "OBX"]);
   });
 
   it("escapes delimiters in the patient name and codes as well", () => {
@@ -175,13 +183,13 @@ describe("MDM^T02 builder", () => {
   it("builds ORU^R01 with OBR and preliminary result status when asked", () => {
     const built = build("Impression: normal.", { messageType: "ORU^R01" });
     const { parsed } = viaMedplum(built.message);
-    assert.deepEqual(
-      built.message.split("\r").map((s) => s.slice(0, 3)),
-      ["MSH", "PID", "PV1", "OBR", "OBX"],
-    );
+    assert.deepEqual(segmentIds(built.message), ["MSH", "PID", "PV1", "OBR", "OBX"]);
     assert.equal(parsed.getSegment("MSH")?.getField(9).toString(), "ORU^R01^ORU_R01");
     assert.equal(parsed.getSegment("OBR")?.getField(25).toString(), "P");
-    assert.equal(parsed.getSegment("OBR")?.getComponent(3, 1), "3f1c2a9e-5b7d-4e21-9a0c-7d2f4b6e8a11");
+    const [documentNumber] = built.shortened.filter((s) => s.field === "OBR-3.1");
+    assert.equal(documentNumber?.original, "3f1c2a9e-5b7d-4e21-9a0c-7d2f4b6e8a11");
+    assert.equal(parsed.getSegment("OBR")?.getComponent(3, 1), documentNumber?.sent);
+    assert.ok((parsed.getSegment("OBR")?.getField(3).toString().length ?? 99) <= 22);
     assert.equal(parsed.getSegment("OBX")?.getField(11).toString(), "P");
   });
 

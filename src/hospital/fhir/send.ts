@@ -2,6 +2,7 @@ import { backstop } from "../../util/backstop";
 import { asError, runGuarded, settleGuarded } from "../../util/guard";
 import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
 import { Redactor } from "../redact";
+import { describeConnectError, isTlsError } from "../tls-options";
 
 /** Default bound of the queue to one server: transactions waiting or in flight. */
 export const DEFAULT_QUEUE_MESSAGES = 1000;
@@ -96,7 +97,15 @@ interface Body {
 
 type Attempt =
   | { ok: true; httpStatus: number; body: Body }
-  | { ok: false; reason: FhirRejectReason; httpStatus?: number; body?: Body; retryAfterMs?: number };
+  | {
+      ok: false;
+      reason: FhirRejectReason;
+      httpStatus?: number;
+      body?: Body;
+      retryAfterMs?: number;
+      /** For a network failure that is a TLS one: what failed, in fixed words (tls-options.ts). */
+      tls?: string;
+    };
 
 interface Job {
   body: string;
@@ -277,7 +286,9 @@ export class FhirSender {
           ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
           attempts: attempt,
           reason: result.reason,
-          detail: describe(result.reason, result.httpStatus, issues, this.options.timeoutMs),
+          detail: result.tls
+            ? `could not reach the FHIR server over TLS: ${result.tls}`
+            : describe(result.reason, result.httpStatus, issues, this.options.timeoutMs),
           issues,
           ...(result.body?.value !== undefined ? { response: result.body.value } : {}),
         };
@@ -321,9 +332,16 @@ export class FhirSender {
         body: parsed,
         ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       };
-    } catch {
+    } catch (err) {
       if (this.closed) return { ok: false, reason: "closed" };
-      return { ok: false, reason: timedOut ? "timeout" : "network" };
+      if (timedOut) return { ok: false, reason: "timeout" };
+      // Global fetch wraps the socket's error in `cause`; the TLS fetch throws it as it is.
+      const cause = (err as { cause?: unknown } | null)?.cause ?? err;
+      return {
+        ok: false,
+        reason: "network",
+        ...(isTlsError(cause) ? { tls: describeConnectError(cause) } : {}),
+      };
     } finally {
       this.scheduler.clearTimeout(timer);
       this.timers.delete(timer);

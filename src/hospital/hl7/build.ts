@@ -1,6 +1,13 @@
-import type { TranscriptDocument } from "../../transcript/document";
+import { SessionCollector, type TranscriptDocument } from "../../transcript/document";
 import { fieldText, objectField } from "../field-text";
 import { components, escapeHl7, fieldValue, splitText } from "./escape";
+import { MIN_ID_BUDGET, shortIdentifier } from "./short-id";
+import {
+  checkConformance,
+  describeViolation,
+  fieldDefinition,
+  type ConformanceViolation,
+} from "./v251-fields";
 
 /**
  * Builds HL7 v2.5.1 MDM^T02 (or ORU^R01) messages carrying a machine transcript. The transcript is
@@ -22,7 +29,11 @@ export interface Hl7Options {
   receivingFacility: string;
   /** MSH-11: P production, T training, D debugging. */
   processingId: "P" | "T" | "D";
-  /** TXA-2, table 0270 (site-defined): code and text, for example PR / Progress note. */
+  /**
+   * TXA-2, table 0270 (site-defined), for example PR. In v2.5.1 TXA-2 is IS, a code alone (at most
+   * 30 characters). The text is not sent: TXA-2 carries one only from v2.6 on (CWE); the setting
+   * stays so existing flows keep loading.
+   */
   documentTypeCode: string;
   documentTypeText: string;
   /** OBX-3 (and OBR-4): the LOINC note code, for example 11506-3 / Progress note. */
@@ -87,8 +98,19 @@ export interface Hl7Encounter {
   author?: Hl7Person;
 }
 
+/**
+ * An identifier this package minted that was too long for its field and went out in short form
+ * (see short-id.ts); a flow keeps the pair to find the document from what the receiver shows.
+ */
+export interface ShortenedIdentifier {
+  /** Where the short form was sent, e.g. "TXA-12.1". */
+  field: string;
+  original: string;
+  sent: string;
+}
+
 export interface BuiltHl7 {
-  /** Segments joined by CR, the HL7 segment terminator (no trailing CR). */
+  /** Every segment, the last included, terminated by CR (the HL7 segment terminator). */
   message: string;
   messageType: Hl7MessageType;
   /** MSH-10. */
@@ -96,6 +118,8 @@ export interface BuiltHl7 {
   documentId: string;
   segmentCount: number;
   obxCount: number;
+  /** Identifiers sent in short form because the original exceeded the field; empty when none. */
+  shortened: ShortenedIdentifier[];
 }
 
 /** A required HL7 field with no usable value; names the message property, never a value. */
@@ -111,13 +135,72 @@ export class Hl7FieldError extends Error {
   }
 }
 
+/** A setting that cannot make a conformant message; names the setting, says what is accepted. */
+export class Hl7SettingError extends Error {
+  override readonly name = "Hl7SettingError";
+  readonly code = "HL7_SETTING";
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
- * MSH-10 from the document id: the UUID's hex digits, cut to 20 characters (the v2.5.1 length of
- * MSH-10). The same document always gets the same control id, so a resend can be de-duplicated.
+ * A message that would break HL7 v2.5.1 (a field too long, too many components…): the builder
+ * refuses to send it. The violations name fields and numbers only, never a value.
+ */
+export class Hl7ConformanceError extends Error {
+  override readonly name = "Hl7ConformanceError";
+  readonly code = "HL7_NOT_CONFORMANT";
+  constructor(readonly violations: ConformanceViolation[]) {
+    const shown = violations.slice(0, 5).map(describeViolation);
+    if (violations.length > shown.length) shown.push(`${violations.length - shown.length} more`);
+    super(`the message would not conform to HL7 v2.5.1: ${shown.join("; ")}`);
+  }
+}
+
+/** Longest MSH-10 (ST, chapter 2 §2.15.9). */
+const MSH10_MAX = fieldDefinition("MSH", 10)?.maxLength ?? 20;
+
+/**
+ * MSH-10 from the document id: its letters and digits when they fit the 20 characters of MSH-10,
+ * otherwise their deterministic short form (short-id.ts). The same document always gets the same
+ * control id, so a resend can be de-duplicated.
  */
 export function controlIdFor(documentId: string): string {
-  const hex = documentId.replace(/[^0-9A-Za-z]/g, "");
-  return (hex || "DOC").slice(0, 20);
+  const alnum = documentId.replace(/[^0-9A-Za-z]/g, "") || "DOC";
+  return alnum.length <= MSH10_MAX ? alnum : shortIdentifier(alnum, MSH10_MAX);
+}
+
+/**
+ * The EI `id^namespace` for a field of at most `max` characters. The namespace is sent as is; the
+ * id is sent escaped when that fits, else in short form (recorded in `shortened`). Throws
+ * Hl7FieldError when the namespace leaves the id fewer than MIN_ID_BUDGET characters.
+ */
+function entityIdentifier(
+  id: string,
+  namespace: string,
+  segment: "TXA" | "OBR",
+  field: number,
+  shortened: ShortenedIdentifier[],
+): string {
+  const where = `${segment}-${field}`;
+  const max = fieldDefinition(segment, field)?.maxLength ?? 22;
+  const ns = fieldValue(namespace);
+  const budget = max - (ns ? ns.length + 1 : 0);
+  if (budget < MIN_ID_BUDGET) {
+    throw new Hl7SettingError(
+      "documentIdNamespace",
+      `the document id namespace (the TXA-12 authority setting, or the sending application when that is empty) has ${ns.length} characters; ${where} leaves it at most ${max - 1 - MIN_ID_BUDGET}`,
+    );
+  }
+  const escaped = fieldValue(id);
+  if (escaped.length <= budget) return components(id, namespace);
+  const sent = shortIdentifier(id, budget);
+  shortened.push({ field: `${where}.1`, original: id, sent });
+  return components(sent, namespace);
 }
 
 /** HL7 DTM in UTC with an explicit offset: YYYYMMDDHHMMSS+0000. */
@@ -190,6 +273,17 @@ export function checkEncounter(value: unknown, property: string): Hl7Encounter {
   };
 }
 
+/**
+ * Checks the settings alone against HL7 v2.5.1 (MSH-3..6, TXA-2, OBX-3/OBR-4, the document id
+ * namespace), by building a message from a placeholder document and patient: a node can refuse
+ * them at deploy instead of failing every message. Throws Hl7ConformanceError or Hl7FieldError.
+ */
+export function checkHl7Options(options: Hl7Options): void {
+  const now = new Date(0);
+  const placeholder = { ...new SessionCollector("settings-check", "0").build("flush", 0), text: "x" };
+  buildHl7(placeholder, { id: "0", family: "X" }, {}, options, now);
+}
+
 export function buildHl7(
   document: TranscriptDocument,
   patient: Hl7Patient,
@@ -202,7 +296,16 @@ export function buildHl7(
   const [code] = options.messageType.split("^");
   const nowTs = hl7Time(now);
   const namespace = options.documentIdNamespace || options.sendingApplication;
-  const documentNumber = components(document.documentId, namespace);
+  const shortened: ShortenedIdentifier[] = [];
+  if (controlId !== document.documentId) {
+    // Reported only when it is a short form: stripping the UUID's hyphens is no loss.
+    const alnum = document.documentId.replace(/[^0-9A-Za-z]/g, "");
+    if (alnum.length > MSH10_MAX)
+      shortened.push({ field: "MSH-10", original: document.documentId, sent: controlId });
+  }
+  const [idSegment, idField] =
+    options.messageType === "MDM^T02" ? (["TXA", 12] as const) : (["OBR", 3] as const);
+  const documentNumber = entityIdentifier(document.documentId, namespace, idSegment, idField, shortened);
   const author = encounter.author ?? {};
   const authorXcn = components(author.id, author.family, author.given);
 
@@ -284,13 +387,18 @@ export function buildHl7(
     options.messageType === "MDM^T02"
       ? [msh, `EVN|T02|${nowTs}`, pid, pv1, txa(document, options, authorXcn, documentNumber), ...obx]
       : [msh, pid, pv1, obr(document, loinc, authorXcn, documentNumber, nowTs), ...obx];
+  // Every field against its v2.5.1 type and length: what fails here would fail at the receiver.
+  const violations = checkConformance(segments);
+  if (violations.length > 0) throw new Hl7ConformanceError(violations);
   return {
-    message: segments.join("\r"),
+    // HL7 terminates every segment with CR, the last one included (chapter 2 §2.5.1).
+    message: `${segments.join("\r")}\r`,
     messageType: options.messageType,
     controlId,
     documentId: document.documentId,
     segmentCount: segments.length,
     obxCount: obx.length,
+    shortened,
   };
 }
 
@@ -304,7 +412,7 @@ function txa(
   return trimFields([
     "TXA",
     "1",
-    components(options.documentTypeCode, options.documentTypeText, "HL70270"),
+    fieldValue(options.documentTypeCode), // TXA-2 is IS in v2.5.1: the code alone
     "TX",
     started, // TXA-4 activity
     authorXcn, // TXA-5 primary activity provider

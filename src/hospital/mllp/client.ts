@@ -4,6 +4,7 @@ import { backstop } from "../../util/backstop";
 import { asError, guard, runGuarded, settleGuarded } from "../../util/guard";
 import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
 import { messageControlId, parseAck, type AckCode, type ParsedAck } from "../hl7/ack";
+import { describeConnectError, isTlsError, tlsConnectOptions, type ClientTlsSettings } from "../tls-options";
 import { frame, FrameDecoder, FrameTooLargeError, MAX_ACK_FRAME_BYTES } from "./frame";
 
 /** Default bound of the queue to one receiver: messages waiting or in flight. */
@@ -11,13 +12,8 @@ export const DEFAULT_QUEUE_MESSAGES = 1000;
 /** Default bound of the queue to one receiver: UTF-8 bytes of the messages waiting or in flight. */
 export const DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024;
 
-export interface MllpTlsOptions {
-  /** PEM of the CA (or CAs) that signed the receiver's certificate; default: Node's trusted roots. */
-  ca?: string;
-  rejectUnauthorized: boolean;
-  /** SNI / certificate name to check, when it differs from the host. */
-  servername?: string;
-}
+/** CA, server name and, for mutual TLS, the client certificate and key (see tls-options.ts). */
+export type MllpTlsOptions = ClientTlsSettings;
 
 export interface MllpClientOptions {
   host: string;
@@ -290,7 +286,7 @@ export class MllpClient {
       return {
         ok: false,
         reason: "connect-failed",
-        detail: `could not connect to the receiver (${errorCode(err)})`,
+        detail: `could not connect to the receiver (${describeConnectError(err)})`,
       };
     }
     const response = await new Promise<Answer>((resolve) => {
@@ -354,13 +350,7 @@ export class MllpClient {
     return new Promise<Connection>((resolve, reject) => {
       const t = this.options.tls;
       const socket = t
-        ? tls.connect({
-            host,
-            port,
-            ca: t.ca || undefined,
-            rejectUnauthorized: t.rejectUnauthorized,
-            servername: t.servername || (net.isIP(host) ? undefined : host),
-          })
+        ? tls.connect({ host, port, ...tlsConnectOptions(t, host) })
         : net.connect({ host, port });
       const connectedEvent = t ? "secureConnect" : "connect";
       const timer = this.timer(() => {
@@ -392,6 +382,7 @@ export class MllpClient {
             maxAckBytes: this.options.maxAckBytes ?? MAX_ACK_FRAME_BYTES,
             scheduler: this.scheduler,
             onError: this.onError,
+            ...(t?.cert ? { closedDetail: MUTUAL_TLS_CLOSED } : {}),
           });
           this.connection = connection;
           resolve(connection);
@@ -425,6 +416,13 @@ export class MllpClient {
   }
 }
 
+/**
+ * A receiver that checks client certificates itself after the TLS 1.3 handshake (Node's own TLS
+ * server does) closes the connection without an alert when it refuses ours: all we see is the close.
+ */
+const MUTUAL_TLS_CLOSED =
+  "the receiver closed the TLS connection before it acknowledged (a receiver that requires mutual TLS does this when it refuses our client certificate: check its CA and expiry)";
+
 /** One TCP/TLS connection: frames in, at most one waiter for the next frame. */
 class Connection {
   closed = false;
@@ -437,7 +435,13 @@ class Connection {
 
   constructor(
     private readonly socket: net.Socket,
-    private readonly options: { maxAckBytes: number; scheduler: Scheduler; onError: (err: Error) => void },
+    private readonly options: {
+      maxAckBytes: number;
+      scheduler: Scheduler;
+      onError: (err: Error) => void;
+      /** Why a connection closed before the ACK may have closed, when there is more to say. */
+      closedDetail?: string;
+    },
   ) {
     this.decoder = new FrameDecoder(options.maxAckBytes);
     socket.setNoDelay(true);
@@ -456,11 +460,26 @@ class Connection {
       "close",
       guard(() => {
         this.closed = true;
-        this.settle(this.failure ?? { lost: "connection-closed" });
+        const { closedDetail } = options;
+        this.settle(
+          this.failure ?? { lost: "connection-closed", ...(closedDetail ? { detail: closedDetail } : {}) },
+        );
       }, options.onError),
     );
-    // Errors are followed by "close", which settles any waiter; the listener keeps them from crashing the process.
-    socket.on("error", () => undefined);
+    // Errors are followed by "close", which settles any waiter; the listener keeps them from crashing
+    // the process. A TLS error is kept for the waiter: under TLS 1.3 a receiver refuses our client
+    // certificate only after the handshake has completed on our side.
+    socket.on(
+      "error",
+      guard((err: Error) => {
+        if (isTlsError(err)) {
+          this.failure ??= {
+            lost: "connection-closed",
+            detail: `the TLS connection failed: ${describeConnectError(err)}`,
+          };
+        }
+      }, options.onError),
+    );
   }
 
   /**
@@ -516,9 +535,4 @@ class Connection {
     this.waiter = undefined;
     waiter?.(answer);
   }
-}
-
-function errorCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : "error";
 }

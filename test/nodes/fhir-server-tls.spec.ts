@@ -1,0 +1,99 @@
+import { strict as assert } from "node:assert";
+import type { NodeMessage } from "node-red";
+import { documentWithText } from "../support/documents";
+import type { Peer } from "../support/hl7-peers";
+import {
+  builtNodes,
+  flowWithCatch,
+  helper,
+  loggedTexts,
+  nextMessage,
+  runtimeLabel,
+} from "../support/node-red";
+import { httpsFhirPeer, pem } from "../support/tls-peers";
+
+/**
+ * fhir-server with a custom CA and mutual TLS: the CA and client certificate are settings (PEM),
+ * the key and its passphrase credentials. A server requiring a client certificate gets the
+ * document; settings that cannot work are configuration errors naming the problem, no secret.
+ */
+
+const modules = builtNodes(["fhir-document", "fhir-server"]);
+let peer: Peer | undefined;
+
+function load(baseUrl: string, server: Record<string, unknown>, credentials: Record<string, string>) {
+  const nodes = [
+    {
+      id: "fhir",
+      type: "fhir-document",
+      server: "srv",
+      patient: "patient",
+      patientType: "msg",
+      wires: [["ok"], ["failed"], ["audit"]],
+    },
+    { id: "srv", type: "fhir-server", baseUrl, retries: "0", timeout: "2", ...server },
+  ];
+  return helper.load(modules, flowWithCatch(nodes, ["ok", "failed", "audit"]), { srv: credentials });
+}
+
+const send = (): void =>
+  helper
+    .getNode("fhir")
+    .receive({ payload: documentWithText("Synthetic note."), patient: { id: "TEST-0001" } });
+
+describe(`fhir-server TLS settings (${runtimeLabel})`, () => {
+  afterEach(async () => {
+    await helper.unload();
+    await peer?.close();
+    peer = undefined;
+  });
+
+  it("posts to a server requiring a client certificate, with the CA, certificate and credential key", async () => {
+    const p = await httpsFhirPeer({ clientCa: pem("test-ca.pem") });
+    peer = p;
+    await load(
+      `https://127.0.0.1:${p.port}/fhir`,
+      { ca: pem("receiver-cert.pem"), cert: pem("client-cert.pem") },
+      { key: pem("client-key.pem"), passphrase: "test-passphrase" },
+    );
+    const ok = nextMessage("ok", 5000);
+    send();
+    const msg = (await ok) as NodeMessage & { fhir: { status: string } };
+    assert.equal(msg.fhir.status, "delivered");
+    assert.deepEqual(p.clients, ["node-red-mllp-client"]);
+  });
+
+  it("without the client certificate, the refusal reaches output 2 saying a certificate is required", async () => {
+    const p = await httpsFhirPeer({ clientCa: pem("test-ca.pem") });
+    peer = p;
+    await load(`https://127.0.0.1:${p.port}/fhir`, { ca: pem("receiver-cert.pem") }, {});
+    const failed = nextMessage("failed", 5000);
+    send();
+    const msg = (await failed) as NodeMessage & { fhir: { reason: string; detail: string } };
+    assert.equal(msg.fhir.reason, "network");
+    assert.match(msg.fhir.detail, /over TLS: .*requires a client certificate/);
+  });
+
+  it("a key of another certificate, or TLS settings on an http URL, are configuration errors without secrets", async () => {
+    for (const [baseUrl, server, credentials, expected] of [
+      [
+        "https://127.0.0.1:1/fhir",
+        { cert: pem("client-cert.pem") },
+        { key: pem("other-client-key.pem") },
+        /the client key does not belong to the client certificate/,
+      ],
+      ["http://127.0.0.1:1/fhir", { ca: pem("test-ca.pem") }, {}, /apply to an https base URL only/],
+    ] as const) {
+      await load(baseUrl, server, credentials);
+      const caught = nextMessage("caught", 4000);
+      send();
+      const msg = (await caught) as NodeMessage & { error?: { message?: string } };
+      assert.match(msg.error?.message ?? "", expected);
+      const logged = loggedTexts(helper.getNode("fhir")).join("\n");
+      for (const text of [msg.error?.message ?? "", logged]) {
+        assert.doesNotMatch(text, /-----BEGIN|MII[A-Za-z0-9+/]{8}/);
+      }
+      await helper.unload();
+    }
+  });
+});

@@ -1,0 +1,92 @@
+import { strict as assert } from "node:assert";
+import type { NodeMessage } from "node-red";
+import { buildHl7, checkEncounter, checkPatient, DEFAULT_HL7_OPTIONS } from "../../src/hospital/hl7/build";
+import { documentWithText, syntheticPatient } from "../support/documents";
+import type { Peer } from "../support/hl7-peers";
+import {
+  builtNodes,
+  flowWithCatch,
+  helper,
+  loggedTexts,
+  nextMessage,
+  runtimeLabel,
+} from "../support/node-red";
+import { pem, tlsMllpPeer } from "../support/tls-peers";
+
+/**
+ * mllp-endpoint with mutual TLS: the client certificate is a setting (PEM, like the CA), its key
+ * and passphrase are credentials. A receiver requiring a client certificate accepts the message;
+ * a bad key setting is a configuration error that names the problem and no secret.
+ */
+
+const modules = builtNodes(["mllp-out", "mllp-endpoint"]);
+let peer: Peer | undefined;
+
+function load(port: number, credentials: Record<string, string>, endpoint: Record<string, unknown> = {}) {
+  const nodes = [
+    { id: "send", type: "mllp-out", endpoint: "ep", wires: [["accepted"], ["rejected"], ["audit"]] },
+    {
+      id: "ep",
+      type: "mllp-endpoint",
+      host: "127.0.0.1",
+      port: String(port),
+      tls: true,
+      ca: pem("receiver-cert.pem"),
+      cert: pem("client-cert.pem"),
+      retries: "0",
+      ...endpoint,
+    },
+  ];
+  return helper.load(modules, flowWithCatch(nodes, ["accepted", "rejected", "audit"]), {
+    ep: credentials,
+  });
+}
+
+function hl7(): NodeMessage {
+  const built = buildHl7(
+    documentWithText("Synthetic note."),
+    checkPatient(syntheticPatient, "msg.patient"),
+    checkEncounter({}, "msg.encounter"),
+    DEFAULT_HL7_OPTIONS,
+    new Date("2026-01-15T14:31:05Z"),
+  );
+  return { payload: built.message, hl7: { controlId: built.controlId } };
+}
+
+describe(`mllp-endpoint mutual TLS (${runtimeLabel})`, () => {
+  afterEach(async () => {
+    await helper.unload();
+    await peer?.close();
+    peer = undefined;
+  });
+
+  it("presents the configured client certificate with the key and passphrase from its credentials", async () => {
+    const p = await tlsMllpPeer({ clientCa: pem("test-ca.pem") });
+    peer = p;
+    await load(p.port, { key: pem("client-key.pem"), passphrase: "test-passphrase" });
+    const accepted = nextMessage("accepted", 4000);
+    helper.getNode("send").receive(hl7());
+    const msg = (await accepted) as NodeMessage & { ack?: { code: string } };
+    assert.equal(msg.ack?.code, "AA");
+    assert.deepEqual(p.clients, ["node-red-mllp-client"]);
+  });
+
+  it("a wrong passphrase is a configuration error naming the problem, never the key or passphrase", async () => {
+    const p = await tlsMllpPeer({ clientCa: pem("test-ca.pem") });
+    peer = p;
+    await load(p.port, { key: pem("client-key.pem"), passphrase: "WRONG-SECRET-PASS" });
+    const caught = nextMessage("caught", 4000);
+    helper.getNode("send").receive(hl7());
+    const msg = (await caught) as NodeMessage & { error?: { message?: string } };
+    assert.match(
+      msg.error?.message ?? "",
+      /the client key could not be opened: the passphrase is missing or wrong/,
+    );
+    const logged = loggedTexts(helper.getNode("send")).join("\n");
+    assert.match(logged, /passphrase is missing or wrong/);
+    for (const text of [msg.error?.message ?? "", logged]) {
+      assert.doesNotMatch(text, /WRONG-SECRET-PASS|-----BEGIN|MII[A-Za-z0-9+/]{8}/);
+    }
+    assert.equal(p.received.length, 0);
+  });
+});
