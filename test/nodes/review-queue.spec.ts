@@ -217,7 +217,13 @@ describe(`review-queue node (${runtimeLabel})`, function () {
 
     const message = Hl7Message.parse(String(hl7[0].payload));
     assert.equal(message.getSegment("MSH")?.getField(9)?.toString(), "MDM^T08^MDM_T02");
-    assert.equal(message.getSegment("TXA")?.getField(12)?.getComponent(1), DOC_ID);
+    // The document's UUID does not fit TXA-12 beside the namespace: sent in short form, the original
+    // reported in msg.hl7.shortened (the same form as the preliminary T02's).
+    const shortened = (
+      hl7[0] as NodeMessage & { hl7: { shortened: { field: string; original: string; sent: string }[] } }
+    ).hl7.shortened.find((s) => s.field === "TXA-12.1");
+    assert.equal(shortened?.original, DOC_ID);
+    assert.equal(message.getSegment("TXA")?.getField(12)?.getComponent(1), shortened?.sent);
     assert.equal(message.getSegment("TXA")?.getField(17)?.toString(), "AU");
     assert.equal(message.getSegment("TXA")?.getField(22)?.getComponent(1), "drsmith");
     assert.match(String(hl7[0].payload), /metoprolol/);

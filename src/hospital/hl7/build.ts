@@ -179,7 +179,7 @@ export function controlIdFor(documentId: string): string {
  * id is sent escaped when that fits, else in short form (recorded in `shortened`). Throws
  * Hl7FieldError when the namespace leaves the id fewer than MIN_ID_BUDGET characters.
  */
-function entityIdentifier(
+export function entityIdentifier(
   id: string,
   namespace: string,
   segment: "TXA" | "OBR",

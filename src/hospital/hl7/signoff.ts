@@ -1,8 +1,18 @@
 import { createHash } from "node:crypto";
 import type { Signoff } from "../../review/record";
 import type { TranscriptDocument } from "../../transcript/document";
-import { buildHl7, hl7Time, type Hl7Encounter, type Hl7Options, type Hl7Patient } from "./build";
+import {
+  buildHl7,
+  entityIdentifier,
+  Hl7ConformanceError,
+  hl7Time,
+  type Hl7Encounter,
+  type Hl7Options,
+  type Hl7Patient,
+  type ShortenedIdentifier,
+} from "./build";
 import { components } from "./escape";
+import { checkConformance } from "./v251-fields";
 
 /**
  * The MDM message for a document a clinician has signed, corrected, extended or withdrawn in
@@ -25,6 +35,8 @@ export interface BuiltSignedHl7 {
   documentId: string;
   segmentCount: number;
   obxCount: number;
+  /** Identifiers sent in short form to fit their v2.5.1 field, with their originals. */
+  shortened: ShortenedIdentifier[];
 }
 
 export function signedControlId(documentId: string, signoff: Signoff): string {
@@ -54,7 +66,9 @@ export function buildSignedHl7(
 
   const out: string[] = [];
   let obxCount = 0;
-  for (const segment of base.message.split("\r")) {
+  const shortened = [...base.shortened];
+  // buildHl7 ends every segment with CR, the last one included.
+  for (const segment of base.message.replace(/\r$/, "").split("\r")) {
     const f = segment.split("|");
     switch (f[0]) {
       case "MSH":
@@ -67,7 +81,8 @@ export function buildSignedHl7(
       case "TXA":
         while (f.length < 23) f.push("");
         f[10] = signed ? signer : ""; // TXA-10 assigned document authenticator
-        if (signoff.parentDocumentId) f[13] = components(signoff.parentDocumentId, namespace);
+        if (signoff.parentDocumentId)
+          f[13] = entityIdentifier(signoff.parentDocumentId, namespace, "TXA", 13, shortened);
         f[17] = signed ? signoff.completionStatus : options.completionStatus;
         f[19] = withdrawn ? "CA" : "AV";
         // TXA-22 PPN: ID ^ family ^ … ^ component 15, the date/time of the authentication.
@@ -81,13 +96,17 @@ export function buildSignedHl7(
     }
     out.push(trimFields(f));
   }
+  // The changed fields are checked like every field buildHl7 writes.
+  const violations = checkConformance(out);
+  if (violations.length > 0) throw new Hl7ConformanceError(violations);
   return {
-    message: out.join("\r"),
+    message: `${out.join("\r")}\r`,
     messageType: `MDM^${trigger}`,
     controlId,
     documentId: document.documentId,
     segmentCount: out.length,
     obxCount,
+    shortened,
   };
 }
 
