@@ -38,6 +38,8 @@ export interface ComprehendEmulatorOptions {
   /** Access key ids whose signature is good but which may not call the service. */
   denied?: string[];
   region?: string;
+  /** Asked for each request the fault queue does not answer: a fault to answer, or null (for fuzzing). */
+  randomFault?: () => InjectedFault | null;
 }
 
 /** A fault answered instead of the next request(s). */
@@ -178,7 +180,7 @@ export class ComprehendMedicalEmulator {
         bytes: typeof text === "string" ? Buffer.byteLength(text) : 0,
       });
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-      const fault = this.faults.shift();
+      const fault = this.faults.shift() ?? this.opts.randomFault?.() ?? undefined;
       if (fault) throw new ApiError(fault.type, fault.status, fault.message ?? fault.type);
       reply(200, this.answer(op, this.validate(op, text)));
     } catch (err) {
