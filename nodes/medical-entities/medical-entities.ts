@@ -7,7 +7,7 @@ import { EntitiesError } from "../../src/providers/comprehend/errors";
 import { classifyInput } from "../../src/providers/comprehend/input";
 import { entitiesNodeOptions, type EntitiesNodeOptions } from "../../src/providers/comprehend/node-config";
 import { DEFAULT_RETRY, type RetryPolicy } from "../../src/providers/comprehend/retry";
-import { nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
+import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 
 interface EntitiesDef extends NodeDef {
@@ -73,6 +73,7 @@ export = function register(RED: NodeAPI): void {
     const client: ComprehendMedicalClient = createComprehendClient(settings, options.timeoutMs);
     const call = callerOf(client);
     const scheduler = nodeScheduler(node, "medical-entities");
+    const internal = internalErrorReporter(node, "medical-entities");
     const stopping = new AbortController();
     const waiting: Job[] = [];
     let running = 0;
@@ -113,37 +114,46 @@ export = function register(RED: NodeAPI): void {
         retry,
         scheduler,
         signal: stopping.signal,
-      }).then(
-        (analysis) => {
-          running--;
-          if (closing) {
+      })
+        .then(
+          (analysis) => {
+            running--;
+            if (closing) {
+              job.done();
+              return;
+            }
+            const out = job.msg as NodeMessage & Record<string, unknown>;
+            out.entities = analysis.entities;
+            out.entitiesInfo = {
+              operations:
+                options.deidentify && !options.operations.includes("phi")
+                  ? [...options.operations, "phi"]
+                  : options.operations,
+              requests: analysis.requests,
+              retries: analysis.retries,
+            };
+            if (analysis.deidentified !== undefined) out.deidentified = analysis.deidentified;
+            last = {
+              fill: "green",
+              shape: "dot",
+              text: t("status.done", { count: analysis.entities.length }),
+            };
+            job.send(out);
             job.done();
-            return;
-          }
-          const out = job.msg as NodeMessage & Record<string, unknown>;
-          out.entities = analysis.entities;
-          out.entitiesInfo = {
-            operations:
-              options.deidentify && !options.operations.includes("phi")
-                ? [...options.operations, "phi"]
-                : options.operations,
-            requests: analysis.requests,
-            retries: analysis.retries,
-          };
-          if (analysis.deidentified !== undefined) out.deidentified = analysis.deidentified;
-          last = { fill: "green", shape: "dot", text: t("status.done", { count: analysis.entities.length }) };
-          job.send(out);
-          job.done();
-          next();
-        },
-        (err: unknown) => {
-          running--;
-          const e = failure(err);
-          if (!closing) last = { fill: "red", shape: "ring", text: t("status.error", { code: e.code }) };
-          job.done(e);
-          next();
-        },
-      );
+            next();
+          },
+          (err: unknown) => {
+            running--;
+            const e = failure(err);
+            if (!closing) last = { fill: "red", shape: "ring", text: t("status.error", { code: e.code }) };
+            job.done(e);
+            next();
+          },
+        )
+        // A throw in the handlers above (a bug) reaches Catch nodes, never the process.
+        .catch((err: unknown) =>
+          internal(err instanceof Error ? err : new Error("non-Error thrown"), job.msg),
+        );
     };
 
     node.status(last);
