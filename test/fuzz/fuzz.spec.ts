@@ -31,6 +31,7 @@ import {
   type TargetStats,
 } from "./harness";
 import { AAI_KEY, AWS_KEY_ID, AWS_SECRET, configNodes, targets, type Target } from "./targets";
+import { ComprehendMedicalEmulator } from "../emulators/comprehend/emulator";
 
 /**
  * Hostile messages to every node type that has an input, all in one Node-RED runtime: at least
@@ -65,6 +66,7 @@ const TYPES_WITH_INPUT = [
   "transcribe-standard",
   "assemblyai-medical",
   "transcribe-medical-batch",
+  "medical-entities",
 ];
 
 /** A seeded generator for the peers' behaviour (mulberry32). */
@@ -95,6 +97,7 @@ describe(`fuzz: hostile messages to every node type (${runtimeLabel}, seed ${SEE
   let mllp: HostilePeer;
   let fhir: HostilePeer & { baseUrl: string };
   let silent: HostilePeer;
+  let comprehend: ComprehendMedicalEmulator | undefined;
   let baseline: ResourceSnapshot;
   const startedAt = Date.now();
 
@@ -151,6 +154,16 @@ describe(`fuzz: hostile messages to every node type (${runtimeLabel}, seed ${SEE
     mllp = await hostileMllpPeer({ slowMs: 100, phiText: PHI });
     fhir = await hostileFhirServer({ slowMs: 100, phiText: PHI });
     silent = await silentListener();
+    // One request in ten throttled or failing: the retries and their bound are fuzzed too.
+    comprehend = await new ComprehendMedicalEmulator({
+      credentials: { [AWS_KEY_ID]: AWS_SECRET },
+      randomFault: () => {
+        const r = random();
+        if (r < 0.05) return { type: "TooManyRequestsException", status: 429, message: `slow ${PHI}` };
+        if (r < 0.1) return { type: "InternalServerException", status: 500, message: `failed on ${PHI}` };
+        return null;
+      },
+    }).start();
 
     list = targets({
       awsEndpoint: aws.endpoint,
@@ -161,6 +174,7 @@ describe(`fuzz: hostile messages to every node type (${runtimeLabel}, seed ${SEE
       fhirBaseUrl: fhir.baseUrl,
       silentPort: silent.port,
       files,
+      comprehendEndpoint: comprehend.endpoint,
     });
     const only = process.env.FUZZ_ONLY;
     if (only) list = list.filter((t) => only.split(",").includes(t.type));
@@ -179,6 +193,7 @@ describe(`fuzz: hostile messages to every node type (${runtimeLabel}, seed ${SEE
       fhirBaseUrl: fhir.baseUrl,
       silentPort: silent.port,
       files,
+      comprehendEndpoint: comprehend.endpoint,
     });
     const types = Object.keys(
       (
@@ -203,6 +218,7 @@ describe(`fuzz: hostile messages to every node type (${runtimeLabel}, seed ${SEE
     await mllp?.close();
     await fhir?.close();
     await silent?.close();
+    await comprehend?.stop();
     rmSync(dir, { recursive: true, force: true });
     printSummary(allFindings, allStats, Date.now() - startedAt);
   });

@@ -51,6 +51,8 @@ export interface Peers {
   fhirBaseUrl: string;
   silentPort: number;
   files: FuzzFiles;
+  /** The Comprehend Medical emulator (medical-entities); absent: the silent listener. */
+  comprehendEndpoint?: string;
 }
 
 export const AWS_KEY_ID = "AKIDFUZZ000000000000";
@@ -102,6 +104,7 @@ export function configNodes(p: Peers): {
       aws("aws", p.awsEndpoint),
       aws("aws-silent", `http://127.0.0.1:${p.silentPort}`),
       aws("aws-batch", p.batchEndpoint),
+      aws("aws-comprehend", p.comprehendEndpoint ?? `http://127.0.0.1:${p.silentPort}`),
       { id: "aai", type: "assemblyai-config", region: "us", endpoint: p.aaiUrl },
       {
         id: "aai-silent",
@@ -118,6 +121,7 @@ export function configNodes(p: Peers): {
       aws: awsCredentials,
       "aws-silent": awsCredentials,
       "aws-batch": { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      "aws-comprehend": awsCredentials,
       aai: { apiKey: AAI_KEY },
       "aai-silent": { apiKey: AAI_KEY },
       fhir: { token: FHIR_TOKEN },
@@ -313,6 +317,36 @@ export function targets(p: Peers): Target[] {
           ),
         ),
       ),
+    },
+    {
+      type: "medical-entities",
+      instances: [
+        {
+          id: "medical-entities-1",
+          type: "medical-entities",
+          aws: "aws-comprehend",
+          opEntities: true,
+          opIcd10cm: true,
+          opRxnorm: false,
+          opSnomedct: false,
+          deidentify: true,
+          concurrency: 2,
+          queueLimit: 20,
+          timeoutS: 2,
+          retry: { baseMs: 5, capMs: 20 },
+        },
+      ],
+      outputs: 1,
+      arbitrary: routed(
+        messages(
+          fc.oneof(
+            { weight: 4, arbitrary: resultMessage },
+            { weight: 2, arbitrary: documentMessage },
+            { weight: 2, arbitrary: sizedString.map((payload) => ({ payload })) },
+          ),
+        ),
+      ),
+      openIn: sessionsIn(/^analysing (\d+)/),
     },
     {
       type: "hl7-mdm",

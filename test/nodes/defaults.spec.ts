@@ -11,6 +11,7 @@ import { AssemblyAiEmulator } from "../emulators/assemblyai/server";
 import { AwsBatchTranscribeEmulator } from "../emulators/aws-batch/emulator";
 import { LocalS3, S3RVER_CREDENTIALS } from "../emulators/aws-batch/s3";
 import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS } from "../emulators/aws/emulator";
+import { COMPREHEND_EMULATOR_CREDENTIALS, ComprehendMedicalEmulator } from "../emulators/comprehend/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 import { wavOf, tone } from "../support/audio-fixtures";
 import { documentWithText, syntheticPatient } from "../support/documents";
@@ -175,6 +176,7 @@ let s3: LocalS3;
 let batch: AwsBatchTranscribeEmulator;
 let mllp: Peer;
 let fhir: FhirPeer;
+let comprehend: ComprehendMedicalEmulator;
 
 /**
  * A config node as a flow may hold it: its id and type, plus only what points it at the local peer
@@ -183,7 +185,11 @@ let fhir: FhirPeer;
 function minimalConfig(type: string, id: string): FlowNode {
   switch (type) {
     case "aws-transcribe-config":
-      return { id, type, endpoint: id === "batchaws" ? batch.endpoint : aws.endpoint };
+      return {
+        id,
+        type,
+        endpoint: id === "batchaws" ? batch.endpoint : id === "cmaws" ? comprehend.endpoint : aws.endpoint,
+      };
     case "assemblyai-config":
       return { id, type, endpoint: aai.url };
     case "mllp-endpoint":
@@ -198,6 +204,7 @@ function minimalConfig(type: string, id: string): FlowNode {
 const CREDENTIALS: Record<string, Record<string, string>> = {
   aws: { ...EMULATOR_CREDENTIALS },
   batchaws: { ...S3RVER_CREDENTIALS },
+  cmaws: { ...COMPREHEND_EMULATOR_CREDENTIALS },
   assemblyai: { apiKey: AAI_KEY },
 };
 
@@ -232,8 +239,13 @@ function minimalFlow(type: string): Flow {
   const node: FlowNode = { id: "subject", type: user, z: "tab", wires: [] };
   for (const [property, configType] of Object.entries(configReferences(user))) {
     // The batch node's AWS account is the batch emulator's (s3rver's credentials).
+    // medical-entities: the Comprehend Medical emulator's account.
     const id =
-      user === "transcribe-medical-batch" ? "batchaws" : (CONFIG_IDS[configType] ?? `cfg-${configType}`);
+      user === "transcribe-medical-batch"
+        ? "batchaws"
+        : user === "medical-entities"
+          ? "cmaws"
+          : (CONFIG_IDS[configType] ?? `cfg-${configType}`);
     configs.push(minimalConfig(configType, id));
     node[property] = id;
   }
@@ -379,6 +391,10 @@ const EXERCISES: Record<string, Exercise> = {
     await play(send, msgs, 100);
     await until(() => firstResult(seen), 8000);
   },
+  "medical-entities": async (send, seen) => {
+    send({ payload: "Patient denies chest pain." });
+    await until(() => (seen.out[0]?.length ?? 0) === 1, 5000);
+  },
   "transcribe-medical-batch": async (send, seen) => {
     send({ payload: "s3://media/defaults.wav" });
     // The default first poll comes after 2 s.
@@ -426,6 +442,7 @@ describe(`node defaults: every type starts with a minimal configuration (${runti
     client.destroy();
     mllp = await medplumPeer("AA");
     fhir = await stubFhirServer();
+    comprehend = await new ComprehendMedicalEmulator().start();
   });
 
   after(async () => {
@@ -435,6 +452,7 @@ describe(`node defaults: every type starts with a minimal configuration (${runti
     await s3.stop();
     await mllp.close();
     await fhir.close();
+    await comprehend.stop();
   });
 
   afterEach(() => helper.unload());

@@ -1,0 +1,57 @@
+import {
+  ComprehendMedicalClient,
+  DetectEntitiesV2Command,
+  DetectPHICommand,
+  InferICD10CMCommand,
+  InferRxNormCommand,
+  InferSNOMEDCTCommand,
+} from "@aws-sdk/client-comprehendmedical";
+import type { AwsClientSettings } from "../aws/client";
+import type { CallOperation } from "./analyze";
+
+// The SDK's logs carry requests and responses (clinical text): nothing of them may reach the Node-RED log.
+const quiet = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/**
+ * The Comprehend Medical client of one node. The SDK's own retries are off (maxAttempts 1): throttling
+ * and service errors are retried by `withRetry`, with jittered back-off, a bound, and a pause that a
+ * node stopping cancels. `timeoutMs` bounds each request (connection included).
+ */
+export function createComprehendClient(s: AwsClientSettings, timeoutMs: number): ComprehendMedicalClient {
+  return new ComprehendMedicalClient({
+    region: s.region,
+    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+    ...(s.credentials ? { credentials: s.credentials } : {}),
+    logger: quiet,
+    maxAttempts: 1,
+    requestHandler: {
+      requestTimeout: timeoutMs,
+      connectionTimeout: Math.min(timeoutMs, s.connectTimeoutMs ?? 10_000),
+    },
+  });
+}
+
+/** One operation's request through `client`, cancelled by `signal`. */
+export function callerOf(client: ComprehendMedicalClient): CallOperation {
+  return (op, text, signal) => {
+    const input = { Text: text };
+    const options = { abortSignal: signal };
+    switch (op) {
+      case "entities":
+        return client.send(new DetectEntitiesV2Command(input), options);
+      case "phi":
+        return client.send(new DetectPHICommand(input), options);
+      case "icd10cm":
+        return client.send(new InferICD10CMCommand(input), options);
+      case "rxnorm":
+        return client.send(new InferRxNormCommand(input), options);
+      case "snomedct":
+        return client.send(new InferSNOMEDCTCommand(input), options);
+    }
+  };
+}
