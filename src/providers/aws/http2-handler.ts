@@ -22,12 +22,16 @@ const SdkHttp2Handler = (
 ).NodeHttp2Handler;
 
 /** How far a connection got: TCP connect, TLS handshake, or the HTTP/2 answer to the request. */
-export type ConnectPhase = "tcp" | "tls" | "http2";
+export type ConnectPhase = "tcp" | "tls" | "http2" | "websocket" | "proxy";
 
 const PHASE_TEXT: Record<ConnectPhase, string> = {
   tcp: "no TCP connection (a firewall that drops packets, a wrong address or no route)",
   tls: "the TLS handshake did not complete (a proxy or firewall that holds TLS, or a server that does not speak TLS)",
   http2: "the connection was made but no HTTP/2 answer came (not an HTTP/2 server, or an overloaded one)",
+  websocket:
+    "no answer to the WebSocket handshake (a proxy or firewall that holds the connection, a wrong port, or an overloaded server)",
+  proxy:
+    "the proxy did not open a tunnel to the endpoint (a proxy that holds CONNECT requests, or a wrong proxy address)",
 };
 
 /** The endpoint did not answer a stream request within the connect timeout. Retried by the session. */
