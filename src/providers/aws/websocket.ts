@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import WebSocket from "ws";
 import type { Scheduler } from "../../util/scheduler";
 import { EndpointConnectError, EndpointTimeoutError } from "./http2-handler";
+import { ProxyError } from "./proxy";
 import type { ResultEvent } from "./service";
 import type { StreamFate } from "./stream-fate";
 
@@ -365,6 +366,11 @@ export function openWebSocketStream(o: WebSocketStreamOptions): Promise<AsyncIte
       res.on("error", done);
     });
     ws.on("error", (err: NodeJS.ErrnoException) => {
+      // A proxy's refusal says what it is (proxy.ts: our own words, no URL).
+      if (!opened && err instanceof ProxyError) {
+        fail(err);
+        return;
+      }
       // Never err.message: ws names the URL in some of them.
       if (!opened && typeof err.code === "string" && /^E[A-Z]|CERT|TLS|SSL|SELF_SIGNED/.test(err.code)) {
         fail(new EndpointConnectError(err.code));
