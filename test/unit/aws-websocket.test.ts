@@ -20,6 +20,7 @@ import { realScheduler } from "../../src/util/scheduler";
 import {
   audioEventMessage,
   codec,
+  handshakeError,
   openWebSocketStream,
   presignUrl,
   websocketBase,
@@ -180,6 +181,21 @@ describe("AWS WebSocket transport: request parameters", () => {
     );
     assert.equal(websocketQuery({ PreferredLanguage: "en-US" })["preferred-language"], "en-US");
     assert.throws(() => websocketQuery({ SomethingNew: 1 }), /no WebSocket query parameter/);
+  });
+
+  it("blanks a presigned URL's query parameters in what a peer says (a service or proxy echoing the URL)", () => {
+    const echoed =
+      "bad request for /medical-stream-transcription-websocket?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDX%2F20260101%2Fus-east-1%2Ftranscribe%2Faws4_request&X-Amz-Security-Token=IQo%2Fab%2Bcd&X-Amz-Signature=0123abcd&sample-rate=16000";
+    const e = handshakeError(400, undefined, JSON.stringify({ message: echoed }));
+    assert.equal(e.name, "BadRequestException");
+    assert.doesNotMatch(e.message, /AKIDX|IQo|0123abcd|20260101/);
+    assert.match(e.message, /X-Amz-Signature=\[redacted\]/);
+    assert.match(e.message, /sample-rate=16000/);
+    assert.equal(handshakeError(503, undefined, "<html>").name, "ServiceUnavailableException");
+    assert.equal(
+      handshakeError(403, "InvalidSignatureException:http://internal.amazon.com/coral/x/", "{}").name,
+      "InvalidSignatureException",
+    );
   });
 
   it("uses port 8443 of the region's endpoint, and keeps the port of an endpoint that names one", () => {

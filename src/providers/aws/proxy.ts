@@ -2,6 +2,7 @@ import { Agent, type AgentOptions, type ClientRequestArgs } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { Duplex } from "node:stream";
+import { guard } from "../../util/guard";
 import type { Scheduler } from "../../util/scheduler";
 
 /**
@@ -133,7 +134,10 @@ export function openTunnel(p: ProxySettings, host: string, port: number, o: Tunn
     );
     if (o.signal?.aborted) onAbort();
     o.signal?.addEventListener("abort", onAbort, { once: true });
-    const onData = (chunk: Buffer): void => {
+    // A throw in a handler ends this tunnel, never the process.
+    const safe = <A extends unknown[]>(fn: (...args: A) => void): ((...args: A) => void) =>
+      guard(fn, (err) => finish(new ProxyError(0, `an internal ${err.name}`)));
+    const onData = safe((chunk: Buffer): void => {
       answer = Buffer.concat([answer, chunk]);
       const end = answer.indexOf("\r\n\r\n");
       if (end < 0) {
@@ -154,26 +158,36 @@ export function openTunnel(p: ProxySettings, host: string, port: number, o: Tunn
         socket.pause();
         socket.unshift(rest);
       }
-    };
+    });
     socket.on("data", onData);
-    socket.once("error", (err: NodeJS.ErrnoException) => {
-      const code =
-        typeof err.code === "string" && /^[A-Z][A-Z0-9_]{0,63}$/.test(err.code) ? err.code : undefined;
-      finish(
-        Object.assign(new ProxyError(0, `could not reach the proxy (${code ?? "a network error"})`), {
-          code,
-        }),
-      );
-    });
-    socket.once("close", () => finish(new ProxyError(0, "the proxy closed the connection")));
-    socket.once("connect", () => {
-      const target = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-      socket.write(
-        `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n` +
-          (p.authorization ? `Proxy-Authorization: ${p.authorization}\r\n` : "") +
-          "\r\n",
-      );
-    });
+    // Kept (not once): a second error of a failing socket must find a listener too.
+    socket.on(
+      "error",
+      safe((err: NodeJS.ErrnoException) => {
+        const code =
+          typeof err.code === "string" && /^[A-Z][A-Z0-9_]{0,63}$/.test(err.code) ? err.code : undefined;
+        finish(
+          Object.assign(new ProxyError(0, `could not reach the proxy (${code ?? "a network error"})`), {
+            code,
+          }),
+        );
+      }),
+    );
+    socket.once(
+      "close",
+      safe(() => finish(new ProxyError(0, "the proxy closed the connection"))),
+    );
+    socket.once(
+      "connect",
+      safe(() => {
+        const target = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+        socket.write(
+          `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n` +
+            (p.authorization ? `Proxy-Authorization: ${p.authorization}\r\n` : "") +
+            "\r\n",
+        );
+      }),
+    );
   });
 }
 
@@ -199,8 +213,9 @@ export class TunnelAgent extends Agent {
   ): Duplex | undefined {
     const host = String(options.hostname ?? options.host ?? "");
     const port = Number(options.port ?? (this.secure ? 443 : 80));
+    const fail = (err: Error): void => callback?.(err, undefined as unknown as Duplex);
     openTunnel(this.proxy, host, port, this.tunnel).then(
-      (socket) => {
+      guard((socket: Socket) => {
         if (!this.secure) {
           callback?.(null, socket);
           return;
@@ -211,9 +226,9 @@ export class TunnelAgent extends Agent {
           ALPNProtocols: ["http/1.1"],
         });
         callback?.(null, tls);
-      },
+      }, fail),
       // Node's agent takes the error alone (no socket) in this callback.
-      (err: Error) => callback?.(err, undefined as unknown as Duplex),
+      guard(fail, () => undefined),
     );
     return undefined;
   }

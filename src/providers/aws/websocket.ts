@@ -3,6 +3,7 @@ import type { Message, MessageHeaders } from "@smithy/types";
 import type { Agent } from "node:http";
 import { createRequire } from "node:module";
 import WebSocket from "ws";
+import { guard, settleGuarded } from "../../util/guard";
 import type { Scheduler } from "../../util/scheduler";
 import { EndpointConnectError, EndpointTimeoutError } from "./http2-handler";
 import { ProxyError } from "./proxy";
@@ -213,12 +214,20 @@ export class WebSocketProtocolError extends Error {
   override readonly name = "WebSocketProtocolError";
 }
 
+/**
+ * A peer's text with every presigned-URL query parameter of SigV4 blanked: a service or proxy that
+ * echoes the URL must not put its credential scope, signature or session token into an error.
+ */
+export function scrubPresigned(text: string): string {
+  return text.replace(/(X-Amz-[A-Za-z-]+)(=|%3D)[^&\s"'<>]*/gi, "$1=[redacted]");
+}
+
 function jsonMessage(body: Uint8Array | string): string | undefined {
   try {
     const v: unknown = JSON.parse(typeof body === "string" ? body : toUtf8(body));
     if (typeof v === "object" && v !== null) {
       const m = (v as { Message?: unknown }).Message ?? (v as { message?: unknown }).message;
-      if (typeof m === "string") return m;
+      if (typeof m === "string") return scrubPresigned(m);
     }
   } catch {
     // Not JSON: no message.
@@ -239,7 +248,7 @@ export function decodeResult(message: Message): ResultEvent | undefined {
   }
   if (type === "error") {
     const code = header(message.headers[":error-code"]) ?? "Error";
-    throw new WebSocketServiceError(code, header(message.headers[":error-message"]) ?? code);
+    throw new WebSocketServiceError(code, scrubPresigned(header(message.headers[":error-message"]) ?? code));
   }
   if (type !== "event") throw new WebSocketProtocolError("the service sent a message that is not an event");
   if (header(message.headers[":event-type"]) !== "TranscriptEvent") return undefined;
@@ -336,105 +345,128 @@ export function openWebSocketStream(o: WebSocketStreamOptions): Promise<AsyncIte
       } else push(err);
       ws.terminate();
     };
+    // Every handler of the socket is guarded: a throw in one ends this stream, never the process.
+    const internal = (err: Error): void =>
+      fail(new WebSocketProtocolError(`an internal ${err.name} in the WebSocket transport`));
+    const safe = <A extends unknown[]>(fn: (...args: A) => void): ((...args: A) => void) =>
+      guard(fn, internal);
     const timer = o.scheduler.setTimeout(() => {
       if (!opened) fail(new EndpointTimeoutError("websocket", o.connectTimeoutMs));
     }, o.connectTimeoutMs);
-    const onAbort = (): void => {
+    const onAbort = safe((): void => {
       o.fate.aborted = true;
       ws.terminate();
-    };
+    });
     if (o.signal.aborted) onAbort();
     o.signal.addEventListener("abort", onAbort, { once: true });
 
-    ws.on("unexpected-response", (_req, res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const errorType = res.headers["x-amzn-errortype"];
-      const done = (): void =>
-        fail(
-          handshakeError(
-            res.statusCode ?? 0,
-            typeof errorType === "string" ? errorType : undefined,
-            Buffer.concat(chunks).toString("utf8"),
-          ),
+    ws.on(
+      "unexpected-response",
+      safe((_req, res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const errorType = res.headers["x-amzn-errortype"];
+        const done = (): void =>
+          fail(
+            handshakeError(
+              res.statusCode ?? 0,
+              typeof errorType === "string" ? errorType : undefined,
+              Buffer.concat(chunks).toString("utf8"),
+            ),
+          );
+        res.on(
+          "data",
+          safe((c: Buffer) => {
+            if (size < MAX_ERROR_BODY) chunks.push(c.subarray(0, MAX_ERROR_BODY - size));
+            size += c.length;
+          }),
         );
-      res.on("data", (c: Buffer) => {
-        if (size < MAX_ERROR_BODY) chunks.push(c.subarray(0, MAX_ERROR_BODY - size));
-        size += c.length;
-      });
-      res.on("end", done);
-      res.on("error", done);
-    });
-    ws.on("error", (err: NodeJS.ErrnoException) => {
-      // A proxy's refusal says what it is (proxy.ts: our own words, no URL).
-      if (!opened && err instanceof ProxyError) {
-        fail(err);
-        return;
-      }
-      // Never err.message: ws names the URL in some of them.
-      if (!opened && typeof err.code === "string" && /^E[A-Z]|CERT|TLS|SSL|SELF_SIGNED/.test(err.code)) {
-        fail(new EndpointConnectError(err.code));
-      } else if (!opened) {
-        fail(new EndpointConnectError(typeof err.code === "string" ? err.code : "ERR_SOCKET"));
-      } else {
-        fail(
-          new WebSocketProtocolError(
-            `the WebSocket connection failed (${typeof err.code === "string" ? err.code : "a protocol error"})`,
-          ),
-        );
-      }
-    });
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) {
-        fail(
-          new WebSocketProtocolError("the service sent a text message (event-stream messages are binary)"),
-        );
-        return;
-      }
-      pending = pending.length === 0 ? data : Buffer.concat([pending, data]);
-      // A message per frame is what the service sends; split or joined ones are reassembled by length.
-      while (pending.length >= 4) {
-        const total = pending.readUInt32BE(0);
-        if (total < 16 || total > MAX_MESSAGE_BYTES) {
-          fail(new WebSocketProtocolError("the service sent a malformed event-stream message"));
+        res.on("end", safe(done));
+        res.on("error", safe(done));
+      }),
+    );
+    ws.on(
+      "error",
+      safe((err: NodeJS.ErrnoException) => {
+        // A proxy's refusal says what it is (proxy.ts: our own words, no URL).
+        if (!opened && err instanceof ProxyError) {
+          fail(err);
           return;
         }
-        if (pending.length < total) break;
-        const frame = pending.subarray(0, total);
-        pending = pending.subarray(total);
-        let event: ResultEvent | undefined;
-        try {
-          // The codec checks both CRCs (prelude and message).
-          event = decodeResult(codec.decode(frame));
-        } catch (err) {
-          if (err instanceof WebSocketServiceError || err instanceof WebSocketProtocolError) push(err);
-          else push(new WebSocketProtocolError("the service sent a malformed event-stream message"));
-          ws.close(1000);
+        // Never err.message: ws names the URL in some of them.
+        if (!opened && typeof err.code === "string" && /^E[A-Z]|CERT|TLS|SSL|SELF_SIGNED/.test(err.code)) {
+          fail(new EndpointConnectError(err.code));
+        } else if (!opened) {
+          fail(new EndpointConnectError(typeof err.code === "string" ? err.code : "ERR_SOCKET"));
+        } else {
+          fail(
+            new WebSocketProtocolError(
+              `the WebSocket connection failed (${typeof err.code === "string" ? err.code : "a protocol error"})`,
+            ),
+          );
+        }
+      }),
+    );
+    ws.on(
+      "message",
+      safe((data: Buffer, isBinary: boolean) => {
+        if (!isBinary) {
+          fail(
+            new WebSocketProtocolError("the service sent a text message (event-stream messages are binary)"),
+          );
           return;
         }
-        if (event) push(event);
-      }
-    });
-    ws.on("close", (code: number) => {
-      o.signal.removeEventListener("abort", onAbort);
-      o.scheduler.clearTimeout(timer);
-      o.fate.rstCode = code === 1000 ? 0 : code;
-      o.fate.ended = code === 1000;
-      if (code === 1006) o.fate.aborted = true;
-      if (!settled) {
+        pending = pending.length === 0 ? data : Buffer.concat([pending, data]);
+        // A message per frame is what the service sends; split or joined ones are reassembled by length.
+        while (pending.length >= 4) {
+          const total = pending.readUInt32BE(0);
+          if (total < 16 || total > MAX_MESSAGE_BYTES) {
+            fail(new WebSocketProtocolError("the service sent a malformed event-stream message"));
+            return;
+          }
+          if (pending.length < total) break;
+          const frame = pending.subarray(0, total);
+          pending = pending.subarray(total);
+          let event: ResultEvent | undefined;
+          try {
+            // The codec checks both CRCs (prelude and message).
+            event = decodeResult(codec.decode(frame));
+          } catch (err) {
+            if (err instanceof WebSocketServiceError || err instanceof WebSocketProtocolError) push(err);
+            else push(new WebSocketProtocolError("the service sent a malformed event-stream message"));
+            ws.close(1000);
+            return;
+          }
+          if (event) push(event);
+        }
+      }),
+    );
+    ws.on(
+      "close",
+      safe((code: number) => {
+        o.signal.removeEventListener("abort", onAbort);
+        o.scheduler.clearTimeout(timer);
+        o.fate.rstCode = code === 1000 ? 0 : code;
+        o.fate.ended = code === 1000;
+        if (code === 1006) o.fate.aborted = true;
+        if (!settled) {
+          settled = true;
+          reject(new EndpointConnectError("ECONNRESET"));
+          return;
+        }
+        push(null);
+      }),
+    );
+    ws.on(
+      "open",
+      safe(() => {
+        opened = true;
         settled = true;
-        reject(new EndpointConnectError("ECONNRESET"));
-        return;
-      }
-      push(null);
-    });
-    ws.on("open", () => {
-      opened = true;
-      settled = true;
-      o.scheduler.clearTimeout(timer);
-      void pump();
-      resolve(results());
-    });
+        o.scheduler.clearTimeout(timer);
+        settleGuarded(pump(), internal);
+        resolve(results());
+      }),
+    );
 
     const send = (data: Uint8Array): Promise<void> =>
       new Promise((ok, no) => ws.send(data, { binary: true }, (err) => (err ? no(err) : ok())));
