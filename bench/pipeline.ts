@@ -3,6 +3,8 @@
 // measured in the same run against the same emulator.
 //   npm run bench:pipeline                               (both providers, about 10 minutes)
 //   npm run bench:pipeline -- --provider aws --seconds 20 --sizes 1,10,100 --max-from 200 --max-step 50
+//   npm run bench:pipeline -- --provider aws --transport websocket   (AWS over WebSocket: the node and the
+//   session layer; the SDK script stays on HTTP/2, the SDK's only transport in Node)
 // Flow: junction → audio-in → transcribe-medical | assemblyai-medical → filter-final → confidence-gate →
 // junction. Every run is a fresh process (so RSS per session is that run's own): either Node-RED 4
 // embedded with the flow (bench/support/node-red.ts), or the SDK script. Both get the same audio from
@@ -29,7 +31,11 @@ import { EmulatorProcess, EMULATOR_CREDENTIALS, TLS_CERT, ASSEMBLYAI_KEY } from 
 import type { Provider, StreamReport } from "./support/emulator-process";
 import { EmbeddedNodeRed } from "./support/node-red";
 import { edges, pipelineFlow } from "./support/pipeline-flow";
-import { createTranscribeClient } from "../src/providers/aws/client";
+import {
+  createTranscribeClient,
+  createWebSocketTransport,
+  type AwsTransport,
+} from "../src/providers/aws/client";
 import { medicalService } from "../src/providers/aws/service";
 import { AwsStreamSession } from "../src/providers/aws/session";
 import { realScheduler } from "../src/util/scheduler";
@@ -52,6 +58,9 @@ interface RunSpec {
   sessions: number;
   seconds: number;
   url: string;
+  /** AWS: the transport of the node and the session layer, and its endpoint (`url` stays HTTP/2's). */
+  transport: AwsTransport;
+  wsUrl?: string;
 }
 
 /** What a measured process sends back. */
@@ -101,14 +110,19 @@ type OnFinal = (session: number, wordStartsMs: number[]) => void;
 async function nodeRedHarness(spec: RunSpec, onFinal: OnFinal): Promise<Harness> {
   // "node-red-sync": Node-RED's runtimeSyncDelivery, every wire a direct call instead of a setImmediate.
   const nr = await EmbeddedNodeRed.start({ syncDelivery: spec.variant === "node-red-sync" });
-  await nr.deploy(
-    pipelineFlow({
-      provider: spec.provider,
-      endpoint: spec.url,
-      audioTap: spec.variant === "node-red-fanout",
-      withoutAudioIn: spec.variant === "node-red-direct",
-    }),
-  );
+  const flow = pipelineFlow({
+    provider: spec.provider,
+    endpoint: spec.url,
+    audioTap: spec.variant === "node-red-fanout",
+    withoutAudioIn: spec.variant === "node-red-direct",
+  });
+  if (spec.transport === "websocket") {
+    for (const n of flow) {
+      if (n.type === "aws-transcribe-config")
+        Object.assign(n, { transport: "websocket", endpoint: spec.wsUrl });
+    }
+  }
+  await nr.deploy(flow);
   const e = edges();
   const errors: string[] = [];
   const open = new Set<string>();
@@ -154,16 +168,19 @@ async function nodeRedHarness(spec: RunSpec, onFinal: OnFinal): Promise<Harness>
 /** The node's session layer without Node-RED (AWS only): what bench/transcribe-medical.ts measures. */
 function sessionHarness(spec: RunSpec, onFinal: OnFinal): Harness {
   if (spec.provider !== "aws") throw new Error("the session-layer variant is for AWS only");
-  const client = createTranscribeClient({
+  const settings = {
     region: "us-east-1",
-    endpoint: spec.url,
+    endpoint: spec.transport === "websocket" ? (spec.wsUrl ?? spec.url) : spec.url,
     credentials: EMULATOR_CREDENTIALS,
+    transport: spec.transport,
     problems: [],
-  });
+  };
+  const client = createTranscribeClient(settings);
+  const websocket = createWebSocketTransport(client, settings);
   const sessions = Array.from({ length: spec.sessions }, (_, i) => {
     const s = new AwsStreamSession({
       sessionId: `s${i + 1}`,
-      service: medicalService(client, awsMedicalParams(RATE)),
+      service: medicalService(client, awsMedicalParams(RATE), websocket),
       scheduler: realScheduler,
       handlers: {
         result: (r) => {
@@ -420,8 +437,16 @@ function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures 
   };
 }
 
-async function run(emu: EmulatorProcess, spec: Omit<RunSpec, "url">): Promise<Figures> {
-  const full = { ...spec, url: emu.url };
+async function run(
+  emu: EmulatorProcess,
+  spec: Omit<RunSpec, "url" | "transport" | "wsUrl">,
+): Promise<Figures> {
+  const full: RunSpec = {
+    ...spec,
+    url: emu.url,
+    transport: TRANSPORT,
+    ...(emu.wsUrl !== undefined ? { wsUrl: emu.wsUrl } : {}),
+  };
   const before = (await emu.report(true)).cpuSeconds;
   const result = await runOnce(full);
   const { streams, cpuSeconds } = await emu.report(true);
@@ -455,6 +480,7 @@ interface Options {
   fanout: boolean;
   /** Further variants to run at every size, for finding where the cost is. */
   extra: Variant[];
+  transport: AwsTransport;
 }
 
 function options(argv: string[]): Options {
@@ -471,6 +497,7 @@ function options(argv: string[]): Options {
     maxStep: Number(get("max-step") ?? 50),
     fanout: !argv.includes("--no-fanout"),
     extra: (get("variants") ?? "").split(",").filter((v): v is Variant => v !== ""),
+    transport: get("transport") === "websocket" ? "websocket" : "http2",
   };
 }
 
@@ -481,7 +508,7 @@ function options(argv: string[]): Options {
 async function searchMax(
   emu: EmulatorProcess,
   o: Options,
-  spec: (n: number) => Omit<RunSpec, "url">,
+  spec: (n: number) => Omit<RunSpec, "url" | "transport" | "wsUrl">,
   provider: Provider,
 ): Promise<Figures | undefined> {
   let best: Figures | undefined;
@@ -509,7 +536,7 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
     fixtureSeconds: o.seconds + 5,
     tls: provider === "assemblyai",
   });
-  const spec = (variant: Variant, sessions: number): Omit<RunSpec, "url"> => ({
+  const spec = (variant: Variant, sessions: number): Omit<RunSpec, "url" | "transport" | "wsUrl"> => ({
     provider,
     variant,
     sessions,
@@ -533,8 +560,13 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
   await emu.stop();
 }
 
+/** The AWS transport of this bench run (--transport). */
+let TRANSPORT: AwsTransport = "http2";
+
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
+  TRANSPORT = o.transport;
+  console.log(`AWS transport of the node and the session layer: ${TRANSPORT}`);
   console.log(
     `${o.seconds} s of real-time 16 kHz audio per session in 100 ms chunks, starts spread over ${STAGGER_MS} ms, each session on its own 100 ms phase; ` +
       `latencies p50 / p99 ms; "real time": every session's p99 lag within ${LAG_LIMIT_MS} ms and every final delivered`,

@@ -59,7 +59,7 @@ type Command =
   | { type: "stop" };
 
 type Reply =
-  | { type: "ready"; url: string; cpuSeconds: number }
+  | { type: "ready"; url: string; wsUrl?: string; cpuSeconds: number }
   | { type: "report"; streams: StreamReport[]; cpuSeconds: number }
   | { type: "fault"; applied: boolean }
   | { type: "open"; count: number };
@@ -75,6 +75,8 @@ export class EmulatorProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
+    /** The AWS emulator's WebSocket endpoint (its own port, as the service's 8443). */
+    readonly wsUrl: string | undefined,
   ) {}
 
   static async start(spec: EmulatorSpec): Promise<EmulatorProcess> {
@@ -84,7 +86,7 @@ export class EmulatorProcess {
       child.once("exit", (code) => reject(new Error(`emulator process exited (${code})`)));
     });
     if (ready.type !== "ready") throw new Error("emulator process did not start");
-    return new EmulatorProcess(child, ready.url);
+    return new EmulatorProcess(child, ready.url, ready.wsUrl);
   }
 
   private ask<T extends Reply["type"]>(command: Command, type: T): Promise<Extract<Reply, { type: T }>> {
@@ -129,6 +131,7 @@ export class EmulatorProcess {
 
 interface Served {
   url: string;
+  wsUrl?: string;
   report(clear: boolean): StreamReport[];
   fault(f: FaultCommand): boolean;
   open(): number;
@@ -176,6 +179,7 @@ async function serveAws(spec: EmulatorSpec): Promise<Served> {
   }).start();
   return {
     url: emu.endpoint,
+    wsUrl: emu.wsEndpoint,
     report: (clear) => {
       const streams = emu.streams.map((s) => ({
         ...audioOf(s.audio.map((a, i): [Buffer, number] => [a, s.audioAt[i] ?? 0])),
@@ -266,7 +270,12 @@ async function child(spec: EmulatorSpec): Promise<void> {
   });
   // An orphan (the parent died) must not keep serving.
   process.on("disconnect", () => process.exit(0));
-  reply({ type: "ready", url: served.url, cpuSeconds: 0 });
+  reply({
+    type: "ready",
+    url: served.url,
+    ...(served.wsUrl !== undefined ? { wsUrl: served.wsUrl } : {}),
+    cpuSeconds: 0,
+  });
 }
 
 if (require.main === module && process.argv[2] === "child") {

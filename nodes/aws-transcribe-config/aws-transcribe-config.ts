@@ -8,6 +8,10 @@ interface AwsConfigDef extends NodeDef {
   endpoint?: unknown;
   /** Seconds a stream request may wait for the service's answer (see DEFAULT_CONNECT_TIMEOUT_S). */
   connectTimeoutS?: unknown;
+  /** "http2" (default) or "websocket" (src/providers/aws/websocket.ts). */
+  transport?: unknown;
+  /** An HTTP proxy, http://host:port; empty: HTTPS_PROXY, if set. */
+  proxy?: unknown;
 }
 
 interface AwsCredentials {
@@ -30,6 +34,8 @@ export = function register(RED: NodeAPI): void {
       region: config.region,
       endpoint: config.endpoint,
       connectTimeoutS: config.connectTimeoutS,
+      transport: config.transport,
+      proxy: config.proxy,
       accessKeyId: this.credentials?.accessKeyId,
       secretAccessKey: this.credentials?.secretAccessKey,
       sessionToken: this.credentials?.sessionToken,

@@ -3,4 +3,6 @@ export const DEFAULTS = {
   region: "us-east-1",
   endpoint: "",
   connectTimeoutS: 10,
+  transport: "http2",
+  proxy: "",
 };

@@ -1,10 +1,16 @@
 import type { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "node-red";
-import { createTranscribeClient, secretsOf, type AwsClientSettings } from "../../src/providers/aws/client";
+import {
+  createTranscribeClient,
+  createWebSocketTransport,
+  secretsOf,
+  type AwsClientSettings,
+} from "../../src/providers/aws/client";
 import { peerCode, scrubPeerText } from "../../src/providers/aws/peer-text";
 import { checkAudioInput } from "../../src/providers/aws/input";
 import { checkMaxSessions, pcmBytesPerSecond } from "../../src/providers/aws/params";
 import type { StreamService } from "../../src/providers/aws/service";
+import type { WebSocketTransport } from "../../src/providers/aws/websocket";
 import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../src/providers/aws/session";
 import { boundedTuning } from "../../src/providers/aws/tuning";
 import { QuietTimer } from "../../src/util/quiet-timer";
@@ -63,7 +69,7 @@ export function runAwsStreamingNode<P>(
   config: AwsStreamingDef,
   nodeType: string,
   checkParams: () => Checked<P>,
-  service: (client: TranscribeStreamingClient, params: P) => StreamService,
+  service: (client: TranscribeStreamingClient, params: P, websocket?: WebSocketTransport) => StreamService,
 ): void {
   const t = (key: string, vars?: Record<string, string | number>): string =>
     RED._(`${nodeType}.${key}`, vars);
@@ -109,7 +115,8 @@ export function runAwsStreamingNode<P>(
   const timers = nodeScheduler(node, nodeType);
   const secrets = secretsOf(settings);
   const client: TranscribeStreamingClient = createTranscribeClient(settings, timers);
-  const svc = service(client, params);
+  // The config node's transport: HTTP/2 through the client, or WebSocket with the client's credentials.
+  const svc = service(client, params, createWebSocketTransport(client, settings, timers));
   const format = svc.format;
   const sessions = new Map<string, OpenSession>();
   /**

@@ -40,6 +40,8 @@ const audioIn = builtNode("audio-in");
 const filterFinal = builtNode("filter-final");
 
 let emu: AwsTranscribeEmulator;
+/** The transport of the AWS configuration the flows use (the fault tests run on both). */
+let transport: "http2" | "websocket" = "http2";
 
 function load(config: Record<string, unknown> = {}, credentials = EMULATOR_CREDENTIALS): Promise<void> {
   return helper.load(modules, flowOf(config), { awscfg: { ...credentials } });
@@ -47,7 +49,13 @@ function load(config: Record<string, unknown> = {}, credentials = EMULATOR_CREDE
 
 function flowOf(config: Record<string, unknown> = {}): FlowNode[] {
   const nodes: FlowNode[] = [
-    { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
+    {
+      id: "awscfg",
+      type: "aws-transcribe-config",
+      region: "us-east-1",
+      endpoint: transport === "websocket" ? emu.wsEndpoint : emu.endpoint,
+      transport,
+    },
     {
       id: "tm",
       type: "transcribe-medical",
@@ -131,6 +139,7 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     }).start();
   });
   afterEach(async () => {
+    transport = "http2";
     await helper.unload();
     await emu.stop();
   });
@@ -170,13 +179,17 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     );
     await helper.load(modules, flow, {});
     const cfg = helper.getNode("awsmin") as Node & { settings?: Record<string, unknown> };
-    assert.deepEqual(cfg.settings, {
+    const { proxy, ...rest } = cfg.settings ?? {};
+    assert.deepEqual(rest, {
       region: "us-east-1",
       endpoint: null,
       credentials: null,
       connectTimeoutMs: 10_000,
+      transport: "http2",
       problems: [],
     });
+    // No proxy unless Node-RED's environment names one (HTTPS_PROXY).
+    if ((process.env.HTTPS_PROXY ?? process.env.https_proxy ?? "") === "") assert.equal(proxy, null);
     assert.deepEqual(statusTexts(tm()), ["idle"], "not misconfigured");
   });
 
@@ -356,30 +369,33 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
     ],
     ["a stalled stream", { kind: "stall", afterAudioSec: 2.5 }],
   ];
-  for (const [what, fault] of faults) {
-    it(`recovers from ${what}: reconnects, no final lost or duplicated, times continuous`, async () => {
-      emu.planFaults(fault);
-      // A longer first backoff for the reset case, so the throttled status can show it.
-      const slow = fault.kind === "reset";
-      await load(slow ? { tuning: { backoffBaseMs: 700, backoffMaxMs: 700, watchdogMs: 1000 } } : {});
-      const out = collect("out");
-      const events = collect("events");
-      await play("enc-r", 6);
-      await until(() => eventsOf(events).includes("ended"));
-      assert.deepEqual(
-        finals(out).map((r) => r.text),
-        TEXTS,
-      );
-      assert.deepEqual(
-        finals(out).map((r) => [r.startTime, r.endTime]),
-        TIMES,
-      );
-      for (const m of out) assertTranscriptResult(m.payload);
-      assert.deepEqual(eventsOf(events), ["started", "reconnecting", "ended"]);
-      assert.equal(emu.streams.length, 2);
-      if (slow) assert.ok(statusTexts(tm()).includes("reconnecting"), statusTexts(tm()).join(" | "));
-    });
-  }
+  for (const over of ["http2", "websocket"] as const)
+    for (const [what, fault] of faults) {
+      it(`recovers from ${what} over ${over}: reconnects, no final lost or duplicated, times continuous`, async () => {
+        transport = over;
+        emu.planFaults(fault);
+        // A longer first backoff for the reset case, so the throttled status can show it.
+        const slow = fault.kind === "reset";
+        await load(slow ? { tuning: { backoffBaseMs: 700, backoffMaxMs: 700, watchdogMs: 1000 } } : {});
+        const out = collect("out");
+        const events = collect("events");
+        await play("enc-r", 6);
+        await until(() => eventsOf(events).includes("ended"));
+        assert.deepEqual(
+          finals(out).map((r) => r.text),
+          TEXTS,
+        );
+        assert.deepEqual(
+          finals(out).map((r) => [r.startTime, r.endTime]),
+          TIMES,
+        );
+        for (const m of out) assertTranscriptResult(m.payload);
+        assert.deepEqual(eventsOf(events), ["started", "reconnecting", "ended"]);
+        assert.equal(emu.streams.length, 2);
+        assert.ok(emu.streams.every((r) => r.transport === over));
+        if (slow) assert.ok(statusTexts(tm()).includes("reconnecting"), statusTexts(tm()).join(" | "));
+      });
+    }
 
   it("survives an outage longer than the retry budget: transcription resumes, no final lost or duplicated, no chunk dropped", async () => {
     // Retry budget: 3 attempts of 50, 100, 200 ms; the outage lasts 2 s while the source keeps sending.
@@ -511,6 +527,40 @@ describe(`transcribe-medical node (${runtimeLabel})`, function () {
       logged.join(" | "),
     );
     for (const t of [...logged, ...statusTexts(tm())]) assert.ok(!/Pa55w0rdX|svc-user/.test(t), t);
+  });
+
+  it("refuses an unknown transport and a proxy with a password in the flow at deploy, without showing it", async () => {
+    await helper.load(
+      modules,
+      flowWithCatch(
+        [
+          {
+            id: "awscfg",
+            type: "aws-transcribe-config",
+            region: "us-east-1",
+            transport: "carrier-pigeon",
+            proxy: "http://proxyuser:Pr0xyPa55@proxy.example.org:3128",
+          },
+          {
+            id: "tm",
+            type: "transcribe-medical",
+            aws: "awscfg",
+            specialty: "PRIMARYCARE",
+            medicalType: "CONVERSATION",
+            sampleRate: RATE,
+            mediaEncoding: "pcm",
+            wires: [["out"], ["events"]],
+          },
+        ],
+        ["out", "events"],
+      ),
+      { awscfg: { ...EMULATOR_CREDENTIALS } },
+    );
+    assert.ok(statusTexts(tm()).includes("misconfigured"));
+    const logged = loggedTexts(tm()).join(" | ");
+    assert.match(logged, /transport must be one of http2, websocket/);
+    assert.match(logged, /proxy must not contain a user name or password/);
+    assert.ok(!/Pr0xyPa55|proxyuser|carrier-pigeon/.test(logged), logged);
   });
 
   it("surfaces a credentials rejection once, clearly, without retrying", async () => {

@@ -204,65 +204,79 @@ describe(`transcribe-standard node (${runtimeLabel})`, function () {
     assert.equal(emu.streams.length, 0);
   });
 
-  it("runs 8 kHz telephony from audio-in through a dropped connection: each final once, in order", async () => {
-    emu.planFaults({ kind: "reset", afterAudioSec: 2.5 });
-    const flow: FlowNode[] = [
-      { id: "awscfg", type: "aws-transcribe-config", region: "us-east-1", endpoint: emu.endpoint },
-      {
-        id: "ain",
-        type: "audio-in",
-        sampleRate: "8000",
-        channels: "mono",
-        frameMs: 100,
-        pace: "fast",
-        endAfterRecording: true,
-        compressed: "files",
-        idleTimeout: 30,
-        maxSessions: 10,
-        rawRate: "8000",
-        rawEncoding: "s16le",
-        rawChannels: "1",
-        wires: [["ts"]],
-      },
-      {
-        id: "ts",
-        type: "transcribe-standard",
-        aws: "awscfg",
-        languageMode: "fixed",
-        languageCode: "es-US",
-        sampleRate: 8000,
-        mediaEncoding: "pcm",
-        pii: "redact",
-        idleTimeoutS: 30,
-        tuning: { backoffBaseMs: 50, backoffMaxMs: 200, watchdogMs: 1000 },
-        wires: [["out"], ["events"]],
-      },
-    ];
-    await helper.load([...modules, audioIn], flowWithCatch(flow, ["out", "events"]), {
-      awscfg: { ...EMULATOR_CREDENTIALS },
+  for (const transport of ["http2", "websocket"] as const)
+    it(`runs 8 kHz telephony from audio-in through a dropped connection over ${transport}: each final once, in order`, async () => {
+      emu.planFaults({ kind: "reset", afterAudioSec: 2.5 });
+      const flow: FlowNode[] = [
+        {
+          id: "awscfg",
+          type: "aws-transcribe-config",
+          region: "us-east-1",
+          endpoint: transport === "websocket" ? emu.wsEndpoint : emu.endpoint,
+          transport,
+        },
+        {
+          id: "ain",
+          type: "audio-in",
+          sampleRate: "8000",
+          channels: "mono",
+          frameMs: 100,
+          pace: "fast",
+          endAfterRecording: true,
+          compressed: "files",
+          idleTimeout: 30,
+          maxSessions: 10,
+          rawRate: "8000",
+          rawEncoding: "s16le",
+          rawChannels: "1",
+          wires: [["ts"]],
+        },
+        {
+          id: "ts",
+          type: "transcribe-standard",
+          aws: "awscfg",
+          languageMode: "fixed",
+          languageCode: "es-US",
+          sampleRate: 8000,
+          mediaEncoding: "pcm",
+          pii: "redact",
+          idleTimeoutS: 30,
+          tuning: { backoffBaseMs: 50, backoffMaxMs: 200, watchdogMs: 1000 },
+          wires: [["out"], ["events"]],
+        },
+      ];
+      await helper.load([...modules, audioIn], flowWithCatch(flow, ["out", "events"]), {
+        awscfg: { ...EMULATOR_CREDENTIALS },
+      });
+      const out = collect("out");
+      const events = collect("events");
+      const caught = collect("caught");
+      helper.getNode("ain").receive({
+        topic: "call-7",
+        payload: speechClockPcm(0, 7, 8000),
+        rate: 8000,
+        bits: 16,
+        channels: 1,
+        encoding: "signed-integer",
+        audio: { end: true },
+      });
+      await until(() => eventsOf(events).includes("ended"), 8000);
+      assert.deepEqual(caught, []);
+      assert.deepEqual(
+        finals(out).map((r) => r.text),
+        [TEXTS[0], "Se llama [PII] y no tiene alergias.", TEXTS[2]],
+      );
+      assert.deepEqual(eventsOf(events), ["started", "reconnecting", "ended"]);
+      assert.equal(emu.streams[1]?.headers["x-amzn-transcribe-sample-rate"], "8000");
+      assert.equal(emu.streams[1]?.headers["x-amzn-transcribe-content-redaction-type"], "PII");
+      assert.deepEqual(
+        emu.streams.map((r) => [r.transport, r.headers[":path"]]),
+        [0, 1].map(() => [
+          transport,
+          transport === "websocket" ? "/stream-transcription-websocket" : "/stream-transcription",
+        ]),
+      );
     });
-    const out = collect("out");
-    const events = collect("events");
-    const caught = collect("caught");
-    helper.getNode("ain").receive({
-      topic: "call-7",
-      payload: speechClockPcm(0, 7, 8000),
-      rate: 8000,
-      bits: 16,
-      channels: 1,
-      encoding: "signed-integer",
-      audio: { end: true },
-    });
-    await until(() => eventsOf(events).includes("ended"), 8000);
-    assert.deepEqual(caught, []);
-    assert.deepEqual(
-      finals(out).map((r) => r.text),
-      [TEXTS[0], "Se llama [PII] y no tiene alergias.", TEXTS[2]],
-    );
-    assert.deepEqual(eventsOf(events), ["started", "reconnecting", "ended"]);
-    assert.equal(emu.streams[1]?.headers["x-amzn-transcribe-sample-rate"], "8000");
-    assert.equal(emu.streams[1]?.headers["x-amzn-transcribe-content-redaction-type"], "PII");
-  });
 
   it("never puts transcript text or credentials in status texts, logs or errors", async () => {
     emu.planFaults({

@@ -5,6 +5,7 @@ import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../s
 import type { SessionAccount } from "../../src/providers/session-account";
 import type { TranscriptResult } from "../../src/transcript/result";
 import { realScheduler } from "../../src/util/scheduler";
+import { clientWebSocketTransport } from "../../src/providers/aws/websocket";
 import { assertTranscriptResult } from "../support/contract";
 import {
   AwsTranscribeEmulator,
@@ -63,13 +64,23 @@ interface Outcome {
   account: SessionAccount;
 }
 
-async function session(emu: AwsTranscribeEmulator, during?: (at: number) => void): Promise<Outcome> {
+type Transport = "http2" | "websocket";
+
+async function session(
+  emu: AwsTranscribeEmulator,
+  transport: Transport,
+  during?: (at: number) => void,
+): Promise<Outcome> {
   const client = emulatorClient(emu);
+  const ws =
+    transport === "websocket"
+      ? clientWebSocketTransport(client, { region: "us-east-1", endpoint: emu.wsEndpoint }, realScheduler)
+      : undefined;
   const results: TranscriptResult[] = [];
   const events: SessionEvent[] = [];
   const s = new AwsStreamSession({
     sessionId: "matrix",
-    service: medicalService(client, params),
+    service: medicalService(client, params, ws),
     scheduler: realScheduler,
     tuning: TUNING,
     secrets: [EMULATOR_CREDENTIALS.secretAccessKey],
@@ -175,95 +186,100 @@ const faults: Array<[string, Fault]> = [
   ["throttling (LimitExceededException mid-stream)", { kind: "exception", type: "LimitExceededException" }],
 ];
 
-describe("AWS streaming session: fault matrix (real SDK, emulator with re-timed replays)", function () {
-  this.timeout(20000);
-  let emu: AwsTranscribeEmulator;
-  beforeEach(async () => {
-    // Finals wait for 0.5 s of pause, so the last segment is still open when the audio ends (0.4 s on).
-    emu = await new AwsTranscribeEmulator({
-      fixture,
-      clock: "clock",
-      retimeSec: 0.3,
-      finalAfterSec: 0.5,
-    }).start();
-  });
-  afterEach(() => emu.stop());
-
-  it("delivers every word once with no fault (the baseline the matrix is held to)", async () => {
-    const o = await session(emu);
-    assertExactlyOnce(o, "no fault");
-    assertNothingLeftOpen(o, "no fault");
-    assertAccount(o, "none", "no fault");
-    assert.equal(o.account.reconnects, 0);
-  });
-
-  for (const [faultName, fault] of faults) {
-    for (const [moment, plan] of moments) {
-      const what = `${faultName} ${moment}`;
-      it(`recovers from ${what}: every word once, nothing left open, nothing lost`, async () => {
-        for (const faultsOfStream of plan(fault)) emu.planFaults(...faultsOfStream);
-        const o = await session(emu);
-        assertExactlyOnce(o, what);
-        assertNothingLeftOpen(o, what);
-        assertAccount(o, "none", what);
-        assert.ok(o.account.reconnects >= 1, `${what}: reconnected`);
-        assert.equal(o.events.filter((e) => e.event === "error").length, 0);
-      });
-    }
-  }
-
-  it("recovers from throttling when the reconnect itself is refused (429 LimitExceeded)", async () => {
-    emu.planFaults({ kind: "reset", afterAudioSec: 1.0 });
-    emu.planFaults({ kind: "throttle" });
-    emu.planFaults({ kind: "throttle" });
-    const o = await session(emu);
-    assertExactlyOnce(o, "throttled reconnect");
-    assertAccount(o, "none", "throttled reconnect");
-    assert.equal(o.account.reconnects, 3);
-  });
-
-  it("withdraws the partial of a segment cut by a lost connection before its words come again", async () => {
-    emu.planFaults({ kind: "reset", afterAudioSec: 1.0 });
-    const o = await session(emu);
-    const withdrawn = o.results.filter((r) => r.withdrawn === true);
-    assert.ok(withdrawn.length >= 1, "the cut segment's partial is withdrawn");
-    const cut = withdrawn[0]?.segmentId;
-    const at = o.results.findIndex((r) => r.withdrawn === true);
-    assert.ok(
-      o.results.slice(at + 1).every((r) => r.segmentId !== cut),
-      "nothing more comes under a withdrawn segment id",
-    );
-  });
-
-  it("when the service stays down after the end of the audio, names the seconds not transcribed", async () => {
-    emu.planFaults({ kind: "reset", afterAudioSec: 4.0 });
-    let out = false;
-    const o = await session(emu, (t) => {
-      // The outage begins as the second stream replays; nothing answers again.
-      if (!out && t >= 4.5) {
-        out = true;
-        emu.startOutage("unavailable");
-      }
+for (const transport of ["http2", "websocket"] as const)
+  describe(`AWS streaming session over ${transport}: fault matrix (real SDK, emulator with re-timed replays)`, function () {
+    this.timeout(20000);
+    let emu: AwsTranscribeEmulator;
+    beforeEach(async () => {
+      // Finals wait for 0.5 s of pause, so the last segment is still open when the audio ends (0.4 s on).
+      emu = await new AwsTranscribeEmulator({
+        fixture,
+        clock: "clock",
+        retimeSec: 0.3,
+        finalAfterSec: 0.5,
+      }).start();
     });
-    const errors = o.events.filter((e) => e.event === "error");
-    assert.equal(errors.length, 1);
-    const error = errors[0];
-    assert.ok(error?.event === "error");
-    assert.match(error.error.message, /\d+\.\d s of audio not transcribed/);
-    assertAccount(o, "some", "outage");
-    assert.equal(error.lostSeconds, o.account.lostSeconds);
-    // What was delivered is exact: every word up to the confirmed point once, none twice; what was not
-    // delivered lies in the lost tail.
-    const { missed, extra } = pair(wordsOf(o), spoken);
-    assert.deepEqual(
-      extra.map((d) => `${d.text}@${d.startTime}`),
-      [],
-      "no word twice",
-    );
-    const confirmedUntil = o.account.confirmedSeconds;
-    assert.ok(missed.length > 0, "the outage cost words");
-    for (const w of missed)
-      assert.ok(w.end > confirmedUntil - 0.6, `"${w.text}" missed inside the confirmed part`);
-    assertNothingLeftOpen(o, "outage");
+    afterEach(() => emu.stop());
+
+    it("delivers every word once with no fault (the baseline the matrix is held to)", async () => {
+      const o = await session(emu, transport);
+      assertExactlyOnce(o, "no fault");
+      assertNothingLeftOpen(o, "no fault");
+      assertAccount(o, "none", "no fault");
+      assert.equal(o.account.reconnects, 0);
+    });
+
+    for (const [faultName, fault] of faults) {
+      for (const [moment, plan] of moments) {
+        const what = `${faultName} ${moment}`;
+        it(`recovers from ${what}: every word once, nothing left open, nothing lost`, async () => {
+          for (const faultsOfStream of plan(fault)) emu.planFaults(...faultsOfStream);
+          const o = await session(emu, transport);
+          assertExactlyOnce(o, what);
+          assertNothingLeftOpen(o, what);
+          assertAccount(o, "none", what);
+          assert.ok(o.account.reconnects >= 1, `${what}: reconnected`);
+          assert.equal(o.events.filter((e) => e.event === "error").length, 0);
+          assert.ok(
+            emu.streams.every((r) => r.transport === transport),
+            `${what}: every stream went over ${transport}`,
+          );
+        });
+      }
+    }
+
+    it("recovers from throttling when the reconnect itself is refused (429 LimitExceeded)", async () => {
+      emu.planFaults({ kind: "reset", afterAudioSec: 1.0 });
+      emu.planFaults({ kind: "throttle" });
+      emu.planFaults({ kind: "throttle" });
+      const o = await session(emu, transport);
+      assertExactlyOnce(o, "throttled reconnect");
+      assertAccount(o, "none", "throttled reconnect");
+      assert.equal(o.account.reconnects, 3);
+    });
+
+    it("withdraws the partial of a segment cut by a lost connection before its words come again", async () => {
+      emu.planFaults({ kind: "reset", afterAudioSec: 1.0 });
+      const o = await session(emu, transport);
+      const withdrawn = o.results.filter((r) => r.withdrawn === true);
+      assert.ok(withdrawn.length >= 1, "the cut segment's partial is withdrawn");
+      const cut = withdrawn[0]?.segmentId;
+      const at = o.results.findIndex((r) => r.withdrawn === true);
+      assert.ok(
+        o.results.slice(at + 1).every((r) => r.segmentId !== cut),
+        "nothing more comes under a withdrawn segment id",
+      );
+    });
+
+    it("when the service stays down after the end of the audio, names the seconds not transcribed", async () => {
+      emu.planFaults({ kind: "reset", afterAudioSec: 4.0 });
+      let out = false;
+      const o = await session(emu, transport, (t) => {
+        // The outage begins as the second stream replays; nothing answers again.
+        if (!out && t >= 4.5) {
+          out = true;
+          emu.startOutage("unavailable");
+        }
+      });
+      const errors = o.events.filter((e) => e.event === "error");
+      assert.equal(errors.length, 1);
+      const error = errors[0];
+      assert.ok(error?.event === "error");
+      assert.match(error.error.message, /\d+\.\d s of audio not transcribed/);
+      assertAccount(o, "some", "outage");
+      assert.equal(error.lostSeconds, o.account.lostSeconds);
+      // What was delivered is exact: every word up to the confirmed point once, none twice; what was not
+      // delivered lies in the lost tail.
+      const { missed, extra } = pair(wordsOf(o), spoken);
+      assert.deepEqual(
+        extra.map((d) => `${d.text}@${d.startTime}`),
+        [],
+        "no word twice",
+      );
+      const confirmedUntil = o.account.confirmedSeconds;
+      assert.ok(missed.length > 0, "the outage cost words");
+      for (const w of missed)
+        assert.ok(w.end > confirmedUntil - 0.6, `"${w.text}" missed inside the confirmed part`);
+      assertNothingLeftOpen(o, "outage");
+    });
   });
-});

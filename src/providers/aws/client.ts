@@ -2,6 +2,12 @@ import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming"
 import { realScheduler, type Scheduler } from "../../util/scheduler";
 import { StreamingHttp2Handler } from "./http2-handler";
 import { withoutSdkNodeWarning } from "./node-support";
+import { checkProxy, proxyFor, TunnelAgent, type ProxySettings } from "./proxy";
+import { clientWebSocketTransport, type WebSocketTransport } from "./websocket";
+
+/** How streams reach the service: HTTP/2 (the SDK's way) or WebSocket (websocket.ts). */
+export type AwsTransport = "http2" | "websocket";
+export const TRANSPORTS: readonly AwsTransport[] = ["http2", "websocket"];
 
 /**
  * Time for a stream request to be answered: TCP connect, TLS handshake, HTTP/2 settings and the
@@ -19,6 +25,10 @@ export interface AwsClientSettings {
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | null;
   /** See DEFAULT_CONNECT_TIMEOUT_S (its value when absent). */
   connectTimeoutMs?: number;
+  /** Absent: http2. */
+  transport?: AwsTransport;
+  /** The HTTP proxy both transports tunnel through (the setting, else HTTPS_PROXY); absent or null: none. */
+  proxy?: ProxySettings | null;
   /** Problems with the settings, for the node to report; empty when usable. */
   problems: string[];
 }
@@ -37,6 +47,12 @@ export function awsClientSettings(input: {
   sessionToken?: unknown;
   /** Seconds; empty or absent means DEFAULT_CONNECT_TIMEOUT_S. */
   connectTimeoutS?: unknown;
+  /** "http2" (default) or "websocket". */
+  transport?: unknown;
+  /** http://host:port, or empty for HTTPS_PROXY. */
+  proxy?: unknown;
+  /** The environment for HTTPS_PROXY / NO_PROXY (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }): AwsClientSettings {
   const problems: string[] = [];
   const text = (v: unknown, what: string): string => {
@@ -77,9 +93,20 @@ export function awsClientSettings(input: {
       `connect timeout must be a number of seconds from ${MIN_CONNECT_TIMEOUT_S} to ${MAX_CONNECT_TIMEOUT_S} (default ${DEFAULT_CONNECT_TIMEOUT_S})`,
     );
   }
+  const transportRaw =
+    input.transport === undefined || input.transport === null || input.transport === ""
+      ? "http2"
+      : input.transport;
+  const transport = TRANSPORTS.find((t) => t === transportRaw);
+  if (transport === undefined)
+    problems.push(`transport must be one of ${TRANSPORTS.join(", ")} (default http2)`);
+  const proxy = checkProxy(input.proxy, input.env ?? process.env);
+  for (const p of proxy.problems) problems.push(p);
   return {
     region,
     endpoint: endpoint === "" ? null : endpoint,
+    transport: transport ?? "http2",
+    proxy: proxy.proxy,
     credentials:
       id !== "" && secret !== ""
         ? { accessKeyId: id, secretAccessKey: secret, ...(token !== "" ? { sessionToken: token } : {}) }
@@ -129,7 +156,34 @@ export function createTranscribeClient(
         requestHandler: new StreamingHttp2Handler(
           s.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_S * 1000,
           scheduler,
+          s.proxy ?? null,
         ),
       }),
   );
+}
+
+/**
+ * The WebSocket transport of a node's client when its settings ask for one (else undefined: HTTP/2),
+ * through the proxy when one applies to the endpoint's host.
+ */
+export function createWebSocketTransport(
+  client: TranscribeStreamingClient,
+  s: AwsClientSettings,
+  scheduler: Scheduler = realScheduler,
+): WebSocketTransport | undefined {
+  if (s.transport !== "websocket") return undefined;
+  const timeoutMs = s.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_S * 1000;
+  const agents = new Map<string, TunnelAgent>();
+  const agentFor = (url: URL): TunnelAgent | undefined => {
+    const proxy = proxyFor(s.proxy ?? null, url.hostname);
+    if (!proxy) return undefined;
+    const key = url.protocol;
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = new TunnelAgent(proxy, url.protocol === "wss:", { timeoutMs, scheduler });
+      agents.set(key, agent);
+    }
+    return agent;
+  };
+  return clientWebSocketTransport(client, { ...s, connectTimeoutMs: timeoutMs }, scheduler, agentFor);
 }

@@ -36,6 +36,9 @@ const AUTH_ERRORS = new Set([
   "NotAuthorized",
 ]);
 
+/** A proxy's refusal of the tunnel (proxy.ts, in our own words): its settings or policy, which a retry repeats. */
+const PROXY_REFUSALS = new Set(["ProxyAuthenticationRequired", "ProxyForbidden"]);
+
 const RETRYABLE_ERRORS = new Set([
   "LimitExceededException",
   "InternalFailureException",
@@ -72,6 +75,9 @@ export function classifyError(err: unknown, secrets: readonly string[] = []): St
   const raw = typeof e.message === "string" ? e.message : String(err);
   const status = typeof e.$metadata?.httpStatusCode === "number" ? e.$metadata.httpStatusCode : undefined;
   const code = typeof e.code === "string" ? e.code : "";
+  if (PROXY_REFUSALS.has(rawName)) {
+    return { kind: "fatal", code: rawName, message: scrubPeerText(raw, secrets), newSessionId: false };
+  }
   // The service's own errors (modeled exceptions, HTTP answers) carry its words; other errors are the
   // SDK's or Node's (a reset stream, a timeout), written by them, not echoed from a peer.
   const fromService =

@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { Scheduler } from "../../util/scheduler";
+import { openTunnel, proxyFor, type ProxySettings } from "./proxy";
 
 type HttpRequest = Parameters<NodeHttp2Handler["handle"]>[0];
 type HandleOptions = NonNullable<Parameters<NodeHttp2Handler["handle"]>[1]>;
@@ -22,12 +23,16 @@ const SdkHttp2Handler = (
 ).NodeHttp2Handler;
 
 /** How far a connection got: TCP connect, TLS handshake, or the HTTP/2 answer to the request. */
-export type ConnectPhase = "tcp" | "tls" | "http2";
+export type ConnectPhase = "tcp" | "tls" | "http2" | "websocket" | "proxy";
 
 const PHASE_TEXT: Record<ConnectPhase, string> = {
   tcp: "no TCP connection (a firewall that drops packets, a wrong address or no route)",
   tls: "the TLS handshake did not complete (a proxy or firewall that holds TLS, or a server that does not speak TLS)",
   http2: "the connection was made but no HTTP/2 answer came (not an HTTP/2 server, or an overloaded one)",
+  websocket:
+    "no answer to the WebSocket handshake (a proxy or firewall that holds the connection, a wrong port, or an overloaded server)",
+  proxy:
+    "the proxy did not open a tunnel to the endpoint (a proxy that holds CONNECT requests, or a wrong proxy address)",
 };
 
 /** The endpoint did not answer a stream request within the connect timeout. Retried by the session. */
@@ -81,13 +86,19 @@ interface Connection {
   error?: string;
 }
 
-function openConnection(authority: URL): Connection {
+/** A connection as http2.connect would open it; through `tunnel` (a proxy's, already open) when given. */
+function openConnection(authority: URL, tunnel?: Socket): Connection {
   const https = authority.protocol === "https:";
   const port = authority.port !== "" ? Number(authority.port) : https ? 443 : 80;
   const host = authority.hostname.startsWith("[") ? authority.hostname.slice(1, -1) : authority.hostname;
-  const socket: Socket = https
-    ? tlsConnect({ host, port, ALPNProtocols: ["h2"], servername: isIP(host) ? undefined : host })
-    : netConnect({ host, port });
+  const servername = isIP(host) ? undefined : host;
+  const socket: Socket = tunnel
+    ? https
+      ? tlsConnect({ socket: tunnel, ALPNProtocols: ["h2"], servername })
+      : tunnel
+    : https
+      ? tlsConnect({ host, port, ALPNProtocols: ["h2"], servername })
+      : netConnect({ host, port });
   const c: Connection = { socket, secured: !https };
   if (https) socket.once("secureConnect", () => (c.secured = true));
   socket.once("error", (err: NodeJS.ErrnoException) => {
@@ -138,30 +149,36 @@ export class StreamingHttp2Handler {
   constructor(
     private readonly connectTimeoutMs: number,
     private readonly scheduler: Scheduler,
+    /** The HTTP proxy to tunnel through (see proxy.ts), or none. */
+    private readonly proxy: ProxySettings | null = null,
   ) {}
 
   async handle(request: HttpRequest, options: HandleOptions = {}): Promise<HandleResult> {
     const outer = options.abortSignal;
     let connection: Connection | undefined;
     let timedOut: ConnectPhase | null = null;
+    let tunnel: Socket | undefined;
+    let tunneling = false;
     const ac = new AbortController();
     const cut = (): void => {
       ac.abort();
       connection?.socket.destroy();
+      tunnel?.destroy();
     };
     const inner = new SdkHttp2Handler({
       ...this.config,
       disableConcurrentStreams: true,
       nodeHttp2ConnectOptions: {
         createConnection: (authority: URL) => {
-          connection = openConnection(authority);
+          connection = openConnection(authority, tunnel);
           return connection.socket;
         },
       },
     });
+    const proxy = proxyFor(this.proxy, request.hostname);
     const stopListening = onAbort(outer, cut);
     const timer = this.scheduler.setTimeout(() => {
-      timedOut = phaseOf(connection);
+      timedOut = tunneling ? "proxy" : phaseOf(connection);
       cut();
     }, this.connectTimeoutMs);
     const finish = (): void => {
@@ -171,6 +188,17 @@ export class StreamingHttp2Handler {
     this.inFlight.add(cut);
     if (outer?.aborted) cut();
     try {
+      if (proxy) {
+        // The proxy's tunnel first (within the same connect timeout); the SDK's session then runs in it.
+        tunneling = true;
+        const https = request.protocol === "https:";
+        tunnel = await openTunnel(proxy, request.hostname, request.port ?? (https ? 443 : 80), {
+          timeoutMs: this.connectTimeoutMs,
+          scheduler: this.scheduler,
+          signal: ac.signal,
+        });
+        tunneling = false;
+      }
       const result = await inner.handle(request, { ...options, abortSignal: ac.signal });
       this.scheduler.clearTimeout(timer);
       const body: unknown = result.response.body;

@@ -2,19 +2,15 @@ import {
   StartMedicalStreamTranscriptionCommand,
   StartStreamTranscriptionCommand,
   type AudioStream,
-  type MedicalTranscriptResultStream,
   type TranscribeStreamingClient,
-  type TranscriptResultStream,
 } from "@aws-sdk/client-transcribe-streaming";
 import type { MappingContext } from "./mapping";
 import { medicalRequest, standardRequest } from "./requests";
 import { observeStreamFates, type FateOf } from "./stream-fate";
 import type { MedicalParams } from "./params";
 import type { StandardParams } from "./standard-params";
-import type { StreamFormat } from "./stream-format";
-
-/** One event of either service's result stream (the standard shapes are a superset of the medical ones). */
-export type ResultEvent = TranscriptResultStream | MedicalTranscriptResultStream;
+import type { ResultEvent, StreamFormat } from "./stream-format";
+import type { WebSocketTransport } from "./websocket";
 
 /** Opens one provider stream that sends `audio`; resolves with its result events. */
 export type OpenStream = (
@@ -40,7 +36,24 @@ export const AWS_STANDARD_PROVIDER = "aws-transcribe";
 /** BCP-47 "undetermined": a result that came before the service identified the language. */
 export const UNDETERMINED = "und";
 
-export function medicalService(client: TranscribeStreamingClient, params: MedicalParams): StreamService {
+/**
+ * Amazon Transcribe Medical streaming: over HTTP/2 through the SDK client, or over WebSocket with
+ * `websocket` (the same parameters and results; only the wire differs).
+ */
+export function medicalService(
+  client: TranscribeStreamingClient,
+  params: MedicalParams,
+  websocket?: WebSocketTransport,
+): StreamService {
+  if (websocket) {
+    return {
+      fateOf: (signal) => websocket.fateOf(signal),
+      format: params,
+      mapping: { provider: AWS_MEDICAL_PROVIDER, language: "en-US", entityCategory: "PHI" },
+      open: (audio, awsSessionId, abortSignal) =>
+        websocket.open("medical", medicalRequest(params, audio, awsSessionId), audio, abortSignal),
+    };
+  }
   return {
     fateOf: observeStreamFates(client),
     format: params,
@@ -56,15 +69,29 @@ export function medicalService(client: TranscribeStreamingClient, params: Medica
   };
 }
 
-export function standardService(client: TranscribeStreamingClient, params: StandardParams): StreamService {
+export function standardService(
+  client: TranscribeStreamingClient,
+  params: StandardParams,
+  websocket?: WebSocketTransport,
+): StreamService {
+  const mapping = {
+    provider: AWS_STANDARD_PROVIDER,
+    language: params.language.mode === "fixed" ? params.language.code : UNDETERMINED,
+    entityCategory: "PII",
+  } as const;
+  if (websocket) {
+    return {
+      fateOf: (signal) => websocket.fateOf(signal),
+      format: params,
+      mapping,
+      open: (audio, awsSessionId, abortSignal) =>
+        websocket.open("standard", standardRequest(params, audio, awsSessionId), audio, abortSignal),
+    };
+  }
   return {
     fateOf: observeStreamFates(client),
     format: params,
-    mapping: {
-      provider: AWS_STANDARD_PROVIDER,
-      language: params.language.mode === "fixed" ? params.language.code : UNDETERMINED,
-      entityCategory: "PII",
-    },
+    mapping,
     open: async (audio, awsSessionId, abortSignal) => {
       const res = await client.send(
         new StartStreamTranscriptionCommand(standardRequest(params, audio, awsSessionId)),

@@ -569,6 +569,9 @@ export class AwsStreamSession {
     if (a.open.size > 0) return "a segment was still open";
     const fate = this.opts.service.fateOf?.(a.ac.signal);
     if (fate && !endedCleanly(fate)) {
+      if (fate.transport === "websocket") {
+        return `the WebSocket closed with code ${fate.rstCode ?? 1006} (not a normal close)`;
+      }
       return fate.rstCode !== undefined && fate.rstCode !== 0
         ? `the stream was reset (HTTP/2 code ${fate.rstCode})`
         : "the connection closed before the response ended";

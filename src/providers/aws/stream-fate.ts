@@ -13,8 +13,13 @@ export interface StreamFate {
   ended: boolean;
   /** The peer closed while our side was still sending (Node's `aborted`). */
   aborted: boolean;
-  /** The stream's HTTP/2 reset code once closed (0: none, or NO_ERROR). */
+  /**
+   * The stream's HTTP/2 reset code once closed (0: none, or NO_ERROR); over WebSocket, the close code
+   * (0 for 1000, a normal close).
+   */
   rstCode: number | undefined;
+  /** Absent: HTTP/2. Over WebSocket `ended` means the service closed the socket normally (code 1000). */
+  transport?: "websocket";
 }
 
 /** The response ended as the service ends a complete one (END_STREAM, no reset, no abort). */

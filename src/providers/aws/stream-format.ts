@@ -1,8 +1,13 @@
-/**
- * What a stream session needs to know of the audio it sends. Its own file so that the parameter
- * checks (params.ts, standard-params.ts), the requests built from them and the service that opens
- * streams all depend on it one way, with no import cycle between them.
- */
+import type {
+  MedicalTranscriptResultStream,
+  TranscriptResultStream,
+} from "@aws-sdk/client-transcribe-streaming";
+
+// The shapes every part of a stream shares (the parameter checks, the requests built from them, both
+// transports and the service that opens streams), in a file of their own so that they all depend on it
+// one way, with no import cycle between them.
+
+/** What a stream session needs to know of the audio it sends. */
 export interface StreamFormat {
   sampleRate: number;
   mediaEncoding: string;
@@ -10,3 +15,6 @@ export interface StreamFormat {
   channels: 1 | 2;
   channelIdentification: boolean;
 }
+
+/** One event of either service's result stream (the standard shapes are a superset of the medical ones). */
+export type ResultEvent = TranscriptResultStream | MedicalTranscriptResultStream;

@@ -11,15 +11,23 @@ import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import type { Message, MessageHeaders } from "@smithy/types";
 import { randomUUID } from "node:crypto";
+import http, { type IncomingMessage } from "node:http";
 import http2, {
   type Http2Server,
   type Http2Session,
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { WebSocketServer } from "ws";
 import { CLOCK_TICK_SEC, type TranscriptFixture } from "./fixture";
-import { eventSignature, parseAuthorization, verifyRequestSignature } from "./signing";
+import {
+  eventSignature,
+  parseAuthorization,
+  verifyPresignedUrl,
+  verifyRequestSignature,
+  type PresignCheck,
+} from "./signing";
 import { identifiedLanguage, STANDARD_PATH, standardFeatures, validateStandardRequest } from "./standard";
 import {
   enumMessage,
@@ -28,9 +36,13 @@ import {
   validateChannels,
   validateSessionId,
 } from "./validation";
+import { http2Wire, websocketWire, type Wire } from "./wire";
 
 export const PATH = "/medical-stream-transcription";
 export { STANDARD_PATH };
+/** The WebSocket routes (GET, presigned URL, parameters as query parameters). */
+export const WS_PATH = `${PATH}-websocket`;
+export const STANDARD_WS_PATH = `${STANDARD_PATH}-websocket`;
 
 /** The service's own messages (research/aws.md §1.4). */
 export const MESSAGES = {
@@ -120,6 +132,11 @@ export interface EmulatorOptions {
 
 export interface StreamRecord {
   index: number;
+  transport: "http2" | "websocket";
+  /** Messages refused for their checksums or framing. */
+  badFrames: number;
+  /** WebSocket AudioEvents sent without an event signature (the route's documented form). */
+  unsignedFrames: number;
   headers: Record<string, string>;
   sessionId: string;
   status: number;
@@ -182,7 +199,7 @@ class EmulatedStream {
 
   constructor(
     private readonly emu: AwsTranscribeEmulator,
-    private readonly stream: ServerHttp2Stream,
+    private readonly wire: Wire,
     index: number,
     headers: Record<string, string>,
     sessionId: string,
@@ -192,7 +209,7 @@ class EmulatedStream {
     private readonly faults: Fault[],
   ) {
     this.priorSignature = requestSignature;
-    this.standard = headers[":path"] === STANDARD_PATH;
+    this.standard = headers[":path"] === STANDARD_PATH || headers[":path"] === STANDARD_WS_PATH;
     this.fixture = this.standard ? (emu.options.standardFixture ?? emu.options.fixture) : emu.options.fixture;
     this.rate = Number(headers["x-amzn-transcribe-sample-rate"]);
     this.channels = headers["x-amzn-transcribe-enable-channel-identification"] === "true" ? 2 : 1;
@@ -201,6 +218,9 @@ class EmulatedStream {
     this.retime = earlier === 0 ? 0 : (emu.options.retimeSec ?? 0) * (earlier % 2 === 1 ? 1 : -1);
     this.record = {
       index,
+      transport: wire.transport,
+      badFrames: 0,
+      unsignedFrames: 0,
       headers,
       sessionId,
       status: 200,
@@ -216,9 +236,6 @@ class EmulatedStream {
       finals: [],
       exceptions: [],
     };
-    stream.on("data", (chunk: Buffer) => this.onData(chunk));
-    stream.on("close", () => this.onClose());
-    stream.on("error", () => undefined);
     this.armIdle();
   }
 
@@ -239,7 +256,8 @@ class EmulatedStream {
     );
   }
 
-  private onData(chunk: Buffer): void {
+  /** Bytes of the HTTP/2 request body (event-stream messages split anywhere). */
+  onData(chunk: Buffer): void {
     if (this.finished) return;
     this.pending = Buffer.concat([this.pending, chunk]);
     // Event-stream messages arrive split arbitrarily across DATA frames: reassemble by length prefix.
@@ -253,17 +271,32 @@ class EmulatedStream {
     }
   }
 
+  /** One WebSocket message: one event-stream message. */
+  onMessage(frame: Buffer): void {
+    if (this.finished) return;
+    this.onEnvelope(frame);
+  }
+
   private onEnvelope(frame: Buffer): void {
     const codec = this.emu.codec;
     let outer: Message;
     try {
+      // Both CRCs (prelude and message) are checked here.
       outer = codec.decode(frame);
     } catch {
+      this.record.badFrames++;
       this.fail("BadRequestException", "Could not decode the event-stream message.", "exception");
       return;
     }
     const dateHeader = outer.headers[":date"];
     const sigHeader = outer.headers[":chunk-signature"];
+    if (this.wire.transport === "websocket" && dateHeader === undefined && sigHeader === undefined) {
+      // The WebSocket route takes unsigned AudioEvents (the presigned URL authenticates the connection),
+      // as the developer guide sends them; signed envelopes (the SDK's browser path) are checked below.
+      this.record.unsignedFrames++;
+      this.onAudioMessage(outer);
+      return;
+    }
     if (dateHeader?.type !== "timestamp" || sigHeader?.type !== "binary") {
       this.record.chunkSignaturesOk = false;
       this.fail("BadRequestException", "Missing event signature headers.", "exception");
@@ -289,12 +322,28 @@ class EmulatedStream {
       this.onEndFrame();
       return;
     }
-    const inner = codec.decode(outer.body);
+    let inner: Message;
+    try {
+      inner = codec.decode(outer.body);
+    } catch {
+      this.record.badFrames++;
+      this.fail("BadRequestException", "Could not decode the event-stream message.", "exception");
+      return;
+    }
+    this.onAudioMessage(inner);
+  }
+
+  /** An AudioEvent message; an empty one (on the WebSocket route) ends the audio. */
+  private onAudioMessage(inner: Message): void {
     if (
       str(inner.headers[":event-type"]) !== "AudioEvent" ||
       str(inner.headers[":message-type"]) !== "event"
     ) {
       this.fail("BadRequestException", "Unexpected event type in the audio stream.", "exception");
+      return;
+    }
+    if (inner.body.length === 0 && this.wire.transport === "websocket") {
+      this.onEndFrame();
       return;
     }
     this.onAudio(Buffer.from(inner.body));
@@ -353,29 +402,28 @@ class EmulatedStream {
         // client never sees the reset at all.
         this.send(transcriptEvent([]));
         this.finish("fault");
-        this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        this.wire.reset();
         return;
       case "goaway":
         this.release();
         this.send(transcriptEvent([]));
         this.finish("fault");
-        this.stream.session?.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR);
-        this.stream.session?.destroy();
+        this.wire.goaway();
         return;
       case "tcp-reset":
         this.release();
         this.finish("fault");
-        this.stream.session?.socket.resetAndDestroy();
+        this.wire.tcpReset();
         return;
       case "end":
         this.release();
         this.finish("fault");
-        this.stream.end();
+        this.wire.end();
         return;
       case "destroy":
         this.release();
         this.finish("fault");
-        this.stream.session?.destroy();
+        this.wire.destroy();
         return;
       case "stall":
         this.stalled = true;
@@ -386,7 +434,7 @@ class EmulatedStream {
         return;
       case "error":
         this.release();
-        this.stream.write(
+        this.wire.write(
           this.emu.codec.encode({
             headers: {
               ":message-type": { type: "string", value: "error" },
@@ -397,7 +445,7 @@ class EmulatedStream {
           }),
         );
         this.finish("fault");
-        this.stream.end();
+        this.wire.end();
         return;
       default:
         return;
@@ -431,7 +479,7 @@ class EmulatedStream {
     }
     this.release();
     this.finish("end-frame");
-    this.stream.end();
+    this.wire.end();
   }
 
   /** Content time of each 10 ms block of audio, and the words of the script it completes. */
@@ -579,15 +627,15 @@ class EmulatedStream {
       body: fromUtf8(JSON.stringify(body)),
     };
     if (!this.released) this.held.push(msg);
-    else this.stream.write(this.emu.codec.encode(msg));
+    else this.wire.write(this.emu.codec.encode(msg));
   }
 
   private release(): void {
     if (this.released) return;
     this.released = true;
     clearTimeout(this.firstTimer);
-    if (this.stream.destroyed || this.stream.closed) return;
-    for (const m of this.held) this.stream.write(this.emu.codec.encode(m));
+    if (!this.wire.writable) return;
+    for (const m of this.held) this.wire.write(this.emu.codec.encode(m));
     this.held = [];
   }
 
@@ -596,8 +644,8 @@ class EmulatedStream {
     if (this.finished) return;
     this.release();
     this.record.exceptions.push({ type, message });
-    if (!this.stream.destroyed && !this.stream.closed) {
-      this.stream.write(
+    if (this.wire.writable) {
+      this.wire.write(
         this.emu.codec.encode({
           headers: {
             ":message-type": { type: "string", value: "exception" },
@@ -607,7 +655,7 @@ class EmulatedStream {
           body: fromUtf8(JSON.stringify({ Message: message })),
         }),
       );
-      this.stream.end();
+      this.wire.end();
     }
     this.finish(closedBy);
   }
@@ -621,7 +669,7 @@ class EmulatedStream {
     this.emu.streamFinished(this);
   }
 
-  private onClose(): void {
+  onClose(): void {
     this.finish("client");
   }
 }
@@ -704,6 +752,14 @@ export class AwsTranscribeEmulator {
   /** Faults for the coming streams: each new request takes the next list (empty = healthy). */
   readonly plannedFaults: Fault[][] = [];
   private readonly server: Http2Server;
+  /** HTTP/1.1 on a port of its own (the service's is 8443): the WebSocket routes. */
+  private readonly http1 = http.createServer();
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 1 << 20,
+  });
+  private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<Http2Session>();
   private readonly active = new Set<EmulatedStream>();
   private readonly bySessionId = new Map<string, EmulatedStream>();
@@ -711,6 +767,7 @@ export class AwsTranscribeEmulator {
   /** Requests refused during outages. */
   outageRequests = 0;
   port = 0;
+  wsPort = 0;
 
   constructor(readonly options: EmulatorOptions) {
     this.server = http2.createServer();
@@ -723,10 +780,27 @@ export class AwsTranscribeEmulator {
       stream.on("error", () => undefined);
       void this.onRequest(stream, headers);
     });
+    this.http1.on("request", (_req: IncomingMessage, res: http.ServerResponse) => {
+      res.writeHead(404, { "content-type": "application/json" }).end('{"Message":"Unknown operation."}');
+    });
+    this.http1.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      socket.on("error", () => undefined);
+      void this.onUpgrade(req, socket, head);
+    });
+    this.http1.on("connection", (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+      socket.on("error", () => undefined);
+    });
   }
 
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The endpoint of the WebSocket routes (the service's is the same host on port 8443). */
+  get wsEndpoint(): string {
+    return `http://127.0.0.1:${this.wsPort}`;
   }
 
   get activeStreams(): number {
@@ -767,12 +841,17 @@ export class AwsTranscribeEmulator {
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
     this.port = (this.server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => this.http1.listen(0, "127.0.0.1", resolve));
+    this.wsPort = (this.http1.address() as AddressInfo).port;
     return this;
   }
 
   async stop(): Promise<void> {
     for (const s of this.sessions) s.destroy();
+    for (const c of this.wss.clients) c.terminate();
+    for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => this.http1.close(() => resolve()));
   }
 
   streamFinished(s: EmulatedStream): void {
@@ -796,6 +875,41 @@ export class AwsTranscribeEmulator {
       "x-amzn-requestid": randomUUID(),
     });
     stream.end(JSON.stringify({ Message: message }));
+  }
+
+  /**
+   * What both transports check once the caller is authenticated (throttling, parameters, concurrency,
+   * the session id): the session id to stream under, or null when the request was refused.
+   */
+  private admit(
+    headers: Record<string, string>,
+    faults: Fault[],
+    standard: boolean,
+    refuse: (status: number, type: string, message: string) => void,
+  ): string | null {
+    if (faults.some((f) => f.kind === "throttle")) {
+      refuse(429, "LimitExceededException", MESSAGES.concurrency);
+      return null;
+    }
+    const invalid = standard ? validateStandardRequest(headers) : validateRequest(headers);
+    if (invalid !== null) {
+      refuse(400, "BadRequestException", invalid);
+      return null;
+    }
+    if (this.active.size >= (this.options.maxConcurrentStreams ?? 25)) {
+      refuse(429, "LimitExceededException", MESSAGES.concurrency);
+      return null;
+    }
+    const sessionId = headers["x-amzn-transcribe-session-id"] ?? randomUUID();
+    const older = this.bySessionId.get(sessionId);
+    if (older) older.fail("ConflictException", MESSAGES.conflict, "conflict");
+    return sessionId;
+  }
+
+  private opened(s: EmulatedStream): void {
+    this.streams.push(s.record);
+    this.active.add(s);
+    this.bySessionId.set(s.record.sessionId, s);
   }
 
   private async onRequest(stream: ServerHttp2Stream, raw: IncomingHttpHeaders): Promise<void> {
@@ -837,23 +951,10 @@ export class AwsTranscribeEmulator {
       this.reject(stream, 403, "InvalidSignatureException", MESSAGES.badSignature, headers);
       return;
     }
-    if (faults.some((f) => f.kind === "throttle")) {
-      this.reject(stream, 429, "LimitExceededException", MESSAGES.concurrency, headers);
-      return;
-    }
-    const invalid = path === STANDARD_PATH ? validateStandardRequest(headers) : validateRequest(headers);
-    if (invalid !== null) {
-      this.reject(stream, 400, "BadRequestException", invalid, headers);
-      return;
-    }
-    if (this.active.size >= (this.options.maxConcurrentStreams ?? 25)) {
-      this.reject(stream, 429, "LimitExceededException", MESSAGES.concurrency, headers);
-      return;
-    }
-    const sessionId = headers["x-amzn-transcribe-session-id"] ?? randomUUID();
-    const older = this.bySessionId.get(sessionId);
-    if (older) older.fail("ConflictException", MESSAGES.conflict, "conflict");
-    if (stream.destroyed) return;
+    const sessionId = this.admit(headers, faults, path === STANDARD_PATH, (status, type, message) =>
+      this.reject(stream, status, type, message, headers),
+    );
+    if (sessionId === null || stream.destroyed) return;
     const echo: Record<string, string> = {};
     for (const [k, v] of Object.entries(headers)) if (k.startsWith("x-amzn-transcribe-")) echo[k] = v;
     stream.respond({
@@ -865,7 +966,7 @@ export class AwsTranscribeEmulator {
     });
     const s = new EmulatedStream(
       this,
-      stream,
+      http2Wire(stream),
       this.streams.length,
       headers,
       sessionId,
@@ -874,9 +975,91 @@ export class AwsTranscribeEmulator {
       auth.signature,
       faults,
     );
-    this.streams.push(s.record);
-    this.active.add(s);
-    this.bySessionId.set(sessionId, s);
+    stream.on("data", (chunk: Buffer) => s.onData(chunk));
+    stream.on("close", () => s.onClose());
+    this.opened(s);
+  }
+
+  /** An HTTP error answer to a WebSocket handshake, as the service gives one. */
+  private refuseUpgrade(
+    socket: Socket,
+    status: number,
+    type: string,
+    message: string,
+    headers: Record<string, string>,
+  ): void {
+    this.rejected.push({ status, type, message, headers });
+    const body = JSON.stringify({ Message: message });
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? "Error"}\r\n` +
+        "Content-Type: application/json\r\n" +
+        `x-amzn-ErrorType: ${type}:http://internal.amazon.com/coral/com.amazonaws.transcribe.streaming/\r\n` +
+        `x-amzn-RequestId: ${randomUUID()}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        "Connection: close\r\n\r\n" +
+        body,
+    );
+  }
+
+  /** `GET /…-transcription-websocket?…` with a presigned URL: the WebSocket routes. */
+  private async onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://emulator");
+    const path = url.pathname;
+    // The parameters as the HTTP/2 route has them (its headers), for the same checks and records.
+    const headers: Record<string, string> = { ":path": path, ":method": req.method ?? "GET" };
+    for (const [k, v] of url.searchParams) {
+      if (!k.startsWith("X-Amz-") && k !== "user-agent") headers[`x-amzn-transcribe-${k}`] = v;
+    }
+    const refuse = (status: number, type: string, message: string): void =>
+      this.refuseUpgrade(socket, status, type, message, headers);
+    if (req.method !== "GET" || (path !== WS_PATH && path !== STANDARD_WS_PATH)) {
+      refuse(404, "UnknownOperationException", "Unknown operation.");
+      return;
+    }
+    if (this.outage !== null) {
+      this.outageRequests++;
+      if (this.outage === "unavailable") {
+        refuse(503, "ServiceUnavailableException", defaultMessage("ServiceUnavailableException"));
+      } else socket.resetAndDestroy();
+      return;
+    }
+    const faults = this.plannedFaults.shift() ?? [];
+    if (faults.some((f) => f.kind === "reject-auth")) {
+      refuse(403, "InvalidSignatureException", MESSAGES.badSignature);
+      return;
+    }
+    const check: PresignCheck = await verifyPresignedUrl(
+      url,
+      String(req.headers.host ?? ""),
+      this.options.credentials ?? DEFAULT_CREDENTIALS,
+      new Date(),
+    );
+    if (!check.ok) {
+      refuse(403, check.type, check.message);
+      return;
+    }
+    const sessionId = this.admit(headers, faults, path === STANDARD_WS_PATH, refuse);
+    if (sessionId === null || socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const s = new EmulatedStream(
+        this,
+        websocketWire(ws, socket),
+        this.streams.length,
+        headers,
+        sessionId,
+        check.secret,
+        check.region,
+        check.signature,
+        faults,
+      );
+      ws.on("message", (data: Buffer, isBinary: boolean) => {
+        if (isBinary) s.onMessage(data);
+        else s.fail("BadRequestException", "Unexpected WebSocket frame received.", "exception");
+      });
+      ws.on("close", () => s.onClose());
+      ws.on("error", () => undefined);
+      this.opened(s);
+    });
   }
 }
 

@@ -103,3 +103,94 @@ export function eventSignature(opts: {
   const kSigning = hmac(hmac(hmac(kDate, opts.region), opts.service), "aws4_request");
   return hmac(kSigning, stringToSign).toString("hex");
 }
+
+/** The service's answer to a presigned URL: accepted (with what the stream needs), or refused. */
+export type PresignCheck =
+  | { ok: true; secret: string; region: string; signature: string }
+  | { ok: false; type: string; message: string };
+
+const amzDate = (d: Date): string =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
+
+/**
+ * Checks a presigned WebSocket URL as the service does: SigV4 query authentication with only `host`
+ * signed, a known access key, an X-Amz-Expires of at most 300 s that has not run out, and the
+ * signature recomputed with the SDK's own signer over everything else in the URL (a changed parameter
+ * is a tampered URL).
+ */
+export async function verifyPresignedUrl(
+  url: URL,
+  host: string,
+  credentials: Record<string, string>,
+  now: Date,
+): Promise<PresignCheck> {
+  const q = url.searchParams;
+  const bad = { ok: false as const, type: "InvalidSignatureException", message: SIGNATURE_MISMATCH };
+  const cred = /^([^/]+)\/(\d{8})\/([^/]+)\/transcribe\/aws4_request$/.exec(q.get("X-Amz-Credential") ?? "");
+  const date = parseAmzDate(q.get("X-Amz-Date") ?? "");
+  const expires = Number(q.get("X-Amz-Expires"));
+  const signature = q.get("X-Amz-Signature") ?? "";
+  if (
+    q.get("X-Amz-Algorithm") !== "AWS4-HMAC-SHA256" ||
+    !cred ||
+    !date ||
+    !/^[0-9a-f]{64}$/.test(signature)
+  ) {
+    return {
+      ok: false,
+      type: "MissingAuthenticationTokenException",
+      message: "Missing Authentication Token",
+    };
+  }
+  const secret = credentials[cred[1]];
+  if (secret === undefined) {
+    return { ok: false, type: "UnrecognizedClientException", message: UNKNOWN_KEY };
+  }
+  if (q.get("X-Amz-SignedHeaders") !== "host" || !Number.isInteger(expires) || expires < 1 || expires > 300) {
+    return bad;
+  }
+  if (now.getTime() > date.getTime() + expires * 1000) {
+    const earliest = new Date(now.getTime() - expires * 1000);
+    return {
+      ok: false,
+      type: "InvalidSignatureException",
+      message: `Signature expired: ${amzDate(date)} is now earlier than ${amzDate(earliest)} (${amzDate(now)} - ${Math.round(expires / 60)} min.)`,
+    };
+  }
+  const query: Record<string, string> = {};
+  for (const [k, v] of q) {
+    if (!/^X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|Security-Token)$/.test(k))
+      query[k] = v;
+  }
+  const token = q.get("X-Amz-Security-Token");
+  const signer = new SignatureV4({
+    service: "transcribe",
+    region: cred[3],
+    credentials: {
+      accessKeyId: cred[1],
+      secretAccessKey: secret,
+      ...(token !== null ? { sessionToken: token } : {}),
+    },
+    sha256: Sha256,
+  });
+  const again = await signer.presign(
+    {
+      method: "GET",
+      protocol: "wss:",
+      hostname: host.replace(/:\d+$/, ""),
+      path: url.pathname,
+      query,
+      headers: { host },
+    },
+    { expiresIn: expires, signingDate: date },
+  );
+  if (again.query?.["X-Amz-Signature"] !== signature) return bad;
+  return { ok: true, secret, region: cred[3], signature };
+}
+
+const SIGNATURE_MISMATCH =
+  "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+const UNKNOWN_KEY = "The security token included in the request is invalid.";
