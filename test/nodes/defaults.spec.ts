@@ -1,6 +1,7 @@
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { strict as assert } from "node:assert";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import vm from "node:vm";
 import type { NodeMessage } from "node-red";
@@ -174,6 +175,9 @@ let s3: LocalS3;
 let batch: AwsBatchTranscribeEmulator;
 let mllp: Peer;
 let fhir: FhirPeer;
+// Node-RED always has a user directory; the durable queues of mllp-endpoint and fhir-server (their
+// default queue store) live below it. The test helper sets none, so this suite gives it one.
+const userDir = mkdtempSync(join(tmpdir(), "defaults-spec-"));
 
 /**
  * A config node as a flow may hold it: its id and type, plus only what points it at the local peer
@@ -415,6 +419,7 @@ describe(`node defaults: every type starts with a minimal configuration (${runti
     client.destroy();
     mllp = await medplumPeer("AA");
     fhir = await stubFhirServer();
+    helper.settings({ userDir });
   });
 
   after(async () => {
@@ -424,6 +429,7 @@ describe(`node defaults: every type starts with a minimal configuration (${runti
     await s3.stop();
     await mllp.close();
     await fhir.close();
+    rmSync(userDir, { recursive: true, force: true });
   });
 
   afterEach(() => helper.unload());

@@ -186,6 +186,11 @@ export class DurableQueue<R> {
     return this.options.maxBytes;
   }
 
+  /** The message on the wire right now, if any. */
+  get sending(): QueueItem | undefined {
+    return this.inFlight;
+  }
+
   /** The queued messages in delivery order (read-only view for the admin endpoint and status). */
   list(): readonly QueueItem[] {
     return this.items;
