@@ -208,6 +208,11 @@ export = function register(RED: NodeAPI): void {
       },
     };
     durable?.register(node.id, listener);
+    // The depth of a queue recovered from disk shows at once.
+    durable?.ready.then(
+      () => status.update(),
+      () => undefined,
+    );
 
     node.on("input", (msg, send, done) => {
       const checked = checkTranscriptDocument(msg.payload);

@@ -254,6 +254,11 @@ function durableMllpOut(
     },
   };
   queue.register(node.id, listener);
+  // The depth of a queue recovered from disk shows at once.
+  queue.ready.then(
+    () => status.update(),
+    () => undefined,
+  );
 
   node.on("input", (msg, _send, done) => {
     const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString("utf8") : msg.payload;

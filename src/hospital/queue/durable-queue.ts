@@ -322,6 +322,8 @@ export class DurableQueue<R> {
     if (!this.running || this.loop) return;
     this.loop = this.run().finally(() => {
       this.loop = undefined;
+      // A message queued between the loop's last look and its end would wait for the next one.
+      if (this.running && this.items.length > 0 && this.waitTimer === undefined) this.kick();
     });
     settleGuarded(this.loop, this.options.onError);
   }
