@@ -393,6 +393,15 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
   beforeEach(() => {
     queueDir = mkdtempSync(join(tmpdir(), "mllp-queue-"));
   });
+
+  /**
+   * A receiver that is down: it drops every connection as soon as a message arrives (a port that
+   * nothing listens on could be taken by the test runtime's own HTTP server meanwhile).
+   */
+  async function downPeer(): Promise<number> {
+    peer = await rawPeer((socket) => socket.destroy());
+    return peer.port;
+  }
   afterEach(async () => {
     await helper.unload();
     await peer?.close();
@@ -401,7 +410,7 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
   });
 
   it("is done() only once the message is in the journal, keeps it across a restart while the receiver is down, then delivers it once with the same MSH-10", async () => {
-    const port = await freePort();
+    const port = await downPeer();
     await loadDurable(port);
     const done = nextMessage("done");
     helper.getNode("send").receive({ payload: hl7("CTRL-0001") });
@@ -412,6 +421,7 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     await helper.unload();
 
     // Node-RED restarts; the receiver is back.
+    await peer?.close();
     const p = await start(medplumPeer("AA"));
     await loadDurable(p.port, { port: String(p.port) });
     const accepted = await nextMessage("accepted", 5000);
@@ -430,7 +440,7 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
   });
 
   it("keeps order across a restart while the receiver is down, telling Catch that the head stays queued", async () => {
-    const port = await freePort();
+    const port = await downPeer();
     await loadDurable(port);
     const caught = collect("caught");
     for (const id of ["A-1", "A-2", "A-3"]) helper.getNode("send").receive({ payload: hl7(id) });
@@ -440,6 +450,7 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
       /stays queued on disk/,
     );
     const seen: string[] = [];
+    await peer?.close();
     peer = await rawPeer((socket, chunk) => {
       const id = controlIdIn(chunk.toString("latin1"));
       seen.push(id);
@@ -466,7 +477,7 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
   });
 
   it("refuses a message past the queue bound through catch, naming the receiver and the bound", async () => {
-    const port = await freePort();
+    const port = await downPeer();
     await loadDurable(port, { queueDepth: "2" });
     const caught = collect("caught");
     for (const id of ["F-1", "F-2", "F-3"]) helper.getNode("send").receive({ payload: hl7(id) });
