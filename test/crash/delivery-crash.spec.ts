@@ -1,10 +1,12 @@
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { FrameDecoder } from "../../src/hospital/mllp/frame";
+import { documentWithText } from "../support/documents";
 import { ackFrame, controlIdIn, freePort } from "../support/hl7-peers";
 
 /**
@@ -28,6 +30,8 @@ import { ackFrame, controlIdIn, freePort } from "../support/hl7-peers";
  */
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 100);
+/** The FHIR variant is smaller: the same machinery, another transport. */
+const FHIR_KILLS = Number(process.env.CRASH_FHIR_KILLS ?? 15);
 const SEED = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
 const root = join(__dirname, "../..");
 const nodeRedDir = dirname(require.resolve("node-red/package.json"));
@@ -61,9 +65,61 @@ type LogEvent =
   | { kind: "kill" }
   | { kind: "repost"; id: string };
 
-async function receiver(
-  log: LogEvent[],
-): Promise<{ port: number; accepted: string[]; close(): Promise<void> }> {
+interface Receiver {
+  /** Where the destination points: the MLLP port, or the FHIR server's port. */
+  port: number;
+  accepted: string[];
+  close(): Promise<void>;
+}
+
+/** Logs a reception, keeps the first copy of each id. */
+function receive(log: LogEvent[], seen: Set<string>, accepted: string[], id: string): void {
+  const duplicate = seen.has(id);
+  log.push({ kind: "received", id, duplicate });
+  if (!duplicate) {
+    seen.add(id);
+    accepted.push(id);
+  }
+}
+
+/**
+ * A FHIR server that takes each transaction once by its Bundle.identifier (a resend answers 200 as a
+ * conditional create would) and logs every event like the MLLP receiver.
+ */
+async function fhirReceiver(log: LogEvent[]): Promise<Receiver> {
+  const accepted: string[] = [];
+  const seen = new Set<string>();
+  const sockets = new Set<net.Socket>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { identifier?: { value?: string } };
+      const id = (body.identifier?.value ?? "").replace(/^urn:uuid:/, "");
+      receive(log, seen, accepted, id);
+      res.writeHead(200, { "content-type": "application/fhir+json" });
+      res.end(JSON.stringify({ resourceType: "Bundle", type: "transaction-response", entry: [] }));
+      log.push({ kind: "ack", id });
+    });
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The MLLP receiver: answers AA to everything and logs every event. */
+async function mllpReceiver(log: LogEvent[]): Promise<Receiver> {
   const accepted: string[] = [];
   const seen = new Set<string>();
   const sockets = new Set<net.Socket>();
@@ -75,12 +131,7 @@ async function receiver(
     socket.on("data", (chunk) => {
       for (const message of decoder.push(chunk)) {
         const id = controlIdIn(message);
-        const duplicate = seen.has(id);
-        log.push({ kind: "received", id, duplicate });
-        if (!duplicate) {
-          seen.add(id);
-          accepted.push(id);
-        }
+        receive(log, seen, accepted, id);
         socket.write(ackFrame(id, "AA"));
         log.push({ kind: "ack", id });
       }
@@ -99,13 +150,21 @@ async function receiver(
 }
 
 /** A user directory with the built package linked in, only the nodes the flow uses, and the flow. */
-function userDirectory(mllpPort: number): string {
+type Kind = "mllp" | "fhir";
+
+function userDirectory(kind: Kind, receiverPort: number): string {
   const dir = mkdtempSync(join(tmpdir(), "delivery-crash-"));
   mkdirSync(join(dir, "node_modules", "@medstream"), { recursive: true });
   symlinkSync(root, join(dir, "node_modules", "@medstream", "node-red-medical-transcription"), "dir");
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "crash-user", private: true }));
   // Start-up time is most of each cycle: load only the nodes the flow uses.
-  const keep = new Set(["21-httpin.js", "25-catch.js", "24-complete.js", "mllp-out.js", "mllp-endpoint.js"]);
+  const keep = new Set([
+    "21-httpin.js",
+    "25-catch.js",
+    "24-complete.js",
+    "15-change.js",
+    ...(kind === "mllp" ? ["mllp-out.js", "mllp-endpoint.js"] : ["fhir-document.js", "fhir-server.js"]),
+  ]);
   const files: string[] = [];
   const walk = (d: string): void => {
     for (const f of readdirSync(d, { withFileTypes: true })) {
@@ -132,24 +191,56 @@ function userDirectory(mllpPort: number): string {
   const flow = [
     { id: "tab", type: "tab", label: "crash" },
     { ...at, id: "in", z: "tab", type: "http in", url: "/doc", method: "post", wires: [["send"]] },
-    { ...at, id: "send", z: "tab", type: "mllp-out", endpoint: "ep", wires: [[], [], []] },
+    kind === "mllp"
+      ? { ...at, id: "send", z: "tab", type: "mllp-out", endpoint: "dest", wires: [[], [], []] }
+      : {
+          ...at,
+          id: "send",
+          z: "tab",
+          type: "fhir-document",
+          server: "dest",
+          patient: '{"reference":"Patient/p1"}',
+          patientType: "json",
+          wires: [[], [], []],
+        },
     { ...at, id: "complete", z: "tab", type: "complete", scope: ["send"], wires: [["ok"]] },
     { ...at, id: "ok", z: "tab", type: "http response", statusCode: "200", wires: [] },
-    { ...at, id: "catch", z: "tab", type: "catch", scope: ["send"], uncaught: false, wires: [["refused"]] },
-    { ...at, id: "refused", z: "tab", type: "http response", statusCode: "503", wires: [] },
+    { ...at, id: "catch", z: "tab", type: "catch", scope: ["send"], uncaught: false, wires: [["why"]] },
     {
-      id: "ep",
-      type: "mllp-endpoint",
-      name: "crash receiver",
-      host: "127.0.0.1",
-      port: String(mllpPort),
-      connectTimeout: "1",
-      ackTimeout: "2",
-      retries: "0",
-      backoff: "0.02",
-      backoffMax: "0.2",
-      queueStore: "disk",
+      ...at,
+      id: "why",
+      z: "tab",
+      type: "change",
+      rules: [{ t: "set", p: "payload", pt: "msg", to: "error.message", tot: "msg" }],
+      wires: [["refused"]],
     },
+    { ...at, id: "refused", z: "tab", type: "http response", statusCode: "503", wires: [] },
+    kind === "mllp"
+      ? {
+          id: "dest",
+          type: "mllp-endpoint",
+          name: "crash receiver",
+          host: "127.0.0.1",
+          port: String(receiverPort),
+          connectTimeout: "1",
+          ackTimeout: "2",
+          retries: "0",
+          backoff: "0.02",
+          backoffMax: "0.2",
+          queueStore: "disk",
+        }
+      : {
+          id: "dest",
+          type: "fhir-server",
+          name: "crash server",
+          baseUrl: `http://127.0.0.1:${receiverPort}/fhir`,
+          auth: "none",
+          timeout: "2",
+          retries: "0",
+          backoff: "0.02",
+          backoffMax: "0.2",
+          queueStore: "disk",
+        },
   ];
   writeFileSync(join(dir, "flows.json"), JSON.stringify(flow));
   return dir;
@@ -178,11 +269,33 @@ function startNodeRed(userDir: string, port: number): Child {
 describe("durable delivery queue under kill -9 (a real Node-RED process)", function () {
   this.timeout(0);
 
-  it(`delivers every document exactly once to a receiver that drops duplicates, across ${KILLS} SIGKILLs at random moments (seed ${SEED})`, async () => {
+  it(`mllp-out: delivers every document exactly once to a receiver that drops duplicates, across ${KILLS} SIGKILLs at random moments (seed ${SEED})`, () =>
+    crashRun("mllp", KILLS));
+
+  it(`fhir-document: delivers every transaction exactly once to a server that drops duplicates, across ${FHIR_KILLS} SIGKILLs at random moments (seed ${SEED})`, () =>
+    crashRun("fhir", FHIR_KILLS));
+});
+
+/** The document the poster sends as its n-th: HL7 text for mllp-out, a transcript document for fhir-document. */
+function documentFor(kind: Kind, n: number): { id: string; type: string; body: string } {
+  if (kind === "mllp") {
+    const id = `DOC-${String(n).padStart(6, "0")}`;
+    return { id, type: "text/plain", body: hl7(id) };
+  }
+  const id = `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+  return {
+    id,
+    type: "application/json",
+    body: JSON.stringify(documentWithText("Synthetic dictation text. ".repeat(20), id)),
+  };
+}
+
+async function crashRun(kind: Kind, kills: number): Promise<void> {
+  {
     const rng = random(SEED);
     const log: LogEvent[] = [];
-    const peer = await receiver(log);
-    const userDir = userDirectory(peer.port);
+    const peer = kind === "mllp" ? await mllpReceiver(log) : await fhirReceiver(log);
+    const userDir = userDirectory(kind, peer.port);
     const httpPort = await freePort();
     const url = `http://127.0.0.1:${httpPort}/doc`;
     /** Documents that got their 200 (on disk), in order; and the ones posted again. */
@@ -192,12 +305,14 @@ describe("durable delivery queue under kill -9 (a real Node-RED process)", funct
     /** Set when the test ends either way: the poster gives up the document in progress. */
     let stopped = false;
     let next = 1;
+    /** What the flow answered last when it refused a document (for the failure message). */
+    let lastRefusal = "";
     const started = Date.now();
 
     // The poster: document after document, each until it gets a 200.
     const poster = (async () => {
       while (posting) {
-        const id = `DOC-${String(next).padStart(6, "0")}`;
+        const { id, type, body } = documentFor(kind, next);
         let tries = 0;
         for (;;) {
           if (stopped) return;
@@ -208,11 +323,13 @@ describe("durable delivery queue under kill -9 (a real Node-RED process)", funct
           }
           const res = await fetch(url, {
             method: "POST",
-            headers: { "content-type": "text/plain" },
-            body: hl7(id),
+            headers: { "content-type": type },
+            body,
             signal: AbortSignal.timeout(5000),
           }).catch(() => undefined);
           if (res?.status === 200) break;
+          if (res && res.status !== 503) lastRefusal = `HTTP ${res.status}: ${await res.text()}`;
+          else if (res) lastRefusal = `HTTP 503: ${await res.text()}`;
           await sleep(20);
         }
         confirmed.push(id);
@@ -222,7 +339,7 @@ describe("durable delivery queue under kill -9 (a real Node-RED process)", funct
 
     let child: Child | undefined;
     try {
-      for (let kill = 0; kill < KILLS; kill++) {
+      for (let kill = 0; kill < kills; kill++) {
         child = startNodeRed(userDir, httpPort);
         const during = rng() < 0.2;
         if (during) {
@@ -244,7 +361,11 @@ describe("durable delivery queue under kill -9 (a real Node-RED process)", funct
       // The last start: no kill. Post the document in progress to the end, then wait for delivery.
       child = startNodeRed(userDir, httpPort);
       posting = false;
-      await poster;
+      // A document that can never be taken (a refusal) fails the test instead of hanging it.
+      const gaveUp = sleep(60_000).then(() => {
+        stopped = true;
+      });
+      await Promise.race([poster, gaveUp]);
       const deadline = Date.now() + 60_000;
       while (peer.accepted.length < confirmed.length && Date.now() < deadline) await sleep(50);
     } finally {
@@ -263,16 +384,19 @@ describe("durable delivery queue under kill -9 (a real Node-RED process)", funct
     const duplicates = log.filter((e) => e.kind === "received" && e.duplicate).length;
     const violations = resendsOfRecordedAcks(log);
     console.log(
-      `      ${KILLS} kills in ${Math.round((Date.now() - started) / 1000)} s: ${confirmed.length} documents confirmed, ` +
+      `      ${kind}: ${kills} kills in ${Math.round((Date.now() - started) / 1000)} s: ${confirmed.length} documents confirmed, ` +
         `${peer.accepted.length} accepted, ${received} receptions, ${duplicates} duplicates dropped by the receiver, ` +
         `${reposted.size} posted again by the client`,
     );
-    assert.ok(confirmed.length > KILLS / 2, `only ${confirmed.length} documents got through`);
+    assert.ok(
+      confirmed.length > kills / 2,
+      `only ${confirmed.length} documents got through (${lastRefusal})`,
+    );
     // None lost, none accepted twice, in order.
     assert.deepEqual(peer.accepted, confirmed);
     assert.deepEqual(violations, [], "a resend of an id whose ACK had been recorded");
-  });
-});
+  }
+}
 
 /**
  * The resends of an acknowledged id that the queue may not make. After the ACK of X, the process
