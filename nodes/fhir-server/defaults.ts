@@ -12,4 +12,6 @@ export const DEFAULTS = {
   backoffMax: "60",
   queueDepth: "1000",
   queueMegabytes: "64",
+  queueStore: "disk",
+  queueDir: "",
 };

@@ -1,9 +1,18 @@
 import type { NodeAPI, NodeDef } from "node-red";
-import { FhirSender, type FhirSendOptions } from "../../src/hospital/fhir/send";
+import {
+  FhirSender,
+  type FhirEvent,
+  type FhirOutcome,
+  type FhirSendOptions,
+} from "../../src/hospital/fhir/send";
 import { tlsFetch } from "../../src/hospital/fhir/tls-fetch";
+import { Destination } from "../../src/hospital/queue/destination";
+import { fhirAttempt } from "../../src/hospital/queue/outcomes";
 import { numberSetting, QUEUE_LIMITS } from "../../src/hospital/settings";
 import { checkClientTls, TlsSettingError, type ClientTlsSettings } from "../../src/hospital/tls-options";
-import { internalErrorReporter, withDefaults } from "../shared/node-red";
+import { registerQueueAdmin } from "../mllp-endpoint/queue-admin";
+import { queueBaseDir, queueDiskBytes } from "../mllp-endpoint/queue-settings";
+import { internalErrorReporter, nodeScheduler, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import type { FhirServerNode } from "./types";
 
@@ -24,6 +33,10 @@ interface FhirServerDef extends NodeDef {
   queueDepth: string | number;
   /** MiB of transactions waiting or in flight to this server at most. */
   queueMegabytes: string | number;
+  /** "disk" (durable journal, the default) or "memory" (lost on a restart). */
+  queueStore: string;
+  /** Base directory of the durable queues; empty: <userDir>/medstream-queue. */
+  queueDir: string;
 }
 
 interface FhirServerCredentials {
@@ -135,18 +148,63 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, rawConfig);
     const config = withDefaults(rawConfig, DEFAULTS);
     const creds = (this as unknown as { credentials?: FhirServerCredentials }).credentials ?? {};
+    const onError = internalErrorReporter(this, "fhir-server");
     try {
       // One sender per server: every fhir-document using it shares one bounded, ordered queue.
-      this.sender = new FhirSender({
-        ...senderOptions(RED, config, creds),
-        onError: internalErrorReporter(this, "fhir-server"),
-      });
+      const options = senderOptions(RED, config, creds);
+      const sender = new FhirSender({ ...options, onError });
+      if (config.queueStore !== "memory") {
+        if (config.queueStore !== "disk") {
+          throw new Error(RED._("fhir-server.errors.badStore", { stores: "disk, memory" }));
+        }
+        const baseDir = queueBaseDir(RED, config.queueDir);
+        if (!baseDir) throw new Error(RED._("fhir-server.errors.noQueueDir"));
+        const maxBytes = options.maxQueueBytes ?? 0;
+        // The journal, not the sender, holds the queue: the sender sees one transaction at a time.
+        this.destination = new Destination<FhirOutcome, FhirEvent>({
+          id: this.id,
+          name: this.name || "fhir-server",
+          kind: "fhir",
+          baseDir,
+          maxMessages: options.maxQueue ?? 0,
+          maxBytes,
+          maxDiskBytes: queueDiskBytes(maxBytes),
+          backoffMs: options.backoffMs,
+          backoffMaxMs: options.backoffMaxMs,
+          send: (item, onEvent) => sender.postText(item.body, onEvent).then(fhirAttempt),
+          abort: () => sender.close(),
+          onOrphan: (_item, outcome) => {
+            this.warn(RED._("fhir-server.errors.orphan", { outcome: outcome.kind }));
+          },
+          scheduler: nodeScheduler(this, "fhir-server"),
+          onError,
+        });
+        this.destination.ready.catch((err: unknown) => {
+          this.error(
+            RED._("fhir-server.errors.queueOpen", {
+              error: err instanceof Error ? err.message : String(err),
+            }),
+          );
+        });
+        registerQueueAdmin(RED);
+      }
+      // Only a fully configured server offers its sender: fhir-document refuses otherwise.
+      this.sender = sender;
     } catch (err) {
       this.configError = err instanceof Error ? err.message : String(err);
     }
     this.on("close", (_removed: boolean, done: () => void) => {
-      this.sender?.close();
-      done();
+      const destination = this.destination;
+      if (!destination) {
+        this.sender?.close();
+        done();
+        return;
+      }
+      // Transactions stay in the journal; the one in flight is sent again after the restart.
+      destination.close().then(done, (err: unknown) => {
+        onError(err instanceof Error ? err : new Error(String(err)));
+        done();
+      });
     });
   }
 

@@ -15,4 +15,6 @@ export const DEFAULTS = {
   keepOpen: true,
   queueDepth: "1000",
   queueMegabytes: "64",
+  queueStore: "disk",
+  queueDir: "",
 };

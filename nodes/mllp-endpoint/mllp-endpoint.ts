@@ -1,9 +1,18 @@
 import type { NodeAPI, NodeDef } from "node-red";
-import { MllpClient, type MllpClientOptions } from "../../src/hospital/mllp/client";
+import {
+  MllpClient,
+  type DeliveryEvent,
+  type DeliveryOutcome,
+  type MllpClientOptions,
+} from "../../src/hospital/mllp/client";
+import { Destination } from "../../src/hospital/queue/destination";
+import { mllpAttempt } from "../../src/hospital/queue/outcomes";
 import { numberSetting, QUEUE_LIMITS } from "../../src/hospital/settings";
 import { checkClientTls, TlsSettingError, type ClientTlsSettings } from "../../src/hospital/tls-options";
-import { internalErrorReporter, withDefaults } from "../shared/node-red";
+import { internalErrorReporter, nodeScheduler, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { registerQueueAdmin } from "./queue-admin";
+import { queueBaseDir, queueDiskBytes } from "./queue-settings";
 import type { MllpEndpointNode } from "./types";
 
 interface MllpEndpointDef extends NodeDef {
@@ -25,6 +34,10 @@ interface MllpEndpointDef extends NodeDef {
   queueDepth: string | number;
   /** MiB of messages waiting or in flight to this receiver at most. */
   queueMegabytes: string | number;
+  /** "disk" (durable journal, the default) or "memory" (lost on a restart). */
+  queueStore: string;
+  /** Base directory of the durable queues; empty: <userDir>/medstream-queue. */
+  queueDir: string;
 }
 
 interface MllpEndpointCredentials {
@@ -95,19 +108,64 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, rawConfig);
     const config = withDefaults(rawConfig, DEFAULTS);
     const creds = (this as unknown as { credentials?: MllpEndpointCredentials }).credentials ?? {};
+    const onError = internalErrorReporter(this, "mllp-endpoint");
     try {
       // One client per endpoint: every mllp-out using it shares one connection, one message in
       // flight and one bounded queue.
-      this.client = new MllpClient({
-        ...endpointOptions(RED, config, creds),
-        onError: internalErrorReporter(this, "mllp-endpoint"),
-      });
+      const options = endpointOptions(RED, config, creds);
+      const client = new MllpClient({ ...options, onError });
+      if (config.queueStore !== "memory") {
+        if (config.queueStore !== "disk") {
+          throw new Error(RED._("mllp-endpoint.errors.badStore", { stores: "disk, memory" }));
+        }
+        const baseDir = queueBaseDir(RED, config.queueDir);
+        if (!baseDir) throw new Error(RED._("mllp-endpoint.errors.noQueueDir"));
+        const maxBytes = options.maxQueueBytes ?? 0;
+        // The journal, not the client, holds the queue: the client sees one message at a time.
+        this.destination = new Destination<DeliveryOutcome, DeliveryEvent>({
+          id: this.id,
+          name: this.name || "mllp-endpoint",
+          kind: "mllp",
+          baseDir,
+          maxMessages: options.maxQueue ?? 0,
+          maxBytes,
+          maxDiskBytes: queueDiskBytes(maxBytes),
+          backoffMs: options.backoffMs,
+          backoffMaxMs: options.backoffMaxMs,
+          send: (item, onEvent) => client.send(item.body, onEvent).then(mllpAttempt),
+          abort: () => client.close(),
+          onOrphan: (_item, outcome) => {
+            this.warn(RED._("mllp-endpoint.errors.orphan", { outcome: outcome.kind }));
+          },
+          scheduler: nodeScheduler(this, "mllp-endpoint"),
+          onError,
+        });
+        this.destination.ready.catch((err: unknown) => {
+          this.error(
+            RED._("mllp-endpoint.errors.queueOpen", {
+              error: err instanceof Error ? err.message : String(err),
+            }),
+          );
+        });
+        registerQueueAdmin(RED);
+      }
+      // Only a fully configured endpoint offers its client: mllp-out refuses otherwise.
+      this.client = client;
     } catch (err) {
       this.configError = err instanceof Error ? err.message : String(err);
     }
     this.on("close", (_removed: boolean, done: () => void) => {
-      this.client?.close();
-      done();
+      const destination = this.destination;
+      if (!destination) {
+        this.client?.close();
+        done();
+        return;
+      }
+      // Messages stay in the journal; the one in flight is sent again after the restart.
+      destination.close().then(done, (err: unknown) => {
+        onError(err instanceof Error ? err : new Error(String(err)));
+        done();
+      });
     });
   }
 

@@ -3,11 +3,21 @@ import type { AuditEvent } from "../../src/hospital/audit";
 import { sha256 } from "../../src/hospital/audit";
 import { messageControlId, messageTypeOf } from "../../src/hospital/hl7/ack";
 import type { DeliveryEvent, DeliveryOutcome } from "../../src/hospital/mllp/client";
+import type { AttemptResult, EnqueueRefusal, QueueItem } from "../../src/hospital/queue/durable-queue";
 import { settleGuarded } from "../../src/util/guard";
 import type { MllpEndpointNode } from "../mllp-endpoint/types";
 import { internalErrorReporter, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+
+/** The catalog key of each refusal of the durable queue. */
+const REFUSALS: ReadonlyMap<EnqueueRefusal, string> = new Map([
+  ["full-messages", "mllp-out.errors.queueFull"],
+  ["full-bytes", "mllp-out.errors.queueFull"],
+  ["full-disk", "mllp-out.errors.diskFull"],
+  ["write-failed", "mllp-out.errors.notStored"],
+  ["closed", "mllp-out.errors.notStored"],
+]);
 
 interface MllpOutDef extends NodeDef {
   endpoint: string;
@@ -31,6 +41,10 @@ export = function register(RED: NodeAPI): void {
     const destination = endpoint.name || "mllp-endpoint";
 
     const internalError = internalErrorReporter(node, "mllp-out");
+    if (endpoint.destination) {
+      durableMllpOut(RED, node, endpoint, destination, internalError);
+      return;
+    }
 
     const counts = { accepted: 0, rejected: 0, refused: 0 };
     const status = new StatusReporter(node, () => ({
@@ -134,3 +148,165 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType("mllp-out", MllpOutNode);
 };
+
+type OutMessage = NodeMessage & { ack?: unknown; delivery?: unknown };
+
+/**
+ * mllp-out over the endpoint's durable queue: a message is done() once it is fsynced in the journal;
+ * its outcome comes later on the first or second output (the original message while this node runs,
+ * else a message carrying the HL7 text), with the audit events on the third.
+ */
+function durableMllpOut(
+  RED: NodeAPI,
+  node: Node,
+  endpoint: MllpEndpointNode,
+  destination: string,
+  internalError: (err: Error, msg?: NodeMessage) => void,
+): void {
+  const queue = endpoint.destination;
+  if (!queue) return;
+  const retries = endpoint.client?.retries ?? 0;
+  /** The messages this node queued, by queue seq, to route their outcome with the original msg. */
+  const pending = new Map<number, NodeMessage>();
+  const counts = { accepted: 0, rejected: 0, refused: 0, failing: 0 };
+  const depth = (): number => queue.current?.depth ?? 0;
+  const status = new StatusReporter(node, () => ({
+    fill: counts.rejected > 0 || counts.refused > 0 || counts.failing > 0 ? "red" : "green",
+    shape: depth() > 0 ? "ring" : "dot",
+    text: RED._(counts.refused > 0 ? "mllp-out.status.countsFull" : "mllp-out.status.counts", {
+      ...counts,
+      queued: depth(),
+      depth: queue.current?.maxMessages ?? 0,
+    }),
+  }));
+  node.status({});
+
+  const audit = (item: QueueItem, fields: Partial<AuditEvent> & Pick<AuditEvent, "event">): void => {
+    const event: AuditEvent = {
+      time: new Date().toISOString(),
+      nodeId: node.id,
+      nodeType: "mllp-out",
+      destination,
+      protocol: "mllp",
+      messageType: messageTypeOf(item.body),
+      messageId: item.key,
+      ...fields,
+    };
+    node.send([null, null, { topic: "audit", payload: event }] as Ports);
+  };
+  const listener = {
+    onEvent: (item: QueueItem, e: DeliveryEvent): void => {
+      const common = { attempt: e.attempt };
+      if (e.type === "send")
+        audit(item, { event: "send", ...common, bytes: e.bytes, sha256: sha256(item.body) });
+      else if (e.type === "ack") audit(item, { event: "ack", ...common, outcome: e.code });
+      else if (e.type === "attempt-failed")
+        audit(item, { event: "attempt-failed", ...common, outcome: e.reason });
+      else audit(item, { event: "retry", ...common, delayMs: e.delayMs });
+    },
+    onRetry: (item: QueueItem, delayMs: number): void => {
+      // Told once per message (and on the status): it is kept and tried again until delivered or
+      // discarded through the admin endpoint.
+      if (item.attempts === 1) {
+        counts.failing++;
+        node.error(
+          new Error(
+            RED._("mllp-out.errors.retrying", {
+              destination,
+              reason: item.lastError ?? "",
+              attempts: 1 + retries,
+              seconds: Math.round(delayMs / 1000),
+            }),
+          ),
+          pending.get(item.seq) ?? {},
+        );
+      }
+      status.update();
+    },
+    onSettled: (item: QueueItem, outcome: AttemptResult<DeliveryOutcome>, recorded: boolean): void => {
+      if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
+      const result = outcome.result;
+      const accepted = result.status === "accepted";
+      if (item.attempts > 1 && counts.failing > 0) counts.failing--;
+      const msg = (pending.get(item.seq) ?? {
+        payload: item.body,
+        _msgid: RED.util.generateId(),
+      }) as OutMessage;
+      pending.delete(item.seq);
+      audit(item, {
+        event: accepted ? "delivered" : "rejected",
+        attempt: result.attempts,
+        outcome: result.status === "accepted" ? result.ack.code : result.reason,
+      });
+      if (!recorded) node.error(new Error(RED._("mllp-out.errors.endNotRecorded", { destination })), msg);
+      msg.delivery = {
+        status: result.status,
+        controlId: result.controlId,
+        attempts: item.attempts,
+        destination,
+        ...(result.status === "rejected" ? { reason: result.reason, detail: result.detail } : {}),
+      };
+      if (result.status === "accepted" || result.ack) msg.ack = result.ack;
+      counts[accepted ? "accepted" : "rejected"]++;
+      status.update();
+      node.send(accepted ? [msg, null, null] : [null, msg, null]);
+    },
+  };
+  queue.register(node.id, listener);
+  // The depth of a queue recovered from disk shows at once.
+  queue.ready.then(
+    () => status.update(),
+    () => undefined,
+  );
+
+  node.on("input", (msg, _send, done) => {
+    const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString("utf8") : msg.payload;
+    if (typeof text !== "string" || !text.startsWith("MSH")) {
+      done(new Error(RED._("mllp-out.errors.notHl7")));
+      return;
+    }
+    const controlId = messageControlId(text);
+    if (!controlId) {
+      done(new Error(RED._("mllp-out.errors.noControlId")));
+      return;
+    }
+    const stored = queue.enqueue(controlId, node.id, text).then((result) => {
+      if (!result.ok) {
+        // Never a silent drop: Catch nodes hear which receiver's queue refused it, and why.
+        counts.refused++;
+        status.update();
+        const q = queue.current;
+        done(
+          new Error(
+            RED._(REFUSALS.get(result.reason) ?? "mllp-out.errors.notStored", {
+              destination,
+              depth: q?.maxMessages ?? 0,
+              megabytes: (q?.maxBytes ?? 0) / (1024 * 1024),
+              detail: result.detail,
+            }),
+          ),
+        );
+        return;
+      }
+      if (pending.size >= (queue.current?.maxMessages ?? 0)) {
+        // Messages discarded through the admin endpoint never settle here: forget those.
+        const live = new Set(queue.current?.list().map((i) => i.seq));
+        for (const seq of pending.keys()) if (!live.has(seq)) pending.delete(seq);
+      }
+      pending.set(result.item.seq, msg);
+      status.update();
+      // On disk: the flow may forget it.
+      done();
+    });
+    settleGuarded(stored, (err) => {
+      internalError(err, msg);
+      done();
+    });
+  });
+
+  node.on("close", (_removed: boolean, done: () => void) => {
+    queue.unregister(node.id, listener);
+    status.close();
+    done();
+  });
+}

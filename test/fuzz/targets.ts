@@ -87,6 +87,8 @@ export function configNodes(p: Peers): {
     backoff: 0.01,
     backoffMax: 0.05,
     keepOpen: true,
+    // The in-memory queue: a durable one keeps (and retries) what a hostile peer never acknowledges.
+    queueStore: "memory",
   });
   const fhir = (id: string, baseUrl: string, quick = false): FlowNode => ({
     id,
@@ -98,6 +100,7 @@ export function configNodes(p: Peers): {
     retries: quick ? 0 : 1,
     backoff: 0.01,
     backoffMax: 0.05,
+    queueStore: "memory",
   });
   return {
     nodes: [

@@ -405,7 +405,8 @@ const EXERCISES: Record<string, Exercise> = {
 describe(`node defaults: every type starts with a minimal configuration (${runtimeLabel})`, function () {
   this.timeout(20000);
 
-  // review-queue keeps its worklist under Node-RED's userDir: a temporary one here.
+  // Node-RED always has a user directory; review-queue's worklist and the durable queues of mllp-endpoint
+  // and fhir-server (their default queue store) live below it. The test helper sets none: a temporary one.
   const userDir = mkdtempSync(join(tmpdir(), "defaults-userdir-"));
   after(() => rmSync(userDir, { recursive: true, force: true }));
 

@@ -1,8 +1,12 @@
 import { strict as assert } from "node:assert";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Bundle, DocumentReference } from "@medplum/fhirtypes";
 import type { NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
 import { documentWithText } from "../support/documents";
+import { freePort } from "../support/hl7-peers";
 import { medplumFhirPeer, stubFhirServer, type FhirPeer } from "../support/fhir-peers";
 import {
   type FlowNode,
@@ -15,6 +19,7 @@ import {
   nextMessage,
   runtimeLabel,
   statusTexts,
+  until,
 } from "../support/node-red";
 
 const modules = builtNodes(["fhir-document", "fhir-server"]);
@@ -55,6 +60,8 @@ function load(
             retries: "1",
             backoff: "0.01",
             backoffMax: "0.02",
+            // The in-memory queue's behaviour; the durable queue has its own cases below.
+            queueStore: "memory",
             ...server,
           } as FlowNode,
         ]
@@ -69,11 +76,16 @@ function load(
 
 const send = (msg: Record<string, unknown>): void => helper.getNode("fhir").receive(msg);
 
+// Node-RED's user directory for these tests: the durable queue lives below it by default.
+const userDir = mkdtempSync(join(tmpdir(), "fhir-document-spec-"));
+helper.settings({ userDir });
+
 describe(`fhir-document node (${runtimeLabel})`, () => {
   afterEach(async () => {
     await helper.unload();
     await peer?.close();
     peer = undefined;
+    rmSync(join(userDir, "medstream-queue"), { recursive: true, force: true });
   });
 
   it("without a server, emits the transaction Bundle ready for an http request node", async () => {
@@ -311,5 +323,100 @@ describe(`fhir-document node (${runtimeLabel})`, () => {
     assert.equal(p.requests.length, 1);
     const texts = statusTexts(helper.getNode("fhir"));
     assert.ok(texts.includes("0 sent, 0 failed, 1 refused: queue full (1)"), JSON.stringify(texts));
+  });
+});
+
+describe(`fhir-document node with the durable (disk) queue (${runtimeLabel})`, () => {
+  let queueDir: string;
+  const loadDurable = (baseUrl: string, server: Record<string, unknown> = {}): Promise<void> =>
+    load({
+      baseUrl,
+      queueStore: "disk",
+      queueDir,
+      retries: "0",
+      backoff: "0.05",
+      backoffMax: "0.1",
+      ...server,
+    });
+  type Queued = { current?: { depth: number } };
+  const depth = (): number =>
+    (helper.getNode("srv") as unknown as { destination?: Queued }).destination?.current?.depth ?? -1;
+  const identifierOf = (body: unknown): unknown => (body as { identifier?: unknown }).identifier;
+
+  beforeEach(() => {
+    queueDir = mkdtempSync(join(tmpdir(), "fhir-queue-"));
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await peer?.close();
+    peer = undefined;
+    rmSync(queueDir, { recursive: true, force: true });
+  });
+
+  it("keeps a document across a restart while the server is down, then sends the same Bundle (identifier, ifNoneExist) once", async () => {
+    const down = `http://127.0.0.1:${await freePort()}/fhir`;
+    await loadDurable(down);
+    const document = documentWithText(`${TEXT} ${PHI_MARKER}`);
+    send({ payload: document, patient: { reference: "Patient/p1" } });
+    await until(() => depth() === 1);
+    assert.ok(readFileSync(join(queueDir, "fhir-srv", "journal.log"), "utf8").includes(document.documentId));
+    await helper.unload();
+
+    const p = await stubFhirServer();
+    peer = p;
+    await loadDurable(p.baseUrl);
+    const ok = (await nextMessage("ok", 5000)) as NodeMessage & {
+      fhir: { status: string; documentId: string };
+    };
+    assert.equal(ok.fhir.status, "delivered");
+    assert.equal(ok.fhir.documentId, document.documentId);
+    assert.equal(p.requests.length, 1);
+    const body = p.requests[0]?.body as Bundle;
+    assert.deepEqual(identifierOf(body), {
+      system: "urn:ietf:rfc:3986",
+      value: `urn:uuid:${document.documentId}`,
+    });
+    assert.match(body.entry?.[0]?.request?.ifNoneExist ?? "", new RegExp(document.documentId));
+    await until(() => depth() === 0);
+    await helper.unload();
+
+    await loadDurable(p.baseUrl);
+    await delay(300);
+    assert.equal(p.requests.length, 1, "an accepted transaction is not sent again");
+  });
+
+  it("retries a 503 with the same bytes until accepted, telling Catch once that it stays queued", async () => {
+    const accepted = { resourceType: "Bundle", type: "transaction-response", entry: [] };
+    const p = await stubFhirServer([{ status: 503 }, { status: 503 }, { status: 200, body: accepted }]);
+    peer = p;
+    await loadDurable(p.baseUrl);
+    const caught = collect("caught");
+    send({ payload: documentWithText(TEXT), patient: { reference: "Patient/p1" } });
+    const ok = (await nextMessage("ok", 5000)) as NodeMessage & {
+      fhir: { status: string; attempts: number };
+    };
+    assert.equal(ok.fhir.status, "delivered");
+    assert.equal(ok.fhir.attempts, 3);
+    assert.equal(p.requests.length, 3);
+    assert.equal(caught.length, 1, "Catch hears once that the transaction stays queued");
+    assert.match(JSON.stringify(caught[0]), /stays queued on disk/);
+    assert.deepEqual(
+      p.requests.map((r) => JSON.stringify(r.body)),
+      p.requests.map(() => JSON.stringify(p.requests[0]?.body)),
+    );
+  });
+
+  it("records a 400 as final: failed output, not sent again after a restart", async () => {
+    const p = await stubFhirServer([{ status: 400, body: { resourceType: "OperationOutcome", issue: [] } }]);
+    peer = p;
+    await loadDurable(p.baseUrl);
+    send({ payload: documentWithText(TEXT), patient: { reference: "Patient/p1" } });
+    const failed = (await nextMessage("failed", 3000)) as NodeMessage & { fhir: { reason: string } };
+    assert.equal(failed.fhir.reason, "http-error");
+    await until(() => depth() === 0);
+    await helper.unload();
+    await loadDurable(p.baseUrl);
+    await delay(300);
+    assert.equal(p.requests.length, 1);
   });
 });

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { Hl7Message } from "@medplum/core";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { NodeInitializer, NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
@@ -55,12 +56,17 @@ function example(name: string, patch: (n: FlowNode) => FlowNode = (n) => n): Flo
 describe(`hospital example flows (${runtimeLabel})`, () => {
   let peer: MedplumPeer | undefined;
   let fhirPeer: FhirPeer | undefined;
+  // Node-RED always has a user directory: the examples' durable delivery queues live below it.
+  const userDir = mkdtempSync(join(tmpdir(), "hospital-examples-"));
+  before(() => helper.settings({ userDir }));
+  after(() => rmSync(userDir, { recursive: true, force: true }));
   afterEach(async () => {
     await helper.unload();
     await peer?.close();
     await fhirPeer?.close();
     peer = undefined;
     fhirPeer = undefined;
+    rmSync(join(userDir, "medstream-queue"), { recursive: true, force: true });
   });
 
   it("transcript-document-hl7-mllp.json: the visit reaches the receiver as MDM^T02, AA, with the weak segment in review", async () => {

@@ -1,9 +1,22 @@
 import { strict as assert } from "node:assert";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
 import { unescapeHl7 } from "../../src/hospital/hl7/escape";
 import { syntheticPatient } from "../support/documents";
-import { freePort, medplumPeer, nodeHl7Peer, type Peer, type PeerAnswer } from "../support/hl7-peers";
+import {
+  ackFrame,
+  controlIdIn,
+  freePort,
+  medplumPeer,
+  nodeHl7Peer,
+  rawPeer,
+  type Peer,
+  type PeerAnswer,
+} from "../support/hl7-peers";
 import {
   type FlowNode,
   builtNodes,
@@ -15,6 +28,7 @@ import {
   nextMessage,
   runtimeLabel,
   statusTexts,
+  until,
 } from "../support/node-red";
 import { result, words } from "../support/results";
 
@@ -50,11 +64,17 @@ function load(port: number, endpoint: Record<string, unknown> = {}): Promise<voi
       backoff: "0.02",
       backoffMax: "0.05",
       keepOpen: true,
+      // The in-memory queue's behaviour; the durable queue has its own cases below.
+      queueStore: "memory",
       ...endpoint,
     },
   ];
   return helper.load(modules, flowWithCatch(nodes, ["accepted", "rejected", "audit"]), {});
 }
+
+// Node-RED's user directory for these tests: the durable queue lives below it by default.
+const userDir = mkdtempSync(join(tmpdir(), "mllp-out-spec-"));
+helper.settings({ userDir });
 
 async function start(p: Promise<Peer>): Promise<Peer> {
   peer = await p;
@@ -77,6 +97,7 @@ describe(`mllp-out node (${runtimeLabel})`, () => {
     await helper.unload();
     await peer?.close();
     peer = undefined;
+    rmSync(join(userDir, "medstream-queue"), { recursive: true, force: true });
   });
 
   for (const [name, startPeer, keepOpen] of [
@@ -324,5 +345,224 @@ describe(`mllp-out node (${runtimeLabel})`, () => {
       assert.match(((await caught).error as { message: string }).message, message);
       await helper.unload();
     }
+  });
+});
+
+/** An HL7 message with the given MSH-10 (what mllp-out checks and the receivers parse). */
+function hl7(controlId: string): string {
+  return `MSH|^~\\&|MEDSTREAM|HOSP|EHR|HOSP|20260115143105||MDM^T02^MDM_T02|${controlId}|P|2.5.1\rEVN|T02|20260115143105\rPID|1||${PHI_MARKER}^^^HOSP^MR\rTXA|1|CN|TX|||||||||${controlId}||||||DO||UN`;
+}
+
+describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => {
+  let queueDir: string;
+
+  /** mllp-out → a receiver on `port`, its queue in queueDir; outputs, and a complete node for done(). */
+  function loadDurable(port: number, endpoint: Record<string, unknown> = {}): Promise<void> {
+    return helper.load(
+      modules,
+      flowWithCatch(
+        [
+          { id: "send", type: "mllp-out", endpoint: "ep", wires: [["accepted"], ["rejected"], ["audit"]] },
+          { id: "completed", type: "complete", scope: ["send"], wires: [["done"]] },
+          {
+            id: "ep",
+            type: "mllp-endpoint",
+            name: "durable receiver",
+            host: "127.0.0.1",
+            port: String(port),
+            connectTimeout: "0.5",
+            ackTimeout: "0.5",
+            retries: "0",
+            backoff: "0.05",
+            backoffMax: "0.1",
+            queueDir,
+            ...endpoint,
+          },
+        ],
+        ["accepted", "rejected", "audit", "done"],
+      ),
+      {},
+    );
+  }
+
+  const journal = (): string => join(queueDir, "mllp-ep", "journal.log");
+  type Queued = { current?: { depth: number } };
+  const depth = (): number =>
+    (helper.getNode("ep") as unknown as { destination?: Queued }).destination?.current?.depth ?? -1;
+
+  beforeEach(() => {
+    queueDir = mkdtempSync(join(tmpdir(), "mllp-queue-"));
+  });
+
+  /**
+   * A receiver that is down: it drops every connection as soon as a message arrives (a port that
+   * nothing listens on could be taken by the test runtime's own HTTP server meanwhile).
+   */
+  async function downPeer(): Promise<number> {
+    peer = await rawPeer((socket) => socket.destroy());
+    return peer.port;
+  }
+  afterEach(async () => {
+    await helper.unload();
+    await peer?.close();
+    peer = undefined;
+    rmSync(queueDir, { recursive: true, force: true });
+  });
+
+  it("is done() only once the message is in the journal, keeps it across a restart while the receiver is down, then delivers it once with the same MSH-10", async () => {
+    const port = await downPeer();
+    await loadDurable(port);
+    const done = nextMessage("done");
+    helper.getNode("send").receive({ payload: hl7("CTRL-0001") });
+    await done;
+    // Complete fired: the message is on disk already.
+    assert.ok(readFileSync(journal(), "latin1").includes("CTRL-0001"));
+    await until(() => depth() === 1);
+    await helper.unload();
+
+    // Node-RED restarts; the receiver is back.
+    await peer?.close();
+    const p = await start(medplumPeer("AA"));
+    await loadDurable(p.port, { port: String(p.port) });
+    const accepted = await nextMessage("accepted", 5000);
+    assert.equal(
+      (accepted as NodeMessage & { delivery: { controlId: string } }).delivery.controlId,
+      "CTRL-0001",
+    );
+    assert.deepEqual(p.received.map(controlIdIn), ["CTRL-0001"]);
+    await until(() => depth() === 0);
+    await helper.unload();
+
+    // Once more: an acknowledged message is never sent again.
+    await loadDurable(p.port, { port: String(p.port) });
+    await delay(300);
+    assert.deepEqual(p.received.map(controlIdIn), ["CTRL-0001"]);
+  });
+
+  it("keeps order across a restart while the receiver is down, telling Catch that the head stays queued", async () => {
+    const port = await downPeer();
+    await loadDurable(port);
+    const caught = collect("caught");
+    for (const id of ["A-1", "A-2", "A-3"]) helper.getNode("send").receive({ payload: hl7(id) });
+    await until(() => caught.length > 0, 3000);
+    assert.match(
+      String((caught[0] as NodeMessage & { error: { message: string } }).error.message),
+      /stays queued on disk/,
+    );
+    const seen: string[] = [];
+    await peer?.close();
+    peer = await rawPeer((socket, chunk) => {
+      const id = controlIdIn(chunk.toString("latin1"));
+      seen.push(id);
+      socket.write(ackFrame(id, "AA"));
+    });
+    // The receiver comes up on the port the endpoint retries.
+    await helper.unload();
+    await loadDurable(peer.port);
+    await until(() => seen.length === 3, 5000);
+    assert.deepEqual(seen, ["A-1", "A-2", "A-3"]);
+  });
+
+  it("records an AE as final: rejected output, not sent again after a restart", async () => {
+    const p = await start(medplumPeer("AE"));
+    await loadDurable(p.port);
+    helper.getNode("send").receive({ payload: hl7("AE-1") });
+    const rejected = (await nextMessage("rejected", 3000)) as NodeMessage & { delivery: { reason: string } };
+    assert.equal(rejected.delivery.reason, "AE");
+    await until(() => depth() === 0);
+    await helper.unload();
+    await loadDurable(p.port);
+    await delay(300);
+    assert.equal(p.received.length, 1);
+  });
+
+  it("refuses a message past the queue bound through catch, naming the receiver and the bound", async () => {
+    const port = await downPeer();
+    await loadDurable(port, { queueDepth: "2" });
+    const caught = collect("caught");
+    for (const id of ["F-1", "F-2", "F-3"]) helper.getNode("send").receive({ payload: hl7(id) });
+    await until(() => caught.some((m) => /is full/.test(JSON.stringify(m))), 3000);
+    const full = caught.find((m) => /is full/.test(JSON.stringify(m))) as NodeMessage & {
+      error: { message: string };
+    };
+    assert.match(full.error.message, /"durable receiver" is full \(at most 2 messages/);
+    assert.equal(depth(), 2);
+  });
+
+  it("lists queued messages by metadata on the admin endpoint, retries now, and discards one with an audit line", async () => {
+    const port = await freePort();
+    await loadDurable(port, { backoff: "30", backoffMax: "60" });
+    for (const id of ["Q-1", "Q-2"]) helper.getNode("send").receive({ payload: hl7(id) });
+    await until(() => depth() === 2);
+    await until(
+      () =>
+        (
+          helper.getNode("ep") as unknown as {
+            destination?: { current?: { list(): Array<{ attempts: number }> } };
+          }
+        ).destination?.current?.list()[0]?.attempts === 1 && true,
+    );
+    await delay(100);
+    const listing = await helper.request().get("/medstream-queue").expect(200);
+    const body = listing.body as {
+      destinations: Array<{
+        id: string;
+        name: string;
+        depth: number;
+        messages: Array<Record<string, unknown>>;
+      }>;
+    };
+    const ep = body.destinations.find((d) => d.id === "ep");
+    assert.ok(ep);
+    assert.equal(ep.name, "durable receiver");
+    assert.deepEqual(
+      ep.messages.map((m) => m.controlId),
+      ["Q-1", "Q-2"],
+    );
+    assert.ok(!JSON.stringify(body).includes(PHI_MARKER), "no message content in the listing");
+    const second = ep.messages[1] as { seq: number };
+    await helper.request().post(`/medstream-queue/ep/discard/${second.seq}`).send({}).expect(400);
+    await helper
+      .request()
+      .post(`/medstream-queue/ep/discard/${second.seq}`)
+      .send({ reason: "sent by hand" })
+      .expect(200);
+    assert.equal(depth(), 1);
+    const audit = readFileSync(join(queueDir, "mllp-ep", "discard-audit.log"), "utf8")
+      .trim()
+      .split("\n");
+    assert.equal(audit.length, 1);
+    const line = JSON.parse(audit[0] ?? "{}") as Record<string, unknown>;
+    assert.equal(line.controlId, "Q-2");
+    assert.equal(line.reason, "sent by hand");
+    assert.equal(typeof line.user, "string");
+
+    const head = ep.messages[0] as { attempts: number; lastError?: string };
+    assert.equal(head.attempts, 1);
+    assert.equal(head.lastError, "connect-failed");
+
+    // The receiver comes up on the same port; "retry now" sends the waiting head without waiting out
+    // its 30 s backoff.
+    const seen: string[] = [];
+    const server = net.createServer((socket) => {
+      socket.on("data", (chunk) => {
+        const id = controlIdIn(chunk.toString("latin1"));
+        seen.push(id);
+        socket.write(ackFrame(id, "AA"));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    try {
+      await delay(300);
+      assert.deepEqual(seen, [], "nothing before the backoff ends");
+      await helper.request().post("/medstream-queue/ep/retry").expect(200);
+      await until(() => seen.length === 1, 3000);
+      assert.deepEqual(seen, ["Q-1"]);
+      await until(() => depth() === 0);
+    } finally {
+      await helper.unload();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    assert.ok(existsSync(journal()));
   });
 });

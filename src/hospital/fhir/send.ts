@@ -89,6 +89,28 @@ export type FhirEvent =
   | { type: "attempt-failed"; attempt: number; reason: FhirRejectReason; httpStatus?: number }
   | { type: "retry"; attempt: number; delayMs: number };
 
+/** Whether a final outcome was one worth trying again later (network, timeout, 429, 5xx). */
+export function isRetryableFhir(outcome: FhirOutcome): boolean {
+  if (outcome.status !== "rejected") return false;
+  const { reason, httpStatus } = outcome;
+  return (
+    reason === "network" ||
+    reason === "timeout" ||
+    (reason === "http-error" && (httpStatus === 429 || (httpStatus ?? 0) >= 500))
+  );
+}
+
+/**
+ * The transaction with Bundle.identifier set to the document's identifier: with the entries'
+ * ifNoneExist, what lets a server recognise a resend of the same document.
+ */
+export function identifiedBundle<B extends object>(
+  bundle: B,
+  identifier: { system: string; value: string },
+): B {
+  return { ...bundle, identifier };
+}
+
 /** A response body as read: parsed JSON (redacted), or why not. */
 interface Body {
   value: unknown;
@@ -179,12 +201,19 @@ export class FhirSender {
 
   /** Queues a transaction; resolves with its final outcome, never rejects. */
   post(bundle: unknown, onEvent: (e: FhirEvent) => void = () => undefined): Promise<FhirOutcome> {
+    return this.postText(JSON.stringify(bundle), onEvent);
+  }
+
+  /**
+   * Queues a transaction already serialised: the durable queue resends the exact bytes it stored,
+   * so a resend carries the same Bundle.identifier and ifNoneExist.
+   */
+  postText(body: string, onEvent: (e: FhirEvent) => void = () => undefined): Promise<FhirOutcome> {
     return new Promise((resolve) => {
       if (this.closed) {
         resolve(this.closedOutcome(0));
         return;
       }
-      const body = JSON.stringify(bundle);
       const bytes = Buffer.byteLength(body, "utf8");
       if (this.queued >= this.maxQueue || this.pendingBytes + bytes > this.maxQueueBytes) {
         resolve({

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { BundleEntry, DocumentReference, Provenance } from "@medplum/fhirtypes";
 import type { Signoff } from "../../review/record";
 import type { TranscriptDocument } from "../../transcript/document";
@@ -86,4 +87,21 @@ export function buildSignedFhirBundle(
   ];
   if (signoff.reason) prov.reason = [{ text: signoff.reason }];
   return built;
+}
+
+/**
+ * The Bundle.identifier of a sign-off transaction. A receiver drops a Bundle whose identifier it has
+ * seen (docs/delivery.md), so each sign-off event of a document needs its own, and the same one on
+ * every resend of that event: a UUID URN derived from the document, the event and its version.
+ */
+export function signoffBundleIdentifier(
+  documentIdentifier: { system: string; value: string },
+  signoff: Signoff,
+): { system: string; value: string } {
+  const h = createHash("sha256")
+    .update(`${documentIdentifier.system}|${documentIdentifier.value}|${signoff.trigger}|${signoff.version}`)
+    .digest("hex");
+  // RFC 4122 layout, version 5-style bits (name-based, SHA hash).
+  const uuid = `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+  return { system: "urn:ietf:rfc:3986", value: `urn:uuid:${uuid}` };
 }

@@ -85,6 +85,11 @@ export type DeliveryEvent =
   | { type: "attempt-failed"; controlId: string; attempt: number; reason: RejectReason }
   | { type: "retry"; controlId: string; attempt: number; delayMs: number };
 
+/** Whether a final outcome was one worth trying again later (the receiver busy or unreachable). */
+export function isRetryable(reason: RejectReason): boolean {
+  return RETRYABLE.has(reason);
+}
+
 type AttemptResult =
   { ok: true; ack: ParsedAck } | { ok: false; reason: RejectReason; detail: string; ack?: ParsedAck };
 
@@ -128,6 +133,11 @@ export class MllpClient {
     this.scheduler = guardedScheduler(options.scheduler ?? realScheduler, this.onError);
     this.maxQueue = options.maxQueue ?? DEFAULT_QUEUE_MESSAGES;
     this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_QUEUE_BYTES;
+  }
+
+  /** Further attempts after the first (the endpoint's Retries setting). */
+  get retries(): number {
+    return this.options.retries;
   }
 
   /** Messages waiting or in flight. */

@@ -1,0 +1,420 @@
+import { mkdirSync } from "node:fs";
+import { asError, settleGuarded } from "../../util/guard";
+import { guardedScheduler, type Scheduler } from "../../util/scheduler";
+import { encodeRecord, openJournal, type Journal } from "./journal";
+
+/**
+ * A store-and-forward queue to one destination, kept in a journal on disk (journal.ts):
+ * - `enqueue` resolves only once the message is fsynced: then, and only then, the flow may be told
+ *   it is taken (done()). A refusal (full, disk full, write failed) is a value, never a silent drop.
+ * - One message at a time goes to the destination, in order. A retryable failure keeps it at the head
+ *   and tries again after a doubling backoff (until delivered, or discarded by an operator).
+ * - An answer that ends a message (delivered, or rejected for good) is written to the journal and
+ *   fsynced before anything else happens, so a message whose ACK was recorded is never sent again.
+ * - After a restart every message not recorded as ended is sent again, with the same bytes (the same
+ *   MSH-10 / Bundle identifier), for the receiver to drop as a duplicate if it had it already.
+ */
+
+export interface QueueItem {
+  /** Position in this queue (increasing); what the admin endpoint names. */
+  readonly seq: number;
+  /** The receiver-visible id: MSH-10 for HL7, the document id for FHIR. Not PHI. */
+  readonly key: string;
+  /** The node that queued it (its outcome goes back there when that node is running). */
+  readonly origin: string;
+  /** Epoch ms when it was queued. */
+  readonly enqueuedAt: number;
+  /** The exact bytes to send (as text). */
+  readonly body: string;
+  /** UTF-8 bytes of `body`. */
+  readonly bytes: number;
+  /** Attempts in this process (not kept across restarts). */
+  attempts: number;
+  /** PHI-free reason of the last failed attempt. */
+  lastError?: string;
+  /** Epoch ms before which no attempt is made. */
+  notBefore: number;
+}
+
+export type AttemptResult<R> =
+  | { kind: "delivered"; result: R }
+  /** A final answer: the message is wrong, sending it again would not help. */
+  | { kind: "rejected"; result: R; why: string }
+  | { kind: "retry"; error: string }
+  /** The transport was closed under the attempt (a deploy, a stop): the message stays queued. */
+  | { kind: "stopped" };
+
+export type EnqueueRefusal = "full-messages" | "full-bytes" | "full-disk" | "write-failed" | "closed";
+
+export type EnqueueResult =
+  { ok: true; item: QueueItem } | { ok: false; reason: EnqueueRefusal; detail: string };
+
+export interface DurableQueueOptions<R> {
+  /** The destination's own directory; created when missing. */
+  dir: string;
+  maxMessages: number;
+  /** UTF-8 bytes of the queued bodies at most. */
+  maxBytes: number;
+  /** Size of the journal file at most (queued records plus the ended ones not yet compacted away). */
+  maxDiskBytes: number;
+  /** Compaction runs once the ended records take more than this and more than the live ones. */
+  compactMinBytes?: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  deliver: (item: QueueItem) => Promise<AttemptResult<R>>;
+  /** After the end of a message is on disk (or could not be written: `recorded` false). */
+  onSettled?: (item: QueueItem, outcome: AttemptResult<R>, recorded: boolean) => void;
+  /** After a failed attempt that will be retried. */
+  onRetry?: (item: QueueItem, delayMs: number) => void;
+  scheduler: Scheduler;
+  onError: (err: Error) => void;
+}
+
+type Record =
+  | { t: "enq"; seq: number; key: string; origin: string; at: number; body: string }
+  | { t: "ack"; seq: number }
+  | { t: "dis"; seq: number; why: string }
+  | { t: "seq"; next: number };
+
+export interface RecoveryReport {
+  /** Messages found queued. */
+  restored: number;
+  /** Bytes of a torn last record that were dropped (a write that was never reported done). */
+  tornBytes: number;
+}
+
+const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024;
+
+/** Reads the journal's records into the queued items, in order. Unknown records are skipped. */
+export function replay(records: readonly unknown[]): { items: QueueItem[]; nextSeq: number } {
+  const live = new Map<number, QueueItem>();
+  let nextSeq = 1;
+  for (const raw of records) {
+    const r = raw as Partial<Record> | null;
+    if (!r || typeof r !== "object") continue;
+    if (r.t === "enq" && typeof r.seq === "number" && typeof r.body === "string") {
+      live.set(r.seq, {
+        seq: r.seq,
+        key: typeof r.key === "string" ? r.key : "",
+        origin: typeof r.origin === "string" ? r.origin : "",
+        enqueuedAt: typeof r.at === "number" ? r.at : 0,
+        body: r.body,
+        bytes: Buffer.byteLength(r.body, "utf8"),
+        attempts: 0,
+        notBefore: 0,
+      });
+      nextSeq = Math.max(nextSeq, r.seq + 1);
+    } else if ((r.t === "ack" || r.t === "dis") && typeof r.seq === "number") {
+      live.delete(r.seq);
+    } else if (r.t === "seq" && typeof r.next === "number") {
+      nextSeq = Math.max(nextSeq, r.next);
+    }
+  }
+  return { items: [...live.values()].sort((a, b) => a.seq - b.seq), nextSeq };
+}
+
+function enqueueRecord(item: QueueItem): Record {
+  return {
+    t: "enq",
+    seq: item.seq,
+    key: item.key,
+    origin: item.origin,
+    at: item.enqueuedAt,
+    body: item.body,
+  };
+}
+
+export class DurableQueue<R> {
+  private readonly items: QueueItem[];
+  private nextSeq: number;
+  private queuedBytes = 0;
+  /** Journal bytes of the live enqueue records (what a compaction would keep). */
+  private liveDiskBytes = 0;
+  /** Count and bytes of enqueues being written: they hold their place against the bounds. */
+  private reserved = { messages: 0, bytes: 0 };
+  /** Appends under way (compaction waits until none is). */
+  private writing = 0;
+  private running = false;
+  private closed = false;
+  private inFlight: QueueItem | undefined;
+  private loop: Promise<void> | undefined;
+  private waitTimer: unknown;
+  private readonly scheduler: Scheduler;
+
+  private constructor(
+    private readonly journal: Journal,
+    recovered: { items: QueueItem[]; nextSeq: number },
+    private readonly options: DurableQueueOptions<R>,
+  ) {
+    this.items = recovered.items;
+    this.nextSeq = recovered.nextSeq;
+    for (const item of this.items) {
+      this.queuedBytes += item.bytes;
+      this.liveDiskBytes += encodeRecord(enqueueRecord(item)).length;
+    }
+    this.scheduler = guardedScheduler(options.scheduler, options.onError);
+  }
+
+  /** Opens the destination's journal and recovers what it holds. Delivery starts with `start()`. */
+  static async open<R>(
+    options: DurableQueueOptions<R>,
+  ): Promise<{ queue: DurableQueue<R>; report: RecoveryReport }> {
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    const { journal, records, tornBytes } = await openJournal(options.dir);
+    const recovered = replay(records);
+    const queue = new DurableQueue(journal, recovered, options);
+    return { queue, report: { restored: recovered.items.length, tornBytes } };
+  }
+
+  get depth(): number {
+    return this.items.length;
+  }
+
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+
+  get diskBytes(): number {
+    return this.journal.size;
+  }
+
+  get maxMessages(): number {
+    return this.options.maxMessages;
+  }
+
+  get maxBytes(): number {
+    return this.options.maxBytes;
+  }
+
+  /** The message on the wire right now, if any. */
+  get sending(): QueueItem | undefined {
+    return this.inFlight;
+  }
+
+  /** The queued messages in delivery order (read-only view for the admin endpoint and status). */
+  list(): readonly QueueItem[] {
+    return this.items;
+  }
+
+  /**
+   * Writes a message to the journal (fsynced) and queues it. Resolves `ok` only once it is on disk;
+   * otherwise with why it was refused. Never rejects.
+   */
+  async enqueue(key: string, origin: string, body: string, now = Date.now()): Promise<EnqueueResult> {
+    if (this.closed) return { ok: false, reason: "closed", detail: "the queue is closed" };
+    const bytes = Buffer.byteLength(body, "utf8");
+    const { maxMessages, maxBytes, maxDiskBytes } = this.options;
+    if (this.items.length + this.reserved.messages >= maxMessages) {
+      return {
+        ok: false,
+        reason: "full-messages",
+        detail: `the queue holds ${maxMessages} messages, its limit`,
+      };
+    }
+    if (this.queuedBytes + this.reserved.bytes + bytes > maxBytes) {
+      return {
+        ok: false,
+        reason: "full-bytes",
+        detail: `the queue would exceed its limit of ${maxBytes} bytes`,
+      };
+    }
+    const item: QueueItem = {
+      seq: this.nextSeq++,
+      key,
+      origin,
+      enqueuedAt: now,
+      body,
+      bytes,
+      attempts: 0,
+      notBefore: 0,
+    };
+    const record = enqueueRecord(item);
+    const recordBytes = encodeRecord(record).length;
+    if (this.journal.size + recordBytes > maxDiskBytes) {
+      await this.compact(true).catch((err: unknown) => this.options.onError(asError(err)));
+      if (this.journal.size + recordBytes > maxDiskBytes) {
+        return {
+          ok: false,
+          reason: "full-disk",
+          detail: `the queue's journal would exceed its limit of ${maxDiskBytes} bytes`,
+        };
+      }
+    }
+    this.reserved.messages++;
+    this.reserved.bytes += bytes;
+    try {
+      await this.write([record]);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      return {
+        ok: false,
+        reason: "write-failed",
+        detail: `the message could not be written to the queue's journal (${typeof code === "string" ? code : "error"})`,
+      };
+    } finally {
+      this.reserved.messages--;
+      this.reserved.bytes -= bytes;
+    }
+    if (this.closed) {
+      // On disk but the queue closed meanwhile: the next start sends it.
+      return { ok: true, item };
+    }
+    this.items.push(item);
+    this.queuedBytes += bytes;
+    this.liveDiskBytes += recordBytes;
+    this.kick();
+    return { ok: true, item };
+  }
+
+  /** Starts (or resumes) delivery. */
+  start(): void {
+    if (this.closed) return;
+    this.running = true;
+    this.kick();
+  }
+
+  /** Makes the waiting head message go now instead of after its backoff. */
+  retryNow(): void {
+    for (const item of this.items) item.notBefore = 0;
+    this.clearWait();
+    this.kick();
+  }
+
+  /**
+   * Removes a queued message that is not being sent right now; the removal is fsynced before this
+   * resolves. "in-flight" when it is on the wire (retry when it waits), "unknown" when not queued.
+   */
+  async discard(
+    seq: number,
+    why: string,
+  ): Promise<
+    { ok: true; item: QueueItem } | { ok: false; reason: "unknown" | "in-flight" | "write-failed" }
+  > {
+    const index = this.items.findIndex((i) => i.seq === seq);
+    const item = this.items[index];
+    if (!item) return { ok: false, reason: "unknown" };
+    if (this.inFlight === item) return { ok: false, reason: "in-flight" };
+    try {
+      await this.write([{ t: "dis", seq, why }]);
+    } catch {
+      return { ok: false, reason: "write-failed" };
+    }
+    const at = this.items.indexOf(item);
+    if (at >= 0) this.remove(at);
+    this.kick();
+    return { ok: true, item };
+  }
+
+  /**
+   * Stops delivery and closes the journal: `abort` must end the attempt in flight (close the
+   * transport), which then answers "stopped" and stays queued. Resolves when the journal is closed.
+   */
+  async close(abort: () => void): Promise<void> {
+    this.running = false;
+    this.closed = true;
+    this.clearWait();
+    abort();
+    await this.loop;
+    await this.journal.close();
+  }
+
+  private kick(): void {
+    if (!this.running || this.loop) return;
+    this.loop = this.run().finally(() => {
+      this.loop = undefined;
+      // A message queued between the loop's last look and its end would wait for the next one.
+      if (this.running && this.items.length > 0 && this.waitTimer === undefined) this.kick();
+    });
+    settleGuarded(this.loop, this.options.onError);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const item = this.items[0];
+      if (!item) return;
+      const wait = item.notBefore - this.scheduler.now();
+      if (wait > 0) {
+        this.clearWait();
+        this.waitTimer = this.scheduler.setTimeout(() => {
+          this.waitTimer = undefined;
+          this.kick();
+        }, wait);
+        return;
+      }
+      item.attempts++;
+      this.inFlight = item;
+      let outcome: AttemptResult<R>;
+      try {
+        outcome = await this.options.deliver(item);
+      } catch (err) {
+        this.options.onError(asError(err));
+        outcome = { kind: "retry", error: "internal error (see the Node-RED log)" };
+      } finally {
+        this.inFlight = undefined;
+      }
+      if (outcome.kind === "stopped") return;
+      if (outcome.kind === "retry") {
+        item.lastError = outcome.error;
+        const delay = Math.min(
+          this.options.backoffMs * 2 ** Math.min(item.attempts - 1, 30),
+          this.options.backoffMaxMs,
+        );
+        item.notBefore = this.scheduler.now() + delay;
+        this.options.onRetry?.(item, delay);
+        continue;
+      }
+      // The end of the message goes to disk before anything else: a recorded ACK is never resent.
+      let recorded = true;
+      try {
+        await this.write([
+          outcome.kind === "delivered"
+            ? { t: "ack", seq: item.seq }
+            : { t: "dis", seq: item.seq, why: outcome.why },
+        ] satisfies Record[]);
+      } catch (err) {
+        // The receiver has it; it stays out of this process's queue, but a restart would resend it
+        // (the receiver drops it by its id). Told, never silent.
+        recorded = false;
+        this.options.onError(asError(err));
+      }
+      const at = this.items.indexOf(item);
+      if (at >= 0) this.remove(at);
+      this.options.onSettled?.(item, outcome, recorded);
+      await this.compact(false).catch((err: unknown) => this.options.onError(asError(err)));
+    }
+  }
+
+  private async write(records: Record[]): Promise<void> {
+    this.writing++;
+    try {
+      await this.journal.append(records);
+    } finally {
+      this.writing--;
+    }
+  }
+
+  private remove(index: number): void {
+    const [item] = this.items.splice(index, 1);
+    if (!item) return;
+    this.queuedBytes -= item.bytes;
+    this.liveDiskBytes -= encodeRecord(enqueueRecord(item)).length;
+  }
+
+  /** Rewrites the journal with only the queued messages, when the ended ones dominate (or `force`). */
+  private async compact(force: boolean): Promise<void> {
+    const dead = this.journal.size - this.liveDiskBytes;
+    const min = this.options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
+    if (dead <= 0 || (!force && (dead < min || dead < this.liveDiskBytes))) return;
+    // A record being written right now (an enqueue, a discard) would be lost by a rewrite that
+    // does not hold it: compaction waits for a quiet moment.
+    if (this.writing > 0) return;
+    const records: Record[] = [{ t: "seq", next: this.nextSeq }, ...this.items.map(enqueueRecord)];
+    await this.journal.rewrite(records);
+    this.liveDiskBytes = this.journal.size - encodeRecord(records[0]).length;
+  }
+
+  private clearWait(): void {
+    if (this.waitTimer !== undefined) this.scheduler.clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+  }
+}
