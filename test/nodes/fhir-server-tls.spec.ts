@@ -31,7 +31,9 @@ function load(baseUrl: string, server: Record<string, unknown>, credentials: Rec
       patientType: "msg",
       wires: [["ok"], ["failed"], ["audit"]],
     },
-    { id: "srv", type: "fhir-server", baseUrl, retries: "0", timeout: "2", ...server },
+    // The in-memory queue: one attempt's outcome on the outputs (the durable queue, the default, would
+    // keep retrying a refused connection; docs/delivery.md).
+    { id: "srv", type: "fhir-server", baseUrl, retries: "0", timeout: "2", queueStore: "memory", ...server },
   ];
   return helper.load(modules, flowWithCatch(nodes, ["ok", "failed", "audit"]), { srv: credentials });
 }

@@ -34,6 +34,8 @@ function load(port: number, credentials: Record<string, string>, endpoint: Recor
       ca: pem("receiver-cert.pem"),
       cert: pem("client-cert.pem"),
       retries: "0",
+      // The in-memory queue: one attempt's outcome on the outputs (the durable default keeps retrying).
+      queueStore: "memory",
       ...endpoint,
     },
   ];
