@@ -159,7 +159,8 @@ return {
 
 /**
  * @param {{ transcriber: object[], baseUrl?: string, tab?: string, label?: string, x?: number }} options
- *   transcriber: the transcriber node (id "demo-transcriber", wired to "demo-filter" and "demo-events")
+ *   transcriber: the transcriber node (id "demo-transcriber", wired to "demo-filter", and to "demo-events"
+ *   and "demo-document" for its session events)
  *   and its config node; baseUrl: where Node-RED serves its http nodes (default http://127.0.0.1:1880)
  */
 function demoFlow(options) {
@@ -403,7 +404,46 @@ function demoFlow(options) {
       maxLowShare: "0.1",
       x: 1390,
       y: 220,
-      wires: [["demo-to-page"], ["demo-to-page"]],
+      wires: [
+        ["demo-to-page", "demo-document"],
+        ["demo-to-page", "demo-document"],
+      ],
+    }),
+    // Review and sign-off: each finished session's finals become one preliminary document, listed on the
+    // review page (/review) for the demo clinician that npm start prints; a signed document goes to a
+    // debug node here (examples/review-queue.json sends it on as HL7 and FHIR).
+    n({
+      id: "demo-document",
+      type: "transcript-document",
+      name: "document",
+      x: 1570,
+      y: 380,
+      wires: [["demo-review"]],
+    }),
+    n({
+      id: "demo-review",
+      type: "review-queue",
+      name: "review and sign-off",
+      path: "/review",
+      identity: "node-red",
+      reviewers: "demo-clinician",
+      signers: "demo-clinician",
+      x: 1760,
+      y: 380,
+      wires: [["demo-signed"], []],
+    }),
+    n({
+      id: "demo-signed",
+      type: "debug",
+      name: "signed document",
+      active: true,
+      tosidebar: true,
+      console: false,
+      complete: "true",
+      targetType: "full",
+      x: 1960,
+      y: 380,
+      wires: [],
     }),
     n({
       id: "demo-to-page",

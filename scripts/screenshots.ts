@@ -1,7 +1,9 @@
 // `npm run screenshots`: the README's pictures, taken from the running demo so they stay current.
 // Starts `npm start` (emulators, no credentials) in a temporary user directory, speaks a scripted
 // dictation into headless Chromium's fake microphone, and writes docs/images/live-page.png (the live
-// page after three finals) and docs/images/editor-flow.png (the demo flow in the editor).
+// page after three finals) and docs/images/editor-flow.png (the demo flow in the editor); then runs the
+// review page's browser test, which writes docs/images/review-page.png and review-signed.png.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -69,7 +71,18 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+function reviewPictures(): void {
+  const root = join(__dirname, "..");
+  execFileSync(
+    process.execPath,
+    [join(root, "node_modules/mocha/bin/mocha.js"), "--timeout", "120000", "test/e2e/review.e2e.ts"],
+    { cwd: root, stdio: "inherit", env: { ...process.env, SCREENSHOTS_DIR: images } },
+  );
+}
+
+main()
+  .then(reviewPictures)
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });

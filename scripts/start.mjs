@@ -48,6 +48,10 @@ if (!existsSync(flowFile) || process.argv.includes("--reset-demo")) {
 }
 
 const transcriber = await chooseTranscriber();
+// The review page's demo clinician: a password drawn at each start, printed below, handed to Node-RED
+// through its environment (never written to a file).
+const REVIEW_USER = "demo-clinician";
+const reviewPassword = randomBytes(12).toString("base64url");
 const child = spawn(
   process.execPath,
   [
@@ -68,6 +72,8 @@ const child = spawn(
       ...process.env,
       DEMO_PROVIDER_LABEL: transcriber.label,
       DEMO_SIMULATED: String(transcriber.simulated),
+      MEDSTREAM_DEMO_REVIEW_USER: REVIEW_USER,
+      MEDSTREAM_DEMO_REVIEW_PASSWORD: reviewPassword,
     },
   },
 );
@@ -94,6 +100,9 @@ child.stdout.on("data", (chunk) => {
     phase = "running";
     console.log(`\n  Node-RED editor:        ${editor}/`);
     console.log(`  Live transcript page:   ${editor}/transcribe`);
+    console.log(
+      `  Review and sign-off:    ${editor}/review  (user ${REVIEW_USER}, password ${reviewPassword})`,
+    );
     console.log(`  Transcriber:            ${transcriber.label}`);
     if (transcriber.simulated) {
       console.log(
@@ -212,6 +221,22 @@ module.exports = {
   // The editor's welcome tour and Node-RED's update-notification question stay closed.
   editorTheme: { tours: false },
   telemetry: { enabled: false, updateNotification: false },
+  // The review page (and only it) asks for the demo clinician, whose password npm start draws and prints
+  // at each start; the review-queue node reads the signer from req.user. The live page stays open.
+  httpNodeMiddleware: function (req, res, next) {
+    if (req.path !== "/review" && !req.path.startsWith("/review/")) return next();
+    const user = process.env.MEDSTREAM_DEMO_REVIEW_USER || "";
+    const password = process.env.MEDSTREAM_DEMO_REVIEW_PASSWORD || "";
+    const expected = Buffer.from("Basic " + Buffer.from(user + ":" + password).toString("base64"));
+    const given = Buffer.from(String(req.headers.authorization || ""));
+    const crypto = require("node:crypto");
+    if (password !== "" && given.length === expected.length && crypto.timingSafeEqual(given, expected)) {
+      req.user = { username: user };
+      return next();
+    }
+    res.set("WWW-Authenticate", 'Basic realm="review (npm start prints the password)"');
+    res.status(401).send("sign in as the demo clinician: npm start printed the password");
+  },
 };
 `,
   );
@@ -300,7 +325,8 @@ function transcriberNodes(t) {
     name: t.simulated ? "SIMULATED transcriber" : "",
     x: 860,
     y: 240,
-    wires: [["demo-filter"], ["demo-events"]],
+    // Its session events also end the session's document for the review page.
+    wires: [["demo-filter"], ["demo-events", "demo-document"]],
   };
   if (t.demo === "aws") {
     nodes.push({

@@ -9,7 +9,8 @@ import { medplumPeer, type MedplumPeer } from "../support/hl7-peers";
 import { NodeRedProcess } from "../support/node-red-process";
 
 const root = join(__dirname, "../..");
-const artifacts = join(root, ".test-results");
+// `npm run screenshots` points this at docs/images, so the pictures in docs/review.md stay current.
+const artifacts = process.env.SCREENSHOTS_DIR ?? join(root, ".test-results");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { name: string };
 
 type FlowNode = Record<string, unknown> & { id: string; type: string; wires?: string[][] };

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import type { Node, NodeInitializer, NodeMessage } from "node-red";
+import { join } from "node:path";
+import type { Node, NodeMessage } from "node-red";
 import type { MedicalEntity } from "../../src/providers/comprehend/entities";
 import { SessionCollector } from "../../src/transcript/document";
 import type { TranscriptWord } from "../../src/transcript/result";
@@ -9,6 +9,7 @@ import { COMPREHEND_EMULATOR_CREDENTIALS, ComprehendMedicalEmulator } from "../e
 import {
   builtNode,
   collect,
+  coreNode,
   flowWithCatch,
   helper,
   loggedTexts,
@@ -278,9 +279,7 @@ describe(`medical-entities node (${runtimeLabel})`, function () {
 
 describe(`medical-entities example flow (${runtimeLabel})`, function () {
   this.timeout(15000);
-  const core = (file: string): NodeInitializer =>
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's own core node, by path
-    require(join(dirname(require.resolve("@node-red/nodes/package.json")), "core", file)) as NodeInitializer;
+  const core = coreNode;
 
   beforeEach(async () => {
     emu = await new ComprehendMedicalEmulator().start();

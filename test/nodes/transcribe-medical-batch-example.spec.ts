@@ -1,30 +1,24 @@
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import type { NodeInitializer } from "node-red";
+import { join } from "node:path";
 import type { TranscriptDocument } from "../../src/transcript/document";
 import type { TranscriptResult } from "../../src/transcript/result";
 import { AwsBatchTranscribeEmulator } from "../emulators/aws-batch/emulator";
 import { LocalS3, S3RVER_CREDENTIALS } from "../emulators/aws-batch/s3";
 import { assertTranscriptResult } from "../support/contract";
-import { builtNode, collect, delay, helper, runtimeLabel, type FlowNode } from "../support/node-red";
+import {
+  builtNode,
+  collect,
+  coreNode,
+  delay,
+  helper,
+  runtimeLabel,
+  type FlowNode,
+} from "../support/node-red";
 
 // The example flow as shipped, with its AWS config node and S3 endpoint pointed at local peers.
-const nodesDir = join(
-  dirname(
-    require.resolve("@node-red/nodes/package.json", {
-      paths: [
-        dirname(
-          require.resolve("node-red/package.json", { paths: [process.env.NODE_RED_DIR ?? process.cwd()] }),
-        ),
-      ],
-    }),
-  ),
-  "core",
-);
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's own core node, by path
-const core = (file: string): NodeInitializer => require(join(nodesDir, file)) as NodeInitializer;
+const core = coreNode;
 
 const modules = [
   builtNode("aws-transcribe-config"),

@@ -2,7 +2,7 @@ import helper from "node-red-node-test-helper";
 import type { Node, NodeInitializer, NodeMessage } from "node-red";
 import type { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /**
  * The node tests run against the Node-RED the project depends on, or against the one whose
@@ -29,6 +29,18 @@ const nodeRedPackage = nodeRedDir
   : require.resolve("node-red/package.json");
 export const nodeRedVersion = (JSON.parse(readFileSync(nodeRedPackage, "utf8")) as { version: string })
   .version;
+/** Node-RED's own core nodes (inject, catch, …) of the Node-RED under test, not of the dev dependency. */
+const coreNodesDir = join(
+  dirname(require.resolve("@node-red/nodes/package.json", { paths: [dirname(nodeRedPackage)] })),
+  "core",
+);
+
+/** A core node module by its path under `@node-red/nodes/core`, e.g. "common/25-catch.js". */
+export function coreNode(file: string): NodeInitializer {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED's own core node, by path
+  return require(join(coreNodesDir, file)) as NodeInitializer;
+}
+
 /** For test titles: which Node-RED, on which Node, this run tests. */
 export const runtimeLabel = `Node-RED ${nodeRedVersion} on Node ${process.version}`;
 

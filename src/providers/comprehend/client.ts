@@ -7,6 +7,7 @@ import {
   InferSNOMEDCTCommand,
 } from "@aws-sdk/client-comprehendmedical";
 import type { AwsClientSettings } from "../aws/client";
+import { withoutSdkNodeWarning } from "../aws/node-support";
 import type { CallOperation } from "./analyze";
 
 // The SDK's logs carry requests and responses (clinical text): nothing of them may reach the Node-RED log.
@@ -23,17 +24,21 @@ const quiet = {
  * node stopping cancels. `timeoutMs` bounds each request (connection included).
  */
 export function createComprehendClient(s: AwsClientSettings, timeoutMs: number): ComprehendMedicalClient {
-  return new ComprehendMedicalClient({
-    region: s.region,
-    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
-    ...(s.credentials ? { credentials: s.credentials } : {}),
-    logger: quiet,
-    maxAttempts: 1,
-    requestHandler: {
-      requestTimeout: timeoutMs,
-      connectionTimeout: Math.min(timeoutMs, s.connectTimeoutMs ?? 10_000),
-    },
-  });
+  // No warning about Node.js 20 on a supported version (docs/production.md), as for the other AWS clients.
+  return withoutSdkNodeWarning(
+    () =>
+      new ComprehendMedicalClient({
+        region: s.region,
+        ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+        ...(s.credentials ? { credentials: s.credentials } : {}),
+        logger: quiet,
+        maxAttempts: 1,
+        requestHandler: {
+          requestTimeout: timeoutMs,
+          connectionTimeout: Math.min(timeoutMs, s.connectTimeoutMs ?? 10_000),
+        },
+      }),
+  );
 }
 
 /** One operation's request through `client`, cancelled by `signal`. */
