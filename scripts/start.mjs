@@ -224,7 +224,9 @@ module.exports = {
   // The review page (and only it) asks for the demo clinician, whose password npm start draws and prints
   // at each start; the review-queue node reads the signer from req.user. The live page stays open.
   httpNodeMiddleware: function (req, res, next) {
-    if (req.path !== "/review" && !req.path.startsWith("/review/")) return next();
+    // Under a mounted route (review-queue's) Express strips the mount path from req.path: the full path.
+    const path = (req.baseUrl || "") + req.path;
+    if (path !== "/review" && !path.startsWith("/review/")) return next();
     const user = process.env.MEDSTREAM_DEMO_REVIEW_USER || "";
     const password = process.env.MEDSTREAM_DEMO_REVIEW_PASSWORD || "";
     const expected = Buffer.from("Basic " + Buffer.from(user + ":" + password).toString("base64"));

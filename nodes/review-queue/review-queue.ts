@@ -16,6 +16,7 @@ import {
   withDefaults,
 } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { httpNodeMiddleware, runMiddleware } from "../shared/http-node-middleware";
 
 interface ReviewQueueDef extends NodeDef {
   path: string;
@@ -153,9 +154,12 @@ export = function register(RED: NodeAPI): void {
       node.status({ fill: "red", shape: "ring", text: "review-queue.status.storeFailed" });
     });
 
-    // Mounted on RED.httpNode, so settings.httpNodeAuth and httpNodeMiddleware run first.
+    // Mounted on RED.httpNode, so settings.httpNodeAuth runs first; settings.httpNodeMiddleware (where a
+    // custom authentication sets req.user) is run here, as the core http in node runs it.
     const app = RED.httpNode as unknown as HttpApp;
-    const handler: Handler = (req, res) => {
+    const middleware = httpNodeMiddleware(RED.settings);
+    const handler: Handler = (req, res) => runMiddleware(middleware, req, res, () => serve(req, res));
+    const serve = (req: IncomingMessage, res: ServerResponse): void => {
       settleGuarded(
         ready.then(() => service.handle(req, res)),
         (err) => {
