@@ -118,11 +118,20 @@ if (built) {
       suite(
         "transport, delivery and file tests on Node 24",
         [
-          "test/unit/aws-{emulator,client,websocket,faults}.test.ts",
-          "test/unit/assemblyai-{emulator,faults}.test.ts",
-          "test/unit/{mllp,fhir}-*.test.ts",
-          "test/unit/{delivery-queue,audio-file,node-support}.test.ts",
-        ],
+          "aws-emulator",
+          "aws-client",
+          "aws-websocket",
+          "aws-faults",
+          "assemblyai-emulator",
+          "assemblyai-faults",
+          "mllp-client",
+          "mllp-tls",
+          "fhir-bundle",
+          "fhir-tls",
+          "delivery-queue",
+          "audio-file",
+          "node-support",
+        ].map((name) => `test/unit/${name}.test.ts`),
         { node: node24 },
       );
     }
