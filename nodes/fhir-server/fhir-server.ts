@@ -6,13 +6,11 @@ import {
   type FhirSendOptions,
 } from "../../src/hospital/fhir/send";
 import { tlsFetch } from "../../src/hospital/fhir/tls-fetch";
-import { Destination } from "../../src/hospital/queue/destination";
 import { fhirAttempt } from "../../src/hospital/queue/outcomes";
 import { numberSetting, QUEUE_LIMITS } from "../../src/hospital/settings";
 import { checkClientTls, TlsSettingError, type ClientTlsSettings } from "../../src/hospital/tls-options";
-import { registerQueueAdmin } from "../mllp-endpoint/queue-admin";
-import { queueBaseDir, queueDiskBytes } from "../mllp-endpoint/queue-settings";
-import { internalErrorReporter, nodeScheduler, withDefaults } from "../shared/node-red";
+import { durableDestination } from "../mllp-endpoint/queue-settings";
+import { internalErrorReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import type { FhirServerNode } from "./types";
 
@@ -153,41 +151,19 @@ export = function register(RED: NodeAPI): void {
       // One sender per server: every fhir-document using it shares one bounded, ordered queue.
       const options = senderOptions(RED, config, creds);
       const sender = new FhirSender({ ...options, onError });
-      if (config.queueStore !== "memory") {
-        if (config.queueStore !== "disk") {
-          throw new Error(RED._("fhir-server.errors.badStore", { stores: "disk, memory" }));
-        }
-        const baseDir = queueBaseDir(RED, config.queueDir);
-        if (!baseDir) throw new Error(RED._("fhir-server.errors.noQueueDir"));
-        const maxBytes = options.maxQueueBytes ?? 0;
-        // The journal, not the sender, holds the queue: the sender sees one transaction at a time.
-        this.destination = new Destination<FhirOutcome, FhirEvent>({
-          id: this.id,
-          name: this.name || "fhir-server",
+      this.destination = durableDestination<FhirOutcome, FhirEvent>(
+        RED,
+        this,
+        "fhir-server",
+        config,
+        options,
+        {
           kind: "fhir",
-          baseDir,
-          maxMessages: options.maxQueue ?? 0,
-          maxBytes,
-          maxDiskBytes: queueDiskBytes(maxBytes),
-          backoffMs: options.backoffMs,
-          backoffMaxMs: options.backoffMaxMs,
           send: (item, onEvent) => sender.postText(item.body, onEvent).then(fhirAttempt),
           abort: () => sender.close(),
-          onOrphan: (_item, outcome) => {
-            this.warn(RED._("fhir-server.errors.orphan", { outcome: outcome.kind }));
-          },
-          scheduler: nodeScheduler(this, "fhir-server"),
           onError,
-        });
-        this.destination.ready.catch((err: unknown) => {
-          this.error(
-            RED._("fhir-server.errors.queueOpen", {
-              error: err instanceof Error ? err.message : String(err),
-            }),
-          );
-        });
-        registerQueueAdmin(RED);
-      }
+        },
+      );
       // Only a fully configured server offers its sender: fhir-document refuses otherwise.
       this.sender = sender;
     } catch (err) {

@@ -5,14 +5,12 @@ import {
   type DeliveryOutcome,
   type MllpClientOptions,
 } from "../../src/hospital/mllp/client";
-import { Destination } from "../../src/hospital/queue/destination";
 import { mllpAttempt } from "../../src/hospital/queue/outcomes";
 import { numberSetting, QUEUE_LIMITS } from "../../src/hospital/settings";
 import { checkClientTls, TlsSettingError, type ClientTlsSettings } from "../../src/hospital/tls-options";
-import { internalErrorReporter, nodeScheduler, withDefaults } from "../shared/node-red";
+import { internalErrorReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
-import { registerQueueAdmin } from "./queue-admin";
-import { queueBaseDir, queueDiskBytes } from "./queue-settings";
+import { durableDestination } from "./queue-settings";
 import type { MllpEndpointNode } from "./types";
 
 interface MllpEndpointDef extends NodeDef {
@@ -114,41 +112,19 @@ export = function register(RED: NodeAPI): void {
       // flight and one bounded queue.
       const options = endpointOptions(RED, config, creds);
       const client = new MllpClient({ ...options, onError });
-      if (config.queueStore !== "memory") {
-        if (config.queueStore !== "disk") {
-          throw new Error(RED._("mllp-endpoint.errors.badStore", { stores: "disk, memory" }));
-        }
-        const baseDir = queueBaseDir(RED, config.queueDir);
-        if (!baseDir) throw new Error(RED._("mllp-endpoint.errors.noQueueDir"));
-        const maxBytes = options.maxQueueBytes ?? 0;
-        // The journal, not the client, holds the queue: the client sees one message at a time.
-        this.destination = new Destination<DeliveryOutcome, DeliveryEvent>({
-          id: this.id,
-          name: this.name || "mllp-endpoint",
+      this.destination = durableDestination<DeliveryOutcome, DeliveryEvent>(
+        RED,
+        this,
+        "mllp-endpoint",
+        config,
+        options,
+        {
           kind: "mllp",
-          baseDir,
-          maxMessages: options.maxQueue ?? 0,
-          maxBytes,
-          maxDiskBytes: queueDiskBytes(maxBytes),
-          backoffMs: options.backoffMs,
-          backoffMaxMs: options.backoffMaxMs,
           send: (item, onEvent) => client.send(item.body, onEvent).then(mllpAttempt),
           abort: () => client.close(),
-          onOrphan: (_item, outcome) => {
-            this.warn(RED._("mllp-endpoint.errors.orphan", { outcome: outcome.kind }));
-          },
-          scheduler: nodeScheduler(this, "mllp-endpoint"),
           onError,
-        });
-        this.destination.ready.catch((err: unknown) => {
-          this.error(
-            RED._("mllp-endpoint.errors.queueOpen", {
-              error: err instanceof Error ? err.message : String(err),
-            }),
-          );
-        });
-        registerQueueAdmin(RED);
-      }
+        },
+      );
       // Only a fully configured endpoint offers its client: mllp-out refuses otherwise.
       this.client = client;
     } catch (err) {

@@ -1,5 +1,8 @@
-import type { NodeAPI } from "node-red";
+import type { Node, NodeAPI } from "node-red";
 import { isAbsolute, join } from "node:path";
+import { Destination, type DestinationOptions } from "../../src/hospital/queue/destination";
+import { nodeScheduler } from "../shared/node-red";
+import { registerQueueAdmin } from "./queue-admin";
 
 /**
  * Where the durable queues live: the configured directory (absolute), or `<userDir>/medstream-queue`.
@@ -20,4 +23,60 @@ export function queueBaseDir(RED: NodeAPI, configured: unknown): string | undefi
  */
 export function queueDiskBytes(maxBytes: number): number {
   return 3 * maxBytes + 4 * 1024 * 1024;
+}
+
+/** What a config node's settings say of its queue: the store, its directory and its bounds. */
+export interface QueueConfig {
+  queueStore?: unknown;
+  queueDir?: unknown;
+}
+export interface QueueLimits {
+  maxQueue?: number;
+  maxQueueBytes?: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+}
+
+/**
+ * The durable queue of a delivery config node (mllp-endpoint, fhir-server), or undefined for the
+ * in-memory store. Throws, with the node's own catalog text, on an unknown store or a directory that
+ * cannot be used; a journal that cannot be opened is reported on the node. The journal, not the
+ * transport, holds the queue: the transport sees one message at a time.
+ */
+export function durableDestination<R, E>(
+  RED: NodeAPI,
+  node: Node & { name?: string },
+  type: "mllp-endpoint" | "fhir-server",
+  config: QueueConfig,
+  limits: QueueLimits,
+  transport: Pick<DestinationOptions<R, E>, "kind" | "send" | "abort" | "onError">,
+): Destination<R, E> | undefined {
+  if (config.queueStore === "memory") return undefined;
+  if (config.queueStore !== "disk")
+    throw new Error(RED._(`${type}.errors.badStore`, { stores: "disk, memory" }));
+  const baseDir = queueBaseDir(RED, config.queueDir);
+  if (!baseDir) throw new Error(RED._(`${type}.errors.noQueueDir`));
+  const maxBytes = limits.maxQueueBytes ?? 0;
+  const destination = new Destination<R, E>({
+    ...transport,
+    id: node.id,
+    name: node.name || type,
+    baseDir,
+    maxMessages: limits.maxQueue ?? 0,
+    maxBytes,
+    maxDiskBytes: queueDiskBytes(maxBytes),
+    backoffMs: limits.backoffMs,
+    backoffMaxMs: limits.backoffMaxMs,
+    onOrphan: (_item, outcome) => {
+      node.warn(RED._(`${type}.errors.orphan`, { outcome: outcome.kind }));
+    },
+    scheduler: nodeScheduler(node, type),
+  });
+  destination.ready.catch((err: unknown) => {
+    node.error(
+      RED._(`${type}.errors.queueOpen`, { error: err instanceof Error ? err.message : String(err) }),
+    );
+  });
+  registerQueueAdmin(RED);
+  return destination;
 }
