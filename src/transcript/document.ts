@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { ClinicalNote } from "./clinical-note";
 import type { TranscriptResult, TranscriptWord } from "./result";
 
 /**
@@ -30,6 +31,11 @@ export interface TranscriptDocument {
   /** The segments a confidence gate sent to review: what a reviewer must check first. */
   review: ReviewItem[];
   quality: DocumentQuality;
+  /**
+   * The clinical note, when the session came from an ambient scribe (AWS HealthScribe): then `text` is
+   * the note's text (`noteText`) and `segments` the conversation it was drawn from.
+   */
+  note?: ClinicalNote;
 }
 
 /**
