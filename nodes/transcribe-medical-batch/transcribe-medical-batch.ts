@@ -16,7 +16,12 @@ import {
   classifyPayload,
   type UploadTarget,
 } from "../../src/providers/aws-batch/pipeline";
-import { BatchJobError, type JobProgress, type RunnerTuning } from "../../src/providers/aws-batch/runner";
+import {
+  BatchJobError,
+  MAX_RUNNING_JOBS,
+  type JobProgress,
+  type RunnerTuning,
+} from "../../src/providers/aws-batch/runner";
 import { BatchOutputError } from "../../src/providers/aws-batch/transcript";
 import { StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
@@ -41,7 +46,7 @@ interface BatchDef extends NodeDef {
   kmsKeyId: string;
   vocabularyName: string;
   /** Not in the editor: polling timings for tests and unusual deployments (see RunnerTuning). */
-  tuning?: Partial<RunnerTuning> & { statusIntervalMs?: number };
+  tuning?: Partial<RunnerTuning> & { statusIntervalMs?: number; maxRunningJobs?: number };
 }
 
 interface ConfigNode extends Node {
@@ -137,7 +142,7 @@ export = function register(RED: NodeAPI): void {
     let last: NodeStatus = { fill: "grey", shape: "ring", text: t("status.idle") };
     let closing = false;
 
-    const { statusIntervalMs = 500, ...tuning } = config.tuning ?? {};
+    const { statusIntervalMs = 500, maxRunningJobs = MAX_RUNNING_JOBS, ...tuning } = config.tuning ?? {};
     const status = new StatusReporter(
       node,
       (): NodeStatus => {
@@ -220,6 +225,14 @@ export = function register(RED: NodeAPI): void {
       } else jobName = params.jobName ?? generateJobName();
       if (running.has(jobName)) {
         done(Object.assign(new Error(t("errors.running")), { code: "ConflictException" }));
+        return;
+      }
+      if (running.size >= maxRunningJobs) {
+        done(
+          Object.assign(new Error(t("errors.tooManyJobs", { max: maxRunningJobs })), {
+            code: "TOO_MANY_JOBS",
+          }),
+        );
         return;
       }
       const entry: Running = {

@@ -267,6 +267,25 @@ describe(`transcribe-medical-batch node (${runtimeLabel})`, function () {
     assert.ok(!err.message.includes("same-name"));
   });
 
+  it("runs at most its bound of jobs at once: one more is refused with TOO_MANY_JOBS, and accepted again once one ends", async () => {
+    await load({ tuning: { maxRunningJobs: 2 } });
+    const caught = collect("caught");
+    const doc = collect("doc");
+    tmb().receive({ payload: `s3://media/${FILE_MARKER}.wav`, jobName: "bound-1" });
+    tmb().receive({ payload: `s3://media/${FILE_MARKER}.wav`, jobName: "bound-2" });
+    tmb().receive({ payload: `s3://media/${FILE_MARKER}.wav`, jobName: "bound-3" });
+    await until(() => caught.length === 1);
+    const err = caughtError(caught);
+    assertCode(err, "TOO_MANY_JOBS");
+    assert.match(err.message, /already runs 2 jobs/);
+    assert.ok(!err.message.includes("bound-3"));
+    await until(() => doc.length === 2);
+    assert.equal(emu.jobs.has("bound-3"), false);
+    tmb().receive({ payload: `s3://media/${FILE_MARKER}.wav`, jobName: "bound-4" });
+    await until(() => doc.length === 3);
+    assert.equal(caught.length, 1);
+  });
+
   it("refuses bad URIs, unsupported formats and unusable payloads clearly", async () => {
     await load({ uploadBucket: "" });
     const caught = collect("caught");

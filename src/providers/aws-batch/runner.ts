@@ -32,6 +32,13 @@ export interface RunnerTuning {
   timeoutMs: number;
 }
 
+/**
+ * The most jobs one node runs at once. Each holds its polling timer, its upload (a Buffer payload stays in
+ * memory until uploaded) and, at the end, its transcript; AWS's own account quota on concurrent medical
+ * batch jobs is in the same range. A flow that needs more uses more nodes.
+ */
+export const MAX_RUNNING_JOBS = 100;
+
 export const DEFAULT_TUNING: RunnerTuning = {
   pollInitialMs: 2000,
   pollMaxMs: 30000,
