@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -9,6 +9,8 @@ import { join } from "node:path";
  */
 const dir = join(tmpdir(), `audio-fixtures-${process.pid}`);
 mkdirSync(dir, { recursive: true });
+// Made again by each test process, so removed when it exits (a few MB per run would pile up in /tmp).
+process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
 
 export const SENTENCE =
   "Patient reports chest pain radiating to the left arm. Start metoprolol twenty five milligrams twice daily.";
