@@ -23,17 +23,39 @@ export interface AudioMessage {
   encoding?: unknown;
 }
 
-export type ClassifiedInput =
+/** Audio a session takes in: what the session code (session.ts) reads, never the message. */
+export type AudioInput =
+  /** PCM in a known format; `recording` when it came as a whole WAV rather than a live piece. */
   | { kind: "pcm"; format: PcmFormat; bytes: Buffer; recording: boolean }
   | { kind: "compressed"; bytes: Buffer; what: string }
-  | { kind: "file"; path: string }
-  | { kind: "none" };
+  | { kind: "file"; path: string };
 
-export interface Classified {
+/** What a message carries, taken on its own (without the state of its session). */
+export type StandaloneInput =
+  | AudioInput
+  /** No audio: the message only asks to end its session. */
+  | { kind: "end" }
+  /** Refused: `error` says what was wrong and what is accepted (an AudioInputError, or an internal fault). */
+  | { kind: "invalid"; error: Error };
+
+/**
+ * What a message carries. Bytes with no format of their own (no WAV header, no format fields) depend on
+ * their session: in a session decoding a compressed stream they continue it; otherwise they are
+ * `alone` (a compressed recording, raw PCM in the node's raw format, or refused).
+ */
+export type CarriedInput = StandaloneInput | { kind: "unlabelled"; bytes: Buffer; alone: StandaloneInput };
+
+/**
+ * An incoming message, classified once where it enters audio-in: everything the session code needs,
+ * so that it never reads the message again.
+ */
+export interface IncomingAudio {
   sessionId: string;
-  input: ClassifiedInput;
-  /** The message asks to end the session (after its audio, if it carries any). */
+  /** The message asks to end the session (after its audio, if it carries any); a refused one still does. */
   end: boolean;
+  /** The websocket session of the message (msg._session), so that frames find their way back. */
+  wsSession: unknown;
+  input: CarriedInput;
 }
 
 /**
@@ -73,9 +95,39 @@ const ACCEPTED_INPUT =
   `${CONTAINER_NAMES} as a Buffer; ` +
   "or a file path as a string";
 
+/**
+ * Classifies a message once, where it enters audio-in: its session, whether it asks to end, and what
+ * it carries. A refusal is a value (`input.kind === "invalid"`), so that a bad message that asks to end
+ * still ends its session without the message being read again.
+ */
+export function classifyMessage(msg: AudioMessage, rawDefault: PcmFormat | undefined): IncomingAudio {
+  const audio = isObject(msg.audio) ? msg.audio : NO_FIELDS;
+  const end = audio.end === true || msg.control === "stop" || msg.control === "end";
+  const alone = refusalAsValue(() => standaloneInput(msg, audio, end, rawDefault));
+  const bytes = unlabelledBytes(msg, audio);
+  return {
+    sessionId: sessionIdOf(msg, audio),
+    end,
+    wsSession: msg._session,
+    input: bytes ? { kind: "unlabelled", bytes, alone } : alone,
+  };
+}
+
+/**
+ * What a message carries on its own, with a refusal thrown: AudioInputError saying what was wrong and
+ * what is accepted. The same classification as classifyMessage.
+ */
+export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): IncomingAudio {
+  const classified = classifyMessage(msg, rawDefault);
+  const input = classified.input.kind === "unlabelled" ? classified.input.alone : classified.input;
+  if (input.kind === "invalid") throw input.error;
+  return { ...classified, input };
+}
+
+const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /** Picks the session a message belongs to: msg.audio.sessionId, msg.topic, or the websocket session. */
-export function sessionIdOf(msg: AudioMessage): string {
-  const audio = isObject(msg.audio) ? msg.audio : {};
+function sessionIdOf(msg: AudioMessage, audio: Readonly<Record<string, unknown>>): string {
   for (const candidate of [
     audio.sessionId,
     msg.topic,
@@ -89,32 +141,40 @@ export function sessionIdOf(msg: AudioMessage): string {
 
 /**
  * The audio bytes of a message that carries no format of its own (no WAV header, no format fields):
- * in a session that is decoding a compressed stream, such a piece continues that stream.
+ * in a session that is decoding a compressed stream, such a piece continues that stream. Bytes over
+ * MAX_MESSAGE_BYTES are no piece: they are refused on their own.
  */
-export function unlabelledBytes(msg: AudioMessage): Buffer | undefined {
-  const audio = isObject(msg.audio) ? msg.audio : {};
-  if (!isBinary(msg.payload) || msg.payload.byteLength === 0) return undefined;
+function unlabelledBytes(msg: AudioMessage, audio: Readonly<Record<string, unknown>>): Buffer | undefined {
+  const payload = msg.payload;
+  if (!isBinary(payload) || payload.byteLength === 0 || payload.byteLength > MAX_MESSAGE_BYTES)
+    return undefined;
   if (audio.sampleRate !== undefined || audio.encoding !== undefined || msg.rate !== undefined)
     return undefined;
-  const bytes = checkSize(toBuffer(msg.payload));
+  const bytes = toBuffer(payload);
   return isWav(bytes) ? undefined : bytes;
 }
 
-export function asksToEnd(msg: AudioMessage): boolean {
-  const audio = isObject(msg.audio) ? msg.audio : {};
-  return audio.end === true || msg.control === "stop" || msg.control === "end";
+/** A thrown refusal as a value; anything else thrown is a fault of ours, carried as it is. */
+function refusalAsValue(read: () => StandaloneInput): StandaloneInput {
+  try {
+    return read();
+  } catch (err) {
+    return { kind: "invalid", error: err instanceof Error ? err : new Error(String(err)) };
+  }
 }
 
-/** Works out what a message carries; throws AudioInputError saying what was wrong and what is accepted. */
-export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): Classified {
-  const audio = isObject(msg.audio) ? msg.audio : {};
-  const end = asksToEnd(msg);
-  const sessionId = sessionIdOf(msg);
+/** What a message carries on its own; throws AudioInputError saying what was wrong and what is accepted. */
+function standaloneInput(
+  msg: AudioMessage,
+  audio: Readonly<Record<string, unknown>>,
+  end: boolean,
+  rawDefault: PcmFormat | undefined,
+): StandaloneInput {
   const payload = msg.payload;
   checkTimes(audio);
 
   if (payload === undefined || payload === null || (isBinary(payload) && byteLength(payload) === 0)) {
-    if (end) return { sessionId, input: { kind: "none" }, end };
+    if (end) return { kind: "end" };
     throw new AudioInputError("NOT_AUDIO", `msg.payload is empty; ${ACCEPTED_INPUT}`);
   }
   if (typeof payload === "string") {
@@ -123,7 +183,7 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
     // A path that cannot be one (a NUL in it, too long) is refused before a session is opened for it.
     const bad = checkPath(payload);
     if (bad) throw new AudioInputError(bad.code, fileProblemText(bad));
-    return { sessionId, input: { kind: "file", path: payload }, end };
+    return { kind: "file", path: payload };
   }
   if (!isBinary(payload)) {
     throw new AudioInputError(
@@ -134,15 +194,13 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
   const bytes = checkSize(toBuffer(payload));
   if (isWav(bytes)) {
     const wav = parseWav(bytes);
-    return { sessionId, input: { kind: "pcm", format: wav.format, bytes: wav.data, recording: true }, end };
+    return { kind: "pcm", format: wav.format, bytes: wav.data, recording: true };
   }
   const declared = declaredFormat(msg, audio);
-  if (declared) return { sessionId, input: { kind: "pcm", format: declared, bytes, recording: false }, end };
+  if (declared) return { kind: "pcm", format: declared, bytes, recording: false };
   const container = sniffContainer(bytes);
-  if (container)
-    return { sessionId, input: { kind: "compressed", bytes, what: `${container.toUpperCase()} audio` }, end };
-  if (rawDefault)
-    return { sessionId, input: { kind: "pcm", format: rawDefault, bytes, recording: false }, end };
+  if (container) return { kind: "compressed", bytes, what: `${container.toUpperCase()} audio` };
+  if (rawDefault) return { kind: "pcm", format: rawDefault, bytes, recording: false };
   // Not WAV, no known container, no raw PCM declared: refused, never taken for raw PCM. The error
   // names the kind of data found (text, an image), never its content.
   const found = describeNonAudio(bytes);
@@ -152,7 +210,7 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
   );
 }
 
-function declaredFormat(msg: AudioMessage, audio: Record<string, unknown>): PcmFormat | undefined {
+function declaredFormat(msg: AudioMessage, audio: Readonly<Record<string, unknown>>): PcmFormat | undefined {
   if (audio.sampleRate !== undefined || audio.encoding !== undefined) {
     const encoding = audio.encoding ?? "pcm_s16le";
     const sampleFormat = typeof encoding === "string" ? CONTRACT_ENCODINGS.get(encoding) : undefined;
@@ -233,7 +291,7 @@ function channelsField(value: unknown, name: string): number {
  * The contract-1 fields audio-in does not use on input (it numbers and times its own output) are
  * still checked when present, so that a bad value is reported where it enters, not carried on.
  */
-function checkTimes(audio: Record<string, unknown>): void {
+function checkTimes(audio: Readonly<Record<string, unknown>>): void {
   for (const name of ["offsetMs", "durationMs"] as const) {
     const value = audio[name];
     if (value === undefined) continue;

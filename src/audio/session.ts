@@ -12,6 +12,7 @@ import {
 } from "./file";
 import { AudioInputError, bytesPerFrame, type PcmFormat } from "./format";
 import { PcmFramer } from "./framer";
+import type { AudioInput } from "./input";
 import { PcmNormalizer, type OutputFormat } from "./normalizer";
 import { Pacer } from "./pacer";
 import { resamplerReady } from "./resampler";
@@ -66,11 +67,6 @@ interface CompressedStream {
   done: Promise<void>;
   error?: Error;
 }
-
-type Input =
-  | { kind: "pcm"; format: PcmFormat; bytes: Buffer }
-  | { kind: "compressed"; bytes: Buffer; what: string }
-  | { kind: "file"; path: string };
 
 /**
  * One audio session (an encounter, a dictation, a call): its inputs, in order, become fixed frames
@@ -129,7 +125,7 @@ export class AudioSession {
    * Queues an input; resolves when it has been turned into frames, rejects with why it could not.
    * Undefined when the input was framed at once (live PCM with nothing queued before it).
    */
-  add(input: Input): Promise<void> | undefined {
+  add(input: AudioInput): Promise<void> | undefined {
     if (this.ending || this.closed) {
       return Promise.reject(new AudioInputError("BAD_FORMAT", "this audio session has already ended"));
     }
@@ -256,7 +252,7 @@ export class AudioSession {
     this.drainedResolve?.();
   }
 
-  private async run(input: Input): Promise<void> {
+  private async run(input: AudioInput): Promise<void> {
     if (this.closed) return;
     if (input.kind === "pcm") return this.feedSlices(input.format, input.bytes);
     if (input.kind === "compressed") return this.decode(input.what, (d) => d.end(), input.bytes);

@@ -2,7 +2,7 @@ import { settleGuarded } from "../util/guard";
 import { QuietTimer } from "../util/quiet-timer";
 import { realScheduler, type Scheduler } from "../util/scheduler";
 import { AudioInputError, type PcmFormat } from "./format";
-import { asksToEnd, classify, sessionIdOf, unlabelledBytes, type AudioMessage } from "./input";
+import { classifyMessage, type AudioInput, type AudioMessage, type IncomingAudio } from "./input";
 import { AudioSession, type SessionChunk, type SessionOptions } from "./session";
 
 export interface AudioInOptions extends SessionOptions {
@@ -62,43 +62,50 @@ export class AudioSessions {
    * answer is undefined: no promise per chunk.
    */
   handle(msg: AudioMessage): Promise<void> | undefined {
-    try {
-      const streaming = this.sessions.get(sessionIdOf(msg));
-      if (!streaming?.session.streaming) {
-        const classified = classify(msg, this.options.rawDefault);
-        const { input } = classified;
-        if (input.kind === "pcm" && !input.recording && !classified.end) {
-          return this.entry(classified.sessionId, msg._session).session.add(input);
-        }
-      }
-    } catch {
-      // Handled again below, where a bad message that asks to end still ends its session.
-    }
-    return this.handleQueued(msg);
+    return this.accept(classifyMessage(msg, this.options.rawDefault));
   }
 
-  private async handleQueued(msg: AudioMessage): Promise<void> {
-    const streaming = this.sessions.get(sessionIdOf(msg));
-    const piece = streaming?.session.streaming ? unlabelledBytes(msg) : undefined;
-    if (streaming && piece) {
-      this.touch(streaming, msg._session);
-      await this.streamPiece(streaming, piece, asksToEnd(msg));
-      return;
+  /** Handles one message, classified where it entered: from here on the message is not read again. */
+  accept(incoming: IncomingAudio): Promise<void> | undefined {
+    const { sessionId, end, wsSession } = incoming;
+    let input = incoming.input;
+    if (input.kind === "unlabelled") {
+      const open = this.sessions.get(sessionId);
+      if (open?.session.streaming) {
+        this.touch(open, wsSession);
+        return this.streamPiece(open, input.bytes, end);
+      }
+      input = input.alone;
     }
-    let classified;
-    try {
-      classified = classify(msg, this.options.rawDefault);
-    } catch (err) {
-      // A bad message still ends its session when it asks to, so nothing waits forever.
-      if (asksToEnd(msg)) await this.end(sessionIdOf(msg));
-      throw err;
+    switch (input.kind) {
+      case "invalid":
+        return this.refuse(sessionId, end, input.error);
+      case "end":
+        return this.end(sessionId);
+      case "pcm":
+        if (!input.recording && !end) {
+          const entry = this.entry(sessionId, wsSession);
+          return entry instanceof AudioInputError ? Promise.reject(entry) : entry.session.add(input);
+        }
     }
-    const { sessionId, input, end } = classified;
-    if (input.kind === "none") {
-      if (end) await this.end(sessionId);
-      return;
-    }
-    const entry = this.entry(sessionId, msg._session);
+    return this.addQueued(sessionId, end, wsSession, input);
+  }
+
+  /** A bad message still ends its session when it asks to, so that nothing waits forever. */
+  private async refuse(sessionId: string, end: boolean, error: Error): Promise<void> {
+    if (end) await this.end(sessionId);
+    throw error;
+  }
+
+  /** A recording (WAV, compressed, file), or audio that ends its session: queued behind what is before it. */
+  private async addQueued(
+    sessionId: string,
+    end: boolean,
+    wsSession: unknown,
+    input: AudioInput,
+  ): Promise<void> {
+    const entry = this.entry(sessionId, wsSession);
+    if (entry instanceof AudioInputError) throw entry;
     if (input.kind === "compressed" && this.options.compressedStream) {
       await this.streamPiece(entry, input.bytes, end);
       return;
@@ -150,13 +157,14 @@ export class AudioSessions {
     this.unfinished.clear();
   }
 
-  private entry(sessionId: string, wsSession: unknown): Entry {
+  /** The session of an id, opened if need be; the refusal when the session limit is reached. */
+  private entry(sessionId: string, wsSession: unknown): Entry | AudioInputError {
     let entry = this.sessions.get(sessionId);
     if (!entry) {
       // Sessions that have ended but still send (a recording paced at real time) hold a reader, maybe
       // an ffmpeg, and their frames: they count.
       if (this.unfinished.size >= this.options.maxSessions) {
-        throw new AudioInputError(
+        return new AudioInputError(
           "TOO_MANY_SESSIONS",
           `audio-in already carries ${this.unfinished.size} sessions (open, or ended and still sending), its limit; ` +
             "end sessions with msg.audio.end, wait for recordings to finish, or raise the limit",
