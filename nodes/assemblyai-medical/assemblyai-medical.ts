@@ -1,8 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "node-red";
 import {
   checkApiKey,
-  checkAudioMessage,
-  checkControl,
+  classifyMessage,
   paramsFromFields,
   timingFromFields,
   type MedicalNodeFields,
@@ -242,23 +241,20 @@ export = function register(RED: NodeAPI): void {
 
     const onInput = (msg: NodeMessage, done: (err?: Error) => void): void => {
       if (closing) return done();
-      const m = msg as NodeMessage & Record<string, unknown>;
-      const control = checkControl(m.control, params);
-      if (control) {
-        if (!control.ok) return done(control.error);
-        const sessionId = typeof m.topic === "string" ? m.topic : "";
-        const entry = sessions.get(sessionId);
+      const input = classifyMessage(msg, params);
+      if (input.kind === "invalid") return done(input.error);
+      if (input.kind === "control") {
+        const entry = sessions.get(input.sessionId);
+        const { command } = input;
         const sent =
           entry &&
-          (control.value.type === "ForceEndpoint"
+          (command.type === "ForceEndpoint"
             ? entry.session.forceEndpoint()
-            : entry.session.updateConfiguration(control.value.fields));
+            : entry.session.updateConfiguration(command.fields));
         if (!sent) return done(new Error(RED._("assemblyai-medical.errors.noSession")));
         return done();
       }
-      const input = checkAudioMessage(m, { sampleRate: params.sample_rate, encoding: params.encoding });
-      if (!input.ok) return done(input.error);
-      const { sessionId, audio, end } = input.value;
+      const { sessionId, audio, end } = input;
       let entry = sessions.get(sessionId);
       if (entry?.ending) {
         // Audio after the end of a session starts a new one only once the old one has finished.
@@ -272,7 +268,7 @@ export = function register(RED: NodeAPI): void {
           const text = RED._("assemblyai-medical.errors.tooManySessions", { n: sessions.size });
           return refuse(OVER_LIMIT, sessionId, text, audio, done);
         }
-        entry = open(sessionId, input.value.offsetMs);
+        entry = open(sessionId, input.offsetMs);
       }
       // Nothing is dropped silently: audio a session cannot take (it failed on the key or a parameter, or
       // too much audio is already waiting) is refused through done(err), rate-limited per session.

@@ -359,11 +359,12 @@ export interface AudioInput {
   end: boolean;
 }
 
-const SOX_ENCODINGS: Record<string, StreamingEncoding> = {
-  "signed-integer": "pcm_s16le",
-  "mu-law": "pcm_mulaw",
-  ULAW: "pcm_mulaw",
-};
+/** sox-style msg.encoding names. A Map: a flow's "toString" or "__proto__" must not find something. */
+const SOX_ENCODINGS: ReadonlyMap<string, StreamingEncoding> = new Map([
+  ["signed-integer", "pcm_s16le"],
+  ["mu-law", "pcm_mulaw"],
+  ["ULAW", "pcm_mulaw"],
+]);
 
 /**
  * Checks an audio chunk message (contract 1, or sox-style flat fields) against the configured rate and
@@ -402,7 +403,7 @@ export function checkAudioMessage(
   }
   const rawEncoding = info.encoding ?? msg.encoding;
   const encoding =
-    typeof rawEncoding === "string" ? (SOX_ENCODINGS[rawEncoding] ?? rawEncoding) : rawEncoding;
+    typeof rawEncoding === "string" ? (SOX_ENCODINGS.get(rawEncoding) ?? rawEncoding) : rawEncoding;
   if (encoding !== undefined && encoding !== expected.encoding) {
     return fail(
       `msg.audio.encoding must be "${expected.encoding}", the encoding this node is configured for`,
@@ -433,4 +434,24 @@ export function checkAudioMessage(
       end,
     },
   };
+}
+
+/**
+ * A message to assemblyai-medical, classified once where it enters: a control command for a session
+ * (msg.control; its session is msg.topic), a chunk of audio (contract 1), or a refusal saying why.
+ */
+export type IncomingMessage =
+  | { kind: "control"; sessionId: string; command: ControlCommand }
+  | ({ kind: "audio" } & AudioInput)
+  | { kind: "invalid"; error: InputError };
+
+export function classifyMessage(msg: Record<string, unknown>, params: StreamingParams): IncomingMessage {
+  const control = checkControl(msg.control, params);
+  if (control) {
+    if (!control.ok) return { kind: "invalid", error: control.error };
+    const sessionId = typeof msg.topic === "string" ? msg.topic : "";
+    return { kind: "control", sessionId, command: control.value };
+  }
+  const audio = checkAudioMessage(msg, { sampleRate: params.sample_rate, encoding: params.encoding });
+  return audio.ok ? { kind: "audio", ...audio.value } : { kind: "invalid", error: audio.error };
 }
