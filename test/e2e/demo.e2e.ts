@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { freePort } from "../support/node-red-process";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium, speakScript, startDemo, type DemoRun } from "../support/demo-run";
 
 const root = join(__dirname, "../..");
 const artifacts = join(root, ".test-results");
@@ -25,78 +25,40 @@ const SCRIPT = [
 describe("npm start: the live transcription demo in a real browser", function () {
   this.timeout(120000);
   const work = mkdtempSync(join(tmpdir(), "nr-demo-"));
-  let child: ChildProcess;
-  let output = "";
+  let demo: DemoRun;
   let url: string;
+  let recording: string;
   let browser: Browser;
   let page: Page;
+  // Everything `npm start` printed so far.
+  const output = (): string => demo.output();
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
     // The fake microphone: espeak-ng speaking the scripted dictation, as 48 kHz 16-bit PCM.
-    execFileSync("espeak-ng", ["-w", join(work, "speech22.wav"), SCRIPT.join(" ")]);
-    execFileSync("sox", [join(work, "speech22.wav"), "-r", "48000", "-b", "16", join(work, "speech.wav")]);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PORT: String(port),
-      NODE_RED_USER_DIR: join(work, "user"),
-    };
-    for (const key of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "ASSEMBLYAI_API_KEY"])
-      delete env[key];
-    child = spawn("npm", ["start", "--silent"], {
-      cwd: root,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-    const deadline = Date.now() + 60000;
-    while (!output.includes("Live transcript page:")) {
-      if (Date.now() > deadline || child.exitCode !== null)
-        throw new Error(`npm start did not come up:\n${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-audio-capture=${join(work, "speech.wav")}`,
-      ],
-    });
+    const speech = speakScript(work, SCRIPT);
+    recording = speech.recording;
+    demo = await startDemo(work);
+    url = demo.url;
+    browser = await launchChromium(speech.mic);
     page = await browser.newPage();
   });
 
   after(async () => {
     await browser?.close();
-    if (child?.pid && child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(-child.pid, "SIGINT");
-      await exited;
-    }
+    await demo?.stop();
     rmSync(work, { recursive: true, force: true });
   });
 
   it("prints the editor and page addresses, and says plainly that the transcripts are simulated", () => {
-    assert.match(output, new RegExp(`Node-RED editor:\\s+${url}/`));
-    assert.match(output, new RegExp(`Live transcript page:\\s+${url}/transcribe`));
-    assert.match(output, /the transcripts are SIMULATED by a local emulator/);
+    assert.match(output(), new RegExp(`Node-RED editor:\\s+${url}/`));
+    assert.match(output(), new RegExp(`Live transcript page:\\s+${url}/transcribe`));
+    assert.match(output(), /the transcripts are SIMULATED by a local emulator/);
   });
 
   it("starts the flows once on the first start (no stop and restart), and names the page's real address", async () => {
-    assert.equal(output.match(/\[info\] Started flows/g)?.length, 1, output);
-    assert.doesNotMatch(output, /Stopping flows|Stopped flows|safe mode/, output);
+    assert.equal(output().match(/\[info\] Started flows/g)?.length, 1, output());
+    assert.doesNotMatch(output(), /Stopping flows|Stopped flows|safe mode/, output());
     const flows = (await (await fetch(`${url}/flows`)).json()) as Array<{
       id: string;
       type: string;
@@ -155,8 +117,8 @@ describe("npm start: the live transcription demo in a real browser", function ()
   it("transcribes an uploaded recording the same way, with a progress bar, and says when it is done", async () => {
     await page.reload();
     await page.waitForSelector("#file:not([disabled])");
-    const seconds = Number(execFileSync("soxi", ["-D", join(work, "speech22.wav")], { encoding: "utf8" }));
-    await page.setInputFiles("#file", join(work, "speech22.wav"));
+    const seconds = Number(execFileSync("soxi", ["-D", recording], { encoding: "utf8" }));
+    await page.setInputFiles("#file", recording);
     const block = page.locator("#transcript .session").first();
     assert.equal(await block.locator(".source").textContent(), "File: speech22.wav");
     // While it is transcribed: a progress bar and "seconds done of total".
@@ -191,7 +153,7 @@ describe("npm start: the live transcription demo in a real browser", function ()
   });
 
   it("shows a second recording as a block of its own, under the first", async () => {
-    await page.setInputFiles("#file", join(work, "speech22.wav"));
+    await page.setInputFiles("#file", recording);
     await page.waitForFunction(
       () => document.querySelectorAll("#transcript .session .status.done").length === 2,
       undefined,
@@ -322,7 +284,7 @@ describe("npm start: the live transcription demo in a real browser", function ()
         Object.fromEntries(Object.entries(n).map(([k, v]) => [k, rename(v)]));
       const nodes = flow.filter((n) => "x" in n).map((n) => ({ ...renamed(n), z: tab }));
       const configs = flow.filter((n) => !("x" in n) && !serviceConfig(n.type)).map(renamed);
-      const before = output.length;
+      const before = output().length;
       const res = await fetch(`${url}/flow`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -331,9 +293,9 @@ describe("npm start: the live transcription demo in a real browser", function ()
       assert.equal(res.status, 200, `${fn}: HTTP ${res.status} ${await res.text()}`);
       await new Promise((r) => setTimeout(r, 500));
       assert.doesNotMatch(
-        output.slice(before),
+        output().slice(before),
         /\[error\]/,
-        `${fn} deployed with errors:\n${output.slice(before)}`,
+        `${fn} deployed with errors:\n${output().slice(before)}`,
       );
     }
   });

@@ -34,23 +34,22 @@ export async function startDemo(work: string, timeoutMs = 60_000): Promise<DemoR
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.pid === undefined || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    process.kill(-child.pid, "SIGINT");
+    await exited;
+  };
   const deadline = Date.now() + timeoutMs;
   while (!output.includes("Live transcript page:")) {
-    if (Date.now() > deadline || child.exitCode !== null)
+    if (Date.now() > deadline || child.exitCode !== null) {
+      // No caller holds the process yet: it is stopped here, not left running after the tests.
+      await stop();
       throw new Error(`npm start did not come up:\n${output}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    child,
-    output: () => output,
-    stop: async () => {
-      if (child.pid === undefined || child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(-child.pid, "SIGINT");
-      await exited;
-    },
-  };
+  return { url: `http://127.0.0.1:${port}`, child, output: () => output, stop };
 }
 
 /** The scripted dictation the fake microphone speaks (espeak-ng), as 48 kHz and 22 kHz WAV files. */
