@@ -212,18 +212,11 @@ describe("audio-in classifies each message once, where it enters", () => {
 
   it("the sessions take a classified message without the message: a refusal that asks to end ends its session", async () => {
     const sent: OutgoingChunk[] = [];
-    const options: AudioInOptions = {
-      sampleRate: 16000,
-      channels: "mono",
-      frameMs: 100,
-      realTime: false,
-      maxAheadMs: 60_000,
-      idleTimeoutMs: 0,
-      maxSessions: 10,
-      endAfterRecording: true,
-      rawDefault: undefined,
-      compressedStream: false,
-    };
+    // Fast pacing, no idle timeout: the session's last frame goes out as soon as it ends.
+    const output = { sampleRate: 16000, channels: "mono", frameMs: 100, realTime: false } as const;
+    const limits = { maxAheadMs: 60_000, idleTimeoutMs: 0, maxSessions: 10 };
+    const input = { endAfterRecording: true, rawDefault: undefined, compressedStream: false };
+    const options: AudioInOptions = { ...output, ...limits, ...input };
     const sessions = new AudioSessions(options, (chunk) => sent.push(chunk));
     await sessions.accept(
       classifyMessage({ topic: "t", payload: pcm, audio: { sampleRate: 16000 } }, undefined),
