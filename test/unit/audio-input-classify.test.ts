@@ -7,13 +7,28 @@ import {
   type StandaloneInput,
 } from "../../src/audio/input";
 import { AudioSessions, type AudioInOptions, type OutgoingChunk } from "../../src/audio/sessions";
-import { tone, wavOf } from "../support/audio-fixtures";
+import { ffmpegFile, readFixture, tone, wavOf } from "../support/audio-fixtures";
 
 const RAW: PcmFormat = { sampleRate: 8000, channels: 1, sampleFormat: "mulaw" };
 const pcm = tone(440, 0.1, 16000);
 const OGG = Buffer.concat([Buffer.from("OggS\0\0\0\0"), Buffer.alloc(64, 1)]);
 // Bytes with no header and no format fields: neither WAV nor a known container.
 const UNKNOWN = Buffer.from([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a]);
+
+// Fast pacing, no idle timeout: a session's last frame goes out as soon as it ends.
+const OUTPUT = { sampleRate: 16000, channels: "mono", frameMs: 100, realTime: false } as const;
+const LIMITS = { maxAheadMs: 60_000, idleTimeoutMs: 0, maxSessions: 10 };
+
+function sessionsWith(input: Partial<AudioInOptions>): { sessions: AudioSessions; sent: OutgoingChunk[] } {
+  const sent: OutgoingChunk[] = [];
+  const options: AudioInOptions = {
+    ...OUTPUT,
+    ...LIMITS,
+    ...{ endAfterRecording: true, rawDefault: undefined, compressedStream: false },
+    ...input,
+  };
+  return { sessions: new AudioSessions(options, (chunk) => sent.push(chunk)), sent };
+}
 
 function kindOf(input: CarriedInput): string {
   return input.kind === "unlabelled" ? `unlabelled/${input.alone.kind}` : input.kind;
@@ -211,13 +226,7 @@ describe("audio-in classifies each message once, where it enters", () => {
   });
 
   it("the sessions take a classified message without the message: a refusal that asks to end ends its session", async () => {
-    const sent: OutgoingChunk[] = [];
-    // Fast pacing, no idle timeout: the session's last frame goes out as soon as it ends.
-    const output = { sampleRate: 16000, channels: "mono", frameMs: 100, realTime: false } as const;
-    const limits = { maxAheadMs: 60_000, idleTimeoutMs: 0, maxSessions: 10 };
-    const input = { endAfterRecording: true, rawDefault: undefined, compressedStream: false };
-    const options: AudioInOptions = { ...output, ...limits, ...input };
-    const sessions = new AudioSessions(options, (chunk) => sent.push(chunk));
+    const { sessions, sent } = sessionsWith({});
     await sessions.accept(
       classifyMessage({ topic: "t", payload: pcm, audio: { sampleRate: 16000 } }, undefined),
     );
@@ -237,5 +246,27 @@ describe("audio-in classifies each message once, where it enters", () => {
     assert.equal(sessions.size, 0);
     assert.equal(sent.at(-1)?.audio.end, true);
     sessions.close();
+  });
+
+  it("a message over the size limit that asks to end a compressed stream is refused and still ends it", async function () {
+    this.timeout(20_000);
+    const webm = readFixture(ffmpegFile("speech.webm", ["-c:a", "libopus", "-b:a", "32k"]));
+    const { sessions } = sessionsWith({ compressedStream: true });
+    try {
+      await sessions.handle({ topic: "rec", payload: webm.subarray(0, 4096) });
+      assert.equal(sessions.size, 1);
+      // Zero-filled and never touched: the refusal reads only its length.
+      const huge = Buffer.alloc(MAX_MESSAGE_BYTES + 1);
+      await assert.rejects(
+        Promise.resolve(sessions.handle({ topic: "rec", payload: huge, audio: { end: true } })),
+        {
+          code: "MESSAGE_TOO_LARGE",
+        },
+      );
+      assert.equal(sessions.size, 0, "the session ended");
+    } finally {
+      // ffmpeg is stopped whatever the outcome.
+      sessions.close();
+    }
   });
 });
