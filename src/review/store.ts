@@ -39,6 +39,11 @@ export async function atomicWrite(path: string, data: string): Promise<void> {
 export class ReviewStore {
   private readonly records = new Map<string, ReviewRecord>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /**
+   * New documents being written: they hold their place against `maxDocuments` from the check until
+   * their file is on disk, so a burst of messages cannot all pass the check before any is counted.
+   */
+  private adding = 0;
 
   constructor(
     readonly dir: string,
@@ -94,14 +99,19 @@ export class ReviewStore {
   async add(record: ReviewRecord): Promise<boolean> {
     return this.withRecord(record.id, async () => {
       if (this.records.has(record.id)) return false;
-      if (this.records.size >= this.limits.maxDocuments) {
+      if (this.records.size + this.adding >= this.limits.maxDocuments) {
         throw new ReviewError(
           503,
           "WORKLIST_FULL",
           `the review worklist holds its maximum of ${this.limits.maxDocuments} documents: sign or withdraw some, or raise "max documents"`,
         );
       }
-      await this.write(record);
+      this.adding++;
+      try {
+        await this.write(record);
+      } finally {
+        this.adding--;
+      }
       return true;
     });
   }

@@ -195,6 +195,27 @@ describe("review: store, audit log, accuracy", () => {
     assert.equal(again.get(a.id)?.draftText, a.draftText);
   });
 
+  it("keeps its bound when a burst of new documents arrives at once (the writes are under way together)", async () => {
+    const store = new ReviewStore(join(dir, "docs"), { maxDocuments: 3 });
+    await store.load();
+    const ids = Array.from(
+      { length: 20 },
+      (_, i) => `${String(i).padStart(8, "0")}-1111-4111-8111-111111111111`,
+    );
+    const results = await Promise.allSettled(
+      ids.map((id) => store.add(newRecord(documentWithText(`doc ${id}`, id), {}, "document", NOW, DAY))),
+    );
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 3);
+    assert.ok(
+      results.every(
+        (r) =>
+          r.status === "fulfilled" || (r.reason instanceof ReviewError && r.reason.code === "WORKLIST_FULL"),
+      ),
+    );
+    assert.equal(store.size, 3);
+    assert.equal(readdirSync(join(dir, "docs")).length, 3);
+  });
+
   it("runs two changes to one document one after the other: the second sees the first's version", async () => {
     const store = new ReviewStore(join(dir, "docs"));
     await store.load();
