@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 
 /**
  * The audio of each session, kept on disk for the reviewer's player (clicking a word plays it) and
@@ -158,6 +159,18 @@ export class AudioStore {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * A stream of bytes [start, end] (inclusive) of the session's PCM, after every queued write; undefined
+   * when the session has no audio. Served piece by piece, so a long recording never sits in memory.
+   */
+  async stream(sessionId: string, start: number, end: number): Promise<Readable | undefined> {
+    const t = this.tracks.get(sessionId);
+    if (!t) return undefined;
+    await t.chain;
+    const handle = await fs.open(t.file, "r");
+    return handle.createReadStream({ start, end });
   }
 
   async remove(sessionId: string): Promise<void> {

@@ -51,6 +51,8 @@ export interface ReviewOptions {
 
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 export const MAX_EVENT_CLIENTS = 200;
+/** The most audio bytes one partial (Range) answer carries. */
+export const MAX_RANGE_BYTES = 1024 * 1024;
 /** An event client whose unsent data passes this is too slow and is dropped (it reconnects). */
 const MAX_CLIENT_BACKLOG = 1024 * 1024;
 const HEARTBEAT_MS = 25_000;
@@ -369,26 +371,46 @@ export class ReviewService {
       res.writeHead(416, { "content-range": `bytes */${size}` }).end();
       return;
     }
-    const { start, end } = range ?? { start: 0, end: size - 1 };
+    // A partial answer carries MAX_RANGE_BYTES at most (a player asks again for the rest, RFC 9110
+    // §14.1.2 lets the server answer less): a seek to the start ("bytes=0-") is not a whole-file read.
+    const start = range?.start ?? 0;
+    const end = range ? Math.min(range.end, start + MAX_RANGE_BYTES - 1) : size - 1;
     if (start === 0)
       this.log(
         { user: identity.user, action: "audio", documentId: record.id },
         new Date(this.scheduler.now()),
       );
-    const head = wavHeader(info.sampleRate, info.channels, info.bytes);
-    const parts: Buffer[] = [];
-    if (start < 44) parts.push(head.subarray(start, Math.min(44, end + 1)));
-    if (end >= 44)
-      parts.push(await this.audio.read(record.document.sessionId, Math.max(0, start - 44), end - 44));
-    const body = Buffer.concat(parts);
+    const pcm =
+      end >= 44
+        ? await this.audio.stream(record.document.sessionId, Math.max(0, start - 44), end - 44)
+        : undefined;
+    if (end >= 44 && !pcm) throw new ReviewError(404, "NO_AUDIO", "no audio is kept for this document");
     res.writeHead(range ? 206 : 200, {
       "content-type": "audio/wav",
       "accept-ranges": "bytes",
-      "content-length": String(body.length),
+      "content-length": String(end - start + 1),
       "cache-control": "no-store",
-      ...(range ? { "content-range": `bytes ${start}-${start + body.length - 1}/${size}` } : {}),
+      ...(range ? { "content-range": `bytes ${start}-${end}/${size}` } : {}),
     });
-    res.end(body);
+    if (start < 44)
+      res.write(wavHeader(info.sampleRate, info.channels, info.bytes).subarray(start, Math.min(44, end + 1)));
+    if (!pcm) {
+      res.end();
+      return;
+    }
+    // Streamed with backpressure; a read failure or a player that goes away ends both sides.
+    pcm.on("error", (err: Error) => {
+      res.destroy();
+      this.sinks.error(err);
+    });
+    res.on("close", () => pcm.destroy());
+    // A file shorter than its count (a write that failed, reported then) must not leave the player
+    // waiting for bytes that never come: the answer is cut instead.
+    let sent = 0;
+    const expected = end - Math.max(44, start) + 1;
+    pcm.on("data", (chunk: Buffer) => (sent += chunk.length));
+    pcm.on("end", () => (sent === expected ? res.end() : res.destroy()));
+    pcm.pipe(res, { end: false });
   }
 
   private subscribe(res: ServerResponse): void {

@@ -336,6 +336,31 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     assert.equal((await call(`/api/documents/${DOC_ID}`, "nurse1")).body.audio, false);
   });
 
+  it("answers a player's open-ended range with 1 MiB at most, and streams a whole-file request in full", async () => {
+    await load();
+    for (let i = 0; i < 400; i++) helper.getNode("review").receive(audioChunk(i));
+    helper.getNode("review").receive({ payload: documentWithText("Some text here.", DOC_ID) });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+    const size = 44 + 400 * 3200;
+    const first = await call(`/api/documents/${DOC_ID}/audio`, "nurse1", { range: "bytes=0-" });
+    assert.equal(first.status, 206);
+    assert.equal(first.headers.get("content-range"), `bytes 0-${1024 * 1024 - 1}/${size}`);
+    assert.equal(first.body.bytes, 1024 * 1024);
+    const rest = await call(`/api/documents/${DOC_ID}/audio`, "nurse1", { range: `bytes=${1024 * 1024}-` });
+    assert.equal(rest.headers.get("content-range"), `bytes ${1024 * 1024}-${size - 1}/${size}`);
+    assert.equal(rest.body.bytes, size - 1024 * 1024);
+    const res = await fetch(`${base}/review/api/documents/${DOC_ID}/audio`, {
+      headers: { "x-forwarded-user": "nurse1" },
+    });
+    assert.equal(res.status, 200);
+    const whole = Buffer.from(await res.arrayBuffer());
+    assert.equal(whole.length, size);
+    assert.equal(whole.toString("ascii", 0, 4), "RIFF");
+    // The last chunk's bytes (value 399 & 0xff) end the file, in order.
+    assert.equal(whole[size - 1], 399 & 0xff);
+    assert.equal(whole[44 + 3200 * 10], 10);
+  });
+
   it("reports audio past its bound once, to Catch, naming the session by its tag only", async () => {
     await load({ audioMaxMinutes: "1" });
     const caught = collect("caught");
