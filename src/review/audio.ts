@@ -13,12 +13,17 @@ import type { Readable } from "node:stream";
 export interface AudioLimits {
   maxSessionSeconds: number;
   maxTotalBytes: number;
+  /** Sessions with audio kept at once (a file and an entry each); audio of one more is not kept. */
+  maxSessions?: number;
 }
 
 export const DEFAULT_AUDIO_LIMITS: AudioLimits = {
   maxSessionSeconds: 2 * 3600,
   maxTotalBytes: 256 * 1024 * 1024,
 };
+
+/** Sessions kept at once when the limits name no number. */
+export const DEFAULT_MAX_AUDIO_SESSIONS = 2000;
 
 export interface AudioChunk {
   sessionId: string;
@@ -31,7 +36,7 @@ export type AppendOutcome =
   | { kept: true }
   | {
       kept: false;
-      reason: "session-limit" | "total-limit" | "format-changed";
+      reason: "session-limit" | "total-limit" | "format-changed" | "sessions-limit";
       first: boolean;
       droppedBytes: number;
     };
@@ -72,6 +77,11 @@ export function audioChunkOf(msg: {
 
 export class AudioStore {
   private readonly tracks = new Map<string, Track>();
+  /**
+   * Sessions refused before they had a track (the sessions bound was reached), so that each is
+   * reported once: as bounded as the tracks, the oldest forgotten first.
+   */
+  private readonly refusedNew = new Map<string, number>();
   private total = 0;
 
   constructor(
@@ -98,6 +108,17 @@ export class AudioStore {
   append(chunk: AudioChunk, nowMs = Date.now()): AppendOutcome {
     let track = this.tracks.get(chunk.sessionId);
     if (!track) {
+      const maxSessions = this.limits.maxSessions ?? DEFAULT_MAX_AUDIO_SESSIONS;
+      const full =
+        this.tracks.size >= maxSessions
+          ? "sessions-limit"
+          : this.total + chunk.pcm.length > this.limits.maxTotalBytes
+            ? "total-limit"
+            : undefined;
+      // A session refused from its first chunk gets no track (no entry, no file): a flow sending
+      // audio of ever new sessions cannot grow the store past its bounds.
+      if (full) return this.refuseNew(chunk, full);
+      this.refusedNew.delete(chunk.sessionId);
       track = {
         file: join(
           this.dir,
@@ -137,6 +158,19 @@ export class AudioStore {
       .then(() => fs.appendFile(file, data, { mode: 0o600 }))
       .catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
     return { kept: true };
+  }
+
+  private refuseNew(chunk: AudioChunk, reason: "sessions-limit" | "total-limit"): AppendOutcome {
+    const before = this.refusedNew.get(chunk.sessionId);
+    const droppedBytes = (before ?? 0) + chunk.pcm.length;
+    this.refusedNew.delete(chunk.sessionId);
+    const maxSessions = this.limits.maxSessions ?? DEFAULT_MAX_AUDIO_SESSIONS;
+    if (this.refusedNew.size >= maxSessions) {
+      const oldest = this.refusedNew.keys().next();
+      if (!oldest.done) this.refusedNew.delete(oldest.value);
+    }
+    this.refusedNew.set(chunk.sessionId, droppedBytes);
+    return { kept: false, reason, first: before === undefined, droppedBytes };
   }
 
   /** What the player needs: the format and length, or undefined when the session has no audio. */

@@ -116,7 +116,12 @@ export class ReviewService {
     private readonly scheduler: Scheduler,
   ) {
     this.store = new ReviewStore(join(options.dir, "documents"), { maxDocuments: options.maxDocuments });
-    this.audio = new AudioStore(join(options.dir, "audio"), options.audio, (err) => sinks.error(err));
+    // Audio of every document awaiting review, and of up to 1000 sessions still being recorded.
+    this.audio = new AudioStore(
+      join(options.dir, "audio"),
+      { maxSessions: options.maxDocuments + 1000, ...options.audio },
+      (err) => sinks.error(err),
+    );
     this.audit = new AuditLog(join(options.dir, "audit.jsonl"), (err) => sinks.error(err));
     this.accuracy = new Accuracy(options.vocabulary);
   }

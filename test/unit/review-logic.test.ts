@@ -288,6 +288,34 @@ describe("review: audio and ranges", () => {
     assert.equal(store.info("s"), undefined);
   });
 
+  it("keeps audio of a bounded number of sessions: one more gets no entry and no file, reported once", async () => {
+    const store = new AudioStore(
+      join(dir, "a"),
+      { maxSessionSeconds: 60, maxTotalBytes: 1024 * 1024, maxSessions: 3 },
+      (e) => assert.fail(e),
+    );
+    await store.init();
+    const chunk = (sessionId: string): ReturnType<typeof store.append> =>
+      store.append({ sessionId, sampleRate: 8000, channels: 1, pcm: Buffer.alloc(2, 1) });
+    const outcomes = Array.from({ length: 10_000 }, (_, i) => chunk(`s${i}`));
+    assert.equal(outcomes.filter((o) => o.kept).length, 3);
+    assert.deepEqual(outcomes[3], { kept: false, reason: "sessions-limit", first: true, droppedBytes: 2 });
+    // Reported once per session (the memory of refused sessions is as bounded, the oldest forgotten).
+    assert.deepEqual(chunk("s9999"), {
+      kept: false,
+      reason: "sessions-limit",
+      first: false,
+      droppedBytes: 4,
+    });
+    assert.equal(store.info("s3"), undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(readdirSync(join(dir, "a")).length, 3, "a file per session kept, none for the refused");
+    assert.equal(store.startedBefore(Number.MAX_SAFE_INTEGER).length, 3);
+    // A session whose audio is gone makes room for a new one.
+    await store.remove("s0");
+    assert.deepEqual(chunk("s3"), { kept: true });
+  });
+
   it("parses Range headers as RFC 9110 says and writes a WAV header", () => {
     assert.deepEqual(parseRange("bytes=0-99", 1000), { start: 0, end: 99 });
     assert.deepEqual(parseRange("bytes=900-", 1000), { start: 900, end: 999 });
