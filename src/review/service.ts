@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { checkTranscriptDocument, type TranscriptDocument } from "../transcript/document";
+import { RepeatedReports, repeatsText } from "../util/repeated-reports";
 import type { Scheduler } from "../util/scheduler";
 import { Accuracy, rowOf, type AccuracyBucket, type AccuracyRow } from "./accuracy";
 import { atomicWrite } from "./store";
@@ -57,6 +58,13 @@ export const MAX_RANGE_BYTES = 1024 * 1024;
 const MAX_CLIENT_BACKLOG = 1024 * 1024;
 const HEARTBEAT_MS = 25_000;
 const MAX_FLAGGED_SESSIONS = 1000;
+/**
+ * Refusals followed at once for the audit log: an unauthenticated one by its code alone, others by
+ * code and document. The first of each is an audit entry (and an event); repeats within a minute are
+ * one entry with their count, so a scanner or a script hammering the page cannot grow the audit log
+ * and the event output without bound.
+ */
+const MAX_REFUSAL_KEYS = 100;
 
 /** What the service hands to the node: final documents (output 1) and audit/accuracy events (output 2). */
 export interface ReviewSinks {
@@ -106,6 +114,7 @@ export class ReviewService {
   private readonly csrf = new Csrf(randomBytes(32));
   private readonly clients = new Set<ServerResponse>();
   private readonly flagged = new Set<string>();
+  private readonly refusals: RepeatedReports<{ documentId: string; outcome: string }>;
   private heartbeat: unknown;
   private sweeper: unknown;
   private closed = false;
@@ -124,6 +133,21 @@ export class ReviewService {
     );
     this.audit = new AuditLog(join(options.dir, "audit.jsonl"), (err) => sinks.error(err));
     this.accuracy = new Accuracy(options.vocabulary);
+    this.refusals = new RepeatedReports(
+      (_key, repeats) =>
+        this.log(
+          {
+            user: "(refused)",
+            action: "refused",
+            documentId: repeats.last.documentId,
+            outcome: repeatsText(repeats.last.outcome, repeats),
+          },
+          new Date(this.scheduler.now()),
+        ),
+      scheduler,
+      undefined,
+      MAX_REFUSAL_KEYS,
+    );
   }
 
   async start(): Promise<{ loaded: number; unreadable: number }> {
@@ -147,6 +171,7 @@ export class ReviewService {
     this.closed = true;
     this.scheduler.clearTimeout(this.heartbeat);
     this.scheduler.clearTimeout(this.sweeper);
+    this.refusals.close();
     for (const res of this.clients) res.end();
     this.clients.clear();
     return this.audit.flush();
@@ -510,15 +535,15 @@ export class ReviewService {
     if (err instanceof ReviewError) {
       if (err.status === 401 || err.status === 403 || err.status === 409) {
         const id = req.path.split("/")[3];
-        this.log(
-          {
-            user: "(refused)",
-            action: "refused",
-            documentId: id ? safeId(id) : "-",
-            outcome: `${err.status} ${err.code}`,
-          },
-          new Date(this.scheduler.now()),
-        );
+        const documentId = id ? safeId(id) : "-";
+        const outcome = `${err.status} ${err.code}`;
+        const key = err.status === 401 ? outcome : `${outcome} ${documentId}`;
+        if (this.refusals.occurred(key, { documentId, outcome })) {
+          this.log(
+            { user: "(refused)", action: "refused", documentId, outcome },
+            new Date(this.scheduler.now()),
+          );
+        }
       }
       json(res, err.status, { error: err.code, message: err.message, ...(err.detail ?? {}) });
       return;

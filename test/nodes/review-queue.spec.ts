@@ -300,6 +300,25 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     assert.equal((await call(`/api/documents/${DOC_ID}`, "drsmith")).body.state, "pending");
   });
 
+  it("audits a flood of refused requests as one entry and a count, not one line each", async () => {
+    await load();
+    const events = collect("events");
+    for (let i = 0; i < 300; i++) assert.equal((await call("/api/documents", undefined)).status, 401);
+    const refusedLines = (): string[] =>
+      readFileSafe(join(dir, "audit.jsonl"))
+        .split("\n")
+        .filter((l) => l.includes('"refused"'));
+    await until(() => refusedLines().length >= 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(refusedLines().length, 1);
+    assert.equal(events.filter((m) => (m.payload as { action?: string }).action === "refused").length, 1);
+    // The repeats are counted, never silent: one summary when the node stops (or each minute).
+    await helper.unload();
+    const lines = refusedLines();
+    assert.equal(lines.length, 2);
+    assert.match(lines[1], /401 UNAUTHENTICATED \(repeated 299 more times in \d+ s/);
+  });
+
   it("does not believe the user header from an address that is not the proxy's", async () => {
     await load({ trustedProxies: "10.99.99.99" });
     assert.equal((await call("/api/documents", "drsmith")).status, 401);
