@@ -235,7 +235,14 @@ export class ReviewService {
 
   /** The request handler mounted under the configured path; never throws, always answers. */
   handle(raw: IncomingMessage & { user?: unknown; originalUrl?: string }, res: ServerResponse): void {
-    const url = new URL(raw.url ?? "/", "http://x");
+    let url: URL;
+    try {
+      url = new URL(raw.url ?? "/", "http://x");
+    } catch {
+      // "//[" and the like: the client's mistake (or a scanner's), answered as such, not an internal error.
+      json(res, 400, { error: "BAD_URL", message: "the address is not valid" });
+      return;
+    }
     const req: Req = {
       method: raw.method ?? "GET",
       headers: raw.headers,

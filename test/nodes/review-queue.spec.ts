@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NodeAPI, NodeInitializer, NodeMessage } from "node-red";
@@ -317,6 +317,22 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     const lines = refusedLines();
     assert.equal(lines.length, 2);
     assert.match(lines[1], /401 UNAUTHENTICATED \(repeated 299 more times in \d+ s/);
+  });
+
+  it("answers an address it cannot parse with 400, not an internal error to Catch", async () => {
+    await load();
+    const caught = collect("caught");
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${base}/review///[`, { headers: { "x-forwarded-user": "nurse1" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(status, 400);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(caught.length, 0);
   });
 
   it("does not believe the user header from an address that is not the proxy's", async () => {
