@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { ReviewError, type ReviewRecord } from "./record";
@@ -25,7 +25,9 @@ export function fileNameFor(id: string): string {
 }
 
 export async function atomicWrite(path: string, data: string): Promise<void> {
-  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  // A temp name of its own per write: two writes of one file in the same millisecond (two signatures
+  // updating accuracy.json) must not share, and truncate, one temp file.
+  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
   const handle = await fs.open(temp, "w", 0o600);
   try {
     await handle.writeFile(data, "utf8");

@@ -15,7 +15,7 @@ import {
   ReviewError,
   type ReviewRecord,
 } from "../../src/review/record";
-import { fileNameFor, ReviewStore } from "../../src/review/store";
+import { atomicWrite, fileNameFor, ReviewStore } from "../../src/review/store";
 import { boundedDistance, correctedTerms, wordErrorRate } from "../../src/review/wer";
 import { documentWithText } from "../support/documents";
 
@@ -214,6 +214,22 @@ describe("review: store, audit log, accuracy", () => {
     );
     assert.equal(store.size, 3);
     assert.equal(readdirSync(join(dir, "docs")).length, 3);
+  });
+
+  it("writes one file from two writers at once whole, each write succeeding (accuracy.json after two signatures)", async () => {
+    const path = join(dir, "accuracy.json");
+    const long = JSON.stringify({ rows: "x".repeat(200_000) });
+    const short = JSON.stringify({ rows: "y" });
+    for (let i = 0; i < 20; i++) {
+      const results = await Promise.allSettled([atomicWrite(path, long), atomicWrite(path, short)]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "fulfilled"],
+      );
+      const text = readFileSync(path, "utf8");
+      assert.ok(text === long || text === short, "the file is one write, whole");
+    }
+    assert.deepEqual(readdirSync(dir), ["accuracy.json"]);
   });
 
   it("runs two changes to one document one after the other: the second sees the first's version", async () => {
