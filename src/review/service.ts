@@ -51,6 +51,8 @@ export interface ReviewOptions {
 }
 
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+/** JSON characters of msg.patient and msg.encounter kept with a document (each field is 1024 at most). */
+export const MAX_CONTEXT_CHARS = 64 * 1024;
 export const MAX_EVENT_CLIENTS = 200;
 /** The most audio bytes one partial (Range) answer carries. */
 export const MAX_RANGE_BYTES = 1024 * 1024;
@@ -217,6 +219,7 @@ export class ReviewService {
     const context: ReviewRecord["context"] = {};
     if (msg.patient !== undefined) context.patient = msg.patient;
     if (msg.encounter !== undefined) context.encounter = msg.encounter;
+    checkContext(context);
     const record = newRecord(document, context, source, now, this.options.retentionMs);
     const added = await this.store.add(record);
     if (added) {
@@ -622,6 +625,31 @@ export class ReviewService {
       withdrawn: r.withdrawn,
       addenda: r.addenda,
     };
+  }
+}
+
+/**
+ * msg.patient and msg.encounter are stored with the document and handed on with its final version:
+ * bounded, so that a record stays far below what the store reads back at a restart (32 MiB), and
+ * plain JSON data. Errors name the properties, never their content.
+ */
+function checkContext(context: ReviewRecord["context"]): void {
+  let size: number;
+  try {
+    size = JSON.stringify(context).length;
+  } catch {
+    throw new ReviewError(
+      400,
+      "BAD_CONTEXT",
+      "review-queue: msg.patient and msg.encounter must be plain JSON data (no cycles, no BigInt)",
+    );
+  }
+  if (size > MAX_CONTEXT_CHARS) {
+    throw new ReviewError(
+      413,
+      "CONTEXT_TOO_LARGE",
+      `review-queue: msg.patient and msg.encounter together must be at most ${MAX_CONTEXT_CHARS} characters of JSON`,
+    );
   }
 }
 

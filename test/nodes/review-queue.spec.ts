@@ -460,6 +460,22 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     await until(() => caught.length === 1);
     assert.match((caught[0].error as { message: string }).message, /not a transcript document/);
   });
+
+  it("refuses a document whose patient context is too large to keep, naming the bound and not the content", async () => {
+    await load();
+    const caught = collect("caught");
+    const secret = "PATIENT-MARKER-".repeat(5000);
+    helper.getNode("review").receive({
+      payload: documentWithText("Some text here.", DOC_ID),
+      patient: { ...syntheticPatient, notes: secret },
+    });
+    await until(() => caught.length === 1);
+    const message = (caught[0].error as { message: string }).message;
+    assert.match(message, /msg\.patient and msg\.encounter together must be at most 65536 characters/);
+    assert.doesNotMatch(message, /PATIENT-MARKER/);
+    assert.equal((await call("/api/documents", "nurse1")).body.documents instanceof Array, true);
+    assert.deepEqual((await call("/api/documents", "nurse1")).body.documents, []);
+  });
 });
 
 function readFileSafe(path: string): string {
