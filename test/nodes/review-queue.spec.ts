@@ -404,7 +404,10 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(caught.length, 1);
     const message = (caught[0].error as { message: string }).message;
-    assert.match(message, /no longer kept for review \(session-limit; bounds: 1 min per session/);
+    assert.match(
+      message,
+      /no longer kept for review \(session-limit; bounds: 1 min per session, 256 MiB in total, 1500 sessions at once\)/,
+    );
     assert.doesNotMatch(message, /session-1/);
   });
 
