@@ -185,6 +185,7 @@ export = function register(RED: NodeAPI): void {
                 reason: outcome.outcome.reason,
                 minutes: options.audio.maxSessionSeconds / 60,
                 mib: options.audio.maxTotalBytes / (1024 * 1024),
+                sessions: service.audio.limits.maxSessions ?? 0,
               }),
             ),
           );

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 
 /**
  * The audio of each session, kept on disk for the reviewer's player (clicking a word plays it) and
@@ -12,12 +13,17 @@ import { join } from "node:path";
 export interface AudioLimits {
   maxSessionSeconds: number;
   maxTotalBytes: number;
+  /** Sessions with audio kept at once (a file and an entry each); audio of one more is not kept. */
+  maxSessions?: number;
 }
 
 export const DEFAULT_AUDIO_LIMITS: AudioLimits = {
   maxSessionSeconds: 2 * 3600,
   maxTotalBytes: 256 * 1024 * 1024,
 };
+
+/** Sessions kept at once when the limits name no number. */
+export const DEFAULT_MAX_AUDIO_SESSIONS = 2000;
 
 export interface AudioChunk {
   sessionId: string;
@@ -30,7 +36,7 @@ export type AppendOutcome =
   | { kept: true }
   | {
       kept: false;
-      reason: "session-limit" | "total-limit" | "format-changed";
+      reason: "session-limit" | "total-limit" | "format-changed" | "sessions-limit";
       first: boolean;
       droppedBytes: number;
     };
@@ -71,6 +77,11 @@ export function audioChunkOf(msg: {
 
 export class AudioStore {
   private readonly tracks = new Map<string, Track>();
+  /**
+   * Sessions refused before they had a track (the sessions bound was reached), so that each is
+   * reported once: as bounded as the tracks, the oldest forgotten first.
+   */
+  private readonly refusedNew = new Map<string, number>();
   private total = 0;
 
   constructor(
@@ -97,6 +108,17 @@ export class AudioStore {
   append(chunk: AudioChunk, nowMs = Date.now()): AppendOutcome {
     let track = this.tracks.get(chunk.sessionId);
     if (!track) {
+      const maxSessions = this.limits.maxSessions ?? DEFAULT_MAX_AUDIO_SESSIONS;
+      const full =
+        this.tracks.size >= maxSessions
+          ? "sessions-limit"
+          : this.total + chunk.pcm.length > this.limits.maxTotalBytes
+            ? "total-limit"
+            : undefined;
+      // A session refused from its first chunk gets no track (no entry, no file): a flow sending
+      // audio of ever new sessions cannot grow the store past its bounds.
+      if (full) return this.refuseNew(chunk, full);
+      this.refusedNew.delete(chunk.sessionId);
       track = {
         file: join(
           this.dir,
@@ -138,6 +160,19 @@ export class AudioStore {
     return { kept: true };
   }
 
+  private refuseNew(chunk: AudioChunk, reason: "sessions-limit" | "total-limit"): AppendOutcome {
+    const before = this.refusedNew.get(chunk.sessionId);
+    const droppedBytes = (before ?? 0) + chunk.pcm.length;
+    this.refusedNew.delete(chunk.sessionId);
+    const maxSessions = this.limits.maxSessions ?? DEFAULT_MAX_AUDIO_SESSIONS;
+    if (this.refusedNew.size >= maxSessions) {
+      const oldest = this.refusedNew.keys().next();
+      if (!oldest.done) this.refusedNew.delete(oldest.value);
+    }
+    this.refusedNew.set(chunk.sessionId, droppedBytes);
+    return { kept: false, reason, first: before === undefined, droppedBytes };
+  }
+
   /** What the player needs: the format and length, or undefined when the session has no audio. */
   info(sessionId: string): { sampleRate: number; channels: number; bytes: number } | undefined {
     const t = this.tracks.get(sessionId);
@@ -158,6 +193,18 @@ export class AudioStore {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * A stream of bytes [start, end] (inclusive) of the session's PCM, after every queued write; undefined
+   * when the session has no audio. Served piece by piece, so a long recording never sits in memory.
+   */
+  async stream(sessionId: string, start: number, end: number): Promise<Readable | undefined> {
+    const t = this.tracks.get(sessionId);
+    if (!t) return undefined;
+    await t.chain;
+    const handle = await fs.open(t.file, "r");
+    return handle.createReadStream({ start, end });
   }
 
   async remove(sessionId: string): Promise<void> {

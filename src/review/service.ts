@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { checkTranscriptDocument, type TranscriptDocument } from "../transcript/document";
+import { RepeatedReports, repeatsText } from "../util/repeated-reports";
 import type { Scheduler } from "../util/scheduler";
 import { Accuracy, rowOf, type AccuracyBucket, type AccuracyRow } from "./accuracy";
 import { atomicWrite } from "./store";
@@ -50,11 +51,22 @@ export interface ReviewOptions {
 }
 
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+/** JSON characters of msg.patient and msg.encounter kept with a document (each field is 1024 at most). */
+export const MAX_CONTEXT_CHARS = 64 * 1024;
 export const MAX_EVENT_CLIENTS = 200;
+/** The most audio bytes one partial (Range) answer carries. */
+export const MAX_RANGE_BYTES = 1024 * 1024;
 /** An event client whose unsent data passes this is too slow and is dropped (it reconnects). */
 const MAX_CLIENT_BACKLOG = 1024 * 1024;
 const HEARTBEAT_MS = 25_000;
 const MAX_FLAGGED_SESSIONS = 1000;
+/**
+ * Refusals followed at once for the audit log: an unauthenticated one by its code alone, others by
+ * code and document. The first of each is an audit entry (and an event); repeats within a minute are
+ * one entry with their count, so a scanner or a script hammering the page cannot grow the audit log
+ * and the event output without bound.
+ */
+const MAX_REFUSAL_KEYS = 100;
 
 /** What the service hands to the node: final documents (output 1) and audit/accuracy events (output 2). */
 export interface ReviewSinks {
@@ -104,6 +116,7 @@ export class ReviewService {
   private readonly csrf = new Csrf(randomBytes(32));
   private readonly clients = new Set<ServerResponse>();
   private readonly flagged = new Set<string>();
+  private readonly refusals: RepeatedReports<{ documentId: string; outcome: string }>;
   private heartbeat: unknown;
   private sweeper: unknown;
   private closed = false;
@@ -114,9 +127,29 @@ export class ReviewService {
     private readonly scheduler: Scheduler,
   ) {
     this.store = new ReviewStore(join(options.dir, "documents"), { maxDocuments: options.maxDocuments });
-    this.audio = new AudioStore(join(options.dir, "audio"), options.audio, (err) => sinks.error(err));
+    // Audio of every document awaiting review, and of up to 1000 sessions still being recorded.
+    this.audio = new AudioStore(
+      join(options.dir, "audio"),
+      { maxSessions: options.maxDocuments + 1000, ...options.audio },
+      (err) => sinks.error(err),
+    );
     this.audit = new AuditLog(join(options.dir, "audit.jsonl"), (err) => sinks.error(err));
     this.accuracy = new Accuracy(options.vocabulary);
+    this.refusals = new RepeatedReports(
+      (_key, repeats) =>
+        this.log(
+          {
+            user: "(refused)",
+            action: "refused",
+            documentId: repeats.last.documentId,
+            outcome: repeatsText(repeats.last.outcome, repeats),
+          },
+          new Date(this.scheduler.now()),
+        ),
+      scheduler,
+      undefined,
+      MAX_REFUSAL_KEYS,
+    );
   }
 
   async start(): Promise<{ loaded: number; unreadable: number }> {
@@ -140,6 +173,7 @@ export class ReviewService {
     this.closed = true;
     this.scheduler.clearTimeout(this.heartbeat);
     this.scheduler.clearTimeout(this.sweeper);
+    this.refusals.close();
     for (const res of this.clients) res.end();
     this.clients.clear();
     return this.audit.flush();
@@ -185,6 +219,7 @@ export class ReviewService {
     const context: ReviewRecord["context"] = {};
     if (msg.patient !== undefined) context.patient = msg.patient;
     if (msg.encounter !== undefined) context.encounter = msg.encounter;
+    checkContext(context);
     const record = newRecord(document, context, source, now, this.options.retentionMs);
     const added = await this.store.add(record);
     if (added) {
@@ -203,7 +238,14 @@ export class ReviewService {
 
   /** The request handler mounted under the configured path; never throws, always answers. */
   handle(raw: IncomingMessage & { user?: unknown; originalUrl?: string }, res: ServerResponse): void {
-    const url = new URL(raw.url ?? "/", "http://x");
+    let url: URL;
+    try {
+      url = new URL(raw.url ?? "/", "http://x");
+    } catch {
+      // "//[" and the like: the client's mistake (or a scanner's), answered as such, not an internal error.
+      json(res, 400, { error: "BAD_URL", message: "the address is not valid" });
+      return;
+    }
     const req: Req = {
       method: raw.method ?? "GET",
       headers: raw.headers,
@@ -369,26 +411,46 @@ export class ReviewService {
       res.writeHead(416, { "content-range": `bytes */${size}` }).end();
       return;
     }
-    const { start, end } = range ?? { start: 0, end: size - 1 };
+    // A partial answer carries MAX_RANGE_BYTES at most (a player asks again for the rest, RFC 9110
+    // §14.1.2 lets the server answer less): a seek to the start ("bytes=0-") is not a whole-file read.
+    const start = range?.start ?? 0;
+    const end = range ? Math.min(range.end, start + MAX_RANGE_BYTES - 1) : size - 1;
     if (start === 0)
       this.log(
         { user: identity.user, action: "audio", documentId: record.id },
         new Date(this.scheduler.now()),
       );
-    const head = wavHeader(info.sampleRate, info.channels, info.bytes);
-    const parts: Buffer[] = [];
-    if (start < 44) parts.push(head.subarray(start, Math.min(44, end + 1)));
-    if (end >= 44)
-      parts.push(await this.audio.read(record.document.sessionId, Math.max(0, start - 44), end - 44));
-    const body = Buffer.concat(parts);
+    const pcm =
+      end >= 44
+        ? await this.audio.stream(record.document.sessionId, Math.max(0, start - 44), end - 44)
+        : undefined;
+    if (end >= 44 && !pcm) throw new ReviewError(404, "NO_AUDIO", "no audio is kept for this document");
     res.writeHead(range ? 206 : 200, {
       "content-type": "audio/wav",
       "accept-ranges": "bytes",
-      "content-length": String(body.length),
+      "content-length": String(end - start + 1),
       "cache-control": "no-store",
-      ...(range ? { "content-range": `bytes ${start}-${start + body.length - 1}/${size}` } : {}),
+      ...(range ? { "content-range": `bytes ${start}-${end}/${size}` } : {}),
     });
-    res.end(body);
+    if (start < 44)
+      res.write(wavHeader(info.sampleRate, info.channels, info.bytes).subarray(start, Math.min(44, end + 1)));
+    if (!pcm) {
+      res.end();
+      return;
+    }
+    // Streamed with backpressure; a read failure or a player that goes away ends both sides.
+    pcm.on("error", (err: Error) => {
+      res.destroy();
+      this.sinks.error(err);
+    });
+    res.on("close", () => pcm.destroy());
+    // A file shorter than its count (a write that failed, reported then) must not leave the player
+    // waiting for bytes that never come: the answer is cut instead.
+    let sent = 0;
+    const expected = end - Math.max(44, start) + 1;
+    pcm.on("data", (chunk: Buffer) => (sent += chunk.length));
+    pcm.on("end", () => (sent === expected ? res.end() : res.destroy()));
+    pcm.pipe(res, { end: false });
   }
 
   private subscribe(res: ServerResponse): void {
@@ -483,15 +545,15 @@ export class ReviewService {
     if (err instanceof ReviewError) {
       if (err.status === 401 || err.status === 403 || err.status === 409) {
         const id = req.path.split("/")[3];
-        this.log(
-          {
-            user: "(refused)",
-            action: "refused",
-            documentId: id ? safeId(id) : "-",
-            outcome: `${err.status} ${err.code}`,
-          },
-          new Date(this.scheduler.now()),
-        );
+        const documentId = id ? safeId(id) : "-";
+        const outcome = `${err.status} ${err.code}`;
+        const key = err.status === 401 ? outcome : `${outcome} ${documentId}`;
+        if (this.refusals.occurred(key, { documentId, outcome })) {
+          this.log(
+            { user: "(refused)", action: "refused", documentId, outcome },
+            new Date(this.scheduler.now()),
+          );
+        }
       }
       json(res, err.status, { error: err.code, message: err.message, ...(err.detail ?? {}) });
       return;
@@ -563,6 +625,31 @@ export class ReviewService {
       withdrawn: r.withdrawn,
       addenda: r.addenda,
     };
+  }
+}
+
+/**
+ * msg.patient and msg.encounter are stored with the document and handed on with its final version:
+ * bounded, so that a record stays far below what the store reads back at a restart (32 MiB), and
+ * plain JSON data. Errors name the properties, never their content.
+ */
+function checkContext(context: ReviewRecord["context"]): void {
+  let size: number;
+  try {
+    size = JSON.stringify(context).length;
+  } catch {
+    throw new ReviewError(
+      400,
+      "BAD_CONTEXT",
+      "review-queue: msg.patient and msg.encounter must be plain JSON data (no cycles, no BigInt)",
+    );
+  }
+  if (size > MAX_CONTEXT_CHARS) {
+    throw new ReviewError(
+      413,
+      "CONTEXT_TOO_LARGE",
+      `review-queue: msg.patient and msg.encounter together must be at most ${MAX_CONTEXT_CHARS} characters of JSON`,
+    );
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { ReviewError, type ReviewRecord } from "./record";
@@ -25,7 +25,9 @@ export function fileNameFor(id: string): string {
 }
 
 export async function atomicWrite(path: string, data: string): Promise<void> {
-  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  // A temp name of its own per write: two writes of one file in the same millisecond (two signatures
+  // updating accuracy.json) must not share, and truncate, one temp file.
+  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
   const handle = await fs.open(temp, "w", 0o600);
   try {
     await handle.writeFile(data, "utf8");
@@ -39,6 +41,11 @@ export async function atomicWrite(path: string, data: string): Promise<void> {
 export class ReviewStore {
   private readonly records = new Map<string, ReviewRecord>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /**
+   * New documents being written: they hold their place against `maxDocuments` from the check until
+   * their file is on disk, so a burst of messages cannot all pass the check before any is counted.
+   */
+  private adding = 0;
 
   constructor(
     readonly dir: string,
@@ -94,14 +101,19 @@ export class ReviewStore {
   async add(record: ReviewRecord): Promise<boolean> {
     return this.withRecord(record.id, async () => {
       if (this.records.has(record.id)) return false;
-      if (this.records.size >= this.limits.maxDocuments) {
+      if (this.records.size + this.adding >= this.limits.maxDocuments) {
         throw new ReviewError(
           503,
           "WORKLIST_FULL",
           `the review worklist holds its maximum of ${this.limits.maxDocuments} documents: sign or withdraw some, or raise "max documents"`,
         );
       }
-      await this.write(record);
+      this.adding++;
+      try {
+        await this.write(record);
+      } finally {
+        this.adding--;
+      }
       return true;
     });
   }

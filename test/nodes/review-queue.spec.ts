@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NodeAPI, NodeInitializer, NodeMessage } from "node-red";
@@ -300,6 +300,41 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     assert.equal((await call(`/api/documents/${DOC_ID}`, "drsmith")).body.state, "pending");
   });
 
+  it("audits a flood of refused requests as one entry and a count, not one line each", async () => {
+    await load();
+    const events = collect("events");
+    for (let i = 0; i < 300; i++) assert.equal((await call("/api/documents", undefined)).status, 401);
+    const refusedLines = (): string[] =>
+      readFileSafe(join(dir, "audit.jsonl"))
+        .split("\n")
+        .filter((l) => l.includes('"refused"'));
+    await until(() => refusedLines().length >= 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(refusedLines().length, 1);
+    assert.equal(events.filter((m) => (m.payload as { action?: string }).action === "refused").length, 1);
+    // The repeats are counted, never silent: one summary when the node stops (or each minute).
+    await helper.unload();
+    const lines = refusedLines();
+    assert.equal(lines.length, 2);
+    assert.match(lines[1], /401 UNAUTHENTICATED \(repeated 299 more times in \d+ s/);
+  });
+
+  it("answers an address it cannot parse with 400, not an internal error to Catch", async () => {
+    await load();
+    const caught = collect("caught");
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${base}/review///[`, { headers: { "x-forwarded-user": "nurse1" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(status, 400);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(caught.length, 0);
+  });
+
   it("does not believe the user header from an address that is not the proxy's", async () => {
     await load({ trustedProxies: "10.99.99.99" });
     assert.equal((await call("/api/documents", "drsmith")).status, 401);
@@ -336,6 +371,31 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     assert.equal((await call(`/api/documents/${DOC_ID}`, "nurse1")).body.audio, false);
   });
 
+  it("answers a player's open-ended range with 1 MiB at most, and streams a whole-file request in full", async () => {
+    await load();
+    for (let i = 0; i < 400; i++) helper.getNode("review").receive(audioChunk(i));
+    helper.getNode("review").receive({ payload: documentWithText("Some text here.", DOC_ID) });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+    const size = 44 + 400 * 3200;
+    const first = await call(`/api/documents/${DOC_ID}/audio`, "nurse1", { range: "bytes=0-" });
+    assert.equal(first.status, 206);
+    assert.equal(first.headers.get("content-range"), `bytes 0-${1024 * 1024 - 1}/${size}`);
+    assert.equal(first.body.bytes, 1024 * 1024);
+    const rest = await call(`/api/documents/${DOC_ID}/audio`, "nurse1", { range: `bytes=${1024 * 1024}-` });
+    assert.equal(rest.headers.get("content-range"), `bytes ${1024 * 1024}-${size - 1}/${size}`);
+    assert.equal(rest.body.bytes, size - 1024 * 1024);
+    const res = await fetch(`${base}/review/api/documents/${DOC_ID}/audio`, {
+      headers: { "x-forwarded-user": "nurse1" },
+    });
+    assert.equal(res.status, 200);
+    const whole = Buffer.from(await res.arrayBuffer());
+    assert.equal(whole.length, size);
+    assert.equal(whole.toString("ascii", 0, 4), "RIFF");
+    // The last chunk's bytes (value 399 & 0xff) end the file, in order.
+    assert.equal(whole[size - 1], 399 & 0xff);
+    assert.equal(whole[44 + 3200 * 10], 10);
+  });
+
   it("reports audio past its bound once, to Catch, naming the session by its tag only", async () => {
     await load({ audioMaxMinutes: "1" });
     const caught = collect("caught");
@@ -344,7 +404,10 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(caught.length, 1);
     const message = (caught[0].error as { message: string }).message;
-    assert.match(message, /no longer kept for review \(session-limit; bounds: 1 min per session/);
+    assert.match(
+      message,
+      /no longer kept for review \(session-limit; bounds: 1 min per session, 256 MiB in total, 1500 sessions at once\)/,
+    );
     assert.doesNotMatch(message, /session-1/);
   });
 
@@ -399,6 +462,22 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     helper.getNode("review").receive({ payload: "hello" });
     await until(() => caught.length === 1);
     assert.match((caught[0].error as { message: string }).message, /not a transcript document/);
+  });
+
+  it("refuses a document whose patient context is too large to keep, naming the bound and not the content", async () => {
+    await load();
+    const caught = collect("caught");
+    const secret = "PATIENT-MARKER-".repeat(5000);
+    helper.getNode("review").receive({
+      payload: documentWithText("Some text here.", DOC_ID),
+      patient: { ...syntheticPatient, notes: secret },
+    });
+    await until(() => caught.length === 1);
+    const message = (caught[0].error as { message: string }).message;
+    assert.match(message, /msg\.patient and msg\.encounter together must be at most 65536 characters/);
+    assert.doesNotMatch(message, /PATIENT-MARKER/);
+    assert.equal((await call("/api/documents", "nurse1")).body.documents instanceof Array, true);
+    assert.deepEqual((await call("/api/documents", "nurse1")).body.documents, []);
   });
 });
 

@@ -349,6 +349,30 @@ describe("durable delivery queue", () => {
     await again.queue.close(() => undefined);
   });
 
+  it("never sends a message whose discard is being written (a retry now or a backoff ending meanwhile)", async () => {
+    const dir = tempDir();
+    const sent: string[] = [];
+    let fail = true;
+    const deliver: Deliver = (item) => {
+      sent.push(item.key);
+      if (fail) return Promise.resolve({ kind: "retry", error: "down" });
+      return Promise.resolve({ kind: "delivered", result: "ok" });
+    };
+    const { queue, settled } = await openQueue(dir, deliver, { backoffMs: 60_000, backoffMaxMs: 60_000 });
+    await queue.enqueue("M1", "n", "MSH|1");
+    queue.start();
+    await waitFor(() => sent.length === 1);
+    fail = false;
+    // The operator discards the waiting message; before its record is fsynced, someone asks for a retry.
+    const discarded = queue.discard(queue.list()[0]?.seq ?? -1, "wrong patient");
+    queue.retryNow();
+    assert.equal((await discarded).ok, true);
+    await tick(20);
+    assert.deepEqual(sent, ["M1"], "the discarded message went out again");
+    assert.deepEqual(settled, []);
+    await queue.close(() => undefined);
+  });
+
   it("keeps a journal whose last write failed whole (the next writes read back)", async () => {
     const dir = tempDir();
     const { queue } = await openQueue(dir, never);

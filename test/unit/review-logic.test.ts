@@ -15,7 +15,7 @@ import {
   ReviewError,
   type ReviewRecord,
 } from "../../src/review/record";
-import { fileNameFor, ReviewStore } from "../../src/review/store";
+import { atomicWrite, fileNameFor, ReviewStore } from "../../src/review/store";
 import { boundedDistance, correctedTerms, wordErrorRate } from "../../src/review/wer";
 import { documentWithText } from "../support/documents";
 
@@ -195,6 +195,43 @@ describe("review: store, audit log, accuracy", () => {
     assert.equal(again.get(a.id)?.draftText, a.draftText);
   });
 
+  it("keeps its bound when a burst of new documents arrives at once (the writes are under way together)", async () => {
+    const store = new ReviewStore(join(dir, "docs"), { maxDocuments: 3 });
+    await store.load();
+    const ids = Array.from(
+      { length: 20 },
+      (_, i) => `${String(i).padStart(8, "0")}-1111-4111-8111-111111111111`,
+    );
+    const results = await Promise.allSettled(
+      ids.map((id) => store.add(newRecord(documentWithText(`doc ${id}`, id), {}, "document", NOW, DAY))),
+    );
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 3);
+    assert.ok(
+      results.every(
+        (r) =>
+          r.status === "fulfilled" || (r.reason instanceof ReviewError && r.reason.code === "WORKLIST_FULL"),
+      ),
+    );
+    assert.equal(store.size, 3);
+    assert.equal(readdirSync(join(dir, "docs")).length, 3);
+  });
+
+  it("writes one file from two writers at once whole, each write succeeding (accuracy.json after two signatures)", async () => {
+    const path = join(dir, "accuracy.json");
+    const long = JSON.stringify({ rows: "x".repeat(200_000) });
+    const short = JSON.stringify({ rows: "y" });
+    for (let i = 0; i < 20; i++) {
+      const results = await Promise.allSettled([atomicWrite(path, long), atomicWrite(path, short)]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "fulfilled"],
+      );
+      const text = readFileSync(path, "utf8");
+      assert.ok(text === long || text === short, "the file is one write, whole");
+    }
+    assert.deepEqual(readdirSync(dir), ["accuracy.json"]);
+  });
+
   it("runs two changes to one document one after the other: the second sees the first's version", async () => {
     const store = new ReviewStore(join(dir, "docs"));
     await store.load();
@@ -265,6 +302,34 @@ describe("review: audio and ranges", () => {
     await store.remove("s");
     assert.equal(store.totalBytes, 0);
     assert.equal(store.info("s"), undefined);
+  });
+
+  it("keeps audio of a bounded number of sessions: one more gets no entry and no file, reported once", async () => {
+    const store = new AudioStore(
+      join(dir, "a"),
+      { maxSessionSeconds: 60, maxTotalBytes: 1024 * 1024, maxSessions: 3 },
+      (e) => assert.fail(e),
+    );
+    await store.init();
+    const chunk = (sessionId: string): ReturnType<typeof store.append> =>
+      store.append({ sessionId, sampleRate: 8000, channels: 1, pcm: Buffer.alloc(2, 1) });
+    const outcomes = Array.from({ length: 10_000 }, (_, i) => chunk(`s${i}`));
+    assert.equal(outcomes.filter((o) => o.kept).length, 3);
+    assert.deepEqual(outcomes[3], { kept: false, reason: "sessions-limit", first: true, droppedBytes: 2 });
+    // Reported once per session (the memory of refused sessions is as bounded, the oldest forgotten).
+    assert.deepEqual(chunk("s9999"), {
+      kept: false,
+      reason: "sessions-limit",
+      first: false,
+      droppedBytes: 4,
+    });
+    assert.equal(store.info("s3"), undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(readdirSync(join(dir, "a")).length, 3, "a file per session kept, none for the refused");
+    assert.equal(store.startedBefore(Number.MAX_SAFE_INTEGER).length, 3);
+    // A session whose audio is gone makes room for a new one.
+    await store.remove("s0");
+    assert.deepEqual(chunk("s3"), { kept: true });
   });
 
   it("parses Range headers as RFC 9110 says and writes a WAV header", () => {

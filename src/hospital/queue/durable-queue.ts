@@ -294,13 +294,20 @@ export class DurableQueue<R> {
     const item = this.items[index];
     if (!item) return { ok: false, reason: "unknown" };
     if (this.inFlight === item) return { ok: false, reason: "in-flight" };
+    // Out of the queue before the write: the delivery loop (a backoff ending, a retry now) must not
+    // start sending a message whose discard is being recorded.
+    this.remove(index);
     try {
       await this.write([{ t: "dis", seq, why }]);
     } catch {
+      // Not recorded: it stays queued, in its place.
+      const at = this.items.findIndex((i) => i.seq > item.seq);
+      this.items.splice(at < 0 ? this.items.length : at, 0, item);
+      this.queuedBytes += item.bytes;
+      this.liveDiskBytes += encodeRecord(enqueueRecord(item)).length;
+      this.kick();
       return { ok: false, reason: "write-failed" };
     }
-    const at = this.items.indexOf(item);
-    if (at >= 0) this.remove(at);
     this.kick();
     return { ok: true, item };
   }
