@@ -35,8 +35,8 @@ import {
 import { CLOCK_TICK_SEC, type FixtureWord, type TranscriptFixture } from "../aws/fixture";
 import { parseAuthorization, verifyRequestSignature } from "../aws/signing";
 import { validateSessionId } from "../aws/validation";
-import { http2Wire, type Wire } from "../aws/wire";
-import { openEnvelope } from "./envelope";
+import { EventWriter, http2Wire, refuseHttp2, type Wire } from "../aws/wire";
+import { MISSING_SIGNATURE, openEnvelope } from "../aws/envelope";
 import {
   buildSummary,
   buildTranscript,
@@ -196,8 +196,7 @@ class ScribeStream {
   private priorSignature: string;
   private idleTimer: NodeJS.Timeout | undefined;
   private firstTimer: NodeJS.Timeout | undefined;
-  private released = false;
-  private held: Uint8Array[] = [];
+  private readonly out: EventWriter;
   private stalled = false;
   private finished = false;
   private streamSec = 0;
@@ -218,6 +217,7 @@ class ScribeStream {
     private readonly faults: ScribeFault[],
   ) {
     this.priorSignature = requestSignature;
+    this.out = new EventWriter(emu.codec, wire, "TranscriptEvent");
     this.record = {
       index,
       headers,
@@ -264,8 +264,8 @@ class ScribeStream {
         region: this.region,
         priorSignature: this.priorSignature,
       });
-      if (env.kind === "bad") {
-        this.fail("BadRequestException", env.message, "exception");
+      if (env.kind === "bad" || env.kind === "unsigned") {
+        this.fail("BadRequestException", env.kind === "bad" ? env.message : MISSING_SIGNATURE, "exception");
         return;
       }
       this.priorSignature = env.signature;
@@ -344,13 +344,7 @@ class ScribeStream {
       this.fail("BadRequestException", SCRIBE_MESSAGES.afterEnd, "exception");
       return;
     }
-    const at = this.faults.findIndex((f) => "atEndOfSession" in f && f.atEndOfSession === true);
-    if (at >= 0) {
-      const [fault] = this.faults.splice(at, 1);
-      this.apply(fault);
-      return;
-    }
-    if (this.stalled) return;
+    if (this.applyFaultAt("atEndOfSession") || this.stalled) return;
     this.record.endOfSession = true;
     this.flushFinals(true);
     this.release();
@@ -393,6 +387,14 @@ class ScribeStream {
     }
   }
 
+  /** Applies the first fault planned for this moment; true when there was one. */
+  private applyFaultAt(moment: "atEndFrame" | "atEndOfSession"): boolean {
+    const at = this.faults.findIndex((f) => moment in f && (f as FaultMoment)[moment] === true);
+    const [fault] = at >= 0 ? this.faults.splice(at, 1) : [];
+    if (fault) this.apply(fault);
+    return fault !== undefined;
+  }
+
   apply(f: ScribeFault): void {
     switch (f.kind) {
       case "reset":
@@ -428,13 +430,7 @@ class ScribeStream {
 
   private onEndFrame(): void {
     this.record.endFrameSeen = true;
-    if (this.stalled) return;
-    const at = this.faults.findIndex((f) => "atEndFrame" in f && f.atEndFrame === true);
-    if (at >= 0) {
-      const [fault] = this.faults.splice(at, 1);
-      this.apply(fault);
-      return;
-    }
+    if (this.stalled || this.applyFaultAt("atEndFrame")) return;
     // Without END_OF_SESSION this pauses the session; either way what was heard is final now.
     this.flushFinals(true);
     this.release();
@@ -522,24 +518,12 @@ class ScribeStream {
     if (this.stalled || this.finished) return;
     this.lastEventSec = this.streamSec;
     this.record.events.push(body);
-    const frame = this.emu.codec.encode({
-      headers: {
-        ":message-type": { type: "string", value: "event" },
-        ":event-type": { type: "string", value: "TranscriptEvent" },
-        ":content-type": { type: "string", value: "application/json" },
-      },
-      body: fromUtf8(JSON.stringify(body)),
-    });
-    if (!this.released) this.held.push(frame);
-    else this.wire.write(frame);
+    this.out.event(body);
   }
 
   private release(): void {
-    if (this.released) return;
-    this.released = true;
     clearTimeout(this.firstTimer);
-    for (const m of this.held) this.wire.write(m);
-    this.held = [];
+    this.out.release();
   }
 
   /** An exception event, as the service sends one mid-stream, and the end of the response. */
@@ -547,19 +531,7 @@ class ScribeStream {
     if (this.finished) return;
     this.release();
     this.record.exceptions.push({ type, message });
-    if (this.wire.writable) {
-      this.wire.write(
-        this.emu.codec.encode({
-          headers: {
-            ":message-type": { type: "string", value: "exception" },
-            ":exception-type": { type: "string", value: type },
-            ":content-type": { type: "string", value: "application/json" },
-          },
-          body: fromUtf8(JSON.stringify({ Message: message })),
-        }),
-      );
-      this.wire.end();
-    }
+    this.out.exception(type, message);
     this.finish(closedBy);
   }
 
@@ -807,14 +779,7 @@ export class AwsScribeEmulator {
     path: string,
   ): void {
     this.rejected.push({ status, type, message, path });
-    if (stream.destroyed) return;
-    stream.respond({
-      ":status": status,
-      "content-type": "application/json",
-      "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazonaws.transcribe.streaming/`,
-      "x-amzn-requestid": randomUUID(),
-    });
-    stream.end(JSON.stringify({ Message: message }));
+    refuseHttp2(stream, status, type, message);
   }
 
   /** SigV4 of either operation: the secret and the parsed Authorization, or null when refused. */

@@ -20,14 +20,9 @@ import http2, {
 } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer } from "ws";
+import { MISSING_SIGNATURE, openEnvelope } from "./envelope";
 import { CLOCK_TICK_SEC, type TranscriptFixture } from "./fixture";
-import {
-  eventSignature,
-  parseAuthorization,
-  verifyPresignedUrl,
-  verifyRequestSignature,
-  type PresignCheck,
-} from "./signing";
+import { parseAuthorization, verifyPresignedUrl, verifyRequestSignature, type PresignCheck } from "./signing";
 import { identifiedLanguage, STANDARD_PATH, standardFeatures, validateStandardRequest } from "./standard";
 import {
   enumMessage,
@@ -36,7 +31,7 @@ import {
   validateChannels,
   validateSessionId,
 } from "./validation";
-import { http2Wire, websocketWire, type Wire } from "./wire";
+import { EventWriter, http2Wire, refuseHttp2, websocketWire, type Wire } from "./wire";
 
 export const PATH = "/medical-stream-transcription";
 export { STANDARD_PATH };
@@ -176,8 +171,7 @@ class EmulatedStream {
   private priorSignature: string;
   private idleTimer: NodeJS.Timeout | undefined;
   private firstTimer: NodeJS.Timeout | undefined;
-  private released = false;
-  private held: Message[] = [];
+  private readonly out: EventWriter;
   private stalled = false;
   private finished = false;
   private streamSec = 0;
@@ -209,6 +203,7 @@ class EmulatedStream {
     private readonly faults: Fault[],
   ) {
     this.priorSignature = requestSignature;
+    this.out = new EventWriter(emu.codec, wire, "TranscriptEvent");
     this.standard = headers[":path"] === STANDARD_PATH || headers[":path"] === STANDARD_WS_PATH;
     this.fixture = this.standard ? (emu.options.standardFixture ?? emu.options.fixture) : emu.options.fixture;
     this.rate = Number(headers["x-amzn-transcribe-sample-rate"]);
@@ -278,59 +273,27 @@ class EmulatedStream {
   }
 
   private onEnvelope(frame: Buffer): void {
-    const codec = this.emu.codec;
-    let outer: Message;
-    try {
-      // Both CRCs (prelude and message) are checked here.
-      outer = codec.decode(frame);
-    } catch {
-      this.record.badFrames++;
-      this.fail("BadRequestException", "Could not decode the event-stream message.", "exception");
-      return;
-    }
-    const dateHeader = outer.headers[":date"];
-    const sigHeader = outer.headers[":chunk-signature"];
-    if (this.wire.transport === "websocket" && dateHeader === undefined && sigHeader === undefined) {
+    const env = openEnvelope(this.emu.codec, frame, {
+      secretAccessKey: this.secret,
+      region: this.region,
+      priorSignature: this.priorSignature,
+    });
+    if (env.kind === "unsigned" && this.wire.transport === "websocket") {
       // The WebSocket route takes unsigned AudioEvents (the presigned URL authenticates the connection),
       // as the developer guide sends them; signed envelopes (the SDK's browser path) are checked below.
       this.record.unsignedFrames++;
-      this.onAudioMessage(outer);
+      this.onAudioMessage(env.outer);
       return;
     }
-    if (dateHeader?.type !== "timestamp" || sigHeader?.type !== "binary") {
-      this.record.chunkSignaturesOk = false;
-      this.fail("BadRequestException", "Missing event signature headers.", "exception");
+    if (env.kind === "bad" || env.kind === "unsigned") {
+      if (env.kind === "bad" && env.framing) this.record.badFrames++;
+      else this.record.chunkSignaturesOk = false;
+      this.fail("BadRequestException", env.kind === "bad" ? env.message : MISSING_SIGNATURE, "exception");
       return;
     }
-    const expected = eventSignature({
-      secretAccessKey: this.secret,
-      region: this.region,
-      service: "transcribe",
-      date: dateHeader.value,
-      priorSignature: this.priorSignature,
-      encodedDateHeader: codec.formatHeaders({ ":date": dateHeader }),
-      body: outer.body,
-    });
-    const got = Buffer.from(sigHeader.value).toString("hex");
-    if (got !== expected) {
-      this.record.chunkSignaturesOk = false;
-      this.fail("BadRequestException", "The event signature does not match.", "exception");
-      return;
-    }
-    this.priorSignature = got;
-    if (outer.body.length === 0) {
-      this.onEndFrame();
-      return;
-    }
-    let inner: Message;
-    try {
-      inner = codec.decode(outer.body);
-    } catch {
-      this.record.badFrames++;
-      this.fail("BadRequestException", "Could not decode the event-stream message.", "exception");
-      return;
-    }
-    this.onAudioMessage(inner);
+    this.priorSignature = env.signature;
+    if (env.kind === "end") this.onEndFrame();
+    else this.onAudioMessage(env.inner);
   }
 
   /** An AudioEvent message; an empty one (on the WebSocket route) ends the audio. */
@@ -462,7 +425,7 @@ class EmulatedStream {
       this.apply(fault);
       return;
     }
-    if (!this.released && this.audioSeen) {
+    if (!this.out.isReleased && this.audioSeen) {
       // Keep the scripted delay before the first event even when the audio is already over.
       clearTimeout(this.firstTimer);
       this.firstTimer = setTimeout(() => this.flushAndEnd(), this.opts.firstEventDelayMs ?? 10);
@@ -618,25 +581,12 @@ class EmulatedStream {
     this.lastEventSec = this.streamSec;
     this.record.events.push(body);
     this.record.eventsAt.push(epochMs());
-    const msg: Message = {
-      headers: {
-        ":message-type": { type: "string", value: "event" },
-        ":event-type": { type: "string", value: "TranscriptEvent" },
-        ":content-type": { type: "string", value: "application/json" },
-      },
-      body: fromUtf8(JSON.stringify(body)),
-    };
-    if (!this.released) this.held.push(msg);
-    else this.wire.write(this.emu.codec.encode(msg));
+    this.out.event(body);
   }
 
   private release(): void {
-    if (this.released) return;
-    this.released = true;
     clearTimeout(this.firstTimer);
-    if (!this.wire.writable) return;
-    for (const m of this.held) this.wire.write(this.emu.codec.encode(m));
-    this.held = [];
+    this.out.release();
   }
 
   /** Sends an exception event (as the service does mid-stream) and ends the response. */
@@ -644,19 +594,7 @@ class EmulatedStream {
     if (this.finished) return;
     this.release();
     this.record.exceptions.push({ type, message });
-    if (this.wire.writable) {
-      this.wire.write(
-        this.emu.codec.encode({
-          headers: {
-            ":message-type": { type: "string", value: "exception" },
-            ":exception-type": { type: "string", value: type },
-            ":content-type": { type: "string", value: "application/json" },
-          },
-          body: fromUtf8(JSON.stringify({ Message: message })),
-        }),
-      );
-      this.wire.end();
-    }
+    this.out.exception(type, message);
     this.finish(closedBy);
   }
 
@@ -867,14 +805,7 @@ export class AwsTranscribeEmulator {
     headers: Record<string, string>,
   ): void {
     this.rejected.push({ status, type, message, headers });
-    if (stream.destroyed) return;
-    stream.respond({
-      ":status": status,
-      "content-type": "application/json",
-      "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazonaws.transcribe.streaming/`,
-      "x-amzn-requestid": randomUUID(),
-    });
-    stream.end(JSON.stringify({ Message: message }));
+    refuseHttp2(stream, status, type, message);
   }
 
   /**

@@ -1,3 +1,6 @@
+import type { EventStreamCodec } from "@smithy/eventstream-codec";
+import { fromUtf8 } from "@smithy/util-utf8";
+import { randomUUID } from "node:crypto";
 import http2, { type ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
@@ -67,4 +70,75 @@ export function websocketWire(ws: WebSocket, socket: Socket): Wire {
     tcpReset: () => socket.resetAndDestroy(),
     destroy: () => socket.destroy(),
   };
+}
+
+/**
+ * The answering side of one event stream: events are held until the first answer is due (the real service
+ * answers after a short delay), then written in order; an exception event ends the response.
+ */
+export class EventWriter {
+  private released = false;
+  private held: Uint8Array[] = [];
+
+  constructor(
+    private readonly codec: EventStreamCodec,
+    private readonly wire: Wire,
+    private readonly eventType: string,
+  ) {}
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  /** One JSON event of `eventType`: written now, or held until `release()`. */
+  event(body: unknown): void {
+    const frame = this.codec.encode({
+      headers: {
+        ":message-type": { type: "string", value: "event" },
+        ":event-type": { type: "string", value: this.eventType },
+        ":content-type": { type: "string", value: "application/json" },
+      },
+      body: fromUtf8(JSON.stringify(body)),
+    });
+    if (this.released) this.wire.write(frame);
+    else this.held.push(frame);
+  }
+
+  /** Writes what was held; from now on events go out at once. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (!this.wire.writable) return;
+    for (const m of this.held) this.wire.write(m);
+    this.held = [];
+  }
+
+  /** An exception event, as the service sends one mid-stream, and the end of the response. */
+  exception(type: string, message: string): void {
+    this.release();
+    if (!this.wire.writable) return;
+    this.wire.write(
+      this.codec.encode({
+        headers: {
+          ":message-type": { type: "string", value: "exception" },
+          ":exception-type": { type: "string", value: type },
+          ":content-type": { type: "string", value: "application/json" },
+        },
+        body: fromUtf8(JSON.stringify({ Message: message })),
+      }),
+    );
+    this.wire.end();
+  }
+}
+
+/** The service's HTTP error answer to a request, before any stream (`x-amzn-errortype` names the error). */
+export function refuseHttp2(stream: ServerHttp2Stream, status: number, type: string, message: string): void {
+  if (stream.destroyed) return;
+  stream.respond({
+    ":status": status,
+    "content-type": "application/json",
+    "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazonaws.transcribe.streaming/`,
+    "x-amzn-requestid": randomUUID(),
+  });
+  stream.end(JSON.stringify({ Message: message }));
 }
