@@ -16,12 +16,7 @@ import { EventStreamCodec } from "@smithy/eventstream-codec";
 import type { Message, MessageHeaders } from "@smithy/types";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { randomUUID } from "node:crypto";
-import http2, {
-  type Http2Server,
-  type Http2Session,
-  type IncomingHttpHeaders,
-  type ServerHttp2Stream,
-} from "node:http2";
+import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import {
   clockOf,
@@ -35,7 +30,16 @@ import {
 import { CLOCK_TICK_SEC, type FixtureWord, type TranscriptFixture } from "../aws/fixture";
 import { parseAuthorization, verifyRequestSignature } from "../aws/signing";
 import { validateSessionId } from "../aws/validation";
-import { EventWriter, http2Wire, refuseHttp2, type Wire } from "../aws/wire";
+import {
+  cutNeedsData,
+  cutWire,
+  EventWriter,
+  FrameSplitter,
+  h2cServer,
+  http2Wire,
+  refuseHttp2,
+  type Wire,
+} from "../aws/wire";
 import { MISSING_SIGNATURE, openEnvelope } from "../aws/envelope";
 import {
   buildSummary,
@@ -192,7 +196,7 @@ const str = (h: MessageHeaders[string] | undefined): string | undefined =>
 class ScribeStream {
   readonly record: ScribeStreamRecord;
   session: ScribeSession | undefined;
-  private pending = Buffer.alloc(0);
+  private readonly frames = new FrameSplitter();
   private priorSignature: string;
   private idleTimer: NodeJS.Timeout | undefined;
   private firstTimer: NodeJS.Timeout | undefined;
@@ -233,10 +237,6 @@ class ScribeStream {
     this.armIdle();
   }
 
-  get open(): boolean {
-    return !this.finished;
-  }
-
   private get opts(): ScribeEmulatorOptions {
     return this.emu.options;
   }
@@ -252,13 +252,8 @@ class ScribeStream {
 
   /** Bytes of the request body: event-stream messages split anywhere across DATA frames. */
   onData(chunk: Buffer): void {
-    if (this.finished) return;
-    this.pending = Buffer.concat([this.pending, chunk]);
-    while (this.pending.length >= 4 && !this.finished) {
-      const total = this.pending.readUInt32BE(0);
-      if (this.pending.length < total) break;
-      const frame = this.pending.subarray(0, total);
-      this.pending = this.pending.subarray(total);
+    for (const frame of this.frames.push(chunk)) {
+      if (this.finished) return;
       const env = openEnvelope(this.emu.codec, frame, {
         secretAccessKey: this.secret,
         region: this.region,
@@ -399,21 +394,13 @@ class ScribeStream {
     switch (f.kind) {
       case "reset":
       case "goaway":
-        this.release();
-        // Data right before the RST/GOAWAY keeps the session up until the frame is out (see ../aws/emulator.ts).
-        this.send({});
-        this.finish("fault");
-        if (f.kind === "reset") this.wire.reset();
-        else this.wire.goaway();
-        return;
       case "tcp-reset":
       case "end":
       case "destroy":
         this.release();
+        if (cutNeedsData(f.kind)) this.send({});
         this.finish("fault");
-        if (f.kind === "tcp-reset") this.wire.tcpReset();
-        else if (f.kind === "end") this.wire.end();
-        else this.wire.destroy();
+        cutWire(this.wire, f.kind);
         return;
       case "stall":
         this.stalled = true;
@@ -624,16 +611,7 @@ export class AwsScribeEmulator {
           responseChecksumValidation: "WHEN_REQUIRED",
         })
       : null;
-    this.server = http2.createServer();
-    this.server.on("session", (s) => {
-      this.h2sessions.add(s);
-      s.on("close", () => this.h2sessions.delete(s));
-      s.on("error", () => undefined);
-    });
-    this.server.on("stream", (stream, headers) => {
-      stream.on("error", () => undefined);
-      void this.onRequest(stream, headers);
-    });
+    this.server = h2cServer(this.h2sessions, (stream, headers) => void this.onRequest(stream, headers));
   }
 
   get endpoint(): string {

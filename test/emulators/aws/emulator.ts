@@ -31,7 +31,17 @@ import {
   validateChannels,
   validateSessionId,
 } from "./validation";
-import { EventWriter, http2Wire, refuseHttp2, websocketWire, type Wire } from "./wire";
+import {
+  cutNeedsData,
+  cutWire,
+  EventWriter,
+  FrameSplitter,
+  h2cServer,
+  http2Wire,
+  refuseHttp2,
+  websocketWire,
+  type Wire,
+} from "./wire";
 
 export const PATH = "/medical-stream-transcription";
 export { STANDARD_PATH };
@@ -167,7 +177,7 @@ interface SegmentState {
 /** One request's state. */
 class EmulatedStream {
   readonly record: StreamRecord;
-  private pending = Buffer.alloc(0);
+  private readonly frames = new FrameSplitter();
   private priorSignature: string;
   private idleTimer: NodeJS.Timeout | undefined;
   private firstTimer: NodeJS.Timeout | undefined;
@@ -254,13 +264,7 @@ class EmulatedStream {
   /** Bytes of the HTTP/2 request body (event-stream messages split anywhere). */
   onData(chunk: Buffer): void {
     if (this.finished) return;
-    this.pending = Buffer.concat([this.pending, chunk]);
-    // Event-stream messages arrive split arbitrarily across DATA frames: reassemble by length prefix.
-    while (this.pending.length >= 4) {
-      const total = this.pending.readUInt32BE(0);
-      if (this.pending.length < total) break;
-      const frame = this.pending.subarray(0, total);
-      this.pending = this.pending.subarray(total);
+    for (const frame of this.frames.push(chunk)) {
       this.onEnvelope(frame);
       if (this.finished) return;
     }
@@ -359,34 +363,14 @@ class EmulatedStream {
   apply(f: Fault): void {
     switch (f.kind) {
       case "reset":
-        this.release();
-        // Data right before the RST keeps the session up until the RST frame is out: without it the
-        // server session (already closing on the client's GOAWAY) tears the socket down first, and the
-        // client never sees the reset at all.
-        this.send(transcriptEvent([]));
-        this.finish("fault");
-        this.wire.reset();
-        return;
       case "goaway":
-        this.release();
-        this.send(transcriptEvent([]));
-        this.finish("fault");
-        this.wire.goaway();
-        return;
       case "tcp-reset":
-        this.release();
-        this.finish("fault");
-        this.wire.tcpReset();
-        return;
       case "end":
-        this.release();
-        this.finish("fault");
-        this.wire.end();
-        return;
       case "destroy":
         this.release();
+        if (cutNeedsData(f.kind)) this.send(transcriptEvent([]));
         this.finish("fault");
-        this.wire.destroy();
+        cutWire(this.wire, f.kind);
         return;
       case "stall":
         this.stalled = true;
@@ -708,16 +692,7 @@ export class AwsTranscribeEmulator {
   wsPort = 0;
 
   constructor(readonly options: EmulatorOptions) {
-    this.server = http2.createServer();
-    this.server.on("session", (s) => {
-      this.sessions.add(s);
-      s.on("close", () => this.sessions.delete(s));
-      s.on("error", () => undefined);
-    });
-    this.server.on("stream", (stream, headers) => {
-      stream.on("error", () => undefined);
-      void this.onRequest(stream, headers);
-    });
+    this.server = h2cServer(this.sessions, (stream, headers) => void this.onRequest(stream, headers));
     this.http1.on("request", (_req: IncomingMessage, res: http.ServerResponse) => {
       res.writeHead(404, { "content-type": "application/json" }).end('{"Message":"Unknown operation."}');
     });
