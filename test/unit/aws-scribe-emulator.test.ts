@@ -522,9 +522,7 @@ describe("AWS HealthScribe streaming emulator, driven by the real SDK client", (
     assert.equal(big.error.message, SCRIBE_MESSAGES.tooBig);
 
     const idleId = randomUUID();
-    const idle = await run(emu, { first: [], to: 0 }, idleId).catch((e: Error) => ({ error: e }));
-    // Input ended at once: that is a pause, not idleness. Now a stream that goes quiet:
-    assert.equal(idle.error, undefined);
+    // A stream that is configured, then goes quiet:
     const quiet = emulatorClient(emu);
     let quietError: Error | undefined;
     try {
@@ -648,6 +646,20 @@ describe("AWS HealthScribe streaming emulator, driven by the real SDK client", (
     assert.equal(o.error.message, SCRIBE_MESSAGES.conflict);
     assert.equal(second.error, undefined, String(second.error));
     assert.equal(emu.streams[0]?.closedBy, "conflict");
+  });
+
+  it("refuses a stream beyond the concurrent stream limit with HTTP 429 LimitExceededException", async () => {
+    await startEmu({ maxConcurrentStreams: 1 });
+    const first = run(emu, { to: 1 });
+    await delay(100);
+    const second = await run(emu, { to: 0.3 });
+    assert.ok(second.error instanceof LimitExceededException, String(second.error));
+    assert.equal(second.error.message, SCRIBE_MESSAGES.concurrency);
+    assert.equal((await first).error, undefined);
+    assert.deepEqual(
+      emu.rejected.map((r) => r.status),
+      [429],
+    );
   });
 
   it("refuses a request with a bad signature or when throttled (planned request faults)", async () => {
