@@ -20,14 +20,9 @@ import http2, {
 } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer } from "ws";
+import { MISSING_SIGNATURE, openEnvelope } from "./envelope";
 import { CLOCK_TICK_SEC, type TranscriptFixture } from "./fixture";
-import {
-  eventSignature,
-  parseAuthorization,
-  verifyPresignedUrl,
-  verifyRequestSignature,
-  type PresignCheck,
-} from "./signing";
+import { parseAuthorization, verifyPresignedUrl, verifyRequestSignature, type PresignCheck } from "./signing";
 import { identifiedLanguage, STANDARD_PATH, standardFeatures, validateStandardRequest } from "./standard";
 import {
   enumMessage,
@@ -36,7 +31,17 @@ import {
   validateChannels,
   validateSessionId,
 } from "./validation";
-import { http2Wire, websocketWire, type Wire } from "./wire";
+import {
+  cutNeedsData,
+  cutWire,
+  EventWriter,
+  FrameSplitter,
+  h2cServer,
+  http2Wire,
+  refuseHttp2,
+  websocketWire,
+  type Wire,
+} from "./wire";
 
 export const PATH = "/medical-stream-transcription";
 export { STANDARD_PATH };
@@ -172,12 +177,11 @@ interface SegmentState {
 /** One request's state. */
 class EmulatedStream {
   readonly record: StreamRecord;
-  private pending = Buffer.alloc(0);
+  private readonly frames = new FrameSplitter();
   private priorSignature: string;
   private idleTimer: NodeJS.Timeout | undefined;
   private firstTimer: NodeJS.Timeout | undefined;
-  private released = false;
-  private held: Message[] = [];
+  private readonly out: EventWriter;
   private stalled = false;
   private finished = false;
   private streamSec = 0;
@@ -209,6 +213,7 @@ class EmulatedStream {
     private readonly faults: Fault[],
   ) {
     this.priorSignature = requestSignature;
+    this.out = new EventWriter(emu.codec, wire, "TranscriptEvent");
     this.standard = headers[":path"] === STANDARD_PATH || headers[":path"] === STANDARD_WS_PATH;
     this.fixture = this.standard ? (emu.options.standardFixture ?? emu.options.fixture) : emu.options.fixture;
     this.rate = Number(headers["x-amzn-transcribe-sample-rate"]);
@@ -259,13 +264,7 @@ class EmulatedStream {
   /** Bytes of the HTTP/2 request body (event-stream messages split anywhere). */
   onData(chunk: Buffer): void {
     if (this.finished) return;
-    this.pending = Buffer.concat([this.pending, chunk]);
-    // Event-stream messages arrive split arbitrarily across DATA frames: reassemble by length prefix.
-    while (this.pending.length >= 4) {
-      const total = this.pending.readUInt32BE(0);
-      if (this.pending.length < total) break;
-      const frame = this.pending.subarray(0, total);
-      this.pending = this.pending.subarray(total);
+    for (const frame of this.frames.push(chunk)) {
       this.onEnvelope(frame);
       if (this.finished) return;
     }
@@ -278,59 +277,27 @@ class EmulatedStream {
   }
 
   private onEnvelope(frame: Buffer): void {
-    const codec = this.emu.codec;
-    let outer: Message;
-    try {
-      // Both CRCs (prelude and message) are checked here.
-      outer = codec.decode(frame);
-    } catch {
-      this.record.badFrames++;
-      this.fail("BadRequestException", "Could not decode the event-stream message.", "exception");
-      return;
-    }
-    const dateHeader = outer.headers[":date"];
-    const sigHeader = outer.headers[":chunk-signature"];
-    if (this.wire.transport === "websocket" && dateHeader === undefined && sigHeader === undefined) {
+    const env = openEnvelope(this.emu.codec, frame, {
+      secretAccessKey: this.secret,
+      region: this.region,
+      priorSignature: this.priorSignature,
+    });
+    if (env.kind === "unsigned" && this.wire.transport === "websocket") {
       // The WebSocket route takes unsigned AudioEvents (the presigned URL authenticates the connection),
       // as the developer guide sends them; signed envelopes (the SDK's browser path) are checked below.
       this.record.unsignedFrames++;
-      this.onAudioMessage(outer);
+      this.onAudioMessage(env.outer);
       return;
     }
-    if (dateHeader?.type !== "timestamp" || sigHeader?.type !== "binary") {
-      this.record.chunkSignaturesOk = false;
-      this.fail("BadRequestException", "Missing event signature headers.", "exception");
+    if (env.kind === "bad" || env.kind === "unsigned") {
+      if (env.kind === "bad" && env.framing) this.record.badFrames++;
+      else this.record.chunkSignaturesOk = false;
+      this.fail("BadRequestException", env.kind === "bad" ? env.message : MISSING_SIGNATURE, "exception");
       return;
     }
-    const expected = eventSignature({
-      secretAccessKey: this.secret,
-      region: this.region,
-      service: "transcribe",
-      date: dateHeader.value,
-      priorSignature: this.priorSignature,
-      encodedDateHeader: codec.formatHeaders({ ":date": dateHeader }),
-      body: outer.body,
-    });
-    const got = Buffer.from(sigHeader.value).toString("hex");
-    if (got !== expected) {
-      this.record.chunkSignaturesOk = false;
-      this.fail("BadRequestException", "The event signature does not match.", "exception");
-      return;
-    }
-    this.priorSignature = got;
-    if (outer.body.length === 0) {
-      this.onEndFrame();
-      return;
-    }
-    let inner: Message;
-    try {
-      inner = codec.decode(outer.body);
-    } catch {
-      this.record.badFrames++;
-      this.fail("BadRequestException", "Could not decode the event-stream message.", "exception");
-      return;
-    }
-    this.onAudioMessage(inner);
+    this.priorSignature = env.signature;
+    if (env.kind === "end") this.onEndFrame();
+    else this.onAudioMessage(env.inner);
   }
 
   /** An AudioEvent message; an empty one (on the WebSocket route) ends the audio. */
@@ -396,34 +363,14 @@ class EmulatedStream {
   apply(f: Fault): void {
     switch (f.kind) {
       case "reset":
-        this.release();
-        // Data right before the RST keeps the session up until the RST frame is out: without it the
-        // server session (already closing on the client's GOAWAY) tears the socket down first, and the
-        // client never sees the reset at all.
-        this.send(transcriptEvent([]));
-        this.finish("fault");
-        this.wire.reset();
-        return;
       case "goaway":
-        this.release();
-        this.send(transcriptEvent([]));
-        this.finish("fault");
-        this.wire.goaway();
-        return;
       case "tcp-reset":
-        this.release();
-        this.finish("fault");
-        this.wire.tcpReset();
-        return;
       case "end":
-        this.release();
-        this.finish("fault");
-        this.wire.end();
-        return;
       case "destroy":
         this.release();
+        if (cutNeedsData(f.kind)) this.send(transcriptEvent([]));
         this.finish("fault");
-        this.wire.destroy();
+        cutWire(this.wire, f.kind);
         return;
       case "stall":
         this.stalled = true;
@@ -462,7 +409,7 @@ class EmulatedStream {
       this.apply(fault);
       return;
     }
-    if (!this.released && this.audioSeen) {
+    if (!this.out.isReleased && this.audioSeen) {
       // Keep the scripted delay before the first event even when the audio is already over.
       clearTimeout(this.firstTimer);
       this.firstTimer = setTimeout(() => this.flushAndEnd(), this.opts.firstEventDelayMs ?? 10);
@@ -618,25 +565,12 @@ class EmulatedStream {
     this.lastEventSec = this.streamSec;
     this.record.events.push(body);
     this.record.eventsAt.push(epochMs());
-    const msg: Message = {
-      headers: {
-        ":message-type": { type: "string", value: "event" },
-        ":event-type": { type: "string", value: "TranscriptEvent" },
-        ":content-type": { type: "string", value: "application/json" },
-      },
-      body: fromUtf8(JSON.stringify(body)),
-    };
-    if (!this.released) this.held.push(msg);
-    else this.wire.write(this.emu.codec.encode(msg));
+    this.out.event(body);
   }
 
   private release(): void {
-    if (this.released) return;
-    this.released = true;
     clearTimeout(this.firstTimer);
-    if (!this.wire.writable) return;
-    for (const m of this.held) this.wire.write(this.emu.codec.encode(m));
-    this.held = [];
+    this.out.release();
   }
 
   /** Sends an exception event (as the service does mid-stream) and ends the response. */
@@ -644,19 +578,7 @@ class EmulatedStream {
     if (this.finished) return;
     this.release();
     this.record.exceptions.push({ type, message });
-    if (this.wire.writable) {
-      this.wire.write(
-        this.emu.codec.encode({
-          headers: {
-            ":message-type": { type: "string", value: "exception" },
-            ":exception-type": { type: "string", value: type },
-            ":content-type": { type: "string", value: "application/json" },
-          },
-          body: fromUtf8(JSON.stringify({ Message: message })),
-        }),
-      );
-      this.wire.end();
-    }
+    this.out.exception(type, message);
     this.finish(closedBy);
   }
 
@@ -682,18 +604,18 @@ const round = (s: number): number => Math.round(s * 1000) / 1000;
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
 
-function clockOf(block: Buffer): number | null {
+export function clockOf(block: Buffer): number | null {
   const v = block.readInt16LE(0);
   return v > 0 ? (v - 1) * CLOCK_TICK_SEC : null;
 }
 
-function joinWords(words: Array<{ text: string; punctuation?: boolean }>): string {
+export function joinWords(words: Array<{ text: string; punctuation?: boolean }>): string {
   return words.reduce((s, w) => (w.punctuation || s === "" ? s + w.text : `${s} ${w.text}`), "");
 }
 
 const transcriptEvent = (results: unknown[]): unknown => ({ Transcript: { Results: results } });
 
-function defaultMessage(type: ExceptionType): string {
+export function defaultMessage(type: ExceptionType): string {
   switch (type) {
     case "BadRequestException":
       return MESSAGES.idle;
@@ -770,16 +692,7 @@ export class AwsTranscribeEmulator {
   wsPort = 0;
 
   constructor(readonly options: EmulatorOptions) {
-    this.server = http2.createServer();
-    this.server.on("session", (s) => {
-      this.sessions.add(s);
-      s.on("close", () => this.sessions.delete(s));
-      s.on("error", () => undefined);
-    });
-    this.server.on("stream", (stream, headers) => {
-      stream.on("error", () => undefined);
-      void this.onRequest(stream, headers);
-    });
+    this.server = h2cServer(this.sessions, (stream, headers) => void this.onRequest(stream, headers));
     this.http1.on("request", (_req: IncomingMessage, res: http.ServerResponse) => {
       res.writeHead(404, { "content-type": "application/json" }).end('{"Message":"Unknown operation."}');
     });
@@ -867,14 +780,7 @@ export class AwsTranscribeEmulator {
     headers: Record<string, string>,
   ): void {
     this.rejected.push({ status, type, message, headers });
-    if (stream.destroyed) return;
-    stream.respond({
-      ":status": status,
-      "content-type": "application/json",
-      "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazonaws.transcribe.streaming/`,
-      "x-amzn-requestid": randomUUID(),
-    });
-    stream.end(JSON.stringify({ Message: message }));
+    refuseHttp2(stream, status, type, message);
   }
 
   /**
@@ -1078,7 +984,7 @@ const silentLogger = {
 
 /** The real SDK client, pointed at the emulator, with its logging silenced (tests read the errors). */
 export function emulatorClient(
-  emu: AwsTranscribeEmulator,
+  emu: Pick<AwsTranscribeEmulator, "endpoint">,
   credentials = EMULATOR_CREDENTIALS,
 ): TranscribeStreamingClient {
   return new TranscribeStreamingClient({
