@@ -424,7 +424,7 @@ function printProfiles(spec: RunSpec, profiles: { cpu: string; heap: string }): 
   );
   const title = `${spec.provider} ${spec.variant} N=${spec.sessions}`;
   console.log(
-    `\n${formatSummary(`${title}: CPU`, cpu, `${(cpu.amount / 1000).toFixed(1)} s busy sampled; ${profiles.cpu}`)}`,
+    `\n${formatSummary(`${title}: CPU`, cpu, `${(cpu.amount / 1000).toFixed(1)} s of non-idle samples (wall time); ${profiles.cpu}`)}`,
   );
   console.log(
     `${formatSummary(`${title}: allocations`, heap, `${(heap.amount / chunkCount(spec) / 1024).toFixed(1)} KiB allocated per audio chunk; ${profiles.heap}`)}\n`,
@@ -465,7 +465,7 @@ function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures 
     ...r.errors,
     `gc ${((r.gcSeconds / r.cpuSeconds) * 100).toFixed(0)}% of cpu`,
     `loop delay p99 ${r.loopDelayP99.toFixed(1)} max ${r.loopDelayMax.toFixed(0)} ms`,
-    `GCs per 1000 chunks ${(((r.gcMinor + r.gcMajor) * 1000) / chunkCount(spec)).toFixed(1)} (${r.gcMajor} major)`,
+    `GCs per 1000 chunks ${(((r.gcMinor + r.gcMajor) * 1000) / chunkCount(spec)).toFixed(1)} (${r.gcMajor} not scavenges)`,
   ];
   if (r.unfinished > 0) notes.push(`${r.unfinished} sessions did not end`);
   const minutes = (spec.sessions * spec.seconds) / 60;

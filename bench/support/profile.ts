@@ -123,7 +123,7 @@ export interface Summary {
  * function once per stack (recursion is not double-counted); a group's total is the share of stacks
  * in which any of its functions appears.
  */
-export function summariseCpu(profile: CpuProfile, topN = 25): Summary {
+export function summariseCpu(profile: CpuProfile, topN = 25, only?: Group): Summary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -163,11 +163,11 @@ export function summariseCpu(profile: CpuProfile, topN = 25): Summary {
       seenGroups.add(group);
     }
   }
-  return finish(self, total, groupOfKey, groupSelf, groupTotal, busy, topN, busy / 1000);
+  return finish(self, total, groupOfKey, groupSelf, groupTotal, busy, topN, busy / 1000, only);
 }
 
 /** Bytes allocated per function of a sampling heap profile (self: allocated there; total: beneath). */
-export function summariseHeap(profile: HeapProfile, topN = 25): Summary {
+export function summariseHeap(profile: HeapProfile, topN = 25, only?: Group): Summary {
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   const groupOfKey = new Map<string, Group>();
@@ -192,7 +192,7 @@ export function summariseHeap(profile: HeapProfile, topN = 25): Summary {
     for (const c of node.children) walk(c, nextKeys, nextGroups);
   };
   walk(profile.head, new Set(), new Set());
-  return finish(self, total, groupOfKey, groupSelf, groupTotal, all, topN, all);
+  return finish(self, total, groupOfKey, groupSelf, groupTotal, all, topN, all, only);
 }
 
 function finish(
@@ -204,12 +204,14 @@ function finish(
   all: number,
   topN: number,
   amount: number,
+  only: Group | undefined,
 ): Summary {
   const share = (x: number): number => (all > 0 ? x / all : 0);
   const groups = new Map<Group, { self: number; total: number }>();
   for (const [g, s] of [...groupSelf].sort((a, b) => b[1] - a[1]))
     groups.set(g, { self: share(s), total: share(groupTotal.get(g) ?? 0) });
   const top = [...self]
+    .filter(([key]) => only === undefined || groupOfKey.get(key) === only)
     .sort((a, b) => b[1] - a[1])
     .slice(0, topN)
     .map(([key, s]) => ({
