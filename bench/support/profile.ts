@@ -135,92 +135,87 @@ export function summariseCpu(profile: CpuProfile, topN = 25, only?: Group): Summ
     const dt = deltas[i + 1] ?? 0;
     time.set(samples[i], (time.get(samples[i]) ?? 0) + dt);
   }
-  const self = new Map<string, number>();
-  const total = new Map<string, number>();
-  const groupOfKey = new Map<string, Group>();
-  const groupSelf = new Map<Group, number>();
-  const groupTotal = new Map<Group, number>();
-  let busy = 0;
+  const t = new Tally();
   for (const [id, us] of time) {
     const leaf = byId.get(id);
     if (!leaf || groupOf(leaf.callFrame) === "idle") continue;
-    busy += us;
-    const leafKey = frameKey(leaf.callFrame);
-    groupOfKey.set(leafKey, groupOf(leaf.callFrame));
-    self.set(leafKey, (self.get(leafKey) ?? 0) + us);
-    const leafGroup = groupOf(leaf.callFrame);
-    groupSelf.set(leafGroup, (groupSelf.get(leafGroup) ?? 0) + us);
+    t.all += us;
+    t.addSelf(frameKey(leaf.callFrame), groupOf(leaf.callFrame), us);
     const seenKeys = new Set<string>();
     const seenGroups = new Set<Group>();
     for (let n: CpuNode | undefined = leaf; n; n = byId.get(parent.get(n.id) ?? -1)) {
       const key = frameKey(n.callFrame);
       const group = groupOf(n.callFrame);
       if (group === "root") continue;
-      groupOfKey.set(key, group);
-      if (!seenKeys.has(key)) total.set(key, (total.get(key) ?? 0) + us);
+      t.groupOfKey.set(key, group);
+      if (!seenKeys.has(key)) add(t.total, key, us);
       seenKeys.add(key);
-      if (!seenGroups.has(group)) groupTotal.set(group, (groupTotal.get(group) ?? 0) + us);
+      if (!seenGroups.has(group)) add(t.groupTotal, group, us);
       seenGroups.add(group);
     }
   }
-  return finish(self, total, groupOfKey, groupSelf, groupTotal, busy, topN, busy / 1000, only);
+  return t.summary(topN, t.all / 1000, only);
 }
 
 /** Bytes allocated per function of a sampling heap profile (self: allocated there; total: beneath). */
 export function summariseHeap(profile: HeapProfile, topN = 25, only?: Group): Summary {
-  const self = new Map<string, number>();
-  const total = new Map<string, number>();
-  const groupOfKey = new Map<string, Group>();
-  const groupSelf = new Map<Group, number>();
-  const groupTotal = new Map<Group, number>();
-  let all = 0;
+  const t = new Tally();
   const walk = (node: HeapNode, keys: Set<string>, groups: Set<Group>): void => {
     const key = frameKey(node.callFrame);
     const group = groupOf(node.callFrame);
-    groupOfKey.set(key, group);
+    t.groupOfKey.set(key, group);
     const counted = group !== "root";
     const nextKeys = !counted || keys.has(key) ? keys : new Set(keys).add(key);
     const nextGroups = !counted || groups.has(group) ? groups : new Set(groups).add(group);
     const bytes = node.selfSize;
     if (bytes > 0) {
-      all += bytes;
-      self.set(key, (self.get(key) ?? 0) + bytes);
-      groupSelf.set(group, (groupSelf.get(group) ?? 0) + bytes);
-      for (const k of nextKeys) total.set(k, (total.get(k) ?? 0) + bytes);
-      for (const g of nextGroups) groupTotal.set(g, (groupTotal.get(g) ?? 0) + bytes);
+      t.all += bytes;
+      t.addSelf(key, group, bytes);
+      for (const k of nextKeys) add(t.total, k, bytes);
+      for (const g of nextGroups) add(t.groupTotal, g, bytes);
     }
     for (const c of node.children) walk(c, nextKeys, nextGroups);
   };
   walk(profile.head, new Set(), new Set());
-  return finish(self, total, groupOfKey, groupSelf, groupTotal, all, topN, all, only);
+  return t.summary(topN, t.all, only);
 }
 
-function finish(
-  self: Map<string, number>,
-  total: Map<string, number>,
-  groupOfKey: Map<string, Group>,
-  groupSelf: Map<Group, number>,
-  groupTotal: Map<Group, number>,
-  all: number,
-  topN: number,
-  amount: number,
-  only: Group | undefined,
-): Summary {
-  const share = (x: number): number => (all > 0 ? x / all : 0);
-  const groups = new Map<Group, { self: number; total: number }>();
-  for (const [g, s] of [...groupSelf].sort((a, b) => b[1] - a[1]))
-    groups.set(g, { self: share(s), total: share(groupTotal.get(g) ?? 0) });
-  const top = [...self]
-    .filter(([key]) => only === undefined || groupOfKey.get(key) === only)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, topN)
-    .map(([key, s]) => ({
-      key,
-      group: groupOfKey.get(key) ?? "other js",
-      self: share(s),
-      total: share(total.get(key) ?? 0),
-    }));
-  return { groups, top, amount };
+function add<K>(map: Map<K, number>, key: K, amount: number): void {
+  map.set(key, (map.get(key) ?? 0) + amount);
+}
+
+/** Self and total amounts per frame and per group, and the whole (the shares' denominator). */
+class Tally {
+  readonly self = new Map<string, number>();
+  readonly total = new Map<string, number>();
+  readonly groupOfKey = new Map<string, Group>();
+  readonly groupSelf = new Map<Group, number>();
+  readonly groupTotal = new Map<Group, number>();
+  all = 0;
+
+  addSelf(key: string, group: Group, amount: number): void {
+    this.groupOfKey.set(key, group);
+    add(this.self, key, amount);
+    add(this.groupSelf, group, amount);
+  }
+
+  summary(topN: number, amount: number, only: Group | undefined): Summary {
+    const share = (x: number): number => (this.all > 0 ? x / this.all : 0);
+    const groups = new Map<Group, { self: number; total: number }>();
+    for (const [g, s] of [...this.groupSelf].sort((a, b) => b[1] - a[1]))
+      groups.set(g, { self: share(s), total: share(this.groupTotal.get(g) ?? 0) });
+    const top = [...this.self]
+      .filter(([key]) => only === undefined || this.groupOfKey.get(key) === only)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, topN)
+      .map(([key, s]) => ({
+        key,
+        group: this.groupOfKey.get(key) ?? "other js",
+        self: share(s),
+        total: share(this.total.get(key) ?? 0),
+      }));
+    return { groups, top, amount };
+  }
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1).padStart(5)} %`;
