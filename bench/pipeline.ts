@@ -5,6 +5,9 @@
 //   npm run bench:pipeline -- --provider aws --seconds 20 --sizes 1,10,100 --max-from 200 --max-step 50
 //   npm run bench:pipeline -- --provider aws --transport websocket   (AWS over WebSocket: the node and the
 //   session layer; the SDK script stays on HTTP/2, the SDK's only transport in Node)
+//   npm run bench:profile   (= --sizes 100 --max-from 0 --no-fanout --profile bench-profiles: a CPU and an
+//   allocation profile of each measured run at 100 sessions, both variants, summarised as top frames by
+//   where the code lives; bench/profile.ts summarises saved profiles again)
 // Flow: junction → audio-in → transcribe-medical | assemblyai-medical → filter-final → confidence-gate →
 // junction. Every run is a fresh process (so RSS per session is that run's own): either Node-RED 4
 // embedded with the flow (bench/support/node-red.ts), or the SDK script. Both get the same audio from
@@ -42,6 +45,10 @@ import { realScheduler } from "../src/util/scheduler";
 import { assemblyAiSdkSession, awsMedicalParams, awsSdkSession, type Runner } from "./support/sdk-sessions";
 import { cpuSecondsSince, epochMs, quantile, sleep } from "./support/stats";
 import { CHUNK_MS, RATE, sessionChunk } from "./support/tagged-audio";
+import { formatSummary, PhaseProfiler, summariseCpu, summariseHeap } from "./support/profile";
+import { constants as perfConstants } from "node:perf_hooks";
+import { mkdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 
 type Variant =
   | "sdk"
@@ -61,6 +68,8 @@ interface RunSpec {
   /** AWS: the transport of the node and the session layer, and its endpoint (`url` stays HTTP/2's). */
   transport: AwsTransport;
   wsUrl?: string;
+  /** Write a CPU and an allocation profile of the measured phase to this directory (--profile). */
+  profileDir?: string;
 }
 
 /** What a measured process sends back. */
@@ -82,6 +91,11 @@ interface RunResult {
   errors: string[];
   /** Sessions that did not end within the wait after their last chunk. */
   unfinished: number;
+  /** Garbage collections during the run: scavenges (minor) and the others. */
+  gcMinor: number;
+  gcMajor: number;
+  /** With --profile: the profiles written. */
+  profiles?: { cpu: string; heap: string };
 }
 
 /**
@@ -307,12 +321,21 @@ async function measure(spec: RunSpec): Promise<RunResult> {
   const rssBefore = process.memoryUsage().rss;
   let rssPeak = rssBefore;
   let gcMs = 0;
+  let gcMinor = 0;
+  let gcMajor = 0;
   const gcObserver = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcMs += e.duration;
+    for (const e of list.getEntries()) {
+      gcMs += e.duration;
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gcMinor++;
+      else gcMajor++;
+    }
   });
   gcObserver.observe({ entryTypes: ["gc"] });
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
+  const profiler = spec.profileDir ? new PhaseProfiler() : undefined;
+  await profiler?.start();
   const cpu0 = process.cpuUsage();
   const pushedAt = Array.from({ length: spec.sessions }, () => new Array<number>(chunks).fill(0));
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), CHUNK_MS);
@@ -320,6 +343,9 @@ async function measure(spec: RunSpec): Promise<RunResult> {
   clearInterval(sampler);
   const unfinished = await h.settled(30_000);
   const cpuSeconds = cpuSecondsSince(cpu0);
+  const profiles = spec.profileDir
+    ? await profiler?.stop(spec.profileDir, `${spec.provider}-${spec.variant}-${spec.sessions}`)
+    : undefined;
   loopDelay.disable();
   gcObserver.disconnect();
   await h.stop();
@@ -336,6 +362,9 @@ async function measure(spec: RunSpec): Promise<RunResult> {
     delivered,
     errors: h.errors.slice(0, 5),
     unfinished,
+    gcMinor,
+    gcMajor,
+    ...(profiles ? { profiles } : {}),
   };
 }
 
@@ -382,6 +411,26 @@ function runOnce(spec: RunSpec): Promise<RunResult> {
   });
 }
 
+/** Audio chunks a run hands on, all sessions together. */
+const chunkCount = (spec: RunSpec): number => (spec.sessions * spec.seconds * 1000) / CHUNK_MS;
+
+/** Prints the top frames of a run's profiles, with the bytes allocated per audio chunk. */
+function printProfiles(spec: RunSpec, profiles: { cpu: string; heap: string }): void {
+  const cpu = summariseCpu(
+    JSON.parse(readFileSync(profiles.cpu, "utf8")) as Parameters<typeof summariseCpu>[0],
+  );
+  const heap = summariseHeap(
+    JSON.parse(readFileSync(profiles.heap, "utf8")) as Parameters<typeof summariseHeap>[0],
+  );
+  const title = `${spec.provider} ${spec.variant} N=${spec.sessions}`;
+  console.log(
+    `\n${formatSummary(`${title}: CPU`, cpu, `${(cpu.amount / 1000).toFixed(1)} s of non-idle samples (wall time); ${profiles.cpu}`)}`,
+  );
+  console.log(
+    `${formatSummary(`${title}: allocations`, heap, `${(heap.amount / chunkCount(spec) / 1024).toFixed(1)} KiB allocated per audio chunk; ${profiles.heap}`)}\n`,
+  );
+}
+
 const keyOf = (session: number, first: number, last: number): string => `${session}|${first}|${last}`;
 
 function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures {
@@ -416,6 +465,7 @@ function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures 
     ...r.errors,
     `gc ${((r.gcSeconds / r.cpuSeconds) * 100).toFixed(0)}% of cpu`,
     `loop delay p99 ${r.loopDelayP99.toFixed(1)} max ${r.loopDelayMax.toFixed(0)} ms`,
+    `GCs per 1000 chunks ${(((r.gcMinor + r.gcMajor) * 1000) / chunkCount(spec)).toFixed(1)} (${r.gcMajor} not scavenges)`,
   ];
   if (r.unfinished > 0) notes.push(`${r.unfinished} sessions did not end`);
   const minutes = (spec.sessions * spec.seconds) / 60;
@@ -446,11 +496,13 @@ async function run(
     url: emu.url,
     transport: TRANSPORT,
     ...(emu.wsUrl !== undefined ? { wsUrl: emu.wsUrl } : {}),
+    ...(PROFILE_DIR !== undefined ? { profileDir: PROFILE_DIR } : {}),
   };
   const before = (await emu.report(true)).cpuSeconds;
   const result = await runOnce(full);
   const { streams, cpuSeconds } = await emu.report(true);
   const f = figures(full, result, streams);
+  if (result.profiles) printProfiles(full, result.profiles);
   f.notes.unshift(`emulator ${(((cpuSeconds - before) / spec.seconds) * 100).toFixed(0)}% of a core`);
   return f;
 }
@@ -481,6 +533,8 @@ interface Options {
   /** Further variants to run at every size, for finding where the cost is. */
   extra: Variant[];
   transport: AwsTransport;
+  /** --profile <dir>: a CPU and an allocation profile of every measured run, summarised as it ends. */
+  profile: string | undefined;
 }
 
 function options(argv: string[]): Options {
@@ -498,6 +552,7 @@ function options(argv: string[]): Options {
     fanout: !argv.includes("--no-fanout"),
     extra: (get("variants") ?? "").split(",").filter((v): v is Variant => v !== ""),
     transport: get("transport") === "websocket" ? "websocket" : "http2",
+    profile: get("profile"),
   };
 }
 
@@ -542,9 +597,12 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
     sessions,
     seconds: o.seconds,
   });
-  // Warm-up runs load the modules and settle the emulator; their figures are not kept.
+  // Warm-up runs load the modules and settle the emulator; their figures are not kept (nor profiled).
+  const profileDir = PROFILE_DIR;
+  PROFILE_DIR = undefined;
   await run(emu, spec("sdk", 2));
   await run(emu, spec("node-red", 2));
+  PROFILE_DIR = profileDir;
   for (const n of o.sizes) {
     printPair(provider, await run(emu, spec("sdk", n)), await run(emu, spec("node-red", n)));
     for (const v of o.extra) printRow(provider, v, await run(emu, spec(v, n)));
@@ -562,10 +620,16 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
 
 /** The AWS transport of this bench run (--transport). */
 let TRANSPORT: AwsTransport = "http2";
+/** Where the measured runs write their profiles (--profile), if anywhere. */
+let PROFILE_DIR: string | undefined;
 
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
   TRANSPORT = o.transport;
+  if (o.profile !== undefined) {
+    PROFILE_DIR = resolve(o.profile);
+    mkdirSync(PROFILE_DIR, { recursive: true });
+  }
   console.log(`AWS transport of the node and the session layer: ${TRANSPORT}`);
   console.log(
     `${o.seconds} s of real-time 16 kHz audio per session in 100 ms chunks, starts spread over ${STAGGER_MS} ms, each session on its own 100 ms phase; ` +

@@ -34,7 +34,8 @@ export const edges = (prefix = ""): { src: string; out: string; events: string; 
 /** The transcriber and its config node; every setting not given keeps the node's default. */
 function transcriberNodes(o: PipelineOptions, id: string, next: string, events: string): FlowNode[] {
   const p = o.prefix ?? "";
-  const common = { id, wires: [[next], [events]], ...o.transcriber };
+  // The benches run hundreds of sessions through one node: above the nodes' default session limits.
+  const common = { id, wires: [[next], [events]], maxSessions: 1000, ...o.transcriber };
   if (o.provider === "aws") {
     const config = `${p}aws-config`;
     return [

@@ -184,9 +184,10 @@ interface Target {
 /**
  * Filters `history` at positions from..end-1 in steps of `factor`: each result is the filter applied
  * to the taps-long window ending at that position. The taps are symmetric, so each coefficient
- * multiplies the sum of the two samples it applies to (half the multiplications), and three outputs
- * are computed per pass over the coefficients, which keeps three independent sums in flight. Every
- * output is summed in the same order however the input was chunked, so results are bit-identical.
+ * multiplies the sum of the two samples it applies to (half the multiplications), and six outputs
+ * are computed per pass over the coefficients, which keeps six independent sums in flight and loads
+ * each coefficient once for six outputs (3–7 % faster than three per pass: docs/performance.md).
+ * Every output is summed in the same order however the input was chunked, so results are bit-identical.
  */
 function filterKept(
   history: number[],
@@ -201,13 +202,19 @@ function filterKept(
   const mid = halfTaps[centre];
   const { out, stride } = target;
   const f2 = 2 * factor;
+  const f3 = 3 * factor;
+  const f4 = 4 * factor;
+  const f5 = 5 * factor;
   let p = from;
   let o = target.index;
-  for (; p + f2 < end; p += 3 * factor) {
+  for (; p + f5 < end; p += 6 * factor) {
     const left = p - span;
     let a0 = 0;
     let a1 = 0;
     let a2 = 0;
+    let a3 = 0;
+    let a4 = 0;
+    let a5 = 0;
     for (let k = 0; k < centre; k++) {
       const h = halfTaps[k];
       const l = left + k;
@@ -215,12 +222,18 @@ function filterKept(
       a0 += h * (history[l] + history[r]);
       a1 += h * (history[l + factor] + history[r + factor]);
       a2 += h * (history[l + f2] + history[r + f2]);
+      a3 += h * (history[l + f3] + history[r + f3]);
+      a4 += h * (history[l + f4] + history[r + f4]);
+      a5 += h * (history[l + f5] + history[r + f5]);
     }
     const m = left + centre;
     out[o] = toSample(a0 + mid * history[m]);
     out[o + stride] = toSample(a1 + mid * history[m + factor]);
     out[o + 2 * stride] = toSample(a2 + mid * history[m + f2]);
-    o += 3 * stride;
+    out[o + 3 * stride] = toSample(a3 + mid * history[m + f3]);
+    out[o + 4 * stride] = toSample(a4 + mid * history[m + f4]);
+    out[o + 5 * stride] = toSample(a5 + mid * history[m + f5]);
+    o += 6 * stride;
   }
   for (; p < end; p += factor) {
     const left = p - span;

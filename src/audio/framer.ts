@@ -1,7 +1,7 @@
 /**
  * Cuts a stream of PCM bytes that arrives in pieces of any size into frames of a fixed size.
- * Every byte is copied exactly once, into the frame it belongs to; nothing else is held, and no
- * caller's Buffer is kept past the call.
+ * A caller's Buffer is copied exactly once, into the frames it belongs to, and never kept past the
+ * call; unless the caller hands over bytes it owns (see `push`), whose whole frames leave as views.
  */
 export class PcmFramer {
   // The frame being filled; allocated when its first byte arrives.
@@ -13,22 +13,38 @@ export class PcmFramer {
       throw new RangeError("frameBytes must be a positive integer");
   }
 
-  /** Adds bytes; returns the whole frames now complete, in order (each a new Buffer). */
-  push(chunk: Buffer): Buffer[] {
+  /**
+   * Adds bytes; returns the whole frames now complete, in order, each a Buffer of its own that no
+   * later push writes into.
+   * @param owned the bytes are the caller's to give away (it made them for this call, and neither it
+   *   nor anyone else writes to them or hands them on): a whole frame inside them leaves as a view
+   *   (`subarray`) instead of a copy. A view keeps its whole parent alive; the parent is one push's
+   *   bytes, which its frames cover but for less than a frame at either end.
+   */
+  push(chunk: Buffer, owned = false): Buffer[] {
     const frames: Buffer[] = [];
-    for (let at = 0; at < chunk.length;) {
-      // allocUnsafe: a frame leaves only once every byte of it has been written.
-      const frame = (this.frame ??= Buffer.allocUnsafe(this.frameBytes));
-      const copied = chunk.copy(frame, this.filled, at, at + this.frameBytes - this.filled);
-      at += copied;
-      this.filled += copied;
-      if (this.filled === this.frameBytes) {
-        frames.push(frame);
-        this.frame = undefined;
-        this.filled = 0;
-      }
+    const size = this.frameBytes;
+    let at = 0;
+    if (this.filled > 0) at = this.fill(chunk, 0, frames);
+    if (owned) {
+      for (; chunk.length - at >= size; at += size) frames.push(chunk.subarray(at, at + size));
     }
+    while (at < chunk.length) at = this.fill(chunk, at, frames);
     return frames;
+  }
+
+  /** Copies from `chunk[at]` into the frame being filled; queues it when complete; returns the new `at`. */
+  private fill(chunk: Buffer, at: number, frames: Buffer[]): number {
+    // allocUnsafe: a frame leaves only once every byte of it has been written.
+    const frame = (this.frame ??= Buffer.allocUnsafe(this.frameBytes));
+    const copied = chunk.copy(frame, this.filled, at, at + this.frameBytes - this.filled);
+    this.filled += copied;
+    if (this.filled === this.frameBytes) {
+      frames.push(frame);
+      this.frame = undefined;
+      this.filled = 0;
+    }
+    return at + copied;
   }
 
   /**

@@ -22,6 +22,12 @@ export class PcmNormalizer {
   private readonly converter: RateConverter | undefined;
   /** s16le in, same rate and channels out: the bytes are already the output. */
   private readonly passThrough: boolean;
+  /**
+   * Every Buffer push() and flush() return was made by this push (by the converter or the sample
+   * conversion), is referenced nowhere else and is never written again: a framer may hand views of it
+   * on instead of copies. Not so when passing through, where the output is the caller's bytes.
+   */
+  readonly outputOwned: boolean;
 
   constructor(
     readonly input: PcmFormat,
@@ -38,6 +44,7 @@ export class PcmNormalizer {
     this.converter = rateConverter(input, output.sampleRate, this.outputChannels);
     this.passThrough =
       !this.converter && input.sampleFormat === "s16le" && input.channels === this.outputChannels;
+    this.outputOwned = !this.passThrough;
   }
 
   push(bytes: Buffer): Buffer {

@@ -305,7 +305,9 @@ export class AudioSession {
 
   /** Cuts PCM at the output format into frames and queues every whole one. */
   private queueFrames(pcm: Buffer): void {
-    for (const frame of this.framer?.push(pcm) ?? []) this.queue(frame, false);
+    // Converted audio is this session's own: its whole frames leave as views of it, not copies.
+    const owned = this.normalizer?.outputOwned ?? false;
+    for (const frame of this.framer?.push(pcm, owned) ?? []) this.queue(frame, false);
   }
 
   private queue(payload: Buffer, end: boolean): void {

@@ -71,16 +71,23 @@ export class SpeechEnergy {
     let speech = false;
     const n = Math.floor(frame.length / this.bytesPerSample);
     const wide = this.bytesPerSample === 2;
+    const blockSamples = this.blockSamples;
+    // The running block in locals, written back once per block and at the end: the loop then touches
+    // no object field per sample (measured: docs/performance.md).
+    let sum = this.sum;
+    let count = this.count;
     for (let i = 0; i < n; i++) {
       // Bytes read directly (little-endian, sign-extended): about 2.5 times faster than readInt16LE.
       const s = wide ? ((frame[2 * i] | (frame[2 * i + 1] << 8)) << 16) >> 16 : MULAW_TO_S16[frame[i]];
-      this.sum += s * s;
-      if (++this.count === this.blockSamples) {
-        if (this.block(dbfs(this.sum / this.count))) speech = true;
-        this.sum = 0;
-        this.count = 0;
+      sum += s * s;
+      if (++count === blockSamples) {
+        if (this.block(dbfs(sum / count))) speech = true;
+        sum = 0;
+        count = 0;
       }
     }
+    this.sum = sum;
+    this.count = count;
     return speech;
   }
 

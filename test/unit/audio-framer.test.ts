@@ -42,6 +42,39 @@ describe("audio framing", () => {
     assert.deepEqual(second[0]?.subarray(0, 1600), expected.subarray(3200));
   });
 
+  it("hands whole frames of bytes the caller owns on as views: the same frames, one copy fewer", () => {
+    const stream = bytes(3200 * 7 + 1000, 3);
+    for (const sizes of [[3200], [1], [1000, 4000, 7], [6400], [3199, 3201], [9600 + 17]]) {
+      const copied = new PcmFramer(3200);
+      const viewed = new PcmFramer(3200);
+      const a: Buffer[] = [];
+      const b: Buffer[] = [];
+      let views = 0;
+      for (let at = 0, i = 0; at < stream.length; i++) {
+        const size = sizes[i % sizes.length] ?? 1;
+        // A Buffer of its own per push (not from the shared pool), as a converter's output is.
+        const piece = Buffer.alloc(Math.min(size, stream.length - at));
+        stream.copy(piece, 0, at, at + size);
+        a.push(...copied.push(piece));
+        const frames = viewed.push(piece, true);
+        views += frames.filter((f) => f.buffer === piece.buffer).length;
+        b.push(...frames);
+        at += size;
+      }
+      assert.deepEqual(b, a, `chunks of ${sizes.join("/")}`);
+      assert.deepEqual(viewed.flush(1600), copied.flush(1600));
+      // Every frame that lies wholly inside one push is a view of it.
+      let expected = 0;
+      for (let at = 0, i = 0; at < stream.length; i++) {
+        const end = Math.min(stream.length, at + (sizes[i % sizes.length] ?? 1));
+        for (let f = Math.ceil(at / 3200) * 3200; f + 3200 <= end; f += 3200) expected++;
+        at = end;
+      }
+      assert.ok(sizes[0] === 1 || expected > 0);
+      assert.equal(views, expected, `views with chunks of ${sizes.join("/")}`);
+    }
+  });
+
   it("pads the last frame with silence to the minimum length, never drops it", () => {
     const framer = new PcmFramer(3200);
     framer.push(Buffer.alloc(100, 0x7f));

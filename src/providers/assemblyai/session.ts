@@ -348,7 +348,10 @@ export class AssemblyAiSession {
       };
     }
     this.ledger.receive(durationMs);
-    for (const bytes of this.framer.push(audio)) this.enqueue(bytes);
+    // Like the AWS session, the session keeps the caller's audio as it is, without a copy: contract 1
+    // has a Buffer handed on never written again (audio-in makes a new one per chunk; Node-RED copies
+    // the message for every wire after the first). Whole frames inside it are views of it.
+    for (const bytes of this.framer.push(audio, true)) this.enqueue(bytes);
     this.pump();
     return { ok: true };
   }
