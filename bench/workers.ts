@@ -1,7 +1,7 @@
 // Issue #23: provider I/O in worker threads, against the in-thread design and the provider's client used
 // directly, measured in the same run against the same emulator (in a process of its own).
 //   npm run bench:workers                        (both providers, about 25 minutes)
-//   npm run bench:workers -- --provider aws --seconds 10 --sizes 100 --repeat 3 --ladder 150,50 --no-max
+//   npm run bench:workers -- --provider aws --seconds 10 --sizes 100 --repeat 3 --from 25 --rounds 2 --no-max
 // Variants, each run in a fresh measured process (forked with `--require tsx/cjs`, which its worker
 // threads inherit):
 //   sdk      the provider's SDK used directly by a minimal script, one thread (bench/support/sdk-sessions);
@@ -15,14 +15,23 @@
 // what other flows in the process feel) and its utilisation; chunk in → bytes at the emulator and final
 // out of the emulator → final in the main thread, p50 / p99 ms; real time as bench/pipeline.ts: every
 // session's p99 lag within 200 ms of schedule and every final delivered. Sizes are run with the variants
-// in turn, the order rotating between repeats; then a ladder (--ladder from,step per provider) raises N
-// for every variant still real time, to find each one's largest real-time N in the same run.
+// in turn, the order rotating between repeats; then each variant's largest real-time N is searched in the
+// same run (see searchMaxima).
 import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
-import { fork } from "node:child_process";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
-import { ASSEMBLYAI_KEY, EMULATOR_CREDENTIALS, EmulatorProcess, TLS_CERT } from "./support/emulator-process";
+import { ASSEMBLYAI_KEY, EMULATOR_CREDENTIALS, EmulatorProcess } from "./support/emulator-process";
 import type { Provider, StreamReport } from "./support/emulator-process";
 import { layerFactory, type LayerSession, type LayerTarget, type OnFinal } from "./support/layer-sessions";
+import {
+  accountRun,
+  argOf,
+  feedRealTime,
+  forkMeasured,
+  LAG_LIMIT_MS,
+  serveMeasured,
+  STAGGER_MS,
+  type FedRun,
+} from "./support/realtime-runs";
 import { assemblyAiSdkSession, awsSdkSession } from "./support/sdk-sessions";
 import { SessionPool } from "./support/session-pool";
 import { cpuSecondsSince, epochMs, quantile, sleep } from "./support/stats";
@@ -37,23 +46,15 @@ interface RunSpec extends LayerTarget {
   seconds: number;
 }
 
-interface RunResult {
+interface RunResult extends FedRun {
   cpuSeconds: number;
   loopDelayP99: number;
   loopDelayMax: number;
   /** Share of the run the main thread's event loop was busy (0–1). */
   mainBusy: number;
-  t0: number;
-  pushedAt: number[][];
-  /** [session, first word start ms, last word start ms, when it reached the main thread]. */
-  delivered: Array<[number, number, number, number]>;
   errors: string[];
   unfinished: number;
 }
-
-const STAGGER_MS = 2000;
-const startMs = (session: number): number => Math.floor(((session * 0.6180339887) % 1) * STAGGER_MS);
-const LAG_LIMIT_MS = 200;
 
 // ---------------------------------------------------------------------------------------------------
 // The measured process.
@@ -138,30 +139,14 @@ async function measure(spec: RunSpec): Promise<RunResult> {
   const cpu0 = process.cpuUsage();
   const pushedAt = Array.from({ length: spec.sessions }, () => new Array<number>(chunks).fill(0));
   const endings: Array<Promise<void>> = [];
-  const t0 = epochMs();
-  // Each session on a timer of its own, chunk seq due at t0 + startMs(i) + seq × 100 ms (absolute, so a
-  // late chunk does not push the later ones back).
-  await Promise.all(
-    pushedAt.map(
-      (at, i) =>
-        new Promise<void>((resolve) => {
-          const s = h.open(i + 1);
-          let seq = 0;
-          const tick = (): void => {
-            if (seq === chunks) {
-              endings.push(s.end().catch((err: Error) => void h.errors.push(err.message)));
-              resolve();
-              return;
-            }
-            at[seq] = epochMs();
-            s.push(sessionChunk(i + 1, seq));
-            seq++;
-            setTimeout(tick, Math.max(0, t0 + startMs(i + 1) + seq * CHUNK_MS - epochMs()));
-          };
-          setTimeout(tick, startMs(i + 1));
-        }),
-    ),
-  );
+  const sessions = pushedAt.map((_, i) => {
+    const s = h.open(i + 1);
+    return {
+      push: (c: Buffer) => s.push(c),
+      end: () => void endings.push(s.end().catch((err: Error) => void h.errors.push(err.message))),
+    };
+  });
+  const t0 = await feedRealTime(sessions, chunks, pushedAt);
   let left = endings.length;
   await Promise.race([Promise.all(endings.map((p) => p.then(() => void left--))), sleep(30_000)]);
   const cpuSeconds = cpuSecondsSince(cpu0);
@@ -202,66 +187,25 @@ interface Figures {
   notes: string[];
 }
 
-function runOnce(spec: RunSpec): Promise<RunResult> {
-  const child = fork(__filename, ["measure", JSON.stringify(spec)], {
-    execArgv: ["--require", "tsx/cjs", "--expose-gc"],
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: TLS_CERT },
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.once("message", (m: unknown) => resolve(m as RunResult));
-    child.once("exit", (code) =>
-      reject(new Error(`measured process exited (${code}):\n${stderr.slice(-2000)}`)),
-    );
-  });
-}
-
-const keyOf = (session: number, first: number, last: number): string => `${session}|${first}|${last}`;
-
 function figures(spec: RunSpec, r: RunResult, streams: StreamReport[], emuCpu: number): Figures {
-  const inLat: number[] = [];
-  const lags = new Map<number, number[]>();
-  const produced = new Map<string, number>();
-  for (const s of streams) {
-    if (s.session === 0) continue;
-    const own = lags.get(s.session) ?? [];
-    lags.set(s.session, own);
-    for (const [seq, at] of s.audio) {
-      const pushed = r.pushedAt[s.session - 1]?.[seq];
-      if (!pushed) continue;
-      inLat.push(at - pushed);
-      own.push(at - (r.t0 + startMs(s.session) + seq * CHUNK_MS));
-    }
-    for (const f of s.finals) {
-      const w = f.wordStartsMs;
-      if (w.length > 0) produced.set(keyOf(s.session, w[0], w[w.length - 1]), f.at);
-    }
-  }
-  const outLat: number[] = [];
-  for (const [session, first, last, at] of r.delivered) {
-    const sent = produced.get(keyOf(session, first, last));
-    if (sent !== undefined) outLat.push(at - sent);
-  }
-  const lagP99 = Math.max(0, ...[...lags.values()].map((l) => quantile(l, 0.99)));
+  const a = accountRun(r, streams);
   const notes = [`emulator ${((emuCpu / spec.seconds) * 100).toFixed(0)}% of a core`, ...r.errors];
   if (r.unfinished > 0) notes.push(`${r.unfinished} sessions did not end`);
   return {
     variant: spec.variant,
     n: spec.sessions,
     cpuPerSessionMinute: r.cpuSeconds / ((spec.sessions * spec.seconds) / 60),
-    inP50: quantile(inLat, 0.5),
-    inP99: quantile(inLat, 0.99),
-    outP50: quantile(outLat, 0.5),
-    outP99: quantile(outLat, 0.99),
+    inP50: quantile(a.inLat, 0.5),
+    inP99: quantile(a.inLat, 0.99),
+    outP50: quantile(a.outLat, 0.5),
+    outP99: quantile(a.outLat, 0.99),
     loopP99: r.loopDelayP99,
     loopMax: r.loopDelayMax,
     mainBusy: r.mainBusy,
-    lagP99,
-    produced: produced.size,
-    delivered: outLat.length,
-    realTime: lagP99 <= LAG_LIMIT_MS && outLat.length === produced.size && r.unfinished === 0,
+    lagP99: a.lagP99,
+    produced: a.produced,
+    delivered: a.outLat.length,
+    realTime: a.lagP99 <= LAG_LIMIT_MS && a.outLat.length === a.produced && r.unfinished === 0,
     notes,
   };
 }
@@ -269,7 +213,7 @@ function figures(spec: RunSpec, r: RunResult, streams: StreamReport[], emuCpu: n
 async function run(emu: EmulatorProcess, spec: Omit<RunSpec, "url">): Promise<Figures> {
   const full: RunSpec = { ...spec, url: emu.url };
   const before = (await emu.report(true)).cpuSeconds;
-  const result = await runOnce(full);
+  const result = await forkMeasured<RunResult>(__filename, full);
   const { streams, cpuSeconds } = await emu.report(true);
   return figures(full, result, streams, cpuSeconds - before);
 }
@@ -287,33 +231,33 @@ interface Options {
   seconds: number;
   sizes: number[];
   repeat: number;
-  ladder: Map<Provider, [number, number]>;
+  /** Where the search for the largest real-time N starts (doubling from there), per provider. */
+  from: Map<Provider, number>;
+  /** Bisection rounds between the last N that held and the first that did not. */
+  rounds: number;
   max: boolean;
   variants: Variant[];
 }
 
 function options(argv: string[]): Options {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const get = argOf(argv);
   const provider = get("provider");
   const providers: Provider[] =
     provider === "aws" || provider === "assemblyai" ? [provider] : ["aws", "assemblyai"];
-  const ladderArg = get("ladder")?.split(",").map(Number);
-  const ladder = new Map<Provider, [number, number]>([
-    ["aws", [150, 50]],
-    ["assemblyai", [400, 100]],
+  const from = new Map<Provider, number>([
+    ["aws", 25],
+    ["assemblyai", 50],
   ]);
-  if (ladderArg && ladderArg.length === 2)
-    for (const p of providers) ladder.set(p, [ladderArg[0], ladderArg[1]]);
+  const fromArg = get("from");
+  if (fromArg !== undefined) for (const p of providers) from.set(p, Number(fromArg));
   const wanted = (get("variants") ?? VARIANTS.join(",")).split(",");
   return {
     providers,
     seconds: Number(get("seconds") ?? 10),
     sizes: (get("sizes") ?? "100").split(",").map(Number),
     repeat: Number(get("repeat") ?? 2),
-    ladder,
+    from,
+    rounds: Number(get("rounds") ?? 2),
     max: !argv.includes("--no-max"),
     variants: VARIANTS.filter((v) => wanted.includes(v)),
   };
@@ -323,6 +267,46 @@ function options(argv: string[]): Options {
 const rotated = <T>(xs: readonly T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]);
 
 const median = (xs: number[]): number => quantile(xs, 0.5);
+
+/**
+ * The largest real-time N of every variant, in one run: N doubles from --from while any variant holds
+ * (the variants in turn at each N); then --rounds rounds of bisection, each variant between its last N
+ * that held and its first that did not (to a resolution of --from / 2), again in turn.
+ */
+async function searchMaxima(
+  o: Options,
+  provider: Provider,
+  runAt: (v: Variant, n: number) => Promise<Figures>,
+  turn: number,
+): Promise<void> {
+  const from = o.from.get(provider) ?? 50;
+  const held = new Map<Variant, number>(o.variants.map((v) => [v, 0]));
+  const failed = new Map<Variant, number>();
+  const tryAt = async (v: Variant, n: number): Promise<void> => {
+    const x = await runAt(v, n);
+    printRow(provider, "search", x);
+    if (x.realTime) held.set(v, Math.max(held.get(v) ?? 0, n));
+    else failed.set(v, Math.min(failed.get(v) ?? Infinity, n));
+  };
+  for (let n = from; failed.size < o.variants.length; n *= 2) {
+    for (const v of rotated(o.variants, turn++)) if (!failed.has(v)) await tryAt(v, n);
+  }
+  const resolution = Math.max(1, Math.floor(from / 2));
+  for (let round = 0; round < o.rounds; round++) {
+    for (const v of rotated(o.variants, turn++)) {
+      const lo = held.get(v) ?? 0;
+      const hi = failed.get(v) ?? lo;
+      if (hi - lo > resolution) await tryAt(v, Math.round((lo + hi) / 2 / resolution) * resolution);
+    }
+  }
+  const sdkMax = held.get("sdk") ?? 0;
+  for (const v of o.variants) {
+    const m = held.get(v) ?? 0;
+    console.log(
+      `${provider.padEnd(10)} max     ${v.padEnd(7)} ${m} real-time sessions (${failed.get(v)} was not)${sdkMax > 0 ? ` = ${(m / sdkMax).toFixed(2)}x sdk` : ""}`,
+    );
+  }
+}
 
 async function benchProvider(provider: Provider, o: Options): Promise<void> {
   // AssemblyAI over wss:// for every variant: the official SDK speaks nothing else.
@@ -364,28 +348,7 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
       );
     }
   }
-  if (o.max) {
-    const ladder = o.ladder.get(provider) ?? [100, 50];
-    const best = new Map<Variant, number>();
-    let alive = [...o.variants];
-    for (let n = ladder[0]; alive.length > 0; n += ladder[1]) {
-      const failed: Variant[] = [];
-      for (const v of rotated(alive, turn++)) {
-        const x = await run(emu, spec(v, n));
-        printRow(provider, "ladder", x);
-        if (x.realTime) best.set(v, n);
-        else failed.push(v);
-      }
-      alive = alive.filter((v) => !failed.includes(v));
-    }
-    const sdkMax = best.get("sdk");
-    for (const v of o.variants) {
-      const m = best.get(v);
-      console.log(
-        `${provider.padEnd(10)} max     ${v.padEnd(7)} ${m === undefined ? `< ${ladder[0]}` : String(m)} real-time sessions${m !== undefined && sdkMax !== undefined ? ` = ${(m / sdkMax).toFixed(2)}x sdk` : ""}`,
-      );
-    }
-  }
+  if (o.max) await searchMaxima(o, provider, (v, n) => run(emu, spec(v, n)), turn);
   await emu.stop();
 }
 
@@ -403,13 +366,5 @@ async function main(): Promise<void> {
   for (const provider of o.providers) await benchProvider(provider, o);
 }
 
-if (process.argv[2] === "measure") {
-  process.on("disconnect", () => process.exit(1));
-  void measure(JSON.parse(process.argv[3] ?? "{}") as RunSpec).then(
-    (r) => process.send?.(r, () => process.exit(0)),
-    (err: Error) => {
-      console.error(err.stack);
-      process.exit(1);
-    },
-  );
-} else void main();
+if (process.argv[2] === "measure") serveMeasured(measure);
+else void main();
