@@ -1,7 +1,10 @@
 // Issue #23: provider I/O in worker threads, against the in-thread design and the provider's client used
 // directly, measured in the same run against the same emulator (in a process of its own).
-//   npm run bench:workers                        (both providers, about 25 minutes)
-//   npm run bench:workers -- --provider aws --seconds 10 --sizes 100 --repeat 3 --from 25 --rounds 2 --no-max
+//   npm run bench:workers                        (both providers, 30–40 minutes)
+//   npm run bench:workers -- --provider aws --seconds 20 --sizes 50,100 --repeat 3 --from 25 --rounds 2 --no-max
+// 20 s sessions (the default, as bench/pipeline.ts): with 200 chunks a session's nearest-rank p99 lag is
+// its second-worst chunk; with 10 s (100 chunks) it is its worst, often the first, which waits for the
+// connection.
 // Variants, each run in a fresh measured process (forked with `--require tsx/cjs`, which its worker
 // threads inherit):
 //   sdk      the provider's SDK used directly by a minimal script, one thread (bench/support/sdk-sessions);
@@ -253,7 +256,7 @@ function options(argv: string[]): Options {
   const wanted = (get("variants") ?? VARIANTS.join(",")).split(",");
   return {
     providers,
-    seconds: Number(get("seconds") ?? 10),
+    seconds: Number(get("seconds") ?? 20),
     sizes: (get("sizes") ?? "100").split(",").map(Number),
     repeat: Number(get("repeat") ?? 2),
     from,

@@ -52,8 +52,8 @@ export class SessionPool {
   private flushing = false;
   readonly errors: string[] = [];
   /**
-   * Resolves once every worker has loaded its modules (about a second of CPU each, under tsx): a pool
-   * starts with the flow, not with a session, so the bench starts measuring after this.
+   * Resolves once every worker has loaded its modules: a pool would start with the flow, not with a
+   * session, so the bench starts measuring after this (the first run without it had seconds of lag).
    */
   readonly ready: Promise<void>;
 
