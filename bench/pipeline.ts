@@ -28,9 +28,8 @@
 // Finally the largest N that stays real time through Node-RED (searched upwards from --max-from in steps
 // of --max-step), with the SDK script at the same N.
 import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
-import { fork } from "node:child_process";
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
-import { EmulatorProcess, EMULATOR_CREDENTIALS, TLS_CERT, ASSEMBLYAI_KEY } from "./support/emulator-process";
+import { EmulatorProcess, EMULATOR_CREDENTIALS, ASSEMBLYAI_KEY } from "./support/emulator-process";
 import type { Provider, StreamReport } from "./support/emulator-process";
 import { EmbeddedNodeRed } from "./support/node-red";
 import { edges, pipelineFlow } from "./support/pipeline-flow";
@@ -43,6 +42,16 @@ import { medicalService } from "../src/providers/aws/service";
 import { AwsStreamSession } from "../src/providers/aws/session";
 import { realScheduler } from "../src/util/scheduler";
 import { assemblyAiSdkSession, awsMedicalParams, awsSdkSession, type Runner } from "./support/sdk-sessions";
+import {
+  accountRun,
+  argOf,
+  feedRealTime,
+  forkMeasured,
+  LAG_LIMIT_MS,
+  serveMeasured,
+  STAGGER_MS,
+  type FedRun,
+} from "./support/realtime-runs";
 import { cpuSecondsSince, epochMs, quantile, sleep } from "./support/stats";
 import { CHUNK_MS, RATE, sessionChunk } from "./support/tagged-audio";
 import { formatSummary, PhaseProfiler, summariseCpu, summariseHeap } from "./support/profile";
@@ -73,7 +82,7 @@ interface RunSpec {
 }
 
 /** What a measured process sends back. */
-interface RunResult {
+interface RunResult extends FedRun {
   cpuSeconds: number;
   /** Time spent in garbage collection (part of cpuSeconds). */
   gcSeconds: number;
@@ -82,12 +91,6 @@ interface RunResult {
   loopDelayMax: number;
   rssBefore: number;
   rssPeak: number;
-  /** Feeder start (epoch ms): chunk `seq` of session i is due at t0 + startMs(i) + seq × 100 ms. */
-  t0: number;
-  /** pushedAt[i - 1][seq]: when chunk seq of session i was handed on (epoch ms). */
-  pushedAt: number[][];
-  /** Finals delivered: [session, first word start ms, last word start ms, when]. */
-  delivered: Array<[number, number, number, number]>;
   errors: string[];
   /** Sessions that did not end within the wait after their last chunk. */
   unfinished: number;
@@ -97,15 +100,6 @@ interface RunResult {
   /** With --profile: the profiles written. */
   profiles?: { cpu: string; heap: string };
 }
-
-/**
- * Session starts are spread over this long, as real sessions do not all start at once; and each
- * session's 100 ms clock has its own phase, as independent encounters (each on its own socket) do not
- * deliver their chunks in the same millisecond. Golden-ratio steps spread any N evenly.
- */
-const STAGGER_MS = 2000;
-const startMs = (session: number): number => Math.floor(((session * 0.6180339887) % 1) * STAGGER_MS);
-const LAG_LIMIT_MS = 200;
 
 // ---------------------------------------------------------------------------------------------------
 // The measured process.
@@ -272,37 +266,6 @@ function sdkHarness(spec: RunSpec, onFinal: OnFinal): Harness {
   };
 }
 
-/**
- * Feeds every session in real time: each on its own schedule (chunk `seq` of session i due at
- * t0 + startMs(i) + seq × 100 ms) and its own timer, so each chunk is handed on in a turn of the event
- * loop of its own, as a chunk from a socket is. Resolves once every session has had its last chunk.
- */
-async function feed(h: Harness, chunks: number, pushedAt: number[][]): Promise<number> {
-  const t0 = epochMs();
-  await Promise.all(
-    h.sessions.map(
-      (s, i) =>
-        new Promise<void>((resolve) => {
-          let seq = 0;
-          const tick = (): void => {
-            if (seq === chunks) {
-              s.end();
-              resolve();
-              return;
-            }
-            pushedAt[i][seq] = epochMs();
-            s.push(sessionChunk(i + 1, seq));
-            seq++;
-            // The schedule is absolute: a late chunk does not push the later ones back.
-            setTimeout(tick, Math.max(0, t0 + startMs(i + 1) + seq * CHUNK_MS - epochMs()));
-          };
-          setTimeout(tick, startMs(i + 1));
-        }),
-    ),
-  );
-  return t0;
-}
-
 async function measure(spec: RunSpec): Promise<RunResult> {
   const chunks = (spec.seconds * 1000) / CHUNK_MS;
   for (let seq = 0; seq < chunks; seq++) sessionChunk(1, seq); // the clock templates, made up front
@@ -339,7 +302,7 @@ async function measure(spec: RunSpec): Promise<RunResult> {
   const cpu0 = process.cpuUsage();
   const pushedAt = Array.from({ length: spec.sessions }, () => new Array<number>(chunks).fill(0));
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), CHUNK_MS);
-  const t0 = await feed(h, chunks, pushedAt);
+  const t0 = await feedRealTime(h.sessions, chunks, pushedAt);
   clearInterval(sampler);
   const unfinished = await h.settled(30_000);
   const cpuSeconds = cpuSecondsSince(cpu0);
@@ -390,25 +353,9 @@ interface Figures {
 }
 
 function runOnce(spec: RunSpec): Promise<RunResult> {
-  const child = fork(__filename, ["measure", JSON.stringify(spec)], {
-    // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every measured process there.
-    execArgv: [
-      "--require",
-      "tsx/cjs",
-      "--expose-gc",
-      ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-    ],
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: TLS_CERT },
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.once("message", (m: unknown) => resolve(m as RunResult));
-    child.once("exit", (code) =>
-      reject(new Error(`measured process exited (${code}):\n${stderr.slice(-2000)}`)),
-    );
-  });
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every measured process there.
+  const dir = process.env.BENCH_CPU_PROF;
+  return forkMeasured<RunResult>(__filename, spec, dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []);
 }
 
 /** Audio chunks a run hands on, all sessions together. */
@@ -431,36 +378,8 @@ function printProfiles(spec: RunSpec, profiles: { cpu: string; heap: string }): 
   );
 }
 
-const keyOf = (session: number, first: number, last: number): string => `${session}|${first}|${last}`;
-
 function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures {
-  const inLat: number[] = [];
-  let lagMax = 0;
-  const lagBySession = new Map<number, number[]>();
-  const produced = new Map<string, number>();
-  for (const s of streams) {
-    if (s.session === 0) continue;
-    for (const [seq, at] of s.audio) {
-      const pushed = r.pushedAt[s.session - 1]?.[seq];
-      if (!pushed) continue;
-      inLat.push(at - pushed);
-      const lag = at - (r.t0 + startMs(s.session) + seq * CHUNK_MS);
-      lagMax = Math.max(lagMax, lag);
-      const lags = lagBySession.get(s.session) ?? [];
-      lagBySession.set(s.session, lags);
-      lags.push(lag);
-    }
-    for (const f of s.finals) {
-      if (f.wordStartsMs.length === 0) continue;
-      const key = keyOf(s.session, f.wordStartsMs[0], f.wordStartsMs[f.wordStartsMs.length - 1]);
-      produced.set(key, f.at);
-    }
-  }
-  const outLat: number[] = [];
-  for (const [session, first, last, at] of r.delivered) {
-    const sent = produced.get(keyOf(session, first, last));
-    if (sent !== undefined) outLat.push(at - sent);
-  }
+  const { inLat, outLat, lagMax, lagP99, produced } = accountRun(r, streams);
   const notes = [
     ...r.errors,
     `gc ${((r.gcSeconds / r.cpuSeconds) * 100).toFixed(0)}% of cpu`,
@@ -469,7 +388,6 @@ function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures 
   ];
   if (r.unfinished > 0) notes.push(`${r.unfinished} sessions did not end`);
   const minutes = (spec.sessions * spec.seconds) / 60;
-  const lagP99 = Math.max(0, ...[...lagBySession.values()].map((lags) => quantile(lags, 0.99)));
   return {
     n: spec.sessions,
     cpuPerSessionMinute: r.cpuSeconds / minutes,
@@ -480,9 +398,9 @@ function figures(spec: RunSpec, r: RunResult, streams: StreamReport[]): Figures 
     outP99: quantile(outLat, 0.99),
     lagMax,
     lagP99,
-    produced: produced.size,
+    produced,
     delivered: outLat.length,
-    realTime: lagP99 <= LAG_LIMIT_MS && outLat.length === produced.size && r.unfinished === 0,
+    realTime: lagP99 <= LAG_LIMIT_MS && outLat.length === produced && r.unfinished === 0,
     notes,
   };
 }
@@ -538,10 +456,7 @@ interface Options {
 }
 
 function options(argv: string[]): Options {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const get = argOf(argv);
   const provider = get("provider");
   return {
     providers: provider ? [provider as Provider] : ["aws", "assemblyai"],
@@ -644,14 +559,5 @@ async function main(): Promise<void> {
   for (const provider of o.providers) await benchProvider(provider, o);
 }
 
-if (process.argv[2] === "measure") {
-  // An orphan (the bench was stopped) must not keep running.
-  process.on("disconnect", () => process.exit(1));
-  void measure(JSON.parse(process.argv[3] ?? "{}") as RunSpec).then(
-    (r) => process.send?.(r, () => process.exit(0)),
-    (err: Error) => {
-      console.error(err.stack);
-      process.exit(1);
-    },
-  );
-} else void main();
+if (process.argv[2] === "measure") serveMeasured(measure);
+else void main();
