@@ -7,12 +7,9 @@ import {
   type TranscriptDocument,
 } from "../../src/transcript/document";
 import type { DocumentEntity } from "../../src/transcript/document-entities";
-import { readDocumentInput, type DocumentMessage } from "../../src/transcript/document-input";
-import {
-  DocumentBuildError,
-  DocumentLimitError,
-  DocumentSessions,
-} from "../../src/transcript/document-sessions";
+import { readDocumentInput } from "../../src/transcript/document-input";
+import type { DocumentLimitError } from "../../src/transcript/document-sessions";
+import { DocumentBuildError, DocumentSessions } from "../../src/transcript/document-sessions";
 import type { TranscriptResult } from "../../src/transcript/result";
 import { idTag } from "../../src/util/identifiers";
 import { runGuarded } from "../../src/util/guard";
@@ -146,7 +143,7 @@ export = function register(RED: NodeAPI): void {
     };
 
     node.on("input", (msg, send, done) => {
-      const input = readDocumentInput(msg as DocumentMessage);
+      const input = readDocumentInput(msg);
       switch (input.kind) {
         case "flush":
           // A topic names one session; a flush without one closes them all (end of a batch, a shift).
