@@ -108,6 +108,29 @@ return {
 };`;
 
 /**
+ * The medical entities of a final (medical-entities node), for the page to highlight by category: the
+ * words they cover (timing.firstWord..lastWord index the final's words) and their first code. Entity
+ * text is PHI: it goes only to the browser that sent the audio, never to a log.
+ */
+const ENTITIES_TO_PAGE = `${ADDRESS}
+const to = address(msg.topic);
+if (!to || !Array.isArray(msg.entities)) return null;
+const entities = msg.entities
+    .filter((e) => e && e.timing)
+    .map((e) => ({
+        category: e.category,
+        type: e.type,
+        firstWord: e.timing.firstWord,
+        lastWord: e.timing.lastWord,
+        negated: (e.traits || []).some((t) => t.name === "NEGATION"),
+        code: e.codes && e.codes[0] ? e.codes[0].system + " " + e.codes[0].code : undefined,
+    }));
+return {
+    _session: { type: "websocket", id: to.ws },
+    payload: JSON.stringify({ type: "entities", id: to.id, segmentId: msg.payload.segmentId, entities }),
+};`;
+
+/**
  * Progress of a recording as audio-in sends it to the transcriber (at the pace of speech): the
  * seconds sent, at most twice a second per recording, and always the last.
  */
@@ -161,7 +184,9 @@ return {
  * @param {{ transcriber: object[], baseUrl?: string, tab?: string, label?: string, x?: number }} options
  *   transcriber: the transcriber node (id "demo-transcriber", wired to "demo-filter", and to "demo-events"
  *   and "demo-document" for its session events)
- *   and its config node; baseUrl: where Node-RED serves its http nodes (default http://127.0.0.1:1880)
+ *   and its config node; baseUrl: where Node-RED serves its http nodes (default http://127.0.0.1:1880);
+ *   entities: the id of the aws-transcribe-config node for Amazon Comprehend Medical (or its emulator),
+ *   when there is one: each final's medical entities are then highlighted on the page
  */
 function demoFlow(options) {
   const z = options.tab || "demo-live-tab";
@@ -392,8 +417,46 @@ function demoFlow(options) {
       outputs: 2,
       x: 1220,
       y: 240,
-      wires: [["demo-gate"], ["demo-to-page"]],
+      // Entities beside the gate, not before it: a final reaches the page and the document even if
+      // Comprehend Medical fails (its error goes to the page through the catch node).
+      wires: [options.entities ? ["demo-gate", "demo-entities"] : ["demo-gate"], ["demo-to-page"]],
     }),
+    ...(options.entities
+      ? [
+          n({
+            id: "demo-entities",
+            type: "medical-entities",
+            name: "",
+            aws: options.entities,
+            opEntities: true,
+            opIcd10cm: true,
+            opRxnorm: true,
+            opSnomedct: false,
+            deidentify: false,
+            concurrency: "2",
+            queueLimit: "100",
+            timeoutS: "20",
+            x: 1390,
+            y: 160,
+            wires: [["demo-entities-to-page"]],
+          }),
+          n({
+            id: "demo-entities-to-page",
+            type: "function",
+            name: "entities to the page",
+            func: ENTITIES_TO_PAGE,
+            outputs: 1,
+            timeout: 0,
+            noerr: 0,
+            initialize: "",
+            finalize: "",
+            libs: [],
+            x: 1590,
+            y: 160,
+            wires: [["demo-ws-out"]],
+          }),
+        ]
+      : []),
     n({
       id: "demo-gate",
       type: "confidence-gate",

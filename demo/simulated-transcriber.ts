@@ -5,6 +5,10 @@ import { randomBytes } from "node:crypto";
 import { turn, type Fixture } from "../test/emulators/assemblyai/fixture";
 import { AssemblyAiEmulator } from "../test/emulators/assemblyai/server";
 import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS } from "../test/emulators/aws/emulator";
+import {
+  COMPREHEND_EMULATOR_CREDENTIALS,
+  ComprehendMedicalEmulator,
+} from "../test/emulators/comprehend/emulator";
 import { scriptedFixture } from "../test/emulators/aws/fixture";
 
 export const DEMO_SENTENCES = [
@@ -29,6 +33,8 @@ export const DEMO_SCRIPT: Fixture = {
 export interface SimulatedServices {
   assemblyai: { url: string; apiKey: string };
   aws: { endpoint: string; accessKeyId: string; secretAccessKey: string };
+  /** Amazon Comprehend Medical (entities and codes from a small lexicon), for the medical-entities node. */
+  comprehend: { endpoint: string; accessKeyId: string; secretAccessKey: string };
   close(): Promise<void>;
 }
 
@@ -45,12 +51,15 @@ export async function startSimulatedServices(): Promise<SimulatedServices> {
     fixture: scriptedFixture(DEMO_SENTENCES.map((text) => ({ text }))),
     clock: "stream",
   }).start();
+  const comprehend = await new ComprehendMedicalEmulator().start();
   return {
     assemblyai: { url: assemblyai.url, apiKey },
     aws: { endpoint: aws.endpoint, ...EMULATOR_CREDENTIALS },
+    comprehend: { endpoint: comprehend.endpoint, ...COMPREHEND_EMULATOR_CREDENTIALS },
     close: async () => {
       await assemblyai.close();
       await aws.stop();
+      await comprehend.stop();
     },
   };
 }

@@ -274,7 +274,15 @@ async function chooseTranscriber() {
   const awsConfig = { name: "AWS (default credential chain)", region, endpoint: "" };
   const aaiConfig = aaiKey ? { name: "AssemblyAI", region: "us", endpoint: "", apiKey: aaiKey } : undefined;
   if ((process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY) || process.env.AWS_PROFILE) {
-    return { demo: "aws", label: "Amazon Transcribe Medical", simulated: false, awsConfig, aaiConfig };
+    // Entities from Amazon Comprehend Medical on the same account (billed per final: see docs/demo.md).
+    return {
+      demo: "aws",
+      label: "Amazon Transcribe Medical",
+      simulated: false,
+      awsConfig,
+      aaiConfig,
+      entitiesConfig: "demo-aws-config",
+    };
   }
   if (aaiConfig) return { demo: "assemblyai", label: "AssemblyAI Medical Mode", simulated: false, aaiConfig };
   // The emulators live with the tests, in TypeScript: load them through tsx.
@@ -286,6 +294,13 @@ async function chooseTranscriber() {
     label: "SIMULATED transcripts (local AssemblyAI emulator)",
     simulated: true,
     awsConfig: { name: "SIMULATED: local AWS emulator", region, endpoint: sim.aws.endpoint, ...sim.aws },
+    comprehendConfig: {
+      name: "SIMULATED: local Comprehend Medical emulator",
+      region,
+      endpoint: sim.comprehend.endpoint,
+      ...sim.comprehend,
+    },
+    entitiesConfig: "demo-comprehend-config",
     aaiConfig: {
       name: "SIMULATED: local AssemblyAI emulator",
       region: "us",
@@ -309,6 +324,17 @@ function transcriberNodes(t) {
       endpoint,
       // Sent through the admin API, so Node-RED stores them encrypted beside the flows, not in them.
       ...(accessKeyId ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+    });
+  }
+  if (t.comprehendConfig) {
+    const { name, region, endpoint, accessKeyId, secretAccessKey } = t.comprehendConfig;
+    nodes.push({
+      id: "demo-comprehend-config",
+      type: "aws-transcribe-config",
+      name,
+      region,
+      endpoint,
+      credentials: { accessKeyId, secretAccessKey },
     });
   }
   if (t.aaiConfig) {
@@ -381,7 +407,7 @@ function transcriberNodes(t) {
  */
 async function deployDemo(t) {
   const { demoFlow } = require(join(root, "demo/demo-flow.cjs"));
-  const demo = demoFlow({ transcriber: transcriberNodes(t), baseUrl: editor });
+  const demo = demoFlow({ transcriber: transcriberNodes(t), baseUrl: editor, entities: t.entitiesConfig });
   const ids = new Set(demo.map((n) => n.id));
   const current = await (
     await fetch(`${editor}/flows`, { headers: { "Node-RED-API-Version": "v2" } })

@@ -7,6 +7,7 @@ export const DEFAULTS = {
   loincText: "Progress note",
   security: "DICTAST",
   identifierSystem: "urn:ietf:rfc:3986",
+  codedEntities: false,
   patient: "patient",
   patientType: "msg",
   encounter: "encounter",

@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
 import { sha256 } from "../../src/hospital/audit";
 import {
+  addCodedEntities,
   buildFhirBundle,
   checkFhirEncounter,
   checkFhirPatient,
@@ -32,6 +33,8 @@ interface FhirDocumentDef extends NodeDef {
   patientType: string;
   encounter: string;
   encounterType: string;
+  /** Add the coded entities a document carries as unconfirmed resources (off: the document alone). */
+  codedEntities: boolean | string;
 }
 
 type Ports = [NodeMessage | null, NodeMessage | null, NodeMessage | null];
@@ -121,6 +124,7 @@ export = function register(RED: NodeAPI): void {
     const patientProperty = config.patient || "patient";
     const encounterType = config.encounterType || "msg";
     const encounterProperty = config.encounter || "encounter";
+    const codedEntities = String(config.codedEntities) === "true";
 
     const counts = { delivered: 0, failed: 0, refused: 0, failing: 0 };
     const queued = (): number => (durable ? (durable.current?.depth ?? 0) : (sender?.queued ?? 0));
@@ -242,6 +246,11 @@ export = function register(RED: NodeAPI): void {
         const built = signoff
           ? buildSignedFhirBundle(document, signoff, patient, encounter, options, new Date())
           : buildFhirBundle(document, patient, encounter, options, new Date());
+        // Machine-derived entities go with the preliminary document only: a sign-off confirms the text,
+        // not them, and sending them again would make second copies (docs/medical-entities.md).
+        if (codedEntities && !signoff) {
+          addCodedEntities(built, document.entities ?? (msg as { entities?: unknown }).entities);
+        }
         // Bundle.identifier: the document's identifier for the preliminary transaction, one of its own for
         // each sign-off event, so that a receiver dropping resends by it never drops a sign-off.
         const bundle = identifiedBundle(

@@ -13,6 +13,7 @@ export const DEFAULTS = {
   completionStatus: "DO",
   confidentiality: "U",
   maxObxLength: "1000",
+  codedEntities: false,
   documentIdNamespace: "",
   patient: "patient",
   patientType: "msg",

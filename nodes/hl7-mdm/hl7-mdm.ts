@@ -14,7 +14,7 @@ import {
 import { buildSignedHl7 } from "../../src/hospital/hl7/signoff";
 import { sourceLabel } from "../../src/hospital/source-label";
 import { checkSignoff } from "../../src/review/signoff";
-import { checkTranscriptDocument } from "../../src/transcript/document";
+import { checkTranscriptDocument, type TranscriptDocument } from "../../src/transcript/document";
 import { numberSetting } from "../../src/hospital/settings";
 import { settleGuarded } from "../../src/util/guard";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
@@ -35,6 +35,7 @@ interface Hl7MdmDef extends NodeDef {
   completionStatus: CompletionStatus;
   confidentiality: "U" | "R" | "V";
   maxObxLength: string | number;
+  codedEntities: boolean | string;
   documentIdNamespace: string;
   patient: string;
   patientType: string;
@@ -82,11 +83,18 @@ function optionsFrom(RED: NodeAPI, c: Hl7MdmDef): Hl7Options {
     confidentiality,
     maxObxLength,
     ...(text(c.documentIdNamespace, "") ? { documentIdNamespace: c.documentIdNamespace } : {}),
+    codedEntities: String(c.codedEntities) === "true",
   };
   // A setting too long for its HL7 v2.5.1 field (an application name, TXA-2, the namespace) would
   // fail every message: refuse it at deploy, naming the field and the limit.
   checkHl7Options(options);
   return options;
+}
+
+/** The document with `msg.entities` (medical-entities run on the document) when it carries none itself. */
+function withEntities(document: TranscriptDocument, msg: { entities?: unknown }): TranscriptDocument {
+  if (document.entities !== undefined || !Array.isArray(msg.entities)) return document;
+  return { ...document, entities: msg.entities as TranscriptDocument["entities"] };
 }
 
 export = function register(RED: NodeAPI): void {
@@ -146,7 +154,13 @@ export = function register(RED: NodeAPI): void {
         );
         const message = signoff
           ? buildSignedHl7(checked.value, signoff, patient, encounter, options, new Date())
-          : buildHl7(checked.value, patient, encounter, options, new Date());
+          : buildHl7(
+              withEntities(checked.value, msg as { entities?: unknown }),
+              patient,
+              encounter,
+              options,
+              new Date(),
+            );
         const out = msg as typeof msg & { document?: unknown; hl7?: unknown };
         out.document = checked.value;
         out.payload = message.message;

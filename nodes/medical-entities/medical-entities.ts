@@ -70,9 +70,9 @@ export = function register(RED: NodeAPI): void {
     }
     const retry: RetryPolicy = { ...DEFAULT_RETRY, ...(config.retry ?? {}) };
     const secrets = secretsOf(settings);
-    const client: ComprehendMedicalClient = createComprehendClient(settings, options.timeoutMs);
-    const call = callerOf(client);
     const scheduler = nodeScheduler(node, "medical-entities");
+    const client: ComprehendMedicalClient = createComprehendClient(settings, options.timeoutMs, scheduler);
+    const call = callerOf(client);
     const internal = internalErrorReporter(node, "medical-entities");
     const stopping = new AbortController();
     const waiting: Job[] = [];

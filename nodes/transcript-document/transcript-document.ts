@@ -1,17 +1,16 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
 import {
   DOCUMENT_LIMITS,
-  gateMarkOf,
+  type DocumentEndReason,
+  type GateMark,
   type SessionCollector,
   type TranscriptDocument,
 } from "../../src/transcript/document";
-import {
-  DocumentBuildError,
-  DocumentLimitError,
-  DocumentSessions,
-  sessionEventEnd,
-} from "../../src/transcript/document-sessions";
-import { checkTranscriptResult } from "../../src/transcript/validate";
+import type { DocumentEntity } from "../../src/transcript/document-entities";
+import { readDocumentInput } from "../../src/transcript/document-input";
+import type { DocumentLimitError } from "../../src/transcript/document-sessions";
+import { DocumentBuildError, DocumentSessions } from "../../src/transcript/document-sessions";
+import type { TranscriptResult } from "../../src/transcript/result";
 import { idTag } from "../../src/util/identifiers";
 import { runGuarded } from "../../src/util/guard";
 import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
@@ -144,66 +143,74 @@ export = function register(RED: NodeAPI): void {
     };
 
     node.on("input", (msg, send, done) => {
-      const control = (msg as { control?: unknown }).control;
-      if (control === "flush") {
-        // A topic names one session; a flush without one closes them all (end of a batch, a shift).
-        if (typeof msg.topic === "string" && msg.topic !== "") {
-          flushOne(msg.topic, msg, send);
-          status.update();
-          done();
-        } else {
-          flushAll(msg, send, done);
-        }
-        return;
-      }
-      if (control !== undefined) {
-        done(new Error(RED._("transcript-document.errors.badControl")));
-        return;
-      }
-      // Session events from a transcriber's second output end (or leave alone) a session.
-      const sessionEvent = sessionEventEnd(msg.payload);
-      if (sessionEvent !== undefined) {
-        if (sessionEvent !== "other") {
-          let document: TranscriptDocument | undefined;
-          try {
-            document = sessions.flush(sessionEvent.sessionId, sessionEvent.reason);
-          } catch (err) {
-            if (!(err instanceof DocumentBuildError)) throw err;
-            counts.refused++;
-            status.update();
-            done(buildFailed(err));
+      const input = readDocumentInput(msg);
+      switch (input.kind) {
+        case "flush":
+          // A topic names one session; a flush without one closes them all (end of a batch, a shift).
+          if (input.sessionId === undefined) {
+            flushAll(msg, send, done);
             return;
           }
-          if (document) {
-            emitted();
-            send(documentMessage(document));
-          }
-        }
-        done();
-        return;
+          flushOne(input.sessionId, msg, send);
+          status.update();
+          done();
+          return;
+        case "bad-control":
+          done(new Error(RED._("transcript-document.errors.badControl")));
+          return;
+        case "event":
+          done();
+          return;
+        case "end":
+          // A transcriber's session event (its second output) ends the session.
+          endSession(input.sessionId, input.reason, send, done);
+          return;
+        case "too-large":
+          refuse(input.error, done);
+          return;
+        case "invalid":
+          done(input.error);
+          return;
+        case "partial":
+          counts.ignored++;
+          status.update();
+          done();
+          return;
+        case "final":
+          addFinal(input.result, input.mark, input.entities, msg, send, done);
+          return;
       }
-      // A word list past the limit is refused before the schema check walks it.
-      const words = (msg.payload as { words?: unknown } | null | undefined)?.words;
-      if (Array.isArray(words) && words.length > DOCUMENT_LIMITS.words) {
-        refuse(new DocumentLimitError("words", DOCUMENT_LIMITS.words), done);
-        return;
-      }
-      const checked = checkTranscriptResult(msg.payload);
-      if (!checked.ok) {
-        done(checked.error);
-        return;
-      }
-      if (!checked.value.isFinal) {
-        counts.ignored++;
+    });
+
+    function endSession(sessionId: string, reason: DocumentEndReason, send: Send, done: Done): void {
+      let document: TranscriptDocument | undefined;
+      try {
+        document = sessions.flush(sessionId, reason);
+      } catch (err) {
+        if (!(err instanceof DocumentBuildError)) throw err;
+        counts.refused++;
         status.update();
-        done();
+        done(buildFailed(err));
         return;
       }
-      const result = checked.value;
-      const mark = gateMarkOf((msg as { confidenceGate?: unknown }).confidenceGate, result.words.length);
+      if (document) {
+        emitted();
+        send(documentMessage(document));
+      }
+      done();
+    }
+
+    function addFinal(
+      result: TranscriptResult,
+      mark: GateMark | undefined,
+      entities: DocumentEntity[],
+      msg: NodeMessage,
+      send: Send,
+      done: Done,
+    ): void {
       let outcome: ReturnType<DocumentSessions["add"]>;
       try {
-        outcome = sessions.add(result, mark);
+        outcome = sessions.add(result, mark, entities);
       } catch (err) {
         if (!(err instanceof DocumentBuildError)) throw err;
         counts.refused++;
@@ -232,7 +239,7 @@ export = function register(RED: NodeAPI): void {
       }
       status.update();
       done();
-    });
+    }
 
     function refuse(error: DocumentLimitError, done: Done): void {
       counts.refused++;

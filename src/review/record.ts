@@ -306,7 +306,11 @@ export function finalDocument(
   t: Transition,
   documentId: string,
 ): TranscriptDocument & { signoff: Signoff } {
-  return { ...record.document, documentId, text: t.text, signoff: t.signoff };
+  // The machine's entities are not carried into what a clinician signed: signing confirms the text,
+  // not them, and their offsets point into the machine text, which the clinician may have corrected.
+  const document: TranscriptDocument = { ...record.document };
+  delete document.entities;
+  return { ...document, documentId, text: t.text, signoff: t.signoff };
 }
 
 /** Corrected terms of a signature, for the accuracy report. */

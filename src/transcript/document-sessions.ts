@@ -11,6 +11,7 @@ import {
   type LimitKind,
   type TranscriptDocument,
 } from "./document";
+import type { DocumentEntity } from "./document-entities";
 import type { TranscriptResult } from "./result";
 
 /** Default bound of the sessions one node collects at once. */
@@ -119,8 +120,12 @@ export class DocumentSessions {
   }
 
   /** Throws DocumentBuildError (the session is gone) if a full document cannot be built. */
-  add(result: TranscriptResult, mark: GateMark | undefined): AddOutcome {
-    const alone = exceededLimit(resultSize(result, mark));
+  add(
+    result: TranscriptResult,
+    mark: GateMark | undefined,
+    entities: readonly DocumentEntity[] = [],
+  ): AddOutcome {
+    const alone = exceededLimit(resultSize(result, mark, entities));
     if (alone) return { kind: "refused", error: new DocumentLimitError(alone, DOCUMENT_LIMITS[alone]) };
     let entry = this.sessions.get(result.sessionId);
     if (!entry) {
@@ -131,7 +136,7 @@ export class DocumentSessions {
       this.sessions.set(result.sessionId, entry);
     }
     const now = this.scheduler.now();
-    const added = entry.collector.add(result, mark, now);
+    const added = entry.collector.add(result, mark, now, entities);
     if (added.added) {
       this.arm(result.sessionId, entry);
       return { kind: "added" };
@@ -143,7 +148,7 @@ export class DocumentSessions {
     const document = build(entry.collector, "limit", now);
     const next: Entry = { collector: new SessionCollector(result.sessionId), timer: undefined };
     this.sessions.set(result.sessionId, next);
-    next.collector.add(result, mark, now);
+    next.collector.add(result, mark, now, entities);
     this.arm(result.sessionId, next);
     return { kind: "split", document, limit: added.limit };
   }

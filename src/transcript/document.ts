@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ClinicalNote } from "./clinical-note";
+import { entityChars, placeEntity, type DocumentEntity } from "./document-entities";
 import type { TranscriptResult, TranscriptWord } from "./result";
 
 /**
@@ -36,6 +37,12 @@ export interface TranscriptDocument {
    * the note's text (`noteText`) and `segments` the conversation it was drawn from.
    */
   note?: ClinicalNote;
+  /**
+   * Medical entities found in the finals (the medical-entities node's `msg.entities` on each final),
+   * in text order, with offsets into this document's `text`. Absent when no final carried any.
+   * Machine-derived and unverified.
+   */
+  entities?: DocumentEntity[];
 }
 
 /**
@@ -61,6 +68,11 @@ export const DOCUMENT_LIMITS = {
    * labels and segment ids. A document's `text` never exceeds it.
    */
   bytes: 1024 * 1024,
+  /**
+   * Medical entities (`entities`): about one per five words at the word limit. Their strings count
+   * towards `bytes` too.
+   */
+  entities: 10_000,
 } as const;
 
 /** A document limit that was reached: which, and its value. */
@@ -154,6 +166,8 @@ interface Collected {
   result: TranscriptResult;
   mark: GateMark | undefined;
   size: DocumentSize;
+  /** Offsets into `result.text`, word indexes into `result.words`. */
+  entities: readonly DocumentEntity[];
 }
 
 /** How much of each limit a document (or one result) takes. */
@@ -161,10 +175,15 @@ export interface DocumentSize {
   words: number;
   segments: number;
   bytes: number;
+  entities: number;
 }
 
-/** The size a final result adds to a document. Linear in the result. */
-export function resultSize(result: TranscriptResult, mark: GateMark | undefined): DocumentSize {
+/** The size a final result (with its entities) adds to a document. Linear in the result. */
+export function resultSize(
+  result: TranscriptResult,
+  mark: GateMark | undefined,
+  entities: readonly DocumentEntity[] = [],
+): DocumentSize {
   // Each segment may add its speaker label, ": " and a line break to the document's text.
   let bytes =
     utf8(result.segmentId) + utf8(result.text) + 3 + 2 * (utf8(result.speaker) + utf8(result.channel));
@@ -173,7 +192,9 @@ export function resultSize(result: TranscriptResult, mark: GateMark | undefined)
     bytes += utf8(mark.reason);
     for (const w of mark.lowConfidenceWords ?? []) bytes += utf8(w.text);
   }
-  return { words: result.words.length, segments: 1, bytes };
+  // UTF-16 units, not bytes: a bound (an entity's strings are short, mostly ASCII).
+  for (const e of entities) bytes += entityChars(e);
+  return { words: result.words.length, segments: 1, bytes, entities: entities.length };
 }
 
 /**
@@ -239,6 +260,7 @@ export function exceededLimit(size: DocumentSize): LimitKind | undefined {
   if (size.words > DOCUMENT_LIMITS.words) return "words";
   if (size.segments > DOCUMENT_LIMITS.segments) return "segments";
   if (size.bytes > DOCUMENT_LIMITS.bytes) return "bytes";
+  if (size.entities > DOCUMENT_LIMITS.entities) return "entities";
   return undefined;
 }
 
@@ -252,7 +274,7 @@ export class SessionCollector {
   private readonly bySegment = new Map<string, Collected>();
   private firstArrivalMs: number | undefined;
   private firstEndTime = 0;
-  private readonly total: DocumentSize = { words: 0, segments: 0, bytes: 0 };
+  private readonly total: DocumentSize = { words: 0, segments: 0, bytes: 0, entities: 0 };
 
   constructor(
     readonly sessionId: string,
@@ -273,15 +295,22 @@ export class SessionCollector {
   /**
    * Adds a final result, unless the document would then exceed one of `DOCUMENT_LIMITS` (it is
    * left as it was). A later final for the same segment replaces the earlier one (a provider may
-   * correct itself); partials are the caller's to drop.
+   * correct itself, and its entities with it); partials are the caller's to drop. `entities`: those
+   * found in this final (readResultEntities), offsets into its text.
    */
-  add(result: TranscriptResult, mark: GateMark | undefined, nowMs: number): AddResult {
-    const size = resultSize(result, mark);
+  add(
+    result: TranscriptResult,
+    mark: GateMark | undefined,
+    nowMs: number,
+    entities: readonly DocumentEntity[] = [],
+  ): AddResult {
+    const size = resultSize(result, mark, entities);
     const previous = this.bySegment.get(result.segmentId)?.size;
     const next: DocumentSize = {
       words: this.total.words + size.words - (previous?.words ?? 0),
       segments: this.total.segments + size.segments - (previous?.segments ?? 0),
       bytes: this.total.bytes + size.bytes - (previous?.bytes ?? 0),
+      entities: this.total.entities + size.entities - (previous?.entities ?? 0),
     };
     const limit = exceededLimit(next);
     if (limit) return { added: false, limit };
@@ -289,7 +318,7 @@ export class SessionCollector {
       this.firstArrivalMs = nowMs;
       this.firstEndTime = result.endTime;
     }
-    this.bySegment.set(result.segmentId, { result: compact(result), mark, size });
+    this.bySegment.set(result.segmentId, { result: compact(result), mark, size, entities });
     Object.assign(this.total, next);
     return { added: true };
   }
@@ -321,8 +350,10 @@ function assembleDocument(input: AssembleInput): TranscriptDocument {
     (a, b) => a.result.startTime - b.result.startTime || a.result.endTime - b.result.endTime,
   );
   const segments = ordered.map(({ result, mark }) => toSegment(result, mark));
-  const turns = toTurns(segments);
+  const placed: Placement[] = [];
+  const turns = toTurns(segments, placed);
   const several = new Set(turns.map((t) => t.speaker ?? "")).size > 1;
+  const labels = turns.map((t) => (several ? `${t.speaker ?? "unknown"}: ` : ""));
   // One loop for the words and their statistics, no intermediate arrays: at 50,000 words this is
   // most of the document's cost.
   const words: TranscriptWord[] = [];
@@ -348,7 +379,7 @@ function assembleDocument(input: AssembleInput): TranscriptDocument {
     completedAt: new Date(input.nowMs).toISOString(),
     durationSeconds: first ? round3(last - first.startTime) : 0,
     endReason: input.endReason,
-    text: turns.map((t) => (several ? `${t.speaker ?? "unknown"}: ${t.text}` : t.text)).join("\n"),
+    text: turns.map((t, i) => `${labels[i] ?? ""}${t.text}`).join("\n"),
     turns,
     segments,
     words,
@@ -372,7 +403,48 @@ function assembleDocument(input: AssembleInput): TranscriptDocument {
       segmentCount: segments.length,
       reviewSegmentCount: segments.filter((s) => s.review).length,
     },
+    ...entitiesField(ordered, placed, turns, labels),
   };
+}
+
+/** Where a segment's (trimmed) text sits: in which turn, from which character of the turn's text. */
+type Placement = { turn: number; offset: number } | undefined;
+
+/**
+ * The entities of the finals, moved into the document's text: each turn starts after the lines
+ * before it (and its speaker label), each segment at its place in its turn, and trimming removed the
+ * white space before a final's text. Word indexes move by the words of the finals before. Linear.
+ */
+function entitiesField(
+  ordered: readonly Collected[],
+  placed: readonly Placement[],
+  turns: readonly DocumentTurn[],
+  labels: readonly string[],
+): { entities?: DocumentEntity[] } {
+  if (!ordered.some((c) => c.entities.length > 0)) return {};
+  const turnStart: number[] = [];
+  let cursor = 0;
+  turns.forEach((t, i) => {
+    cursor += (labels[i] ?? "").length;
+    turnStart.push(cursor);
+    cursor += t.text.length + 1;
+  });
+  const entities: DocumentEntity[] = [];
+  let wordBase = 0;
+  ordered.forEach(({ result, entities: found }, i) => {
+    const place = placed[i];
+    if (place && found.length > 0) {
+      const lead = result.text.length - result.text.trimStart().length;
+      const kept = result.text.trim().length;
+      const shift = (turnStart[place.turn] ?? 0) + place.offset - lead;
+      for (const e of found) {
+        const moved = placeEntity(e, shift, lead, lead + kept, wordBase);
+        if (moved) entities.push(moved);
+      }
+    }
+    wordBase += result.words.length;
+  });
+  return { entities };
 }
 
 function toSegment(result: TranscriptResult, mark: GateMark | undefined): DocumentSegment {
@@ -395,16 +467,24 @@ function speakerOf(result: TranscriptResult): string | undefined {
   return result.speaker ?? fromWord ?? (channel !== undefined ? `ch_${channel}` : undefined);
 }
 
-/** Consecutive segments of one speaker form a turn; empty segments add nothing. */
-function toTurns(segments: DocumentSegment[]): DocumentTurn[] {
+/**
+ * Consecutive segments of one speaker form a turn; empty segments add nothing. `placed` gets, for each
+ * segment, where its text sits in the turns (undefined for an empty one).
+ */
+function toTurns(segments: DocumentSegment[], placed: Placement[] = []): DocumentTurn[] {
   const turns: DocumentTurn[] = [];
   for (const s of segments) {
-    if (s.text === "") continue;
+    if (s.text === "") {
+      placed.push(undefined);
+      continue;
+    }
     const previous = turns[turns.length - 1];
     if (previous && previous.speaker === s.speaker) {
+      placed.push({ turn: turns.length - 1, offset: previous.text.length + 1 });
       previous.text = `${previous.text} ${s.text}`;
       previous.endTime = Math.max(previous.endTime, s.endTime);
     } else {
+      placed.push({ turn: turns.length, offset: 0 });
       turns.push({
         ...(s.speaker !== undefined ? { speaker: s.speaker } : {}),
         startTime: s.startTime,

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Bundle, DocumentReference } from "@medplum/fhirtypes";
+import type { Bundle, Condition, DocumentReference, MedicationStatement } from "@medplum/fhirtypes";
 import type { NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
 import { documentWithText } from "../support/documents";
@@ -133,6 +133,95 @@ describe(`fhir-document node (${runtimeLabel})`, () => {
     assert.match(msg.fhir.entries[0]?.status ?? "", /^201/);
     const docs = await p.repo.searchResources<DocumentReference>({ resourceType: "DocumentReference" });
     assert.equal(Buffer.from(docs[0]?.content[0]?.attachment.data ?? "", "base64").toString("utf8"), TEXT);
+  });
+
+  it("with coded entities on, adds unconfirmed Conditions and status-unknown MedicationStatements that the server stores; never on a signed document", async () => {
+    const p = await medplumFhirPeer();
+    peer = p;
+    await load({ baseUrl: p.baseUrl }, { codedEntities: true });
+    const entities = [
+      {
+        category: "MEDICAL_CONDITION",
+        text: "hypertension",
+        traits: [{ name: "DIAGNOSIS", score: 0.9 }],
+        codes: [{ system: "ICD-10-CM", code: "I10", description: "Essential (primary) hypertension" }],
+      },
+      {
+        category: "MEDICAL_CONDITION",
+        text: "chest pain",
+        traits: [{ name: "NEGATION", score: 0.9 }],
+        codes: [{ system: "ICD-10-CM", code: "R07.9", description: "Chest pain, unspecified" }],
+      },
+      {
+        category: "MEDICATION",
+        text: "metformin",
+        attributes: [{ type: "DOSAGE", text: "500 mg" }],
+        codes: [{ system: "RxNorm", code: "6809", description: "metformin" }],
+      },
+    ];
+    const out = nextMessage("ok", 5000);
+    send({
+      payload: { ...documentWithText(TEXT), entities },
+      patient: { id: "TEST-0001", idSystem: "urn:oid:1.2.3" },
+      encounter: { reference: "Encounter/e1" },
+    });
+    const msg = (await out) as NodeMessage & { fhir: { status: string } };
+    assert.equal(msg.fhir.status, "delivered");
+    const [doc] = await p.repo.searchResources<DocumentReference>({ resourceType: "DocumentReference" });
+    const conditions = await p.repo.searchResources<Condition>({ resourceType: "Condition" });
+    const meds = await p.repo.searchResources<MedicationStatement>({ resourceType: "MedicationStatement" });
+    assert.deepEqual(
+      conditions.map((c) => [c.code?.coding?.[0]?.code, c.verificationStatus?.coding?.[0]?.code]),
+      [["I10", "unconfirmed"]],
+      "the negated condition is not sent",
+    );
+    assert.deepEqual(conditions[0]?.evidence?.[0]?.detail, [{ reference: `DocumentReference/${doc?.id}` }]);
+    assert.deepEqual(conditions[0]?.encounter, { reference: "Encounter/e1" });
+    assert.deepEqual(
+      meds.map((m) => [m.status, m.medicationCodeableConcept?.coding?.[0]?.code, m.dosage?.[0]?.text]),
+      [["unknown", "6809", "500 mg"]],
+    );
+
+    // The signed document (review-queue) goes without them: signing confirms the text, not the entities.
+    const signed = nextMessage("ok", 5000);
+    send({
+      payload: {
+        ...documentWithText(TEXT),
+        entities,
+        signoff: {
+          event: "sign",
+          trigger: "T04",
+          version: 2,
+          signer: "drsmith",
+          at: "2026-01-15T15:00:00.000Z",
+          completionStatus: "AU",
+          edited: false,
+        },
+      },
+      patient: { id: "TEST-0001", idSystem: "urn:oid:1.2.3" },
+    });
+    const bundle = ((await signed) as NodeMessage & { document: unknown; fhir: { status: string } }).fhir;
+    assert.equal(bundle.status, "delivered");
+    assert.equal((await p.repo.searchResources<Condition>({ resourceType: "Condition" })).length, 1);
+    assert.equal(
+      (await p.repo.searchResources<MedicationStatement>({ resourceType: "MedicationStatement" })).length,
+      1,
+    );
+  });
+
+  it("with coded entities off (the default), sends the document alone", async () => {
+    await load(undefined, { codedEntities: undefined });
+    const out = nextMessage("ok");
+    send({
+      payload: documentWithText(TEXT),
+      entities: [{ category: "MEDICATION", text: "metformin", codes: [{ system: "RxNorm", code: "6809" }] }],
+      patient: { reference: "Patient/p1" },
+    });
+    const bundle = (await out).payload as Bundle;
+    assert.deepEqual(
+      bundle.entry?.map((e) => e.resource?.resourceType),
+      ["DocumentReference", "Provenance"],
+    );
   });
 
   it("sends an OperationOutcome rejection to output 2 with its issues, not retried", async () => {

@@ -52,6 +52,35 @@ const TEXT = "Subjective: pain 3^4 | R&L knee ~ \\ worse\nAssessment: stable.";
 describe(`hl7-mdm node (${runtimeLabel})`, () => {
   afterEach(() => helper.unload());
 
+  it("adds coded OBX for msg.entities to an ORU^R01 when asked, and never to an MDM^T02", async () => {
+    const entities = [
+      {
+        category: "MEDICATION",
+        text: "metformin",
+        codes: [{ system: "RxNorm", code: "6809", description: "metformin" }],
+      },
+    ];
+    await load({ messageType: "ORU^R01", codedEntities: true });
+    let out = nextMessage("out");
+    helper.getNode("mdm").receive({ payload: documentWithText(TEXT), entities, patient: syntheticPatient });
+    const oru = (await out).payload as string;
+    const coded = oru.split("\r").filter((s) => s.startsWith("OBX|") && s.split("|")[2] === "CE");
+    assert.deepEqual(
+      coded.map((s) =>
+        s
+          .split("|")
+          .slice(5, 6)
+          .concat(s.split("|")[11] ?? ""),
+      ),
+      [["6809^metformin^RXNORM", "P"]],
+    );
+    await helper.unload();
+    await load({ codedEntities: true });
+    out = nextMessage("out");
+    helper.getNode("mdm").receive({ payload: documentWithText(TEXT), entities, patient: syntheticPatient });
+    assert.doesNotMatch((await out).payload as string, /\|CE\|/);
+  });
+
   it("builds MDM^T02 from the document and msg.patient / msg.encounter with the configured codes", async () => {
     await load();
     const out = nextMessage("out");

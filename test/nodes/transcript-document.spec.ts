@@ -134,6 +134,41 @@ describe(`transcript-document node (${runtimeLabel})`, () => {
     assert.match(doc.documentId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
+  it("carries the medical-entities node's msg.entities of each final into the document, offsets into its text", async () => {
+    await load();
+    const out = nextMessage("out");
+    const chest = {
+      category: "MEDICAL_CONDITION",
+      type: "DX_NAME",
+      text: "chest pain",
+      beginOffset: 4,
+      endOffset: 14,
+    };
+    const cough = {
+      category: "MEDICAL_CONDITION",
+      type: "DX_NAME",
+      text: "cough",
+      beginOffset: 7,
+      endOffset: 12,
+      traits: [{ name: "SYMPTOM", score: 0.9 }],
+      codes: [{ system: "ICD-10-CM", code: "R05.9", description: "Cough, unspecified", score: 0.8 }],
+    };
+    send({ topic: "session-1", payload: s3, entities: [cough] });
+    send({ topic: "session-1", payload: s1, entities: [chest, { ...chest, beginOffset: 3 }] });
+    send({ topic: "session-1", payload: s2 });
+    send({ topic: "session-1", control: "flush" });
+    const doc = (await out).payload as TranscriptDocument;
+    assert.deepEqual(
+      doc.entities?.map((e) => [e.segmentId, e.text, doc.text.slice(e.beginOffset, e.endOffset)]),
+      [
+        ["a", "chest pain", "chest pain"],
+        ["c", "cough", "cough"],
+      ],
+      "in text order; the entity whose offsets miss its text is left out",
+    );
+    assert.deepEqual(doc.entities?.[1]?.codes?.[0]?.code, "R05.9");
+  });
+
   it("keeps sessions apart and flushes every open session when the flush has no topic", async () => {
     await load();
     const out = collect("out");

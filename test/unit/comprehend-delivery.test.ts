@@ -132,7 +132,7 @@ describe("coded entities for delivery", function () {
     }
   });
 
-  it("adds coded CWE OBX segments with the coding system to an ORU^R01, preliminary", async () => {
+  it("adds coded OBX segments (CE) with the coding system to an ORU^R01, preliminary", async () => {
     const coded = readCodedEntities(await entitiesOf(TEXT));
     const built = buildHl7(
       documentWithText(TEXT),
@@ -143,7 +143,7 @@ describe("coded entities for delivery", function () {
     );
     const message = [built.message, ...codedObxSegments(coded, built.obxCount + 1)].join("\r");
     const parsed = Hl7Message.parse(message);
-    const obx = parsed.getAllSegments("OBX").filter((s) => s.getField(2)?.toString() === "CWE");
+    const obx = parsed.getAllSegments("OBX").filter((s) => s.getField(2)?.toString() === "CE");
     assert.equal(obx.length, 4);
     const first = obx[0];
     assert.equal(first?.getField(1)?.toString(), String(built.obxCount + 1));

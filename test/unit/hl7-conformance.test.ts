@@ -14,6 +14,7 @@ import {
   type Hl7Options,
 } from "../../src/hospital/hl7/build";
 import { HASH_CHARS, shortIdentifier } from "../../src/hospital/hl7/short-id";
+import type { TranscriptDocument } from "../../src/transcript/document";
 import {
   checkConformance,
   COMPONENTS,
@@ -71,8 +72,11 @@ function validateIndependently(message: string): Problem[] {
         if (fieldDef.len !== undefined && repetition.length > fieldDef.len) {
           problems.push({ where, problem: `${repetition.length} characters, ${fieldDef.len} allowed` });
         }
-        // OBX-5 (varies) holds a TX here: one value.
-        const allowed = fieldDef.type === "varies" || fieldDef.type === "VARIES" ? 1 : componentCount;
+        // OBX-5 (varies) has the type OBX-2 names: TX (one value) or CE (coded entities).
+        const valueType = segment.segmentType === "OBX" ? segment.fields[1]?.toHL7String() : undefined;
+        const variesCount = Object.keys(V251.types[valueType ?? ""]?.fields ?? {}).length || 1;
+        const allowed =
+          fieldDef.type === "varies" || fieldDef.type === "VARIES" ? variesCount : componentCount;
         if (repetition.split("^").length > allowed) {
           problems.push({
             where,
@@ -170,6 +174,65 @@ describe("HL7 v2.5.1 conformance of built messages", () => {
       assert.deepEqual(validateIndependently(built.message), []);
     });
   }
+
+  it("ORU^R01 with coded entities: coded (CE) OBX after the text, numbered on, preliminary, pass the independent validator", () => {
+    const code = (system: string, c: string, description: string): Record<string, string> => ({
+      system,
+      code: c,
+      description,
+    });
+    const entities = [
+      {
+        category: "MEDICAL_CONDITION",
+        text: "hypertension ^ | & ~ \\",
+        codes: [
+          code("ICD-10-CM", "I10", "Essential (primary) hypertension | ^"),
+          code("SNOMED CT", "38341003", "x".repeat(300)),
+        ],
+      },
+      { category: "MEDICATION", text: "metformin", codes: [code("RxNorm", "6809", "metformin")] },
+    ];
+    // Loose, as a flow may send them: readCodedEntities reads what it needs.
+    const document = {
+      ...documentWithText("History of hypertension. Continue metformin."),
+      entities: entities as unknown as TranscriptDocument["entities"],
+    };
+    const options = {
+      ...DEFAULT_HL7_OPTIONS,
+      ...MAX_OPTIONS,
+      messageType: "ORU^R01" as const,
+      codedEntities: true,
+    };
+    const built = buildHl7(
+      document,
+      checkPatient(MAX_PATIENT, "msg.patient"),
+      checkEncounter(MAX_ENCOUNTER, "e"),
+      options,
+      NOW,
+    );
+    assert.deepEqual(validateIndependently(built.message), []);
+    assert.deepEqual(checkConformance(built.message), []);
+    const obx = built.message.split("\r").filter((s) => s.startsWith("OBX|"));
+    assert.deepEqual(
+      obx.map((s) => s.split("|").slice(1, 3).join("|")),
+      ["1|TX", "2|CE", "3|CE"],
+    );
+    assert.equal(built.obxCount, 3);
+    const [, , cwe] = obx;
+    assert.equal(cwe?.split("|")[5], "6809^metformin^RXNORM");
+    assert.ok(
+      obx.every((s) => s.split("|")[11] === "P"),
+      "nothing machine-derived goes out final",
+    );
+    const mdm = buildHl7(
+      document,
+      checkPatient(MAX_PATIENT, "msg.patient"),
+      {},
+      { ...options, messageType: "MDM^T02" },
+      NOW,
+    );
+    assert.doesNotMatch(mdm.message, /\|CE\|/, "MDM^T02 stays text only");
+  });
 
   it("the message of the issue (TXA-2 with components, 48-character TXA-12, no final CR) fails the independent validator", () => {
     // What main built before: this shows the validator can fail, on exactly the faults reported.

@@ -9,6 +9,7 @@ import type {
 } from "@medplum/fhirtypes";
 import type { TranscriptDocument } from "../../transcript/document";
 import { fieldText, objectField } from "../field-text";
+import { entityEntries, readCodedEntities } from "./entities";
 
 // Types only: @medplum/fhirtypes is a devDependency and nothing of it exists at run time.
 
@@ -242,4 +243,28 @@ export function buildFhirBundle(
     identifier,
     ifNoneExist,
   };
+}
+
+/**
+ * Adds the coded entities of `value` (a document's `entities`, or `msg.entities`; any JSON, read by
+ * readCodedEntities) to a preliminary transaction: Conditions (verificationStatus unconfirmed) and
+ * MedicationStatements (status unknown), machine-derived, each pointing at the bundle's
+ * DocumentReference and its subject and encounter. Returns how many were added.
+ */
+export function addCodedEntities(built: BuiltBundle, value: unknown): number {
+  const entries = built.bundle.entry ?? [];
+  const doc = entries[0];
+  const resource = doc?.resource;
+  if (!doc?.fullUrl || resource?.resourceType !== "DocumentReference" || !resource.subject) return 0;
+  const coded = readCodedEntities(value);
+  const encounter = resource.context?.encounter?.[0]?.reference;
+  for (const e of entityEntries(coded, {
+    subject: resource.subject,
+    documentReference: doc.fullUrl,
+    ...(encounter ? { encounterReference: encounter } : {}),
+  })) {
+    entries.push(e);
+  }
+  built.bundle.entry = entries;
+  return coded.length;
 }

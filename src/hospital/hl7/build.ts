@@ -1,5 +1,7 @@
 import { SessionCollector, type TranscriptDocument } from "../../transcript/document";
+import { readCodedEntities } from "../fhir/entities";
 import { fieldText, objectField } from "../field-text";
+import { codedObxSegments } from "./entities";
 import { components, escapeHl7, fieldValue, splitText } from "./escape";
 import { MIN_ID_BUDGET, shortIdentifier } from "./short-id";
 import {
@@ -46,6 +48,12 @@ export interface Hl7Options {
   maxObxLength: number;
   /** Assigning authority for TXA-12 / OBR-3 (defaults to the sending application). */
   documentIdNamespace?: string;
+  /**
+   * ORU^R01 only: after the text, one coded OBX (CE) per deliverable entity of `document.entities`
+   * (hl7/entities.ts), preliminary and machine-derived. MDM^T02 stays text only: its OBX carry the
+   * document's content (chapter 9), not coded observations.
+   */
+  codedEntities?: boolean;
 }
 
 export const DEFAULT_HL7_OPTIONS: Hl7Options = {
@@ -383,10 +391,14 @@ export function buildHl7(
     }
   });
 
+  const coded =
+    options.messageType === "ORU^R01" && options.codedEntities
+      ? codedObxSegments(readCodedEntities(document.entities), obx.length + 1)
+      : [];
   const segments =
     options.messageType === "MDM^T02"
       ? [msh, `EVN|T02|${nowTs}`, pid, pv1, txa(document, options, authorXcn, documentNumber), ...obx]
-      : [msh, pid, pv1, obr(document, loinc, authorXcn, documentNumber, nowTs), ...obx];
+      : [msh, pid, pv1, obr(document, loinc, authorXcn, documentNumber, nowTs), ...obx, ...coded];
   // Every field against its v2.5.1 type and length: what fails here would fail at the receiver.
   const violations = checkConformance(segments);
   if (violations.length > 0) throw new Hl7ConformanceError(violations);
@@ -397,7 +409,7 @@ export function buildHl7(
     controlId,
     documentId: document.documentId,
     segmentCount: segments.length,
-    obxCount: obx.length,
+    obxCount: obx.length + coded.length,
     shortened,
   };
 }

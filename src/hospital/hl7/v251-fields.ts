@@ -160,6 +160,8 @@ const ROWS: Row[] = [
   ["OBX", 11, "Observation Result Status", "ID", 1, false],
   ["OBX", 14, "Date/Time of the Observation", "TS", 26, false],
   ["OBX", 16, "Responsible Observer", "XCN", 250, true],
+  // Coded entities (ORU^R01, hl7/entities.ts): OBX-2 CE, OBX-5 a CE, OBX-17 the method (machine-derived).
+  ["OBX", 17, "Observation Method", "CE", 250, true],
 ];
 
 export const V251_FIELDS: readonly FieldDefinition[] = ROWS.map(

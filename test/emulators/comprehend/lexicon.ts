@@ -33,6 +33,12 @@ export const LEXICON: readonly Term[] = [
     rxnorm: { code: "6809", description: "metformin" },
   },
   {
+    terms: ["metoprolol"],
+    category: "MEDICATION",
+    type: "GENERIC_NAME",
+    rxnorm: { code: "6918", description: "metoprolol" },
+  },
+  {
     terms: ["lisinopril"],
     category: "MEDICATION",
     type: "GENERIC_NAME",
