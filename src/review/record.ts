@@ -1,4 +1,5 @@
 import type { TranscriptDocument } from "../transcript/document";
+import { reviseNote } from "./note";
 import { correctedTerms, wordErrorRate } from "./wer";
 
 /**
@@ -306,7 +307,10 @@ export function finalDocument(
   t: Transition,
   documentId: string,
 ): TranscriptDocument & { signoff: Signoff } {
-  return { ...record.document, documentId, text: t.text, signoff: t.signoff };
+  const { note, ...document } = record.document;
+  // A scribe's note is signed as corrected, section by section; an addendum is text of its own.
+  const signedNote = note && t.signoff.event !== "addendum" ? { note: reviseNote(note, t.text) } : {};
+  return { ...document, ...signedNote, documentId, text: t.text, signoff: t.signoff };
 }
 
 /** Corrected terms of a signature, for the accuracy report. */

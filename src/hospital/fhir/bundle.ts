@@ -9,6 +9,7 @@ import type {
 } from "@medplum/fhirtypes";
 import type { TranscriptDocument } from "../../transcript/document";
 import { fieldText, objectField } from "../field-text";
+import { withNoteComposition } from "./composition";
 
 // Types only: @medplum/fhirtypes is a devDependency and nothing of it exists at run time.
 
@@ -230,7 +231,8 @@ export function buildFhirBundle(
     resource,
     request: { method: "POST", url: resource.resourceType, ...extra },
   });
-  return {
+  // A scribe's note adds its Composition (composition.ts); a transcript is the two resources alone.
+  return withNoteComposition(document, encounter, options, {
     bundle: {
       resourceType: "Bundle",
       type: "transaction",
@@ -241,5 +243,5 @@ export function buildFhirBundle(
     },
     identifier,
     ifNoneExist,
-  };
+  });
 }
