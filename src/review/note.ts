@@ -50,3 +50,21 @@ export function reviseNote(note: ClinicalNote, text: string): ClinicalNote {
 function key(heading: string): string {
   return heading.trim().replace(/:$/, "").trim().toLowerCase();
 }
+
+/**
+ * The segment each word belongs to (by time: the segment whose span holds the word's start), so
+ * that the page can highlight a sentence's evidence segments in the transcript. Words come in spoken
+ * order; the segments are sorted once, and one pass walks both: linear after the sort.
+ */
+export function wordSegmentIds(
+  words: ReadonlyArray<{ startTime: number }>,
+  segments: ReadonlyArray<{ segmentId: string; startTime: number; endTime: number }>,
+): Array<string | undefined> {
+  const sorted = [...segments].sort((a, b) => a.startTime - b.startTime);
+  let s = 0;
+  return words.map((w) => {
+    while (s < sorted.length && (sorted[s]?.endTime ?? Infinity) < w.startTime) s++;
+    const segment = sorted[s];
+    return segment && segment.startTime <= w.startTime ? segment.segmentId : undefined;
+  });
+}

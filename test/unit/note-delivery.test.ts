@@ -7,7 +7,7 @@ import { buildSignedFhirBundle } from "../../src/hospital/fhir/signoff";
 import { buildHl7, checkPatient, DEFAULT_HL7_OPTIONS } from "../../src/hospital/hl7/build";
 import { unescapeHl7 } from "../../src/hospital/hl7/escape";
 import { buildSignedHl7 } from "../../src/hospital/hl7/signoff";
-import { reviseNote } from "../../src/review/note";
+import { reviseNote, wordSegmentIds } from "../../src/review/note";
 import { applySign, applyWithdraw, applyAddendum, finalDocument, newRecord } from "../../src/review/record";
 import { noteText } from "../../src/transcript/clinical-note";
 import { checkTranscriptDocument } from "../../src/transcript/document";
@@ -281,6 +281,16 @@ describe("clinical note: reviewed text back into sections", () => {
         ["PLAN", ["Rest.", "Fluids."]],
       ],
     );
+  });
+});
+
+describe("clinical note: words to their segments, for the evidence highlight", () => {
+  it("gives each word the segment whose span holds its start, whatever order the segments come in", () => {
+    const doc = noteDocument();
+    const ids = wordSegmentIds(doc.words, [...doc.segments].reverse());
+    assert.deepEqual([...new Set(ids)], ["seg-1", "seg-2", "seg-3", "seg-4"]);
+    assert.equal(ids.filter((id) => id === "seg-4").length, 10);
+    assert.deepEqual(wordSegmentIds([{ startTime: 99 }], doc.segments), [undefined]);
   });
 });
 
