@@ -18,10 +18,12 @@ import type { NoteTemplate } from "./params";
  */
 
 /** What one note may hold: far above any encounter's note, a bound on what a corrupt file can make us build. */
+// Totals as delivery checks them (src/transcript/note-check.ts on scribe-delivery): a note beyond them
+// would be refused by hl7-mdm and fhir-document, so it is refused here, where it is made.
 export const NOTE_LIMITS = {
   sections: 100,
-  sentencesPerSection: 1000,
-  evidencePerSentence: 200,
+  sentences: 5_000,
+  evidence: 20_000,
   transcriptSegments: 100_000,
 } as const;
 
@@ -66,33 +68,40 @@ export function parseSummary(json: unknown): Summary {
   const f = "summary.json";
   const doc = isObject(json) ? json.ClinicalDocumentation : undefined;
   if (!isObject(doc)) throw new MalformedOutputError(f, "ClinicalDocumentation must be an object");
+  let sentenceCount = 0;
+  let evidenceCount = 0;
   const sections = arrayAt(doc.Sections, NOTE_LIMITS.sections, f, "ClinicalDocumentation.Sections").map(
     (s, i) => {
       if (!isObject(s) || typeof s.SectionName !== "string" || s.SectionName.trim() === "") {
         throw new MalformedOutputError(f, `section ${i + 1} must have a SectionName`);
       }
       const summary = s.Summary === undefined ? [] : s.Summary;
-      const sentences = arrayAt(
-        summary,
-        NOTE_LIMITS.sentencesPerSection,
-        f,
-        `the Summary of section ${i + 1}`,
-      ).map((sentence, j): SummarySentence => {
-        if (!isObject(sentence) || typeof sentence.SummarizedSegment !== "string") {
-          throw new MalformedOutputError(
-            f,
-            `sentence ${j + 1} of section ${i + 1} must have a SummarizedSegment text`,
-          );
-        }
-        const links = sentence.EvidenceLinks === undefined ? [] : sentence.EvidenceLinks;
-        const segmentIds = arrayAt(links, NOTE_LIMITS.evidencePerSentence, f, "EvidenceLinks").map((link) => {
-          if (!isObject(link) || typeof link.SegmentId !== "string" || link.SegmentId === "") {
-            throw new MalformedOutputError(f, `an evidence link of section ${i + 1} has no SegmentId`);
+      const sentences = arrayAt(summary, NOTE_LIMITS.sentences, f, `the Summary of section ${i + 1}`).map(
+        (sentence, j): SummarySentence => {
+          if (!isObject(sentence) || typeof sentence.SummarizedSegment !== "string") {
+            throw new MalformedOutputError(
+              f,
+              `sentence ${j + 1} of section ${i + 1} must have a SummarizedSegment text`,
+            );
           }
-          return link.SegmentId;
-        });
-        return { text: sentence.SummarizedSegment, segmentIds };
-      });
+          const links = sentence.EvidenceLinks === undefined ? [] : sentence.EvidenceLinks;
+          sentenceCount++;
+          const segmentIds = arrayAt(links, NOTE_LIMITS.evidence, f, "EvidenceLinks").map((link) => {
+            if (!isObject(link) || typeof link.SegmentId !== "string" || link.SegmentId === "") {
+              throw new MalformedOutputError(f, `an evidence link of section ${i + 1} has no SegmentId`);
+            }
+            return link.SegmentId;
+          });
+          evidenceCount += segmentIds.length;
+          if (sentenceCount > NOTE_LIMITS.sentences || evidenceCount > NOTE_LIMITS.evidence) {
+            throw new MalformedOutputError(
+              f,
+              `the note has more than ${NOTE_LIMITS.sentences} sentences or ${NOTE_LIMITS.evidence} evidence links`,
+            );
+          }
+          return { text: sentence.SummarizedSegment, segmentIds };
+        },
+      );
       return { name: s.SectionName, sentences };
     },
   );
