@@ -682,18 +682,18 @@ const round = (s: number): number => Math.round(s * 1000) / 1000;
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
 
-function clockOf(block: Buffer): number | null {
+export function clockOf(block: Buffer): number | null {
   const v = block.readInt16LE(0);
   return v > 0 ? (v - 1) * CLOCK_TICK_SEC : null;
 }
 
-function joinWords(words: Array<{ text: string; punctuation?: boolean }>): string {
+export function joinWords(words: Array<{ text: string; punctuation?: boolean }>): string {
   return words.reduce((s, w) => (w.punctuation || s === "" ? s + w.text : `${s} ${w.text}`), "");
 }
 
 const transcriptEvent = (results: unknown[]): unknown => ({ Transcript: { Results: results } });
 
-function defaultMessage(type: ExceptionType): string {
+export function defaultMessage(type: ExceptionType): string {
   switch (type) {
     case "BadRequestException":
       return MESSAGES.idle;
@@ -1078,7 +1078,7 @@ const silentLogger = {
 
 /** The real SDK client, pointed at the emulator, with its logging silenced (tests read the errors). */
 export function emulatorClient(
-  emu: AwsTranscribeEmulator,
+  emu: Pick<AwsTranscribeEmulator, "endpoint">,
   credentials = EMULATOR_CREDENTIALS,
 ): TranscribeStreamingClient {
   return new TranscribeStreamingClient({
