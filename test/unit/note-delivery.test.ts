@@ -149,6 +149,17 @@ describe("clinical note: FHIR", () => {
     for (const r of resources(built.bundle)) assert.deepEqual(validateResource(r), [], r.resourceType);
   });
 
+  it("leaves characters XML forbids out of the narrative, so it stays valid XHTML", () => {
+    const note = syntheticNote();
+    note.sections[0].sentences[0].text = "Cough\u0000 for\u001B three days.";
+    const built = buildFhirBundle(noteDocument(note), { id: "TEST-0001" }, {}, DEFAULT_FHIR_OPTIONS, NOW);
+    const comp = built.bundle.entry?.[2]?.resource as Composition;
+    assert.equal(
+      comp.section?.[0]?.text?.div,
+      '<div xmlns="http://www.w3.org/1999/xhtml"><p>Cough for three days.</p></div>',
+    );
+  });
+
   it("leaves a transcript without a note as the two resources it was", () => {
     const doc = { ...noteDocument(), note: undefined };
     const built = buildFhirBundle(doc, { id: "TEST-0001" }, {}, DEFAULT_FHIR_OPTIONS, NOW);

@@ -128,11 +128,15 @@ function compositionSections(note: ClinicalNote): CompositionSection[] {
   return sections;
 }
 
-/** Text as XHTML character data: the narrative must not carry markup from a note. */
+// Characters XML 1.0 does not allow (C0 controls but tab, line feed and carriage return; U+FFFE/U+FFFF).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NOT_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g;
+
+/** Text as XHTML character data: the narrative must not carry markup from a note, nor what XML forbids. */
 function xhtml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) =>
-    c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : "&quot;",
-  );
+  return text
+    .replace(NOT_XML, "")
+    .replace(/[&<>"]/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : "&quot;"));
 }
 
 /**
