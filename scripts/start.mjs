@@ -380,27 +380,17 @@ function transcriberNodes(t) {
   };
   if (t.demo === "scribe") {
     // Output 1: live results, as a transcriber's; output 2: the clinical note's document at the end.
+    // The editor's defaults of every setting (built beside the node), and the demo's own.
+    const { DEFAULTS } = require(join(root, "dist/nodes/scribe-medical/defaults.js"));
     nodes.push({
+      ...DEFAULTS,
       ...common,
       name: t.simulated ? "SIMULATED scribe" : "",
       type: "scribe-medical",
       aws: "demo-aws-config",
-      template: "HISTORY_AND_PHYSICAL",
-      channelLayout: "diarize",
       outputBucket: t.scribe.bucket,
       roleArn: t.scribe.roleArn,
-      kmsKeyId: "",
-      kmsContext: "",
-      pronouns: "",
-      sampleRate: 16000,
-      mediaEncoding: "pcm",
-      vocabularyName: "",
-      vocabularyFilterName: "",
-      vocabularyFilterMethod: "mask",
       s3Endpoint: t.scribe.s3Endpoint,
-      keepRaw: false,
-      idleTimeoutS: 30,
-      maxSessions: 25,
     });
   } else if (t.demo === "aws") {
     nodes.push({

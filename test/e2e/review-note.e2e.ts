@@ -1,19 +1,18 @@
 import { strict as assert } from "node:assert";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Composition, DocumentReference } from "@medplum/fhirtypes";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { stubFhirServer, type FhirPeer } from "../support/fhir-peers";
-import { medplumPeer, type MedplumPeer } from "../support/hl7-peers";
-import { NodeRedProcess } from "../support/node-red-process";
+import type { Page } from "playwright-core";
+import type { FhirPeer } from "../support/fhir-peers";
+import type { MedplumPeer } from "../support/hl7-peers";
+import type { NodeRedProcess } from "../support/node-red-process";
 import { noteDocument } from "../support/notes";
+import { startReviewExample, toneBase64, until, type FlowNode } from "../support/review-example";
 
 const root = join(__dirname, "../..");
 const artifacts = process.env.SCREENSHOTS_DIR ?? join(root, ".test-results");
-const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { name: string };
 
-type FlowNode = Record<string, unknown> & { id: string; type: string; wires?: string[][] };
 type Entry = { resource: DocumentReference | Composition; request: { method: string; url: string } };
 
 /**
@@ -31,32 +30,15 @@ describe("review-queue: a clinical note reviewed by its evidence in a real brows
   let nr: NodeRedProcess;
   let mllp: MedplumPeer;
   let fhir: FhirPeer;
-  let browser: Browser;
   let page: Page;
+  let stop: (() => Promise<void>) | undefined;
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    mllp = await medplumPeer("AA");
-    fhir = await stubFhirServer();
-    const userDir = join(work, "user");
-    const link = join(userDir, "node_modules", ...pkg.name.split("/"));
-    mkdirSync(dirname(link), { recursive: true });
-    symlinkSync(root, link, "dir");
-    const example = JSON.parse(readFileSync(join(root, "examples/review-queue.json"), "utf8")) as FlowNode[];
-    const flow: FlowNode[] = [
-      { id: "tab", type: "tab", label: "review" },
-      ...example.map((n) => {
-        const node: FlowNode =
-          n.type === "mllp-endpoint" ? { ...n, port: String(mllp.port) } : { ...n, z: "tab" };
-        if (n.type === "fhir-document") return { ...node, server: "e2e-fhir" };
-        if (n.type === "review-queue") return { ...node, storeDir: join(work, "review") };
-        return node;
-      }),
-      { id: "e2e-fhir", type: "fhir-server", name: "test FHIR", baseUrl: fhir.baseUrl, retries: "0" },
-      // Test scaffolding: the scribe's document and the session's audio, as the scribe and audio-in send them.
+    // The scribe's document, as scribe-medical sends it, into transcript-document (which passes it on).
+    const note: FlowNode[] = [
       {
         id: "e2e-note-in",
-        z: "tab",
         type: "http in",
         url: "/e2e/note",
         method: "post",
@@ -65,61 +47,22 @@ describe("review-queue: a clinical note reviewed by its evidence in a real brows
       },
       {
         id: "e2e-note",
-        z: "tab",
         type: "function",
         func: "return { topic: msg.payload.document.sessionId, payload: msg.payload.document, patient: msg.payload.patient };",
         outputs: 1,
         wires: [["rq-doc"]],
       },
-      {
-        id: "e2e-audio-in",
-        z: "tab",
-        type: "http in",
-        url: "/e2e/audio",
-        method: "post",
-        upload: false,
-        wires: [["e2e-audio", "e2e-ok"]],
-      },
-      {
-        id: "e2e-audio",
-        z: "tab",
-        type: "function",
-        func:
-          "const pcm = Buffer.from(msg.payload.pcm, 'base64');\n" +
-          "return { topic: msg.payload.sessionId, payload: pcm, audio: { sessionId: msg.payload.sessionId, seq: 0, sampleRate: 16000, channels: 1, encoding: 'pcm_s16le', offsetMs: 0, durationMs: pcm.length / 32 } };",
-        outputs: 1,
-        wires: [["rq-review"]],
-      },
-      { id: "e2e-ok", z: "tab", type: "http response", statusCode: "204", wires: [] },
     ];
-    writeFileSync(join(userDir, "flows.json"), JSON.stringify(flow));
-    nr = await NodeRedProcess.start({
-      userDir,
-      nodeRedDir: dirname(require.resolve("node-red/package.json")),
-    });
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
-    });
-    const context = await browser.newContext({ extraHTTPHeaders: { "x-forwarded-user": "drsmith" } });
-    page = await context.newPage();
+    ({ nr, mllp, fhir, page, stop } = await startReviewExample(work, note));
   });
 
   after(async () => {
-    await browser?.close();
-    await nr?.stop();
-    await mllp?.close();
-    await fhir?.close();
-    rmSync(work, { recursive: true, force: true });
+    await stop?.();
   });
 
   it("highlights a sentence's evidence, plays it from its start, and signs the corrected note section by section", async () => {
     // Twenty seconds of a tone: the encounter's audio.
-    const pcm = Buffer.alloc(16000 * 2 * 20);
-    for (let i = 0; i < pcm.length / 2; i++)
-      pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 16000)), i * 2);
-    const audio = { pcm: pcm.toString("base64"), sessionId: scribeDoc.sessionId };
+    const audio = { pcm: toneBase64(20), sessionId: scribeDoc.sessionId };
     assert.equal((await nr.post("/e2e/audio", audio)).status, 204);
     const patient = { id: "TEST-0001", family: "Testpatient", given: "Sam" };
     assert.equal((await nr.post("/e2e/note", { document: scribeDoc, patient })).status, 204);
@@ -191,11 +134,3 @@ describe("review-queue: a clinical note reviewed by its evidence in a real brows
     assert.equal(composition?.request.method, "PUT");
   });
 });
-
-async function until(check: () => boolean, ms = 15000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -1,7 +1,7 @@
 import { SessionCollector, type TranscriptDocument } from "../../transcript/document";
 import { fieldText, objectField } from "../field-text";
-import { components, escapeHl7, fieldValue, splitText } from "./escape";
-import { noteObxSegments } from "./note";
+import { components, fieldValue, splitText } from "./escape";
+import { noteObxSegments, txObx } from "./note";
 import { MIN_ID_BUDGET, shortIdentifier } from "./short-id";
 import {
   checkConformance,
@@ -365,23 +365,8 @@ export function buildHl7(
   paragraphs.forEach((lines, p) => {
     for (const line of lines) {
       // OBX-4 groups the lines of one paragraph, so a receiver can re-join wrapped lines.
-      obx.push(
-        [
-          "OBX",
-          String(obx.length + 1),
-          "TX",
-          loinc,
-          String(p + 1),
-          // splitText's lines are cleaned and single-spaced already: escaping is all that is left.
-          escapeHl7(line),
-          "",
-          "",
-          "",
-          "",
-          "",
-          "P",
-        ].join("|"),
-      );
+      // splitText's lines are cleaned and single-spaced already: txObx escapes them.
+      obx.push(txObx(obx.length + 1, loinc, p + 1, line));
     }
   });
 

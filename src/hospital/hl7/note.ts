@@ -19,25 +19,17 @@ export function noteObxSegments(note: ClinicalNote, maxObxLength: number): strin
       : components(section.name, section.title, "L");
     for (const lines of splitText(sectionText(section), maxObxLength)) {
       for (const line of lines) {
-        // splitText's lines are cleaned and single-spaced already: escaping is all that is left.
-        obx.push(
-          [
-            "OBX",
-            String(obx.length + 1),
-            "TX",
-            identifier,
-            String(index + 1),
-            escapeHl7(line),
-            "",
-            "",
-            "",
-            "",
-            "",
-            "P",
-          ].join("|"),
-        );
+        obx.push(txObx(obx.length + 1, identifier, index + 1, line));
       }
     }
   });
   return obx;
+}
+
+/**
+ * One TX OBX: set id, OBX-3, OBX-4 (lines of one paragraph or section share it, so a receiver re-joins
+ * them), OBX-5 the line escaped (splitText's lines are cleaned and single-spaced already), OBX-11 P.
+ */
+export function txObx(setId: number, identifier: string, subId: number, line: string): string {
+  return `OBX|${setId}|TX|${identifier}|${subId}|${escapeHl7(line)}||||||P`;
 }
