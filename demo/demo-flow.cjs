@@ -152,6 +152,10 @@ return {
 const EVENTS = `${ADDRESS}
 const e = msg.payload;
 const to = address(msg.topic);
+// The scribe (scribe-medical) sends no session events: its clinical note's document ends the session.
+if (to && e && e.note) {
+    return { _session: { type: "websocket", id: to.ws }, payload: JSON.stringify({ type: "done", id: to.id, seconds: e.durationSeconds }) };
+}
 if (!to || !e || (e.event !== "ended" && e.event !== "termination")) return null;
 const account = e.account || {};
 return {

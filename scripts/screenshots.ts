@@ -2,7 +2,7 @@
 // Starts `npm start` (emulators, no credentials) in a temporary user directory, speaks a scripted
 // dictation into headless Chromium's fake microphone, and writes docs/images/live-page.png (the live
 // page after three finals) and docs/images/editor-flow.png (the demo flow in the editor); then runs the
-// review page's browser test, which writes docs/images/review-page.png and review-signed.png.
+// review page's browser test, which writes docs/images/review-page.png, review-signed.png and review-note.png.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -75,7 +75,13 @@ function reviewPictures(): void {
   const root = join(__dirname, "..");
   execFileSync(
     process.execPath,
-    [join(root, "node_modules/mocha/bin/mocha.js"), "--timeout", "120000", "test/e2e/review.e2e.ts"],
+    [
+      join(root, "node_modules/mocha/bin/mocha.js"),
+      "--timeout",
+      "120000",
+      "test/e2e/review.e2e.ts",
+      "test/e2e/review-note.e2e.ts",
+    ],
     { cwd: root, stdio: "inherit", env: { ...process.env, SCREENSHOTS_DIR: images } },
   );
 }

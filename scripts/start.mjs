@@ -5,6 +5,9 @@
 //   - AWS credentials (AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or AWS_PROFILE): Amazon Transcribe Medical;
 //   - ASSEMBLYAI_API_KEY: AssemblyAI Medical Mode;
 //   - neither: a local emulator of AssemblyAI answering with a scripted dictation (simulated transcripts).
+// With --scribe (or MEDSTREAM_DEMO_SCRIBE=1) it runs the ambient scribe (scribe-medical, AWS HealthScribe)
+// instead: against AWS with credentials, HEALTHSCRIBE_ROLE_ARN and HEALTHSCRIBE_BUCKET, else against the
+// local HealthScribe emulator (simulated notes); each recording's clinical note goes to the review page.
 // Keys go into config-node credentials through Node-RED's admin API, never into the flow file.
 //   PORT=1880 HOST=127.0.0.1 (defaults)   npm start -- --reset-demo   rewrites the example flows
 // The user directory gets a settings.js of the demo's own (no welcome tour, no update-notification
@@ -47,7 +50,8 @@ if (!existsSync(flowFile) || process.argv.includes("--reset-demo")) {
   console.log(`example flows written to ${flowFile}`);
 }
 
-const transcriber = await chooseTranscriber();
+const wantScribe = process.argv.includes("--scribe") || process.env.MEDSTREAM_DEMO_SCRIBE === "1";
+const transcriber = wantScribe ? await chooseScribe() : await chooseTranscriber();
 // The review page's demo clinician: a password drawn at each start, printed below, handed to Node-RED
 // through its environment (never written to a file).
 const REVIEW_USER = "demo-clinician";
@@ -106,7 +110,9 @@ child.stdout.on("data", (chunk) => {
     console.log(`  Transcriber:            ${transcriber.label}`);
     if (transcriber.simulated) {
       console.log(
-        "  (No AWS or AssemblyAI credentials in the environment: the transcripts are SIMULATED by a local emulator.)",
+        transcriber.demo === "scribe"
+          ? "  (No AWS credentials with HEALTHSCRIBE_ROLE_ARN and HEALTHSCRIBE_BUCKET: the transcripts and notes are SIMULATED by a local emulator.)"
+          : "  (No AWS or AssemblyAI credentials in the environment: the transcripts are SIMULATED by a local emulator.)",
       );
     }
     console.log("");
@@ -311,6 +317,48 @@ async function chooseTranscriber() {
   };
 }
 
+/**
+ * The ambient scribe (--scribe): AWS HealthScribe with credentials, a role and a bucket in the
+ * environment; otherwise the local HealthScribe emulator, which writes its notes to a local S3.
+ */
+async function chooseScribe() {
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
+  const roleArn = process.env.HEALTHSCRIBE_ROLE_ARN;
+  const bucket = process.env.HEALTHSCRIBE_BUCKET;
+  const aws = (process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY) || process.env.AWS_PROFILE;
+  if (aws && roleArn && bucket) {
+    return {
+      demo: "scribe",
+      label: "AWS HealthScribe",
+      simulated: false,
+      awsConfig: { name: "AWS (default credential chain)", region, endpoint: "" },
+      scribe: { roleArn, bucket, s3Endpoint: "" },
+    };
+  }
+  if (aws) {
+    console.log(
+      "--scribe: AWS HealthScribe needs HEALTHSCRIBE_ROLE_ARN and HEALTHSCRIBE_BUCKET too; using the local emulator.",
+    );
+  }
+  require("tsx/cjs");
+  const { startSimulatedScribe } = require(join(root, "demo/simulated-scribe.ts"));
+  const sim = await startSimulatedScribe();
+  return {
+    demo: "scribe",
+    label: "SIMULATED notes (local HealthScribe emulator)",
+    simulated: true,
+    awsConfig: {
+      name: "SIMULATED: local HealthScribe emulator",
+      region: "us-east-1",
+      endpoint: sim.endpoint,
+      accessKeyId: sim.accessKeyId,
+      secretAccessKey: sim.secretAccessKey,
+    },
+    scribe: { roleArn: sim.roleArn, bucket: sim.bucket, s3Endpoint: sim.s3Endpoint },
+    close: sim.close,
+  };
+}
+
 /** The transcriber of the demo, and the config nodes the environment allows (examples can use them too). */
 function transcriberNodes(t) {
   const nodes = [];
@@ -356,7 +404,21 @@ function transcriberNodes(t) {
     // Its session events also end the session's document for the review page.
     wires: [["demo-filter"], ["demo-events", "demo-document"]],
   };
-  if (t.demo === "aws") {
+  if (t.demo === "scribe") {
+    // Output 1: live results, as a transcriber's; output 2: the clinical note's document at the end.
+    // The editor's defaults of every setting (built beside the node), and the demo's own.
+    const { DEFAULTS } = require(join(root, "dist/nodes/scribe-medical/defaults.js"));
+    nodes.push({
+      ...DEFAULTS,
+      ...common,
+      name: t.simulated ? "SIMULATED scribe" : "",
+      type: "scribe-medical",
+      aws: "demo-aws-config",
+      outputBucket: t.scribe.bucket,
+      roleArn: t.scribe.roleArn,
+      s3Endpoint: t.scribe.s3Endpoint,
+    });
+  } else if (t.demo === "aws") {
     nodes.push({
       ...common,
       type: "transcribe-medical",

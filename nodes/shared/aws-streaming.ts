@@ -12,6 +12,7 @@ import { checkMaxSessions, pcmBytesPerSecond } from "../../src/providers/aws/par
 import type { StreamService } from "../../src/providers/aws/service";
 import type { WebSocketTransport } from "../../src/providers/aws/websocket";
 import { AwsStreamSession, type SessionEvent, type SessionTuning } from "../../src/providers/aws/session";
+import type { TranscriptResult } from "../../src/transcript/result";
 import { boundedTuning } from "../../src/providers/aws/tuning";
 import { QuietTimer } from "../../src/util/quiet-timer";
 import { nodeScheduler, StatusReporter } from "./node-red";
@@ -48,6 +49,23 @@ interface Refusal {
 
 type Checked<P> = { ok: true; value: P } | { ok: false; error: Error };
 
+/**
+ * What a node built on this runtime adds to it (the scribe: a note after the session, pause on
+ * redeploy). Every hook is optional; without hooks the runtime is the transcribers'.
+ */
+export interface StreamingHooks {
+  /** A session event; return true when the hook delivered it (it then does not go to output 2). */
+  event?(e: SessionEvent, session: AwsStreamSession | undefined): boolean;
+  /** A result sent on output 1. */
+  result?(sessionId: string, result: TranscriptResult): void;
+  /** The provider session a new session of this id resumes (after a redeploy paused it). */
+  resumeId?(sessionId: string): string | undefined;
+  /** On close: pause the open sessions (true) instead of ending them. */
+  pauseOnClose?(removed: boolean): boolean;
+  /** On close, after the sessions ended or paused (what the hooks still run must stop here). */
+  close?(removed: boolean, paused: AwsStreamSession[]): void;
+}
+
 /** The refusal key (not a session id: those are never empty) of audio of new sessions beyond the limit. */
 const OVER_LIMIT = "";
 /** Refusals repeated within this long are counted and summarised (the one rule for repeated reports). */
@@ -70,6 +88,7 @@ export function runAwsStreamingNode<P>(
   nodeType: string,
   checkParams: () => Checked<P>,
   service: (client: TranscribeStreamingClient, params: P, websocket?: WebSocketTransport) => StreamService,
+  hooks: StreamingHooks = {},
 ): void {
   const t = (key: string, vars?: Record<string, string | number>): string =>
     RED._(`${nodeType}.${key}`, vars);
@@ -232,19 +251,22 @@ export function runAwsStreamingNode<P>(
         { topic: e.sessionId, payload: e },
       );
     }
+    const delivered = hooks.event?.(e, sessions.get(e.sessionId)?.session) === true;
     if (e.event === "ended") {
       if (!failed.has(e.sessionId)) reportPending(e.sessionId);
       sessions.get(e.sessionId)?.idle.stop();
       sessions.delete(e.sessionId);
     }
-    out.send([null, { topic: e.sessionId, payload: e }]);
+    if (!delivered) out.send([null, { topic: e.sessionId, payload: e }]);
     status.update();
   };
 
   const openSession = (sessionId: string, startSeconds: number): OpenSession => {
+    const providerSessionId = hooks.resumeId?.(sessionId);
     const session: AwsStreamSession = new AwsStreamSession({
       sessionId,
       startSeconds,
+      ...(providerSessionId !== undefined ? { providerSessionId } : {}),
       service: svc,
       scheduler: timers,
       tuning,
@@ -254,6 +276,7 @@ export function runAwsStreamingNode<P>(
           const msg: NodeMessage & { raw?: unknown } = { topic: sessionId, payload: result };
           if (config.keepRaw === true) msg.raw = raw;
           out.send([msg, null]);
+          hooks.result?.(sessionId, result);
         },
         event: onEvent,
         state: () => status.update(),
@@ -339,7 +362,8 @@ export function runAwsStreamingNode<P>(
     for (const open of all) open.idle.stop();
     // End every stream cleanly (last finals still go out), then cut whatever is left in time
     // for Node-RED's 15 s close limit.
-    const graceful = Promise.all(all.map((o) => o.session.end()));
+    const pause = hooks.pauseOnClose?.(removed) === true;
+    const graceful = Promise.all(all.map((o) => o.session.end(pause)));
     let timer: unknown;
     let grace: unknown;
     const bounded = new Promise<void>((resolve) => {
@@ -358,6 +382,7 @@ export function runAwsStreamingNode<P>(
       for (const t of failed.values()) timers.clearTimeout(t);
       failed.clear();
       sessions.clear();
+      hooks.close?.(removed, pause ? all.map((o) => o.session) : []);
       status.close();
       client.destroy();
       out.close();

@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
 import {
+  checkTranscriptDocument,
   DOCUMENT_LIMITS,
   type DocumentEndReason,
   type GateMark,
@@ -143,6 +144,11 @@ export = function register(RED: NodeAPI): void {
     };
 
     node.on("input", (msg, send, done) => {
+      // A scribe's document (payload.note) is the session's document already: passed through.
+      if (isNoteDocument(msg.payload)) {
+        passNoteDocument(msg, send, done);
+        return;
+      }
       const input = readDocumentInput(msg);
       switch (input.kind) {
         case "flush":
@@ -241,6 +247,31 @@ export = function register(RED: NodeAPI): void {
       done();
     }
 
+    /**
+     * An ambient scribe (scribe-medical) emits the session's document itself, built from the same
+     * finals with the clinical note on it: it goes on as it came (checked, with msg.patient and the
+     * other properties), and the finals collected here for its session are dropped, since the note's
+     * document holds them; a flush or session event after it finds nothing to send.
+     */
+    function passNoteDocument(msg: NodeMessage, send: Send, done: Done): void {
+      const checked = checkTranscriptDocument(msg.payload);
+      if (!checked.ok) {
+        counts.refused++;
+        status.update();
+        done(checked.error);
+        return;
+      }
+      try {
+        sessions.flush(checked.value.sessionId);
+      } catch (err) {
+        // What could not be built is superseded by the note's document: nothing is lost.
+        if (!(err instanceof DocumentBuildError)) throw err;
+      }
+      emitted();
+      send(msg);
+      done();
+    }
+
     function refuse(error: DocumentLimitError, done: Done): void {
       counts.refused++;
       status.update();
@@ -281,6 +312,13 @@ export = function register(RED: NodeAPI): void {
 /** A number setting: the editor's default when empty, NaN when not a number. */
 function numberSetting(value: string | number, fallback: string): number {
   return Number(value === "" ? fallback : value);
+}
+
+/** A document with a clinical note, as the scribe node emits it at the end of a session. */
+function isNoteDocument(payload: unknown): boolean {
+  return (
+    typeof payload === "object" && payload !== null && (payload as { note?: unknown }).note !== undefined
+  );
 }
 
 function documentMessage(document: TranscriptDocument): NodeMessage {

@@ -31,6 +31,10 @@ export const REVIEW_PAGE = `<!doctype html>
   button:disabled { opacity: .5; cursor: default; }
   #message { min-height: 1.4em; margin-top: 6px; } #message.error { color: #b3261e; } #message.ok { color: #1e7b34; }
   .hidden { display: none; } audio { width: 100%; margin: 6px 0; }
+  .note-section h4 { margin: 8px 0 2px; font-size: 15px; color: #24415c; }
+  .sentence { margin: 2px 0; padding: 1px 4px; border-radius: 3px; cursor: pointer; } .sentence:hover { background: #dbe9f7; }
+  .sentence.selected { background: #dcefd6; outline: 1px solid #4f8f3a; } .sentence.no-evidence { cursor: default; color: #5a6b7b; }
+  .w.evidence { background: #c9e7c0; }
 </style>
 </head>
 <body>
@@ -41,6 +45,7 @@ export const REVIEW_PAGE = `<!doctype html>
     <h2 id="doc-title"></h2>
     <div id="doc-meta" class="meta"></div>
     <audio id="player" controls preload="metadata" class="hidden"></audio>
+    <div id="note-box" class="hidden"><h3>Clinical note <small class="meta">(machine-generated; click a sentence to see and hear what it was drawn from)</small></h3><div id="note"></div></div>
     <h3>Machine transcript <small class="meta">(click a word to hear it; highlighted words were uncertain)</small></h3>
     <div id="transcript"></div>
     <h3>Text to sign</h3>
@@ -107,11 +112,13 @@ export const REVIEW_PAGE = `<!doctype html>
       if (w.kind !== "punctuation") turn.appendChild(document.createTextNode(" "));
       var span = document.createElement("span"); span.className = "w"; span.textContent = w.text;
       span.dataset.start = String(w.startTime); span.dataset.end = String(w.endTime);
+      if (typeof w.segment === "string") span.dataset.segment = w.segment;
       if ((typeof w.confidence === "number" && w.confidence < 0.85) || low[w.startTime + "|" + w.text]) span.className += " low";
       span.addEventListener("click", function () { play(w.startTime, w.endTime, span); });
       turn.appendChild(span); words.push(span);
     });
     if (doc.words.length === 0) box.textContent = doc.machineText;
+    renderNote(doc.note);
     var player = $("player");
     player.classList.toggle("hidden", !doc.audio);
     if (doc.audio) player.src = "api/documents/" + encodeURIComponent(doc.id) + "/audio"; else player.removeAttribute("src");
@@ -125,9 +132,38 @@ export const REVIEW_PAGE = `<!doctype html>
     $("addendum-box").classList.toggle("hidden", !(signer && doc.state === "signed"));
     $("withdraw-box").classList.add("hidden");
   }
+  // A scribe's note by section; a sentence's evidence is highlighted in the transcript and played.
+  function renderNote(note) {
+    var box = $("note"); box.textContent = "";
+    $("note-box").classList.toggle("hidden", !note);
+    if (!note) return;
+    note.sections.forEach(function (section) {
+      var div = document.createElement("div"); div.className = "note-section";
+      var h = document.createElement("h4"); h.textContent = section.title; div.appendChild(h);
+      section.sentences.forEach(function (sentence) {
+        var p = document.createElement("p"); p.className = "sentence"; p.textContent = sentence.text;
+        if (sentence.evidence.length === 0) p.className += " no-evidence";
+        p.addEventListener("click", function () { showEvidence(sentence, p); });
+        div.appendChild(p);
+      });
+      box.appendChild(div);
+    });
+  }
+  function showEvidence(sentence, p) {
+    Array.prototype.forEach.call(document.querySelectorAll(".sentence.selected"), function (s) { s.classList.remove("selected"); });
+    p.classList.add("selected");
+    var ids = Object.create(null), start = Infinity, end = 0, first = null;
+    sentence.evidence.forEach(function (e) { ids[e.segmentId] = true; start = Math.min(start, e.startTime); end = Math.max(end, e.endTime); });
+    words.forEach(function (w) {
+      var on = w.dataset.segment !== undefined && ids[w.dataset.segment] === true;
+      w.classList.toggle("evidence", on); if (on && !first) first = w;
+    });
+    if (first) first.scrollIntoView({ block: "nearest" });
+    if (sentence.evidence.length > 0) play(start, end, null);
+  }
   function play(start, end, span) {
     var player = $("player"); if (!current || !current.audio) return;
-    words.forEach(function (w) { w.classList.remove("playing"); }); span.classList.add("playing");
+    words.forEach(function (w) { w.classList.remove("playing"); }); if (span) span.classList.add("playing");
     player.currentTime = Math.max(0, start - 0.2); stopAt = end + 0.3;
     player.play().catch(function () { say("The browser would not play the audio.", false); });
   }

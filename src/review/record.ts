@@ -1,4 +1,5 @@
 import type { TranscriptDocument } from "../transcript/document";
+import { reviseNote } from "./note";
 import { correctedTerms, wordErrorRate } from "./wer";
 
 /**
@@ -308,9 +309,12 @@ export function finalDocument(
 ): TranscriptDocument & { signoff: Signoff } {
   // The machine's entities are not carried into what a clinician signed: signing confirms the text,
   // not them, and their offsets point into the machine text, which the clinician may have corrected.
-  const document: TranscriptDocument = { ...record.document };
+  const { note, ...rest } = record.document;
+  const document: TranscriptDocument = rest;
   delete document.entities;
-  return { ...document, documentId, text: t.text, signoff: t.signoff };
+  // A scribe's note is signed as corrected, section by section; an addendum is text of its own.
+  const signedNote = note && t.signoff.event !== "addendum" ? { note: reviseNote(note, t.text) } : {};
+  return { ...document, ...signedNote, documentId, text: t.text, signoff: t.signoff };
 }
 
 /** Corrected terms of a signature, for the accuracy report. */

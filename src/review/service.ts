@@ -16,6 +16,7 @@ import {
 } from "./audio";
 import { AuditLog, type ReviewAction, type ReviewAuditEntry } from "./audit-log";
 import { Csrf, identify, requireRole, type AuthConfig, type Identity, type RequestFacts } from "./auth";
+import { wordSegmentIds } from "./note";
 import { REVIEW_PAGE } from "./page";
 import {
   applyAddendum,
@@ -588,6 +589,21 @@ export class ReviewService {
       }));
   }
 
+  private viewWords(document: TranscriptDocument): unknown[] {
+    const words = document.words ?? [];
+    // Only a note's page needs each word's segment (to highlight a sentence's evidence).
+    const segments = document.note ? wordSegmentIds(words, document.segments ?? []) : [];
+    return words.map((w, i) => ({
+      text: w.text,
+      startTime: w.startTime,
+      endTime: w.endTime,
+      confidence: w.confidence,
+      kind: w.kind,
+      speaker: w.speaker,
+      ...(segments[i] !== undefined ? { segment: segments[i] } : {}),
+    }));
+  }
+
   view(r: ReviewRecord): unknown {
     return {
       id: r.id,
@@ -603,14 +619,9 @@ export class ReviewService {
       draftText: r.draftText,
       editedBy: r.editedBy,
       turns: r.document.turns,
-      words: (r.document.words ?? []).map((w) => ({
-        text: w.text,
-        startTime: w.startTime,
-        endTime: w.endTime,
-        confidence: w.confidence,
-        kind: w.kind,
-        speaker: w.speaker,
-      })),
+      words: this.viewWords(r.document),
+      // A scribe's note: the page shows it by section, each sentence with its evidence.
+      note: r.document.note,
       review: r.document.review,
       audio: this.audio.info(r.document.sessionId) !== undefined,
       signed: r.signed

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ClinicalNote } from "./clinical-note";
 import { entityChars, placeEntity, type DocumentEntity } from "./document-entities";
+import { checkNote } from "./note-check";
 import type { TranscriptResult, TranscriptWord } from "./result";
 
 /**
@@ -570,5 +571,8 @@ export function checkTranscriptDocument(value: unknown): CheckedDocument {
     return fail("durationSeconds", `must be a number of seconds from 0 to ${MAX_SECONDS}`);
   }
   if (!Array.isArray(v.review)) return fail("review");
+  // A scribe's note is walked by every delivery builder and the review page: checked here, once.
+  const noteProblem = v.note === undefined ? undefined : checkNote(v.note);
+  if (noteProblem) return fail(noteProblem.field, noteProblem.problem);
   return { ok: true, value: value as TranscriptDocument };
 }

@@ -16,6 +16,7 @@ import {
   type FlowNode,
 } from "../support/node-red";
 import { withdrawal, type TranscriptWord } from "../../src/transcript/result";
+import { noteDocument } from "../support/notes";
 import { result, words } from "../support/results";
 
 const transcriptDocument = builtNode("transcript-document");
@@ -260,6 +261,42 @@ describe(`transcript-document node (${runtimeLabel})`, () => {
     const messages = caught.map(caughtText);
     assert.match(messages[0] ?? "", /msg\.payload is not a transcript result: payload\.provider is missing/);
     assert.match(messages[1] ?? "", /msg\.control must be "flush"/);
+  });
+
+  it("passes a scribe's document (with a note) through as its session's document, dropping the finals it collected for that session", async () => {
+    await load();
+    const out = collect("out");
+    const caught = collect("caught");
+    const scribe = noteDocument();
+    send({ topic: scribe.sessionId, payload: { ...s1, sessionId: scribe.sessionId } });
+    send({ topic: "other", payload: { ...s1, sessionId: "other" } });
+    send({ topic: scribe.sessionId, payload: scribe, patient: { id: "TEST-0001" } });
+    await delay(30);
+    assert.equal(out.length, 1);
+    assert.deepEqual(out[0]?.payload, scribe);
+    assert.deepEqual((out[0] as NodeMessage & { patient?: unknown }).patient, { id: "TEST-0001" });
+    send({ topic: scribe.sessionId, control: "flush" });
+    send({ topic: "other", control: "flush" });
+    await delay(30);
+    assert.deepEqual(
+      out.map((m) => m.topic),
+      [scribe.sessionId, "other"],
+      "the scribe's session sends nothing more; other sessions go on",
+    );
+    assert.equal(caught.length, 0);
+  });
+
+  it("refuses a scribe's document with a malformed note through catch, naming the field", async () => {
+    await load();
+    const out = collect("out");
+    const caught = collect("caught");
+    send({
+      topic: "s",
+      payload: { ...noteDocument(), note: { template: "HISTORY_AND_PHYSICAL", sections: "x" } },
+    });
+    await delay(30);
+    assert.equal(out.length, 0);
+    assert.match(caughtText(caught[0]), /payload\.note\.sections must be an array of at most 100 sections/);
   });
 
   it("refuses a bad idle timeout at deploy", async () => {

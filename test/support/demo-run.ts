@@ -16,10 +16,15 @@ export interface DemoRun {
 }
 
 /** Starts `npm start` in `work` (its own Node-RED user directory) and waits for the page's address. */
-export async function startDemo(work: string, timeoutMs = 60_000): Promise<DemoRun> {
+export async function startDemo(
+  work: string,
+  timeoutMs = 60_000,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<DemoRun> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...extraEnv,
     PORT: String(port),
     NODE_RED_USER_DIR: join(work, "user"),
   };

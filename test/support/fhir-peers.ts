@@ -14,7 +14,8 @@ import type { AddressInfo, Socket } from "node:net";
  */
 
 let definitionsLoaded = false;
-function loadDefinitions(): void {
+/** Loads the R4 definitions @medplum/core validates against (once per process). */
+export function loadDefinitions(): void {
   if (definitionsLoaded) return;
   for (const file of ["fhir/r4/profiles-types.json", "fhir/r4/profiles-resources.json"]) {
     indexStructureDefinitionBundle(readJson(file) as Bundle);

@@ -21,7 +21,10 @@ import {
   describeViolation,
   V251_FIELDS,
 } from "../../src/hospital/hl7/v251-fields";
+import { buildSignedHl7 } from "../../src/hospital/hl7/signoff";
+import { applySign, finalDocument, newRecord } from "../../src/review/record";
 import { documentWithText } from "../support/documents";
+import { noteDocument, syntheticNote } from "../support/notes";
 
 /**
  * HL7 v2.5.1 conformance of what the builder writes, judged by an independent parser and data
@@ -334,6 +337,46 @@ describe("HL7 v2.5.1 conformance of built messages", () => {
         return true;
       });
     }
+  });
+});
+
+describe("HL7 v2.5.1 conformance of a clinical note (one OBX per section)", () => {
+  const patient = checkPatient(MAX_PATIENT, "msg.patient");
+  const encounter = checkEncounter(MAX_ENCOUNTER, "msg.encounter");
+  for (const messageType of ["MDM^T02", "ORU^R01"] as const) {
+    it(`${messageType}: a note with long sections, delimiters and a local section code passes the independent validator`, () => {
+      const note = syntheticNote();
+      note.sections[1].sentences.push({ text: "word | ^ & ~ \\ ".repeat(3000), evidence: [] });
+      note.sections.push({
+        name: "X".repeat(100),
+        title: "T".repeat(100),
+        sentences: [{ text: "x", evidence: [] }],
+      });
+      const built = buildHl7(
+        noteDocument(note),
+        patient,
+        encounter,
+        { ...DEFAULT_HL7_OPTIONS, ...MAX_OPTIONS, messageType },
+        NOW,
+      );
+      assert.deepEqual(validateIndependently(built.message), []);
+      assert.deepEqual(checkConformance(built.message), []);
+    });
+  }
+
+  it("MDM^T08: the signed note passes the independent validator", () => {
+    const machine = noteDocument();
+    const t = applySign(
+      newRecord(machine, {}, "document", NOW, 1e9),
+      1,
+      `${machine.text}\nEdited.`,
+      "dr",
+      "AU",
+      NOW,
+    );
+    const doc = finalDocument(t.record, t, machine.documentId);
+    const built = buildSignedHl7(doc, doc.signoff, patient, encounter, DEFAULT_HL7_OPTIONS, NOW);
+    assert.deepEqual(validateIndependently(built.message), []);
   });
 });
 

@@ -10,6 +10,7 @@ import type {
 import type { TranscriptDocument } from "../../transcript/document";
 import { fieldText, objectField } from "../field-text";
 import { entityEntries, readCodedEntities } from "./entities";
+import { withNoteComposition } from "./composition";
 
 // Types only: @medplum/fhirtypes is a devDependency and nothing of it exists at run time.
 
@@ -231,7 +232,8 @@ export function buildFhirBundle(
     resource,
     request: { method: "POST", url: resource.resourceType, ...extra },
   });
-  return {
+  // A scribe's note adds its Composition (composition.ts); a transcript is the two resources alone.
+  return withNoteComposition(document, encounter, options, {
     bundle: {
       resourceType: "Bundle",
       type: "transaction",
@@ -242,7 +244,7 @@ export function buildFhirBundle(
     },
     identifier,
     ifNoneExist,
-  };
+  });
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type FhirOptions,
   type FhirPatient,
 } from "./bundle";
+import { signNoteComposition } from "./composition";
 
 // Types only: @medplum/fhirtypes is a devDependency and nothing of it exists at run time.
 
@@ -86,6 +87,7 @@ export function buildSignedFhirBundle(
     ...prov.agent,
   ];
   if (signoff.reason) prov.reason = [{ text: signoff.reason }];
+  signNoteComposition(built, signoff);
   return built;
 }
 

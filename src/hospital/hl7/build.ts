@@ -2,7 +2,8 @@ import { SessionCollector, type TranscriptDocument } from "../../transcript/docu
 import { readCodedEntities } from "../fhir/entities";
 import { fieldText, objectField } from "../field-text";
 import { codedObxSegments } from "./entities";
-import { components, escapeHl7, fieldValue, splitText } from "./escape";
+import { components, fieldValue, splitText } from "./escape";
+import { noteObxSegments, txObx } from "./note";
 import { MIN_ID_BUDGET, shortIdentifier } from "./short-id";
 import {
   checkConformance,
@@ -362,32 +363,18 @@ export function buildHl7(
     components(encounter.visitNumber, "", "", encounter.visitAuthority, encounter.visitNumber ? "VN" : ""),
   ]);
 
-  const paragraphs = splitText(document.text, options.maxObxLength);
-  if (paragraphs.length === 0) {
+  // A scribe's note goes out one section per OBX (note.ts); a transcript, one OBX per line.
+  const obx: string[] = document.note ? noteObxSegments(document.note, options.maxObxLength) : [];
+  const paragraphs = document.note ? [] : splitText(document.text, options.maxObxLength);
+  if (obx.length === 0 && paragraphs.length === 0) {
     throw new Hl7FieldError("msg.payload.text", "OBX-5", "the document has no text to send");
   }
   const loinc = components(options.loincCode, options.loincText, "LN");
-  const obx: string[] = [];
   paragraphs.forEach((lines, p) => {
     for (const line of lines) {
       // OBX-4 groups the lines of one paragraph, so a receiver can re-join wrapped lines.
-      obx.push(
-        [
-          "OBX",
-          String(obx.length + 1),
-          "TX",
-          loinc,
-          String(p + 1),
-          // splitText's lines are cleaned and single-spaced already: escaping is all that is left.
-          escapeHl7(line),
-          "",
-          "",
-          "",
-          "",
-          "",
-          "P",
-        ].join("|"),
-      );
+      // splitText's lines are cleaned and single-spaced already: txObx escapes them.
+      obx.push(txObx(obx.length + 1, loinc, p + 1, line));
     }
   });
 

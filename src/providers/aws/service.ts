@@ -12,11 +12,16 @@ import type { StandardParams } from "./standard-params";
 import type { ResultEvent, StreamFormat } from "./stream-format";
 import type { WebSocketTransport } from "./websocket";
 
-/** Opens one provider stream that sends `audio`; resolves with its result events. */
+/**
+ * Opens one provider stream that sends `audio`; resolves with its result events. `endsSession` tells,
+ * once `audio` has ended, whether it ended because the session's input did (not a rollover, a pause or
+ * a cut stream): a service whose session outlives its streams (HealthScribe) then says so on the wire.
+ */
 export type OpenStream = (
   audio: AsyncIterable<AudioStream>,
   awsSessionId: string,
   abortSignal: AbortSignal,
+  endsSession: () => boolean,
 ) => Promise<AsyncIterable<ResultEvent> | undefined>;
 
 /**
@@ -29,6 +34,11 @@ export interface StreamService {
   open: OpenStream;
   /** How each stream's HTTP/2 response ended (see stream-fate); without it only the results decide. */
   fateOf?: FateOf;
+  /**
+   * Every stream of a session resumes one provider session under one id (HealthScribe): a conflict on
+   * it is retried under the same id, never a new one (which would start a new provider session).
+   */
+  resumesSession?: boolean;
 }
 
 export const AWS_MEDICAL_PROVIDER = "aws-transcribe-medical";

@@ -135,6 +135,8 @@ export interface SessionOptions {
    * same id ended continues that one's times (contract 1 `audio.offsetMs`).
    */
   startSeconds?: number;
+  /** The provider session to resume (HealthScribe, after a redeploy paused it); absent: a new one. */
+  providerSessionId?: string;
 }
 
 /** Largest audio event sent to the service: research/aws.md recommends at most 16 KiB (and 1 s). */
@@ -192,9 +194,11 @@ export class AwsStreamSession {
   private readonly speech: SpeechEnergy | undefined;
   /** Calls of push() (accepted or not): the source is alive while this grows. */
   private pushes = 0;
-  private awsSessionId = randomUUID();
+  private awsSessionId: string = randomUUID();
   private current: Attempt | undefined;
   private inputEnded = false;
+  /** The input ended by end(true): no stream ends the provider's session. */
+  private pausing = false;
   private aborted = false;
   private started = false;
   private attempts = 0;
@@ -230,6 +234,7 @@ export class AwsStreamSession {
     this.bytesPerSecond = pcmBytesPerSecond(format);
     this.ledger = new AudioLedger(this.bytesPerSecond, this.tuning.maxReplaySeconds * this.bytesPerSecond);
     this.startSeconds = Math.max(0, opts.startSeconds ?? 0);
+    if (opts.providerSessionId !== undefined) this.awsSessionId = opts.providerSessionId;
     if (this.pcm && this.tuning.speechStallMs > 0) {
       // Interleaved channels are measured as one signal at the combined rate: blocks keep their length.
       this.speech = new SpeechEnergy({
@@ -306,8 +311,18 @@ export class AwsStreamSession {
     return { ok: true };
   }
 
-  /** Ends the audio: the stream sends its last finals and closes; resolves when the session has ended. */
-  end(): Promise<void> {
+  /** The provider's id of the session (every stream of it uses it unless a conflict forces a new one). */
+  get providerSessionId(): string {
+    return this.awsSessionId;
+  }
+
+  /**
+   * Ends the audio: the stream sends its last finals and closes; resolves when the session has ended.
+   * With `pause`, the stream ends without telling the service that the session ended (see OpenStream's
+   * `endsSession`): a service that keeps sessions (HealthScribe) can resume it under the same id.
+   */
+  end(pause = false): Promise<void> {
+    if (pause && !this.inputEnded) this.pausing = true;
     this.inputEnded = true;
     this.notify();
     return this.done;
@@ -420,7 +435,8 @@ export class AwsStreamSession {
           );
           break;
         }
-        if (failure.newSessionId) this.awsSessionId = randomUUID();
+        if (failure.newSessionId && this.opts.service.resumesSession !== true)
+          this.awsSessionId = randomUUID();
         const delayMs = backoffMs(failures, this.tuning.backoffBaseMs, this.tuning.backoffMaxMs);
         this.state_ = "reconnecting";
         this.opts.handlers.event({
@@ -517,7 +533,12 @@ export class AwsStreamSession {
     if (this.state_ !== "reconnecting") this.state_ = "connecting";
     const healthy = (): boolean => a.results > 0 || sched.now() - a.startedAt >= this.tuning.healthyMs;
     try {
-      const events = await this.opts.service.open(this.audio(a), this.awsSessionId, a.ac.signal);
+      const events = await this.opts.service.open(
+        this.audio(a),
+        this.awsSessionId,
+        a.ac.signal,
+        () => a.audioDone && !a.rollingOver && !a.stopped && !this.pausing && !this.aborted,
+      );
       this.state_ = "streaming";
       if (!this.started) {
         this.started = true;
