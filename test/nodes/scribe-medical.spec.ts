@@ -14,6 +14,7 @@ import {
   flowWithCatch,
   helper,
   loggedTexts,
+  redeploy,
   runtimeLabel,
   statusTexts,
   until,
@@ -84,9 +85,9 @@ function load(
 const sm = (): Node => helper.getNode("sm");
 
 /** Plays two-channel session audio as audio-in sends it (100 ms chunks), ten times real time; the last ends it. */
-async function play(sessionId: string, seconds: number): Promise<void> {
+async function play(sessionId: string, seconds: number, fromSec = 0, end = true): Promise<void> {
   const n = Math.round(seconds * 10);
-  for (let i = 0; i < n; i++) {
+  for (let i = Math.round(fromSec * 10); i < n; i++) {
     sm().receive({
       topic: sessionId,
       payload: speechClockPcm(i / 10, 0.1, RATE, 2),
@@ -98,7 +99,7 @@ async function play(sessionId: string, seconds: number): Promise<void> {
         encoding: "pcm_s16le",
         offsetMs: i * 100,
         durationMs: 100,
-        ...(i === n - 1 ? { end: true } : {}),
+        ...(end && i === n - 1 ? { end: true } : {}),
       },
     } as NodeMessage);
     await delay(10);
@@ -191,6 +192,38 @@ describe(`scribe-medical node (${runtimeLabel})`, function () {
       "Any shortness of breath?",
       "No, none.",
     ]);
+  });
+
+  it("a redeploy pauses the session; the new instance resumes it under the same id and sends one note", async () => {
+    await load();
+    await play(SESSION_MARKER, 3.5, 0, false);
+    const received = await redeploy(flowOf(), { awscfg: { ...S3RVER_CREDENTIALS } }, [
+      "out",
+      "note",
+      "caught",
+    ]);
+    assert.equal(emu.streams[0]?.endOfSession, false, "the redeploy paused, not ended, the session");
+    await play(SESSION_MARKER, SCRIPT_SEC, 3.5);
+    await until(() => (received.note?.length ?? 0) === 1, 10000);
+    assert.equal(emu.sessions.size, 1, "one HealthScribe session across the redeploy");
+    const doc = received.note?.[0]?.payload as TranscriptDocument;
+    assert.ok(doc.note);
+    // The conversation collected before the redeploy went over with the session.
+    assert.equal(doc.segments.length, 4);
+    assert.equal(received.caught?.length, 0);
+  });
+
+  it("a session paused by a redeploy whose audio does not continue is ended, and its note sent", async () => {
+    await load({ idleTimeoutS: 0.3 });
+    await play(SESSION_MARKER, 3.5, 0, false);
+    const received = await redeploy(flowOf({ idleTimeoutS: 0.3 }), { awscfg: { ...S3RVER_CREDENTIALS } }, [
+      "out",
+      "note",
+      "caught",
+    ]);
+    await until(() => (received.note?.length ?? 0) === 1, 10000);
+    assert.equal(emu.sessions.size, 1);
+    assert.ok(emu.streams.some((s) => s.endOfSession));
   });
 
   const failures: Array<[string, () => void, Record<string, unknown>, Record<string, string>, string]> = [
