@@ -101,7 +101,7 @@ async function play(sessionId: string, seconds: number, fromSec = 0, end = true)
         durationMs: 100,
         ...(end && i === n - 1 ? { end: true } : {}),
       },
-    } as NodeMessage);
+    });
     await delay(10);
   }
 }
@@ -150,7 +150,7 @@ describe(`scribe-medical node (${runtimeLabel})`, function () {
     await until(() => note.length === 1, 10000);
     const f = finals(out);
     assert.equal(f.length, 4);
-    for (const r of out) assertTranscriptResult(r.payload as TranscriptResult);
+    for (const r of out) assertTranscriptResult(r.payload);
     assert.deepEqual(
       f.map((r) => r.speaker),
       ["CLINICIAN", "PATIENT", "CLINICIAN", "PATIENT"],

@@ -7,12 +7,8 @@ import {
   MalformedOutputError,
 } from "../../src/providers/aws-scribe/note";
 import { checkScribeParams, type ScribeParamsInput } from "../../src/providers/aws-scribe/params";
-import type {
-  ScribeNoteError} from "../../src/providers/aws-scribe/post-stream";
-import {
-  pollNoteLocations,
-  postStreamTuning
-} from "../../src/providers/aws-scribe/post-stream";
+import type { ScribeNoteError } from "../../src/providers/aws-scribe/post-stream";
+import { pollNoteLocations, postStreamTuning } from "../../src/providers/aws-scribe/post-stream";
 import { configurationEvent, segmentAsResult } from "../../src/providers/aws-scribe/service";
 import { realScheduler } from "../../src/util/scheduler";
 
