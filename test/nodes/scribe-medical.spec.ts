@@ -5,7 +5,7 @@ import { checkTranscriptDocument, type TranscriptDocument } from "../../src/tran
 import type { TranscriptResult } from "../../src/transcript/result";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 import { LocalS3, S3RVER_CREDENTIALS } from "../emulators/aws-batch/s3";
-import { AwsScribeEmulator } from "../emulators/aws-scribe/emulator";
+import { AwsScribeEmulator, type ScribeFault } from "../emulators/aws-scribe/emulator";
 import { assertTranscriptResult } from "../support/contract";
 import {
   builtNode,
@@ -175,24 +175,37 @@ describe(`scribe-medical node (${runtimeLabel})`, function () {
     assertNoPhi(caught);
   });
 
-  it("resumes a dropped connection under the same session: no final lost or repeated, one note", async () => {
-    await load();
-    const out = collect("out");
-    const note = collect("note");
-    emu.planFaults({ kind: "reset", afterAudioSec: 2.5 });
-    await play(SESSION_MARKER, SCRIPT_SEC);
-    await until(() => note.length === 1, 10000);
-    assert.equal(emu.sessions.size, 1, "one HealthScribe session");
-    assert.ok(emu.streams.length >= 2, "a second stream resumed it");
-    for (const s of emu.streams) assert.ok(s.configuration, "every stream sent its configuration first");
-    const texts = finals(out).map((r) => r.text);
-    assert.deepEqual(texts, [
-      "What brings you in today?",
-      `Chest pain for two days, says ${PHI_MARKER}.`,
-      "Any shortness of breath?",
-      "No, none.",
-    ]);
-  });
+  const faults: Array<[string, ScribeFault]> = [
+    ["a reset connection", { kind: "reset", afterAudioSec: 2.5 }],
+    ["a clean early end", { kind: "end", afterAudioSec: 2.5 }],
+    ["a destroyed socket", { kind: "destroy", afterAudioSec: 2.5 }],
+    ["a GOAWAY", { kind: "goaway", afterAudioSec: 2.5 }],
+    ["a stalled stream", { kind: "stall", afterAudioSec: 2.5 }],
+    [
+      "an InternalFailureException",
+      { kind: "exception", type: "InternalFailureException", afterAudioSec: 2.5 },
+    ],
+  ];
+  for (const [what, fault] of faults) {
+    it(`resumes after ${what} under the same session: no final lost or repeated, one note`, async () => {
+      await load();
+      const out = collect("out");
+      const note = collect("note");
+      emu.planFaults(fault);
+      await play(SESSION_MARKER, SCRIPT_SEC);
+      await until(() => note.length === 1, 10000);
+      assert.equal(emu.sessions.size, 1, "one HealthScribe session");
+      assert.ok(emu.streams.length >= 2, "a second stream resumed it");
+      for (const s of emu.streams) assert.ok(s.configuration, "every stream sent its configuration first");
+      const texts = finals(out).map((r) => r.text);
+      assert.deepEqual(texts, [
+        "What brings you in today?",
+        `Chest pain for two days, says ${PHI_MARKER}.`,
+        "Any shortness of breath?",
+        "No, none.",
+      ]);
+    });
+  }
 
   it("a redeploy pauses the session; the new instance resumes it under the same id and sends one note", async () => {
     await load();
