@@ -11,6 +11,7 @@ import { AssemblyAiEmulator } from "../emulators/assemblyai/server";
 import { AwsBatchTranscribeEmulator } from "../emulators/aws-batch/emulator";
 import { LocalS3, S3RVER_CREDENTIALS } from "../emulators/aws-batch/s3";
 import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS } from "../emulators/aws/emulator";
+import { AwsScribeEmulator } from "../emulators/aws-scribe/emulator";
 import { COMPREHEND_EMULATOR_CREDENTIALS, ComprehendMedicalEmulator } from "../emulators/comprehend/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 import { wavOf, tone } from "../support/audio-fixtures";
@@ -177,6 +178,7 @@ let batch: AwsBatchTranscribeEmulator;
 let mllp: Peer;
 let fhir: FhirPeer;
 let comprehend: ComprehendMedicalEmulator;
+let scribe: AwsScribeEmulator;
 
 /**
  * A config node as a flow may hold it: its id and type, plus only what points it at the local peer
@@ -188,7 +190,14 @@ function minimalConfig(type: string, id: string): FlowNode {
       return {
         id,
         type,
-        endpoint: id === "batchaws" ? batch.endpoint : id === "cmaws" ? comprehend.endpoint : aws.endpoint,
+        endpoint:
+          id === "batchaws"
+            ? batch.endpoint
+            : id === "cmaws"
+              ? comprehend.endpoint
+              : id === "scribeaws"
+                ? scribe.endpoint
+                : aws.endpoint,
       };
     case "assemblyai-config":
       return { id, type, endpoint: aai.url };
@@ -205,6 +214,7 @@ const CREDENTIALS: Record<string, Record<string, string>> = {
   aws: { ...EMULATOR_CREDENTIALS },
   batchaws: { ...S3RVER_CREDENTIALS },
   cmaws: { ...COMPREHEND_EMULATOR_CREDENTIALS },
+  scribeaws: { ...S3RVER_CREDENTIALS },
   assemblyai: { apiKey: AAI_KEY },
 };
 
@@ -214,6 +224,13 @@ const CREDENTIALS: Record<string, Record<string, string>> = {
  */
 function userSupplied(type: string): Record<string, unknown> {
   if (type === "transcribe-medical-batch") return { outputBucket: "transcripts", s3Endpoint: s3.endpoint };
+  if (type === "scribe-medical") {
+    return {
+      outputBucket: "transcripts",
+      roleArn: "arn:aws:iam::111122223333:role/HealthScribeOutput",
+      s3Endpoint: s3.endpoint,
+    };
+  }
   return {};
 }
 
@@ -245,7 +262,9 @@ function minimalFlow(type: string): Flow {
         ? "batchaws"
         : user === "medical-entities"
           ? "cmaws"
-          : (CONFIG_IDS[configType] ?? `cfg-${configType}`);
+          : user === "scribe-medical"
+            ? "scribeaws"
+            : (CONFIG_IDS[configType] ?? `cfg-${configType}`);
     configs.push(minimalConfig(configType, id));
     node[property] = id;
   }
@@ -277,6 +296,7 @@ const OUTPUTS: Record<string, number> = {
   "transcribe-standard": 2,
   "assemblyai-medical": 2,
   "transcribe-medical-batch": 2,
+  "scribe-medical": 2,
   "mllp-out": 3,
   "fhir-document": 3,
   "review-queue": 2,
@@ -368,6 +388,10 @@ const EXERCISES: Record<string, Exercise> = {
     await play(send, awsChunks("defaults-aws-1", 2.5), 10);
     await until(() => firstResult(seen), 8000);
   },
+  "scribe-medical": async (send, seen) => {
+    await play(send, awsChunks("defaults-scribe-1", 2.5), 10);
+    await until(() => firstResult(seen), 8000);
+  },
   "transcribe-standard": async (send, seen) => {
     await play(send, awsChunks("defaults-aws-2", 2.5), 10);
     await until(() => firstResult(seen), 8000);
@@ -444,6 +468,11 @@ describe(`node defaults: every type starts with a minimal configuration (${runti
     mllp = await medplumPeer("AA");
     fhir = await stubFhirServer();
     comprehend = await new ComprehendMedicalEmulator().start();
+    scribe = await new AwsScribeEmulator({
+      fixture: PHI_FREE_FIXTURE,
+      credentials: { [S3RVER_CREDENTIALS.accessKeyId]: S3RVER_CREDENTIALS.secretAccessKey },
+      s3: { endpoint: s3.endpoint, credentials: S3RVER_CREDENTIALS },
+    }).start();
   });
 
   after(async () => {
@@ -454,6 +483,7 @@ describe(`node defaults: every type starts with a minimal configuration (${runti
     await mllp.close();
     await fhir.close();
     await comprehend.stop();
+    await scribe.stop();
   });
 
   afterEach(() => helper.unload());

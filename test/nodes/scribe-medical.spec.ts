@@ -5,7 +5,7 @@ import { checkTranscriptDocument, type TranscriptDocument } from "../../src/tran
 import type { TranscriptResult } from "../../src/transcript/result";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 import { LocalS3, S3RVER_CREDENTIALS } from "../emulators/aws-batch/s3";
-import { AwsScribeEmulator } from "../emulators/aws-scribe/emulator";
+import { AwsScribeEmulator, type ScribeFault } from "../emulators/aws-scribe/emulator";
 import { assertTranscriptResult } from "../support/contract";
 import {
   builtNode,
@@ -14,6 +14,7 @@ import {
   flowWithCatch,
   helper,
   loggedTexts,
+  redeploy,
   runtimeLabel,
   statusTexts,
   until,
@@ -84,9 +85,9 @@ function load(
 const sm = (): Node => helper.getNode("sm");
 
 /** Plays two-channel session audio as audio-in sends it (100 ms chunks), ten times real time; the last ends it. */
-async function play(sessionId: string, seconds: number): Promise<void> {
+async function play(sessionId: string, seconds: number, fromSec = 0, end = true): Promise<void> {
   const n = Math.round(seconds * 10);
-  for (let i = 0; i < n; i++) {
+  for (let i = Math.round(fromSec * 10); i < n; i++) {
     sm().receive({
       topic: sessionId,
       payload: speechClockPcm(i / 10, 0.1, RATE, 2),
@@ -98,9 +99,9 @@ async function play(sessionId: string, seconds: number): Promise<void> {
         encoding: "pcm_s16le",
         offsetMs: i * 100,
         durationMs: 100,
-        ...(i === n - 1 ? { end: true } : {}),
+        ...(end && i === n - 1 ? { end: true } : {}),
       },
-    } as NodeMessage);
+    });
     await delay(10);
   }
 }
@@ -149,7 +150,7 @@ describe(`scribe-medical node (${runtimeLabel})`, function () {
     await until(() => note.length === 1, 10000);
     const f = finals(out);
     assert.equal(f.length, 4);
-    for (const r of out) assertTranscriptResult(r.payload as TranscriptResult);
+    for (const r of out) assertTranscriptResult(r.payload);
     assert.deepEqual(
       f.map((r) => r.speaker),
       ["CLINICIAN", "PATIENT", "CLINICIAN", "PATIENT"],
@@ -174,23 +175,68 @@ describe(`scribe-medical node (${runtimeLabel})`, function () {
     assertNoPhi(caught);
   });
 
-  it("resumes a dropped connection under the same session: no final lost or repeated, one note", async () => {
+  const faults: Array<[string, ScribeFault]> = [
+    ["a reset connection", { kind: "reset", afterAudioSec: 2.5 }],
+    ["a clean early end", { kind: "end", afterAudioSec: 2.5 }],
+    ["a destroyed socket", { kind: "destroy", afterAudioSec: 2.5 }],
+    ["a GOAWAY", { kind: "goaway", afterAudioSec: 2.5 }],
+    ["a stalled stream", { kind: "stall", afterAudioSec: 2.5 }],
+    [
+      "an InternalFailureException",
+      { kind: "exception", type: "InternalFailureException", afterAudioSec: 2.5 },
+    ],
+  ];
+  for (const [what, fault] of faults) {
+    it(`resumes after ${what} under the same session: no final lost or repeated, one note`, async () => {
+      await load();
+      const out = collect("out");
+      const note = collect("note");
+      emu.planFaults(fault);
+      await play(SESSION_MARKER, SCRIPT_SEC);
+      await until(() => note.length === 1, 10000);
+      assert.equal(emu.sessions.size, 1, "one HealthScribe session");
+      assert.ok(emu.streams.length >= 2, "a second stream resumed it");
+      for (const s of emu.streams) assert.ok(s.configuration, "every stream sent its configuration first");
+      const texts = finals(out).map((r) => r.text);
+      assert.deepEqual(texts, [
+        "What brings you in today?",
+        `Chest pain for two days, says ${PHI_MARKER}.`,
+        "Any shortness of breath?",
+        "No, none.",
+      ]);
+    });
+  }
+
+  it("a redeploy pauses the session; the new instance resumes it under the same id and sends one note", async () => {
     await load();
-    const out = collect("out");
-    const note = collect("note");
-    emu.planFaults({ kind: "reset", afterAudioSec: 2.5 });
-    await play(SESSION_MARKER, SCRIPT_SEC);
-    await until(() => note.length === 1, 10000);
-    assert.equal(emu.sessions.size, 1, "one HealthScribe session");
-    assert.ok(emu.streams.length >= 2, "a second stream resumed it");
-    for (const s of emu.streams) assert.ok(s.configuration, "every stream sent its configuration first");
-    const texts = finals(out).map((r) => r.text);
-    assert.deepEqual(texts, [
-      "What brings you in today?",
-      `Chest pain for two days, says ${PHI_MARKER}.`,
-      "Any shortness of breath?",
-      "No, none.",
+    await play(SESSION_MARKER, 3.5, 0, false);
+    const received = await redeploy(flowOf(), { awscfg: { ...S3RVER_CREDENTIALS } }, [
+      "out",
+      "note",
+      "caught",
     ]);
+    assert.equal(emu.streams[0]?.endOfSession, false, "the redeploy paused, not ended, the session");
+    await play(SESSION_MARKER, SCRIPT_SEC, 3.5);
+    await until(() => (received.note?.length ?? 0) === 1, 10000);
+    assert.equal(emu.sessions.size, 1, "one HealthScribe session across the redeploy");
+    const doc = received.note?.[0]?.payload as TranscriptDocument;
+    assert.ok(doc.note);
+    // The conversation collected before the redeploy went over with the session.
+    assert.equal(doc.segments.length, 4);
+    assert.equal(received.caught?.length, 0);
+  });
+
+  it("a session paused by a redeploy whose audio does not continue is ended, and its note sent", async () => {
+    await load({ idleTimeoutS: 0.3 });
+    await play(SESSION_MARKER, 3.5, 0, false);
+    const received = await redeploy(flowOf({ idleTimeoutS: 0.3 }), { awscfg: { ...S3RVER_CREDENTIALS } }, [
+      "out",
+      "note",
+      "caught",
+    ]);
+    await until(() => (received.note?.length ?? 0) === 1, 10000);
+    assert.equal(emu.sessions.size, 1);
+    assert.ok(emu.streams.some((s) => s.endOfSession));
   });
 
   const failures: Array<[string, () => void, Record<string, unknown>, Record<string, string>, string]> = [

@@ -100,6 +100,14 @@ const fail = (field: string, problem: string): CheckedScribeParams => ({
 const text = (v: unknown): string | null =>
   v === undefined || v === null ? "" : typeof v === "string" ? v.trim() : null;
 
+/** An optional setting: "" when empty, the trimmed text when it matches `pattern`, else null. */
+const optional = (v: unknown, pattern: RegExp): string | null => {
+  const t = text(v);
+  return t === null || (t !== "" && !pattern.test(t)) ? null : t;
+};
+
+const NAME_RULE = "1 to 200 characters of letters, digits, '.', '_' or '-'";
+
 /** The encryption context: a JSON object of string values, bounded; null when empty. */
 function kmsContextOf(v: unknown): Record<string, string> | null | undefined {
   const t = text(v);
@@ -149,8 +157,8 @@ export function checkScribeParams(input: ScribeParamsInput): CheckedScribeParams
       "role ARN must be an IAM role ARN such as arn:aws:iam::111122223333:role/HealthScribeOutput (the role HealthScribe assumes to write the note to the bucket)",
     );
   }
-  const kmsKeyId = text(input.kmsKeyId);
-  if (kmsKeyId === null || (kmsKeyId !== "" && !KMS_KEY.test(kmsKeyId))) {
+  const kmsKeyId = optional(input.kmsKeyId, KMS_KEY);
+  if (kmsKeyId === null) {
     return fail(
       "kmsKeyId",
       "KMS key must be empty (S3-managed encryption only), a key id, a key ARN, alias/name or an alias ARN",
@@ -180,20 +188,10 @@ export function checkScribeParams(input: ScribeParamsInput): CheckedScribeParams
   if (!oneOf(MEDIA_ENCODINGS, input.mediaEncoding)) {
     return fail("mediaEncoding", `media encoding must be one of ${MEDIA_ENCODINGS.join(", ")}`);
   }
-  const vocab = text(input.vocabularyName);
-  if (vocab === null || (vocab !== "" && !VOCABULARY_PATTERN.test(vocab))) {
-    return fail(
-      "vocabularyName",
-      "vocabulary name must be 1 to 200 characters of letters, digits, '.', '_' or '-'",
-    );
-  }
-  const filter = text(input.vocabularyFilterName);
-  if (filter === null || (filter !== "" && !VOCABULARY_PATTERN.test(filter))) {
-    return fail(
-      "vocabularyFilterName",
-      "vocabulary filter name must be 1 to 200 characters of letters, digits, '.', '_' or '-'",
-    );
-  }
+  const vocab = optional(input.vocabularyName, VOCABULARY_PATTERN);
+  if (vocab === null) return fail("vocabularyName", `vocabulary name must be ${NAME_RULE}`);
+  const filter = optional(input.vocabularyFilterName, VOCABULARY_PATTERN);
+  if (filter === null) return fail("vocabularyFilterName", `vocabulary filter name must be ${NAME_RULE}`);
   const method =
     input.vocabularyFilterMethod === undefined || input.vocabularyFilterMethod === ""
       ? "mask"
