@@ -115,19 +115,19 @@ function nodeVersion(major) {
 // warning check: on Node 24 a reset HTTP/2 stream reaches the SDK differently, and these caught it). The
 // whole unit and node suites on Node 24 cost 7–8 minutes more; run them with NODE24_ALL=1.
 const NODE24_FILES = [
-  "aws-emulator",
-  "aws-client",
-  "aws-websocket",
-  "aws-faults",
-  "assemblyai-emulator",
-  "assemblyai-faults",
-  "mllp-client",
-  "mllp-tls",
-  "fhir-bundle",
-  "fhir-tls",
-  "delivery-queue",
-  "audio-file",
-  "node-support",
+  "emulators/aws",
+  "providers/aws/client",
+  "providers/aws/websocket",
+  "providers/aws/faults",
+  "emulators/assemblyai",
+  "providers/assemblyai/faults",
+  "hospital/mllp/client",
+  "hospital/mllp/tls",
+  "hospital/fhir/bundle",
+  "hospital/fhir/tls",
+  "hospital/queue/durable-queue",
+  "audio/file",
+  "providers/aws/node-support",
 ].map((name) => `test/unit/${name}.test.ts`);
 
 const built = run("build", process.execPath, [join(root, "scripts/build.mjs")]);

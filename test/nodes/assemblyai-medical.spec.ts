@@ -502,7 +502,7 @@ describe(`assemblyai-medical node (${runtimeLabel})`, function () {
     // At deploy, and for the first refused message: the 29 others are counted, not logged one by one.
     assert.equal(loggedTexts(aai).filter(noKey).length, 2);
     assert.equal(caught.length, 1);
-    // The summary of the repeats comes once a minute, or at close: test/unit/repeated-reports.test.ts.
+    // The summary of the repeats comes once a minute, or at close: test/unit/util/repeated-reports.test.ts.
   });
 
   it("refuses an invalid parameter at deploy, naming it", async () => {
