@@ -324,6 +324,10 @@ export function openWebSocketStream(o: WebSocketStreamOptions): Promise<AsyncIte
     let settled = false;
     let paused = false;
     let pending: Buffer = Buffer.alloc(0);
+    // The pieces of a message whose length is known but which has not all arrived: joined once when it
+    // has, so a message split into many small WebSocket messages costs linear, not quadratic, copying.
+    let partial: Buffer[] = [];
+    let partialBytes = 0;
     const wakeReader = (): void => {
       const w = waiting;
       waiting = undefined;
@@ -416,7 +420,16 @@ export function openWebSocketStream(o: WebSocketStreamOptions): Promise<AsyncIte
           );
           return;
         }
-        pending = pending.length === 0 ? data : Buffer.concat([pending, data]);
+        if (partial.length > 0) {
+          partial.push(data);
+          partialBytes += data.length;
+          if (partialBytes < pending.readUInt32BE(0)) return;
+          pending = Buffer.concat(partial, partialBytes);
+          partial = [];
+          partialBytes = 0;
+        } else {
+          pending = pending.length === 0 ? data : Buffer.concat([pending, data]);
+        }
         // A message per frame is what the service sends; split or joined ones are reassembled by length.
         while (pending.length >= 4) {
           const total = pending.readUInt32BE(0);
@@ -424,7 +437,11 @@ export function openWebSocketStream(o: WebSocketStreamOptions): Promise<AsyncIte
             fail(new WebSocketProtocolError("the service sent a malformed event-stream message"));
             return;
           }
-          if (pending.length < total) break;
+          if (pending.length < total) {
+            partial = [pending];
+            partialBytes = pending.length;
+            break;
+          }
           const frame = pending.subarray(0, total);
           pending = pending.subarray(total);
           let event: ResultEvent | undefined;

@@ -107,6 +107,11 @@ export type Fault =
 
 export interface EmulatorOptions {
   fixture: TranscriptFixture;
+  /**
+   * WebSocket route: send each event-stream message in WebSocket messages of at most this many bytes
+   * (a proxy or service that splits them; the client reassembles by length). Default: one message each.
+   */
+  websocketPieceBytes?: number;
   /** "stream": the script restarts on every stream; "clock": the audio carries the script time. */
   clock?: "stream" | "clock";
   /** Access key id → secret key, for signature checks. */
@@ -949,7 +954,7 @@ export class AwsTranscribeEmulator {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const s = new EmulatedStream(
         this,
-        websocketWire(ws, socket),
+        websocketWire(ws, socket, this.options.websocketPieceBytes),
         this.streams.length,
         headers,
         sessionId,

@@ -52,7 +52,7 @@ export function http2Wire(stream: ServerHttp2Stream): Wire {
   };
 }
 
-export function websocketWire(ws: WebSocket, socket: Socket): Wire {
+export function websocketWire(ws: WebSocket, socket: Socket, pieceBytes = Infinity): Wire {
   const open = (): boolean => ws.readyState === ws.OPEN;
   return {
     transport: "websocket",
@@ -60,7 +60,9 @@ export function websocketWire(ws: WebSocket, socket: Socket): Wire {
       return open();
     },
     write: (m) => {
-      if (open()) ws.send(m, { binary: true });
+      for (let at = 0; at < m.length && open(); at += pieceBytes) {
+        ws.send(m.subarray(at, at + pieceBytes), { binary: true });
+      }
     },
     end: () => {
       if (open()) ws.close(1000);

@@ -278,6 +278,14 @@ describe("AWS WebSocket transport against the emulator", function () {
     assert.equal(await openError(await presigned({ path: STANDARD_WS_PATH })), null, "standard route too");
   });
 
+  it("reassembles event-stream messages that arrive split over many WebSocket messages (here 7 bytes each)", async () => {
+    await emu.stop();
+    emu = await new AwsTranscribeEmulator({ fixture, clock: "clock", websocketPieceBytes: 7 }).start();
+    const o = await run(emu, "websocket");
+    assert.deepEqual(o.finals, EXPECTED);
+    assert.deepEqual(o.errors, []);
+  });
+
   it("refuses a tampered URL and an expired one as the service does (403), and the error never shows the URL", async () => {
     const good = await presigned();
     const tampered = good.replace("sample-rate=16000", "sample-rate=44100");
