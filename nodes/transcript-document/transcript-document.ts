@@ -1,6 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
 import {
-  checkTranscriptDocument,
   DOCUMENT_LIMITS,
   type DocumentEndReason,
   type GateMark,
@@ -144,11 +143,6 @@ export = function register(RED: NodeAPI): void {
     };
 
     node.on("input", (msg, send, done) => {
-      // A scribe's document (payload.note) is the session's document already: passed through.
-      if (isNoteDocument(msg.payload)) {
-        passNoteDocument(msg, send, done);
-        return;
-      }
       const input = readDocumentInput(msg);
       switch (input.kind) {
         case "flush":
@@ -160,6 +154,15 @@ export = function register(RED: NodeAPI): void {
           flushOne(input.sessionId, msg, send);
           status.update();
           done();
+          return;
+        case "note-document":
+          // A scribe's document (payload.note) is the session's document already: passed through.
+          passNoteDocument(input.document.sessionId, msg, send, done);
+          return;
+        case "refused":
+          counts.refused++;
+          status.update();
+          done(input.error);
           return;
         case "bad-control":
           done(new Error(RED._("transcript-document.errors.badControl")));
@@ -253,16 +256,9 @@ export = function register(RED: NodeAPI): void {
      * other properties), and the finals collected here for its session are dropped, since the note's
      * document holds them; a flush or session event after it finds nothing to send.
      */
-    function passNoteDocument(msg: NodeMessage, send: Send, done: Done): void {
-      const checked = checkTranscriptDocument(msg.payload);
-      if (!checked.ok) {
-        counts.refused++;
-        status.update();
-        done(checked.error);
-        return;
-      }
+    function passNoteDocument(sessionId: string, msg: NodeMessage, send: Send, done: Done): void {
       try {
-        sessions.flush(checked.value.sessionId);
+        sessions.flush(sessionId);
       } catch (err) {
         // What could not be built is superseded by the note's document: nothing is lost.
         if (!(err instanceof DocumentBuildError)) throw err;
@@ -315,12 +311,6 @@ function numberSetting(value: string | number, fallback: string): number {
 }
 
 /** A document with a clinical note, as the scribe node emits it at the end of a session. */
-function isNoteDocument(payload: unknown): boolean {
-  return (
-    typeof payload === "object" && payload !== null && (payload as { note?: unknown }).note !== undefined
-  );
-}
-
 function documentMessage(document: TranscriptDocument): NodeMessage {
   return { topic: document.sessionId, payload: document };
 }

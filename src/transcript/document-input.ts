@@ -1,4 +1,10 @@
-import { DOCUMENT_LIMITS, gateMarkOf, type GateMark } from "./document";
+import {
+  checkTranscriptDocument,
+  DOCUMENT_LIMITS,
+  gateMarkOf,
+  type GateMark,
+  type TranscriptDocument,
+} from "./document";
 import { readResultEntities, type DocumentEntity } from "./document-entities";
 import { DocumentLimitError, sessionEventEnd } from "./document-sessions";
 import type { DocumentEndReason } from "./document";
@@ -10,16 +16,19 @@ import { checkTranscriptResult } from "./validate";
  * `kind` and never reads `msg` again:
  * - flush: `msg.control === "flush"`, for one session (`msg.topic`) or all (no topic);
  * - bad-control: any other `msg.control`;
+ * - note-document: a scribe's document (`payload.note` set), checked whole: passed on as its session's document;
  * - end: a transcriber's session event that ends a session (`ended`, `termination`, `error`);
  * - event: another session event (changes nothing);
  * - partial: a valid result that is not final (ignored);
  * - final: a final result with the confidence gate's mark and the entities found in it;
  * - too-large: a result over a document limit on its own (refused before the schema walks it);
- * - invalid: not a transcript result (the contract check's error).
+ * - invalid: not a transcript result (the contract check's error);
+ * - refused: a scribe's document that fails the document check (counted as refused).
  */
 export type DocumentInput =
   | { kind: "flush"; sessionId: string | undefined }
   | { kind: "bad-control" }
+  | { kind: "note-document"; document: TranscriptDocument }
   | { kind: "end"; sessionId: string; reason: DocumentEndReason }
   | { kind: "event" }
   | { kind: "partial" }
@@ -30,7 +39,8 @@ export type DocumentInput =
       entities: DocumentEntity[];
     }
   | { kind: "too-large"; error: DocumentLimitError }
-  | { kind: "invalid"; error: Error };
+  | { kind: "invalid"; error: Error }
+  | { kind: "refused"; error: Error };
 
 /** The message properties read: the rest travels on untouched (a flush's properties go on with its document). */
 export interface DocumentMessage {
@@ -50,6 +60,12 @@ export function readDocumentInput(msg: DocumentMessage): DocumentInput {
     };
   }
   if (msg.control !== undefined) return { kind: "bad-control" };
+  if ((msg.payload as { note?: unknown } | null | undefined)?.note !== undefined) {
+    const checked = checkTranscriptDocument(msg.payload);
+    return checked.ok
+      ? { kind: "note-document", document: checked.value }
+      : { kind: "refused", error: checked.error };
+  }
   const event = sessionEventEnd(msg.payload);
   if (event === "other") return { kind: "event" };
   if (event !== undefined) return { kind: "end", sessionId: event.sessionId, reason: event.reason };
