@@ -199,6 +199,18 @@ function demoFlow(options) {
   const page = readFileSync(join(__dirname, "page.html"), "utf8");
   const worklet = readFileSync(join(__dirname, "pcm-worklet.js"), "utf8");
   const n = (node) => ({ z, ...node });
+  // A function node with the editor's defaults for what the demo does not set.
+  const fnNode = (node) =>
+    n({
+      type: "function",
+      outputs: 1,
+      timeout: 0,
+      noerr: 0,
+      initialize: "",
+      finalize: "",
+      libs: [],
+      ...node,
+    });
   return [
     {
       id: z,
@@ -306,17 +318,11 @@ function demoFlow(options) {
       y: 240,
       wires: [["demo-control"]],
     }),
-    n({
+    fnNode({
       id: "demo-control",
-      type: "function",
       name: "page protocol",
       func: CONTROL,
       outputs: 2,
-      timeout: 0,
-      noerr: 0,
-      initialize: "",
-      finalize: "",
-      libs: [],
       x: 300,
       y: 240,
       wires: [["demo-ws-out"], ["demo-audio-in"]],
@@ -341,32 +347,18 @@ function demoFlow(options) {
       y: 240,
       wires: [["demo-transcriber", "demo-progress"]],
     }),
-    n({
+    fnNode({
       id: "demo-progress",
-      type: "function",
       name: "progress",
       func: PROGRESS,
-      outputs: 1,
-      timeout: 0,
-      noerr: 0,
-      initialize: "",
-      finalize: "",
-      libs: [],
       x: 860,
       y: 360,
       wires: [["demo-ws-out"]],
     }),
-    n({
+    fnNode({
       id: "demo-events",
-      type: "function",
       name: "session ended",
       func: EVENTS,
-      outputs: 1,
-      timeout: 0,
-      noerr: 0,
-      initialize: "",
-      finalize: "",
-      libs: [],
       x: 1060,
       y: 360,
       wires: [["demo-ws-out"]],
@@ -381,17 +373,10 @@ function demoFlow(options) {
       y: 420,
       wires: [["demo-errors"]],
     }),
-    n({
+    fnNode({
       id: "demo-errors",
-      type: "function",
       name: "error to the page",
       func: ERRORS,
-      outputs: 1,
-      timeout: 0,
-      noerr: 0,
-      initialize: "",
-      finalize: "",
-      libs: [],
       x: 1570,
       y: 420,
       wires: [["demo-ws-out"]],
@@ -444,17 +429,10 @@ function demoFlow(options) {
             y: 160,
             wires: [["demo-entities-to-page"]],
           }),
-          n({
+          fnNode({
             id: "demo-entities-to-page",
-            type: "function",
             name: "entities to the page",
             func: ENTITIES_TO_PAGE,
-            outputs: 1,
-            timeout: 0,
-            noerr: 0,
-            initialize: "",
-            finalize: "",
-            libs: [],
             x: 1590,
             y: 160,
             wires: [["demo-ws-out"]],
@@ -512,17 +490,10 @@ function demoFlow(options) {
       y: 380,
       wires: [],
     }),
-    n({
+    fnNode({
       id: "demo-to-page",
-      type: "function",
       name: "to the page",
       func: TO_PAGE,
-      outputs: 1,
-      timeout: 0,
-      noerr: 0,
-      initialize: "",
-      finalize: "",
-      libs: [],
       x: 1570,
       y: 260,
       wires: [["demo-ws-out"]],
