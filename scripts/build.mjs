@@ -1,9 +1,11 @@
-// Build: generated validator, TypeScript to CommonJS in dist/, then each node's editor files
-// (<type>.html, locales/, icons/) beside its compiled .js, where Node-RED looks for them.
+// Build: generated validator, TypeScript to CommonJS in dist/, then each node's editor files beside its
+// compiled .js, where Node-RED looks for them: <type>.html, assembled from nodes/<type>/<type>.html and
+// the blocks in nodes/shared/editor/ (scripts/editor-html.cjs), then locales/ and icons/ as they are.
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { assembleEditorFiles, EditorHtmlError } from "./editor-html.cjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
@@ -26,15 +28,23 @@ for (const schema of ["src/transcript/result.schema.json", "src/audio/chunk.sche
   cpSync(join(root, schema), join(dist, schema));
 }
 
-let nodes = 0;
-for (const type of readdirSync(join(root, "nodes"))) {
+// Each node's editor files: <type>.html assembled (an EditorHtmlError names the file and line, and stops
+// the build without a stack), locales/ and icons/ copied.
+let editorFiles;
+try {
+  editorFiles = assembleEditorFiles(root);
+} catch (error) {
+  if (!(error instanceof EditorHtmlError)) throw error;
+  console.error(`build: editor HTML: ${error.message}`);
+  process.exit(1);
+}
+for (const [type, html] of editorFiles) {
   const from = join(root, "nodes", type);
-  if (!statSync(from).isDirectory() || !existsSync(join(from, `${type}.html`))) continue;
   const to = join(dist, "nodes", type);
-  cpSync(join(from, `${type}.html`), join(to, `${type}.html`));
+  mkdirSync(to, { recursive: true });
+  writeFileSync(join(to, `${type}.html`), html);
   for (const dir of ["locales", "icons"]) {
     if (existsSync(join(from, dir))) cpSync(join(from, dir), join(to, dir), { recursive: true });
   }
-  nodes++;
 }
-console.log(`built dist/ with ${nodes} nodes`);
+console.log(`built dist/ with ${editorFiles.size} nodes`);

@@ -3,7 +3,6 @@ import { strict as assert } from "node:assert";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import vm from "node:vm";
 import type { NodeMessage } from "node-red";
 import { buildHl7, DEFAULT_HL7_OPTIONS } from "../../src/hospital/hl7/build";
 import { taggedPcm, turn } from "../emulators/assemblyai/fixture";
@@ -15,6 +14,7 @@ import { AwsScribeEmulator } from "../emulators/aws-scribe/emulator";
 import { COMPREHEND_EMULATOR_CREDENTIALS, ComprehendMedicalEmulator } from "../emulators/comprehend/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
 import { wavOf, tone } from "../support/audio-fixtures";
+import { editorDefinitions, type EditorDefinition } from "../support/editor-definitions";
 import { documentWithText, syntheticPatient } from "../support/documents";
 import { stubFhirServer, type FhirPeer } from "../support/fhir-peers";
 import { medplumPeer, type Peer } from "../support/hl7-peers";
@@ -32,8 +32,8 @@ import { result } from "../support/results";
 /**
  * Every node type starts with only `id`, `type`, `z` and `wires` (and its required config-node
  * references) in its configuration, as a flow written by hand, by an older version of the package or by
- * an import tool may hold it: the editor's defaults (`nodes/<type>/<type>.html`) apply to the rest,
- * through `withDefaults(config, DEFAULTS)` with `DEFAULTS` in `nodes/<type>/defaults.ts`.
+ * an import tool may hold it: the editor's defaults (`nodes/<type>/<type>.html`, as assembled into dist/)
+ * apply to the rest, through `withDefaults(config, DEFAULTS)` with `DEFAULTS` in `nodes/<type>/defaults.ts`.
  */
 
 const root = join(__dirname, "../..");
@@ -42,54 +42,14 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
 };
 const TYPES = Object.keys(pkg["node-red"].nodes);
 
-interface EditorProperty {
-  value?: unknown;
-  type?: unknown;
-  required?: unknown;
-}
-interface EditorDefinition {
-  category?: string;
-  defaults?: Record<string, EditorProperty>;
-  credentials?: Record<string, unknown>;
-}
-
-/**
- * Runs the editor scripts of a node's HTML file as the editor does, against a stand-in `RED` that
- * records what `RED.nodes.registerType` is given. Validators and jQuery are inert: only the
- * definition object matters here.
- */
-function editorDefinitions(type: string): Map<string, EditorDefinition> {
-  const html = readFileSync(join(root, "nodes", type, `${type}.html`), "utf8");
-  const scripts = [...html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)].map(
-    (m) => m[1],
-  );
-  const registered = new Map<string, EditorDefinition>();
-  const inert: unknown = new Proxy(function () {}, { get: () => inert, apply: () => inert });
-  const validator = (): ((v: unknown) => boolean) => () => true;
-  const sandbox = {
-    RED: {
-      nodes: { registerType: (t: string, def: EditorDefinition) => registered.set(t, def) },
-      validators: { number: validator, regex: validator, typedInput: validator },
-      _: (key: string) => key,
-      settings: {},
-      editor: inert,
-      tabs: inert,
-      popover: inert,
-      utils: inert,
-      events: inert,
-    },
-    $: inert,
-    jQuery: inert,
-    window: {},
-    document: inert,
-    console,
-  };
-  for (const code of scripts) vm.runInNewContext(code ?? "", sandbox, { filename: `${type}.html` });
-  return registered;
+/** The definitions the assembled editor file of `type` (dist/nodes/<type>/<type>.html) registers. */
+function editorDefinitionsOf(type: string): Map<string, EditorDefinition> {
+  const html = readFileSync(join(root, "dist/nodes", type, `${type}.html`), "utf8");
+  return editorDefinitions(html, `${type}.html`);
 }
 
 const definitions = new Map<string, EditorDefinition>();
-for (const type of TYPES) for (const [t, def] of editorDefinitions(type)) definitions.set(t, def);
+for (const type of TYPES) for (const [t, def] of editorDefinitionsOf(type)) definitions.set(t, def);
 const CONFIG_TYPES = new Set(TYPES.filter((t) => definitions.get(t)?.category === "config"));
 
 /** Properties that hold a reference to a config node (`type:` naming one), by property name. */
