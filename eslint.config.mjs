@@ -66,6 +66,11 @@ export default tseslint.config(
     rules: { ...tseslint.configs.disableTypeChecked.rules, "@typescript-eslint/no-require-imports": "off" },
   },
   {
+    // Blocks of editor script shared by nodes' oneditprepare (scripts/editor-html.cjs) run in the editor.
+    files: ["nodes/shared/editor/*.js"],
+    languageOptions: { sourceType: "script", globals: { $: "readonly", RED: "readonly" } },
+  },
+  {
     // The demo page's AudioWorklet runs in the browser's audio thread.
     files: ["demo/pcm-worklet.js"],
     languageOptions: { globals: { AudioWorkletProcessor: "readonly", registerProcessor: "readonly" } },
