@@ -344,7 +344,8 @@ describe("durable delivery queue", () => {
       duplicate: "queued",
     });
     // Without a key nothing changes: the same control id is queued again (the receiver drops it).
-    assert.ok((await first.queue.enqueue("K1", "n", "MSH|1 plain")).item);
+    const plain = await first.queue.enqueue("K1", "n", "MSH|1 plain");
+    assert.ok(plain.ok && plain.item);
     first.queue.start();
     open = true;
     await waitFor(() => first.settled.length === 2);
@@ -364,7 +365,8 @@ describe("durable delivery queue", () => {
       ok: true,
       duplicate: "ended",
     });
-    assert.ok((await again.queue.enqueue("K9", "n", "MSH|9", Date.now(), "K9")).item, "a new key is queued");
+    const fresh = await again.queue.enqueue("K9", "n", "MSH|9", Date.now(), "K9");
+    assert.ok(fresh.ok && fresh.item, "a new key is queued");
     await again.queue.close(() => undefined);
     assert.equal(sent.filter((k) => k === "K1").length, 2, "the keyed copy once, the plain copy once");
   });
