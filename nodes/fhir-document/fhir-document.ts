@@ -4,8 +4,6 @@ import { sha256 } from "../../src/hospital/audit";
 import {
   addCodedEntities,
   buildFhirBundle,
-  checkFhirEncounter,
-  checkFhirPatient,
   DEFAULT_FHIR_OPTIONS,
   SECURITY_LABELS,
   type FhirOptions,
@@ -15,6 +13,7 @@ import { identifiedBundle, type FhirEvent, type FhirOutcome } from "../../src/ho
 import { buildSignedFhirBundle, signoffBundleIdentifier } from "../../src/hospital/fhir/signoff";
 import type { AttemptResult, EnqueueRefusal, QueueItem } from "../../src/hospital/queue/durable-queue";
 import { checkSignoff } from "../../src/review/signoff";
+import { checkFhirContext } from "../../src/hospital/patient-context";
 import { sourceLabel } from "../../src/hospital/source-label";
 import { checkTranscriptDocument } from "../../src/transcript/document";
 import { settleGuarded } from "../../src/util/guard";
@@ -238,11 +237,10 @@ export = function register(RED: NodeAPI): void {
         evaluateTypedProperty(RED, node, patientProperty, patientType, msg),
         evaluateTypedProperty(RED, node, encounterProperty, encounterType, msg),
       ]).then(async ([patientValue, encounterValue]) => {
-        const patient = checkFhirPatient(patientValue, sourceLabel(patientType, patientProperty, "patient"));
-        const encounter = checkFhirEncounter(
-          encounterValue,
-          sourceLabel(encounterType, encounterProperty, "encounter"),
-        );
+        const { patient, encounter } = checkFhirContext(patientValue, encounterValue, {
+          patient: sourceLabel(patientType, patientProperty, "patient"),
+          encounter: sourceLabel(encounterType, encounterProperty, "encounter"),
+        });
         const built = signoff
           ? buildSignedFhirBundle(document, signoff, patient, encounter, options, new Date())
           : buildFhirBundle(document, patient, encounter, options, new Date());

@@ -5,6 +5,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
 import { numberSetting } from "../../src/hospital/settings";
 import { IDENTITY_SOURCES, listSetting, type IdentitySource } from "../../src/review/auth";
 import { ReviewError, SIGNED_STATUSES, type SignedStatus } from "../../src/review/record";
+import { deliveryChecks, type NodeConfig } from "../../src/review/delivery-checks";
 import { reviewRoutes } from "../../src/review/routes";
 import { ReviewService, type ReviewOptions } from "../../src/review/service";
 import { idTag } from "../../src/util/identifiers";
@@ -147,8 +148,19 @@ export = function register(RED: NodeAPI): void {
       return;
     }
     const report = internalErrorReporter(node, "review-queue");
+    // The delivery nodes wired to output 1, looked up per document (a partial deploy may change them).
+    const wires = (rawConfig as { wires?: unknown }).wires;
+    const targets = Array.isArray(wires) && Array.isArray(wires[0]) ? (wires[0] as unknown[]) : [];
+    const wanted = new Set(targets.filter((id): id is string => typeof id === "string"));
+    const checks = (): ReturnType<typeof deliveryChecks> => {
+      const configs = new Map<string, NodeConfig>();
+      RED.nodes.eachNode((n) => {
+        if (wanted.has(n.id)) configs.set(n.id, n as unknown as NodeConfig);
+      });
+      return deliveryChecks([...wanted], (id) => configs.get(id));
+    };
     const service = new ReviewService(
-      options,
+      { ...options, deliveryChecks: checks },
       {
         final: (msg) => node.send([{ ...msg }, null]),
         event: (topic, payload) => node.send([null, { topic, payload }]),

@@ -24,6 +24,7 @@ import {
   type Identity,
   type RequestFacts,
 } from "./auth";
+import type { DeliveryCheck } from "./delivery-checks";
 import { wordSegmentIds } from "./note";
 import { REVIEW_PAGE } from "./page";
 import {
@@ -61,6 +62,11 @@ export interface ReviewOptions {
   vocabulary: ReadonlySet<string>;
   /** How often expired documents and audio are deleted. */
   sweepMs: number;
+  /**
+   * The checks of the delivery nodes the final documents go to (delivery-checks.ts), asked for each
+   * new document: a patient context they would refuse after signing is refused at intake instead.
+   */
+  deliveryChecks?: () => readonly DeliveryCheck[];
   /** How long a final message stays in the outbox after it was sent (default HANDOVER_SETTLE_MS). */
   handoverSettleMs?: number;
 }
@@ -124,6 +130,17 @@ export class NotReviewInputError extends Error {
     super(
       "review-queue: msg is not a transcript document (msg.payload from transcript-document), a confidence-gate " +
         'review-route result (msg.confidenceGate.passed false), audio-in audio (msg.audio with a Buffer payload) or msg.topic "accuracy-report"',
+    );
+  }
+}
+
+/** A patient context the delivery node wired to the final output would refuse; for Catch. */
+export class PatientContextError extends Error {
+  override readonly name = "PatientContextError";
+  readonly code = "PATIENT_CONTEXT_REFUSED";
+  constructor(delivery: DeliveryCheck, reason: string) {
+    super(
+      `review-queue: document refused: its patient context would be refused by ${delivery.type} ${delivery.node} after signing: ${reason}`,
     );
   }
 }
@@ -293,6 +310,7 @@ export class ReviewService {
     if (msg.patient !== undefined) context.patient = msg.patient;
     if (msg.encounter !== undefined) context.encounter = msg.encounter;
     checkContext(context);
+    this.checkDelivery(context);
     const record = newRecord(document, context, source, now, this.options.retentionMs);
     const added = await this.store.add(record);
     if (added) {
@@ -300,6 +318,21 @@ export class ReviewService {
       this.broadcast(record);
     }
     return { kind: "document", added };
+  }
+
+  /**
+   * Refuses a context a delivery node would refuse once the document is signed: the clinician's work
+   * would be lost. The error is the delivery node's own (the property and what is accepted, never
+   * the value), naming the node.
+   */
+  private checkDelivery(context: ReviewRecord["context"]): void {
+    for (const delivery of this.options.deliveryChecks?.() ?? []) {
+      try {
+        delivery.check(context);
+      } catch (err) {
+        throw new PatientContextError(delivery, err instanceof Error ? err.message : String(err));
+      }
+    }
   }
 
   accuracyReport(): AccuracyRow[] {

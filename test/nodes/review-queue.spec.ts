@@ -440,6 +440,92 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     );
   });
 
+  it("takes at intake exactly the patient contexts the delivery nodes wired to it take, refusing the rest naming the field", async () => {
+    const secret = "MRN-SECRET-77";
+    const table: Array<{ name: string; patient: unknown; encounter?: unknown }> = [
+      { name: "a full patient and encounter", patient: syntheticPatient, encounter: { visitNumber: "V1" } },
+      { name: "a FHIR reference only", patient: { reference: `Patient/${secret}` } },
+      { name: "an identifier without a family name", patient: { id: secret } },
+      { name: "no patient", patient: undefined },
+      { name: "a patient that is text", patient: secret },
+      {
+        name: "an impossible birth date",
+        patient: { ...syntheticPatient, id: secret, birthDate: "2026-02-30" },
+      },
+      { name: "an encounter that is text", patient: syntheticPatient, encounter: secret },
+      { name: "an identifier that is an object", patient: { id: { value: secret }, family: "Testpatient" } },
+      {
+        name: "an identifier over 1024 characters",
+        patient: { id: secret.repeat(100), family: "Testpatient" },
+      },
+    ];
+    const reviewer = (id: string, path: string, target: string): FlowNode => ({
+      id,
+      type: "review-queue",
+      path,
+      identity: "header",
+      trustedProxies: "127.0.0.1",
+      signers: "drsmith",
+      storeDir: join(dir, id),
+      maxDocuments: "100",
+      wires: [[target], ["events"]],
+    });
+    await helper.load(
+      [reviewQueue, builtNode("hl7-mdm"), builtNode("fhir-document")],
+      flowWithCatch(
+        [
+          reviewer("toHl7", "/review-hl7", "mdm"),
+          reviewer("toFhir", "/review-fhir", "fhir"),
+          { id: "mdm", type: "hl7-mdm", wires: [["hl7"]] },
+          { id: "fhir", type: "fhir-document", wires: [["bundle"], [], []] },
+        ],
+        ["events", "hl7", "bundle"],
+      ),
+    );
+    const caught = collect("caught");
+    const answers = [collect("events"), collect("hl7"), collect("bundle"), caught];
+    const total = (): number => answers.reduce((n, a) => n + a.length, 0);
+    /** Sends a document with the context to a node: true when taken, false when refused (Catch). */
+    const takes = async (node: string, n: number, context: (typeof table)[number]): Promise<boolean> => {
+      const before = caught.length;
+      const expected = total() + 1;
+      const id = `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+      helper.getNode(node).receive({
+        payload: documentWithText("Some text here.", id),
+        ...(context.patient !== undefined ? { patient: context.patient } : {}),
+        ...(context.encounter !== undefined ? { encounter: context.encounter } : {}),
+      });
+      await until(() => total() >= expected);
+      if (caught.length === before) return true;
+      const message = String((caught.at(-1)?.error as { message: string }).message);
+      assert.ok(!message.includes(secret), `no patient data in the error: ${message}`);
+      if (node.startsWith("to"))
+        assert.match(message, /would be refused by (hl7-mdm mdm|fhir-document fhir)/);
+      assert.match(message, /msg\.(patient|encounter)/, "the error names the property");
+      return false;
+    };
+    let n = 0;
+    const rows: string[] = [];
+    for (const context of table) {
+      const hl7 = await takes("mdm", ++n, context);
+      const fhir = await takes("fhir", ++n, context);
+      const reviewHl7 = await takes("toHl7", ++n, context);
+      const reviewFhir = await takes("toFhir", ++n, context);
+      rows.push(`${context.name}: hl7 ${hl7}/${reviewHl7}, fhir ${fhir}/${reviewFhir}`);
+      assert.equal(reviewHl7, hl7, `${context.name}: review-queue wired to hl7-mdm agrees with it`);
+      assert.equal(reviewFhir, fhir, `${context.name}: review-queue wired to fhir-document agrees with it`);
+    }
+    // The table has both answers for both formats (a check that cannot fail would prove nothing).
+    assert.ok(
+      rows.some((r) => r.includes("hl7 true")) && rows.some((r) => r.includes("hl7 false")),
+      rows.join("\n"),
+    );
+    assert.ok(
+      rows.some((r) => r.includes("fhir true")) && rows.some((r) => r.includes("fhir false")),
+      rows.join("\n"),
+    );
+  });
+
   it("answers an address it cannot parse with 400, not an internal error to Catch", async () => {
     await load();
     const caught = collect("caught");
@@ -495,7 +581,9 @@ describe(`review-queue node (${runtimeLabel})`, function () {
   it("answers a player's open-ended range with 1 MiB at most, and streams a whole-file request in full", async () => {
     await load();
     for (let i = 0; i < 400; i++) helper.getNode("review").receive(audioChunk(i));
-    helper.getNode("review").receive({ payload: documentWithText("Some text here.", DOC_ID) });
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
     await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
     const size = 44 + 400 * 3200;
     const first = await call(`/api/documents/${DOC_ID}/audio`, "nurse1", { range: "bytes=0-" });
