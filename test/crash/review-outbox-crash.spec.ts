@@ -1,19 +1,10 @@
 import { strict as assert } from "node:assert";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { FrameDecoder } from "../../src/hospital/mllp/frame";
 import { signedControlId } from "../../src/hospital/hl7/signoff";
+import { crashUserDirectory } from "../support/crash-user-dir";
 import { documentWithText, syntheticPatient } from "../support/documents";
 import { ackFrame, controlIdIn, freePort } from "../support/hl7-peers";
 import { NodeRedProcess } from "../support/node-red-process";
@@ -30,7 +21,6 @@ import { NodeRedProcess } from "../support/node-red-process";
  *   npx mocha --timeout 0 test/crash/review-outbox-crash.spec.ts
  */
 
-const root = join(__dirname, "../..");
 const nodeRedDir = dirname(require.resolve("node-red/package.json"));
 const DOC_ID = "7c0e4f1a-2b3d-4c5e-8f90-a1b2c3d4e5f6";
 const TEXT = "Synthetic dictation: patient reports no chest pain.";
@@ -96,11 +86,7 @@ class Receiver {
 
 /** A user directory with the package linked in, only the nodes the flow uses, and the flow. */
 function userDirectory(receiverPort: number, delayMs: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "review-outbox-crash-"));
-  mkdirSync(join(dir, "node_modules", "@medstream"), { recursive: true });
-  symlinkSync(root, join(dir, "node_modules", "@medstream", "node-red-medical-transcription"), "dir");
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "crash-user", private: true }));
-  const keep = new Set([
+  const dir = crashUserDirectory("review-outbox-crash-", [
     "21-httpin.js",
     "24-complete.js",
     "89-delay.js",
@@ -109,25 +95,6 @@ function userDirectory(receiverPort: number, delayMs: number): string {
     "mllp-out.js",
     "mllp-endpoint.js",
   ]);
-  const files: string[] = [];
-  const walk = (d: string): void => {
-    for (const f of readdirSync(d, { withFileTypes: true })) {
-      if (f.isDirectory()) walk(join(d, f.name));
-      else if (f.name.endsWith(".js")) files.push(f.name);
-    }
-  };
-  walk(join(dirname(require.resolve("@node-red/nodes/package.json")), "core"));
-  files.push(...readdirSync(join(root, "dist/nodes")).map((t) => `${t}.js`));
-  writeFileSync(
-    join(dir, "settings.js"),
-    `module.exports = ${JSON.stringify({
-      flowFile: "flows.json",
-      credentialSecret: "crash-test",
-      disableEditor: true,
-      nodesExcludes: files.filter((f) => !keep.has(f)),
-      logging: { console: { level: "info" } },
-    })};\n`,
-  );
   const at = { x: 100, y: 100 };
   // The delay stands for any time the final message spends in the flow before the delivery queue
   // has it on disk (Node-RED hands messages on asynchronously): 0 = straight on.
