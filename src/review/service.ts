@@ -67,8 +67,6 @@ export interface ReviewOptions {
    * new document: a patient context they would refuse after signing is refused at intake instead.
    */
   deliveryChecks?: () => readonly DeliveryCheck[];
-  /** How long a final message stays in the outbox after it was sent (default HANDOVER_SETTLE_MS). */
-  handoverSettleMs?: number;
 }
 
 /**
@@ -252,7 +250,7 @@ export class ReviewService {
           if (err instanceof ReviewError && err.status === 404) return;
           this.sinks.error(err instanceof Error ? err : new Error(String(err)));
         });
-    }, this.options.handoverSettleMs ?? HANDOVER_SETTLE_MS);
+    }, HANDOVER_SETTLE_MS);
     this.settling.add(timer);
   }
 
