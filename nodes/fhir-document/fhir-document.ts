@@ -4,8 +4,6 @@ import { sha256 } from "../../src/hospital/audit";
 import {
   addCodedEntities,
   buildFhirBundle,
-  checkFhirEncounter,
-  checkFhirPatient,
   DEFAULT_FHIR_OPTIONS,
   SECURITY_LABELS,
   type FhirOptions,
@@ -15,6 +13,7 @@ import { identifiedBundle, type FhirEvent, type FhirOutcome } from "../../src/ho
 import { buildSignedFhirBundle, signoffBundleIdentifier } from "../../src/hospital/fhir/signoff";
 import type { AttemptResult, EnqueueRefusal, QueueItem } from "../../src/hospital/queue/durable-queue";
 import { checkSignoff } from "../../src/review/signoff";
+import { checkFhirContext } from "../../src/hospital/patient-context";
 import { sourceLabel } from "../../src/hospital/source-label";
 import { checkTranscriptDocument } from "../../src/transcript/document";
 import { settleGuarded } from "../../src/util/guard";
@@ -238,11 +237,10 @@ export = function register(RED: NodeAPI): void {
         evaluateTypedProperty(RED, node, patientProperty, patientType, msg),
         evaluateTypedProperty(RED, node, encounterProperty, encounterType, msg),
       ]).then(async ([patientValue, encounterValue]) => {
-        const patient = checkFhirPatient(patientValue, sourceLabel(patientType, patientProperty, "patient"));
-        const encounter = checkFhirEncounter(
-          encounterValue,
-          sourceLabel(encounterType, encounterProperty, "encounter"),
-        );
+        const { patient, encounter } = checkFhirContext(patientValue, encounterValue, {
+          patient: sourceLabel(patientType, patientProperty, "patient"),
+          encounter: sourceLabel(encounterType, encounterProperty, "encounter"),
+        });
         const built = signoff
           ? buildSignedFhirBundle(document, signoff, patient, encounter, options, new Date())
           : buildFhirBundle(document, patient, encounter, options, new Date());
@@ -253,10 +251,10 @@ export = function register(RED: NodeAPI): void {
         }
         // Bundle.identifier: the document's identifier for the preliminary transaction, one of its own for
         // each sign-off event, so that a receiver dropping resends by it never drops a sign-off.
-        const bundle = identifiedBundle(
-          built.bundle,
-          signoff ? signoffBundleIdentifier(built.identifier, signoff) : built.identifier,
-        );
+        const bundleIdentifier = signoff
+          ? signoffBundleIdentifier(built.identifier, signoff)
+          : built.identifier;
+        const bundle = identifiedBundle(built.bundle, bundleIdentifier);
         const out = msg as NodeMessage & {
           document?: unknown;
           fhir?: unknown;
@@ -281,7 +279,14 @@ export = function register(RED: NodeAPI): void {
           return;
         }
         if (durable) {
-          const result = await durable.enqueue(document.documentId, node.id, JSON.stringify(bundle));
+          // A sign-off is taken once by its Bundle.identifier: review-queue hands it on again after a
+          // crash, and a copy this queue holds or delivered already is not queued twice.
+          const result = await durable.enqueue(
+            document.documentId,
+            node.id,
+            JSON.stringify(bundle),
+            signoff ? bundleIdentifier.value : undefined,
+          );
           if (!result.ok) {
             // Never a silent drop: Catch nodes hear which server's queue refused it, and why.
             counts.refused++;
@@ -304,9 +309,9 @@ export = function register(RED: NodeAPI): void {
             const live = new Set(durable.current?.list().map((i) => i.seq));
             for (const seq of pending.keys()) if (!live.has(seq)) pending.delete(seq);
           }
-          pending.set(result.item.seq, out);
+          if (result.item) pending.set(result.item.seq, out);
           status.update();
-          // On disk: the flow may forget it.
+          // On disk (or taken already): the flow may forget it.
           done();
           return;
         }

@@ -1,9 +1,7 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import {
   buildHl7,
-  checkEncounter,
   checkHl7Options,
-  checkPatient,
   COMPLETION_STATUSES,
   DEFAULT_HL7_OPTIONS,
   HL7_MESSAGE_TYPES,
@@ -12,6 +10,7 @@ import {
   type Hl7Options,
 } from "../../src/hospital/hl7/build";
 import { buildSignedHl7 } from "../../src/hospital/hl7/signoff";
+import { checkHl7Context } from "../../src/hospital/patient-context";
 import { sourceLabel } from "../../src/hospital/source-label";
 import { checkSignoff } from "../../src/review/signoff";
 import { checkTranscriptDocument, type TranscriptDocument } from "../../src/transcript/document";
@@ -147,11 +146,10 @@ export = function register(RED: NodeAPI): void {
         evaluateTypedProperty(RED, node, encounterProperty, encounterType, msg),
       ]).then(([patientValue, encounterValue]) => {
         // Errors name where the value came from (e.g. "msg.patient.id"), never the value.
-        const patient = checkPatient(patientValue, sourceLabel(patientType, patientProperty, "patient"));
-        const encounter = checkEncounter(
-          encounterValue,
-          sourceLabel(encounterType, encounterProperty, "encounter"),
-        );
+        const { patient, encounter } = checkHl7Context(patientValue, encounterValue, {
+          patient: sourceLabel(patientType, patientProperty, "patient"),
+          encounter: sourceLabel(encounterType, encounterProperty, "encounter"),
+        });
         const message = signoff
           ? buildSignedHl7(checked.value, signoff, patient, encounter, options, new Date())
           : buildHl7(

@@ -270,7 +270,11 @@ function durableMllpOut(
       done(new Error(RED._("mllp-out.errors.noControlId")));
       return;
     }
-    const stored = queue.enqueue(controlId, node.id, text).then((result) => {
+    // A signed document from review-queue (msg.review) is taken once by its MSH-10: review-queue
+    // hands it on again after a crash, and a copy this queue holds or delivered already is not queued twice.
+    const review = (msg as { review?: unknown }).review;
+    const idem = typeof review === "object" && review !== null ? controlId : undefined;
+    const stored = queue.enqueue(controlId, node.id, text, idem).then((result) => {
       if (!result.ok) {
         // Never a silent drop: Catch nodes hear which receiver's queue refused it, and why.
         counts.refused++;
@@ -293,7 +297,7 @@ function durableMllpOut(
         const live = new Set(queue.current?.list().map((i) => i.seq));
         for (const seq of pending.keys()) if (!live.has(seq)) pending.delete(seq);
       }
-      pending.set(result.item.seq, msg);
+      if (result.item) pending.set(result.item.seq, msg);
       status.update();
       // On disk: the flow may forget it.
       done();

@@ -5,6 +5,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
 import { numberSetting } from "../../src/hospital/settings";
 import { IDENTITY_SOURCES, listSetting, type IdentitySource } from "../../src/review/auth";
 import { ReviewError, SIGNED_STATUSES, type SignedStatus } from "../../src/review/record";
+import { deliveryChecks, type NodeConfig } from "../../src/review/delivery-checks";
+import { reviewRoutes } from "../../src/review/routes";
 import { ReviewService, type ReviewOptions } from "../../src/review/service";
 import { idTag } from "../../src/util/identifiers";
 import { settleGuarded } from "../../src/util/guard";
@@ -116,19 +118,49 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, rawConfig);
     const node = this;
     const config = withDefaults(rawConfig, DEFAULTS);
+    /** A node that cannot serve: says why once, and answers every message with it (for Catch). */
+    const refuseAll = (error: Error, statusText: string): void => {
+      node.error(error.message);
+      node.status({ fill: "red", shape: "ring", text: statusText });
+      node.on("input", (_msg, _send, done) => done(error));
+    };
     let options: ReturnType<typeof optionsFrom>;
     try {
       options = optionsFrom(RED, config, node.id);
     } catch (err) {
-      const error = asError(err);
-      node.error(error.message);
-      node.status({ fill: "red", shape: "ring", text: "review-queue.status.misconfigured" });
-      node.on("input", (_msg, _send, done) => done(error));
+      refuseAll(asError(err), "review-queue.status.misconfigured");
+      return;
+    }
+    // The path is the node's configuration (typed in the editor), not a value from a message: not
+    // PHI, and the one thing the engineer needs to find the clash.
+    const clash = reviewRoutes.claim(options.path, node.id);
+    if (clash) {
+      refuseAll(
+        new Error(
+          RED._("review-queue.errors.pathClash", {
+            path: options.path,
+            other: clash.owner,
+            otherPath: clash.path,
+          }),
+        ),
+        "review-queue.status.pathClash",
+      );
       return;
     }
     const report = internalErrorReporter(node, "review-queue");
+    // The delivery nodes wired to output 1, looked up per document (a partial deploy may change them).
+    const wires = (rawConfig as { wires?: unknown }).wires;
+    const targets = Array.isArray(wires) && Array.isArray(wires[0]) ? (wires[0] as unknown[]) : [];
+    const wanted = new Set(targets.filter((id): id is string => typeof id === "string"));
+    const checks = (): ReturnType<typeof deliveryChecks> => {
+      const configs = new Map<string, NodeConfig>();
+      RED.nodes.eachNode((n) => {
+        if (wanted.has(n.id)) configs.set(n.id, n as unknown as NodeConfig);
+      });
+      return deliveryChecks([...wanted], (id) => configs.get(id));
+    };
     const service = new ReviewService(
-      options,
+      { ...options, deliveryChecks: checks },
       {
         final: (msg) => node.send([{ ...msg }, null]),
         event: (topic, payload) => node.send([null, { topic, payload }]),
@@ -144,9 +176,10 @@ export = function register(RED: NodeAPI): void {
         text: RED._("review-queue.status.counts", { pending, total: service.store.size }),
       };
     });
-    const ready = service.start().then(({ unreadable }) => {
+    const ready = service.start().then(({ unreadable, resent }) => {
       if (unreadable > 0)
         node.error(new Error(RED._("review-queue.errors.unreadable", { count: unreadable })), {});
+      if (resent > 0) node.warn(RED._("review-queue.resent", { count: resent }));
       status.update();
     });
     settleGuarded(ready, (err) => {
@@ -209,6 +242,7 @@ export = function register(RED: NodeAPI): void {
         for (let i = stack.length - 1; i >= 0; i--) if (stack[i].handle === handler) stack.splice(i, 1);
       }
       status.close();
+      reviewRoutes.release(node.id);
       settleGuarded(
         ready
           .then(

@@ -79,7 +79,11 @@ function cleanUser(value: unknown): string | undefined {
   return v;
 }
 
-function userOf(req: RequestFacts, config: AuthConfig): string | undefined {
+/**
+ * The request's user as the configured identity source vouches for it (Node-RED's authentication, or
+ * the header from a trusted proxy), role or not; undefined when nobody is signed in.
+ */
+export function userOf(req: RequestFacts, config: AuthConfig): string | undefined {
   if (config.source === "header") {
     if (!config.trustedProxies.has(normaliseAddress(req.remoteAddress))) return undefined;
     return cleanUser(header(req, config.userHeader));

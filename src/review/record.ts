@@ -30,6 +30,25 @@ export interface ReviewRecord {
   /** Addenda signed after the document: their own document ids. */
   addenda: string[];
   withdrawn?: { by: string; at: string; reason: string };
+  /**
+   * Final messages signed but not yet known to be handed on (the outbox): written in the same atomic
+   * write as the signature, so a crash before the hand-over leaves them here, and the next start
+   * hands them on again (service.ts). Absent in records of earlier versions: nothing to hand on.
+   */
+  outbox?: OutboxEntry[];
+}
+
+/** What a final message is rebuilt from: the same document, signoff and text, so the same ids. */
+export interface OutboxEntry {
+  /** The document id the final message carries (an addendum's own). */
+  documentId: string;
+  signoff: Signoff;
+  text: string;
+}
+
+/** The entry's identity: one per sign-off event of a document (as its MSH-10 and Bundle.identifier). */
+export function outboxKey(entry: Pick<OutboxEntry, "documentId" | "signoff">): string {
+  return `${entry.documentId}|${entry.signoff.trigger}|${entry.signoff.version}`;
 }
 
 export type ReviewState = "pending" | "signed" | "withdrawn";
@@ -315,6 +334,19 @@ export function finalDocument(
   // A scribe's note is signed as corrected, section by section; an addendum is text of its own.
   const signedNote = note && t.signoff.event !== "addendum" ? { note: reviseNote(note, t.text) } : {};
   return { ...document, ...signedNote, documentId, text: t.text, signoff: t.signoff };
+}
+
+/** The record with a final message put in its outbox (to be written with the change that made it). */
+export function withOutbox(record: ReviewRecord, entry: OutboxEntry): ReviewRecord {
+  return { ...record, outbox: [...(record.outbox ?? []), entry] };
+}
+
+/** The record without the outbox entry of that key (handed on); the record itself when it had none. */
+export function withoutOutbox(record: ReviewRecord, key: string): ReviewRecord {
+  const outbox = (record.outbox ?? []).filter((e) => outboxKey(e) !== key);
+  if (outbox.length === (record.outbox ?? []).length) return record;
+  const { outbox: _dropped, ...rest } = record;
+  return outbox.length > 0 ? { ...rest, outbox } : rest;
 }
 
 /** Corrected terms of a signature, for the accuracy report. */

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { checkTranscriptDocument, type TranscriptDocument } from "../transcript/document";
-import { RepeatedReports, repeatsText } from "../util/repeated-reports";
+import { OTHER_KEY, RepeatedReports, repeatsText } from "../util/repeated-reports";
 import type { Scheduler } from "../util/scheduler";
 import { Accuracy, rowOf, type AccuracyBucket, type AccuracyRow } from "./accuracy";
 import { atomicWrite } from "./store";
@@ -15,7 +15,16 @@ import {
   type AudioLimits,
 } from "./audio";
 import { AuditLog, type ReviewAction, type ReviewAuditEntry } from "./audit-log";
-import { Csrf, identify, requireRole, type AuthConfig, type Identity, type RequestFacts } from "./auth";
+import {
+  Csrf,
+  identify,
+  requireRole,
+  userOf,
+  type AuthConfig,
+  type Identity,
+  type RequestFacts,
+} from "./auth";
+import type { DeliveryCheck } from "./delivery-checks";
 import { wordSegmentIds } from "./note";
 import { REVIEW_PAGE } from "./page";
 import {
@@ -25,7 +34,11 @@ import {
   applyWithdraw,
   finalDocument,
   newRecord,
+  outboxKey,
   ReviewError,
+  withOutbox,
+  withoutOutbox,
+  type OutboxEntry,
   type ReviewRecord,
   type Signoff,
   type SignedStatus,
@@ -49,7 +62,21 @@ export interface ReviewOptions {
   vocabulary: ReadonlySet<string>;
   /** How often expired documents and audio are deleted. */
   sweepMs: number;
+  /**
+   * The checks of the delivery nodes the final documents go to (delivery-checks.ts), asked for each
+   * new document: a patient context they would refuse after signing is refused at intake instead.
+   */
+  deliveryChecks?: () => readonly DeliveryCheck[];
 }
+
+/**
+ * A final message leaves the record's outbox this long after the node sent it. Node-RED hands a
+ * message on asynchronously and the delivery node (mllp-out, fhir-document) fsyncs it in its own
+ * queue some milliseconds later; review-queue is not told when. A crash before the outbox entry is
+ * cleared makes the next start send it again, and the delivery queue drops a copy it holds or
+ * delivered already by its idempotency key (MSH-10 / Bundle.identifier): the receiver gets it once.
+ */
+export const HANDOVER_SETTLE_MS = 30_000;
 
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /** JSON characters of msg.patient and msg.encounter kept with a document (each field is 1024 at most). */
@@ -61,9 +88,11 @@ export const MAX_RANGE_BYTES = 1024 * 1024;
 const MAX_CLIENT_BACKLOG = 1024 * 1024;
 const HEARTBEAT_MS = 25_000;
 const MAX_FLAGGED_SESSIONS = 1000;
+/** The audit log's user of a refusal with no signed-in user (or a summary of several users' refusals). */
+const ANONYMOUS = "(refused)";
 /**
  * Refusals followed at once for the audit log: an unauthenticated one by its code alone, others by
- * code and document. The first of each is an audit entry (and an event); repeats within a minute are
+ * code, document and user. The first of each is an audit entry (and an event); repeats within a minute are
  * one entry with their count, so a scanner or a script hammering the page cannot grow the audit log
  * and the event output without bound.
  */
@@ -103,6 +132,17 @@ export class NotReviewInputError extends Error {
   }
 }
 
+/** A patient context the delivery node wired to the final output would refuse; for Catch. */
+export class PatientContextError extends Error {
+  override readonly name = "PatientContextError";
+  readonly code = "PATIENT_CONTEXT_REFUSED";
+  constructor(delivery: DeliveryCheck, reason: string) {
+    super(
+      `review-queue: document refused: its patient context would be refused by ${delivery.type} ${delivery.node} after signing: ${reason}`,
+    );
+  }
+}
+
 interface Req extends RequestFacts {
   path: string;
   query: URLSearchParams;
@@ -117,9 +157,11 @@ export class ReviewService {
   private readonly csrf = new Csrf(randomBytes(32));
   private readonly clients = new Set<ServerResponse>();
   private readonly flagged = new Set<string>();
-  private readonly refusals: RepeatedReports<{ documentId: string; outcome: string }>;
+  private readonly refusals: RepeatedReports<{ documentId: string; outcome: string; user: string }>;
   private heartbeat: unknown;
   private sweeper: unknown;
+  /** Timers that clear handed-on outbox entries. */
+  private readonly settling = new Set<unknown>();
   private closed = false;
 
   constructor(
@@ -137,10 +179,10 @@ export class ReviewService {
     this.audit = new AuditLog(join(options.dir, "audit.jsonl"), (err) => sinks.error(err));
     this.accuracy = new Accuracy(options.vocabulary);
     this.refusals = new RepeatedReports(
-      (_key, repeats) =>
+      (key, repeats) =>
         this.log(
           {
-            user: "(refused)",
+            user: key === OTHER_KEY ? ANONYMOUS : repeats.last.user,
             action: "refused",
             documentId: repeats.last.documentId,
             outcome: repeatsText(repeats.last.outcome, repeats),
@@ -153,7 +195,7 @@ export class ReviewService {
     );
   }
 
-  async start(): Promise<{ loaded: number; unreadable: number }> {
+  async start(): Promise<{ loaded: number; unreadable: number; resent: number }> {
     await fs.mkdir(this.options.dir, { recursive: true, mode: 0o700 });
     const loaded = await this.store.load();
     await this.audio.init();
@@ -165,15 +207,60 @@ export class ReviewService {
     } catch {
       // No figures yet (or unreadable: they start again; the signed records keep the texts).
     }
+    const resent = this.handOnOutbox();
     this.scheduleHeartbeat();
     this.scheduleSweep(0);
-    return loaded;
+    return { ...loaded, resent };
+  }
+
+  /**
+   * Sends again every final message a crash (or a stop) left in an outbox: signed, but not known to
+   * have reached the delivery queue. Returns how many.
+   */
+  private handOnOutbox(): number {
+    let resent = 0;
+    for (const record of this.store.all()) {
+      for (const entry of record.outbox ?? []) {
+        this.handOn(record, entry);
+        resent++;
+      }
+    }
+    return resent;
+  }
+
+  /** Sends a final message and clears its outbox entry once it has had time to reach the delivery queue. */
+  private handOn(record: ReviewRecord, entry: OutboxEntry): void {
+    const t: Transition = { record, signoff: entry.signoff, text: entry.text };
+    const msg: FinalMessage = {
+      topic: record.document.sessionId,
+      payload: finalDocument(record, t, entry.documentId),
+      review: { documentId: entry.documentId, event: entry.signoff.event, version: entry.signoff.version },
+    };
+    if (record.context.patient !== undefined) msg.patient = record.context.patient;
+    if (record.context.encounter !== undefined) msg.encounter = record.context.encounter;
+    this.sinks.final(msg);
+    const key = outboxKey(entry);
+    const timer = this.scheduler.setTimeout(() => {
+      this.settling.delete(timer);
+      this.store
+        .update(record.id, (r) => ({ record: withoutOutbox(r, key), result: undefined }))
+        .catch((err: unknown) => {
+          // Expired meanwhile: nothing left to clear. Anything else (a failed write) is told: the
+          // next start sends the message again, and the delivery queue drops the copy.
+          if (err instanceof ReviewError && err.status === 404) return;
+          this.sinks.error(err instanceof Error ? err : new Error(String(err)));
+        });
+    }, HANDOVER_SETTLE_MS);
+    this.settling.add(timer);
   }
 
   close(): Promise<void> {
     this.closed = true;
     this.scheduler.clearTimeout(this.heartbeat);
     this.scheduler.clearTimeout(this.sweeper);
+    // Entries not cleared yet stay in the outbox: the next start sends them again (deduplicated).
+    for (const timer of this.settling) this.scheduler.clearTimeout(timer);
+    this.settling.clear();
     this.refusals.close();
     for (const res of this.clients) res.end();
     this.clients.clear();
@@ -221,6 +308,7 @@ export class ReviewService {
     if (msg.patient !== undefined) context.patient = msg.patient;
     if (msg.encounter !== undefined) context.encounter = msg.encounter;
     checkContext(context);
+    this.checkDelivery(context);
     const record = newRecord(document, context, source, now, this.options.retentionMs);
     const added = await this.store.add(record);
     if (added) {
@@ -228,6 +316,21 @@ export class ReviewService {
       this.broadcast(record);
     }
     return { kind: "document", added };
+  }
+
+  /**
+   * Refuses a context a delivery node would refuse once the document is signed: the clinician's work
+   * would be lost. The error is the delivery node's own (the property and what is accepted, never
+   * the value), naming the node.
+   */
+  private checkDelivery(context: ReviewRecord["context"]): void {
+    for (const delivery of this.options.deliveryChecks?.() ?? []) {
+      try {
+        delivery.check(context);
+      } catch (err) {
+        throw new PatientContextError(delivery, err instanceof Error ? err.message : String(err));
+      }
+    }
   }
 
   accuracyReport(): AccuracyRow[] {
@@ -326,27 +429,24 @@ export class ReviewService {
         break;
       case "sign":
         requireRole(identity, "signer");
-        transition = await this.store.update(id, (r) => {
-          const t = applySign(r, body.version, body.text, identity.user, status, now());
-          return { record: t.record, result: t };
-        });
+        transition = await this.store.update(id, (r) =>
+          outboxed(applySign(r, body.version, body.text, identity.user, status, now()), id),
+        );
         audited = transition.signoff.event === "amend" ? "amended" : "signed";
         break;
       case "withdraw":
         requireRole(identity, "signer");
-        transition = await this.store.update(id, (r) => {
-          const t = applyWithdraw(r, body.version, body.reason, identity.user, now());
-          return { record: t.record, result: t };
-        });
+        transition = await this.store.update(id, (r) =>
+          outboxed(applyWithdraw(r, body.version, body.reason, identity.user, now()), id),
+        );
         audited = "withdrawn";
         break;
       case "addendum":
         requireRole(identity, "signer");
         finalId = randomUUID();
-        transition = await this.store.update(id, (r) => {
-          const t = applyAddendum(r, body.version, body.text, identity.user, status, now(), finalId);
-          return { record: t.record, result: t };
-        });
+        transition = await this.store.update(id, (r) =>
+          outboxed(applyAddendum(r, body.version, body.text, identity.user, status, now(), finalId), finalId),
+        );
         audited = "addendum";
         break;
       default:
@@ -368,14 +468,7 @@ export class ReviewService {
   }
 
   private emit(record: ReviewRecord, t: Transition, documentId: string): void {
-    const msg: FinalMessage = {
-      topic: record.document.sessionId,
-      payload: finalDocument(record, t, documentId),
-      review: { documentId, event: t.signoff.event, version: record.version },
-    };
-    if (record.context.patient !== undefined) msg.patient = record.context.patient;
-    if (record.context.encounter !== undefined) msg.encounter = record.context.encounter;
-    this.sinks.final(msg);
+    this.handOn(record, { documentId, signoff: t.signoff, text: t.text });
     if (t.signoff.event === "sign" && record.signed) {
       const bucket = this.accuracy.add(record, record.signed);
       this.sinks.event("review-accuracy", rowOf(bucket));
@@ -548,12 +641,12 @@ export class ReviewService {
         const id = req.path.split("/")[3];
         const documentId = id ? safeId(id) : "-";
         const outcome = `${err.status} ${err.code}`;
-        const key = err.status === 401 ? outcome : `${outcome} ${documentId}`;
-        if (this.refusals.occurred(key, { documentId, outcome })) {
-          this.log(
-            { user: "(refused)", action: "refused", documentId, outcome },
-            new Date(this.scheduler.now()),
-          );
+        // A user the identity source vouches for is named (a signer's refused signature, a user with
+        // no role here); a request without one stays anonymous: its "user" would be the client's word.
+        const user = userOf(req, this.options.auth) ?? ANONYMOUS;
+        const key = err.status === 401 ? outcome : `${outcome} ${documentId} ${user}`;
+        if (this.refusals.occurred(key, { documentId, outcome, user })) {
+          this.log({ user, action: "refused", documentId, outcome }, new Date(this.scheduler.now()));
         }
       }
       json(res, err.status, { error: err.code, message: err.message, ...(err.detail ?? {}) });
@@ -637,6 +730,15 @@ export class ReviewService {
       addenda: r.addenda,
     };
   }
+}
+
+/**
+ * The change of a sign-off with its final message in the record's outbox: one atomic write holds the
+ * signature and what is still to be handed on, so no crash can keep the one and lose the other.
+ */
+function outboxed(t: Transition, documentId: string): { record: ReviewRecord; result: Transition } {
+  const record = withOutbox(t.record, { documentId, signoff: t.signoff, text: t.text });
+  return { record, result: { ...t, record } };
 }
 
 /**

@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { FrameDecoder } from "../../src/hospital/mllp/frame";
+import { crashUserDirectory } from "../support/crash-user-dir";
 import { documentWithText } from "../support/documents";
 import { ackFrame, controlIdIn, freePort } from "../support/hl7-peers";
 
@@ -33,7 +33,6 @@ const KILLS = Number(process.env.CRASH_KILLS ?? 100);
 /** The FHIR variant is smaller: the same machinery, another transport. */
 const FHIR_KILLS = Number(process.env.CRASH_FHIR_KILLS ?? 15);
 const SEED = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
-const root = join(__dirname, "../..");
 const nodeRedDir = dirname(require.resolve("node-red/package.json"));
 
 /** mulberry32: a seeded generator, so that a failing run can be replayed with CRASH_SEED. */
@@ -153,39 +152,14 @@ async function mllpReceiver(log: LogEvent[]): Promise<Receiver> {
 type Kind = "mllp" | "fhir";
 
 function userDirectory(kind: Kind, receiverPort: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "delivery-crash-"));
-  mkdirSync(join(dir, "node_modules", "@medstream"), { recursive: true });
-  symlinkSync(root, join(dir, "node_modules", "@medstream", "node-red-medical-transcription"), "dir");
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "crash-user", private: true }));
   // Start-up time is most of each cycle: load only the nodes the flow uses.
-  const keep = new Set([
+  const dir = crashUserDirectory("delivery-crash-", [
     "21-httpin.js",
     "25-catch.js",
     "24-complete.js",
     "15-change.js",
     ...(kind === "mllp" ? ["mllp-out.js", "mllp-endpoint.js"] : ["fhir-document.js", "fhir-server.js"]),
   ]);
-  const files: string[] = [];
-  const walk = (d: string): void => {
-    for (const f of readdirSync(d, { withFileTypes: true })) {
-      if (f.isDirectory()) walk(join(d, f.name));
-      else if (f.name.endsWith(".js")) files.push(f.name);
-    }
-  };
-  walk(join(dirname(require.resolve("@node-red/nodes/package.json")), "core"));
-  files.push(...readdirSync(join(root, "dist/nodes")).map((t) => `${t}.js`));
-  writeFileSync(
-    join(dir, "settings.js"),
-    `module.exports = ${JSON.stringify({
-      uiHost: "127.0.0.1",
-      flowFile: "flows.json",
-      credentialSecret: "crash-test",
-      disableEditor: true,
-      nodesExcludes: files.filter((f) => !keep.has(f)),
-      // "Started flows" (info) tells when the flows run.
-      logging: { console: { level: "info" } },
-    })};\n`,
-  );
   // x and y: Node-RED takes a node without a position for a config node.
   const at = { x: 100, y: 100 };
   const flow = [

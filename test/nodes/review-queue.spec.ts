@@ -98,6 +98,14 @@ function flow(config: Record<string, unknown> = {}): FlowNode[] {
 
 const DOC_ID = "3f1c2a9e-5b7d-4e21-9a0c-7d2f4b6e8a11";
 
+/** The arguments of one node's calls of a method the test helper spies on (the spy is shared by all nodes). */
+function callsOn(id: string, method: "error" | "warn" | "status"): unknown[][] {
+  const spy = (helper.getNode(id) as unknown as Record<string, { args: unknown[][]; thisValues: unknown[] }>)[
+    method
+  ];
+  return spy.args.filter((_a, i) => (spy.thisValues[i] as { id?: string }).id === id);
+}
+
 function audioChunk(seq: number): NodeMessage {
   return {
     topic: "session-1",
@@ -319,6 +327,205 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     assert.match(lines[1], /401 UNAUTHENTICATED \(repeated 299 more times in \d+ s/);
   });
 
+  it("names a signed-in user in the audit line of a refused request; a request without one stays anonymous", async () => {
+    await load();
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+    const nurseToken = await csrfOf("nurse1");
+    const body = { version: 1, text: "Some text here." };
+    const sign = await call(`/api/documents/${DOC_ID}/sign`, "nurse1", {
+      method: "POST",
+      csrf: nurseToken,
+      body,
+    });
+    assert.equal(sign.status, 403);
+    assert.equal((await call("/api/documents", "visitor")).status, 403);
+    assert.equal((await call("/api/documents", undefined)).status, 401);
+    // From an address that is not the proxy's, the header is the client's word: anonymous.
+    const refused = (): Array<{ user: string; outcome: string; documentId: string }> =>
+      readFileSafe(join(dir, "audit.jsonl"))
+        .split("\n")
+        .filter((l) => l.includes('"refused"'))
+        .map((l) => JSON.parse(l) as { user: string; outcome: string; documentId: string });
+    await until(() => refused().length >= 3);
+    assert.deepEqual(
+      refused().map((e) => [e.user, e.outcome, e.documentId]),
+      [
+        ["nurse1", "403 ROLE_REQUIRED", DOC_ID],
+        ["visitor", "403 NO_ROLE", "-"],
+        ["(refused)", "401 UNAUTHENTICATED", "-"],
+      ],
+    );
+  });
+
+  it("refuses at start a second review-queue node on the same path (or one inside it), naming the clash", async () => {
+    const nodes = flow().filter((n) => n.type !== "catch" && n.id !== "caught");
+    const second = {
+      id: "review2",
+      z: "tab",
+      type: "review-queue",
+      path: "/Review/",
+      identity: "header",
+      trustedProxies: "127.0.0.1",
+      signers: "*",
+      storeDir: join(dir, "second"),
+      wires: [["final"], ["events"]],
+    };
+    const third = { ...second, id: "review3", path: "/review/sub", storeDir: join(dir, "third") };
+    const other = { ...second, id: "review4", path: "/review-other", storeDir: join(dir, "other") };
+    await helper.load(
+      [reviewQueue, builtNode("hl7-mdm"), builtNode("fhir-document")],
+      [
+        ...nodes,
+        second,
+        third,
+        other,
+        { id: "catcher", z: "tab", type: "catch", scope: null, uncaught: false, wires: [["caught"]] },
+        { id: "caught", z: "tab", type: "helper" },
+      ],
+    );
+    const errors = (id: string): string[] => callsOn(id, "error").map((a) => String(a[0]));
+    for (const id of ["review2", "review3"]) {
+      const said = errors(id).join("\n");
+      assert.match(
+        said,
+        /page path \/review(\/sub)? is served by another review-queue node \(review, path \/review\)/i,
+      );
+      const status = callsOn(id, "status").at(-1)?.[0] as { fill: string; text: string };
+      assert.equal(status.fill, "red");
+      assert.match(status.text, /pathClash/);
+    }
+    assert.deepEqual(errors("review4"), [], "a path beside it (not inside) is fine");
+    assert.deepEqual(errors("review"), [], "the first node serves on");
+    const caught = collect("caught");
+    helper.getNode("review2").receive({ payload: documentWithText("Some text here.", DOC_ID) });
+    await until(() => caught.length === 1);
+    assert.match(
+      String((caught[0].error as { message: string }).message),
+      /served by another review-queue node/,
+    );
+    assert.equal((await call("/api/documents", "drsmith")).status, 200, "the first node answers");
+  });
+
+  it("hands on again at start a signed document whose hand-over a stop interrupted, and says how many", async () => {
+    await load();
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
+    await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
+    const token = await csrfOf("drsmith");
+    const final = collect("final");
+    const signed = await call(`/api/documents/${DOC_ID}/sign`, "drsmith", {
+      method: "POST",
+      csrf: token,
+      body: { version: 1, text: "Some text here." },
+    });
+    assert.equal(signed.status, 200);
+    await until(() => final.length === 1);
+    // Stopped within the hand-over time (as a crash would): the entry is still in the outbox.
+    await redeploy(flow(), {}, []);
+    const again = collect("final");
+    await until(() => again.length === 1);
+    const first = final[0] as NodeMessage & { payload: { signoff: { version: number } }; review: unknown };
+    const resent = again[0] as typeof first;
+    assert.deepEqual(resent.payload, first.payload, "the same document, signoff and version: the same ids");
+    assert.deepEqual(resent.review, first.review);
+    assert.deepEqual(resent.patient, syntheticPatient);
+    await until(() => callsOn("review", "warn").length > 0);
+    assert.match(
+      String(callsOn("review", "warn")[0][0]),
+      /1 signed document\(s\) left in the outbox .* handed on again/,
+    );
+  });
+
+  it("takes at intake exactly the patient contexts the delivery nodes wired to it take, refusing the rest naming the field", async () => {
+    const secret = "MRN-SECRET-77";
+    const table: Array<{ name: string; patient: unknown; encounter?: unknown }> = [
+      { name: "a full patient and encounter", patient: syntheticPatient, encounter: { visitNumber: "V1" } },
+      { name: "a FHIR reference only", patient: { reference: `Patient/${secret}` } },
+      { name: "an identifier without a family name", patient: { id: secret } },
+      { name: "no patient", patient: undefined },
+      { name: "a patient that is text", patient: secret },
+      {
+        name: "an impossible birth date",
+        patient: { ...syntheticPatient, id: secret, birthDate: "2026-02-30" },
+      },
+      { name: "an encounter that is text", patient: syntheticPatient, encounter: secret },
+      { name: "an identifier that is an object", patient: { id: { value: secret }, family: "Testpatient" } },
+      {
+        name: "an identifier over 1024 characters",
+        patient: { id: secret.repeat(100), family: "Testpatient" },
+      },
+    ];
+    const reviewer = (id: string, path: string, target: string): FlowNode => ({
+      id,
+      type: "review-queue",
+      path,
+      identity: "header",
+      trustedProxies: "127.0.0.1",
+      signers: "drsmith",
+      storeDir: join(dir, id),
+      maxDocuments: "100",
+      wires: [[target], ["events"]],
+    });
+    await helper.load(
+      [reviewQueue, builtNode("hl7-mdm"), builtNode("fhir-document")],
+      flowWithCatch(
+        [
+          reviewer("toHl7", "/review-hl7", "mdm"),
+          reviewer("toFhir", "/review-fhir", "fhir"),
+          { id: "mdm", type: "hl7-mdm", wires: [["hl7"]] },
+          { id: "fhir", type: "fhir-document", wires: [["bundle"], [], []] },
+        ],
+        ["events", "hl7", "bundle"],
+      ),
+    );
+    const caught = collect("caught");
+    const answers = [collect("events"), collect("hl7"), collect("bundle"), caught];
+    const total = (): number => answers.reduce((n, a) => n + a.length, 0);
+    /** Sends a document with the context to a node: true when taken, false when refused (Catch). */
+    const takes = async (node: string, n: number, context: (typeof table)[number]): Promise<boolean> => {
+      const before = caught.length;
+      const expected = total() + 1;
+      const id = `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+      helper.getNode(node).receive({
+        payload: documentWithText("Some text here.", id),
+        ...(context.patient !== undefined ? { patient: context.patient } : {}),
+        ...(context.encounter !== undefined ? { encounter: context.encounter } : {}),
+      });
+      await until(() => total() >= expected);
+      if (caught.length === before) return true;
+      const message = String((caught.at(-1)?.error as { message: string }).message);
+      assert.ok(!message.includes(secret), `no patient data in the error: ${message}`);
+      if (node.startsWith("to"))
+        assert.match(message, /would be refused by (hl7-mdm mdm|fhir-document fhir)/);
+      assert.match(message, /msg\.(patient|encounter)/, "the error names the property");
+      return false;
+    };
+    let n = 0;
+    const rows: string[] = [];
+    for (const context of table) {
+      const hl7 = await takes("mdm", ++n, context);
+      const fhir = await takes("fhir", ++n, context);
+      const reviewHl7 = await takes("toHl7", ++n, context);
+      const reviewFhir = await takes("toFhir", ++n, context);
+      rows.push(`${context.name}: hl7 ${hl7}/${reviewHl7}, fhir ${fhir}/${reviewFhir}`);
+      assert.equal(reviewHl7, hl7, `${context.name}: review-queue wired to hl7-mdm agrees with it`);
+      assert.equal(reviewFhir, fhir, `${context.name}: review-queue wired to fhir-document agrees with it`);
+    }
+    // The table has both answers for both formats (a check that cannot fail would prove nothing).
+    assert.ok(
+      rows.some((r) => r.includes("hl7 true")) && rows.some((r) => r.includes("hl7 false")),
+      rows.join("\n"),
+    );
+    assert.ok(
+      rows.some((r) => r.includes("fhir true")) && rows.some((r) => r.includes("fhir false")),
+      rows.join("\n"),
+    );
+  });
+
   it("answers an address it cannot parse with 400, not an internal error to Catch", async () => {
     await load();
     const caught = collect("caught");
@@ -374,7 +581,9 @@ describe(`review-queue node (${runtimeLabel})`, function () {
   it("answers a player's open-ended range with 1 MiB at most, and streams a whole-file request in full", async () => {
     await load();
     for (let i = 0; i < 400; i++) helper.getNode("review").receive(audioChunk(i));
-    helper.getNode("review").receive({ payload: documentWithText("Some text here.", DOC_ID) });
+    helper
+      .getNode("review")
+      .receive({ payload: documentWithText("Some text here.", DOC_ID), patient: syntheticPatient });
     await until(() => readFileSafe(join(dir, "audit.jsonl")).includes("received"));
     const size = 44 + 400 * 3200;
     const first = await call(`/api/documents/${DOC_ID}/audio`, "nurse1", { range: "bytes=0-" });

@@ -89,6 +89,14 @@ export class NodeRedProcess {
     });
   }
 
+  /** kill -9: the process gets no chance to close anything (a crash, a power cut). */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    this.child.kill("SIGKILL");
+    await exited;
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));

@@ -114,15 +114,18 @@ export class Destination<R, E> {
     return this.queue;
   }
 
-  /** Queues a message for `origin` (a sender node id): resolves once it is on disk, or refused. */
-  async enqueue(key: string, origin: string, body: string): Promise<EnqueueResult> {
+  /**
+   * Queues a message for `origin` (a sender node id): resolves once it is on disk, or refused; with
+   * `idem` (an idempotency key) a message taken already is a duplicate (DurableQueue.enqueue).
+   */
+  async enqueue(key: string, origin: string, body: string, idem?: string): Promise<EnqueueResult> {
     let queue: DurableQueue<R>;
     try {
       queue = await this.ready;
     } catch (err) {
       return { ok: false, reason: "write-failed", detail: asError(err).message };
     }
-    return queue.enqueue(key, origin, body);
+    return queue.enqueue(key, origin, body, Date.now(), idem);
   }
 
   register(nodeId: string, listener: DestinationListener<R, E>): void {

@@ -13,6 +13,9 @@ import { encodeRecord, openJournal, type Journal } from "./journal";
  *   fsynced before anything else happens, so a message whose ACK was recorded is never sent again.
  * - After a restart every message not recorded as ended is sent again, with the same bytes (the same
  *   MSH-10 / Bundle identifier), for the receiver to drop as a duplicate if it had it already.
+ * - A message queued with an idempotency key (a signed document from review-queue's outbox, which
+ *   hands it on again after a crash) is taken once: an enqueue whose key is queued, or among the
+ *   last MAX_ENDED_KEYS ended ones (kept across compaction and restarts), is a duplicate, not stored.
  */
 
 export interface QueueItem {
@@ -34,6 +37,8 @@ export interface QueueItem {
   lastError?: string;
   /** Epoch ms before which no attempt is made. */
   notBefore: number;
+  /** The sender's idempotency key, when it gave one: a second enqueue with it is a duplicate. */
+  readonly idem?: string;
 }
 
 export type AttemptResult<R> =
@@ -47,7 +52,13 @@ export type AttemptResult<R> =
 export type EnqueueRefusal = "full-messages" | "full-bytes" | "full-disk" | "write-failed" | "closed";
 
 export type EnqueueResult =
-  { ok: true; item: QueueItem } | { ok: false; reason: EnqueueRefusal; detail: string };
+  | { ok: true; item: QueueItem; duplicate?: undefined }
+  /** Taken already (queued, or ended): nothing was stored, the flow may forget it. */
+  | { ok: true; item?: undefined; duplicate: "queued" | "ended" }
+  | { ok: false; reason: EnqueueRefusal; detail: string };
+
+/** Idempotency keys of ended messages remembered (a resend after a crash comes within moments). */
+export const MAX_ENDED_KEYS = 1000;
 
 export interface DurableQueueOptions<R> {
   /** The destination's own directory; created when missing. */
@@ -71,10 +82,12 @@ export interface DurableQueueOptions<R> {
 }
 
 type Record =
-  | { t: "enq"; seq: number; key: string; origin: string; at: number; body: string }
+  | { t: "enq"; seq: number; key: string; origin: string; at: number; body: string; idem?: string }
   | { t: "ack"; seq: number }
   | { t: "dis"; seq: number; why: string }
-  | { t: "seq"; next: number };
+  | { t: "seq"; next: number }
+  /** Written by compaction: the idempotency keys of the last ended messages. */
+  | { t: "idem"; keys: string[] };
 
 export interface RecoveryReport {
   /** Messages found queued. */
@@ -86,8 +99,13 @@ export interface RecoveryReport {
 const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024;
 
 /** Reads the journal's records into the queued items, in order. Unknown records are skipped. */
-export function replay(records: readonly unknown[]): { items: QueueItem[]; nextSeq: number } {
+export function replay(records: readonly unknown[]): {
+  items: QueueItem[];
+  nextSeq: number;
+  ended: Set<string>;
+} {
   const live = new Map<number, QueueItem>();
+  const ended = new Set<string>();
   let nextSeq = 1;
   for (const raw of records) {
     const r = raw as Partial<Record> | null;
@@ -102,15 +120,27 @@ export function replay(records: readonly unknown[]): { items: QueueItem[]; nextS
         bytes: Buffer.byteLength(r.body, "utf8"),
         attempts: 0,
         notBefore: 0,
+        ...(typeof r.idem === "string" ? { idem: r.idem } : {}),
       });
       nextSeq = Math.max(nextSeq, r.seq + 1);
     } else if ((r.t === "ack" || r.t === "dis") && typeof r.seq === "number") {
+      const idem = live.get(r.seq)?.idem;
+      if (idem !== undefined) remember(ended, idem);
       live.delete(r.seq);
     } else if (r.t === "seq" && typeof r.next === "number") {
       nextSeq = Math.max(nextSeq, r.next);
+    } else if (r.t === "idem" && Array.isArray(r.keys)) {
+      for (const k of r.keys) if (typeof k === "string") remember(ended, k);
     }
   }
-  return { items: [...live.values()].sort((a, b) => a.seq - b.seq), nextSeq };
+  return { items: [...live.values()].sort((a, b) => a.seq - b.seq), nextSeq, ended };
+}
+
+/** Adds a key as the newest; the oldest goes past MAX_ENDED_KEYS. */
+function remember(ended: Set<string>, key: string): void {
+  ended.delete(key);
+  ended.add(key);
+  if (ended.size > MAX_ENDED_KEYS) ended.delete(ended.values().next().value!);
 }
 
 function enqueueRecord(item: QueueItem): Record {
@@ -121,12 +151,17 @@ function enqueueRecord(item: QueueItem): Record {
     origin: item.origin,
     at: item.enqueuedAt,
     body: item.body,
+    ...(item.idem !== undefined ? { idem: item.idem } : {}),
   };
 }
 
 export class DurableQueue<R> {
   private readonly items: QueueItem[];
   private nextSeq: number;
+  /** Idempotency keys of the last ended messages, oldest first. */
+  private readonly ended: Set<string>;
+  /** Idempotency keys queued, or being written by an enqueue (a second one at once is a duplicate too). */
+  private readonly live = new Set<string>();
   private queuedBytes = 0;
   /** Journal bytes of the live enqueue records (what a compaction would keep). */
   private liveDiskBytes = 0;
@@ -143,12 +178,14 @@ export class DurableQueue<R> {
 
   private constructor(
     private readonly journal: Journal,
-    recovered: { items: QueueItem[]; nextSeq: number },
+    recovered: { items: QueueItem[]; nextSeq: number; ended: Set<string> },
     private readonly options: DurableQueueOptions<R>,
   ) {
     this.items = recovered.items;
     this.nextSeq = recovered.nextSeq;
+    this.ended = recovered.ended;
     for (const item of this.items) {
+      if (item.idem !== undefined) this.live.add(item.idem);
       this.queuedBytes += item.bytes;
       this.liveDiskBytes += encodeRecord(enqueueRecord(item)).length;
     }
@@ -198,10 +235,35 @@ export class DurableQueue<R> {
 
   /**
    * Writes a message to the journal (fsynced) and queues it. Resolves `ok` only once it is on disk;
-   * otherwise with why it was refused. Never rejects.
+   * otherwise with why it was refused. Never rejects. With `idem`, a message whose key is queued,
+   * being stored or recently ended is a duplicate: `ok` with `duplicate`, nothing written.
    */
-  async enqueue(key: string, origin: string, body: string, now = Date.now()): Promise<EnqueueResult> {
+  async enqueue(
+    key: string,
+    origin: string,
+    body: string,
+    now = Date.now(),
+    idem?: string,
+  ): Promise<EnqueueResult> {
     if (this.closed) return { ok: false, reason: "closed", detail: "the queue is closed" };
+    if (idem !== undefined) {
+      if (this.ended.has(idem)) return { ok: true, duplicate: "ended" };
+      if (this.live.has(idem)) return { ok: true, duplicate: "queued" };
+      // Held from here, before any wait: a second enqueue with this key meanwhile is a duplicate.
+      this.live.add(idem);
+    }
+    const result = await this.store(key, origin, body, now, idem);
+    if (!result.ok && idem !== undefined) this.live.delete(idem);
+    return result;
+  }
+
+  private async store(
+    key: string,
+    origin: string,
+    body: string,
+    now: number,
+    idem: string | undefined,
+  ): Promise<EnqueueResult> {
     const bytes = Buffer.byteLength(body, "utf8");
     const { maxMessages, maxBytes, maxDiskBytes } = this.options;
     if (this.items.length + this.reserved.messages >= maxMessages) {
@@ -227,6 +289,7 @@ export class DurableQueue<R> {
       bytes,
       attempts: 0,
       notBefore: 0,
+      ...(idem !== undefined ? { idem } : {}),
     };
     const record = enqueueRecord(item);
     const recordBytes = encodeRecord(record).length;
@@ -301,6 +364,10 @@ export class DurableQueue<R> {
       await this.write([{ t: "dis", seq, why }]);
     } catch {
       // Not recorded: it stays queued, in its place.
+      if (item.idem !== undefined) {
+        this.ended.delete(item.idem);
+        this.live.add(item.idem);
+      }
       const at = this.items.findIndex((i) => i.seq > item.seq);
       this.items.splice(at < 0 ? this.items.length : at, 0, item);
       this.queuedBytes += item.bytes;
@@ -403,6 +470,10 @@ export class DurableQueue<R> {
   private remove(index: number): void {
     const [item] = this.items.splice(index, 1);
     if (!item) return;
+    if (item.idem !== undefined) {
+      this.live.delete(item.idem);
+      remember(this.ended, item.idem);
+    }
     this.queuedBytes -= item.bytes;
     this.liveDiskBytes -= encodeRecord(enqueueRecord(item)).length;
   }
@@ -415,9 +486,11 @@ export class DurableQueue<R> {
     // A record being written right now (an enqueue, a discard) would be lost by a rewrite that
     // does not hold it: compaction waits for a quiet moment.
     if (this.writing > 0) return;
-    const records: Record[] = [{ t: "seq", next: this.nextSeq }, ...this.items.map(enqueueRecord)];
+    const head: Record[] = [{ t: "seq", next: this.nextSeq }];
+    if (this.ended.size > 0) head.push({ t: "idem", keys: [...this.ended] });
+    const records: Record[] = [...head, ...this.items.map(enqueueRecord)];
     await this.journal.rewrite(records);
-    this.liveDiskBytes = this.journal.size - encodeRecord(records[0]).length;
+    this.liveDiskBytes = this.journal.size - head.reduce((sum, r) => sum + encodeRecord(r).length, 0);
   }
 
   private clearWait(): void {

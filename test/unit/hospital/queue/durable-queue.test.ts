@@ -322,6 +322,55 @@ describe("durable delivery queue", () => {
     await again.queue.close(() => undefined);
   });
 
+  it("takes a message with an idempotency key once: queued, being written, delivered, after a restart and a compaction", async () => {
+    const dir = tempDir();
+    const sent: string[] = [];
+    let open = false;
+    const deliver: Deliver = (item) => {
+      if (!open) return Promise.resolve({ kind: "retry", error: "closed" });
+      sent.push(item.key);
+      return Promise.resolve({ kind: "delivered", result: "AA" });
+    };
+    const first = await openQueue(dir, deliver, { compactMinBytes: 100, backoffMs: 5, backoffMaxMs: 5 });
+    // Two at once (the second while the first is being written), then once more while queued.
+    const [a, b] = await Promise.all([
+      first.queue.enqueue("K1", "n", "MSH|1", Date.now(), "K1"),
+      first.queue.enqueue("K1", "n", "MSH|1 again", Date.now(), "K1"),
+    ]);
+    assert.equal(a.ok && a.item !== undefined, true);
+    assert.deepEqual(b, { ok: true, duplicate: "queued" });
+    assert.deepEqual(await first.queue.enqueue("K1", "n", "MSH|1", Date.now(), "K1"), {
+      ok: true,
+      duplicate: "queued",
+    });
+    // Without a key nothing changes: the same control id is queued again (the receiver drops it).
+    const plain = await first.queue.enqueue("K1", "n", "MSH|1 plain");
+    assert.ok(plain.ok && plain.item);
+    first.queue.start();
+    open = true;
+    await waitFor(() => first.settled.length === 2);
+    assert.deepEqual(await first.queue.enqueue("K1", "n", "MSH|1", Date.now(), "K1"), {
+      ok: true,
+      duplicate: "ended",
+    });
+    // Enough ended records to compact the journal: the key is still known after it and a restart.
+    for (let i = 2; i <= 8; i++) await first.queue.enqueue(`K${i}`, "n", `MSH|${"x".repeat(100)}`);
+    await waitFor(() => first.settled.length === 9);
+    await tick(20);
+    await first.queue.close(() => undefined);
+    const journal = readFileSync(join(dir, JOURNAL_FILE));
+    assert.ok(!journal.includes("MSH|1 plain"), "compacted");
+    const again = await openQueue(dir, deliver);
+    assert.deepEqual(await again.queue.enqueue("K1", "n", "MSH|1", Date.now(), "K1"), {
+      ok: true,
+      duplicate: "ended",
+    });
+    const fresh = await again.queue.enqueue("K9", "n", "MSH|9", Date.now(), "K9");
+    assert.ok(fresh.ok && fresh.item, "a new key is queued");
+    await again.queue.close(() => undefined);
+    assert.equal(sent.filter((k) => k === "K1").length, 2, "the keyed copy once, the plain copy once");
+  });
+
   it("discards a waiting message (fsynced), not one in flight", async () => {
     const dir = tempDir();
     let stop: (() => void) | undefined;
