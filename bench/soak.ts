@@ -44,6 +44,7 @@ import {
 } from "./support/emulator-process";
 import { EmbeddedNodeRed, type FlowNode } from "./support/node-red";
 import { edges, pipelineFlow } from "./support/pipeline-flow";
+import { MemorySeries } from "./support/memory-series";
 import { epochMs, sleep } from "./support/stats";
 import { CHUNK_MS, sessionChunk } from "./support/tagged-audio";
 
@@ -394,6 +395,12 @@ async function main(): Promise<void> {
 
   const runMs = o.minutes * 60_000;
   const t0 = epochMs();
+  // A sample every 10 s in a short run, every minute in an hour.
+  const memory = new MemorySeries(
+    process.memoryUsage().rss / 2 ** 20,
+    Math.min(60_000, Math.max(10_000, runMs / 60)),
+    t0,
+  );
   let nextFault = t0 + o.faultEveryMs;
   let outageDone = false;
   let redeployDone = false;
@@ -406,6 +413,7 @@ async function main(): Promise<void> {
     for (const p of PROVIDERS)
       if (fits && soak.active(p).length < o.concurrency && rnd() < 0.3) soak.start(p);
     soak.tick();
+    memory.maybeSample(now, soak.active().length);
     if (now >= nextFault) {
       nextFault += o.faultEveryMs;
       await soak.fault();
@@ -477,6 +485,7 @@ async function main(): Promise<void> {
   console.log(
     `  heap ${heapBefore.toFixed(1)} → ${heapAfter.toFixed(1)} MiB; handles ${JSON.stringify(Object.fromEntries(before))} → ${JSON.stringify(Object.fromEntries(after))}`,
   );
+  for (const line of memory.report()) console.log(line);
   const failed = checks.some(([, found]) => found.length > 0);
   console.log(`soak ${failed ? "FAILED" : "passed"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   process.exit(failed ? 1 : 0);
