@@ -3,7 +3,12 @@ import type { AuditEvent } from "../../src/hospital/audit";
 import { sha256 } from "../../src/hospital/audit";
 import { messageControlId, messageTypeOf } from "../../src/hospital/hl7/ack";
 import type { DeliveryEvent, DeliveryOutcome } from "../../src/hospital/mllp/client";
-import type { AttemptResult, EnqueueRefusal, QueueItem } from "../../src/hospital/queue/durable-queue";
+import type {
+  AttemptResult,
+  EnqueueRefusal,
+  QueueItem,
+  RecoveryReport,
+} from "../../src/hospital/queue/durable-queue";
 import { settleGuarded } from "../../src/util/guard";
 import type { MllpEndpointNode } from "../mllp-endpoint/types";
 import { internalErrorReporter, StatusReporter, withDefaults } from "../shared/node-red";
@@ -169,12 +174,19 @@ function durableMllpOut(
   /** The messages this node queued, by queue seq, to route their outcome with the original msg. */
   const pending = new Map<number, NodeMessage>();
   const counts = { accepted: 0, rejected: 0, refused: 0, failing: 0 };
+  /** Records the journal's recovery could not read (shown on the status until a restart). */
+  let unreadable = 0;
   const depth = (): number => queue.current?.depth ?? 0;
+  const statusKey = (): string => {
+    if (unreadable > 0) return "mllp-out.status.damaged";
+    return counts.refused > 0 ? "mllp-out.status.countsFull" : "mllp-out.status.counts";
+  };
   const status = new StatusReporter(node, () => ({
-    fill: counts.rejected > 0 || counts.refused > 0 || counts.failing > 0 ? "red" : "green",
+    fill: counts.rejected > 0 || counts.refused > 0 || counts.failing > 0 || unreadable > 0 ? "red" : "green",
     shape: depth() > 0 ? "ring" : "dot",
-    text: RED._(counts.refused > 0 ? "mllp-out.status.countsFull" : "mllp-out.status.counts", {
+    text: RED._(statusKey(), {
       ...counts,
+      records: unreadable,
       queued: depth(),
       depth: queue.current?.maxMessages ?? 0,
     }),
@@ -195,6 +207,30 @@ function durableMllpOut(
     node.send([null, null, { topic: "audit", payload: event }] as Ports);
   };
   const listener = {
+    onRecovered: (report: RecoveryReport): void => {
+      if (report.tornBytes > 0)
+        node.warn(RED._("mllp-out.errors.journalTorn", { destination, bytes: report.tornBytes }));
+      const damage = report.damage;
+      if (!damage) return;
+      unreadable = damage.records;
+      const kept = [
+        damage.keptIn ? RED._("mllp-out.errors.damageKept", { file: damage.keptIn }) : "",
+        damage.notKeptBytes > 0 ? RED._("mllp-out.errors.damageNotKept", { bytes: damage.notKeptBytes }) : "",
+      ];
+      node.error(
+        new Error(
+          RED._("mllp-out.errors.journalDamaged", {
+            destination,
+            bytes: damage.bytes,
+            spans: damage.spans,
+            records: damage.records,
+            kept: kept.filter((k) => k).join(" "),
+          }),
+        ),
+        {},
+      );
+      status.update();
+    },
     onEvent: (item: QueueItem, e: DeliveryEvent): void => {
       const common = { attempt: e.attempt };
       if (e.type === "send")

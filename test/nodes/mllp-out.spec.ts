@@ -1,11 +1,20 @@
 import { strict as assert } from "node:assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
 import { unescapeHl7 } from "../../src/hospital/hl7/escape";
+import { encodeRecord } from "../../src/hospital/queue/journal";
 import { syntheticPatient } from "../support/documents";
 import {
   ackFrame,
@@ -474,6 +483,39 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     await loadDurable(p.port);
     await delay(300);
     assert.equal(p.received.length, 1);
+  });
+
+  it("delivers every whole record after damage in the middle of the journal, and reports the damage to Catch and the status", async () => {
+    // A journal as a previous process left it, with the record of B-2 damaged on disk.
+    const damaged = encodeRecord({ t: "enq", seq: 2, key: "B-2", origin: "send", at: 2, body: hl7("B-2") });
+    damaged[20] ^= 0x5a;
+    mkdirSync(join(queueDir, "mllp-ep"), { recursive: true });
+    writeFileSync(
+      journal(),
+      Buffer.concat([
+        encodeRecord({ t: "enq", seq: 1, key: "B-1", origin: "send", at: 1, body: hl7("B-1") }),
+        damaged,
+        encodeRecord({ t: "enq", seq: 3, key: "B-3", origin: "send", at: 3, body: hl7("B-3") }),
+      ]),
+    );
+    const p = await start(medplumPeer("AA"));
+    await loadDurable(p.port);
+    await until(() => p.received.length === 2, 5000);
+    assert.deepEqual(p.received.map(controlIdIn), ["B-1", "B-3"]);
+    const send = helper.getNode("send");
+    const { error } = send as unknown as { error: { args: unknown[][] } };
+    // node.error(err, msg): the form that reaches Catch nodes.
+    const report = error.args.find(([e]) => e instanceof Error && /damaged in the middle/.test(e.message));
+    assert.ok(report, loggedTexts(send).join("\n"));
+    assert.equal(report.length, 2);
+    assert.match(
+      (report[0] as Error).message,
+      new RegExp(
+        `${damaged.length} bytes in 1 place\\(s\\) could not be read .* kept in journal\\.log\\.damaged-`,
+      ),
+    );
+    await until(() => statusTexts(send).some((t) => /^journal damaged: 1 record/.test(t)));
+    assert.ok(readdirSync(join(queueDir, "mllp-ep")).some((f) => f.startsWith("journal.log.damaged-")));
   });
 
   it("refuses a message past the queue bound through catch, naming the receiver and the bound", async () => {

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { asError, settleGuarded } from "../../util/guard";
 import { guardedScheduler, type Scheduler } from "../../util/scheduler";
-import { encodeRecord, openJournal, type Journal } from "./journal";
+import { encodeRecord, openJournal, type Journal, type JournalDamage } from "./journal";
 
 /**
  * A store-and-forward queue to one destination, kept in a journal on disk (journal.ts):
@@ -81,6 +81,8 @@ export interface RecoveryReport {
   restored: number;
   /** Bytes of a torn last record that were dropped (a write that was never reported done). */
   tornBytes: number;
+  /** Damage in the middle of the journal: the records after it were kept, these could not be read. */
+  damage?: JournalDamage;
 }
 
 const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024;
@@ -106,6 +108,8 @@ export function replay(records: readonly unknown[]): { items: QueueItem[]; nextS
       nextSeq = Math.max(nextSeq, r.seq + 1);
     } else if ((r.t === "ack" || r.t === "dis") && typeof r.seq === "number") {
       live.delete(r.seq);
+      // Its enqueue may have been in a damaged span: a new message must not take its number.
+      nextSeq = Math.max(nextSeq, r.seq + 1);
     } else if (r.t === "seq" && typeof r.next === "number") {
       nextSeq = Math.max(nextSeq, r.next);
     }
@@ -160,10 +164,13 @@ export class DurableQueue<R> {
     options: DurableQueueOptions<R>,
   ): Promise<{ queue: DurableQueue<R>; report: RecoveryReport }> {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-    const { journal, records, tornBytes } = await openJournal(options.dir);
+    const { journal, records, tornBytes, damage } = await openJournal(options.dir);
     const recovered = replay(records);
     const queue = new DurableQueue(journal, recovered, options);
-    return { queue, report: { restored: recovered.items.length, tornBytes } };
+    return {
+      queue,
+      report: { restored: recovered.items.length, tornBytes, ...(damage ? { damage } : {}) },
+    };
   }
 
   get depth(): number {
