@@ -173,6 +173,8 @@ function durableMllpOut(
   const retries = endpoint.client?.retries ?? 0;
   /** The messages this node queued, by queue seq, to route their outcome with the original msg. */
   const pending = new Map<number, NodeMessage>();
+  /** Messages that failed in this process (once per message: Catch hears the first failure here). */
+  const failing = new Set<number>();
   const counts = { accepted: 0, rejected: 0, refused: 0, failing: 0 };
   /** Records the journal's recovery could not read (shown on the status until a restart). */
   let unreadable = 0;
@@ -243,8 +245,12 @@ function durableMllpOut(
     onRetry: (item: QueueItem, delayMs: number): void => {
       // Told once per message (and on the status): it is kept and tried again until delivered or
       // discarded through the admin endpoint.
-      if (item.attempts === 1) {
-        counts.failing++;
+      if (!failing.has(item.seq)) {
+        // A message discarded through the admin endpoint never settles: forget those.
+        const live = new Set(queue.current?.list().map((i) => i.seq));
+        for (const seq of failing) if (!live.has(seq)) failing.delete(seq);
+        failing.add(item.seq);
+        counts.failing = failing.size;
         node.error(
           new Error(
             RED._("mllp-out.errors.retrying", {
@@ -263,7 +269,7 @@ function durableMllpOut(
       if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
       const result = outcome.result;
       const accepted = result.status === "accepted";
-      if (item.attempts > 1 && counts.failing > 0) counts.failing--;
+      if (failing.delete(item.seq)) counts.failing = failing.size;
       const msg = (pending.get(item.seq) ?? {
         payload: item.body,
         _msgid: RED.util.generateId(),

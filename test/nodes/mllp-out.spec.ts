@@ -472,6 +472,31 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     assert.deepEqual(seen, ["A-1", "A-2", "A-3"]);
   });
 
+  it("keeps a failing message's attempt count across a restart, and tells the new process's Catch once", async () => {
+    const port = await downPeer();
+    await loadDurable(port);
+    type Listed = { current?: { list(): Array<{ attempts: number; firstAttemptAt?: number }> } };
+    const head = () =>
+      (helper.getNode("ep") as unknown as { destination?: Listed } | null)?.destination?.current?.list()[0];
+    helper.getNode("send").receive({ payload: hl7("P-1") });
+    await until(() => (head()?.attempts ?? 0) >= 2, 3000);
+    const failed = head()?.attempts ?? 0;
+    await helper.unload();
+    assert.match(readFileSync(journal(), "latin1"), /"t":"att"/);
+
+    // The restart, to a receiver that takes the message and never answers: the attempt on the wire
+    // is the next one after those before the restart, not the first.
+    await peer?.close();
+    peer = await rawPeer(() => undefined);
+    await loadDurable(peer.port);
+    const caught = collect("caught");
+    await until(() => head() !== undefined, 3000);
+    const restored = head();
+    assert.ok(restored && restored.attempts > failed, `attempts ${restored?.attempts} after ${failed}`);
+    assert.ok(restored.firstAttemptAt !== undefined);
+    await until(() => caught.some((m) => /stays queued on disk/.test(JSON.stringify(m))), 3000);
+  });
+
   it("records an AE as final: rejected output, not sent again after a restart", async () => {
     const p = await start(medplumPeer("AE"));
     await loadDurable(p.port);

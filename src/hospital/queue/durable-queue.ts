@@ -28,8 +28,10 @@ export interface QueueItem {
   readonly body: string;
   /** UTF-8 bytes of `body`. */
   readonly bytes: number;
-  /** Attempts in this process (not kept across restarts). */
+  /** Attempts so far; failed ones are kept in the journal, so the count goes on after a restart. */
   attempts: number;
+  /** Epoch ms of the first failed attempt (kept across restarts like `attempts`). */
+  firstAttemptAt?: number;
   /** PHI-free reason of the last failed attempt. */
   lastError?: string;
   /** Epoch ms before which no attempt is made. */
@@ -74,6 +76,8 @@ type Record =
   | { t: "enq"; seq: number; key: string; origin: string; at: number; body: string }
   | { t: "ack"; seq: number }
   | { t: "dis"; seq: number; why: string }
+  /** Failed attempts of a queued message so far (the latest record of a seq wins). */
+  | { t: "att"; seq: number; n: number; first: number; err?: string }
   | { t: "seq"; next: number };
 
 export interface RecoveryReport {
@@ -86,6 +90,8 @@ export interface RecoveryReport {
 }
 
 const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024;
+/** Longest last-error text kept in an attempt record (the transports' reasons are short codes). */
+const MAX_ERROR_CHARS = 200;
 
 /** Reads the journal's records into the queued items, in order. Unknown records are skipped. */
 export function replay(records: readonly unknown[]): { items: QueueItem[]; nextSeq: number } {
@@ -106,6 +112,12 @@ export function replay(records: readonly unknown[]): { items: QueueItem[]; nextS
         notBefore: 0,
       });
       nextSeq = Math.max(nextSeq, r.seq + 1);
+    } else if (r.t === "att" && typeof r.seq === "number") {
+      const item = live.get(r.seq);
+      if (!item) continue;
+      if (typeof r.n === "number" && r.n > item.attempts) item.attempts = r.n;
+      if (typeof r.first === "number") item.firstAttemptAt = r.first;
+      if (typeof r.err === "string") item.lastError = r.err;
     } else if ((r.t === "ack" || r.t === "dis") && typeof r.seq === "number") {
       live.delete(r.seq);
       // Its enqueue may have been in a damaged span: a new message must not take its number.
@@ -115,6 +127,18 @@ export function replay(records: readonly unknown[]): { items: QueueItem[]; nextS
     }
   }
   return { items: [...live.values()].sort((a, b) => a.seq - b.seq), nextSeq };
+}
+
+/** The attempt record of a message that failed at least once, else undefined. */
+function attemptRecord(item: QueueItem): Record | undefined {
+  if (item.attempts <= 0 || item.firstAttemptAt === undefined) return undefined;
+  return {
+    t: "att",
+    seq: item.seq,
+    n: item.attempts,
+    first: item.firstAttemptAt,
+    ...(item.lastError !== undefined ? { err: item.lastError.slice(0, MAX_ERROR_CHARS) } : {}),
+  };
 }
 
 function enqueueRecord(item: QueueItem): Record {
@@ -355,6 +379,7 @@ export class DurableQueue<R> {
         }, wait);
         return;
       }
+      const startedAt = Date.now();
       item.attempts++;
       this.inFlight = item;
       let outcome: AttemptResult<R>;
@@ -366,9 +391,15 @@ export class DurableQueue<R> {
       } finally {
         this.inFlight = undefined;
       }
-      if (outcome.kind === "stopped") return;
+      if (outcome.kind === "stopped") {
+        // Closed under the attempt (a deploy): not a failure of the message.
+        item.attempts--;
+        return;
+      }
       if (outcome.kind === "retry") {
         item.lastError = outcome.error;
+        item.firstAttemptAt ??= startedAt;
+        await this.recordAttempts(item);
         const delay = Math.min(
           this.options.backoffMs * 2 ** Math.min(item.attempts - 1, 30),
           this.options.backoffMaxMs,
@@ -398,6 +429,24 @@ export class DurableQueue<R> {
     }
   }
 
+  /**
+   * Writes the message's attempt count (a small record per failed attempt, superseded by the next),
+   * so a restart goes on counting and backing off. Compaction keeps only the latest per message. A
+   * failed write costs only the count after a restart: told, and delivery goes on.
+   */
+  private async recordAttempts(item: QueueItem): Promise<void> {
+    const record = attemptRecord(item);
+    if (!record) return;
+    try {
+      await this.write([record]);
+    } catch (err) {
+      this.options.onError(asError(err));
+      return;
+    }
+    // A message failing for days must not grow the journal: its superseded records are compacted.
+    await this.compact(false).catch((err: unknown) => this.options.onError(asError(err)));
+  }
+
   private async write(records: Record[]): Promise<void> {
     this.writing++;
     try {
@@ -422,9 +471,19 @@ export class DurableQueue<R> {
     // A record being written right now (an enqueue, a discard) would be lost by a rewrite that
     // does not hold it: compaction waits for a quiet moment.
     if (this.writing > 0) return;
-    const records: Record[] = [{ t: "seq", next: this.nextSeq }, ...this.items.map(enqueueRecord)];
+    const records: Record[] = [{ t: "seq", next: this.nextSeq }];
+    let attemptBytes = 0;
+    for (const item of this.items) {
+      records.push(enqueueRecord(item));
+      const att = attemptRecord(item);
+      if (att) {
+        records.push(att);
+        attemptBytes += encodeRecord(att).length;
+      }
+    }
     await this.journal.rewrite(records);
-    this.liveDiskBytes = this.journal.size - encodeRecord(records[0]).length;
+    // Attempt records count as dead (each is superseded by the next; a compaction keeps one each).
+    this.liveDiskBytes = this.journal.size - attemptBytes;
   }
 
   private clearWait(): void {

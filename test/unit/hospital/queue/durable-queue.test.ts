@@ -319,6 +319,64 @@ describe("durable delivery queue", () => {
     await queue.close(() => undefined);
   });
 
+  it("keeps a message's attempts, first attempt time and last error across a restart, backing off from where it was", async () => {
+    const dir = tempDir();
+    const failing: Deliver = () => Promise.resolve({ kind: "retry", error: "connect-failed" });
+    const retries: number[] = [];
+    const first = await openQueue(dir, failing, {
+      backoffMs: 5,
+      backoffMaxMs: 1000,
+      onRetry: (_i, delay) => retries.push(delay),
+    });
+    const before = Date.now();
+    await first.queue.enqueue("P1", "n", "MSH|poison");
+    first.queue.start();
+    await waitFor(() => retries.length >= 3);
+    await first.queue.close(() => undefined);
+    const [head] = first.queue.list();
+    assert.ok(head.firstAttemptAt !== undefined && head.firstAttemptAt >= before);
+
+    // The restart: the count goes on (4th failure, backoff 5 * 2^3) instead of starting again at 1.
+    const again = await openQueue(dir, failing, {
+      backoffMs: 5,
+      backoffMaxMs: 1000,
+      onRetry: (_i, delay) => retries.push(delay),
+    });
+    const [restored] = again.queue.list();
+    assert.equal(restored.attempts, head.attempts);
+    assert.equal(restored.firstAttemptAt, head.firstAttemptAt);
+    assert.equal(restored.lastError, "connect-failed");
+    const seen = retries.length;
+    again.queue.start();
+    await waitFor(() => retries.length > seen);
+    assert.equal(again.queue.list()[0].attempts, head.attempts + 1);
+    assert.equal(retries[seen], 5 * 2 ** head.attempts);
+    await again.queue.close(() => undefined);
+  });
+
+  it("keeps the journal of a message failing for ever bounded: its attempt records are compacted", async () => {
+    const dir = tempDir();
+    let attempts = 0;
+    const failing: Deliver = () => {
+      attempts++;
+      return Promise.resolve({ kind: "retry", error: "ack-timeout" });
+    };
+    const { queue } = await openQueue(dir, failing, { backoffMs: 0, backoffMaxMs: 0, compactMinBytes: 2048 });
+    await queue.enqueue("P1", "n", "MSH|poison");
+    queue.start();
+    let largest = 0;
+    await waitFor(() => {
+      largest = Math.max(largest, statSync(join(dir, JOURNAL_FILE)).size);
+      return attempts >= 400;
+    }, 10_000);
+    await queue.close(() => undefined);
+    // 400 attempt records would take ~25 KB; compaction keeps the file near its 2 KiB threshold.
+    assert.ok(largest < 4096, `journal grew to ${largest} bytes`);
+    const reopened = await openQueue(dir, never);
+    assert.ok(reopened.queue.list()[0].attempts >= 399);
+    await reopened.queue.close(() => undefined);
+  });
+
   it("records a final rejection so it is not sent again, and goes on with the next", async () => {
     const dir = tempDir();
     const sent: string[] = [];
