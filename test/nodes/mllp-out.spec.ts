@@ -492,7 +492,8 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     const caught = collect("caught");
     await until(() => head() !== undefined, 3000);
     const restored = head();
-    assert.ok(restored && restored.attempts > failed, `attempts ${restored?.attempts} after ${failed}`);
+    // Without the kept count this is 0 (or 1 once the attempt starts); failed is 2 at least.
+    assert.ok(restored && restored.attempts >= failed, `attempts ${restored?.attempts} after ${failed}`);
     assert.ok(restored.firstAttemptAt !== undefined);
     await until(() => caught.some((m) => /stays queued on disk/.test(JSON.stringify(m))), 3000);
   });
@@ -553,7 +554,8 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
       error: { message: string };
     };
     assert.match(full.error.message, /"durable receiver" is full \(at most 2 messages/);
-    assert.equal(depth(), 2);
+    // The refusal can come while the second message's write (holding its place) is still under way.
+    await until(() => depth() === 2, 2000);
   });
 
   it("lists queued messages by metadata on the admin endpoint, retries now, and discards one with an audit line", async () => {

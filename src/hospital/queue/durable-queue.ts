@@ -42,7 +42,11 @@ export type AttemptResult<R> =
   | { kind: "delivered"; result: R }
   /** A final answer: the message is wrong, sending it again would not help. */
   | { kind: "rejected"; result: R; why: string }
-  | { kind: "retry"; error: string }
+  /**
+   * Not delivered, worth trying again. `holdMs`: wait at least this long (a configuration error such
+   * as a rejected certificate: trying often would not help, only fill logs and the receiver's).
+   */
+  | { kind: "retry"; error: string; holdMs?: number }
   /** The transport was closed under the attempt (a deploy, a stop): the message stays queued. */
   | { kind: "stopped" };
 
@@ -400,9 +404,9 @@ export class DurableQueue<R> {
         item.lastError = outcome.error;
         item.firstAttemptAt ??= startedAt;
         await this.recordAttempts(item);
-        const delay = Math.min(
-          this.options.backoffMs * 2 ** Math.min(item.attempts - 1, 30),
-          this.options.backoffMaxMs,
+        const delay = Math.max(
+          Math.min(this.options.backoffMs * 2 ** Math.min(item.attempts - 1, 30), this.options.backoffMaxMs),
+          outcome.holdMs ?? 0,
         );
         item.notBefore = this.scheduler.now() + delay;
         this.options.onRetry?.(item, delay);

@@ -377,6 +377,23 @@ describe("durable delivery queue", () => {
     await reopened.queue.close(() => undefined);
   });
 
+  it("waits at least an attempt's hold (a rejected certificate) instead of its short backoff, keeping the message", async () => {
+    const dir = tempDir();
+    const retries: number[] = [];
+    const hold: Deliver = () =>
+      Promise.resolve({ kind: "retry", error: "tls-certificate CERT_HAS_EXPIRED", holdMs: 60_000 });
+    const { queue } = await openQueue(dir, hold, { onRetry: (_i, delay) => retries.push(delay) });
+    await queue.enqueue("T1", "n", "MSH|1");
+    queue.start();
+    await waitFor(() => retries.length === 1);
+    await tick(50);
+    // One attempt, then a minute's wait (the backoff alone would have been 5 ms, 10 ms, ...).
+    assert.deepEqual(retries, [60_000]);
+    assert.equal(queue.depth, 1);
+    assert.equal(queue.list()[0].lastError, "tls-certificate CERT_HAS_EXPIRED");
+    await queue.close(() => undefined);
+  });
+
   it("records a final rejection so it is not sent again, and goes on with the next", async () => {
     const dir = tempDir();
     const sent: string[] = [];
