@@ -544,6 +544,25 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     assert.ok(readdirSync(join(queueDir, "mllp-ep")).some((f) => f.startsWith("journal.log.damaged-")));
   });
 
+  it("drops a torn last write of the journal and says how many bytes, delivering the whole records", async () => {
+    const torn = encodeRecord({ t: "enq", seq: 2, key: "T-2", origin: "send", at: 2, body: hl7("T-2") });
+    mkdirSync(join(queueDir, "mllp-ep"), { recursive: true });
+    writeFileSync(
+      journal(),
+      Buffer.concat([
+        encodeRecord({ t: "enq", seq: 1, key: "T-1", origin: "send", at: 1, body: hl7("T-1") }),
+        torn.subarray(0, 30),
+      ]),
+    );
+    const p = await start(medplumPeer("AA"));
+    await loadDurable(p.port);
+    await until(() => p.received.length === 1, 5000);
+    assert.deepEqual(p.received.map(controlIdIn), ["T-1"]);
+    await until(() =>
+      loggedTexts(helper.getNode("send")).some((t) => /ended in a torn write of 30 bytes/.test(t)),
+    );
+  });
+
   it("refuses a message past the queue bound through catch, naming the receiver and the bound", async () => {
     const port = await downPeer();
     await loadDurable(port, { queueDepth: "2" });
