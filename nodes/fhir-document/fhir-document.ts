@@ -143,6 +143,8 @@ export = function register(RED: NodeAPI): void {
 
     /** Durable mode: the messages this node queued, by queue seq, to route their outcome. */
     const pending = new Map<number, FhirOut>();
+    /** Messages that failed in this process (once per message: Catch hears the first failure here). */
+    const failing = new Set<number>();
     const durableAudit = (item: QueueItem, fields: Partial<AuditEvent> & Pick<AuditEvent, "event">): void => {
       const event: AuditEvent = {
         time: new Date().toISOString(),
@@ -175,8 +177,12 @@ export = function register(RED: NodeAPI): void {
       onRetry: (item: QueueItem, delayMs: number): void => {
         // Told once per transaction (and on the status): it is kept and tried again until
         // delivered or discarded through the admin endpoint.
-        if (item.attempts === 1) {
-          counts.failing++;
+        if (!failing.has(item.seq)) {
+          // A message discarded through the admin endpoint never settles: forget those.
+          const live = new Set(durable?.current?.list().map((i) => i.seq));
+          for (const seq of failing) if (!live.has(seq)) failing.delete(seq);
+          failing.add(item.seq);
+          counts.failing = failing.size;
           node.error(
             new Error(
               RED._("fhir-document.errors.retrying", {
@@ -194,7 +200,7 @@ export = function register(RED: NodeAPI): void {
         if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
         const result = outcome.result;
         const delivered = result.status === "delivered";
-        if (item.attempts > 1 && counts.failing > 0) counts.failing--;
+        if (failing.delete(item.seq)) counts.failing = failing.size;
         const out = pending.get(item.seq) ?? { _msgid: RED.util.generateId() };
         pending.delete(item.seq);
         durableAudit(item, {

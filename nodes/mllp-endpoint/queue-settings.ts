@@ -72,11 +72,26 @@ export function durableDestination<R, E>(
     },
     scheduler: nodeScheduler(node, type),
   });
-  destination.ready.catch((err: unknown) => {
-    node.error(
-      RED._(`${type}.errors.queueOpen`, { error: err instanceof Error ? err.message : String(err) }),
-    );
-  });
+  destination.ready.then(
+    () => {
+      // In the log even when no sender node uses the destination (the senders tell their Catch nodes).
+      const damage = destination.recovered?.damage;
+      if (!damage) return;
+      node.error(
+        RED._(`${type}.errors.journalDamaged`, {
+          bytes: damage.bytes,
+          spans: damage.spans,
+          records: damage.records,
+          kept: damage.keptIn ? ` (the damaged bytes are in ${damage.keptIn})` : "",
+        }),
+      );
+    },
+    (err: unknown) => {
+      node.error(
+        RED._(`${type}.errors.queueOpen`, { error: err instanceof Error ? err.message : String(err) }),
+      );
+    },
+  );
   registerQueueAdmin(RED);
   return destination;
 }

@@ -3,7 +3,14 @@ import type { AuditEvent } from "../../src/hospital/audit";
 import { sha256 } from "../../src/hospital/audit";
 import { messageControlId, messageTypeOf } from "../../src/hospital/hl7/ack";
 import type { DeliveryEvent, DeliveryOutcome } from "../../src/hospital/mllp/client";
-import type { AttemptResult, EnqueueRefusal, QueueItem } from "../../src/hospital/queue/durable-queue";
+import type {
+  AttemptResult,
+  EnqueueRefusal,
+  QueueItem,
+  RecoveryReport,
+} from "../../src/hospital/queue/durable-queue";
+import { TLS_CERTIFICATE_ERROR } from "../../src/hospital/queue/outcomes";
+import { explainTlsCode } from "../../src/hospital/tls-options";
 import { settleGuarded } from "../../src/util/guard";
 import type { MllpEndpointNode } from "../mllp-endpoint/types";
 import { internalErrorReporter, StatusReporter, withDefaults } from "../shared/node-red";
@@ -151,6 +158,12 @@ export = function register(RED: NodeAPI): void {
 
 type OutMessage = NodeMessage & { ack?: unknown; delivery?: unknown };
 
+/** The verification code when the queue's last error is a rejected TLS certificate. */
+function certificateCode(lastError: string | undefined): string | undefined {
+  const prefix = `${TLS_CERTIFICATE_ERROR} `;
+  return lastError?.startsWith(prefix) ? lastError.slice(prefix.length) : undefined;
+}
+
 /**
  * mllp-out over the endpoint's durable queue: a message is done() once it is fsynced in the journal;
  * its outcome comes later on the first or second output (the original message while this node runs,
@@ -168,13 +181,29 @@ function durableMllpOut(
   const retries = endpoint.client?.retries ?? 0;
   /** The messages this node queued, by queue seq, to route their outcome with the original msg. */
   const pending = new Map<number, NodeMessage>();
+  /** Messages that failed in this process (once per message: Catch hears the first failure here). */
+  const failing = new Set<number>();
   const counts = { accepted: 0, rejected: 0, refused: 0, failing: 0 };
+  /** Records the journal's recovery could not read (shown on the status until a restart). */
+  let unreadable = 0;
+  /** The code while this node rejects the receiver's TLS certificate (told once per change). */
+  let tlsRejected: string | undefined;
   const depth = (): number => queue.current?.depth ?? 0;
+  const statusKey = (): string => {
+    if (tlsRejected !== undefined) return "mllp-out.status.tlsRejected";
+    if (unreadable > 0) return "mllp-out.status.damaged";
+    return counts.refused > 0 ? "mllp-out.status.countsFull" : "mllp-out.status.counts";
+  };
   const status = new StatusReporter(node, () => ({
-    fill: counts.rejected > 0 || counts.refused > 0 || counts.failing > 0 ? "red" : "green",
+    fill:
+      counts.rejected > 0 || counts.refused > 0 || counts.failing > 0 || unreadable > 0 || tlsRejected
+        ? "red"
+        : "green",
     shape: depth() > 0 ? "ring" : "dot",
-    text: RED._(counts.refused > 0 ? "mllp-out.status.countsFull" : "mllp-out.status.counts", {
+    text: RED._(statusKey(), {
       ...counts,
+      records: unreadable,
+      code: tlsRejected ?? "",
       queued: depth(),
       depth: queue.current?.maxMessages ?? 0,
     }),
@@ -195,6 +224,30 @@ function durableMllpOut(
     node.send([null, null, { topic: "audit", payload: event }] as Ports);
   };
   const listener = {
+    onRecovered: (report: RecoveryReport): void => {
+      if (report.tornBytes > 0)
+        node.warn(RED._("mllp-out.errors.journalTorn", { destination, bytes: report.tornBytes }));
+      const damage = report.damage;
+      if (!damage) return;
+      unreadable = damage.records;
+      const kept = [
+        damage.keptIn ? RED._("mllp-out.errors.damageKept", { file: damage.keptIn }) : "",
+        damage.notKeptBytes > 0 ? RED._("mllp-out.errors.damageNotKept", { bytes: damage.notKeptBytes }) : "",
+      ];
+      node.error(
+        new Error(
+          RED._("mllp-out.errors.journalDamaged", {
+            destination,
+            bytes: damage.bytes,
+            spans: damage.spans,
+            records: damage.records,
+            kept: kept.filter((k) => k).join(" "),
+          }),
+        ),
+        {},
+      );
+      status.update();
+    },
     onEvent: (item: QueueItem, e: DeliveryEvent): void => {
       const common = { attempt: e.attempt };
       if (e.type === "send")
@@ -205,10 +258,36 @@ function durableMllpOut(
       else audit(item, { event: "retry", ...common, delayMs: e.delayMs });
     },
     onRetry: (item: QueueItem, delayMs: number): void => {
+      const firstHere = !failing.has(item.seq);
+      if (firstHere) {
+        // A message discarded through the admin endpoint never settles: forget those.
+        const live = new Set(queue.current?.list().map((i) => i.seq));
+        for (const seq of failing) if (!live.has(seq)) failing.delete(seq);
+        failing.add(item.seq);
+        counts.failing = failing.size;
+      }
+      const code = certificateCode(item.lastError);
+      if (code !== tlsRejected) {
+        // A rejected certificate holds every message behind it: told once per change of state,
+        // not per message or per attempt.
+        tlsRejected = code;
+        if (code !== undefined) {
+          node.error(
+            new Error(
+              RED._("mllp-out.errors.tlsRejected", {
+                code,
+                why: explainTlsCode(code),
+                destination,
+                minutes: Math.round(delayMs / 60_000),
+              }),
+            ),
+            pending.get(item.seq) ?? {},
+          );
+        }
+      }
       // Told once per message (and on the status): it is kept and tried again until delivered or
       // discarded through the admin endpoint.
-      if (item.attempts === 1) {
-        counts.failing++;
+      if (firstHere && code === undefined) {
         node.error(
           new Error(
             RED._("mllp-out.errors.retrying", {
@@ -227,7 +306,8 @@ function durableMllpOut(
       if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
       const result = outcome.result;
       const accepted = result.status === "accepted";
-      if (item.attempts > 1 && counts.failing > 0) counts.failing--;
+      if (failing.delete(item.seq)) counts.failing = failing.size;
+      tlsRejected = undefined;
       const msg = (pending.get(item.seq) ?? {
         payload: item.body,
         _msgid: RED.util.generateId(),

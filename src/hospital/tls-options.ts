@@ -142,6 +142,36 @@ const EXPLAINED = new Map<string, string>([
   ],
 ]);
 
+/**
+ * Codes of a receiver's certificate that this side could not verify (expired, wrong host, a CA not
+ * configured...): a setting to change here or a certificate to renew there, never a passing fault.
+ */
+const CERTIFICATE_REJECTED = new Set([
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_CHAIN_TOO_LONG",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "PATH_LENGTH_EXCEEDED",
+  "HOSTNAME_MISMATCH",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** The code when the error is this side rejecting the receiver's certificate, else undefined. */
+export function certificateRejection(err: unknown): string | undefined {
+  const code = errorCode(err);
+  return CERTIFICATE_REJECTED.has(code) ? code : undefined;
+}
+
 /** True when the error is one of TLS (a certificate or an alert), not of the network. */
 export function isTlsError(err: unknown): boolean {
   const code = errorCode(err);
@@ -154,6 +184,11 @@ export function isTlsError(err: unknown): boolean {
  * A connection failure in fixed words plus its code, e.g. "the receiver's certificate has expired
  * (CERT_HAS_EXPIRED)". Never the error's own message: it may quote a certificate's subject.
  */
+/** The fixed words for a TLS code, or the code itself when it has none. */
+export function explainTlsCode(code: string): string {
+  return EXPLAINED.get(code) ?? code;
+}
+
 export function describeConnectError(err: unknown): string {
   const code = errorCode(err);
   const explained = EXPLAINED.get(code);

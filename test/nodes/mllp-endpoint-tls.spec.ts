@@ -1,15 +1,22 @@
 import { strict as assert } from "node:assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { NodeMessage } from "node-red";
 import { buildHl7, checkEncounter, checkPatient, DEFAULT_HL7_OPTIONS } from "../../src/hospital/hl7/build";
 import { documentWithText, syntheticPatient } from "../support/documents";
 import type { Peer } from "../support/hl7-peers";
 import {
   builtNodes,
+  collect,
+  delay,
   flowWithCatch,
   helper,
   loggedTexts,
   nextMessage,
   runtimeLabel,
+  statusTexts,
+  until,
 } from "../support/node-red";
 import { pem, tlsMllpPeer } from "../support/tls-peers";
 
@@ -56,10 +63,15 @@ function hl7(): NodeMessage {
 }
 
 describe(`mllp-endpoint mutual TLS (${runtimeLabel})`, () => {
+  let queueDir: string;
+  beforeEach(() => {
+    queueDir = mkdtempSync(join(tmpdir(), "mllp-tls-queue-"));
+  });
   afterEach(async () => {
     await helper.unload();
     await peer?.close();
     peer = undefined;
+    rmSync(queueDir, { recursive: true, force: true });
   });
 
   it("presents the configured client certificate with the key and passphrase from its credentials", async () => {
@@ -71,6 +83,45 @@ describe(`mllp-endpoint mutual TLS (${runtimeLabel})`, () => {
     const msg = (await accepted) as NodeMessage & { ack?: { code: string } };
     assert.equal(msg.ack?.code, "AA");
     assert.deepEqual(p.clients, ["node-red-mllp-client"]);
+  });
+
+  it("with the durable queue, a receiver certificate that does not verify keeps the message queued, is told once and not hammered", async () => {
+    // The receiver presents its self-signed certificate; the endpoint trusts only the test CA.
+    const p = await tlsMllpPeer();
+    peer = p;
+    await load(
+      p.port,
+      {},
+      {
+        ca: pem("test-ca.pem"),
+        cert: "",
+        queueStore: "disk",
+        queueDir,
+        backoff: "0.02",
+        backoffMax: "0.05",
+      },
+    );
+    const caught = collect("caught");
+    const send = helper.getNode("send");
+    send.receive(hl7());
+    send.receive(hl7());
+    await until(() => caught.length > 0, 4000);
+    // Without the hold, a 50 ms backoff would make some 20 attempts in this second.
+    await delay(1000);
+    const told = caught.map((m) => (m as NodeMessage & { error: { message: string } }).error.message);
+    assert.equal(told.length, 1, told.join("\n"));
+    assert.match(
+      told[0],
+      /mllp-out: TLS certificate rejected by this node: DEPTH_ZERO_SELF_SIGNED_CERT \(the receiver's certificate is self-signed and not the configured CA\)\..*tried again every 5 min/,
+    );
+    assert.ok(p.refused <= 1, `${p.refused} handshakes`);
+    assert.equal(p.received.length, 0);
+    const ep = helper.getNode("ep") as unknown as { destination?: { current?: { depth: number } } };
+    assert.equal(ep.destination?.current?.depth, 2, "both messages stay queued");
+    assert.match(
+      statusTexts(send).at(-1) ?? "",
+      /^TLS certificate rejected \(DEPTH_ZERO_SELF_SIGNED_CERT\); 2 queued/,
+    );
   });
 
   it("a wrong passphrase is a configuration error naming the problem, never the key or passphrase", async () => {

@@ -1,11 +1,20 @@
 import { strict as assert } from "node:assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
 import { unescapeHl7 } from "../../src/hospital/hl7/escape";
+import { encodeRecord } from "../../src/hospital/queue/journal";
 import { syntheticPatient } from "../support/documents";
 import {
   ackFrame,
@@ -463,6 +472,32 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     assert.deepEqual(seen, ["A-1", "A-2", "A-3"]);
   });
 
+  it("keeps a failing message's attempt count across a restart, and tells the new process's Catch once", async () => {
+    const port = await downPeer();
+    await loadDurable(port);
+    type Listed = { current?: { list(): Array<{ attempts: number; firstAttemptAt?: number }> } };
+    const head = () =>
+      (helper.getNode("ep") as unknown as { destination?: Listed } | null)?.destination?.current?.list()[0];
+    helper.getNode("send").receive({ payload: hl7("P-1") });
+    await until(() => (head()?.attempts ?? 0) >= 2, 3000);
+    const failed = head()?.attempts ?? 0;
+    await helper.unload();
+    assert.match(readFileSync(journal(), "latin1"), /"t":"att"/);
+
+    // The restart, to a receiver that takes the message and never answers: the attempt on the wire
+    // is the next one after those before the restart, not the first.
+    await peer?.close();
+    peer = await rawPeer(() => undefined);
+    await loadDurable(peer.port);
+    const caught = collect("caught");
+    await until(() => head() !== undefined, 3000);
+    const restored = head();
+    // Without the kept count this is 0 (or 1 once the attempt starts); failed is 2 at least.
+    assert.ok(restored && restored.attempts >= failed, `attempts ${restored?.attempts} after ${failed}`);
+    assert.ok(restored.firstAttemptAt !== undefined);
+    await until(() => caught.some((m) => /stays queued on disk/.test(JSON.stringify(m))), 3000);
+  });
+
   it("records an AE as final: rejected output, not sent again after a restart", async () => {
     const p = await start(medplumPeer("AE"));
     await loadDurable(p.port);
@@ -476,6 +511,58 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     assert.equal(p.received.length, 1);
   });
 
+  it("delivers every whole record after damage in the middle of the journal, and reports the damage to Catch and the status", async () => {
+    // A journal as a previous process left it, with the record of B-2 damaged on disk.
+    const damaged = encodeRecord({ t: "enq", seq: 2, key: "B-2", origin: "send", at: 2, body: hl7("B-2") });
+    damaged[20] ^= 0x5a;
+    mkdirSync(join(queueDir, "mllp-ep"), { recursive: true });
+    writeFileSync(
+      journal(),
+      Buffer.concat([
+        encodeRecord({ t: "enq", seq: 1, key: "B-1", origin: "send", at: 1, body: hl7("B-1") }),
+        damaged,
+        encodeRecord({ t: "enq", seq: 3, key: "B-3", origin: "send", at: 3, body: hl7("B-3") }),
+      ]),
+    );
+    const p = await start(medplumPeer("AA"));
+    await loadDurable(p.port);
+    await until(() => p.received.length === 2, 5000);
+    assert.deepEqual(p.received.map(controlIdIn), ["B-1", "B-3"]);
+    const send = helper.getNode("send");
+    const { error } = send as unknown as { error: { args: unknown[][] } };
+    // node.error(err, msg): the form that reaches Catch nodes.
+    const report = error.args.find(([e]) => e instanceof Error && /damaged in the middle/.test(e.message));
+    assert.ok(report, loggedTexts(send).join("\n"));
+    assert.equal(report.length, 2);
+    assert.match(
+      (report[0] as Error).message,
+      new RegExp(
+        `${damaged.length} bytes in 1 place\\(s\\) could not be read .* kept in journal\\.log\\.damaged-`,
+      ),
+    );
+    await until(() => statusTexts(send).some((t) => /^journal damaged: 1 record/.test(t)));
+    assert.ok(readdirSync(join(queueDir, "mllp-ep")).some((f) => f.startsWith("journal.log.damaged-")));
+  });
+
+  it("drops a torn last write of the journal and says how many bytes, delivering the whole records", async () => {
+    const torn = encodeRecord({ t: "enq", seq: 2, key: "T-2", origin: "send", at: 2, body: hl7("T-2") });
+    mkdirSync(join(queueDir, "mllp-ep"), { recursive: true });
+    writeFileSync(
+      journal(),
+      Buffer.concat([
+        encodeRecord({ t: "enq", seq: 1, key: "T-1", origin: "send", at: 1, body: hl7("T-1") }),
+        torn.subarray(0, 30),
+      ]),
+    );
+    const p = await start(medplumPeer("AA"));
+    await loadDurable(p.port);
+    await until(() => p.received.length === 1, 5000);
+    assert.deepEqual(p.received.map(controlIdIn), ["T-1"]);
+    await until(() =>
+      loggedTexts(helper.getNode("send")).some((t) => /ended in a torn write of 30 bytes/.test(t)),
+    );
+  });
+
   it("refuses a message past the queue bound through catch, naming the receiver and the bound", async () => {
     const port = await downPeer();
     await loadDurable(port, { queueDepth: "2" });
@@ -486,7 +573,8 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
       error: { message: string };
     };
     assert.match(full.error.message, /"durable receiver" is full \(at most 2 messages/);
-    assert.equal(depth(), 2);
+    // The refusal can come while the second message's write (holding its place) is still under way.
+    await until(() => depth() === 2, 2000);
   });
 
   it("lists queued messages by metadata on the admin endpoint, retries now, and discards one with an audit line", async () => {

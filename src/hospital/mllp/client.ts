@@ -4,7 +4,13 @@ import { backstop } from "../../util/backstop";
 import { asError, guard, runGuarded, settleGuarded } from "../../util/guard";
 import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
 import { messageControlId, parseAck, type AckCode, type ParsedAck } from "../hl7/ack";
-import { describeConnectError, isTlsError, tlsConnectOptions, type ClientTlsSettings } from "../tls-options";
+import {
+  certificateRejection,
+  describeConnectError,
+  isTlsError,
+  tlsConnectOptions,
+  type ClientTlsSettings,
+} from "../tls-options";
 import { frame, FrameDecoder, FrameTooLargeError, MAX_ACK_FRAME_BYTES } from "./frame";
 
 /** Default bound of the queue to one receiver: messages waiting or in flight. */
@@ -49,6 +55,8 @@ export type RejectReason =
   | "CR"
   | "ack-timeout"
   | "connect-failed"
+  /** This node could not verify the receiver's TLS certificate (expired, wrong host, unknown CA). */
+  | "tls-certificate"
   | "connection-closed"
   | "ack-mismatch"
   | "bad-ack"
@@ -76,6 +84,8 @@ export type DeliveryOutcome =
       /** PHI-free explanation (fixed wording plus codes). */
       detail: string;
       ack?: ParsedAck;
+      /** With "tls-certificate": the verification code, e.g. CERT_HAS_EXPIRED. */
+      tlsCode?: string;
     };
 
 /** What happens during a delivery, for audit events; never carries message content. */
@@ -91,7 +101,8 @@ export function isRetryable(reason: RejectReason): boolean {
 }
 
 type AttemptResult =
-  { ok: true; ack: ParsedAck } | { ok: false; reason: RejectReason; detail: string; ack?: ParsedAck };
+  | { ok: true; ack: ParsedAck }
+  | { ok: false; reason: RejectReason; detail: string; ack?: ParsedAck; tlsCode?: string };
 
 /** What a connection hands the attempt waiting on it: a frame, or why none will come. */
 type Answer = string | { lost: RejectReason; detail?: string };
@@ -271,6 +282,7 @@ export class MllpClient {
           reason: this.closed ? "client-closed" : result.reason,
           detail: result.detail,
           ...(result.ack ? { ack: result.ack } : {}),
+          ...(result.tlsCode && !this.closed ? { tlsCode: result.tlsCode } : {}),
         };
       }
       const delayMs = Math.min(this.options.backoffMs * 2 ** (attempt - 1), this.options.backoffMaxMs);
@@ -293,6 +305,16 @@ export class MllpClient {
     try {
       connection = await this.connect();
     } catch (err) {
+      const tlsCode = certificateRejection(err);
+      if (tlsCode) {
+        // A configuration error, not a passing fault: not retried here (see outcomes.ts for the queue).
+        return {
+          ok: false,
+          reason: "tls-certificate",
+          tlsCode,
+          detail: `TLS certificate rejected by this node: ${describeConnectError(err)}`,
+        };
+      }
       return {
         ok: false,
         reason: "connect-failed",

@@ -19,7 +19,10 @@ export interface QueuedMessageInfo {
   controlId: string;
   bytes: number;
   ageMs: number;
+  /** Attempts so far, kept across restarts. */
   attempts: number;
+  /** How long ago the first failed attempt was (when one failed). */
+  firstAttemptAgeMs?: number;
   lastError?: string;
   sending: boolean;
 }
@@ -66,6 +69,9 @@ export function listQueues(now: number, limit = 1000): DestinationInfo[] {
           bytes: i.bytes,
           ageMs: Math.max(0, now - i.enqueuedAt),
           attempts: i.attempts,
+          ...(i.firstAttemptAt !== undefined
+            ? { firstAttemptAgeMs: Math.max(0, now - i.firstAttemptAt) }
+            : {}),
           ...(i.lastError !== undefined ? { lastError: i.lastError } : {}),
           sending: sending === i,
         })),

@@ -1,7 +1,13 @@
 import { join } from "node:path";
 import { asError, settleGuarded } from "../../util/guard";
 import type { Scheduler } from "../../util/scheduler";
-import { DurableQueue, type AttemptResult, type EnqueueResult, type QueueItem } from "./durable-queue";
+import {
+  DurableQueue,
+  type AttemptResult,
+  type EnqueueResult,
+  type QueueItem,
+  type RecoveryReport,
+} from "./durable-queue";
 
 /**
  * One destination (an mllp-endpoint or fhir-server config node) with its durable queue: the queue is
@@ -18,6 +24,11 @@ export interface DestinationListener<R, E> {
   onSettled(item: QueueItem, outcome: AttemptResult<R>, recorded: boolean): void;
   /** An attempt failed and the message waits `delayMs` before the next. */
   onRetry(item: QueueItem, delayMs: number): void;
+  /**
+   * What opening the journal found when it was not clean (a torn tail, damage in the middle): told to
+   * each sender node once, when it registers or when the queue opens, whichever is later.
+   */
+  onRecovered?(report: RecoveryReport): void;
 }
 
 export interface DestinationOptions<R, E> {
@@ -61,6 +72,8 @@ export class Destination<R, E> {
   private readonly listeners = new Map<string, DestinationListener<R, E>>();
   private startTimer: unknown;
   private closed = false;
+  /** What the journal's recovery found, when not clean (kept for sender nodes that register later). */
+  private recovery: RecoveryReport | undefined;
 
   constructor(private readonly options: DestinationOptions<R, E>) {
     this.dir = destinationDir(options.baseDir, options.kind, options.id);
@@ -86,9 +99,11 @@ export class Destination<R, E> {
       onRetry: (item, delayMs) => this.listenerFor(item)?.onRetry(item, delayMs),
       scheduler: options.scheduler,
       onError: (err) => options.onError(err),
-    }).then(({ queue }) => {
+    }).then(({ queue, report }) => {
       this.queue = queue;
+      if (report.tornBytes > 0 || report.damage) this.recovery = report;
       if (this.closed) return queue;
+      for (const listener of this.listeners.values()) this.tellRecovery(listener);
       if (this.listeners.size > 0) queue.start();
       // A queue left by a sender node that is gone still drains.
       else this.startTimer = options.scheduler.setTimeout(() => queue.start(), options.startDelayMs ?? 2000);
@@ -130,7 +145,15 @@ export class Destination<R, E> {
 
   register(nodeId: string, listener: DestinationListener<R, E>): void {
     this.listeners.set(nodeId, listener);
-    if (this.queue && !this.closed) this.queue.start();
+    if (this.queue && !this.closed) {
+      this.tellRecovery(listener);
+      this.queue.start();
+    }
+  }
+
+  /** What opening the journal found, when it was not clean; undefined while opening. */
+  get recovered(): RecoveryReport | undefined {
+    return this.recovery;
   }
 
   unregister(nodeId: string, listener: DestinationListener<R, E>): void {
@@ -151,6 +174,10 @@ export class Destination<R, E> {
         openDestinations.delete(this.options.id);
       }
     }
+  }
+
+  private tellRecovery(listener: DestinationListener<R, E>): void {
+    if (this.recovery) listener.onRecovered?.(this.recovery);
   }
 
   /** The node that queued the message, or else any sender node of this destination. */

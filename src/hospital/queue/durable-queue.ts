@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { asError, settleGuarded } from "../../util/guard";
 import { guardedScheduler, type Scheduler } from "../../util/scheduler";
-import { encodeRecord, openJournal, type Journal } from "./journal";
+import { encodeRecord, openJournal, type Journal, type JournalDamage } from "./journal";
 
 /**
  * A store-and-forward queue to one destination, kept in a journal on disk (journal.ts):
@@ -31,8 +31,10 @@ export interface QueueItem {
   readonly body: string;
   /** UTF-8 bytes of `body`. */
   readonly bytes: number;
-  /** Attempts in this process (not kept across restarts). */
+  /** Attempts so far; failed ones are kept in the journal, so the count goes on after a restart. */
   attempts: number;
+  /** Epoch ms of the first failed attempt (kept across restarts like `attempts`). */
+  firstAttemptAt?: number;
   /** PHI-free reason of the last failed attempt. */
   lastError?: string;
   /** Epoch ms before which no attempt is made. */
@@ -45,7 +47,11 @@ export type AttemptResult<R> =
   | { kind: "delivered"; result: R }
   /** A final answer: the message is wrong, sending it again would not help. */
   | { kind: "rejected"; result: R; why: string }
-  | { kind: "retry"; error: string }
+  /**
+   * Not delivered, worth trying again. `holdMs`: wait at least this long (a configuration error such
+   * as a rejected certificate: trying often would not help, only fill logs and the receiver's).
+   */
+  | { kind: "retry"; error: string; holdMs?: number }
   /** The transport was closed under the attempt (a deploy, a stop): the message stays queued. */
   | { kind: "stopped" };
 
@@ -85,6 +91,8 @@ type Record =
   | { t: "enq"; seq: number; key: string; origin: string; at: number; body: string; idem?: string }
   | { t: "ack"; seq: number }
   | { t: "dis"; seq: number; why: string }
+  /** Failed attempts of a queued message so far (the latest record of a seq wins). */
+  | { t: "att"; seq: number; n: number; first: number; err?: string }
   | { t: "seq"; next: number }
   /** Written by compaction: the idempotency keys of the last ended messages. */
   | { t: "idem"; keys: string[] };
@@ -94,9 +102,13 @@ export interface RecoveryReport {
   restored: number;
   /** Bytes of a torn last record that were dropped (a write that was never reported done). */
   tornBytes: number;
+  /** Damage in the middle of the journal: the records after it were kept, these could not be read. */
+  damage?: JournalDamage;
 }
 
 const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024;
+/** Longest last-error text kept in an attempt record (the transports' reasons are short codes). */
+const MAX_ERROR_CHARS = 200;
 
 /** Reads the journal's records into the queued items, in order. Unknown records are skipped. */
 export function replay(records: readonly unknown[]): {
@@ -123,10 +135,18 @@ export function replay(records: readonly unknown[]): {
         ...(typeof r.idem === "string" ? { idem: r.idem } : {}),
       });
       nextSeq = Math.max(nextSeq, r.seq + 1);
+    } else if (r.t === "att" && typeof r.seq === "number") {
+      const item = live.get(r.seq);
+      if (!item) continue;
+      if (typeof r.n === "number" && r.n > item.attempts) item.attempts = r.n;
+      if (typeof r.first === "number") item.firstAttemptAt = r.first;
+      if (typeof r.err === "string") item.lastError = r.err;
     } else if ((r.t === "ack" || r.t === "dis") && typeof r.seq === "number") {
       const idem = live.get(r.seq)?.idem;
       if (idem !== undefined) remember(ended, idem);
       live.delete(r.seq);
+      // Its enqueue may have been in a damaged span: a new message must not take its number.
+      nextSeq = Math.max(nextSeq, r.seq + 1);
     } else if (r.t === "seq" && typeof r.next === "number") {
       nextSeq = Math.max(nextSeq, r.next);
     } else if (r.t === "idem" && Array.isArray(r.keys)) {
@@ -141,6 +161,18 @@ function remember(ended: Set<string>, key: string): void {
   ended.delete(key);
   ended.add(key);
   if (ended.size > MAX_ENDED_KEYS) ended.delete(ended.values().next().value!);
+}
+
+/** The attempt record of a message that failed at least once, else undefined. */
+function attemptRecord(item: QueueItem): Record | undefined {
+  if (item.attempts <= 0 || item.firstAttemptAt === undefined) return undefined;
+  return {
+    t: "att",
+    seq: item.seq,
+    n: item.attempts,
+    first: item.firstAttemptAt,
+    ...(item.lastError !== undefined ? { err: item.lastError.slice(0, MAX_ERROR_CHARS) } : {}),
+  };
 }
 
 function enqueueRecord(item: QueueItem): Record {
@@ -197,10 +229,13 @@ export class DurableQueue<R> {
     options: DurableQueueOptions<R>,
   ): Promise<{ queue: DurableQueue<R>; report: RecoveryReport }> {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-    const { journal, records, tornBytes } = await openJournal(options.dir);
+    const { journal, records, tornBytes, damage } = await openJournal(options.dir);
     const recovered = replay(records);
     const queue = new DurableQueue(journal, recovered, options);
-    return { queue, report: { restored: recovered.items.length, tornBytes } };
+    return {
+      queue,
+      report: { restored: recovered.items.length, tornBytes, ...(damage ? { damage } : {}) },
+    };
   }
 
   get depth(): number {
@@ -415,6 +450,7 @@ export class DurableQueue<R> {
         }, wait);
         return;
       }
+      const startedAt = Date.now();
       item.attempts++;
       this.inFlight = item;
       let outcome: AttemptResult<R>;
@@ -426,12 +462,18 @@ export class DurableQueue<R> {
       } finally {
         this.inFlight = undefined;
       }
-      if (outcome.kind === "stopped") return;
+      if (outcome.kind === "stopped") {
+        // Closed under the attempt (a deploy): not a failure of the message.
+        item.attempts--;
+        return;
+      }
       if (outcome.kind === "retry") {
         item.lastError = outcome.error;
-        const delay = Math.min(
-          this.options.backoffMs * 2 ** Math.min(item.attempts - 1, 30),
-          this.options.backoffMaxMs,
+        item.firstAttemptAt ??= startedAt;
+        await this.recordAttempts(item);
+        const delay = Math.max(
+          Math.min(this.options.backoffMs * 2 ** Math.min(item.attempts - 1, 30), this.options.backoffMaxMs),
+          outcome.holdMs ?? 0,
         );
         item.notBefore = this.scheduler.now() + delay;
         this.options.onRetry?.(item, delay);
@@ -456,6 +498,24 @@ export class DurableQueue<R> {
       this.options.onSettled?.(item, outcome, recorded);
       await this.compact(false).catch((err: unknown) => this.options.onError(asError(err)));
     }
+  }
+
+  /**
+   * Writes the message's attempt count (a small record per failed attempt, superseded by the next),
+   * so a restart goes on counting and backing off. Compaction keeps only the latest per message. A
+   * failed write costs only the count after a restart: told, and delivery goes on.
+   */
+  private async recordAttempts(item: QueueItem): Promise<void> {
+    const record = attemptRecord(item);
+    if (!record) return;
+    try {
+      await this.write([record]);
+    } catch (err) {
+      this.options.onError(asError(err));
+      return;
+    }
+    // A message failing for days must not grow the journal: its superseded records are compacted.
+    await this.compact(false).catch((err: unknown) => this.options.onError(asError(err)));
   }
 
   private async write(records: Record[]): Promise<void> {
@@ -488,9 +548,20 @@ export class DurableQueue<R> {
     if (this.writing > 0) return;
     const head: Record[] = [{ t: "seq", next: this.nextSeq }];
     if (this.ended.size > 0) head.push({ t: "idem", keys: [...this.ended] });
-    const records: Record[] = [...head, ...this.items.map(enqueueRecord)];
+    const records: Record[] = [...head];
+    // Attempt records count as dead (each is superseded by the next; a compaction keeps one each),
+    // and so do the head's.
+    let deadBytes = head.reduce((sum, r) => sum + encodeRecord(r).length, 0);
+    for (const item of this.items) {
+      records.push(enqueueRecord(item));
+      const att = attemptRecord(item);
+      if (att) {
+        records.push(att);
+        deadBytes += encodeRecord(att).length;
+      }
+    }
     await this.journal.rewrite(records);
-    this.liveDiskBytes = this.journal.size - head.reduce((sum, r) => sum + encodeRecord(r).length, 0);
+    this.liveDiskBytes = this.journal.size - deadBytes;
   }
 
   private clearWait(): void {

@@ -203,10 +203,10 @@ describe(`MLLP client against independent receivers`, () => {
     assert.equal(trusted.status, "accepted");
     assert.equal(p.received.length, 1);
     const untrusted = await client(p.port, { tls: { rejectUnauthorized: true }, retries: 0 }).send(message());
-    assert.equal(untrusted.status === "rejected" && untrusted.reason, "connect-failed");
+    assert.equal(untrusted.status === "rejected" && untrusted.reason, "tls-certificate");
     assert.equal(
       untrusted.status === "rejected" && untrusted.detail,
-      "could not connect to the receiver (the receiver's certificate is self-signed and not the configured CA (DEPTH_ZERO_SELF_SIGNED_CERT))",
+      "TLS certificate rejected by this node: the receiver's certificate is self-signed and not the configured CA (DEPTH_ZERO_SELF_SIGNED_CERT)",
     );
     assert.equal(p.received.length, 1, "nothing was sent over the untrusted connection");
   });

@@ -147,10 +147,11 @@ describe("MLLP over mutual TLS", () => {
     const p = await tlsMllpPeer({ cert: pem("expired-cert.pem"), key: pem("expired-key.pem") });
     peers.push(p);
     const outcome = await send(p.port, { ...OUR_CERT, ca: CLIENT_CA });
-    assert.equal(outcome.status === "rejected" && outcome.reason, "connect-failed");
+    assert.equal(outcome.status === "rejected" && outcome.reason, "tls-certificate");
+    assert.equal(outcome.status === "rejected" && outcome.tlsCode, "CERT_HAS_EXPIRED");
     assert.equal(
       detailOf(outcome),
-      "could not connect to the receiver (the receiver's certificate has expired (CERT_HAS_EXPIRED))",
+      "TLS certificate rejected by this node: the receiver's certificate has expired (CERT_HAS_EXPIRED)",
     );
     assert.equal(p.received.length, 0);
   });
@@ -159,9 +160,33 @@ describe("MLLP over mutual TLS", () => {
     const p = await tlsMllpPeer({ clientCa: CLIENT_CA });
     peers.push(p);
     const outcome = await send(p.port, { ...OUR_CERT, ca: CLIENT_CA });
-    assert.equal(outcome.status === "rejected" && outcome.reason, "connect-failed");
+    assert.equal(outcome.status === "rejected" && outcome.reason, "tls-certificate");
     assert.match(detailOf(outcome), /self-signed and not the configured CA \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
     assert.equal(p.received.length, 0);
+  });
+
+  it("does not retry a rejected receiver certificate (a configuration error): one handshake, not 1 + retries", async () => {
+    const p = await tlsMllpPeer();
+    peers.push(p);
+    const outcome = await send(p.port, { ca: CLIENT_CA, rejectUnauthorized: true }, { retries: 3 });
+    assert.equal(outcome.status === "rejected" && outcome.reason, "tls-certificate");
+    assert.equal(outcome.attempts, 1);
+    // Any retry would come within its 10 ms backoff: give it ten times that.
+    for (let i = 0; i < 20 && p.refused < 1; i++) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(p.refused, 1, "one handshake reached the receiver");
+  });
+
+  it("a receiver certificate that does not name the host is rejected as such (wrong host)", async () => {
+    const p = await tlsMllpPeer();
+    peers.push(p);
+    const outcome = await send(p.port, {
+      ca: RECEIVER_CA,
+      rejectUnauthorized: true,
+      servername: "ehr.example.org",
+    });
+    assert.equal(outcome.status === "rejected" && outcome.tlsCode, "ERR_TLS_CERT_ALTNAME_INVALID");
+    assert.match(detailOf(outcome), /^TLS certificate rejected by this node: .*does not name the host/);
   });
 });
 
