@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   );
   const deeper = kaiserLowpass({ passbandEdge: PASSBAND / 6, stopbandEdge: 1 / 6, attenuationDb: 80 });
   await converterRow(`decimator at 80 dB (${deeper.length} taps, for comparison)`, () => {
-    const d = new Decimator(3, 1, 1, deeper);
+    const d = new Decimator(3, 1, 1, { taps: deeper });
     return (x) => d.process(x);
   });
   for (const quality of [4, 3, 2]) {
