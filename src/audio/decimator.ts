@@ -69,6 +69,16 @@ function paddedTapsOf(taps: Float64Array): Float32Array {
   return known;
 }
 
+let simdByDefault = true;
+/**
+ * For benchmarks that compare the two filters through audio-in as a whole: whether decimators made
+ * from now on without `simd` in their options use WebAssembly SIMD where the runtime has it (the
+ * default) or JavaScript.
+ */
+export function useSimdByDefault(on: boolean): void {
+  simdByDefault = on;
+}
+
 export interface DecimatorOptions {
   /** Another filter (odd in number, symmetric), for comparisons. */
   taps?: Float64Array;
@@ -127,7 +137,7 @@ export class Decimator {
     // the delay is a whole number of output samples: a fraction of one would blur the highs against
     // the input's timeline (and against sox's output, which has none).
     this.phase = (span / 2) % factor;
-    const kernel = options.simd === false ? undefined : simdKernel();
+    const kernel = (options.simd ?? simdByDefault) ? simdKernel() : undefined;
     if (kernel && (inputChannels === 1 || inputChannels === 2) && taps.length <= MAX_TAPS) {
       this.engine = "wasm-simd";
       this.bank = new SimdFilterBank(

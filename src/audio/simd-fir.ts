@@ -264,29 +264,32 @@ export interface SimdKernel {
 export function loadSimdKernel(
   validate: (bytes: Uint8Array<ArrayBuffer>) => boolean = (bytes) => WebAssembly.validate(bytes),
 ): SimdKernel | undefined {
+  // Building the bytes is plain code, outside the try: a fault in it must fail the tests, not pass
+  // unseen as a runtime without SIMD.
+  const bytes = simdModuleBytes();
+  let instance: WebAssembly.Instance;
   try {
-    const bytes = simdModuleBytes();
     if (!validate(bytes)) return undefined;
-    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes));
-    const { memory, convert: c, filter: f } = exports;
-    if (!(memory instanceof WebAssembly.Memory) || typeof c !== "function" || typeof f !== "function") {
-      return undefined;
-    }
-    const buffer = memory.buffer;
-    return {
-      memory,
-      convert: c as Convert,
-      filter: f as Filter,
-      taps: new Float32Array(buffer, TAPS, MAX_TAPS),
-      history: new Float32Array(buffer, HISTORY, HISTORY_FLOATS),
-      input: new Int16Array(buffer, INPUT, INPUT_BYTES / 2),
-      output: new Int16Array(buffer, OUTPUT, OUTPUT_BYTES / 2),
-      loaded: undefined,
-    };
+    instance = new WebAssembly.Instance(new WebAssembly.Module(bytes));
   } catch {
-    // A runtime without WebAssembly (or out of memory for one page): the JavaScript version serves.
+    // A runtime without WebAssembly (or without memory for one page): the JavaScript version serves.
     return undefined;
   }
+  const { memory, convert: c, filter: f } = instance.exports;
+  if (!(memory instanceof WebAssembly.Memory) || typeof c !== "function" || typeof f !== "function") {
+    throw new Error("the SIMD kernel lacks its memory or functions");
+  }
+  const buffer = memory.buffer;
+  return {
+    memory,
+    convert: c as Convert,
+    filter: f as Filter,
+    taps: new Float32Array(buffer, TAPS, MAX_TAPS),
+    history: new Float32Array(buffer, HISTORY, HISTORY_FLOATS),
+    input: new Int16Array(buffer, INPUT, INPUT_BYTES / 2),
+    output: new Int16Array(buffer, OUTPUT, OUTPUT_BYTES / 2),
+    loaded: undefined,
+  };
 }
 
 let shared: SimdKernel | null | undefined;

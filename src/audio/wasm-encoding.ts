@@ -80,10 +80,11 @@ export function encodeModule(functions: FunctionDef[], pages: number): Uint8Arra
   const types = functions.map((f) =>
     seq([0x60], uleb(f.params.length), f.params, uleb(f.results.length), f.results),
   );
-  const exports = functions.flatMap((f, i) =>
+  // (Not named `exports`: in the CommonJS that tsc emits, that would hide the module's own.)
+  const exported = functions.flatMap((f, i) =>
     f.exportName ? [seq(name(f.exportName), [0x00], uleb(i))] : [],
   );
-  exports.push(seq(name("memory"), [0x02], uleb(0)));
+  exported.push(seq(name("memory"), [0x02], uleb(0)));
   const bodies = functions.map((f) => {
     const code = seq(vector(f.locals.map((type) => [1, type])), f.body, [0x0b]);
     return seq(uleb(code.length), code);
@@ -94,7 +95,7 @@ export function encodeModule(functions: FunctionDef[], pages: number): Uint8Arra
       section(1, vector(types)),
       section(3, vector(functions.map((_, i) => uleb(i)))),
       section(5, vector([seq([0x01], uleb(pages), uleb(pages))])),
-      section(7, vector(exports)),
+      section(7, vector(exported)),
       section(10, vector(bodies)),
     ),
   );

@@ -1,4 +1,7 @@
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Decimator, decimatorTaps } from "../../../src/audio/decimator";
 import { loadSimdKernel, MAX_TAPS, simdKernel, simdModuleBytes } from "../../../src/audio/simd-fir";
 
@@ -63,6 +66,18 @@ describe("decimator: the WebAssembly SIMD filter", () => {
     assert.ok(WebAssembly.validate(simdModuleBytes()), "the module validates");
     assert.ok(simdKernel(), "the kernel loads");
     assert.equal(new Decimator(3, 2, 1).engine, "wasm-simd");
+  });
+
+  it("runs in the built package too (tsc's CommonJS, as Node-RED loads it)", function () {
+    // The tests run the TypeScript through tsx (esbuild), which emits other code than tsc: a name that
+    // only tsc's output trips over once sent every session to the fallback, and no test here saw it.
+    const built = join(__dirname, "../../../dist/src/audio/decimator.js");
+    if (!existsSync(built)) this.skip(); // npm test builds first
+    const engine = execFileSync(process.execPath, [
+      "-e",
+      `const { Decimator } = require(${JSON.stringify(built)}); process.stdout.write(new Decimator(3, 2, 1).engine)`,
+    ]).toString();
+    assert.equal(engine, "wasm-simd");
   });
 
   for (const factor of FACTORS) {
