@@ -1,5 +1,13 @@
 import { kaiserLowpass } from "./kaiser-lowpass";
-import { BLOCK_FRAMES, MAX_TAPS, paddedTaps, SimdFilterBank, simdKernel } from "./simd-fir";
+import {
+  BLOCK_FRAMES,
+  MAX_TAPS,
+  paddedTaps,
+  SimdFilterBank,
+  simdKernel,
+  type Block,
+  type FilterBank,
+} from "./simd-fir";
 
 /**
  * Sample-rate reduction by a whole factor (48 → 16 kHz is 3, 32 → 16 kHz is 2, 48 → 8 kHz is 6): a
@@ -90,24 +98,6 @@ export interface DecimatorOptions {
   simd?: boolean;
 }
 
-/** One session's filter state and the code that runs it: WebAssembly SIMD or JavaScript. */
-interface FilterBank {
-  /**
-   * Filters frames start..start+frames-1 of `samples` (at most BLOCK_FRAMES), where the first kept
-   * sample is `phase` frames in, and writes the `kept` outputs of every channel, interleaved, to
-   * `out` from `index` on.
-   */
-  block(
-    samples: Int16Array,
-    start: number,
-    frames: number,
-    phase: number,
-    kept: number,
-    out: Int16Array,
-    index: number,
-  ): void;
-}
-
 export class Decimator {
   /** Which filter runs: WebAssembly SIMD where the runtime has it (and the filter fits), else JavaScript. */
   readonly engine: "wasm-simd" | "js";
@@ -170,12 +160,16 @@ export class Decimator {
   process(samples: Int16Array): Int16Array {
     const frames = samples.length / this.inputChannels;
     const out = new Int16Array(keptCount(this.phase, frames, this.factor) * this.outputChannels);
-    let written = 0;
-    for (let start = 0; start < frames; start += BLOCK_FRAMES) {
-      const n = Math.min(BLOCK_FRAMES, frames - start);
+    // One object for every block of the push, updated as it goes.
+    const block: Block = { samples, start: 0, frames: 0, phase: 0, kept: 0, out, index: 0 };
+    for (; block.start < frames; block.start += BLOCK_FRAMES) {
+      const n = Math.min(BLOCK_FRAMES, frames - block.start);
       const kept = keptCount(this.phase, n, this.factor);
-      this.bank.block(samples, start, n, this.phase, kept, out, written * this.outputChannels);
-      written += kept;
+      block.frames = n;
+      block.phase = this.phase;
+      block.kept = kept;
+      this.bank.filter(block);
+      block.index += kept * this.outputChannels;
       this.phase += kept * this.factor - n;
     }
     return out;
@@ -196,15 +190,7 @@ class JsFilterBank implements FilterBank {
     this.tails = Array.from({ length: outputChannels }, () => doubles(2 * (halfTaps.length - 1)));
   }
 
-  block(
-    samples: Int16Array,
-    start: number,
-    n: number,
-    phase: number,
-    _kept: number,
-    out: Int16Array,
-    index: number,
-  ): void {
+  filter({ samples, start, frames: n, phase, out, index }: Block): void {
     for (let channel = 0; channel < this.outputChannels; channel++) {
       const tail = this.tails[channel];
       const span = tail.length;

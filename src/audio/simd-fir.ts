@@ -307,10 +307,30 @@ export function paddedTaps(taps: Float64Array): Float32Array {
 }
 
 /**
+ * One block of a push: frames start..start+frames-1 of `samples` (at most BLOCK_FRAMES), where the first
+ * kept sample is `phase` frames in; its `kept` outputs of every channel go, interleaved, to `out` from
+ * `index` on.
+ */
+export interface Block {
+  samples: Int16Array;
+  start: number;
+  frames: number;
+  phase: number;
+  kept: number;
+  out: Int16Array;
+  index: number;
+}
+
+/** One session's filter state and the code that runs it: WebAssembly SIMD or JavaScript. */
+export interface FilterBank {
+  filter(block: Block): void;
+}
+
+/**
  * One session's filter on the kernel: its taps and, per output channel, the last (taps - 1) samples
  * of its history, which each block starts from.
  */
-export class SimdFilterBank {
+export class SimdFilterBank implements FilterBank {
   private readonly tails: Float32Array[];
   private readonly conversions: Conversion[];
   private readonly span: number;
@@ -331,20 +351,7 @@ export class SimdFilterBank {
         : [inputChannels === 2 ? Conversion.StereoMean : Conversion.Mono];
   }
 
-  /**
-   * Filters frames start..start+frames-1 of `samples` (at most BLOCK_FRAMES), where the first kept
-   * sample is `phase` frames in, and writes the `kept` outputs of every channel, interleaved, to
-   * `out` from `index` on.
-   */
-  block(
-    samples: Int16Array,
-    start: number,
-    frames: number,
-    phase: number,
-    kept: number,
-    out: Int16Array,
-    index: number,
-  ): void {
+  filter({ samples, start, frames, phase, kept, out, index }: Block): void {
     const k = this.kernel;
     if (k.loaded !== this.taps) {
       k.taps.set(this.taps);

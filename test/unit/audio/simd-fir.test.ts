@@ -42,15 +42,7 @@ function testSignal(frames: number, channels: number): Int16Array {
   return out;
 }
 
-function concat(parts: Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = (parts: Int16Array[]): Int16Array => Int16Array.from(parts.flatMap((p) => Array.from(p)));
 
 /** Feeds `samples` in pieces of `frames` frames, then flushes; returns all the output. */
 function inPieces(d: Decimator, samples: Int16Array, frames: number): Int16Array {
