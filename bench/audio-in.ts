@@ -3,11 +3,12 @@
 // Prints, for 60 s of speech at 48 kHz stereo: audio-in's WAV path and ffmpeg path as multiples of
 // real time on one core, against (a) framing alone (16 kHz mono input: no decode, no resampling),
 // (b) the rate converters on the same samples, with their frequency response, and (c) ffmpeg
-// converting by itself.
+// converting by itself; and (d) the decimator's WebAssembly SIMD filter against its JavaScript one,
+// alone and through audio-in's WAV path, alternating in this process (medians of ROUNDS runs).
 import { execFileSync, spawn } from "node:child_process";
 import { createReadStream, readFileSync } from "node:fs";
 import { create, ConverterType } from "@alexanderolsen/libsamplerate-js";
-import { Decimator, decimatorTaps, PASSBAND, STOPBAND_DB } from "../src/audio/decimator";
+import { Decimator, decimatorTaps, PASSBAND, STOPBAND_DB, useSimdByDefault } from "../src/audio/decimator";
 import { kaiserLowpass } from "../src/audio/kaiser-lowpass";
 import { AudioSessions, type AudioInOptions } from "../src/audio/sessions";
 import { Resampler, resamplerReady } from "../src/audio/resampler";
@@ -16,6 +17,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const SECONDS = 60;
+// Runs per variant where two are compared by alternating them (the machine's load moves between runs).
+const ROUNDS = 11;
 // Tones that would alias at 16 kHz: close together just above 8 kHz, where filters are weakest.
 const STOPBAND_TONES = [8005, 8020, 8050, 8100, 8200, 8400, 8700, 9000, 10000, 12000, 16000, 20000, 23900];
 const options: AudioInOptions = {
@@ -49,15 +52,17 @@ async function best(fn: () => void | Promise<void>, runs = 3): Promise<number> {
   return min;
 }
 
-async function throughput(payload: Buffer | string): Promise<number> {
+async function throughput(payload: Buffer | string, runs = 3): Promise<number> {
   const seconds = await best(async () => {
     let frames = 0;
     const sessions = new AudioSessions(options, () => frames++);
     await sessions.handle({ topic: "bench", payload });
     if (frames < SECONDS * 10) throw new Error(`only ${frames} frames`);
-  });
+  }, runs);
   return SECONDS / seconds;
 }
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
 function row(name: string, x: number, baseline?: number, of = "baseline"): void {
   const ratio = baseline ? `  (${(x / baseline).toFixed(2)} of ${of})` : "";
@@ -107,22 +112,25 @@ async function main(): Promise<void> {
   console.log("\nrate converters, 48 kHz -> 16 kHz mono, 100 ms chunks; gain in dB at 1 / 6.4 / 7 kHz,");
   console.log("and the loudest tone from 8 kHz up (it would alias), measured with tones:");
   const taps = decimatorTaps(3).length;
-  const decimatorAlone = await converterRow(`decimator (ours): ${taps} taps, ${STOPBAND_DB} dB`, () => {
-    const d = new Decimator(3, 1, 1);
-    return (x) => d.process(x);
-  });
+  const decimator = (channels: number, simd: boolean) => () => {
+    const d = new Decimator(3, channels, 1, { simd });
+    return (x: Int16Array) => d.process(x);
+  };
+  const decimatorAlone = await converterRow(
+    `decimator (ours): ${taps} taps, ${STOPBAND_DB} dB, SIMD`,
+    decimator(1, true),
+  );
   await converterRow(
-    "decimator, stereo in, mixing down as it filters",
-    () => {
-      const d = new Decimator(3, 2, 1);
-      return (x) => d.process(x);
-    },
+    "decimator, stereo in, mixing down as it filters, SIMD",
+    decimator(2, true),
     stereo48,
     2,
   );
+  await converterRow("decimator, JavaScript (the fallback)", decimator(1, false));
+  await converterRow("decimator, stereo in, JavaScript", decimator(2, false), stereo48, 2);
   const deeper = kaiserLowpass({ passbandEdge: PASSBAND / 6, stopbandEdge: 1 / 6, attenuationDb: 80 });
   await converterRow(`decimator at 80 dB (${deeper.length} taps, for comparison)`, () => {
-    const d = new Decimator(3, 1, 1, deeper);
+    const d = new Decimator(3, 1, 1, { taps: deeper });
     return (x) => d.process(x);
   });
   for (const quality of [4, 3, 2]) {
@@ -149,6 +157,51 @@ async function main(): Promise<void> {
   }
   console.log("");
   row("audio-in: WAV 48 kHz stereo -> 16 kHz mono frames", wavPath, decimatorAlone, "decimator alone");
+
+  // The two filters alternating, one run of each per round: alone (100 ms chunks), and through
+  // audio-in's WAV path (useSimdByDefault switches the decimators audio-in makes).
+  console.log(`\nWebAssembly SIMD against JavaScript, alternating, median of ${ROUNDS} runs each:`);
+  const decimatorOnly = async (channels: number, simd: boolean): Promise<number> => {
+    const input = channels === 2 ? stereo48 : mono48;
+    const convert = decimator(channels, simd)();
+    return (
+      SECONDS /
+      (await best(() => {
+        for (let o = 0; o < input.length; o += 4800 * channels)
+          convert(input.subarray(o, o + 4800 * channels));
+      }, 1))
+    );
+  };
+  const variants = {
+    "decimator alone, mono in": (simd: boolean) => decimatorOnly(1, simd),
+    "decimator alone, stereo in": (simd: boolean) => decimatorOnly(2, simd),
+    "audio-in: WAV 48 kHz stereo -> 16 kHz mono frames": async (simd: boolean) => {
+      useSimdByDefault(simd);
+      const x = await throughput(in48, 1);
+      useSimdByDefault(true);
+      return x;
+    },
+  };
+  const medians: Record<string, { js: number; simd: number }> = {};
+  for (const [name, measure] of Object.entries(variants)) {
+    const js: number[] = [];
+    const simd: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      js.push(await measure(false));
+      simd.push(await measure(true));
+    }
+    medians[name] = { js: median(js), simd: median(simd) };
+    console.log(
+      `${name.padEnd(52)} JS ${median(js).toFixed(0).padStart(5)}x, SIMD ${median(simd).toFixed(0).padStart(5)}x  (${(median(simd) / median(js)).toFixed(2)}x)`,
+    );
+  }
+  const path = medians["audio-in: WAV 48 kHz stereo -> 16 kHz mono frames"];
+  const stereoAlone = medians["decimator alone, stereo in"];
+  if (path && stereoAlone) {
+    console.log(
+      `WAV path with SIMD: ${(path.simd / stereoAlone.simd).toFixed(2)} of the SIMD decimator alone (stereo in); with JS: ${(path.js / stereoAlone.js).toFixed(2)}`,
+    );
+  }
 
   /**
    * Prints one converter's speed (on `input`, in 100 ms chunks) and its response to tones of as
@@ -252,7 +305,6 @@ async function main(): Promise<void> {
     runs.piped.push(await wall(ffmpegPiped));
     runs.audioIn.push(await wall(audioIn));
   }
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
   const alone = SECONDS / median(runs.alone);
   row("baseline: ffmpeg alone, MP3 -> 16 kHz mono s16le (wall)", alone);
   row("ffmpeg with audio-in's arguments, through pipes (wall)", SECONDS / median(runs.piped), alone);

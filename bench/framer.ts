@@ -2,7 +2,8 @@
 // alternating the two in one process:
 //   npx tsx --expose-gc bench/framer.ts
 // Prints the framer alone on 100 ms chunks of 16 kHz mono (3.2 KB), and the live 48 kHz stereo path of
-// audio-in (decimator, then framer) per 100 ms chunk; medians of alternating runs.
+// audio-in (decimator, then framer) per 100 ms chunk, copying or viewing, and with the decimator's
+// JavaScript or WebAssembly SIMD filter; medians of alternating runs.
 import { Decimator } from "../src/audio/decimator";
 import { PcmFramer } from "../src/audio/framer";
 
@@ -32,9 +33,9 @@ const framerAlone = (owned: boolean): number =>
 
 const PIECES = 20_000;
 const piece = Int16Array.from({ length: 9600 }, (_, i) => Math.round(8000 * Math.sin(i * 0.01)));
-const livePath = (owned: boolean): number =>
+const livePath = (owned: boolean, simd = true): number =>
   cpuMicros(() => {
-    const decimator = new Decimator(3, 2, 1);
+    const decimator = new Decimator(3, 2, 1, { simd });
     const framer = new PcmFramer(3200);
     for (let i = 0; i < PIECES; i++) {
       const out = decimator.process(piece);
@@ -57,4 +58,12 @@ for (let run = 0; run < 9; run++) {
 }
 console.log(
   `48 kHz stereo -> 16 kHz mono frames, µs per 100 ms chunk: copy ${median(live.copy).toFixed(1)}, view ${median(live.view).toFixed(1)}`,
+);
+const filters = { js: [] as number[], simd: [] as number[] };
+for (let run = 0; run < 9; run++) {
+  filters.js.push(livePath(true, false));
+  filters.simd.push(livePath(true, true));
+}
+console.log(
+  `48 kHz stereo -> 16 kHz mono frames, µs per 100 ms chunk: JavaScript filter ${median(filters.js).toFixed(1)}, WebAssembly SIMD ${median(filters.simd).toFixed(1)}`,
 );

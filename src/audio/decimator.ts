@@ -1,10 +1,23 @@
 import { kaiserLowpass } from "./kaiser-lowpass";
+import {
+  BLOCK_FRAMES,
+  MAX_TAPS,
+  paddedTaps,
+  SimdFilterBank,
+  simdKernel,
+  type Block,
+  type FilterBank,
+} from "./simd-fir";
 
 /**
  * Sample-rate reduction by a whole factor (48 → 16 kHz is 3, 32 → 16 kHz is 2, 48 → 8 kHz is 6): a
  * linear-phase low-pass FIR evaluated only at the kept samples, with the mix-down to mono done in the
- * same pass. Speex handles every other ratio; for these, at the same quality, it is slower (README,
- * "Performance", has the figures).
+ * same pass. Speex handles every other ratio; for these, at the same quality, it is slower
+ * (docs/performance.md has the figures).
+ *
+ * The filter runs in WebAssembly SIMD (src/audio/simd-fir.ts: float32, four taps per instruction, 4–5
+ * times as fast) where the runtime has it; the JavaScript filter below (doubles) is the fallback, and
+ * the two agree within one 16-bit step.
  *
  * The filter is flat (ripple about ±0.003 dB) up to PASSBAND of the output's Nyquist frequency and
  * attenuates everything from the output's Nyquist frequency up by STOPBAND_DB, so nothing aliases back
@@ -30,10 +43,9 @@ export function decimatorTaps(factor: number): Float64Array {
   });
 }
 
-// Input is filtered in blocks of at most this many frames, in one work buffer that every decimator
+// Input is filtered in blocks of at most BLOCK_FRAMES frames, in one work buffer that every decimator
 // shares (a push runs to its end before another starts), so a session keeps only its filter's tail,
 // about 1 KiB, instead of a buffer as long as the longest chunk it was ever sent.
-const BLOCK_FRAMES = 4096;
 let work: number[] = [];
 
 /**
@@ -52,47 +64,88 @@ function workBuffer(length: number): number[] {
 }
 
 // Designing a filter takes a few microseconds; sessions with the same factor share the taps.
-const halfTapsByFactor = new Map<number, number[]>();
+const tapsByFactor = new Map<number, Float64Array>();
+const halfTapsByTaps = new WeakMap<Float64Array, number[]>();
+const paddedByTaps = new WeakMap<Float64Array, Float32Array>();
 
 /** The taps up to and including the centre one (the rest mirror them). */
 function halfTapsOf(taps: Float64Array): number[] {
-  return Array.from(taps.subarray(0, (taps.length + 1) / 2));
+  const known = halfTapsByTaps.get(taps) ?? Array.from(taps.subarray(0, (taps.length + 1) / 2));
+  halfTapsByTaps.set(taps, known);
+  return known;
+}
+
+function paddedTapsOf(taps: Float64Array): Float32Array {
+  const known = paddedByTaps.get(taps) ?? paddedTaps(taps);
+  paddedByTaps.set(taps, known);
+  return known;
+}
+
+let simdByDefault = true;
+/**
+ * For benchmarks that compare the two filters through audio-in as a whole: whether decimators made
+ * from now on without `simd` in their options use WebAssembly SIMD where the runtime has it (the
+ * default) or JavaScript.
+ */
+export function useSimdByDefault(on: boolean): void {
+  simdByDefault = on;
+}
+
+export interface DecimatorOptions {
+  /** Another filter (odd in number, symmetric), for comparisons. */
+  taps?: Float64Array;
+  /** false: the JavaScript filter even where WebAssembly SIMD is available (for comparisons and tests). */
+  simd?: boolean;
 }
 
 export class Decimator {
-  private readonly halfTaps: number[];
-  // The last (taps - 1) input samples of each output channel, where the next push continues.
-  private readonly tails: number[][];
+  /** Which filter runs: WebAssembly SIMD where the runtime has it (and the filter fits), else JavaScript. */
+  readonly engine: "wasm-simd" | "js";
+  private readonly bank: FilterBank;
+  private readonly delayFrames: number;
   // Input frames to pass over before the next kept sample, 0 to factor - 1.
   private phase: number;
 
   /**
    * @param outputChannels 1 mixes every input channel down (their mean); 2 keeps a stereo input's
    *   channels apart.
-   * @param taps another filter (odd in number, symmetric), for comparisons.
    */
   constructor(
     readonly factor: number,
     readonly inputChannels: number,
     readonly outputChannels: 1 | 2,
-    taps?: Float64Array,
+    options: DecimatorOptions = {},
   ) {
     if (!Number.isInteger(factor) || factor < 2)
       throw new RangeError("the factor must be a whole number >= 2");
     if (outputChannels === 2 && inputChannels !== 2)
       throw new RangeError("two output channels need stereo input");
-    if (taps) this.halfTaps = halfTapsOf(taps);
-    else {
-      const shared = halfTapsByFactor.get(factor) ?? halfTapsOf(decimatorTaps(factor));
-      halfTapsByFactor.set(factor, shared);
-      this.halfTaps = shared;
+    let taps = options.taps;
+    if (!taps) {
+      taps = tapsByFactor.get(factor) ?? decimatorTaps(factor);
+      tapsByFactor.set(factor, taps);
     }
-    const span = 2 * (this.halfTaps.length - 1);
-    this.tails = Array.from({ length: outputChannels }, () => doubles(span));
+    const span = taps.length - 1;
+    this.delayFrames = span / 2;
     // The first kept sample is the one whose window is centred on a multiple of the factor, so that
     // the delay is a whole number of output samples: a fraction of one would blur the highs against
     // the input's timeline (and against sox's output, which has none).
     this.phase = (span / 2) % factor;
+    const kernel = (options.simd ?? simdByDefault) ? simdKernel() : undefined;
+    if (kernel && (inputChannels === 1 || inputChannels === 2) && taps.length <= MAX_TAPS) {
+      this.engine = "wasm-simd";
+      this.bank = new SimdFilterBank(
+        kernel,
+        paddedTapsOf(taps),
+        taps.length,
+        factor,
+        inputChannels,
+        outputChannels,
+      );
+    } else {
+      this.engine = "js";
+      this.bank = new JsFilterBank(halfTapsOf(taps), factor, inputChannels, outputChannels);
+    }
   }
 
   /**
@@ -100,33 +153,55 @@ export class Decimator {
    * 48 → 16 kHz) behind its input, so the last stretch of audio comes out only when silence follows it.
    */
   flush(): Int16Array {
-    const delayFrames = (this.tails[0]?.length ?? 0) / 2;
-    return this.process(new Int16Array(delayFrames * this.inputChannels));
+    return this.process(new Int16Array(this.delayFrames * this.inputChannels));
   }
 
   /** Interleaved samples in (whole frames, any number), interleaved samples out at the lower rate. */
   process(samples: Int16Array): Int16Array {
     const frames = samples.length / this.inputChannels;
     const out = new Int16Array(keptCount(this.phase, frames, this.factor) * this.outputChannels);
-    let written = 0;
-    for (let start = 0; start < frames; start += BLOCK_FRAMES) {
-      const n = Math.min(BLOCK_FRAMES, frames - start);
+    // One object for every block of the push, updated as it goes.
+    const block: Block = { samples, start: 0, frames: 0, phase: 0, kept: 0, out, index: 0 };
+    for (; block.start < frames; block.start += BLOCK_FRAMES) {
+      const n = Math.min(BLOCK_FRAMES, frames - block.start);
       const kept = keptCount(this.phase, n, this.factor);
-      for (let channel = 0; channel < this.outputChannels; channel++) {
-        const tail = this.tails[channel];
-        const span = tail.length;
-        const history = workBuffer(span + BLOCK_FRAMES);
-        copy(tail, 0, history, 0, span);
-        if (this.outputChannels === 1) mixDown(samples, start, n, this.inputChannels, history, span);
-        else pickChannel(samples, start, n, channel, history, span);
-        const target = { out, index: written * this.outputChannels + channel, stride: this.outputChannels };
-        filterKept(history, this.halfTaps, span + this.phase, span + n, this.factor, target);
-        copy(history, n, tail, 0, span);
-      }
-      written += kept;
+      block.frames = n;
+      block.phase = this.phase;
+      block.kept = kept;
+      this.bank.filter(block);
+      block.index += kept * this.outputChannels;
       this.phase += kept * this.factor - n;
     }
     return out;
+  }
+}
+
+/** The filter in JavaScript, in doubles: the fallback where WebAssembly SIMD is unavailable. */
+class JsFilterBank implements FilterBank {
+  // The last (taps - 1) input samples of each output channel, where the next block continues.
+  private readonly tails: number[][];
+
+  constructor(
+    private readonly halfTaps: number[],
+    private readonly factor: number,
+    private readonly inputChannels: number,
+    private readonly outputChannels: 1 | 2,
+  ) {
+    this.tails = Array.from({ length: outputChannels }, () => doubles(2 * (halfTaps.length - 1)));
+  }
+
+  filter({ samples, start, frames: n, phase, out, index }: Block): void {
+    for (let channel = 0; channel < this.outputChannels; channel++) {
+      const tail = this.tails[channel];
+      const span = tail.length;
+      const history = workBuffer(span + BLOCK_FRAMES);
+      copy(tail, 0, history, 0, span);
+      if (this.outputChannels === 1) mixDown(samples, start, n, this.inputChannels, history, span);
+      else pickChannel(samples, start, n, channel, history, span);
+      const target = { out, index: index + channel, stride: this.outputChannels };
+      filterKept(history, this.halfTaps, span + phase, span + n, this.factor, target);
+      copy(history, n, tail, 0, span);
+    }
   }
 }
 
