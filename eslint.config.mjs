@@ -39,6 +39,13 @@ export default tseslint.config(
           selector: "CallExpression > SpreadElement, NewExpression > SpreadElement",
           message: "A spread argument overflows the stack for a long array; use a loop or reduce.",
         },
+        {
+          // tsc's CommonJS output writes through `exports`; a local of that name breaks the built
+          // package while tsx (which runs the unit tests) does not notice.
+          selector:
+            "VariableDeclarator > Identifier.id[name=/^(exports|module|require)$/], :function > Identifier.params[name=/^(exports|module|require)$/]",
+          message: "Do not shadow exports, module or require: tsc's CommonJS output uses them.",
+        },
       ],
     },
   },
