@@ -73,5 +73,28 @@ describe("npm start --scribe: the ambient scribe demo", function () {
       sentences.some((s) => s.evidence.length > 0),
       "and its sentences point at what was said",
     );
+
+    // The review page plays the encounter: audio-in's audio reached review-queue, the player has it.
+    const [user, password] = Buffer.from(auth.slice("Basic ".length), "base64").toString().split(":");
+    const context = await browser.newContext({
+      httpCredentials: { username: user ?? "", password: password ?? "" },
+    });
+    const review = await context.newPage();
+    await review.goto(`${demo.url}/review/`);
+    await review.locator("#worklist li").first().click();
+    await review.locator("#note .sentence").first().waitFor();
+    await review.waitForFunction(
+      () => {
+        const a = document.getElementById("player") as HTMLAudioElement;
+        return a.getAttribute("src") !== null && a.readyState >= 1 && a.duration > 0;
+      },
+      undefined,
+      { timeout: 10000 },
+    );
+    const duration = await review.evaluate(
+      () => (document.getElementById("player") as HTMLAudioElement).duration,
+    );
+    assert.ok(duration >= 1, `the player holds the recording (${duration} s)`);
+    await context.close();
   });
 });
