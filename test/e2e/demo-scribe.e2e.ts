@@ -1,10 +1,9 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { Browser } from "playwright-core";
 import type { ClinicalNote } from "../../src/transcript/clinical-note";
 import { launchChromium, speakScript, startDemo, type DemoRun } from "../support/demo-run";
+import { tempDir } from "../support/temp-dir";
 
 const SCRIPT = ["What brings you in today?", "I have had chest pain for two days."];
 
@@ -15,7 +14,7 @@ const SCRIPT = ["What brings you in today?", "I have had chest pain for two days
  */
 describe("npm start --scribe: the ambient scribe demo", function () {
   this.timeout(120000);
-  const work = mkdtempSync(join(tmpdir(), "nr-demo-scribe-"));
+  const work = tempDir("nr-demo-scribe-");
   let demo: DemoRun;
   let browser: Browser;
   let auth: string;
