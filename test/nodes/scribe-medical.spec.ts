@@ -247,17 +247,29 @@ describe(`scribe-medical node (${runtimeLabel})`, function () {
     assert.ok(emu.streams.some((s) => s.endOfSession));
   });
 
-  it("a session whose stream gave up while quiet resumes the same HealthScribe session when audio returns: one note", async () => {
-    await load({ tuning: { backoffBaseMs: 20, backoffMaxMs: 50, maxAttempts: 2, watchdogMs: 1000 } });
-    const out = collect("out");
-    const note = collect("note");
-    const caught = collect("caught");
+  /**
+   * Loads the node (`idleTimeoutS` its idle close), plays the first 3.5 s of the encounter without
+   * ending it, then takes the service away while the source is quiet: the stream breaks and every new
+   * one is refused, so the session gives up after its two attempts.
+   */
+  async function giveUpWhileQuiet(
+    idleTimeoutS = 30,
+  ): Promise<{ out: NodeMessage[]; note: NodeMessage[]; caught: NodeMessage[] }> {
+    await load({
+      idleTimeoutS,
+      tuning: { backoffBaseMs: 20, backoffMaxMs: 50, maxAttempts: 2, watchdogMs: 1000 },
+    });
+    const received = { out: collect("out"), note: collect("note"), caught: collect("caught") };
     await play(SESSION_MARKER, 3.5, 0, false);
-    await until(() => finals(out).length >= 1, 10000);
-    // The service goes away while the source is quiet: the stream breaks, every new one is refused.
+    await until(() => finals(received.out).length >= 1, 10000);
     emu.planFaults({ kind: "throttle" });
     emu.planFaults({ kind: "throttle" });
     emu.faultOpenStreams({ kind: "reset" });
+    return received;
+  }
+
+  it("a session whose stream gave up while quiet resumes the same HealthScribe session when audio returns: one note", async () => {
+    const { out, note, caught } = await giveUpWhileQuiet();
     await until(() => loggedTexts(sm()).some((t) => /the session is kept: it resumes the same/.test(t)));
     assert.ok(caughtTexts(caught).some((t) => /gave up after 2 attempts without new audio/.test(t)));
     assert.ok(!caughtTexts(caught).some((t) => /NO_NOTE/.test(t)), "the encounter is not given up");
@@ -278,17 +290,7 @@ describe(`scribe-medical node (${runtimeLabel})`, function () {
   });
 
   it("a session given up while quiet whose audio does not return is ended after the idle time, and its note sent", async () => {
-    await load({
-      idleTimeoutS: 0.5,
-      tuning: { backoffBaseMs: 20, backoffMaxMs: 50, maxAttempts: 2, watchdogMs: 1000 },
-    });
-    const out = collect("out");
-    const note = collect("note");
-    await play(SESSION_MARKER, 3.5, 0, false);
-    await until(() => finals(out).length >= 1, 10000);
-    emu.planFaults({ kind: "throttle" });
-    emu.planFaults({ kind: "throttle" });
-    emu.faultOpenStreams({ kind: "reset" });
+    const { out, note } = await giveUpWhileQuiet(0.5);
     await until(() => note.length === 1, 10000);
     assert.equal(emu.sessions.size, 1);
     assert.ok(

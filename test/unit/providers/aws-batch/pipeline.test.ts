@@ -31,6 +31,12 @@ import { LocalS3, S3RVER_CREDENTIALS } from "../../../emulators/aws-batch/s3";
 import { backToBaseline, baselineResources, hostilePaths, PATH_MARKER } from "../../../support/hostile-files";
 
 const MARKER = "zzphimarker";
+// 2,000 segments of 100 words: about 200,000 words, a transcript file well over the bound (30 to 50 MiB in
+// the emulator's format), where 4 hours of speech, the service's longest job, is under 50,000 words.
+const OVERSIZE_SCRIPT = Array.from({ length: 2000 }, (_, i) => ({
+  text: `${"patient denies chest pain and shortness of breath today ".repeat(12)}word${i} done.`,
+  speaker: `spk_${i % 2}`,
+}));
 const WAV = Buffer.concat([Buffer.from("RIFF\0\0\0\0WAVEfmt "), Buffer.alloc(2048)]);
 
 /** Descriptors this process holds open on files under `dir`. */
@@ -69,7 +75,10 @@ describe("aws-batch media: file paths, uploads and what peers echo", function ()
       credentials: { [S3RVER_CREDENTIALS.accessKeyId]: S3RVER_CREDENTIALS.secretAccessKey },
       queuedMs: 10,
       inProgressMs: 10,
-      script: [{ text: "Patient denies chest pain.", speaker: "spk_0", channel: "ch_0" }],
+      script: (media) =>
+        media.includes("OVERSIZE")
+          ? OVERSIZE_SCRIPT
+          : [{ text: "Patient denies chest pain.", speaker: "spk_0", channel: "ch_0" }],
       // A service that echoes what it was given, in every form: the job name, the URI decoded and
       // encoded, the key's prefix alone, the bucket, quoted and not.
       failJob: (r) => {
@@ -251,61 +260,6 @@ describe("aws-batch media: file paths, uploads and what peers echo", function ()
     });
     assert.ok(endless.destroyed, "the body is dropped");
   });
-});
-
-describe("aws-batch transcript bound: what the event loop is asked to parse", function () {
-  this.timeout(60000);
-  let s3: LocalS3;
-  let emu: AwsBatchTranscribeEmulator;
-  let transcribe: TranscribeClient;
-  let s3client: S3Client;
-  // 2,000 segments of 100 words: about 200,000 words, a transcript file well over the bound (some
-  // 30 to 50 MiB in the emulator's format), where 4 hours of speech, the service's longest job, is under
-  // 50,000 words.
-  const many = Array.from({ length: 2000 }, (_, i) => ({
-    text: `${"patient denies chest pain and shortness of breath today ".repeat(12)}word${i} done.`,
-    speaker: `spk_${i % 2}`,
-  }));
-
-  before(async () => {
-    s3 = await new LocalS3(["uploads", "transcripts"]).start();
-    emu = await new AwsBatchTranscribeEmulator({
-      s3Endpoint: s3.endpoint,
-      s3Credentials: S3RVER_CREDENTIALS,
-      credentials: { [S3RVER_CREDENTIALS.accessKeyId]: S3RVER_CREDENTIALS.secretAccessKey },
-      queuedMs: 10,
-      inProgressMs: 10,
-      script: (media) =>
-        media.includes("OVERSIZE") ? many : [{ text: "Patient denies chest pain.", speaker: "spk_0" }],
-    }).start();
-    const settings = awsClientSettings({
-      region: "us-east-1",
-      endpoint: emu.endpoint,
-      ...S3RVER_CREDENTIALS,
-    });
-    transcribe = createBatchTranscribeClient(settings);
-    s3client = createBatchS3Client(settings, s3.endpoint);
-  });
-  after(async () => {
-    transcribe.destroy();
-    s3client.destroy();
-    await emu.stop();
-    await s3.stop();
-  });
-
-  const run = (media: Buffer, jobName: string): BatchRun => {
-    const input = classifyPayload(media);
-    assert.ok(input.ok);
-    return new BatchRun({
-      transcribe,
-      s3: s3client,
-      params: params(),
-      input: input.value,
-      jobName,
-      upload: { bucket: "uploads", prefix: "in/" },
-      tuning: { pollInitialMs: 10, pollMaxMs: 20 },
-    });
-  };
 
   it("is 24 MiB: a transcript over it is refused with TRANSCRIPT_TOO_LARGE before it is parsed", async () => {
     assert.equal(MAX_TRANSCRIPT_BYTES, 24 * 2 ** 20);
