@@ -345,7 +345,8 @@ function demoFlow(options) {
       rawChannels: "1",
       x: 660,
       y: 240,
-      wires: [["demo-transcriber", "demo-progress"]],
+      // The review page plays each recording's audio (review-queue keeps it per session, bounded).
+      wires: [["demo-transcriber", "demo-progress", "demo-review"]],
     }),
     fnNode({
       id: "demo-progress",

@@ -9,6 +9,7 @@ import { deliveryChecks, type NodeConfig } from "../../src/review/delivery-check
 import { reviewRoutes } from "../../src/review/routes";
 import { ReviewService, type ReviewOptions } from "../../src/review/service";
 import { idTag } from "../../src/util/identifiers";
+import { sessionIdProblem } from "../../src/util/session-id";
 import { settleGuarded } from "../../src/util/guard";
 import {
   asError,
@@ -206,6 +207,8 @@ export = function register(RED: NodeAPI): void {
     app.use(options.path, handler);
 
     node.on("input", (msg, send, done) => {
+      const badId = sessionIdProblem(sessionOf(msg), "review-queue: msg.audio.sessionId (or msg.topic)");
+      if (badId !== undefined) return done(new Error(badId));
       const handled = ready.then(async () => {
         const outcome = await service.input(msg, new Date());
         if (outcome.kind === "audio" && !outcome.outcome.kept && outcome.outcome.first) {

@@ -1,5 +1,6 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
+import { randomUUID } from "node:crypto";
 import type { Node, NodeAPI } from "node-red";
 import { createBatchS3Client } from "../../src/providers/aws-batch/clients";
 import type { AwsClientSettings } from "../../src/providers/aws/client";
@@ -7,9 +8,14 @@ import { InvalidParamsError } from "../../src/providers/aws/params";
 import type { StreamService } from "../../src/providers/aws/service";
 import { AwsStreamSession } from "../../src/providers/aws/session";
 import { boundedTuning } from "../../src/providers/aws/tuning";
-import { handOver, takeHandedOver, type HandedSession } from "../../src/providers/aws-scribe/handover";
+import {
+  HANDOVER_TTL_MS,
+  handOver,
+  takeHandedOver,
+  type HandedSession,
+} from "../../src/providers/aws-scribe/handover";
 import { noteDocument } from "../../src/providers/aws-scribe/note";
-import { checkScribeParams, type ScribeParams } from "../../src/providers/aws-scribe/params";
+import { checkScribeParams, type Pronoun, type ScribeParams } from "../../src/providers/aws-scribe/params";
 import {
   pollNoteLocations,
   postStreamTuning,
@@ -18,6 +24,7 @@ import {
   streamDetails,
 } from "../../src/providers/aws-scribe/post-stream";
 import { scribeService } from "../../src/providers/aws-scribe/service";
+import { readSessionContext, SegmentTimeCheck } from "../../src/providers/aws-scribe/session-context";
 import { SessionCollector } from "../../src/transcript/document";
 import { settleGuarded } from "../../src/util/guard";
 import { runAwsStreamingNode, type AwsStreamingDef } from "../shared/aws-streaming";
@@ -76,6 +83,33 @@ export = function register(RED: NodeAPI): void {
     const finishing = new Set<AwsStreamSession>();
     let pausing = false;
     let finishTimer: unknown;
+    const idleS = Number(config.idleTimeoutS) > 0 ? Number(config.idleTimeoutS) : 30;
+    /** Pronouns from the first message of a session, until its HealthScribe session is chosen. */
+    const pendingPronouns = new Map<string, Pronoun | null>();
+    /** A HealthScribe session's own pronouns (null: none), by provider session id: every stream repeats them. */
+    const pronounsById = new Map<string, Pronoun | null>();
+    /** When each HealthScribe session started (ms): it can be resumed for 5 hours from then. */
+    const startedAt = new Map<string, number>();
+    /** Sessions whose streams gave up while no audio came: parked, not failed (see sessionEnded). */
+    const quietGaveUp = new Set<string>();
+    /** The timer that ends a parked session whose audio does not come back, by session id. */
+    const parkTimers = new Map<string, unknown>();
+    /** The live times of each open session, checked against the audio (milliseconds assumed). */
+    const timeChecks = new Map<string, SegmentTimeCheck>();
+
+    /** Forgets what was kept for a HealthScribe session whose note came or will never come. */
+    const forgetProvider = (providerSessionId: string): void => {
+      pronounsById.delete(providerSessionId);
+      startedAt.delete(providerSessionId);
+    };
+    /** Takes on a paused session (after a redeploy or a quiet give-up): its finals and its pronouns. */
+    const adopt = (h: HandedSession): void => {
+      collected.set(h.sessionId, { collector: h.collector, startSeconds: h.startSeconds });
+      if (h.pronouns !== undefined) pronounsById.set(h.providerSessionId, h.pronouns);
+      if (!startedAt.has(h.providerSessionId)) startedAt.set(h.providerSessionId, h.handedAtMs);
+      timers.clearTimeout(parkTimers.get(h.sessionId));
+      parkTimers.delete(h.sessionId);
+    };
 
     const fail = (sessionId: string, code: string, message: string): void =>
       node.error(new Error(t("errors.note", { code, message })), { topic: sessionId, payload: { code } });
@@ -127,6 +161,7 @@ export = function register(RED: NodeAPI): void {
           else fail(h.sessionId, "INTERNAL", t("errors.internal", { name: (err as Error).name }));
         } finally {
           waiting.delete(ac);
+          if (!ac.signal.aborted) forgetProvider(h.providerSessionId);
         }
       };
       settleGuarded(work(), (err) => fail(h.sessionId, "INTERNAL", t("errors.internal", { name: err.name })));
@@ -136,27 +171,63 @@ export = function register(RED: NodeAPI): void {
     const sessionEnded = (sessionId: string, session: AwsStreamSession): void => {
       const c = collectedOf(sessionId);
       collected.delete(sessionId);
+      timeChecks.delete(sessionId);
+      const providerId = session.providerSessionId;
+      const quiet = quietGaveUp.delete(sessionId);
       const h: HandedSession = {
         sessionId,
-        providerSessionId: session.providerSessionId,
+        providerSessionId: providerId,
         stage: "ended",
         collector: c.collector,
         startSeconds: c.startSeconds,
         handedAtMs: Date.now(),
       };
-      if (endSent.delete(session.providerSessionId)) deliverNote(h);
+      const pronouns = pronounsById.get(providerId);
+      if (pronouns !== undefined) h.pronouns = pronouns;
+      // Paused sessions resume within 5 hours of their start: counted from there, not from the pause.
+      const paused: HandedSession = {
+        ...h,
+        stage: "paused",
+        handedAtMs: startedAt.get(providerId) ?? h.handedAtMs,
+      };
+      if (endSent.delete(providerId)) deliverNote(h);
       else if (pausing) {
-        for (const lost of handOver(node.id, { ...h, stage: "paused" })) {
+        for (const lost of handOver(node.id, paused)) {
           fail(lost.sessionId, "HANDOVER_FULL", t("errors.handoverFull"));
         }
-      } else fail(sessionId, "NO_NOTE", t("errors.noNote"));
+      } else if (quiet && Date.now() - paused.handedAtMs < HANDOVER_TTL_MS) park(paused);
+      else {
+        forgetProvider(providerId);
+        fail(sessionId, "NO_NOTE", t("errors.noNote"));
+      }
+    };
+
+    /**
+     * A session whose streams gave up while its source was quiet (the service unreachable, nothing to
+     * send) is one encounter still: parked like a session a redeploy paused, it resumes the same
+     * HealthScribe session when its audio comes back (one note for the whole encounter), and is ended
+     * after the idle close time if it does not, so that its note comes.
+     */
+    const park = (h: HandedSession): void => {
+      resumable.set(h.sessionId, h);
+      timers.clearTimeout(parkTimers.get(h.sessionId));
+      parkTimers.set(
+        h.sessionId,
+        timers.setTimeout(() => {
+          parkTimers.delete(h.sessionId);
+          if (resumable.get(h.sessionId) !== h) return;
+          resumable.delete(h.sessionId);
+          finishPaused(h);
+        }, idleS * 1000),
+      );
+      node.warn(t("warnings.parked", { seconds: idleS }));
     };
 
     /** Ends a paused session whose audio did not continue after the redeploy: its note is then made. */
     const finishPaused = (h: HandedSession): void => {
       const r = ready;
       if (!r) return;
-      collected.set(h.sessionId, { collector: h.collector, startSeconds: h.startSeconds });
+      adopt(h);
       const session: AwsStreamSession = new AwsStreamSession({
         sessionId: h.sessionId,
         providerSessionId: h.providerSessionId,
@@ -217,25 +288,55 @@ export = function register(RED: NodeAPI): void {
       },
       (client, params) => {
         const s3Endpoint = config.s3Endpoint.trim();
-        const svc = scribeService(client, params, (id) => endSent.add(id));
+        const svc = scribeService(
+          client,
+          params,
+          (id) => endSent.add(id),
+          (id) => pronounsById.get(id),
+        );
         if (settings) ready = { client, params, svc, s3: createBatchS3Client(settings, s3Endpoint || null) };
         return svc;
       },
       {
         // Output 2 carries the note documents: session events go to Catch (errors) and the status only.
         event: (e, session) => {
+          if (e.event === "error" && e.resumable) quietGaveUp.add(e.sessionId);
           if (e.event === "ended" && session) sessionEnded(e.sessionId, session);
           return true;
         },
-        result: (sessionId, result) => {
+        result: (sessionId, result, session) => {
           if (result.isFinal) collectedOf(sessionId).collector.add(result, undefined, Date.now());
+          const odd = timeChecks.get(sessionId)?.check(result, session.audioSeconds);
+          if (odd !== undefined) node.warn(t(`warnings.${odd}`));
         },
+        opening: (sessionId, msg, startSeconds) => {
+          const context = readSessionContext(msg as { scribe?: unknown });
+          if (!context.ok) return new Error(t("errors.context", { problem: context.problem }));
+          if (context.pronouns === undefined) pendingPronouns.delete(sessionId);
+          else pendingPronouns.set(sessionId, context.pronouns);
+          timeChecks.set(sessionId, new SegmentTimeCheck(startSeconds));
+          return undefined;
+        },
+        // The HealthScribe session a new session of this id streams to: a paused one's (resumed, with
+        // its pronouns), else a new one with the pronouns of the message that opened it.
         resumeId: (sessionId) => {
+          const pronouns = pendingPronouns.get(sessionId);
+          pendingPronouns.delete(sessionId);
           const h = resumable.get(sessionId);
-          if (!h) return undefined;
-          resumable.delete(sessionId);
-          collected.set(sessionId, { collector: h.collector, startSeconds: h.startSeconds });
-          return h.providerSessionId;
+          if (h) {
+            resumable.delete(sessionId);
+            if (Date.now() - h.handedAtMs < HANDOVER_TTL_MS) {
+              adopt(h);
+              return h.providerSessionId;
+            }
+            // Too late for HealthScribe to resume it: its note is lost, a new session starts (and says so).
+            forgetProvider(h.providerSessionId);
+            fail(sessionId, "NOT_RESUMED", t("errors.notResumed"));
+          }
+          const id = randomUUID();
+          startedAt.set(id, Date.now());
+          if (pronouns !== undefined) pronounsById.set(id, pronouns);
+          return id;
         },
         // A redeploy pauses (see docs/healthscribe.md): END_OF_SESSION cannot be taken back, and would
         // make a note of half an encounter; removing the node ends its sessions.
@@ -245,6 +346,8 @@ export = function register(RED: NodeAPI): void {
         },
         close: (removed) => {
           timers.clearTimeout(finishTimer);
+          for (const timer of parkTimers.values()) timers.clearTimeout(timer);
+          parkTimers.clear();
           for (const session of finishing) void session.abort();
           finishing.clear();
           for (const [ac, h] of waiting) {
@@ -274,7 +377,6 @@ export = function register(RED: NodeAPI): void {
       else resumable.set(h.sessionId, h);
     }
     if (resumable.size > 0) {
-      const idleS = Number(config.idleTimeoutS) > 0 ? Number(config.idleTimeoutS) : 30;
       finishTimer = timers.setTimeout(() => {
         for (const h of resumable.values()) finishPaused(h);
         resumable.clear();

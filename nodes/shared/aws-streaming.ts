@@ -56,9 +56,17 @@ type Checked<P> = { ok: true; value: P } | { ok: false; error: Error };
 export interface StreamingHooks {
   /** A session event; return true when the hook delivered it (it then does not go to output 2). */
   event?(e: SessionEvent, session: AwsStreamSession | undefined): boolean;
-  /** A result sent on output 1. */
-  result?(sessionId: string, result: TranscriptResult): void;
-  /** The provider session a new session of this id resumes (after a redeploy paused it). */
+  /** A result sent on output 1, with the session that made it. */
+  result?(sessionId: string, result: TranscriptResult, session: AwsStreamSession): void;
+  /**
+   * The message that opens a new session of this id (its first audio, or the first after the last one
+   * ended), read before the session opens: an error refuses the message and opens nothing.
+   */
+  opening?(sessionId: string, msg: NodeMessage, startSeconds: number): Error | undefined;
+  /**
+   * The provider session id a new session of this id streams to: a paused one's to resume it (after a
+   * redeploy), or one the hook chose; undefined for a fresh random one.
+   */
   resumeId?(sessionId: string): string | undefined;
   /** On close: pause the open sessions (true) instead of ending them. */
   pauseOnClose?(removed: boolean): boolean;
@@ -276,7 +284,7 @@ export function runAwsStreamingNode<P>(
           const msg: NodeMessage & { raw?: unknown } = { topic: sessionId, payload: result };
           if (config.keepRaw === true) msg.raw = raw;
           out.send([msg, null]);
-          hooks.result?.(sessionId, result);
+          hooks.result?.(sessionId, result, session);
         },
         event: onEvent,
         state: () => status.update(),
@@ -333,6 +341,11 @@ export function runAwsStreamingNode<P>(
         return;
       }
       if (refusals.has(OVER_LIMIT)) reportPending(OVER_LIMIT);
+      const refused = hooks.opening?.(input.sessionId, msg, input.offsetMs / 1000);
+      if (refused) {
+        done(refused);
+        return;
+      }
       // A session reopened after an earlier one of the same id ended continues its times.
       open = openSession(input.sessionId, input.offsetMs / 1000);
     }

@@ -40,6 +40,7 @@ export type AudioErrorCode =
   | "TOO_FAR_AHEAD"
   | "QUEUE_FULL"
   | "MESSAGE_TOO_LARGE"
+  | "BAD_SESSION_ID"
   | FileProblemCode;
 
 /**

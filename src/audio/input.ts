@@ -9,6 +9,7 @@ import {
 import { checkPath, fileProblemText, sizeText } from "./file";
 import { CONTAINER_NAMES, describeNonAudio, sniffContainer } from "./sniff";
 import { isWav, parseWav } from "./wav";
+import { sessionIdProblem } from "../util/session-id";
 
 /** The parts of a Node-RED message audio-in reads. */
 export interface AudioMessage {
@@ -103,10 +104,20 @@ const ACCEPTED_INPUT =
 export function classifyMessage(msg: AudioMessage, rawDefault: PcmFormat | undefined): IncomingAudio {
   const audio = isObject(msg.audio) ? msg.audio : NO_FIELDS;
   const end = audio.end === true || msg.control === "stop" || msg.control === "end";
+  const sessionId = sessionIdOf(msg, audio);
+  // A refused id opens, ends and names no session: the message is refused on its own.
+  if (sessionId instanceof AudioInputError) {
+    return {
+      sessionId: "",
+      end: false,
+      wsSession: msg._session,
+      input: { kind: "invalid", error: sessionId },
+    };
+  }
   const alone = refusalAsValue(() => standaloneInput(msg, audio, end, rawDefault));
   const bytes = unlabelledBytes(msg, audio);
   return {
-    sessionId: sessionIdOf(msg, audio),
+    sessionId,
     end,
     wsSession: msg._session,
     input: bytes ? { kind: "unlabelled", bytes, alone } : alone,
@@ -126,14 +137,21 @@ export function classify(msg: AudioMessage, rawDefault: PcmFormat | undefined): 
 
 const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
 
-/** Picks the session a message belongs to: msg.audio.sessionId, msg.topic, or the websocket session. */
-function sessionIdOf(msg: AudioMessage, audio: Readonly<Record<string, unknown>>): string {
-  for (const candidate of [
-    audio.sessionId,
-    msg.topic,
-    isObject(msg._session) ? msg._session.id : undefined,
-  ]) {
-    if (typeof candidate === "string" && candidate !== "") return candidate;
+/**
+ * Picks the session a message belongs to: msg.audio.sessionId, msg.topic, or the websocket session,
+ * the first one given. An id over the shared bound or holding a control character is refused (never
+ * echoed), not passed over for the next one: the flow meant that session.
+ */
+function sessionIdOf(msg: AudioMessage, audio: Readonly<Record<string, unknown>>): string | AudioInputError {
+  for (const [candidate, where] of [
+    [audio.sessionId, "msg.audio.sessionId"],
+    [msg.topic, "msg.topic"],
+    [isObject(msg._session) ? msg._session.id : undefined, "msg._session.id"],
+  ] as const) {
+    if (typeof candidate === "string" && candidate !== "") {
+      const problem = sessionIdProblem(candidate, `audio-in: the session id in ${where}`);
+      return problem === undefined ? candidate : new AudioInputError("BAD_SESSION_ID", problem);
+    }
     if (typeof candidate === "number") return String(candidate);
   }
   return "default";

@@ -10,6 +10,7 @@ import { DocumentLimitError, sessionEventEnd } from "./document-sessions";
 import type { DocumentEndReason } from "./document";
 import type { TranscriptResult } from "./result";
 import { checkTranscriptResult } from "./validate";
+import { sessionIdProblem } from "../util/session-id";
 
 /**
  * What a message to transcript-document is, worked out once at the edge; the node dispatches on
@@ -22,7 +23,8 @@ import { checkTranscriptResult } from "./validate";
  * - partial: a valid result that is not final (ignored);
  * - final: a final result with the confidence gate's mark and the entities found in it;
  * - too-large: a result over a document limit on its own (refused before the schema walks it);
- * - invalid: not a transcript result (the contract check's error);
+ * - invalid: not a transcript result (the contract check's error), or a session id refused (too long,
+ *   control characters);
  * - refused: a scribe's document that fails the document check (counted as refused).
  */
 export type DocumentInput =
@@ -54,10 +56,11 @@ export interface DocumentMessage {
 
 export function readDocumentInput(msg: DocumentMessage): DocumentInput {
   if (msg.control === "flush") {
-    return {
-      kind: "flush",
-      sessionId: typeof msg.topic === "string" && msg.topic !== "" ? msg.topic : undefined,
-    };
+    const sessionId = typeof msg.topic === "string" && msg.topic !== "" ? msg.topic : undefined;
+    const problem = sessionId === undefined ? undefined : sessionIdProblem(sessionId, "msg.topic of a flush");
+    if (problem !== undefined)
+      return { kind: "invalid", error: new Error(`transcript-document: ${problem}`) };
+    return { kind: "flush", sessionId };
   }
   if (msg.control !== undefined) return { kind: "bad-control" };
   if ((msg.payload as { note?: unknown } | null | undefined)?.note !== undefined) {
@@ -68,7 +71,12 @@ export function readDocumentInput(msg: DocumentMessage): DocumentInput {
   }
   const event = sessionEventEnd(msg.payload);
   if (event === "other") return { kind: "event" };
-  if (event !== undefined) return { kind: "end", sessionId: event.sessionId, reason: event.reason };
+  if (event !== undefined) {
+    const problem = sessionIdProblem(event.sessionId, "msg.payload.sessionId of a session event");
+    if (problem !== undefined)
+      return { kind: "invalid", error: new Error(`transcript-document: ${problem}`) };
+    return { kind: "end", sessionId: event.sessionId, reason: event.reason };
+  }
   const words = (msg.payload as { words?: unknown } | null | undefined)?.words;
   if (Array.isArray(words) && words.length > DOCUMENT_LIMITS.words) {
     return { kind: "too-large", error: new DocumentLimitError("words", DOCUMENT_LIMITS.words) };

@@ -3,6 +3,7 @@ import type { ClinicalNote } from "./clinical-note";
 import { entityChars, placeEntity, type DocumentEntity } from "./document-entities";
 import { checkNote } from "./note-check";
 import type { TranscriptResult, TranscriptWord } from "./result";
+import { sessionIdFault } from "../util/session-id";
 
 /**
  * The transcript document: everything a session said, assembled from its final results once the
@@ -550,6 +551,8 @@ export function checkTranscriptDocument(value: unknown): CheckedDocument {
       return fail(field, `must be a non-empty string of at most ${MAX_ID_CHARS} characters`);
     }
   }
+  const sessionFault = sessionIdFault(v.sessionId as string);
+  if (sessionFault !== undefined) return fail("sessionId", sessionFault);
   if (!LANGUAGE.test(v.language as string)) return fail("language", "must be a language tag such as en-US");
   for (const field of ["startedAt", "completedAt"]) {
     const text = v[field] as string;

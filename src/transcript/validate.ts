@@ -1,5 +1,6 @@
 import validateSchema from "./generated/result-validator";
 import type { TranscriptResult } from "./result";
+import { sessionIdFault } from "../util/session-id";
 
 /** Why a value is not a transcript result; the message names the field and never echoes its value. */
 export class NotATranscriptResultError extends Error {
@@ -22,6 +23,11 @@ export type CheckedResult =
 
 /** Checks a value against the published transcript-result JSON Schema. */
 export function checkTranscriptResult(value: unknown): CheckedResult {
+  // The session id is a key downstream (filter-final, confidence-gate, transcript-document): bounded
+  // before the schema walks it, so a huge one costs nothing.
+  const sessionId = (value as { sessionId?: unknown } | null | undefined)?.sessionId;
+  const fault = typeof sessionId === "string" ? sessionIdFault(sessionId) : undefined;
+  if (fault !== undefined) return { ok: false, error: new NotATranscriptResultError("/sessionId", fault) };
   if (validateSchema(value)) return { ok: true, value: value as TranscriptResult };
   const first = validateSchema.errors?.[0];
   if (!first) return { ok: false, error: new NotATranscriptResultError("", "does not match the schema") };

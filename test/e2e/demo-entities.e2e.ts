@@ -1,9 +1,8 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { Browser } from "playwright-core";
 import { launchChromium, speakScript, startDemo, type DemoRun } from "../support/demo-run";
+import { tempDir } from "../support/temp-dir";
 
 const SCRIPT = [
   "Patient reports chest pain radiating to the left arm.",
@@ -18,7 +17,7 @@ const SCRIPT = [
  */
 describe("npm start: medical entities highlighted on the live page", function () {
   this.timeout(120000);
-  const work = mkdtempSync(join(tmpdir(), "nr-demo-entities-"));
+  const work = tempDir("nr-demo-entities-");
   let demo: DemoRun;
   let browser: Browser;
 

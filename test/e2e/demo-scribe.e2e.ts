@@ -1,10 +1,9 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { Browser } from "playwright-core";
 import type { ClinicalNote } from "../../src/transcript/clinical-note";
 import { launchChromium, speakScript, startDemo, type DemoRun } from "../support/demo-run";
+import { tempDir } from "../support/temp-dir";
 
 const SCRIPT = ["What brings you in today?", "I have had chest pain for two days."];
 
@@ -15,7 +14,7 @@ const SCRIPT = ["What brings you in today?", "I have had chest pain for two days
  */
 describe("npm start --scribe: the ambient scribe demo", function () {
   this.timeout(120000);
-  const work = mkdtempSync(join(tmpdir(), "nr-demo-scribe-"));
+  const work = tempDir("nr-demo-scribe-");
   let demo: DemoRun;
   let browser: Browser;
   let auth: string;
@@ -73,5 +72,28 @@ describe("npm start --scribe: the ambient scribe demo", function () {
       sentences.some((s) => s.evidence.length > 0),
       "and its sentences point at what was said",
     );
+
+    // The review page plays the encounter: audio-in's audio reached review-queue, the player has it.
+    const [user, password] = Buffer.from(auth.slice("Basic ".length), "base64").toString().split(":");
+    const context = await browser.newContext({
+      httpCredentials: { username: user ?? "", password: password ?? "" },
+    });
+    const review = await context.newPage();
+    await review.goto(`${demo.url}/review/`);
+    await review.locator("#worklist li").first().click();
+    await review.locator("#note .sentence").first().waitFor();
+    await review.waitForFunction(
+      () => {
+        const a = document.getElementById("player") as HTMLAudioElement;
+        return a.getAttribute("src") !== null && a.readyState >= 1 && a.duration > 0;
+      },
+      undefined,
+      { timeout: 10000 },
+    );
+    const duration = await review.evaluate(
+      () => (document.getElementById("player") as HTMLAudioElement).duration,
+    );
+    assert.ok(duration >= 1, `the player holds the recording (${duration} s)`);
+    await context.close();
   });
 });

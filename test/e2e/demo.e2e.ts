@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium, speakScript, startDemo, type DemoRun } from "../support/demo-run";
+import { tempDir } from "../support/temp-dir";
 
 const root = join(__dirname, "../..");
 const artifacts = join(root, ".test-results");
@@ -24,7 +24,7 @@ const SCRIPT = [
  */
 describe("npm start: the live transcription demo in a real browser", function () {
   this.timeout(120000);
-  const work = mkdtempSync(join(tmpdir(), "nr-demo-"));
+  const work = tempDir("nr-demo-");
   let demo: DemoRun;
   let url: string;
   let recording: string;

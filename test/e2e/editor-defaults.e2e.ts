@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { launchChromium, speakScript, startDemo, type DemoRun } from "../support/demo-run";
+import { tempDir } from "../support/temp-dir";
 
 const pkg = JSON.parse(readFileSync(join(__dirname, "../../package.json"), "utf8")) as {
   "node-red": { nodes: Record<string, string> };
@@ -17,7 +17,7 @@ const pkg = JSON.parse(readFileSync(join(__dirname, "../../package.json"), "utf8
  */
 describe("the editor: a node with only id, type, z and wires is valid", function () {
   this.timeout(120000);
-  const work = mkdtempSync(join(tmpdir(), "nr-editor-defaults-"));
+  const work = tempDir("nr-editor-defaults-");
   let demo: DemoRun;
   let browser: Browser;
 

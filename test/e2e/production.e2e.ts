@@ -1,20 +1,12 @@
 import { strict as assert } from "node:assert";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createDecipheriv, createHash } from "node:crypto";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { freePort } from "../support/node-red-process";
+import { tempDir } from "../support/temp-dir";
 
 const root = join(__dirname, "../..");
 const doc = readFileSync(join(root, "docs/production.md"), "utf8");
@@ -71,7 +63,7 @@ function plainHttp(url: string): Promise<string> {
  */
 describe("docs/production.md: the systemd unit's command line and the settings that matter, in a real Node-RED", function () {
   this.timeout(90000);
-  const work = mkdtempSync(join(tmpdir(), "nr-production-"));
+  const work = tempDir("nr-production-");
   const userDir = join(work, "var-lib-node-red");
   const secrets = {
     NODE_RED_CREDENTIAL_SECRET: "a credential secret of the test",

@@ -1,6 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Composition, DocumentReference } from "@medplum/fhirtypes";
 import type { Page } from "playwright-core";
@@ -9,6 +8,7 @@ import type { MedplumPeer } from "../support/hl7-peers";
 import type { NodeRedProcess } from "../support/node-red-process";
 import { noteDocument } from "../support/notes";
 import { startReviewExample, toneBase64, until, type FlowNode } from "../support/review-example";
+import { tempDir } from "../support/temp-dir";
 
 const root = join(__dirname, "../..");
 const artifacts = process.env.SCREENSHOTS_DIR ?? join(root, ".test-results");
@@ -25,7 +25,7 @@ type Entry = { resource: DocumentReference | Composition; request: { method: str
  */
 describe("review-queue: a clinical note reviewed by its evidence in a real browser", function () {
   this.timeout(120000);
-  const work = mkdtempSync(join(tmpdir(), "nr-review-note-"));
+  const work = tempDir("nr-review-note-");
   const scribeDoc = noteDocument();
   let nr: NodeRedProcess;
   let mllp: MedplumPeer;

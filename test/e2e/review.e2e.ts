@@ -1,6 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DocumentReference } from "@medplum/fhirtypes";
 import type { Page } from "playwright-core";
@@ -8,6 +7,7 @@ import type { FhirPeer } from "../support/fhir-peers";
 import type { MedplumPeer } from "../support/hl7-peers";
 import type { NodeRedProcess } from "../support/node-red-process";
 import { startReviewExample, toneBase64, until } from "../support/review-example";
+import { tempDir } from "../support/temp-dir";
 
 const root = join(__dirname, "../..");
 // `npm run screenshots` points this at docs/images, so the pictures in docs/review.md stay current.
@@ -21,7 +21,7 @@ const artifacts = process.env.SCREENSHOTS_DIR ?? join(root, ".test-results");
  */
 describe("review-queue: review and sign in a real browser", function () {
   this.timeout(120000);
-  const work = mkdtempSync(join(tmpdir(), "nr-review-"));
+  const work = tempDir("nr-review-");
   let nr: NodeRedProcess;
   let mllp: MedplumPeer;
   let fhir: FhirPeer;

@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../support/node-red-process";
+import { tempDir } from "../support/temp-dir";
 
 const root = join(__dirname, "../..");
 
@@ -61,7 +61,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 describe("npm start stops cleanly on SIGINT or SIGTERM to its own process", function () {
   this.timeout(120000);
-  const work = mkdtempSync(join(tmpdir(), "nr-signals-"));
+  const work = tempDir("nr-signals-");
   let child: ChildProcess | undefined;
 
   afterEach(() => {

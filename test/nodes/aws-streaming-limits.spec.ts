@@ -200,7 +200,7 @@ describe(`AWS streaming nodes: limits (${runtimeLabel})`, function () {
     const [first, second] = errorsOf(caught);
     assert.match(
       first ?? "",
-      /msg\.audio\.sessionId is 1048576 characters long, over the limit\. Accepted: a string of 1 to 256 characters/,
+      /msg\.audio\.sessionId is 1048576 characters long, over the limit of 256\. Accepted: a string of 1 to 256 characters/,
     );
     assert.match(second ?? "", /msg\.audio\.sessionId holds a control character/);
     assert.ok((first ?? "").length < 400 && !(first ?? "").includes("PPPP"));

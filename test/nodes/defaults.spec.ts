@@ -1,7 +1,6 @@
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { strict as assert } from "node:assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeMessage } from "node-red";
 import { buildHl7, DEFAULT_HL7_OPTIONS } from "../../src/hospital/hl7/build";
@@ -28,6 +27,7 @@ import {
   type FlowNode,
 } from "../support/node-red";
 import { result } from "../support/results";
+import { tempDir } from "../support/temp-dir";
 
 /**
  * Every node type starts with only `id`, `type`, `z` and `wires` (and its required config-node
@@ -391,7 +391,7 @@ describe(`node defaults: every type starts with a minimal configuration (${runti
 
   // Node-RED always has a user directory; review-queue's worklist and the durable queues of mllp-endpoint
   // and fhir-server (their default queue store) live below it. The test helper sets none: a temporary one.
-  const userDir = mkdtempSync(join(tmpdir(), "defaults-userdir-"));
+  const userDir = tempDir("defaults-userdir-");
   after(() => rmSync(userDir, { recursive: true, force: true }));
 
   before(async () => {

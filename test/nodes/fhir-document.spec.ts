@@ -21,6 +21,7 @@ import {
   statusTexts,
   until,
 } from "../support/node-red";
+import { tempDir } from "../support/temp-dir";
 
 const modules = builtNodes(["fhir-document", "fhir-server"]);
 const PHI_MARKER = "ZZ-PHI-MARKER-2291";
@@ -77,7 +78,7 @@ function load(
 const send = (msg: Record<string, unknown>): void => helper.getNode("fhir").receive(msg);
 
 // Node-RED's user directory for these tests: the durable queue lives below it by default.
-const userDir = mkdtempSync(join(tmpdir(), "fhir-document-spec-"));
+const userDir = tempDir("fhir-document-spec-");
 helper.settings({ userDir });
 
 describe(`fhir-document node (${runtimeLabel})`, () => {

@@ -1,7 +1,6 @@
 import { strict as assert } from "node:assert";
 import { Hl7Message } from "@medplum/core";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { NodeInitializer, NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
@@ -11,6 +10,7 @@ import type { DocumentReference } from "@medplum/fhirtypes";
 import { medplumFhirPeer, type FhirPeer } from "../support/fhir-peers";
 import { medplumPeer, type MedplumPeer } from "../support/hl7-peers";
 import { type FlowNode, builtNodes, collect, delay, helper, runtimeLabel } from "../support/node-red";
+import { tempDir } from "../support/temp-dir";
 
 // The hospital example flows run as shipped with the core nodes they use; debug nodes become test
 // sinks, and the MLLP endpoint is pointed at an independent receiver on 127.0.0.1.
@@ -57,7 +57,7 @@ describe(`hospital example flows (${runtimeLabel})`, () => {
   let peer: MedplumPeer | undefined;
   let fhirPeer: FhirPeer | undefined;
   // Node-RED always has a user directory: the examples' durable delivery queues live below it.
-  const userDir = mkdtempSync(join(tmpdir(), "hospital-examples-"));
+  const userDir = tempDir("hospital-examples-");
   before(() => helper.settings({ userDir }));
   after(() => rmSync(userDir, { recursive: true, force: true }));
   afterEach(async () => {

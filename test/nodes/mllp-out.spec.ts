@@ -40,6 +40,7 @@ import {
   until,
 } from "../support/node-red";
 import { result, words } from "../support/results";
+import { tempDir } from "../support/temp-dir";
 
 const modules = builtNodes(["transcript-document", "hl7-mdm", "mllp-out", "mllp-endpoint"]);
 const PHI_MARKER = "ZZ-PHI-MARKER-9150";
@@ -82,7 +83,7 @@ function load(port: number, endpoint: Record<string, unknown> = {}): Promise<voi
 }
 
 // Node-RED's user directory for these tests: the durable queue lives below it by default.
-const userDir = mkdtempSync(join(tmpdir(), "mllp-out-spec-"));
+const userDir = tempDir("mllp-out-spec-");
 helper.settings({ userDir });
 
 async function start(p: Promise<Peer>): Promise<Peer> {

@@ -85,10 +85,18 @@ function load(
 const sm = (): Node => helper.getNode("sm");
 
 /** Plays two-channel session audio as audio-in sends it (100 ms chunks), ten times real time; the last ends it. */
-async function play(sessionId: string, seconds: number, fromSec = 0, end = true): Promise<void> {
+async function play(
+  sessionId: string,
+  seconds: number,
+  fromSec = 0,
+  end = true,
+  first: Record<string, unknown> = {},
+): Promise<void> {
   const n = Math.round(seconds * 10);
-  for (let i = Math.round(fromSec * 10); i < n; i++) {
+  const from = Math.round(fromSec * 10);
+  for (let i = from; i < n; i++) {
     sm().receive({
+      ...(i === from ? first : {}),
       topic: sessionId,
       payload: speechClockPcm(i / 10, 0.1, RATE, 2),
       audio: {
@@ -237,6 +245,113 @@ describe(`scribe-medical node (${runtimeLabel})`, function () {
     await until(() => (received.note?.length ?? 0) === 1, 10000);
     assert.equal(emu.sessions.size, 1);
     assert.ok(emu.streams.some((s) => s.endOfSession));
+  });
+
+  /**
+   * Loads the node (`idleTimeoutS` its idle close), plays the first 3.5 s of the encounter without
+   * ending it, then takes the service away while the source is quiet: the stream breaks and every new
+   * one is refused, so the session gives up after its two attempts.
+   */
+  async function giveUpWhileQuiet(
+    idleTimeoutS = 30,
+  ): Promise<{ out: NodeMessage[]; note: NodeMessage[]; caught: NodeMessage[] }> {
+    await load({
+      idleTimeoutS,
+      tuning: { backoffBaseMs: 20, backoffMaxMs: 50, maxAttempts: 2, watchdogMs: 1000 },
+    });
+    const received = { out: collect("out"), note: collect("note"), caught: collect("caught") };
+    await play(SESSION_MARKER, 3.5, 0, false);
+    await until(() => finals(received.out).length >= 1, 10000);
+    emu.planFaults({ kind: "throttle" });
+    emu.planFaults({ kind: "throttle" });
+    emu.faultOpenStreams({ kind: "reset" });
+    return received;
+  }
+
+  it("a session whose stream gave up while quiet resumes the same HealthScribe session when audio returns: one note", async () => {
+    const { out, note, caught } = await giveUpWhileQuiet();
+    await until(() => loggedTexts(sm()).some((t) => /the session is kept: it resumes the same/.test(t)));
+    assert.ok(caughtTexts(caught).some((t) => /gave up after 2 attempts without new audio/.test(t)));
+    assert.ok(!caughtTexts(caught).some((t) => /NO_NOTE/.test(t)), "the encounter is not given up");
+    await play(SESSION_MARKER, SCRIPT_SEC, 3.5);
+    await until(() => note.length === 1, 10000);
+    assert.equal(emu.sessions.size, 1, "one HealthScribe session for the encounter");
+    const doc = note[0]?.payload as TranscriptDocument;
+    // The conversation before the give-up and after the resume, in one document; the turn spoken
+    // across the give-up was lost with the unconfirmed audio (the session's error says how much).
+    assert.deepEqual(
+      doc.segments.map((x) => x.text),
+      finals(out).map((r) => r.text),
+    );
+    assert.equal(doc.segments[0]?.text, "What brings you in today?");
+    assert.equal(doc.segments.at(-1)?.text, "No, none.");
+    assert.ok(!caughtTexts(caught).some((t) => /NO_NOTE/.test(t)));
+    assertNoPhi(caught);
+  });
+
+  it("a session given up while quiet whose audio does not return is ended after the idle time, and its note sent", async () => {
+    const { out, note } = await giveUpWhileQuiet(0.5);
+    await until(() => note.length === 1, 10000);
+    assert.equal(emu.sessions.size, 1);
+    assert.ok(
+      emu.streams.some((s) => s.endOfSession),
+      "END_OF_SESSION went out for it",
+    );
+    assert.equal((note[0]?.payload as TranscriptDocument).segments.length, finals(out).length);
+    assert.ok(finals(out).length >= 1);
+  });
+
+  it("takes the patient's pronouns from a session's first message (msg.scribe.patientPronouns), kept across a resume", async () => {
+    await load({ pronouns: "THEY_THEM" });
+    const note = collect("note");
+    const caught = collect("caught");
+    emu.planFaults({ kind: "reset", afterAudioSec: 2.5 });
+    await play(SESSION_MARKER, SCRIPT_SEC, 0, true, { scribe: { patientPronouns: "SHE_HER" } });
+    await until(() => note.length === 1, 10000);
+    assert.ok(emu.streams.length >= 2, "resumed");
+    // The emulator refuses a resumed stream whose configuration differs from the session's first.
+    for (const s of emu.streams) {
+      assert.deepEqual((s.configuration as { MedicalScribeContext?: unknown }).MedicalScribeContext, {
+        PatientContext: { Pronouns: "SHE_HER" },
+      });
+    }
+    // Without msg.scribe the node's setting holds; null means none.
+    await play("second-session", 0.5, 0, true);
+    await play("third-session", 0.5, 0, true, { scribe: { patientPronouns: null } });
+    await until(() => emu.streams.length >= 4);
+    const contexts = emu.streams
+      .slice(-2)
+      .map((s) => (s.configuration as { MedicalScribeContext?: unknown }).MedicalScribeContext);
+    assert.deepEqual(contexts, [{ PatientContext: { Pronouns: "THEY_THEM" } }, undefined]);
+    // Their notes come too (none is left pending for the next test's node of the same id).
+    await until(() => note.length === 3, 10000);
+    assert.equal(caught.length, 0, caughtTexts(caught).join("\n"));
+  });
+
+  it("refuses a session's first message whose msg.scribe is not accepted, naming the accepted values, and opens nothing", async () => {
+    await load();
+    const caught = collect("caught");
+    sm().receive({
+      topic: "s",
+      payload: speechClockPcm(0, 0.1, RATE, 2),
+      audio: { sessionId: "s", sampleRate: RATE, channels: 2, encoding: "pcm_s16le" },
+      scribe: { patientPronouns: `${PHI_MARKER}` },
+    });
+    sm().receive({
+      topic: "s",
+      payload: speechClockPcm(0, 0.1, RATE, 2),
+      audio: { sessionId: "s", sampleRate: RATE, channels: 2, encoding: "pcm_s16le" },
+      scribe: "SHE_HER",
+    });
+    await until(() => caught.length === 2);
+    assert.match(
+      caughtTexts(caught)[0] ?? "",
+      /msg\.scribe\.patientPronouns is not one of the accepted values\. Accepted: .*"HE_HIM", "SHE_HER", "THEY_THEM" or null/,
+    );
+    assert.match(caughtTexts(caught)[1] ?? "", /msg\.scribe must be an object/);
+    await delay(200);
+    assert.equal(emu.streams.length, 0);
+    assertNoPhi(caught);
   });
 
   const failures: Array<[string, () => void, Record<string, unknown>, Record<string, string>, string]> = [

@@ -13,6 +13,7 @@ import {
   type StreamingParams,
   U3_PRO_MODELS,
 } from "./params";
+import { pickSessionId, sessionIdProblem } from "../../util/session-id";
 
 /** The node's editor fields, as Node-RED stores them (numbers may arrive as strings). */
 export interface MedicalNodeFields {
@@ -376,14 +377,13 @@ export function checkAudioMessage(
 ): CheckedInput<AudioInput> {
   const fail = (text: string): CheckedInput<AudioInput> => ({ ok: false, error: new InputError(text) });
   const info = isRecord(msg.audio) ? msg.audio : {};
-  const sessionId =
-    typeof info.sessionId === "string" && info.sessionId.trim()
-      ? info.sessionId
-      : typeof msg.topic === "string" && msg.topic.trim()
-        ? msg.topic
-        : undefined;
-  if (!sessionId)
+  const sessionId = pickSessionId([
+    [info.sessionId, "msg.audio.sessionId"],
+    [msg.topic, "msg.topic"],
+  ]);
+  if (sessionId === undefined)
     return fail("msg.audio.sessionId or msg.topic must name the audio session (a non-empty string)");
+  if (typeof sessionId !== "string") return fail(sessionId.problem);
   const end = info.end === true;
   const payload = msg.payload;
   const empty =
@@ -450,6 +450,8 @@ export function classifyMessage(msg: Record<string, unknown>, params: StreamingP
   if (control) {
     if (!control.ok) return { kind: "invalid", error: control.error };
     const sessionId = typeof msg.topic === "string" ? msg.topic : "";
+    const problem = sessionIdProblem(sessionId, "msg.topic");
+    if (problem !== undefined) return { kind: "invalid", error: new InputError(problem) };
     return { kind: "control", sessionId, command: control.value };
   }
   const audio = checkAudioMessage(msg, { sampleRate: params.sample_rate, encoding: params.encoding });

@@ -40,8 +40,16 @@ export type BatchInput =
 
 /** The largest recording uploaded (a file or a Buffer): Amazon Transcribe's documented 2 GB file limit. */
 export const MAX_MEDIA_BYTES = 2 * 2 ** 30;
-/** The largest transcript file read back from S3 (a four-hour conversation is a few MiB). */
-export const MAX_TRANSCRIPT_BYTES = 64 * 2 ** 20;
+/**
+ * The largest transcript file read back from S3: 24 MiB. It is parsed and mapped on the event loop in
+ * one go (JSON.parse cannot yield), about 15 ms a MiB each on a server core (bench/batch-transcript.ts),
+ * so the bound is what a real job can write, not more: a job is at most 4 hours (the service's limit),
+ * at a brisk 200 words a minute 48,000 words; Transcribe Medical's JSON takes about 220 bytes a word
+ * with speaker labels (the item, its speaker-segment entry, the transcript text, PHI entities) and up
+ * to about 350 with channel identification (items listed per channel and again in time order):
+ * 10 to 17 MiB. 24 MiB leaves 40 % above that; a file over it is refused (TRANSCRIPT_TOO_LARGE).
+ */
+export const MAX_TRANSCRIPT_BYTES = 24 * 2 ** 20;
 
 /** What msg.payload holds: an S3 URI, a file path, or audio bytes. */
 export function classifyPayload(payload: unknown): Parsed<BatchInput> {

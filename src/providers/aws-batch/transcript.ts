@@ -196,11 +196,14 @@ export function mapBatchOutput(output: BatchOutput, jobName: string): Transcript
         )
       : segment(toWords(results.items ?? [], speakerAt), bySpeaker);
   groups.sort((a, b) => (a[0]?.startTime ?? 0) - (b[0]?.startTime ?? 0));
-  const unassigned = toEntities(results.entities ?? []);
+  const spans = groups.map((words) => ({
+    startTime: words.find((w) => w.kind === "word")?.startTime ?? 0,
+    endTime: words.reduce((m, w) => Math.max(m, w.endTime), -Infinity),
+  }));
+  const entitiesOf = assignEntities(spans, toEntities(results.entities ?? []));
   return groups.map((words, i) => {
     const spoken = words.filter((w) => w.kind === "word");
-    const startTime = spoken[0]?.startTime ?? 0;
-    const endTime = words.reduce((m, w) => Math.max(m, w.endTime), -Infinity);
+    const { startTime, endTime } = spans[i] ?? { startTime: 0, endTime: 0 };
     const r: TranscriptResult = {
       provider: BATCH_PROVIDER,
       sessionId: jobName,
@@ -217,12 +220,52 @@ export function mapBatchOutput(output: BatchOutput, jobName: string): Transcript
     if (speakers.size === 1) r.speaker = [...speakers][0];
     const channel = spoken[0]?.channel;
     if (channel !== undefined) r.channel = channel;
-    // Each entity goes to the first segment whose time span holds it.
-    const mine = unassigned.filter((e) => e.startTime >= startTime - 0.001 && e.endTime <= endTime + 0.001);
-    for (const e of mine) unassigned.splice(unassigned.indexOf(e), 1);
-    if (mine.length > 0) r.entities = mine;
+    const mine = entitiesOf.get(i);
+    if (mine !== undefined) r.entities = mine;
     return r;
   });
+}
+
+/**
+ * Each entity goes to the earliest-starting segment whose time span holds it (a millisecond of
+ * slack), in the entities' own order; one held by none is dropped. In O((segments + entities) log
+ * segments): segments ordered by start, a binary search for those that start early enough (a prefix),
+ * and over the running maximum of their ends a second one for the first that ends late enough. A
+ * filter per segment was quadratic: seconds for the largest transcript read.
+ */
+function assignEntities(
+  spans: ReadonlyArray<{ startTime: number; endTime: number }>,
+  entities: readonly TranscriptEntity[],
+): Map<number, TranscriptEntity[]> {
+  const order = spans
+    .map((_, i) => i)
+    .sort((a, b) => (spans[a]?.startTime ?? 0) - (spans[b]?.startTime ?? 0));
+  const starts = order.map((i) => spans[i]?.startTime ?? 0);
+  const maxEnds: number[] = [];
+  for (const i of order)
+    maxEnds.push(Math.max(maxEnds[maxEnds.length - 1] ?? -Infinity, spans[i]?.endTime ?? 0));
+  // The first position whose value makes `below` false (both arrays are non-decreasing).
+  const firstNot = (values: readonly number[], below: (v: number) => boolean): number => {
+    let lo = 0;
+    let hi = values.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (below(values[mid] ?? 0)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const assigned = new Map<number, TranscriptEntity[]>();
+  for (const e of entities) {
+    const startedBy = firstNot(starts, (start) => start - 0.001 <= e.startTime);
+    const at = firstNot(maxEnds, (end) => end + 0.001 < e.endTime);
+    const index = at < startedBy ? order[at] : undefined;
+    if (index === undefined) continue;
+    const list = assigned.get(index);
+    if (list) list.push(e);
+    else assigned.set(index, [e]);
+  }
+  return assigned;
 }
 
 /** The document transcript-document would assemble from these finals, ended with the job. */

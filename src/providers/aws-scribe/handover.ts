@@ -1,4 +1,5 @@
 import type { SessionCollector } from "../../transcript/document";
+import type { Pronoun } from "./params";
 
 /**
  * Sessions a scribe node stopped (a redeploy) and its next instance carries on: paused ones are resumed
@@ -16,6 +17,8 @@ export interface HandedSession {
   /** Session time (s) of the session's first audio. */
   startSeconds: number;
   handedAtMs: number;
+  /** The session's own patient pronouns (null: none), when its first message gave them. */
+  pronouns?: Pronoun | null;
 }
 
 /** HealthScribe resumes a session within 5 hours of its first stream; after that nothing can be done with it. */

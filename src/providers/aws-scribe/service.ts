@@ -12,7 +12,7 @@ import {
 } from "@aws-sdk/client-transcribe-streaming";
 import { observeStreamFates } from "../aws/stream-fate";
 import type { StreamService } from "../aws/service";
-import { SCRIBE_LANGUAGE, type ParticipantRole, type ScribeParams } from "./params";
+import { SCRIBE_LANGUAGE, type ParticipantRole, type Pronoun, type ScribeParams } from "./params";
 
 export const AWS_SCRIBE_PROVIDER = "aws-healthscribe";
 
@@ -154,12 +154,16 @@ export async function* asResultEvents(
  * AWS HealthScribe streaming (StartMedicalScribeStream) for the streaming session: HTTP/2 through
  * the SDK client (HealthScribe documents no WebSocket interface). Every stream of a session uses the
  * session's id (`resumesSession`), so a dropped connection resumes the HealthScribe session.
- * `onEndOfSession` hears the provider session id when END_OF_SESSION goes out.
+ * `onEndOfSession` hears the provider session id when END_OF_SESSION goes out. `pronounsOf` gives a
+ * session's own patient pronouns (from its first message; null: none), undefined for the node's
+ * setting: keyed by the provider session id, so every stream of a session, resumed or not, repeats the
+ * configuration it started with.
  */
 export function scribeService(
   client: TranscribeStreamingClient,
   params: ScribeParams,
   onEndOfSession?: (awsSessionId: string) => void,
+  pronounsOf?: (awsSessionId: string) => Pronoun | null | undefined,
 ): StreamService {
   return {
     fateOf: observeStreamFates(client),
@@ -167,7 +171,9 @@ export function scribeService(
     mapping: { provider: AWS_SCRIBE_PROVIDER, language: SCRIBE_LANGUAGE, entityCategory: "PHI" },
     resumesSession: true,
     open: async (audio, awsSessionId, abortSignal, endsSession) => {
-      const input = scribeInput(params, audio, endsSession, () => onEndOfSession?.(awsSessionId));
+      const own = pronounsOf?.(awsSessionId);
+      const p = own === undefined ? params : { ...params, pronouns: own };
+      const input = scribeInput(p, audio, endsSession, () => onEndOfSession?.(awsSessionId));
       const res = await client.send(
         new StartMedicalScribeStreamCommand(scribeRequest(params, input, awsSessionId)),
         { abortSignal },

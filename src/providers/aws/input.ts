@@ -1,3 +1,4 @@
+import { pickSessionId, SESSION_ID_ACCEPTED } from "../../util/session-id";
 import type { StreamFormat } from "./stream-format";
 
 /** Why an input message cannot be streamed; names what is wrong and what is accepted. */
@@ -9,12 +10,6 @@ export class BadAudioInputError extends Error {
   }
 }
 
-/**
- * Longest session id accepted (UTF-16 code units). Session ids are keys: each is held by the node's
- * session table and carried by every result and event message, so a flow must not make them huge.
- * 256 holds any UUID, encounter or visit number, SIP Call-ID or telephony call id with room to spare.
- */
-export const MAX_SESSION_ID_LENGTH = 256;
 /**
  * Latest `msg.audio.offsetMs` accepted: 300 days. Result times are the offset plus the audio after it,
  * and contract 2 bounds them to one year.
@@ -47,38 +42,22 @@ interface InputMessage {
 
 const kindOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
-// C0 and C1 control characters (NUL, line breaks, escapes) and lone UTF-16 surrogates: never part of
-// an identifier, and trouble in every document or log downstream. With the `u` flag a well-formed
-// surrogate pair is one code point and does not match.
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const BAD_ID_CHARACTER = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/u;
-
 /**
  * The session id of a message: `msg.audio.sessionId`, else (absent or blank) `msg.topic`. A string of
  * 1 to MAX_SESSION_ID_LENGTH characters, not blank, without control characters. The length is checked
  * before anything else reads the string, so a huge id costs no more; the id is never echoed (it is PHI).
  */
 function sessionIdOf(msg: InputMessage, info: Record<string, unknown>): string | { problem: string } {
-  const accepted = `Accepted: a string of 1 to ${MAX_SESSION_ID_LENGTH} characters without control characters, as audio-in sends it (contract 1).`;
-  const check = (id: string, where: string): string | { problem: string } | null => {
-    if (id.length > MAX_SESSION_ID_LENGTH) {
-      return { problem: `${where} is ${id.length} characters long, over the limit. ${accepted}` };
-    }
-    if (id.trim() === "") return null;
-    if (BAD_ID_CHARACTER.test(id)) return { problem: `${where} holds a control character. ${accepted}` };
-    return id;
-  };
   const own = info.sessionId;
-  if (own !== undefined && own !== null) {
-    if (typeof own !== "string") {
-      return { problem: `msg.audio.sessionId must be a string, not ${kindOf(own)}. ${accepted}` };
-    }
-    const checked = check(own, "msg.audio.sessionId");
-    if (checked !== null) return checked;
+  if (own !== undefined && own !== null && typeof own !== "string") {
+    return { problem: `msg.audio.sessionId must be a string, not ${kindOf(own)}. ${SESSION_ID_ACCEPTED}` };
   }
-  const topic = typeof msg.topic === "string" ? check(msg.topic, "msg.topic") : null;
+  const picked = pickSessionId([
+    [own, "msg.audio.sessionId"],
+    [msg.topic, "msg.topic"],
+  ]);
   return (
-    topic ?? {
+    picked ?? {
       problem:
         "msg.audio.sessionId (or msg.topic) must name the audio session. Accepted: the chunks of audio-in (contract 1).",
     }

@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AudioInputError } from "../../../src/audio/format";
 import { AudioSessions, type AudioInOptions, type OutgoingChunk } from "../../../src/audio/sessions";
 import { describeNonAudio, sniffContainer } from "../../../src/audio/sniff";
 import { tone } from "../../support/audio-fixtures";
+import { tempDir } from "../../support/temp-dir";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 const PNG = Buffer.concat([Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"), Buffer.alloc(200, 3)]);
@@ -62,7 +62,7 @@ describe("audio-in: raw PCM only where it is declared; anything unrecognised is 
     rawDefault: undefined,
     compressedStream: false,
   };
-  const dir = mkdtempSync(join(tmpdir(), "sniff-"));
+  const dir = tempDir("sniff-");
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const refusal = async (sessions: AudioSessions, payload: unknown): Promise<AudioInputError> => {

@@ -12,7 +12,14 @@ import {
 } from "../../../../src/providers/aws-batch/clients";
 import { BatchInputError, identifierForms } from "../../../../src/providers/aws-batch/media";
 import { checkBatchParams, type BatchParams } from "../../../../src/providers/aws-batch/params";
-import { BatchRun, classifyPayload, MAX_MEDIA_BYTES } from "../../../../src/providers/aws-batch/pipeline";
+import {
+  BatchRun,
+  classifyPayload,
+  MAX_MEDIA_BYTES,
+  MAX_TRANSCRIPT_BYTES,
+} from "../../../../src/providers/aws-batch/pipeline";
+import { mapBatchOutput, parseBatchOutput } from "../../../../src/providers/aws-batch/transcript";
+import { batchJson } from "../../../../bench/batch-transcript";
 import {
   BatchJobError,
   readLimited,
@@ -24,6 +31,12 @@ import { LocalS3, S3RVER_CREDENTIALS } from "../../../emulators/aws-batch/s3";
 import { backToBaseline, baselineResources, hostilePaths, PATH_MARKER } from "../../../support/hostile-files";
 
 const MARKER = "zzphimarker";
+// 2,000 segments of 100 words: about 200,000 words, a transcript file well over the bound (30 to 50 MiB in
+// the emulator's format), where 4 hours of speech, the service's longest job, is under 50,000 words.
+const OVERSIZE_SCRIPT = Array.from({ length: 2000 }, (_, i) => ({
+  text: `${"patient denies chest pain and shortness of breath today ".repeat(12)}word${i} done.`,
+  speaker: `spk_${i % 2}`,
+}));
 const WAV = Buffer.concat([Buffer.from("RIFF\0\0\0\0WAVEfmt "), Buffer.alloc(2048)]);
 
 /** Descriptors this process holds open on files under `dir`. */
@@ -62,7 +75,10 @@ describe("aws-batch media: file paths, uploads and what peers echo", function ()
       credentials: { [S3RVER_CREDENTIALS.accessKeyId]: S3RVER_CREDENTIALS.secretAccessKey },
       queuedMs: 10,
       inProgressMs: 10,
-      script: [{ text: "Patient denies chest pain.", speaker: "spk_0", channel: "ch_0" }],
+      script: (media) =>
+        media.includes("OVERSIZE")
+          ? OVERSIZE_SCRIPT
+          : [{ text: "Patient denies chest pain.", speaker: "spk_0", channel: "ch_0" }],
       // A service that echoes what it was given, in every form: the job name, the URI decoded and
       // encoded, the key's prefix alone, the bucket, quoted and not.
       failJob: (r) => {
@@ -243,5 +259,27 @@ describe("aws-batch media: file paths, uploads and what peers echo", function ()
       return e instanceof BatchJobError && e.code === "TRANSCRIPT_TOO_LARGE";
     });
     assert.ok(endless.destroyed, "the body is dropped");
+  });
+
+  it("is 24 MiB: a transcript over it is refused with TRANSCRIPT_TOO_LARGE before it is parsed", async () => {
+    assert.equal(MAX_TRANSCRIPT_BYTES, 24 * 2 ** 20);
+    await assert.rejects(run(Buffer.concat([WAV, Buffer.from("OVERSIZE")]), "job-oversize").run(), (e) => {
+      assert.ok(e instanceof BatchJobError && e.code === "TRANSCRIPT_TOO_LARGE", String(e));
+      assert.match(e.message, /larger than 25165824 bytes, the limit/);
+      return true;
+    });
+    const fine = await run(WAV, "job-small").run();
+    assert.equal(fine.results.length, 1);
+  });
+
+  it("holds the largest real result: 4 hours at 200 words a minute, with speaker labels and PHI entities", () => {
+    const json = batchJson(4 * 60 * 200);
+    assert.ok(json.length < MAX_TRANSCRIPT_BYTES / 2, `${json.length} bytes`);
+    const results = mapBatchOutput(parseBatchOutput(json), "job-4h");
+    assert.equal(
+      results.reduce((n, r) => n + r.words.filter((w) => w.kind === "word").length, 0),
+      48_000,
+    );
+    assert.ok(results.some((r) => (r.entities?.length ?? 0) > 0));
   });
 });

@@ -1,11 +1,7 @@
 import { strict as assert } from "node:assert";
-import {
-  checkAudioInput,
-  MAX_OFFSET_MS,
-  MAX_SESSION_ID_LENGTH,
-  type CheckedInput,
-} from "../../../../src/providers/aws/input";
+import { checkAudioInput, MAX_OFFSET_MS, type CheckedInput } from "../../../../src/providers/aws/input";
 import { checkMedicalParams, type MedicalParams } from "../../../../src/providers/aws/params";
+import { MAX_SESSION_ID_LENGTH } from "../../../../src/util/session-id";
 
 /**
  * What a flow sends to an Amazon Transcribe streaming node, checked once at the edge: session ids of
