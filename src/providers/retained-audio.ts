@@ -25,7 +25,11 @@ export interface Kept {
   slab: Slab | undefined;
 }
 
-/** Free slabs kept for reuse: what one final frees in the steady state (at most 256 KiB at 16 kHz), not a burst. */
+/**
+ * Free slabs kept for reuse: what one final frees in the steady state, not a burst. With slabs of 1 s
+ * (the sessions' choice) a session holds at most 5 s of audio beyond what it retains: the slab being
+ * filled and four free ones (160 KiB at 16 kHz mono, 960 KiB at 48 kHz stereo).
+ */
 const MAX_FREE_SLABS = 4;
 
 export class RetainedAudio {

@@ -290,10 +290,10 @@ export class AssemblyAiSession {
     };
     this.clock = guardedScheduler(options.scheduler ?? realScheduler, (err) => this.internalFailure(err));
     this.framer = new PcmFramer(this.bytes(frameMs));
-    // Slabs of 2 s of audio (at least a frame): the steady state (audio since the last final) fits in two.
+    // Slabs of 1 s of audio (at least a frame): see retained-audio.ts for what they cost in memory.
     this.replay = new ReplayBuffer(
       this.o.maxReplayMs,
-      new RetainedAudio(Math.max(this.bytes(frameMs), this.bytes(2000))),
+      new RetainedAudio(Math.max(this.bytes(frameMs), this.bytes(1000))),
     );
     this.energy = new SpeechEnergy({
       sampleRate: this.o.params.sample_rate,

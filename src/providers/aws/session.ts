@@ -233,12 +233,12 @@ export class AwsStreamSession {
     const format = opts.service.format;
     this.pcm = format.mediaEncoding === "pcm";
     this.bytesPerSecond = pcmBytesPerSecond(format);
-    // PCM audio stays until a final covers it: kept in slabs of 2 s (see retained-audio.ts). Compressed
-    // audio is forgotten as it is sent, so its chunks die young as they are.
+    // PCM audio stays until a final covers it: kept in slabs of 1 s, as long as the longest frame (see
+    // retained-audio.ts). Compressed audio is forgotten as it is sent: its chunks die young as they are.
     this.ledger = new AudioLedger(
       this.bytesPerSecond,
       this.tuning.maxReplaySeconds * this.bytesPerSecond,
-      this.pcm ? new RetainedAudio(Math.max(64 * 1024, 2 * this.bytesPerSecond)) : undefined,
+      this.pcm ? new RetainedAudio(this.bytesPerSecond) : undefined,
     );
     this.startSeconds = Math.max(0, opts.startSeconds ?? 0);
     if (opts.providerSessionId !== undefined) this.awsSessionId = opts.providerSessionId;
