@@ -65,6 +65,7 @@ type Variant =
   | "node-red-fanout"
   | "node-red-direct"
   | "node-red-sync"
+  | "node-red-baseline"
   | "sdk-beside-node-red"
   | "session-layer";
 
@@ -79,6 +80,8 @@ interface RunSpec {
   wsUrl?: string;
   /** Write a CPU and an allocation profile of the measured phase to this directory (--profile). */
   profileDir?: string;
+  /** Node/V8 flags for the measured process (--node-flags: the same flow, with the process run so). */
+  nodeFlags?: string[];
 }
 
 /** What a measured process sends back. */
@@ -115,9 +118,19 @@ interface Harness {
 
 type OnFinal = (session: number, wordStartsMs: number[]) => void;
 
+function baselineRoot(): string {
+  const root = process.env.BENCH_BASELINE_ROOT;
+  if (!root) throw new Error("the node-red-baseline variant needs BENCH_BASELINE_ROOT (a built checkout)");
+  return root;
+}
+
 async function nodeRedHarness(spec: RunSpec, onFinal: OnFinal): Promise<Harness> {
   // "node-red-sync": Node-RED's runtimeSyncDelivery, every wire a direct call instead of a setImmediate.
-  const nr = await EmbeddedNodeRed.start({ syncDelivery: spec.variant === "node-red-sync" });
+  // "node-red-baseline": the package of another checkout (BENCH_BASELINE_ROOT), for before/after in one run.
+  const nr = await EmbeddedNodeRed.start({
+    syncDelivery: spec.variant === "node-red-sync",
+    ...(spec.variant === "node-red-baseline" ? { packageRoot: baselineRoot() } : {}),
+  });
   const flow = pipelineFlow({
     provider: spec.provider,
     endpoint: spec.url,
@@ -355,7 +368,10 @@ interface Figures {
 function runOnce(spec: RunSpec): Promise<RunResult> {
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every measured process there.
   const dir = process.env.BENCH_CPU_PROF;
-  return forkMeasured<RunResult>(__filename, spec, dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []);
+  return forkMeasured<RunResult>(__filename, spec, [
+    ...(dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []),
+    ...(spec.nodeFlags ?? []),
+  ]);
 }
 
 /** Audio chunks a run hands on, all sessions together. */
@@ -450,6 +466,8 @@ interface Options {
   fanout: boolean;
   /** Further variants to run at every size, for finding where the cost is. */
   extra: Variant[];
+  /** --node-flags "A;B": the Node-RED variant again with each set of Node/V8 flags (space-separated). */
+  nodeFlags: string[][];
   transport: AwsTransport;
   /** --profile <dir>: a CPU and an allocation profile of every measured run, summarised as it ends. */
   profile: string | undefined;
@@ -466,6 +484,10 @@ function options(argv: string[]): Options {
     maxStep: Number(get("max-step") ?? 50),
     fanout: !argv.includes("--no-fanout"),
     extra: (get("variants") ?? "").split(",").filter((v): v is Variant => v !== ""),
+    nodeFlags: (get("node-flags") ?? "")
+      .split(";")
+      .map((f) => f.split(" ").filter((a) => a !== ""))
+      .filter((f) => f.length > 0),
     transport: get("transport") === "websocket" ? "websocket" : "http2",
     profile: get("profile"),
   };
@@ -521,6 +543,9 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
   for (const n of o.sizes) {
     printPair(provider, await run(emu, spec("sdk", n)), await run(emu, spec("node-red", n)));
     for (const v of o.extra) printRow(provider, v, await run(emu, spec(v, n)));
+    for (const flags of o.nodeFlags) {
+      printRow(provider, flags.join(" "), await run(emu, { ...spec("node-red", n), nodeFlags: flags }));
+    }
   }
   if (o.fanout) {
     // The same flow with audio-in's output wired to a second node: Node-RED deep-copies every chunk for it.

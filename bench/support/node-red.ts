@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const root = join(__dirname, "../..");
+const ownRoot = join(__dirname, "../..");
 /** The runtime's node registry; its typings leave out getNode, which it has. */
 const nodes = RED.nodes as unknown as { getNode(id: string): Node | null };
 
@@ -26,8 +26,15 @@ export class EmbeddedNodeRed {
     readonly url: string,
   ) {}
 
-  /** `syncDelivery`: Node-RED's `runtimeSyncDelivery` setting (messages handed on by direct calls). */
-  static async start(options: { syncDelivery?: boolean } = {}): Promise<EmbeddedNodeRed> {
+  /**
+   * `syncDelivery`: Node-RED's `runtimeSyncDelivery` setting (messages handed on by direct calls).
+   * `packageRoot`: install the package from this checkout instead (another worktree's built dist/, to
+   * compare two versions in one bench run).
+   */
+  static async start(
+    options: { syncDelivery?: boolean; packageRoot?: string } = {},
+  ): Promise<EmbeddedNodeRed> {
+    const root = options.packageRoot ?? ownRoot;
     const userDir = mkdtempSync(join(tmpdir(), "nr-bench-"));
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { name: string };
     const link = join(userDir, "node_modules", ...pkg.name.split("/"));

@@ -65,10 +65,12 @@ export async function feedRealTime(
  * hook, which worker threads inherit; the test certificate trusted) and resolves with what it sends.
  */
 export function forkMeasured<R>(file: string, spec: unknown, execArgv: readonly string[] = []): Promise<R> {
+  // BENCH_NODE_ARGS="--trace-gc ..." adds V8/Node flags to every measured process, and shows its output.
+  const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
   const child = fork(file, ["measure", JSON.stringify(spec)], {
-    execArgv: ["--require", "tsx/cjs", "--expose-gc", ...execArgv],
+    execArgv: ["--require", "tsx/cjs", "--expose-gc", ...execArgv, ...extra],
     env: { ...process.env, NODE_EXTRA_CA_CERTS: TLS_CERT },
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
+    stdio: ["ignore", extra.length > 0 ? "inherit" : "ignore", "pipe", "ipc"],
   });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));

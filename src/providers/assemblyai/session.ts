@@ -33,6 +33,7 @@ import { mapTurn, PROVIDER } from "./mapping";
 import { parseServerMessage, type ServerMessage, type TurnMessage } from "./messages";
 import { bytesForMs, connectionUrl, type StreamingParams } from "./params";
 import { ReplayBuffer, type Frame } from "./replay";
+import { RetainedAudio } from "../retained-audio";
 import { knownServiceText } from "./service-messages";
 import { classifyClose, DEFAULT_RETRY, retryDelay, type FailureKind, type RetryPolicy } from "./retry";
 
@@ -289,7 +290,11 @@ export class AssemblyAiSession {
     };
     this.clock = guardedScheduler(options.scheduler ?? realScheduler, (err) => this.internalFailure(err));
     this.framer = new PcmFramer(this.bytes(frameMs));
-    this.replay = new ReplayBuffer(this.o.maxReplayMs);
+    // Slabs of 1 s of audio (at least a frame): see retained-audio.ts for what they cost in memory.
+    this.replay = new ReplayBuffer(
+      this.o.maxReplayMs,
+      new RetainedAudio(Math.max(this.bytes(frameMs), this.bytes(1000))),
+    );
     this.energy = new SpeechEnergy({
       sampleRate: this.o.params.sample_rate,
       encoding: this.o.params.encoding,
@@ -520,7 +525,7 @@ export class AssemblyAiSession {
         this.deliverHeldFinal();
         // Every audio this connection was sent is processed: nothing is left to replay.
         this.ledger.confirm(this.sentUntilMs);
-        this.replay.takeAll();
+        this.replay.clear();
         this.terminalSent = true;
         this.withdrawOpenSegment();
         this.handlers.event({
@@ -939,7 +944,7 @@ export class AssemblyAiSession {
     this.ledger.loseUnconfirmed();
     this.pending = [];
     this.pendingMs = 0;
-    this.replay.takeAll();
+    this.replay.clear();
     if (!this.terminalSent) {
       this.terminalSent = true;
       this.withdrawOpenSegment(true);

@@ -21,6 +21,7 @@ import { pcmBytesPerSecond } from "./params";
 import type { StreamService } from "./service";
 import { endedCleanly } from "./stream-fate";
 import { AudioLedger, StreamTimeline } from "./timeline";
+import { RetainedAudio } from "../retained-audio";
 
 export interface SessionTuning {
   /** Audio not yet sent that a session may hold (bytes); beyond it push() refuses. */
@@ -232,7 +233,13 @@ export class AwsStreamSession {
     const format = opts.service.format;
     this.pcm = format.mediaEncoding === "pcm";
     this.bytesPerSecond = pcmBytesPerSecond(format);
-    this.ledger = new AudioLedger(this.bytesPerSecond, this.tuning.maxReplaySeconds * this.bytesPerSecond);
+    // PCM audio stays until a final covers it: kept in slabs of 1 s, as long as the longest frame (see
+    // retained-audio.ts). Compressed audio is forgotten as it is sent: its chunks die young as they are.
+    this.ledger = new AudioLedger(
+      this.bytesPerSecond,
+      this.tuning.maxReplaySeconds * this.bytesPerSecond,
+      this.pcm ? new RetainedAudio(this.bytesPerSecond) : undefined,
+    );
     this.startSeconds = Math.max(0, opts.startSeconds ?? 0);
     if (opts.providerSessionId !== undefined) this.awsSessionId = opts.providerSessionId;
     if (this.pcm && this.tuning.speechStallMs > 0) {

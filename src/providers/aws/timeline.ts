@@ -3,6 +3,7 @@
  * stream may carry replayed audio or keepalive silence that the session never had; these classes
  * map stream times back to session times and keep the audio a new stream has to replay.
  */
+import type { RetainedAudio, Slab } from "../retained-audio";
 
 interface Piece {
   streamStart: number;
@@ -73,6 +74,8 @@ export interface LedgerFrame {
   data: Buffer;
   /** The frame could carry speech (see SpeechEnergy): the service owes an answer for it. */
   speech: boolean;
+  /** Where `data` lives when the ledger keeps copies (see retained-audio.ts). */
+  slab?: Slab | undefined;
 }
 
 /** Most intervals of dropped speech remembered; beyond it neighbours merge (the count can only grow). */
@@ -95,6 +98,8 @@ export class AudioLedger {
     readonly bytesPerSecond: number,
     /** Upper bound of retained audio, so a session with no finals for a long time cannot grow without end. */
     private readonly maxRetainedBytes: number,
+    /** Keeps a copy of each frame (the caller's chunk is then free); without one the chunk is held. */
+    private readonly store?: RetainedAudio,
   ) {}
 
   /** Total session bytes received. */
@@ -112,13 +117,15 @@ export class AudioLedger {
   }
 
   add(data: Buffer, speech = false): LedgerFrame {
-    const frame = { offset: this.received, data, speech };
+    const kept = this.store?.keep(data);
+    const frame = { offset: this.received, data: kept?.bytes ?? data, speech, slab: kept?.slab };
     this.frames.push(frame);
     this.received += data.length;
     this.retained += data.length;
     while (this.retained > this.maxRetainedBytes && this.frames.length > 1) {
       const old = this.frames.shift() as LedgerFrame;
       this.retained -= old.data.length;
+      this.store?.release(old.slab);
       if (old.speech) this.noteDropped(old.offset, old.offset + old.data.length);
     }
     return frame;
@@ -173,6 +180,7 @@ export class AudioLedger {
       if (f.offset + f.data.length > offset) break;
       this.frames.shift();
       this.retained -= f.data.length;
+      this.store?.release(f.slab);
     }
   }
 
