@@ -34,6 +34,7 @@
 // ends above its baseline (after up to 20 s of settling; Node-RED's own 0–2 housekeeping timers
 // tolerated) or the heap grew more than 32 MiB.
 import { fork } from "node:child_process";
+import { join } from "node:path";
 import type { NodeMessage } from "node-red";
 import { assemblyAiFixture, awsFixture } from "./support/fixtures";
 import {
@@ -45,6 +46,7 @@ import {
 import { EmbeddedNodeRed, type FlowNode } from "./support/node-red";
 import { edges, pipelineFlow } from "./support/pipeline-flow";
 import { MemorySeries } from "./support/memory-series";
+import { snapshotAfterGc } from "./support/heap-snapshot";
 import { epochMs, sleep } from "./support/stats";
 import { CHUNK_MS, sessionChunk } from "./support/tagged-audio";
 
@@ -63,6 +65,8 @@ interface Options {
   concurrency: number;
   seed: number;
   faultEveryMs: number;
+  /** A directory to write heap snapshots into (after a full GC, before and after the sessions). */
+  heapSnapshots: string | undefined;
 }
 
 function options(argv: string[]): Options {
@@ -75,6 +79,7 @@ function options(argv: string[]): Options {
     concurrency: get("concurrency", 20),
     seed: get("seed", 1),
     faultEveryMs: get("fault-every-ms", 1500),
+    heapSnapshots: argv.includes("--heap-snapshots") ? argv[argv.indexOf("--heap-snapshots") + 1] : undefined,
   };
 }
 
@@ -391,6 +396,7 @@ async function main(): Promise<void> {
   await warmUp(soak);
   await sleep(1500);
   const heapBefore = await heapMb();
+  if (o.heapSnapshots) await snapshotAfterGc(join(o.heapSnapshots, "before.heapsnapshot"));
   const before = resources();
 
   const runMs = o.minutes * 60_000;
@@ -444,6 +450,7 @@ async function main(): Promise<void> {
   }
   const leaks = diffResources(before, after);
   const heapAfter = await heapMb();
+  if (o.heapSnapshots) await snapshotAfterGc(join(o.heapSnapshots, "after.heapsnapshot"));
   const reports = {
     aws: (await emus.aws.report(false)).streams,
     assemblyai: (await emus.assemblyai.report(false)).streams,
