@@ -46,7 +46,7 @@ import { EmulatorProcess, type FaultCommand, type Provider } from "./support/emu
 import { EmbeddedNodeRed, type FlowNode } from "./support/node-red";
 import { edges, pipelineFlow } from "./support/pipeline-flow";
 import { MemorySeries } from "./support/memory-series";
-import { SoakLedger, type SoakSession as Session, type Tally } from "./support/soak-ledger";
+import { newSession, SoakLedger, type SoakSession as Session, type Tally } from "./support/soak-ledger";
 import { snapshotAfterGc } from "./support/heap-snapshot";
 import { epochMs, sleep } from "./support/stats";
 import { CHUNK_MS, sessionChunk } from "./support/tagged-audio";
@@ -191,20 +191,12 @@ class Soak {
 
   start(provider: Provider): Session {
     const n = this.nextSession++;
-    const s: Session = {
+    const s = newSession(
       n,
       provider,
-      topic: `${PREFIX[provider]}${n}`,
-      chunks: MIN_CHUNKS + Math.floor(this.rnd() * (MAX_CHUNKS - MIN_CHUNKS + 1)),
-      sent: 0,
-      cut: false,
-      endedAt: undefined,
-      terminal: undefined,
-      terminalAt: undefined,
-      delivered: new Map(),
-      refused: false,
-      history: [],
-    };
+      `${PREFIX[provider]}${n}`,
+      MIN_CHUNKS + Math.floor(this.rnd() * (MAX_CHUNKS - MIN_CHUNKS + 1)),
+    );
     this.ledger.add(s);
     return s;
   }

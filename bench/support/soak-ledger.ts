@@ -30,6 +30,24 @@ export interface SoakSession {
   history: string[];
 }
 
+/** A session about to start: nothing sent, delivered or heard of yet. */
+export function newSession(n: number, provider: Provider, topic: string, chunks: number): SoakSession {
+  return {
+    n,
+    provider,
+    topic,
+    chunks,
+    sent: 0,
+    cut: false,
+    endedAt: undefined,
+    terminal: undefined,
+    terminalAt: undefined,
+    delivered: new Map(),
+    refused: false,
+    history: [],
+  };
+}
+
 export class Tally {
   count = 0;
   readonly examples: string[] = [];

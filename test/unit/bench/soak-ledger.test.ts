@@ -1,25 +1,14 @@
 import { strict as assert } from "node:assert";
 import type { StreamReport } from "../../../bench/support/emulator-process";
-import { SoakLedger, type SoakSession } from "../../../bench/support/soak-ledger";
+import { newSession, SoakLedger, type SoakSession } from "../../../bench/support/soak-ledger";
 
 const WORDS = [0, 400, 900];
 
-function session(n: number): SoakSession {
-  return {
-    n,
-    provider: "aws",
-    topic: `aws-${n}`,
-    chunks: 10,
-    sent: 10,
-    cut: false,
-    endedAt: undefined,
-    terminal: undefined,
-    terminalAt: undefined,
-    delivered: new Map(),
-    refused: false,
-    history: [],
-  };
-}
+const session = (n: number): SoakSession => {
+  const s = newSession(n, "aws", `aws-${n}`, 10);
+  s.sent = 10;
+  return s;
+};
 
 function stream(n: number, words: number[], open = false): StreamReport {
   return {
