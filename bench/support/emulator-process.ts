@@ -227,11 +227,13 @@ async function serveAssemblyAi(spec: EmulatorSpec): Promise<Served> {
       const streams = emu.connections.map((c) => ({
         ...audioOf(c.frames.map((f): [[number, number] | undefined, number] => [f.head, f.at])),
         finals: c.finals,
-        open: isOpen(c),
+        // A frozen connection stays open here for good; the client has given it up (as open() counts).
+        open: isOpen(c) && !frozen.has(c),
         closedBy: String(c.closeCode ?? "open"),
       }));
       if (clear) {
-        const open = emu.connections.filter(isOpen);
+        // A frozen connection is reported once more as given up, then forgotten like a closed one.
+        const open = emu.connections.filter((c) => isOpen(c) && !frozen.has(c));
         emu.connections.length = 0;
         emu.connections.push(...open);
       }
