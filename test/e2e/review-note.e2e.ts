@@ -31,6 +31,7 @@ describe("review-queue: a clinical note reviewed by its evidence in a real brows
   let mllp: MedplumPeer;
   let fhir: FhirPeer;
   let page: Page;
+  let reviewUrl: string;
   let stop: (() => Promise<void>) | undefined;
 
   before(async () => {
@@ -53,7 +54,7 @@ describe("review-queue: a clinical note reviewed by its evidence in a real brows
         wires: [["rq-doc"]],
       },
     ];
-    ({ nr, mllp, fhir, page, stop } = await startReviewExample(work, note));
+    ({ nr, mllp, fhir, page, reviewUrl, stop } = await startReviewExample(work, note));
   });
 
   after(async () => {
@@ -81,7 +82,7 @@ describe("review-queue: a clinical note reviewed by its evidence in a real brows
     const prelim = (fhir.requests[0].body as { entry: Entry[] }).entry;
     assert.equal((prelim[2]?.resource as Composition).status, "preliminary");
 
-    await page.goto(`${nr.url}/review/`);
+    await page.goto(reviewUrl);
     await page.locator("#worklist li").first().click();
     await page.locator("#note .sentence").first().waitFor();
     assert.deepEqual(await page.locator("#note h4").allTextContents(), [

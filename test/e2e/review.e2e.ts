@@ -26,11 +26,12 @@ describe("review-queue: review and sign in a real browser", function () {
   let mllp: MedplumPeer;
   let fhir: FhirPeer;
   let page: Page;
+  let reviewUrl: string;
   let stop: (() => Promise<void>) | undefined;
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    ({ nr, mllp, fhir, page, stop } = await startReviewExample(work));
+    ({ nr, mllp, fhir, page, reviewUrl, stop } = await startReviewExample(work));
   });
 
   after(async () => {
@@ -54,9 +55,9 @@ describe("review-queue: review and sign in a real browser", function () {
     assert.equal(prelim.docStatus, "preliminary");
 
     // Unauthenticated: refused.
-    assert.equal((await fetch(`${nr.url}/review/api/documents`)).status, 401);
+    assert.equal((await fetch(`${reviewUrl}api/documents`)).status, 401);
 
-    await page.goto(`${nr.url}/review/`);
+    await page.goto(reviewUrl);
     await page.locator("#worklist li").first().click();
     await page.locator("#transcript .w").first().waitFor();
     const text = await page.locator("#draft").inputValue();

@@ -1,3 +1,4 @@
+import { strict as assert } from "node:assert";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -19,6 +20,8 @@ export interface ReviewExample {
   browser: Browser;
   /** A page whose requests carry the sign-on proxy's header for the signer drsmith. */
   page: Page;
+  /** The review page's address: the example's page path under Node-RED's URL, ending in "/". */
+  reviewUrl: string;
   stop: () => Promise<void>;
 }
 
@@ -82,12 +85,15 @@ export async function startReviewExample(work: string, extra: FlowNode[] = []): 
   // The single-sign-on proxy's header: the page is reached through it (Node-RED trusts 127.0.0.1).
   const context = await browser.newContext({ extraHTTPHeaders: { "x-forwarded-user": "drsmith" } });
   const page = await context.newPage();
+  const review = example.find((n) => n.type === "review-queue") as { path?: unknown } | undefined;
+  assert.ok(review && typeof review.path === "string", "the example has a review-queue with a page path");
   return {
     nr,
     mllp,
     fhir,
     browser,
     page,
+    reviewUrl: `${nr.url}${review.path}/`,
     stop: async () => {
       await browser.close();
       await nr.stop();
