@@ -34,7 +34,9 @@ describe("the packed package in a real Node-RED 4", function () {
   before(async () => {
     work = mkdtempSync(join(tmpdir(), "nr-package-"));
     const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-    const tarball = execFileSync(npm, ["pack", "--pack-destination", work, "--silent"], {
+    // --ignore-scripts: the run's build made dist/ already; prepack would rebuild it in place while the
+    // other lane's tests load it (a crash test once found audio-in without its defaults.js).
+    const tarball = execFileSync(npm, ["pack", "--ignore-scripts", "--pack-destination", work, "--silent"], {
       cwd: root,
       encoding: "utf8",
     })

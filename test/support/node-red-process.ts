@@ -47,7 +47,13 @@ export class NodeRedProcess {
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     const nr = new NodeRedProcess(child, `http://127.0.0.1:${port}`);
-    await nr.waitUntilReady();
+    try {
+      await nr.waitUntilReady();
+    } catch (err) {
+      // A process that never became ready is nobody's to stop: left running, it keeps mocha from exiting.
+      await nr.kill();
+      throw err;
+    }
     return nr;
   }
 
