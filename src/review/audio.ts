@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
+import { MAX_SESSION_ID_LENGTH } from "../util/session-id";
 
 /**
  * The audio of each session, kept on disk for the reviewer's player (clicking a word plays it) and
@@ -67,7 +68,7 @@ export function audioChunkOf(msg: {
     typeof o.sessionId === "string" ? o.sessionId : typeof msg.topic === "string" ? msg.topic : undefined;
   const rate = o.sampleRate;
   const channels = o.channels;
-  if (!sessionId || sessionId.length > 512) return undefined;
+  if (!sessionId || sessionId.length > MAX_SESSION_ID_LENGTH) return undefined;
   if (typeof rate !== "number" || !Number.isInteger(rate) || rate < 8000 || rate > 192000) return undefined;
   if (typeof channels !== "number" || !Number.isInteger(channels) || channels < 1 || channels > 8)
     return undefined;

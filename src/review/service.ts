@@ -46,6 +46,7 @@ import {
 } from "./record";
 import { ReviewStore } from "./store";
 import { promises as fs } from "node:fs";
+import { MAX_SESSION_ID_LENGTH } from "../util/session-id";
 
 /**
  * The review worklist with its HTTP API, page and live updates: everything of review-queue that
@@ -282,7 +283,7 @@ export class ReviewService {
     const payload = msg.payload;
     if (typeof gate === "object" && gate !== null && (gate as { passed?: unknown }).passed === false) {
       const sessionId = (payload as { sessionId?: unknown } | null)?.sessionId;
-      if (typeof sessionId === "string" && sessionId.length <= 512) {
+      if (typeof sessionId === "string" && sessionId.length <= MAX_SESSION_ID_LENGTH) {
         if (this.flagged.size >= MAX_FLAGGED_SESSIONS)
           this.flagged.delete(this.flagged.values().next().value!);
         this.flagged.add(sessionId);
