@@ -49,7 +49,7 @@ import { MemorySeries } from "./support/memory-series";
 import { newSession, SoakLedger, type SoakSession as Session, type Tally } from "./support/soak-ledger";
 import { snapshotAfterGc } from "./support/heap-snapshot";
 import { epochMs, sleep } from "./support/stats";
-import { CHUNK_MS, sessionChunk } from "./support/tagged-audio";
+import { CHUNK_MS, sessionChunk, sessionMark } from "./support/tagged-audio";
 
 const PROVIDERS: Provider[] = ["aws", "assemblyai"];
 const PREFIX: Record<Provider, string> = { aws: "aws-", assemblyai: "aai-" };
@@ -226,7 +226,7 @@ class Soak {
     const provider = PROVIDERS[Math.floor(this.rnd() * 2)];
     const sessions = this.active(provider)
       .filter((s) => s.chunks - s.sent >= FAULT_LEAD_CHUNKS)
-      .map((s) => s.n);
+      .map((s) => sessionMark(s.n));
     if (sessions.length === 0) return;
     const r = this.rnd();
     const pick = this.rnd();

@@ -6,7 +6,7 @@
  * 20.6 MiB the heap grew), which the soak then reported as the product's growth.
  */
 import type { Provider, StreamReport } from "./emulator-process";
-import { CHUNK_MS } from "./tagged-audio";
+import { CHUNK_MS, sessionMark } from "./tagged-audio";
 
 /** Examples kept per kind of failure (the count is always exact). */
 const EXAMPLES = 20;
@@ -60,7 +60,7 @@ export class Tally {
 
 export class SoakLedger {
   private readonly live = new Map<string, SoakSession>();
-  /** Per session number: each word an emulator put in a final → the first time it did (epoch ms). */
+  /** Per session mark (`sessionMark`): each word an emulator put in a final → the first time it did (epoch ms). */
   private readonly produced = new Map<number, Map<number, number>>();
   /** Session numbers with a stream open at the emulators in the latest report. */
   private open = new Set<number>();
@@ -127,7 +127,8 @@ export class SoakLedger {
   settleEnded(cutoff: number, redeployAt: number): number {
     let n = 0;
     for (const s of this.live.values()) {
-      if (s.cut || s.terminalAt === undefined || s.terminalAt > cutoff || this.open.has(s.n)) continue;
+      if (s.cut || s.terminalAt === undefined || s.terminalAt > cutoff || this.open.has(sessionMark(s.n)))
+        continue;
       this.settle(s, redeployAt);
       n++;
     }
@@ -145,7 +146,7 @@ export class SoakLedger {
   }
 
   private settle(s: SoakSession, redeployAt: number): void {
-    const made = this.produced.get(s.n) ?? new Map<number, number>();
+    const made = this.produced.get(sessionMark(s.n)) ?? new Map<number, number>();
     const name = `${s.topic}${s.cut ? " (cut)" : ""}`;
     for (const [w, times] of s.delivered) {
       this.deliveredWords += times;
@@ -164,7 +165,7 @@ export class SoakLedger {
       }
     }
     if (s.terminal === undefined) this.hung.add(`${name} [${s.history.join(", ")}]`);
-    this.produced.delete(s.n);
+    this.produced.delete(sessionMark(s.n));
     this.live.delete(s.topic);
     this.settled++;
   }

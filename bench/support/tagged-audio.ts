@@ -5,7 +5,9 @@
  * included. Sample 1 of every block carries the session number, negated: the AWS emulator reads only
  * sample 0 of a block, and the AssemblyAI emulator stops looking for the next tag at a sample <= 0, so
  * the mark changes nothing they hear, and lets a benchmark tell which session a connection carries
- * (the providers' own session ids are random).
+ * (the providers' own session ids are random). A sample holds marks 1–32767: session numbers beyond
+ * that wrap (`sessionMark`), which is safe while fewer than 32,767 sessions are in flight at once (a
+ * one-hour soak runs about 7,400 in all, a few hundred at a time).
  */
 export const RATE = 16000;
 export const CHUNK_MS = 100;
@@ -25,9 +27,16 @@ function clockChunk(seq: number): Buffer {
 
 const clocks = new Map<number, Buffer>();
 
+const MAX_MARK = 32767;
+
+/** The mark session `n` (1, 2, …) carries in its audio: 1–32767, wrapping after that. */
+export function sessionMark(n: number): number {
+  return ((n - 1) % MAX_MARK) + 1;
+}
+
 /**
- * Chunk `seq` (100 ms, 16 kHz mono s16le) of session `session` (1–32767), as a new Buffer: a source
- * hands on a new Buffer per chunk, and so does this.
+ * Chunk `seq` (100 ms, 16 kHz mono s16le) of session `session` (1, 2, …; marked with
+ * `sessionMark(session)`), as a new Buffer: a source hands on a new Buffer per chunk, and so does this.
  */
 export function sessionChunk(session: number, seq: number): Buffer {
   let clock = clocks.get(seq);
@@ -37,11 +46,12 @@ export function sessionChunk(session: number, seq: number): Buffer {
   }
   const out = Buffer.alloc(clock.length);
   clock.copy(out);
-  for (let at = 2; at < out.length; at += SAMPLES_PER_BLOCK * 2) out.writeInt16LE(-session, at);
+  const mark = sessionMark(session);
+  for (let at = 2; at < out.length; at += SAMPLES_PER_BLOCK * 2) out.writeInt16LE(-mark, at);
   return out;
 }
 
-/** Session number and chunk number of a received frame that starts on a chunk boundary. */
+/** Session mark (`sessionMark`) and chunk number of a received frame that starts on a chunk boundary. */
 export function readMark(frame: Buffer): { session: number; seq: number } | undefined {
   if (frame.length < 4) return undefined;
   const tick = frame.readInt16LE(0) - 1;

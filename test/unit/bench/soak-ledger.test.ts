@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import type { StreamReport } from "../../../bench/support/emulator-process";
 import { newSession, SoakLedger, type SoakSession } from "../../../bench/support/soak-ledger";
+import { readMark, sessionChunk, sessionMark } from "../../../bench/support/tagged-audio";
 
 const WORDS = [0, 400, 900];
 
@@ -81,5 +82,22 @@ describe("soak ledger (the bench's account, settled as sessions end)", () => {
     l.settleAll(0);
     assert.equal(l.hung.count, 1, "c never ended");
     assert.match(l.hung.examples[0], /^aws-3/);
+  });
+  it("accounts sessions numbered past the 16-bit mark (a soak of more than ~4 hours)", () => {
+    const n = 40_000;
+    const chunk = sessionChunk(n, 3);
+    assert.deepEqual(readMark(chunk), { session: sessionMark(n), seq: 3 });
+    assert.equal(sessionMark(n), n - 32767);
+    assert.equal(sessionMark(32767), 32767);
+    const l = ledger();
+    const s = session(n);
+    l.add(s);
+    for (const w of WORDS) l.deliver(s.topic, w);
+    s.terminal = "ended";
+    s.terminalAt = 1;
+    // The emulator knows the session only by the mark in its audio.
+    l.fold([stream(sessionMark(n), WORDS)]);
+    assert.equal(l.settleEnded(1, 0), 1);
+    assert.deepEqual([l.lost.count, l.phantom.count, l.deliveredWords], [0, 0, WORDS.length]);
   });
 });
