@@ -149,16 +149,16 @@ export = function register(RED: NodeAPI): void {
       return;
     }
     const report = internalErrorReporter(node, "review-queue");
-    // The delivery nodes wired to output 1, looked up per document (a partial deploy may change them).
+    // The delivery nodes output 1 reaches, looked up per document (a partial deploy may change them).
     const wires = (rawConfig as { wires?: unknown }).wires;
     const targets = Array.isArray(wires) && Array.isArray(wires[0]) ? (wires[0] as unknown[]) : [];
-    const wanted = new Set(targets.filter((id): id is string => typeof id === "string"));
+    const wanted = targets.filter((id): id is string => typeof id === "string");
     const checks = (): ReturnType<typeof deliveryChecks> => {
       const configs = new Map<string, NodeConfig>();
       RED.nodes.eachNode((n) => {
-        if (wanted.has(n.id)) configs.set(n.id, n as unknown as NodeConfig);
+        configs.set(n.id, n as unknown as NodeConfig);
       });
-      return deliveryChecks([...wanted], (id) => configs.get(id));
+      return deliveryChecks(wanted, (id) => configs.get(id));
     };
     const service = new ReviewService(
       { ...options, deliveryChecks: checks },

@@ -2,12 +2,13 @@ import { CONTEXT_CHECKS } from "../hospital/patient-context";
 
 /**
  * Which checks a document's patient context must pass at review-queue's intake: those of the
- * delivery nodes (hl7-mdm, fhir-document) wired straight to its final output, as they will read the
- * final message. A node reads msg.patient and msg.encounter by default (its `patient` and `encounter`
- * settings); the final message carries only those two, so another msg property reads as missing,
- * as it will at delivery. A node that reads either from a setting, flow or global context is not
- * checked here (that value is not the document's), nor is one behind another node (which may change
- * the message on the way).
+ * delivery nodes (hl7-mdm, fhir-document) its final output reaches directly or through nodes that
+ * pass a message on unchanged (junctions, link out → link in), as they will read the final message.
+ * A node reads msg.patient and msg.encounter by default (its `patient` and `encounter` settings); the
+ * final message carries only those two, so another msg property reads as missing, as it will at
+ * delivery. A node that reads either from a setting, flow or global context is not checked here (that
+ * value is not the document's), nor is one behind any other node (which may change the message on the
+ * way), nor a disabled one.
  */
 export interface DeliveryCheck {
   /** The delivery node's id and type: configuration, not PHI; they say which node would refuse. */
@@ -29,10 +30,9 @@ export function deliveryChecks(
   configOf: (id: string) => NodeConfig | undefined,
 ): DeliveryCheck[] {
   const checks: DeliveryCheck[] = [];
-  for (const id of new Set(targets)) {
-    const config = configOf(id);
-    const entry = config ? CONTEXT_CHECKS.get(config.type) : undefined;
-    if (!config || !entry) continue;
+  for (const config of reachedUnchanged(targets, configOf)) {
+    const entry = CONTEXT_CHECKS.get(config.type);
+    if (!entry) continue;
     const patient = msgProperty(config, "patient");
     const encounter = msgProperty(config, "encounter");
     if (patient === undefined || encounter === undefined) continue;
@@ -48,6 +48,45 @@ export function deliveryChecks(
     });
   }
   return checks;
+}
+
+/**
+ * The enabled nodes a message sent to `targets` reaches unchanged: the targets, and past every junction
+ * and `link in` their wires, past every `link out` (mode "link") the `link in` nodes it names. Each node
+ * once, so the walk is linear in the flow's size and ends on loops.
+ */
+function reachedUnchanged(
+  targets: readonly string[],
+  configOf: (id: string) => NodeConfig | undefined,
+): NodeConfig[] {
+  const reached: NodeConfig[] = [];
+  const seen = new Set<string>();
+  const pending = Array.from(targets);
+  for (let id = pending.pop(); id !== undefined; id = pending.pop()) {
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const config = configOf(id);
+    if (!config || config.d === true) continue;
+    reached.push(config);
+    for (const next of passedOnTo(config)) pending.push(next);
+  }
+  return reached;
+}
+
+/** Where a node that does not change messages passes them on to; nothing for any other node. */
+function passedOnTo(config: NodeConfig): string[] {
+  const ids = (list: unknown): string[] =>
+    Array.isArray(list) ? list.filter((id): id is string => typeof id === "string") : [];
+  switch (config.type) {
+    case "junction":
+    case "link in":
+      return Array.isArray(config.wires) ? config.wires.flatMap(ids) : [];
+    case "link out":
+      // "return" sends back to the calling `link call` node, which is not followed here.
+      return config.mode === "return" ? [] : ids(config.links);
+    default:
+      return [];
+  }
 }
 
 /** The msg property a delivery node reads `what` from (its defaults: msg.patient, msg.encounter). */
