@@ -26,7 +26,8 @@
 //   without the CPU is a spike, not audio falling behind; the worst single chunk is printed too) and
 //   every final the emulator produced arrived.
 // Finally the largest N that stays real time through Node-RED (searched upwards from --max-from in steps
-// of --max-step), with the SDK script at the same N.
+// of --max-step), with the SDK script at the same N; with --max-sdk also the SDK script's own largest N
+// (the same search), for the ratio of sessions per process.
 import { TranscribeStreamingClient } from "@aws-sdk/client-transcribe-streaming";
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { EmulatorProcess, EMULATOR_CREDENTIALS, ASSEMBLYAI_KEY } from "./support/emulator-process";
@@ -463,6 +464,8 @@ interface Options {
   sizes: number[];
   maxFrom: number;
   maxStep: number;
+  /** --max-sdk: search the SDK script's own largest real-time N too. */
+  maxSdk: boolean;
   fanout: boolean;
   /** Further variants to run at every size, for finding where the cost is. */
   extra: Variant[];
@@ -482,6 +485,7 @@ function options(argv: string[]): Options {
     sizes: (get("sizes") ?? "1,10,100").split(",").map(Number),
     maxFrom: Number(get("max-from") ?? 200),
     maxStep: Number(get("max-step") ?? 50),
+    maxSdk: argv.includes("--max-sdk"),
     fanout: !argv.includes("--no-fanout"),
     extra: (get("variants") ?? "").split(",").filter((v): v is Variant => v !== ""),
     nodeFlags: (get("node-flags") ?? "")
@@ -502,13 +506,14 @@ async function searchMax(
   o: Options,
   spec: (n: number) => Omit<RunSpec, "url" | "transport" | "wsUrl">,
   provider: Provider,
+  label = "search",
 ): Promise<Figures | undefined> {
   let best: Figures | undefined;
   let failedAt = Infinity;
   for (let n = o.maxFrom; n > 0 && n < failedAt;) {
     const node = await run(emu, spec(n));
     console.log(
-      `${provider.padEnd(10)} ${String(n).padStart(5)}  ${"search".padEnd(16)} worst session's p99 lag ${f1(node.lagP99)} ms (max ${f1(node.lagMax)}), finals ${node.delivered}/${node.produced}: ${node.realTime ? "real time" : "NOT real time"} ${node.notes.join("; ").slice(0, 200)}`,
+      `${provider.padEnd(10)} ${String(n).padStart(5)}  ${label.padEnd(16)} worst session's p99 lag ${f1(node.lagP99)} ms (max ${f1(node.lagMax)}), finals ${node.delivered}/${node.produced}: ${node.realTime ? "real time" : "NOT real time"} ${node.notes.join("; ").slice(0, 200)}`,
     );
     if (node.realTime) {
       best = node;
@@ -555,6 +560,13 @@ async function benchProvider(provider: Provider, o: Options): Promise<void> {
   const best = await searchMax(emu, o, (n) => spec("node-red", n), provider);
   if (best) printPair(`${provider} max`, await run(emu, spec("sdk", best.n)), best);
   else if (o.maxFrom > 0) console.log(`${provider}: not real time at ${o.maxStep} sessions`);
+  if (o.maxSdk && o.maxFrom > 0) {
+    const sdk = await searchMax(emu, o, (n) => spec("sdk", n), provider, "search sdk");
+    console.log(
+      `${provider}: largest real-time N, SDK script ${sdk?.n ?? `< ${o.maxStep}`}, Node-RED ${best?.n ?? `< ${o.maxStep}`}` +
+        (sdk && best ? ` (${(best.n / sdk.n).toFixed(2)}x)` : ""),
+    );
+  }
   await emu.stop();
 }
 
