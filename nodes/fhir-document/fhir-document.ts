@@ -12,6 +12,7 @@ import {
 import { identifiedBundle, type FhirEvent, type FhirOutcome } from "../../src/hospital/fhir/send";
 import { buildSignedFhirBundle, signoffBundleIdentifier } from "../../src/hospital/fhir/signoff";
 import type { AttemptResult, EnqueueRefusal, QueueItem } from "../../src/hospital/queue/durable-queue";
+import { FailedHere } from "../../src/hospital/queue/failed-here";
 import { checkSignoff } from "../../src/review/signoff";
 import { checkFhirContext } from "../../src/hospital/patient-context";
 import { sourceLabel } from "../../src/hospital/source-label";
@@ -144,7 +145,7 @@ export = function register(RED: NodeAPI): void {
     /** Durable mode: the messages this node queued, by queue seq, to route their outcome. */
     const pending = new Map<number, FhirOut>();
     /** Messages that failed in this process (once per message: Catch hears the first failure here). */
-    const failing = new Set<number>();
+    const failing = new FailedHere();
     const durableAudit = (item: QueueItem, fields: Partial<AuditEvent> & Pick<AuditEvent, "event">): void => {
       const event: AuditEvent = {
         time: new Date().toISOString(),
@@ -177,11 +178,7 @@ export = function register(RED: NodeAPI): void {
       onRetry: (item: QueueItem, delayMs: number): void => {
         // Told once per transaction (and on the status): it is kept and tried again until
         // delivered or discarded through the admin endpoint.
-        if (!failing.has(item.seq)) {
-          // A message discarded through the admin endpoint never settles: forget those.
-          const live = new Set(durable?.current?.list().map((i) => i.seq));
-          for (const seq of failing) if (!live.has(seq)) failing.delete(seq);
-          failing.add(item.seq);
+        if (failing.failed(item.seq, () => durable?.current?.list())) {
           counts.failing = failing.size;
           node.error(
             new Error(
@@ -200,7 +197,8 @@ export = function register(RED: NodeAPI): void {
         if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
         const result = outcome.result;
         const delivered = result.status === "delivered";
-        if (failing.delete(item.seq)) counts.failing = failing.size;
+        failing.settled(item.seq);
+        counts.failing = failing.size;
         const out = pending.get(item.seq) ?? { _msgid: RED.util.generateId() };
         pending.delete(item.seq);
         durableAudit(item, {

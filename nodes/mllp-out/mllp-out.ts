@@ -9,6 +9,7 @@ import type {
   QueueItem,
   RecoveryReport,
 } from "../../src/hospital/queue/durable-queue";
+import { FailedHere } from "../../src/hospital/queue/failed-here";
 import { TLS_CERTIFICATE_ERROR } from "../../src/hospital/queue/outcomes";
 import { explainTlsCode } from "../../src/hospital/tls-options";
 import { settleGuarded } from "../../src/util/guard";
@@ -182,7 +183,7 @@ function durableMllpOut(
   /** The messages this node queued, by queue seq, to route their outcome with the original msg. */
   const pending = new Map<number, NodeMessage>();
   /** Messages that failed in this process (once per message: Catch hears the first failure here). */
-  const failing = new Set<number>();
+  const failing = new FailedHere();
   const counts = { accepted: 0, rejected: 0, refused: 0, failing: 0 };
   /** Records the journal's recovery could not read (shown on the status until a restart). */
   let unreadable = 0;
@@ -258,14 +259,8 @@ function durableMllpOut(
       else audit(item, { event: "retry", ...common, delayMs: e.delayMs });
     },
     onRetry: (item: QueueItem, delayMs: number): void => {
-      const firstHere = !failing.has(item.seq);
-      if (firstHere) {
-        // A message discarded through the admin endpoint never settles: forget those.
-        const live = new Set(queue.current?.list().map((i) => i.seq));
-        for (const seq of failing) if (!live.has(seq)) failing.delete(seq);
-        failing.add(item.seq);
-        counts.failing = failing.size;
-      }
+      const firstHere = failing.failed(item.seq, () => queue.current?.list());
+      counts.failing = failing.size;
       const code = certificateCode(item.lastError);
       if (code !== tlsRejected) {
         // A rejected certificate holds every message behind it: told once per change of state,
@@ -306,7 +301,8 @@ function durableMllpOut(
       if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
       const result = outcome.result;
       const accepted = result.status === "accepted";
-      if (failing.delete(item.seq)) counts.failing = failing.size;
+      failing.settled(item.seq);
+      counts.failing = failing.size;
       tlsRejected = undefined;
       const msg = (pending.get(item.seq) ?? {
         payload: item.body,
