@@ -1,16 +1,23 @@
 import { strict as assert } from "node:assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { NodeMessage } from "node-red";
 import { documentWithText } from "../support/documents";
 import type { Peer } from "../support/hl7-peers";
 import {
   builtNodes,
+  collect,
+  delay,
   flowWithCatch,
   helper,
   loggedTexts,
   nextMessage,
   runtimeLabel,
+  statusTexts,
+  until,
 } from "../support/node-red";
-import { httpsFhirPeer, pem } from "../support/tls-peers";
+import { httpsFhirPeer, pem, type TlsPeer } from "../support/tls-peers";
 
 /**
  * fhir-server with a custom CA and mutual TLS: the CA and client certificate are settings (PEM),
@@ -44,10 +51,15 @@ const send = (): void =>
     .receive({ payload: documentWithText("Synthetic note."), patient: { id: "TEST-0001" } });
 
 describe(`fhir-server TLS settings (${runtimeLabel})`, () => {
+  let queueDir: string;
+  beforeEach(() => {
+    queueDir = mkdtempSync(join(tmpdir(), "fhir-tls-queue-"));
+  });
   afterEach(async () => {
     await helper.unload();
     await peer?.close();
     peer = undefined;
+    rmSync(queueDir, { recursive: true, force: true });
   });
 
   it("posts to a server requiring a client certificate, with the CA, certificate and credential key", async () => {
@@ -72,9 +84,81 @@ describe(`fhir-server TLS settings (${runtimeLabel})`, () => {
     const failed = nextMessage("failed", 5000);
     send();
     const msg = (await failed) as NodeMessage & { fhir: { reason: string; detail: string } };
-    assert.equal(msg.fhir.reason, "network");
-    assert.match(msg.fhir.detail, /over TLS: .*requires a client certificate/);
+    assert.equal(msg.fhir.reason, "tls-client-certificate");
+    assert.match(
+      msg.fhir.detail,
+      /^TLS client certificate refused by the receiver: .*requires a client certificate/,
+    );
   });
+
+  /** The durable queue with a short backoff: without a hold, a second would see some 20 attempts. */
+  async function loadDurable(
+    port: number,
+    server: Record<string, unknown>,
+    credentials: Record<string, string>,
+  ) {
+    await load(
+      `https://127.0.0.1:${port}/fhir`,
+      { queueStore: "disk", queueDir, backoff: "0.02", backoffMax: "0.05", ...server },
+      credentials,
+    );
+  }
+
+  /** Two documents sent; a second later, what Catch heard (each told once), with the queue still holding both. */
+  async function heldTwice(p: TlsPeer): Promise<string[]> {
+    const caught = collect("caught");
+    send();
+    send();
+    await until(() => caught.length > 0, 4000);
+    await delay(1000);
+    const told = caught.map((m) => (m as NodeMessage & { error: { message: string } }).error.message);
+    assert.ok(p.refused <= 1, `${p.refused} handshakes`);
+    assert.equal(p.received.length, 0);
+    const srv = helper.getNode("srv") as unknown as { destination?: { current?: { depth: number } } };
+    assert.equal(srv.destination?.current?.depth, 2, "both documents stay queued");
+    return told;
+  }
+
+  it("with the durable queue, a server certificate that does not verify keeps the documents queued, is told once and not hammered", async () => {
+    // The server presents its self-signed certificate; the configuration trusts only the test CA.
+    const p = await httpsFhirPeer();
+    peer = p;
+    await loadDurable(p.port, { ca: pem("test-ca.pem") }, {});
+    const told = await heldTwice(p);
+    assert.equal(told.length, 1, told.join("\n"));
+    assert.match(
+      told[0],
+      /fhir-document: TLS certificate rejected by this node: DEPTH_ZERO_SELF_SIGNED_CERT \(the receiver's certificate is self-signed and not the configured CA\)\..*tried again every 5 min/,
+    );
+    assert.match(
+      statusTexts(helper.getNode("fhir")).at(-1) ?? "",
+      /^TLS certificate rejected \(DEPTH_ZERO_SELF_SIGNED_CERT\); 2 queued/,
+    );
+  });
+
+  for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+    it(`with the durable queue, ${version}: our client certificate refused by the server keeps the documents queued, is told once and not hammered`, async () => {
+      const p = await httpsFhirPeer({ clientCa: pem("test-ca.pem"), version });
+      peer = p;
+      await loadDurable(
+        p.port,
+        { ca: pem("receiver-cert.pem"), cert: pem("other-client-cert.pem") },
+        { key: pem("other-client-key.pem") },
+      );
+      const told = await heldTwice(p);
+      assert.equal(told.length, 1, told.join("\n"));
+      assert.match(
+        told[0],
+        /fhir-document: "fhir-server" refused the TLS client certificate of this server configuration: MUTUAL_TLS_CLOSED \(.*refuses our client certificate: check its CA and expiry\)\..*tried again every 5 min/,
+      );
+      // No certificate text, subject name or path.
+      assert.doesNotMatch(told[0], /-----BEGIN|other-client|Test client CA|\//);
+      assert.match(
+        statusTexts(helper.getNode("fhir")).at(-1) ?? "",
+        /^TLS client certificate refused \(MUTUAL_TLS_CLOSED\); 2 queued/,
+      );
+    });
+  }
 
   it("a key of another certificate, or TLS settings on an http URL, are configuration errors without secrets", async () => {
     for (const [baseUrl, server, credentials, expected] of [

@@ -124,6 +124,47 @@ describe(`mllp-endpoint mutual TLS (${runtimeLabel})`, () => {
     );
   });
 
+  for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+    it(`with the durable queue, ${version}: our client certificate refused by the receiver keeps the messages queued, is told once and not hammered`, async () => {
+      const p = await tlsMllpPeer({ clientCa: pem("test-ca.pem"), version });
+      peer = p;
+      await load(
+        p.port,
+        { key: pem("expired-key.pem") },
+        {
+          cert: pem("expired-cert.pem"),
+          queueStore: "disk",
+          queueDir,
+          backoff: "0.02",
+          backoffMax: "0.05",
+        },
+      );
+      const caught = collect("caught");
+      const send = helper.getNode("send");
+      send.receive(hl7());
+      send.receive(hl7());
+      await until(() => caught.length > 0, 4000);
+      // Without the hold, a 50 ms backoff would make some 20 attempts in this second.
+      await delay(1000);
+      const told = caught.map((m) => (m as NodeMessage & { error: { message: string } }).error.message);
+      assert.equal(told.length, 1, told.join("\n"));
+      assert.match(
+        told[0],
+        /mllp-out: "mllp-endpoint" refused the TLS client certificate of this endpoint: MUTUAL_TLS_CLOSED \(.*refuses our client certificate: check its CA and expiry\)\..*tried again every 5 min/,
+      );
+      // No certificate text, subject name or path.
+      assert.doesNotMatch(told[0], /-----BEGIN|node-red-mllp-client|Test client CA|\//);
+      assert.ok(p.refused <= 1, `${p.refused} handshakes`);
+      assert.equal(p.received.length, 0);
+      const ep = helper.getNode("ep") as unknown as { destination?: { current?: { depth: number } } };
+      assert.equal(ep.destination?.current?.depth, 2, "both messages stay queued");
+      assert.match(
+        statusTexts(send).at(-1) ?? "",
+        /^TLS client certificate refused \(MUTUAL_TLS_CLOSED\); 2 queued/,
+      );
+    });
+  }
+
   it("a wrong passphrase is a configuration error naming the problem, never the key or passphrase", async () => {
     const p = await tlsMllpPeer({ clientCa: pem("test-ca.pem") });
     peer = p;

@@ -25,6 +25,10 @@ export interface TlsPeerOptions {
   key?: string;
   /** CA trusted for client certificates; with it the peer requires one (mutual TLS). */
   clientCa?: string;
+  /** The one TLS version the peer speaks (default: what Node negotiates, TLS 1.3). */
+  version?: tls.SecureVersion;
+  /** MLLP: close the connection on each message instead of answering it (a receiver failing). */
+  dropMessages?: boolean;
 }
 
 export interface TlsPeer extends Peer {
@@ -39,6 +43,7 @@ function serverOptions(o: TlsPeerOptions): tls.TlsOptions {
     cert: o.cert ?? pem("receiver-cert.pem"),
     key: o.key ?? pem("receiver-key.pem"),
     ...(o.clientCa ? { ca: o.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    ...(o.version ? { minVersion: o.version, maxVersion: o.version } : {}),
   };
 }
 
@@ -63,6 +68,10 @@ export async function tlsMllpPeer(o: TlsPeerOptions = {}): Promise<TlsPeer> {
     socket.on("data", (chunk: Buffer) => {
       for (const message of decoder.push(chunk)) {
         received.push(message);
+        if (o.dropMessages) {
+          socket.destroy();
+          return;
+        }
         socket.write(ackFrame(controlIdIn(message), "AA"));
       }
     });

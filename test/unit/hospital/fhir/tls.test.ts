@@ -80,53 +80,77 @@ describe("FHIR over mutual TLS", () => {
     assert.deepEqual(JSON.parse(p.received[0] ?? "null"), BUNDLE);
   });
 
-  it("without a client certificate: an error saying the server requires one", async () => {
-    const p = await start(httpsFhirPeer({ clientCa: CLIENT_CA }));
-    const outcome = await post(p.port, { ca: SERVER_CA, rejectUnauthorized: true });
-    assert.equal(outcome.status === "rejected" && outcome.reason, "network");
-    assert.match(
-      detailOf(outcome),
-      /^could not reach the FHIR server over TLS: .*requires a client certificate/,
-    );
-    assert.equal(p.received.length, 0);
-  });
-
-  it("with a certificate from a CA the server does not trust, or an expired one: refused, and said so", async () => {
-    const p = await start(httpsFhirPeer({ clientCa: CLIENT_CA }));
-    for (const [cert, key] of [
-      ["other-client-cert.pem", "other-client-key.pem"],
-      ["expired-cert.pem", "expired-key.pem"],
-    ] as const) {
-      const outcome = await post(p.port, {
-        ...OUR_CERT,
-        cert: pem(cert),
-        key: pem(key),
-        passphrase: undefined,
+  /** The client certificates a server refuses, and how it says so (an alert, or a close). */
+  const refusedCertificates: Array<[string, Partial<ClientTlsSettings>]> = [
+    ["no client certificate", { cert: undefined, key: undefined, passphrase: undefined }],
+    [
+      "a certificate from a CA the server does not trust",
+      { cert: pem("other-client-cert.pem"), key: pem("other-client-key.pem"), passphrase: undefined },
+    ],
+    [
+      "an expired certificate",
+      { cert: pem("expired-cert.pem"), key: pem("expired-key.pem"), passphrase: undefined },
+    ],
+  ];
+  for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+    for (const [name, ours] of refusedCertificates) {
+      it(`${version}, ${name}: refused by the server as "tls-client-certificate", not retried as a network failure`, async () => {
+        const p = await start(httpsFhirPeer({ clientCa: CLIENT_CA, version }));
+        const outcome = await post(p.port, { ...OUR_CERT, ...ours }, { retries: 3 });
+        assert.equal(outcome.status === "rejected" && outcome.reason, "tls-client-certificate");
+        assert.equal(outcome.attempts, 1, "the server's retries are not spent on it");
+        assert.match(
+          outcome.status === "rejected" ? (outcome.tlsCode ?? "") : "",
+          /^(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE|MUTUAL_TLS_CLOSED)$/,
+        );
+        assert.match(
+          detailOf(outcome),
+          /^TLS client certificate refused by the receiver: (the receiver requires a client certificate and none is configured|the receiver refused the TLS handshake|.*refuses our client certificate: check its CA and expiry)/,
+        );
+        // Any retry would come within its 10 ms backoff: give it ten times that.
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(p.refused, 1, "one handshake reached the server");
+        assert.equal(p.received.length, 0);
       });
-      assert.match(
-        detailOf(outcome),
-        /does not trust the CA of our client certificate|as expired|refuses our client certificate: check its CA and expiry/,
-        cert,
-      );
     }
-    assert.equal(p.received.length, 0);
-    assert.equal(p.refused, 2);
-  });
+  }
 
-  it("refuses a server whose certificate has expired, or is not from the configured CA", async () => {
+  it("refuses a server whose certificate has expired, is not from the configured CA, or does not name the host, once: not retried", async () => {
     const expired = await start(
       httpsFhirPeer({ cert: pem("expired-cert.pem"), key: pem("expired-key.pem") }),
     );
+    const outcome = await post(expired.port, { ...OUR_CERT, ca: CLIENT_CA }, { retries: 3 });
+    assert.equal(outcome.status === "rejected" && outcome.reason, "tls-certificate");
+    assert.equal(outcome.status === "rejected" && outcome.tlsCode, "CERT_HAS_EXPIRED");
+    assert.equal(outcome.attempts, 1);
     assert.equal(
-      detailOf(await post(expired.port, { ...OUR_CERT, ca: CLIENT_CA })),
-      "could not reach the FHIR server over TLS: the receiver's certificate has expired (CERT_HAS_EXPIRED)",
+      detailOf(outcome),
+      "TLS certificate rejected by this node: the receiver's certificate has expired (CERT_HAS_EXPIRED)",
     );
     const wrongCa = await start(httpsFhirPeer());
+    const untrusted = await post(wrongCa.port, { ...OUR_CERT, ca: CLIENT_CA }, { retries: 3 });
+    assert.equal(untrusted.status === "rejected" && untrusted.tlsCode, "DEPTH_ZERO_SELF_SIGNED_CERT");
     assert.match(
-      detailOf(await post(wrongCa.port, { ...OUR_CERT, ca: CLIENT_CA })),
+      detailOf(untrusted),
       /self-signed and not the configured CA \(DEPTH_ZERO_SELF_SIGNED_CERT\)/,
     );
+    const wrongHost = await post(
+      wrongCa.port,
+      { ca: SERVER_CA, rejectUnauthorized: true, servername: "ehr.example.org" },
+      { retries: 3 },
+    );
+    assert.equal(wrongHost.status === "rejected" && wrongHost.tlsCode, "ERR_TLS_CERT_ALTNAME_INVALID");
+    assert.equal(wrongHost.attempts, 1);
+    await new Promise((r) => setTimeout(r, 100));
     assert.equal(expired.received.length + wrongCa.received.length, 0);
+    assert.equal(expired.refused + wrongCa.refused, 3, "one handshake each");
+  });
+
+  it("a server that took our certificate answers as before (no hold): a 503 is retried", async () => {
+    const p = await start(httpsFhirPeer({ clientCa: CLIENT_CA, version: "TLSv1.3" }, [{ status: 503 }]));
+    const outcome = await post(p.port, OUR_CERT, { retries: 1 });
+    assert.equal(outcome.status, "delivered");
+    assert.equal(p.received.length, 2);
   });
 });
 
