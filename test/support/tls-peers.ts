@@ -147,3 +147,34 @@ export async function httpsFhirPeer(o: TlsPeerOptions = {}, answers: HttpsAnswer
       }),
   };
 }
+
+/**
+ * The client certificates a peer requiring one from test-ca.pem refuses: none, one from another CA,
+ * an expired one. Node's peer sends an alert for the first and just closes for the others.
+ */
+export const REFUSED_CLIENT_CERTIFICATES: ReadonlyArray<
+  [string, { cert?: string; key?: string; passphrase?: string }]
+> = [
+  ["no client certificate", { cert: undefined, key: undefined, passphrase: undefined }],
+  [
+    "a certificate from a CA the receiver does not trust",
+    { cert: pem("other-client-cert.pem"), key: pem("other-client-key.pem"), passphrase: undefined },
+  ],
+  [
+    "an expired certificate",
+    { cert: pem("expired-cert.pem"), key: pem("expired-key.pem"), passphrase: undefined },
+  ],
+];
+
+/** The TLS codes such a refusal is reported with. */
+export const CLIENT_REFUSAL_CODE =
+  /^(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE|MUTUAL_TLS_CLOSED)$/;
+
+/** The detail such a refusal is reported with. */
+export const CLIENT_REFUSAL_DETAIL =
+  /^TLS client certificate refused by the receiver: (the receiver requires a client certificate and none is configured|the receiver refused the TLS handshake|.*refuses our client certificate: check its CA and expiry)/;
+
+/** Waits ten times a 10 ms backoff: a retry would have come by then. */
+export function afterAnyRetry(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 100));
+}
