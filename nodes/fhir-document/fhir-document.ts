@@ -11,13 +11,21 @@ import {
 } from "../../src/hospital/fhir/bundle";
 import { identifiedBundle, type FhirEvent, type FhirOutcome } from "../../src/hospital/fhir/send";
 import { buildSignedFhirBundle, signoffBundleIdentifier } from "../../src/hospital/fhir/signoff";
-import type { AttemptResult, EnqueueRefusal, QueueItem } from "../../src/hospital/queue/durable-queue";
+import type {
+  AttemptResult,
+  EnqueueRefusal,
+  QueueItem,
+  RecoveryReport,
+} from "../../src/hospital/queue/durable-queue";
+import { FailedHere } from "../../src/hospital/queue/failed-here";
+import { sameHold, tlsHoldOf, type TlsHold } from "../../src/hospital/queue/outcomes";
 import { checkSignoff } from "../../src/review/signoff";
 import { checkFhirContext } from "../../src/hospital/patient-context";
 import { sourceLabel } from "../../src/hospital/source-label";
 import { checkTranscriptDocument } from "../../src/transcript/document";
 import { settleGuarded } from "../../src/util/guard";
 import type { FhirServerNode } from "../fhir-server/types";
+import { reportRecovery, tlsHoldError, tlsHoldStatusKey } from "../mllp-endpoint/delivery-reports";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
@@ -126,25 +134,37 @@ export = function register(RED: NodeAPI): void {
     const codedEntities = String(config.codedEntities) === "true";
 
     const counts = { delivered: 0, failed: 0, refused: 0, failing: 0 };
+    /** Records the journal's recovery could not read (shown on the status until a restart). */
+    let unreadable = 0;
+    /** While a TLS certificate (the server's or ours) holds the queue (told once per change). */
+    let tlsHeld: TlsHold | undefined;
     const queued = (): number => (durable ? (durable.current?.depth ?? 0) : (sender?.queued ?? 0));
+    const statusKey = (): string => {
+      if (!sender) return "fhir-document.status.built";
+      if (tlsHeld) return tlsHoldStatusKey("fhir-document", tlsHeld);
+      if (unreadable > 0) return "fhir-document.status.damaged";
+      return counts.refused > 0 ? "fhir-document.status.sentFull" : "fhir-document.status.sent";
+    };
     const status = new StatusReporter(node, () => ({
-      fill: counts.failed > 0 || counts.refused > 0 || counts.failing > 0 ? "red" : "green",
+      fill:
+        counts.failed > 0 || counts.refused > 0 || counts.failing > 0 || unreadable > 0 || tlsHeld
+          ? "red"
+          : "green",
       shape: queued() > 0 ? "ring" : "dot",
-      text: RED._(
-        !sender
-          ? "fhir-document.status.built"
-          : counts.refused > 0
-            ? "fhir-document.status.sentFull"
-            : "fhir-document.status.sent",
-        { ...counts, queued: queued(), depth: sender?.maxQueue ?? 0 },
-      ),
+      text: RED._(statusKey(), {
+        ...counts,
+        records: unreadable,
+        code: tlsHeld?.code ?? "",
+        queued: queued(),
+        depth: sender?.maxQueue ?? 0,
+      }),
     }));
     node.status({});
 
     /** Durable mode: the messages this node queued, by queue seq, to route their outcome. */
     const pending = new Map<number, FhirOut>();
     /** Messages that failed in this process (once per message: Catch hears the first failure here). */
-    const failing = new Set<number>();
+    const failing = new FailedHere();
     const durableAudit = (item: QueueItem, fields: Partial<AuditEvent> & Pick<AuditEvent, "event">): void => {
       const event: AuditEvent = {
         time: new Date().toISOString(),
@@ -160,6 +180,10 @@ export = function register(RED: NodeAPI): void {
       node.send([null, null, { topic: "audit", payload: event }] as Ports);
     };
     const listener = {
+      onRecovered: (report: RecoveryReport): void => {
+        unreadable = reportRecovery(RED, node, "fhir-document", destination, report);
+        status.update();
+      },
       onEvent: (item: QueueItem, e: FhirEvent): void => {
         if (e.type === "send")
           durableAudit(item, {
@@ -175,14 +199,23 @@ export = function register(RED: NodeAPI): void {
         else durableAudit(item, { event: "retry", attempt: e.attempt, delayMs: e.delayMs });
       },
       onRetry: (item: QueueItem, delayMs: number): void => {
+        const firstHere = failing.failed(item.seq, () => durable?.current?.list());
+        counts.failing = failing.size;
+        const hold = tlsHoldOf(item.lastError);
+        if (!sameHold(hold, tlsHeld)) {
+          // A refused certificate holds every transaction behind it: told once per change of state,
+          // not per transaction or per attempt.
+          tlsHeld = hold;
+          if (hold) {
+            node.error(
+              tlsHoldError(RED, "fhir-document", hold, destination, delayMs),
+              pending.get(item.seq) ?? {},
+            );
+          }
+        }
         // Told once per transaction (and on the status): it is kept and tried again until
         // delivered or discarded through the admin endpoint.
-        if (!failing.has(item.seq)) {
-          // A message discarded through the admin endpoint never settles: forget those.
-          const live = new Set(durable?.current?.list().map((i) => i.seq));
-          for (const seq of failing) if (!live.has(seq)) failing.delete(seq);
-          failing.add(item.seq);
-          counts.failing = failing.size;
+        if (firstHere && hold === undefined) {
           node.error(
             new Error(
               RED._("fhir-document.errors.retrying", {
@@ -200,7 +233,9 @@ export = function register(RED: NodeAPI): void {
         if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
         const result = outcome.result;
         const delivered = result.status === "delivered";
-        if (failing.delete(item.seq)) counts.failing = failing.size;
+        failing.settled(item.seq);
+        counts.failing = failing.size;
+        tlsHeld = undefined;
         const out = pending.get(item.seq) ?? { _msgid: RED.util.generateId() };
         pending.delete(item.seq);
         durableAudit(item, {

@@ -9,8 +9,9 @@ import type {
   QueueItem,
   RecoveryReport,
 } from "../../src/hospital/queue/durable-queue";
-import { TLS_CERTIFICATE_ERROR } from "../../src/hospital/queue/outcomes";
-import { explainTlsCode } from "../../src/hospital/tls-options";
+import { FailedHere } from "../../src/hospital/queue/failed-here";
+import { sameHold, tlsHoldOf, type TlsHold } from "../../src/hospital/queue/outcomes";
+import { reportRecovery, tlsHoldError, tlsHoldStatusKey } from "../mllp-endpoint/delivery-reports";
 import { settleGuarded } from "../../src/util/guard";
 import type { MllpEndpointNode } from "../mllp-endpoint/types";
 import { internalErrorReporter, StatusReporter, withDefaults } from "../shared/node-red";
@@ -158,12 +159,6 @@ export = function register(RED: NodeAPI): void {
 
 type OutMessage = NodeMessage & { ack?: unknown; delivery?: unknown };
 
-/** The verification code when the queue's last error is a rejected TLS certificate. */
-function certificateCode(lastError: string | undefined): string | undefined {
-  const prefix = `${TLS_CERTIFICATE_ERROR} `;
-  return lastError?.startsWith(prefix) ? lastError.slice(prefix.length) : undefined;
-}
-
 /**
  * mllp-out over the endpoint's durable queue: a message is done() once it is fsynced in the journal;
  * its outcome comes later on the first or second output (the original message while this node runs,
@@ -182,28 +177,28 @@ function durableMllpOut(
   /** The messages this node queued, by queue seq, to route their outcome with the original msg. */
   const pending = new Map<number, NodeMessage>();
   /** Messages that failed in this process (once per message: Catch hears the first failure here). */
-  const failing = new Set<number>();
+  const failing = new FailedHere();
   const counts = { accepted: 0, rejected: 0, refused: 0, failing: 0 };
   /** Records the journal's recovery could not read (shown on the status until a restart). */
   let unreadable = 0;
-  /** The code while this node rejects the receiver's TLS certificate (told once per change). */
-  let tlsRejected: string | undefined;
+  /** While a TLS certificate (the receiver's or ours) holds the queue (told once per change). */
+  let tlsHeld: TlsHold | undefined;
   const depth = (): number => queue.current?.depth ?? 0;
   const statusKey = (): string => {
-    if (tlsRejected !== undefined) return "mllp-out.status.tlsRejected";
+    if (tlsHeld !== undefined) return tlsHoldStatusKey("mllp-out", tlsHeld);
     if (unreadable > 0) return "mllp-out.status.damaged";
     return counts.refused > 0 ? "mllp-out.status.countsFull" : "mllp-out.status.counts";
   };
   const status = new StatusReporter(node, () => ({
     fill:
-      counts.rejected > 0 || counts.refused > 0 || counts.failing > 0 || unreadable > 0 || tlsRejected
+      counts.rejected > 0 || counts.refused > 0 || counts.failing > 0 || unreadable > 0 || tlsHeld
         ? "red"
         : "green",
     shape: depth() > 0 ? "ring" : "dot",
     text: RED._(statusKey(), {
       ...counts,
       records: unreadable,
-      code: tlsRejected ?? "",
+      code: tlsHeld?.code ?? "",
       queued: depth(),
       depth: queue.current?.maxMessages ?? 0,
     }),
@@ -225,27 +220,7 @@ function durableMllpOut(
   };
   const listener = {
     onRecovered: (report: RecoveryReport): void => {
-      if (report.tornBytes > 0)
-        node.warn(RED._("mllp-out.errors.journalTorn", { destination, bytes: report.tornBytes }));
-      const damage = report.damage;
-      if (!damage) return;
-      unreadable = damage.records;
-      const kept = [
-        damage.keptIn ? RED._("mllp-out.errors.damageKept", { file: damage.keptIn }) : "",
-        damage.notKeptBytes > 0 ? RED._("mllp-out.errors.damageNotKept", { bytes: damage.notKeptBytes }) : "",
-      ];
-      node.error(
-        new Error(
-          RED._("mllp-out.errors.journalDamaged", {
-            destination,
-            bytes: damage.bytes,
-            spans: damage.spans,
-            records: damage.records,
-            kept: kept.filter((k) => k).join(" "),
-          }),
-        ),
-        {},
-      );
+      unreadable = reportRecovery(RED, node, "mllp-out", destination, report);
       status.update();
     },
     onEvent: (item: QueueItem, e: DeliveryEvent): void => {
@@ -258,36 +233,20 @@ function durableMllpOut(
       else audit(item, { event: "retry", ...common, delayMs: e.delayMs });
     },
     onRetry: (item: QueueItem, delayMs: number): void => {
-      const firstHere = !failing.has(item.seq);
-      if (firstHere) {
-        // A message discarded through the admin endpoint never settles: forget those.
-        const live = new Set(queue.current?.list().map((i) => i.seq));
-        for (const seq of failing) if (!live.has(seq)) failing.delete(seq);
-        failing.add(item.seq);
-        counts.failing = failing.size;
-      }
-      const code = certificateCode(item.lastError);
-      if (code !== tlsRejected) {
-        // A rejected certificate holds every message behind it: told once per change of state,
+      const firstHere = failing.failed(item.seq, () => queue.current?.list());
+      counts.failing = failing.size;
+      const hold = tlsHoldOf(item.lastError);
+      if (!sameHold(hold, tlsHeld)) {
+        // A refused certificate holds every message behind it: told once per change of state,
         // not per message or per attempt.
-        tlsRejected = code;
-        if (code !== undefined) {
-          node.error(
-            new Error(
-              RED._("mllp-out.errors.tlsRejected", {
-                code,
-                why: explainTlsCode(code),
-                destination,
-                minutes: Math.round(delayMs / 60_000),
-              }),
-            ),
-            pending.get(item.seq) ?? {},
-          );
+        tlsHeld = hold;
+        if (hold) {
+          node.error(tlsHoldError(RED, "mllp-out", hold, destination, delayMs), pending.get(item.seq) ?? {});
         }
       }
       // Told once per message (and on the status): it is kept and tried again until delivered or
       // discarded through the admin endpoint.
-      if (firstHere && code === undefined) {
+      if (firstHere && hold === undefined) {
         node.error(
           new Error(
             RED._("mllp-out.errors.retrying", {
@@ -306,8 +265,9 @@ function durableMllpOut(
       if (outcome.kind !== "delivered" && outcome.kind !== "rejected") return;
       const result = outcome.result;
       const accepted = result.status === "accepted";
-      if (failing.delete(item.seq)) counts.failing = failing.size;
-      tlsRejected = undefined;
+      failing.settled(item.seq);
+      counts.failing = failing.size;
+      tlsHeld = undefined;
       const msg = (pending.get(item.seq) ?? {
         payload: item.body,
         _msgid: RED.util.generateId(),

@@ -111,6 +111,12 @@ export function tlsConnectOptions(s: ClientTlsSettings, host: string): tls.Conne
   };
 }
 
+/**
+ * Our code for a receiver that closed the connection once it had our client certificate and before
+ * it answered, without an alert (Node-based receivers do): see ClientCertificateWatch.
+ */
+export const CLOSED_AFTER_HANDSHAKE = "MUTUAL_TLS_CLOSED";
+
 /** TLS codes worth explaining; anything else is reported by its code alone. */
 const EXPLAINED = new Map<string, string>([
   ["CERT_HAS_EXPIRED", "the receiver's certificate has expired"],
@@ -136,10 +142,34 @@ const EXPLAINED = new Map<string, string>([
   ["ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED", "the receiver rejected our client certificate as expired"],
   ["ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN", "the receiver rejected our client certificate"],
   ["ERR_SSL_TLSV1_ALERT_ACCESS_DENIED", "the receiver denied access to our client certificate"],
+  ["ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED", "the receiver rejected our client certificate as revoked"],
   [
-    "MUTUAL_TLS_CLOSED",
-    "the server closed the TLS connection before answering (a server that requires mutual TLS does this when it refuses our client certificate: check its CA and expiry)",
+    "ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+    "the receiver does not support our client certificate's type",
   ],
+  [
+    CLOSED_AFTER_HANDSHAKE,
+    "the receiver closed the TLS connection on our client certificate without answering; a receiver that requires mutual TLS does this when it refuses our client certificate: check its CA and expiry",
+  ],
+]);
+
+/**
+ * Alerts of a receiver that refused the client certificate this side presented, or requires one and
+ * none is configured: a setting to change here or a CA to add there, never a passing fault. A
+ * handshake failure is what a TLS 1.2 receiver sends for a missing client certificate (and, rarely,
+ * for no common cipher: a configuration error as well).
+ */
+const CLIENT_CERTIFICATE_REFUSED = new Set([
+  "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+  "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE",
+  "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+  "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+  "ERR_SSL_TLSV1_ALERT_ACCESS_DENIED",
+  CLOSED_AFTER_HANDSHAKE,
 ]);
 
 /**
@@ -170,6 +200,115 @@ const CERTIFICATE_REJECTED = new Set([
 export function certificateRejection(err: unknown): string | undefined {
   const code = errorCode(err);
   return CERTIFICATE_REJECTED.has(code) ? code : undefined;
+}
+
+/**
+ * A TLS failure that no retry can mend: this side rejected the receiver's certificate
+ * ("tls-certificate"), or the receiver refused ours ("tls-client-certificate"). `detail` is fixed
+ * words plus the code: never a path, a subject name or OpenSSL's own text.
+ */
+export interface TlsRefusal {
+  reason: "tls-certificate" | "tls-client-certificate";
+  code: string;
+  detail: string;
+}
+
+export function tlsRefusal(err: unknown): TlsRefusal | undefined {
+  const code = alertCode(err) ?? errorCode(err);
+  if (CERTIFICATE_REJECTED.has(code)) {
+    return {
+      reason: "tls-certificate",
+      code,
+      detail: `TLS certificate rejected by this node: ${describeConnectError({ code })}`,
+    };
+  }
+  return CLIENT_CERTIFICATE_REFUSED.has(code) ? clientCertificateRefused(code) : undefined;
+}
+
+/** The alerts a receiver sends about our client certificate, by their number (RFC 8446 §6). */
+const CLIENT_CERTIFICATE_ALERTS = new Map<number, string>([
+  [40, "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE"],
+  [42, "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE"],
+  [43, "ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE"],
+  [44, "ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED"],
+  [45, "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED"],
+  [46, "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN"],
+  [48, "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA"],
+  [49, "ERR_SSL_TLSV1_ALERT_ACCESS_DENIED"],
+  [116, "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED"],
+]);
+
+/**
+ * An alert met by a write (an HTTP request written while the handshake runs) comes as EPROTO, the
+ * alert only in OpenSSL's text: its number is read from it, nothing else.
+ */
+function alertCode(err: unknown): string | undefined {
+  if (errorCode(err) !== "EPROTO") return undefined;
+  const message = (err as { message?: unknown } | null)?.message;
+  const number = typeof message === "string" ? /SSL alert number (\d{1,3})\b/.exec(message)?.[1] : undefined;
+  return number === undefined ? undefined : CLIENT_CERTIFICATE_ALERTS.get(Number(number));
+}
+
+/** The refusal a close of the connection means when ClientCertificateWatch says so. */
+export function closeRefusal(): TlsRefusal {
+  return clientCertificateRefused(CLOSED_AFTER_HANDSHAKE);
+}
+
+function clientCertificateRefused(code: string): TlsRefusal {
+  return {
+    reason: "tls-client-certificate",
+    code,
+    detail: `TLS client certificate refused by the receiver: ${describeConnectError({ code })}`,
+  };
+}
+
+/**
+ * Watches a client TLS socket that presents a certificate, for the sign a receiver gives when it
+ * refuses the certificate without an alert: it closes the connection once it has the certificate
+ * and before it answers. Under TLS 1.2 the certificate goes out with our second handshake flight,
+ * so a close after the server's first flight (seen as our key being derived: the first "keylog"
+ * line is CLIENT_RANDOM) and before the handshake ends is one. Under TLS 1.3 the certificate goes
+ * out as our side completes the handshake, and a receiver that accepted it sends session tickets:
+ * a close after the handshake with neither a ticket nor an answer is one. (A TLS 1.3 receiver that
+ * sends no tickets and closes a fresh connection without answering is taken for one too.)
+ */
+export class ClientCertificateWatch {
+  private sentWithSecondFlight = false;
+  private secured = false;
+  private tls13 = false;
+  private ticket = false;
+  private answer = false;
+
+  constructor(socket: tls.TLSSocket) {
+    // Only the line's label is read: the rest is key material and is never kept.
+    socket.once("keylog", (line: Buffer) => {
+      this.sentWithSecondFlight = line.toString("latin1", 0, 14) === "CLIENT_RANDOM ";
+    });
+    socket.once("secureConnect", () => {
+      this.secured = true;
+      this.tls13 = socket.getProtocol() === "TLSv1.3";
+    });
+    socket.once("session", () => {
+      this.ticket = true;
+    });
+  }
+
+  /** The receiver answered (a frame, an HTTP response): it took the certificate. */
+  answered(): void {
+    this.answer = true;
+  }
+
+  /** TLS 1.3, the handshake done on our side: the receiver's verdict on our certificate is due. */
+  get awaitsTicket(): boolean {
+    return this.secured && this.tls13 && !this.ticket && !this.answer;
+  }
+
+  /** Whether a close of the connection now means the receiver refused our certificate. */
+  get closeIsRefusal(): boolean {
+    if (this.answer) return false;
+    if (!this.secured) return this.sentWithSecondFlight;
+    return this.tls13 && !this.ticket;
+  }
 }
 
 /** True when the error is one of TLS (a certificate or an alert), not of the network. */

@@ -1,10 +1,11 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Bundle, Condition, DocumentReference, MedicationStatement } from "@medplum/fhirtypes";
 import type { NodeMessage } from "node-red";
 import type { AuditEvent } from "../../src/hospital/audit";
+import { encodeRecord } from "../../src/hospital/queue/journal";
 import { documentWithText } from "../support/documents";
 import { freePort } from "../support/hl7-peers";
 import { medplumFhirPeer, stubFhirServer, type FhirPeer } from "../support/fhir-peers";
@@ -494,6 +495,51 @@ describe(`fhir-document node with the durable (disk) queue (${runtimeLabel})`, (
       p.requests.map((r) => JSON.stringify(r.body)),
       p.requests.map(() => JSON.stringify(p.requests[0]?.body)),
     );
+  });
+
+  it("delivers every whole record after damage in the middle of the journal, and reports the damage to Catch and the status", async () => {
+    // A journal as a previous process left it, with the record of the second transaction damaged.
+    const record = (seq: number, key: string): Buffer =>
+      encodeRecord({
+        t: "enq",
+        seq,
+        key,
+        origin: "fhir",
+        at: seq,
+        body: JSON.stringify({ resourceType: "Bundle", type: "transaction", id: key, entry: [] }),
+      });
+    const damaged = record(2, "doc-2");
+    damaged[20] ^= 0x5a;
+    mkdirSync(join(queueDir, "fhir-srv"), { recursive: true });
+    writeFileSync(
+      join(queueDir, "fhir-srv", "journal.log"),
+      Buffer.concat([record(1, "doc-1"), damaged, record(3, "doc-3")]),
+    );
+    const p = await stubFhirServer();
+    peer = p;
+    await loadDurable(p.baseUrl);
+    await until(() => p.requests.length === 2, 5000);
+    assert.deepEqual(
+      p.requests.map((r) => (r.body as { id?: string }).id),
+      ["doc-1", "doc-3"],
+    );
+    const node = helper.getNode("fhir");
+    const { error } = node as unknown as { error: { args: unknown[][] } };
+    // node.error(err, msg): the form that reaches Catch nodes.
+    const report = error.args.find(([e]) => e instanceof Error && /damaged in the middle/.test(e.message));
+    assert.ok(report, loggedTexts(node).join("\n"));
+    assert.equal(report.length, 2);
+    const message = (report[0] as Error).message;
+    assert.match(
+      message,
+      new RegExp(
+        `^fhir-document: the queue journal of "test fhir" was damaged in the middle: ${damaged.length} bytes in 1 place\\(s\\) could not be read \\(about 1 record\\(s\\).* kept in journal\\.log\\.damaged-`,
+      ),
+    );
+    // No content of the transactions, no directory (only the side file's name).
+    assert.doesNotMatch(message, /doc-[123]|resourceType|fhir-srv|\//);
+    await until(() => statusTexts(node).some((t) => /^journal damaged: 1 record/.test(t)));
+    assert.ok(readdirSync(join(queueDir, "fhir-srv")).some((f) => f.startsWith("journal.log.damaged-")));
   });
 
   it("records a 400 as final: failed output, not sent again after a restart", async () => {

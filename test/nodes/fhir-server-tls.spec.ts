@@ -1,4 +1,7 @@
 import { strict as assert } from "node:assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { NodeMessage } from "node-red";
 import { documentWithText } from "../support/documents";
 import type { Peer } from "../support/hl7-peers";
@@ -10,6 +13,7 @@ import {
   nextMessage,
   runtimeLabel,
 } from "../support/node-red";
+import { heldTwice } from "../support/tls-holds";
 import { httpsFhirPeer, pem } from "../support/tls-peers";
 
 /**
@@ -38,16 +42,23 @@ function load(baseUrl: string, server: Record<string, unknown>, credentials: Rec
   return helper.load(modules, flowWithCatch(nodes, ["ok", "failed", "audit"]), { srv: credentials });
 }
 
-const send = (): void =>
-  helper
-    .getNode("fhir")
-    .receive({ payload: documentWithText("Synthetic note."), patient: { id: "TEST-0001" } });
+const document = (): NodeMessage => ({
+  payload: documentWithText("Synthetic note."),
+  patient: { id: "TEST-0001" },
+});
+const send = (): void => helper.getNode("fhir").receive(document());
+const IDS = { sender: "fhir", config: "srv" };
 
 describe(`fhir-server TLS settings (${runtimeLabel})`, () => {
+  let queueDir: string;
+  beforeEach(() => {
+    queueDir = mkdtempSync(join(tmpdir(), "fhir-tls-queue-"));
+  });
   afterEach(async () => {
     await helper.unload();
     await peer?.close();
     peer = undefined;
+    rmSync(queueDir, { recursive: true, force: true });
   });
 
   it("posts to a server requiring a client certificate, with the CA, certificate and credential key", async () => {
@@ -72,9 +83,60 @@ describe(`fhir-server TLS settings (${runtimeLabel})`, () => {
     const failed = nextMessage("failed", 5000);
     send();
     const msg = (await failed) as NodeMessage & { fhir: { reason: string; detail: string } };
-    assert.equal(msg.fhir.reason, "network");
-    assert.match(msg.fhir.detail, /over TLS: .*requires a client certificate/);
+    assert.equal(msg.fhir.reason, "tls-client-certificate");
+    assert.match(
+      msg.fhir.detail,
+      /^TLS client certificate refused by the receiver: .*requires a client certificate/,
+    );
   });
+
+  /** The durable queue with a short backoff: without a hold, a second would see some 20 attempts. */
+  async function loadDurable(
+    port: number,
+    server: Record<string, unknown>,
+    credentials: Record<string, string>,
+  ) {
+    await load(
+      `https://127.0.0.1:${port}/fhir`,
+      { queueStore: "disk", queueDir, backoff: "0.02", backoffMax: "0.05", ...server },
+      credentials,
+    );
+  }
+
+  it("with the durable queue, a server certificate that does not verify keeps the documents queued, is told once and not hammered", async () => {
+    // The server presents its self-signed certificate; the configuration trusts only the test CA.
+    const p = await httpsFhirPeer();
+    peer = p;
+    await loadDurable(p.port, { ca: pem("test-ca.pem") }, {});
+    const { told, status } = await heldTwice(p, IDS, document);
+    assert.equal(told.length, 1, told.join("\n"));
+    assert.match(
+      told[0],
+      /fhir-document: TLS certificate rejected by this node: DEPTH_ZERO_SELF_SIGNED_CERT \(the receiver's certificate is self-signed and not the configured CA\)\..*tried again every 5 min/,
+    );
+    assert.match(status, /^TLS certificate rejected \(DEPTH_ZERO_SELF_SIGNED_CERT\); 2 queued/);
+  });
+
+  for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+    it(`with the durable queue, ${version}: our client certificate refused by the server keeps the documents queued, is told once and not hammered`, async () => {
+      const p = await httpsFhirPeer({ clientCa: pem("test-ca.pem"), version });
+      peer = p;
+      await loadDurable(
+        p.port,
+        { ca: pem("receiver-cert.pem"), cert: pem("other-client-cert.pem") },
+        { key: pem("other-client-key.pem") },
+      );
+      const { told, status } = await heldTwice(p, IDS, document);
+      assert.equal(told.length, 1, told.join("\n"));
+      assert.match(
+        told[0],
+        /fhir-document: "fhir-server" refused the TLS client certificate of this server configuration: MUTUAL_TLS_CLOSED \(.*refuses our client certificate: check its CA and expiry\)\..*tried again every 5 min/,
+      );
+      // No certificate text, subject name or path.
+      assert.doesNotMatch(told[0], /-----BEGIN|other-client|Test client CA|\//);
+      assert.match(status, /^TLS client certificate refused \(MUTUAL_TLS_CLOSED\); 2 queued/);
+    });
+  }
 
   it("a key of another certificate, or TLS settings on an http URL, are configuration errors without secrets", async () => {
     for (const [baseUrl, server, credentials, expected] of [

@@ -8,16 +8,13 @@ import { documentWithText, syntheticPatient } from "../support/documents";
 import type { Peer } from "../support/hl7-peers";
 import {
   builtNodes,
-  collect,
-  delay,
   flowWithCatch,
   helper,
   loggedTexts,
   nextMessage,
   runtimeLabel,
-  statusTexts,
-  until,
 } from "../support/node-red";
+import { heldTwice } from "../support/tls-holds";
 import { pem, tlsMllpPeer } from "../support/tls-peers";
 
 /**
@@ -51,6 +48,8 @@ function load(port: number, credentials: Record<string, string>, endpoint: Recor
   });
 }
 
+const IDS = { sender: "send", config: "ep" };
+
 function hl7(): NodeMessage {
   const built = buildHl7(
     documentWithText("Synthetic note."),
@@ -74,6 +73,20 @@ describe(`mllp-endpoint mutual TLS (${runtimeLabel})`, () => {
     rmSync(queueDir, { recursive: true, force: true });
   });
 
+  /** The durable queue with a short backoff: without a hold, a second would see some 20 attempts. */
+  const loadDurable = (
+    port: number,
+    credentials: Record<string, string>,
+    endpoint: Record<string, unknown>,
+  ) =>
+    load(port, credentials, {
+      queueStore: "disk",
+      queueDir,
+      backoff: "0.02",
+      backoffMax: "0.05",
+      ...endpoint,
+    });
+
   it("presents the configured client certificate with the key and passphrase from its credentials", async () => {
     const p = await tlsMllpPeer({ clientCa: pem("test-ca.pem") });
     peer = p;
@@ -89,40 +102,32 @@ describe(`mllp-endpoint mutual TLS (${runtimeLabel})`, () => {
     // The receiver presents its self-signed certificate; the endpoint trusts only the test CA.
     const p = await tlsMllpPeer();
     peer = p;
-    await load(
-      p.port,
-      {},
-      {
-        ca: pem("test-ca.pem"),
-        cert: "",
-        queueStore: "disk",
-        queueDir,
-        backoff: "0.02",
-        backoffMax: "0.05",
-      },
-    );
-    const caught = collect("caught");
-    const send = helper.getNode("send");
-    send.receive(hl7());
-    send.receive(hl7());
-    await until(() => caught.length > 0, 4000);
-    // Without the hold, a 50 ms backoff would make some 20 attempts in this second.
-    await delay(1000);
-    const told = caught.map((m) => (m as NodeMessage & { error: { message: string } }).error.message);
+    await loadDurable(p.port, {}, { ca: pem("test-ca.pem"), cert: "" });
+    const { told, status } = await heldTwice(p, IDS, hl7);
     assert.equal(told.length, 1, told.join("\n"));
     assert.match(
       told[0],
       /mllp-out: TLS certificate rejected by this node: DEPTH_ZERO_SELF_SIGNED_CERT \(the receiver's certificate is self-signed and not the configured CA\)\..*tried again every 5 min/,
     );
-    assert.ok(p.refused <= 1, `${p.refused} handshakes`);
-    assert.equal(p.received.length, 0);
-    const ep = helper.getNode("ep") as unknown as { destination?: { current?: { depth: number } } };
-    assert.equal(ep.destination?.current?.depth, 2, "both messages stay queued");
-    assert.match(
-      statusTexts(send).at(-1) ?? "",
-      /^TLS certificate rejected \(DEPTH_ZERO_SELF_SIGNED_CERT\); 2 queued/,
-    );
+    assert.match(status, /^TLS certificate rejected \(DEPTH_ZERO_SELF_SIGNED_CERT\); 2 queued/);
   });
+
+  for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+    it(`with the durable queue, ${version}: our client certificate refused by the receiver keeps the messages queued, is told once and not hammered`, async () => {
+      const p = await tlsMllpPeer({ clientCa: pem("test-ca.pem"), version });
+      peer = p;
+      await loadDurable(p.port, { key: pem("expired-key.pem") }, { cert: pem("expired-cert.pem") });
+      const { told, status } = await heldTwice(p, IDS, hl7);
+      assert.equal(told.length, 1, told.join("\n"));
+      assert.match(
+        told[0],
+        /mllp-out: "mllp-endpoint" refused the TLS client certificate of this endpoint: MUTUAL_TLS_CLOSED \(.*refuses our client certificate: check its CA and expiry\)\..*tried again every 5 min/,
+      );
+      // No certificate text, subject name or path.
+      assert.doesNotMatch(told[0], /-----BEGIN|node-red-mllp-client|Test client CA|\//);
+      assert.match(status, /^TLS client certificate refused \(MUTUAL_TLS_CLOSED\); 2 queued/);
+    });
+  }
 
   it("a wrong passphrase is a configuration error naming the problem, never the key or passphrase", async () => {
     const p = await tlsMllpPeer({ clientCa: pem("test-ca.pem") });

@@ -25,6 +25,10 @@ export interface TlsPeerOptions {
   key?: string;
   /** CA trusted for client certificates; with it the peer requires one (mutual TLS). */
   clientCa?: string;
+  /** The one TLS version the peer speaks (default: what Node negotiates, TLS 1.3). */
+  version?: tls.SecureVersion;
+  /** MLLP: close the connection on each message instead of answering it (a receiver failing). */
+  dropMessages?: boolean;
 }
 
 export interface TlsPeer extends Peer {
@@ -39,6 +43,7 @@ function serverOptions(o: TlsPeerOptions): tls.TlsOptions {
     cert: o.cert ?? pem("receiver-cert.pem"),
     key: o.key ?? pem("receiver-key.pem"),
     ...(o.clientCa ? { ca: o.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    ...(o.version ? { minVersion: o.version, maxVersion: o.version } : {}),
   };
 }
 
@@ -63,6 +68,10 @@ export async function tlsMllpPeer(o: TlsPeerOptions = {}): Promise<TlsPeer> {
     socket.on("data", (chunk: Buffer) => {
       for (const message of decoder.push(chunk)) {
         received.push(message);
+        if (o.dropMessages) {
+          socket.destroy();
+          return;
+        }
         socket.write(ackFrame(controlIdIn(message), "AA"));
       }
     });
@@ -137,4 +146,35 @@ export async function httpsFhirPeer(o: TlsPeerOptions = {}, answers: HttpsAnswer
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The client certificates a peer requiring one from test-ca.pem refuses: none, one from another CA,
+ * an expired one. Node's peer sends an alert for the first and just closes for the others.
+ */
+export const REFUSED_CLIENT_CERTIFICATES: ReadonlyArray<
+  [string, { cert?: string; key?: string; passphrase?: string }]
+> = [
+  ["no client certificate", { cert: undefined, key: undefined, passphrase: undefined }],
+  [
+    "a certificate from a CA the receiver does not trust",
+    { cert: pem("other-client-cert.pem"), key: pem("other-client-key.pem"), passphrase: undefined },
+  ],
+  [
+    "an expired certificate",
+    { cert: pem("expired-cert.pem"), key: pem("expired-key.pem"), passphrase: undefined },
+  ],
+];
+
+/** The TLS codes such a refusal is reported with. */
+export const CLIENT_REFUSAL_CODE =
+  /^(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE|MUTUAL_TLS_CLOSED)$/;
+
+/** The detail such a refusal is reported with. */
+export const CLIENT_REFUSAL_DETAIL =
+  /^TLS client certificate refused by the receiver: (the receiver requires a client certificate and none is configured|the receiver refused the TLS handshake|.*refuses our client certificate: check its CA and expiry)/;
+
+/** Waits ten times a 10 ms backoff: a retry would have come by then. */
+export function afterAnyRetry(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 100));
 }

@@ -2,7 +2,7 @@ import { backstop } from "../../util/backstop";
 import { asError, runGuarded, settleGuarded } from "../../util/guard";
 import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
 import { Redactor } from "../redact";
-import { describeConnectError, isTlsError } from "../tls-options";
+import { describeConnectError, isTlsError, tlsRefusal, type TlsRefusal } from "../tls-options";
 
 /** Default bound of the queue to one server: transactions waiting or in flight. */
 export const DEFAULT_QUEUE_MESSAGES = 1000;
@@ -50,7 +50,16 @@ export interface FhirIssue {
 }
 
 export type FhirRejectReason =
-  "http-error" | "timeout" | "network" | "closed" | "queue-full" | "internal-error";
+  | "http-error"
+  | "timeout"
+  | "network"
+  /** This node could not verify the server's TLS certificate (expired, wrong host, unknown CA). */
+  | "tls-certificate"
+  /** The server refused our TLS client certificate (unknown CA, expired, required and none set). */
+  | "tls-client-certificate"
+  | "closed"
+  | "queue-full"
+  | "internal-error";
 
 export interface FhirEntryResponse {
   status?: string;
@@ -81,6 +90,8 @@ export type FhirOutcome =
       detail: string;
       issues: FhirIssue[];
       response?: unknown;
+      /** With "tls-certificate" / "tls-client-certificate": the TLS code, e.g. CERT_HAS_EXPIRED. */
+      tlsCode?: string;
     };
 
 export type FhirEvent =
@@ -127,6 +138,8 @@ type Attempt =
       retryAfterMs?: number;
       /** For a network failure that is a TLS one: what failed, in fixed words (tls-options.ts). */
       tls?: string;
+      /** A certificate either side refused: not retried (see outcomes.ts for the queue). */
+      refusal?: TlsRefusal;
     };
 
 interface Job {
@@ -315,11 +328,14 @@ export class FhirSender {
           ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
           attempts: attempt,
           reason: result.reason,
-          detail: result.tls
-            ? `could not reach the FHIR server over TLS: ${result.tls}`
-            : describe(result.reason, result.httpStatus, issues, this.options.timeoutMs),
+          detail:
+            result.refusal?.detail ??
+            (result.tls
+              ? `could not reach the FHIR server over TLS: ${result.tls}`
+              : describe(result.reason, result.httpStatus, issues, this.options.timeoutMs)),
           issues,
           ...(result.body?.value !== undefined ? { response: result.body.value } : {}),
+          ...(result.refusal ? { tlsCode: result.refusal.code } : {}),
         };
       }
       const backoff = Math.min(this.options.backoffMs * 2 ** (attempt - 1), this.options.backoffMaxMs);
@@ -366,6 +382,9 @@ export class FhirSender {
       if (timedOut) return { ok: false, reason: "timeout" };
       // Global fetch wraps the socket's error in `cause`; the TLS fetch throws it as it is.
       const cause = (err as { cause?: unknown } | null)?.cause ?? err;
+      // A certificate either side refused is a configuration error, not a passing fault.
+      const refusal = tlsRefusal(cause);
+      if (refusal) return { ok: false, reason: refusal.reason, refusal };
       return {
         ok: false,
         reason: "network",
@@ -518,6 +537,8 @@ function describe(
 ): string {
   if (reason === "timeout") return `no complete response within ${timeoutMs} ms`;
   if (reason === "network") return "could not reach the FHIR server";
+  if (reason === "tls-certificate" || reason === "tls-client-certificate")
+    return "the TLS handshake with the FHIR server failed";
   if (reason === "closed") return "the FHIR sender was closed";
   const code = (c: string | undefined): string => (c !== undefined && CODE.test(c) ? c : "?");
   const shown = issues.slice(0, 10).map((i) => `${code(i.severity)}/${code(i.code)}`);

@@ -1,7 +1,13 @@
 import type http from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
-import { tlsConnectOptions, type ClientTlsSettings } from "../tls-options";
+import type tls from "node:tls";
+import {
+  CLOSED_AFTER_HANDSHAKE,
+  ClientCertificateWatch,
+  tlsConnectOptions,
+  type ClientTlsSettings,
+} from "../tls-options";
 
 /**
  * A `fetch` for HTTPS with the package's own TLS settings: a custom CA, a server name and, for
@@ -10,9 +16,6 @@ import { tlsConnectOptions, type ClientTlsSettings } from "../tls-options";
  * them, and the answer is handed back as a standard Response: FhirSender reads it (status, headers,
  * bounded body, abort) exactly as it reads global fetch's.
  */
-
-/** The error raised when the server closed a mutual-TLS connection before answering. */
-export const MUTUAL_TLS_CLOSED = "MUTUAL_TLS_CLOSED";
 
 /** Response bodies a status forbids (the Response constructor refuses a body with them). */
 const NULL_BODY = new Set([101, 204, 205, 304]);
@@ -40,25 +43,27 @@ export function tlsFetch(settings: ClientTlsSettings, host: string): typeof fetc
         agent,
         ...(init?.signal ? { signal: init.signal } : {}),
       });
-      let secured = false;
-      request.on("socket", (socket) => {
-        socket.once("secureConnect", () => {
-          secured = true;
+      // Presenting a certificate: a server may refuse it by closing, without an alert. (No keep-alive:
+      // every request has a fresh socket, watched from its first byte.)
+      let watch: ClientCertificateWatch | undefined;
+      if (mutual) {
+        request.once("socket", (socket) => {
+          watch = new ClientCertificateWatch(socket as tls.TLSSocket);
         });
-        // A reused keep-alive socket is secure already.
-        if ((socket as { encrypted?: boolean }).encrypted && !socket.connecting) secured = true;
-      });
+      }
       request.on("error", (err: Error & { code?: string }) => {
-        // A server that refuses our client certificate after the TLS 1.3 handshake just closes.
-        if (mutual && secured && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
+        if (watch?.closeIsRefusal && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
           reject(
-            Object.assign(new Error("the server closed the TLS connection"), { code: MUTUAL_TLS_CLOSED }),
+            Object.assign(new Error("the server closed the TLS connection"), {
+              code: CLOSED_AFTER_HANDSHAKE,
+            }),
           );
           return;
         }
         reject(err);
       });
       request.on("response", (res: http.IncomingMessage) => {
+        watch?.answered();
         const status = res.statusCode ?? 0;
         const responseHeaders = new Headers();
         for (const [name, value] of Object.entries(res.headers)) {

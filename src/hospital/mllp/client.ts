@@ -5,11 +5,14 @@ import { asError, guard, runGuarded, settleGuarded } from "../../util/guard";
 import { guardedScheduler, realScheduler, type Scheduler } from "../../util/scheduler";
 import { messageControlId, parseAck, type AckCode, type ParsedAck } from "../hl7/ack";
 import {
-  certificateRejection,
+  CLOSED_AFTER_HANDSHAKE,
+  ClientCertificateWatch,
   describeConnectError,
   isTlsError,
   tlsConnectOptions,
+  tlsRefusal,
   type ClientTlsSettings,
+  type TlsRefusal,
 } from "../tls-options";
 import { frame, FrameDecoder, FrameTooLargeError, MAX_ACK_FRAME_BYTES } from "./frame";
 
@@ -57,6 +60,8 @@ export type RejectReason =
   | "connect-failed"
   /** This node could not verify the receiver's TLS certificate (expired, wrong host, unknown CA). */
   | "tls-certificate"
+  /** The receiver refused our TLS client certificate (unknown CA, expired, required and none set). */
+  | "tls-client-certificate"
   | "connection-closed"
   | "ack-mismatch"
   | "bad-ack"
@@ -84,7 +89,7 @@ export type DeliveryOutcome =
       /** PHI-free explanation (fixed wording plus codes). */
       detail: string;
       ack?: ParsedAck;
-      /** With "tls-certificate": the verification code, e.g. CERT_HAS_EXPIRED. */
+      /** With "tls-certificate" / "tls-client-certificate": the TLS code, e.g. CERT_HAS_EXPIRED. */
       tlsCode?: string;
     };
 
@@ -105,7 +110,12 @@ type AttemptResult =
   | { ok: false; reason: RejectReason; detail: string; ack?: ParsedAck; tlsCode?: string };
 
 /** What a connection hands the attempt waiting on it: a frame, or why none will come. */
-type Answer = string | { lost: RejectReason; detail?: string };
+type Answer = string | { lost: RejectReason; detail?: string; tlsCode?: string };
+
+/** A TLS refusal as the reason of a failed attempt (not retried: see outcomes.ts for the queue). */
+function refused(refusal: TlsRefusal): { lost: RejectReason; detail: string; tlsCode: string } {
+  return { lost: refusal.reason, detail: refusal.detail, tlsCode: refusal.code };
+}
 
 interface Job {
   message: string;
@@ -305,16 +315,10 @@ export class MllpClient {
     try {
       connection = await this.connect();
     } catch (err) {
-      const tlsCode = certificateRejection(err);
-      if (tlsCode) {
-        // A configuration error, not a passing fault: not retried here (see outcomes.ts for the queue).
-        return {
-          ok: false,
-          reason: "tls-certificate",
-          tlsCode,
-          detail: `TLS certificate rejected by this node: ${describeConnectError(err)}`,
-        };
-      }
+      // A certificate either side refused is a configuration error, not a passing fault.
+      const refusal = tlsRefusal(err);
+      if (refusal)
+        return { ok: false, reason: refusal.reason, tlsCode: refusal.code, detail: refusal.detail };
       return {
         ok: false,
         reason: "connect-failed",
@@ -341,7 +345,12 @@ export class MllpClient {
         (response.lost === "ack-timeout"
           ? `no ACK within ${this.options.ackTimeoutMs} ms`
           : "the receiver closed the connection before it acknowledged");
-      return { ok: false, reason: response.lost, detail };
+      return {
+        ok: false,
+        reason: response.lost,
+        detail,
+        ...(response.tlsCode ? { tlsCode: response.tlsCode } : {}),
+      };
     }
     const parsed = parseAck(response);
     if (!parsed.ok) {
@@ -385,39 +394,68 @@ export class MllpClient {
         ? tls.connect({ host, port, ...tlsConnectOptions(t, host) })
         : net.connect({ host, port });
       const connectedEvent = t ? "secureConnect" : "connect";
+      // Presenting a certificate: a receiver may refuse it by closing, without an alert.
+      const watch = t?.cert ? new ClientCertificateWatch(socket as tls.TLSSocket) : undefined;
       const timer = this.timer(() => {
         this.cancelConnect = undefined;
         socket.destroy();
         reject(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" }));
       }, this.options.connectTimeoutMs);
+      let ticketTimer: unknown;
+      let done = false;
       // One function for once() and off(): removing a different wrapper would leave it attached.
       const onError = guard((err: Error): void => {
+        if (done) return;
+        done = true;
         this.clear(timer);
+        if (ticketTimer !== undefined) this.clear(ticketTimer);
         this.cancelConnect = undefined;
         socket.destroy();
-        reject(err);
+        reject(watch && closedByPeer(err) && watch.closeIsRefusal ? closedAfterHandshake() : err);
       }, this.onError);
+      const onClose = (): void => onError(Object.assign(new Error("closed"), { code: "ECONNRESET" }));
+      const handOver = guard((): void => {
+        if (done) return;
+        done = true;
+        this.clear(timer);
+        if (ticketTimer !== undefined) this.clear(ticketTimer);
+        this.cancelConnect = undefined;
+        socket.off("error", onError);
+        socket.off("close", onClose);
+        socket.off("session", onTicket);
+        if (this.closed) {
+          socket.destroy();
+          reject(new Error("closed"));
+          return;
+        }
+        const connection = new Connection(socket, {
+          maxAckBytes: this.options.maxAckBytes ?? MAX_ACK_FRAME_BYTES,
+          scheduler: this.scheduler,
+          onError: this.onError,
+        });
+        this.connection = connection;
+        resolve(connection);
+      }, this.onError);
+      const onTicket = (): void => {
+        if (ticketTimer !== undefined) this.clear(ticketTimer);
+        ticketTimer = this.timer(handOver, 0);
+      };
       this.cancelConnect = () => onError(Object.assign(new Error("closed"), { code: "CLOSED" }));
       socket.once("error", onError);
       socket.once(
         connectedEvent,
         guard(() => {
-          this.clear(timer);
-          this.cancelConnect = undefined;
-          socket.off("error", onError);
-          if (this.closed) {
-            socket.destroy();
-            reject(new Error("closed"));
+          if (!watch?.awaitsTicket) {
+            handOver();
             return;
           }
-          const connection = new Connection(socket, {
-            maxAckBytes: this.options.maxAckBytes ?? MAX_ACK_FRAME_BYTES,
-            scheduler: this.scheduler,
-            onError: this.onError,
-            ...(t?.cert ? { closedDetail: MUTUAL_TLS_CLOSED } : {}),
-          });
-          this.connection = connection;
-          resolve(connection);
+          // TLS 1.3 sends our certificate as our side completes the handshake: the receiver's
+          // verdict (a session ticket, or a close) is waited for before the first message goes
+          // out, so a close for a refused certificate is never taken for a dropped message.
+          // Handed over on a later turn: a write made inside the ticket's own read is not sent.
+          socket.once("session", onTicket);
+          socket.once("close", onClose);
+          ticketTimer = this.timer(handOver, TICKET_WAIT_MS);
         }, this.onError),
       );
     });
@@ -449,11 +487,26 @@ export class MllpClient {
 }
 
 /**
- * A receiver that checks client certificates itself after the TLS 1.3 handshake (Node's own TLS
- * server does) closes the connection without an alert when it refuses ours: all we see is the close.
+ * How long a fresh TLS 1.3 connection presenting a client certificate waits for the receiver's
+ * session ticket (its sign that it took the certificate; one round trip) before the first message:
+ * a receiver that sends none costs this once per connection, and one that refuses the certificate
+ * by closing later than this is reported as a closed connection.
  */
-const MUTUAL_TLS_CLOSED =
-  "the receiver closed the TLS connection before it acknowledged (a receiver that requires mutual TLS does this when it refuses our client certificate: check its CA and expiry)";
+export const TICKET_WAIT_MS = 250;
+
+/** The socket's error when the peer closed or reset the connection (not a TLS alert, not a timeout). */
+function closedByPeer(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "ECONNRESET" || code === "EPIPE";
+}
+
+/**
+ * A receiver that checks client certificates itself (Node's own TLS server does) closes the
+ * connection without an alert when it refuses ours: all we see is the close (ClientCertificateWatch).
+ */
+function closedAfterHandshake(): Error {
+  return Object.assign(new Error("the receiver closed the TLS connection"), { code: CLOSED_AFTER_HANDSHAKE });
+}
 
 /** One TCP/TLS connection: frames in, at most one waiter for the next frame. */
 class Connection {
@@ -471,8 +524,6 @@ class Connection {
       maxAckBytes: number;
       scheduler: Scheduler;
       onError: (err: Error) => void;
-      /** Why a connection closed before the ACK may have closed, when there is more to say. */
-      closedDetail?: string;
     },
   ) {
     this.decoder = new FrameDecoder(options.maxAckBytes);
@@ -492,10 +543,7 @@ class Connection {
       "close",
       guard(() => {
         this.closed = true;
-        const { closedDetail } = options;
-        this.settle(
-          this.failure ?? { lost: "connection-closed", ...(closedDetail ? { detail: closedDetail } : {}) },
-        );
+        this.settle(this.failure ?? { lost: "connection-closed" });
       }, options.onError),
     );
     // Errors are followed by "close", which settles any waiter; the listener keeps them from crashing
@@ -504,7 +552,9 @@ class Connection {
     socket.on(
       "error",
       guard((err: Error) => {
-        if (isTlsError(err)) {
+        const refusal = tlsRefusal(err);
+        if (refusal) this.failure ??= refused(refusal);
+        else if (isTlsError(err)) {
           this.failure ??= {
             lost: "connection-closed",
             detail: `the TLS connection failed: ${describeConnectError(err)}`,

@@ -8,7 +8,14 @@ import {
 import { tlsFetch } from "../../../../src/hospital/fhir/tls-fetch";
 import type { ClientTlsSettings } from "../../../../src/hospital/tls-options";
 import type { Peer } from "../../../support/hl7-peers";
-import { httpsFhirPeer, pem } from "../../../support/tls-peers";
+import {
+  afterAnyRetry,
+  CLIENT_REFUSAL_CODE,
+  CLIENT_REFUSAL_DETAIL,
+  httpsFhirPeer,
+  pem,
+  REFUSED_CLIENT_CERTIFICATES,
+} from "../../../support/tls-peers";
 
 /**
  * FHIR over HTTPS with a custom CA and mutual TLS (tls-fetch.ts): the server requires a client
@@ -80,53 +87,58 @@ describe("FHIR over mutual TLS", () => {
     assert.deepEqual(JSON.parse(p.received[0] ?? "null"), BUNDLE);
   });
 
-  it("without a client certificate: an error saying the server requires one", async () => {
-    const p = await start(httpsFhirPeer({ clientCa: CLIENT_CA }));
-    const outcome = await post(p.port, { ca: SERVER_CA, rejectUnauthorized: true });
-    assert.equal(outcome.status === "rejected" && outcome.reason, "network");
-    assert.match(
-      detailOf(outcome),
-      /^could not reach the FHIR server over TLS: .*requires a client certificate/,
-    );
-    assert.equal(p.received.length, 0);
-  });
-
-  it("with a certificate from a CA the server does not trust, or an expired one: refused, and said so", async () => {
-    const p = await start(httpsFhirPeer({ clientCa: CLIENT_CA }));
-    for (const [cert, key] of [
-      ["other-client-cert.pem", "other-client-key.pem"],
-      ["expired-cert.pem", "expired-key.pem"],
-    ] as const) {
-      const outcome = await post(p.port, {
-        ...OUR_CERT,
-        cert: pem(cert),
-        key: pem(key),
-        passphrase: undefined,
+  for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+    for (const [name, ours] of REFUSED_CLIENT_CERTIFICATES) {
+      it(`${version}, ${name}: refused by the server as "tls-client-certificate", not retried as a network failure`, async () => {
+        const p = await start(httpsFhirPeer({ clientCa: CLIENT_CA, version }));
+        const outcome = await post(p.port, { ...OUR_CERT, ...ours }, { retries: 3 });
+        assert.equal(outcome.status === "rejected" && outcome.reason, "tls-client-certificate");
+        assert.equal(outcome.attempts, 1, "the server's retries are not spent on it");
+        assert.match(outcome.status === "rejected" ? (outcome.tlsCode ?? "") : "", CLIENT_REFUSAL_CODE);
+        assert.match(detailOf(outcome), CLIENT_REFUSAL_DETAIL);
+        await afterAnyRetry();
+        assert.equal(p.refused, 1, "one handshake reached the server");
+        assert.equal(p.received.length, 0);
       });
-      assert.match(
-        detailOf(outcome),
-        /does not trust the CA of our client certificate|as expired|refuses our client certificate: check its CA and expiry/,
-        cert,
-      );
     }
-    assert.equal(p.received.length, 0);
-    assert.equal(p.refused, 2);
-  });
+  }
 
-  it("refuses a server whose certificate has expired, or is not from the configured CA", async () => {
+  it("refuses a server whose certificate has expired, is not from the configured CA, or does not name the host, once: not retried", async () => {
     const expired = await start(
       httpsFhirPeer({ cert: pem("expired-cert.pem"), key: pem("expired-key.pem") }),
     );
+    const outcome = await post(expired.port, { ...OUR_CERT, ca: CLIENT_CA }, { retries: 3 });
+    assert.equal(outcome.status === "rejected" && outcome.reason, "tls-certificate");
+    assert.equal(outcome.status === "rejected" && outcome.tlsCode, "CERT_HAS_EXPIRED");
+    assert.equal(outcome.attempts, 1);
     assert.equal(
-      detailOf(await post(expired.port, { ...OUR_CERT, ca: CLIENT_CA })),
-      "could not reach the FHIR server over TLS: the receiver's certificate has expired (CERT_HAS_EXPIRED)",
+      detailOf(outcome),
+      "TLS certificate rejected by this node: the receiver's certificate has expired (CERT_HAS_EXPIRED)",
     );
     const wrongCa = await start(httpsFhirPeer());
+    const untrusted = await post(wrongCa.port, { ...OUR_CERT, ca: CLIENT_CA }, { retries: 3 });
+    assert.equal(untrusted.status === "rejected" && untrusted.tlsCode, "DEPTH_ZERO_SELF_SIGNED_CERT");
     assert.match(
-      detailOf(await post(wrongCa.port, { ...OUR_CERT, ca: CLIENT_CA })),
+      detailOf(untrusted),
       /self-signed and not the configured CA \(DEPTH_ZERO_SELF_SIGNED_CERT\)/,
     );
+    const wrongHost = await post(
+      wrongCa.port,
+      { ca: SERVER_CA, rejectUnauthorized: true, servername: "ehr.example.org" },
+      { retries: 3 },
+    );
+    assert.equal(wrongHost.status === "rejected" && wrongHost.tlsCode, "ERR_TLS_CERT_ALTNAME_INVALID");
+    assert.equal(wrongHost.attempts, 1);
+    await afterAnyRetry();
     assert.equal(expired.received.length + wrongCa.received.length, 0);
+    assert.equal(expired.refused + wrongCa.refused, 3, "one handshake each");
+  });
+
+  it("a server that took our certificate answers as before (no hold): a 503 is retried", async () => {
+    const p = await start(httpsFhirPeer({ clientCa: CLIENT_CA, version: "TLSv1.3" }, [{ status: 503 }]));
+    const outcome = await post(p.port, OUR_CERT, { retries: 1 });
+    assert.equal(outcome.status, "delivered");
+    assert.equal(p.received.length, 2);
   });
 });
 
