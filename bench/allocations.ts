@@ -38,6 +38,7 @@ interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
+  columnNumber: number;
 }
 interface HeapNode {
   id: number;
