@@ -67,7 +67,11 @@ export function openServiceSocket(url: string, options: SocketOptions): WebSocke
 }
 
 /** What happened to a chunk of audio given to the session. */
-export type WriteResult = { ok: true } | { ok: false; reason: "ended" | "failed" | "full"; message: string };
+export type WriteResult =
+  { readonly ok: true } | { ok: false; reason: "ended" | "failed" | "full"; message: string };
+
+/** The answer to every accepted write: one object, not one per chunk. */
+const ACCEPTED: WriteResult = Object.freeze({ ok: true });
 
 export type SessionState = "connecting" | "streaming" | "reconnecting" | "ending" | "closed" | "failed";
 
@@ -239,6 +243,8 @@ export class AssemblyAiSession {
   private readonly liveness: Liveness;
   private readonly delivered: DeliveredWords;
   private readonly timers = new Set<unknown>();
+  // Whole frames from the framer go straight to the queue (made once: no array or closure per chunk).
+  private readonly frameSink = { push: (bytes: Buffer): void => this.enqueue(bytes) };
   /** Random per session instance: part of every segmentId (see mapping.segmentId). */
   private readonly instance = randomBytes(4).toString("hex");
   /** The connection URL; accepted UpdateConfiguration fields are merged into it for the next connection. */
@@ -379,9 +385,9 @@ export class AssemblyAiSession {
     // Like the AWS session, the session keeps the caller's audio as it is, without a copy: contract 1
     // has a Buffer handed on never written again (audio-in makes a new one per chunk; Node-RED copies
     // the message for every wire after the first). Whole frames inside it are views of it.
-    for (const bytes of this.framer.push(audio, true)) this.enqueue(bytes);
+    this.framer.pushTo(audio, true, this.frameSink);
     this.pump();
-    return { ok: true };
+    return ACCEPTED;
   }
 
   /** Session milliseconds up to which audio was written. */
