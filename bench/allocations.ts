@@ -4,7 +4,8 @@
 // a process of its own.
 //   npx tsx bench/allocations.ts                                   (AssemblyAI, 20 sessions × 10 s)
 //   npx tsx bench/allocations.ts --provider aws --sessions 20 --seconds 10 --top 20
-//   npx tsx bench/allocations.ts --baseline /work/main             (a built checkout beside this one)
+//   npx tsx bench/allocations.ts --baseline ../main                (a built checkout beside this one)
+//   npx tsx bench/allocations.ts --detail "pump src/providers"     (what those frames allocate, by callee)
 // Counts, not times: the sampling heap profiler (node:inspector) runs with a sampling interval far below
 // the size of any object (--interval, 16 bytes by default), with the objects that garbage collection
 // has already freed kept in, so it sees essentially every allocation, whatever the machine's load. Each
@@ -13,14 +14,13 @@
 // (ws, @aws-sdk, @smithy) and the bench's feeder. Each variant runs in a fresh process, one after the
 // other (the counts do not depend on what else the machine does); a warm-up of the same flow runs
 // before measuring, so that start-up and compilation are left out.
-import { fork } from "node:child_process";
 import { Session } from "node:inspector";
 import { resolve } from "node:path";
-import { EmulatorProcess, TLS_CERT, type Provider } from "./support/emulator-process";
+import { EmulatorProcess, type Provider } from "./support/emulator-process";
 import { EmbeddedNodeRed } from "./support/node-red";
 import { edges, pipelineFlow } from "./support/pipeline-flow";
 import { groupOf, type Group } from "./support/profile";
-import { feedRealTime } from "./support/realtime-runs";
+import { feedRealTime, forkMeasured, serveMeasured } from "./support/realtime-runs";
 import { sleep } from "./support/stats";
 import { CHUNK_MS } from "./support/tagged-audio";
 
@@ -32,6 +32,8 @@ interface Spec {
   interval: number;
   /** A built checkout whose package the flow loads instead of this one's. */
   root?: string;
+  /** Frames of ours (a substring of "function file") whose allocations are broken down by the innermost frame. */
+  detail?: string;
 }
 
 interface CallFrame {
@@ -57,6 +59,8 @@ interface Result {
   finals: number;
   groups: Record<string, { bytes: number; objects: number }>;
   frames: Array<{ key: string; bytes: number; objects: number }>;
+  /** With --detail: what the matching frames allocated, by the innermost frame (Node core and V8 too). */
+  detail: Array<{ key: string; bytes: number; objects: number }>;
 }
 
 /** Groups whose frames own an allocation; Node core, V8 and unknown code pass it on to their caller. */
@@ -72,17 +76,20 @@ function post<T>(session: Session, method: string, params: object = {}): Promise
   return new Promise((res, rej) => session.post(method, params, (err, r) => (err ? rej(err) : res(r as T))));
 }
 
-function account(profile: HeapProfile, chunks: number, finals: number): Result {
+function account(profile: HeapProfile, chunks: number, finals: number, detail?: string): Result {
   const owner = new Map<number, { group: Group | "other"; key: string }>();
+  const innermost = new Map<number, string>();
   const walk = (node: HeapNode, inherited: { group: Group | "other"; key: string }): void => {
     const group = groupOf(node.callFrame);
     const mine = OWNERS.has(group) ? { group, key: frameKey(node.callFrame) } : inherited;
     owner.set(node.id, mine);
+    innermost.set(node.id, `${frameKey(node.callFrame)}:${node.callFrame.lineNumber + 1}`);
     for (const c of node.children) walk(c, mine);
   };
   walk(profile.head, { group: "other", key: "" });
   const groups: Result["groups"] = {};
   const frames = new Map<string, { bytes: number; objects: number }>();
+  const inner = new Map<string, { bytes: number; objects: number }>();
   for (const s of profile.samples) {
     const o = owner.get(s.nodeId) ?? { group: "other", key: "" };
     const g = (groups[o.group] ??= { bytes: 0, objects: 0 });
@@ -93,12 +100,19 @@ function account(profile: HeapProfile, chunks: number, finals: number): Result {
     f.bytes += s.size / chunks;
     f.objects += 1 / chunks;
     frames.set(o.key, f);
+    if (detail === undefined || !o.key.includes(detail)) continue;
+    const k = innermost.get(s.nodeId) ?? "";
+    const d = inner.get(k) ?? { bytes: 0, objects: 0 };
+    d.bytes += s.size / chunks;
+    d.objects += 1 / chunks;
+    inner.set(k, d);
   }
   return {
     chunks,
     finals,
     groups,
     frames: [...frames].map(([key, v]) => ({ key, ...v })).sort((a, b) => b.bytes - a.bytes),
+    detail: [...inner].map(([key, v]) => ({ key, ...v })).sort((a, b) => b.bytes - a.bytes),
   };
 }
 
@@ -151,23 +165,7 @@ async function measure(spec: Spec): Promise<Result> {
   const { profile } = await post<{ profile: HeapProfile }>(session, "HeapProfiler.stopSampling");
   session.disconnect();
   await nr.stop();
-  return account(profile, spec.sessions * chunks, finals);
-}
-
-function measured(spec: Spec): Promise<Result> {
-  const child = fork(__filename, ["measure", JSON.stringify(spec)], {
-    execArgv: ["--require", "tsx/cjs"],
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: TLS_CERT },
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((res, rej) => {
-    child.once("message", (m: unknown) => res(m as Result));
-    child.once("exit", (code) =>
-      rej(new Error(`measured process exited (${code}):\n${stderr.slice(-2000)}`)),
-    );
-  });
+  return account(profile, spec.sessions * chunks, finals, spec.detail);
 }
 
 const arg = (name: string): string | undefined => {
@@ -201,6 +199,11 @@ function print(provider: Provider, variants: Array<[string, Result]>, top: numbe
   rows.sort((a, b) => (b.cells[0]?.bytes ?? 0) - (a.cells[0]?.bytes ?? 0));
   for (const row of rows)
     console.log(`  ${row.key.slice(0, 60).padEnd(60)} ${row.cells.map(cell).join(" ")}`);
+  for (const [name, r] of variants) {
+    if (r.detail.length === 0) continue;
+    console.log(`  ${name}: what the --detail frames allocated, by innermost frame:`);
+    for (const d of r.detail.slice(0, top)) console.log(`    ${d.key.slice(0, 70).padEnd(70)} ${cell(d)}`);
+  }
   console.log(
     `  chunks counted: ${variants.map(([, r]) => r.chunks).join(", ")}; finals out of the gate: ${variants.map(([, r]) => r.finals).join(", ")}`,
   );
@@ -213,24 +216,25 @@ async function main(): Promise<void> {
   const interval = Number(arg("interval") ?? 16);
   const top = Number(arg("top") ?? 15);
   const baseline = arg("baseline");
+  const detail = arg("detail");
+  // --node-flags "--no-turbo-inlining": V8's sampling heap profiler names the outermost function of an
+  // optimised frame, so what the JIT inlined into a function (ws's send into the session's pump) counts
+  // as that function's; without inlining every allocation is charged to the function that made it.
+  const nodeFlags = (arg("node-flags") ?? "").split(" ").filter((f) => f !== "");
   for (const provider of providers) {
     const emulator = await EmulatorProcess.start({ provider, fixtureSeconds: seconds });
-    const base = { provider, url: emulator.url, sessions, seconds, interval };
+    const base = { provider, url: emulator.url, sessions, seconds, interval, detail };
     const variants: Array<[string, Result]> = [];
-    if (baseline) variants.push(["baseline", await measured({ ...base, root: resolve(baseline) })]);
-    variants.push(["this checkout", await measured(base)]);
+    if (baseline)
+      variants.push([
+        "baseline",
+        await forkMeasured<Result>(__filename, { ...base, root: resolve(baseline) }, nodeFlags),
+      ]);
+    variants.push(["this checkout", await forkMeasured<Result>(__filename, base, nodeFlags)]);
     await emulator.stop();
     print(provider, variants, top);
   }
 }
 
-if (process.argv[2] === "measure") {
-  process.on("disconnect", () => process.exit(1));
-  void measure(JSON.parse(process.argv[3] ?? "{}") as Spec).then(
-    (r) => process.send?.(r, () => process.exit(0)),
-    (err: Error) => {
-      console.error(err.stack);
-      process.exit(1);
-    },
-  );
-} else void main();
+if (process.argv[2] === "measure") serveMeasured(measure);
+else void main();
