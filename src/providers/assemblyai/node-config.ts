@@ -459,5 +459,8 @@ export function classifyMessage(msg: Record<string, unknown>, params: StreamingP
     return { kind: "control", sessionId, command: control.value };
   }
   const audio = checkAudioMessage(msg, { sampleRate: params.sample_rate, encoding: params.encoding });
-  return audio.ok ? { kind: "audio", ...audio.value } : { kind: "invalid", error: audio.error };
+  if (!audio.ok) return { kind: "invalid", error: audio.error };
+  // Field by field rather than a spread: one object of one shape per chunk.
+  const { sessionId, offsetMs, audio: bytes, end } = audio.value;
+  return { kind: "audio", sessionId, offsetMs, audio: bytes, end };
 }
