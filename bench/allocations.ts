@@ -5,6 +5,7 @@
 //   npx tsx bench/allocations.ts                                   (AssemblyAI, 20 sessions × 10 s)
 //   npx tsx bench/allocations.ts --provider aws --sessions 20 --seconds 10 --top 20
 //   npx tsx bench/allocations.ts --baseline ../main                (a built checkout beside this one)
+//   npx tsx bench/allocations.ts --warmup-sessions 100 --warmup-seconds 30   (counted once the JIT is warm)
 //   npx tsx bench/allocations.ts --detail "pump src/providers"     (what those frames allocate, by callee)
 // Counts, not times: the sampling heap profiler (node:inspector) runs with a sampling interval far below
 // the size of any object (--interval, 16 bytes by default), with the objects that garbage collection
@@ -30,6 +31,8 @@ interface Spec {
   sessions: number;
   seconds: number;
   interval: number;
+  /** The warm-up before counting: sessions and seconds of audio each. */
+  warmup: { sessions: number; seconds: number };
   /** A built checkout whose package the flow loads instead of this one's. */
   root?: string;
   /** Frames of ours (a substring of "function file") whose allocations are broken down by the innermost frame. */
@@ -152,7 +155,7 @@ async function measure(spec: Spec): Promise<Result> {
   await nr.deploy(pipelineFlow({ provider: spec.provider, endpoint: spec.url }));
   const chunks = (spec.seconds * 1000) / CHUNK_MS;
   // Warm-up: every path compiled, every module loaded, before counting.
-  await run(nr, Math.min(spec.sessions, 10), chunks, "w");
+  await run(nr, spec.warmup.sessions, (spec.warmup.seconds * 1000) / CHUNK_MS, "w");
   const session = new Session();
   session.connect();
   await post(session, "HeapProfiler.enable");
@@ -217,13 +220,19 @@ async function main(): Promise<void> {
   const top = Number(arg("top") ?? 15);
   const baseline = arg("baseline");
   const detail = arg("detail");
+  // A longer warm-up (--warmup-sessions 100 --warmup-seconds 30) lets the JIT optimise the per-chunk
+  // code first: the counts then show the steady state of a long-running process.
+  const warmup = {
+    sessions: Number(arg("warmup-sessions") ?? Math.min(sessions, 10)),
+    seconds: Number(arg("warmup-seconds") ?? seconds),
+  };
   // --node-flags "--no-turbo-inlining": V8's sampling heap profiler names the outermost function of an
   // optimised frame, so what the JIT inlined into a function (ws's send into the session's pump) counts
   // as that function's; without inlining every allocation is charged to the function that made it.
   const nodeFlags = (arg("node-flags") ?? "").split(" ").filter((f) => f !== "");
   for (const provider of providers) {
     const emulator = await EmulatorProcess.start({ provider, fixtureSeconds: seconds });
-    const base = { provider, url: emulator.url, sessions, seconds, interval, detail };
+    const base = { provider, url: emulator.url, sessions, seconds, interval, detail, warmup };
     const variants: Array<[string, Result]> = [];
     if (baseline)
       variants.push([
