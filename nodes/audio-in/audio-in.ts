@@ -1,5 +1,4 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
-import type { AudioChunkInfo } from "../../src/audio/chunk";
+import type { Node, NodeAPI, NodeDef } from "node-red";
 import { AudioInputError, INPUT_RATE, type PcmFormat, type SampleFormat } from "../../src/audio/format";
 import { AudioSessions, type AudioInOptions } from "../../src/audio/sessions";
 import { settleGuarded } from "../../src/util/guard";
@@ -118,13 +117,8 @@ export = function register(RED: NodeAPI): void {
     const sessions = new AudioSessions(
       options,
       (chunk) => {
-        const msg: NodeMessage & { audio: AudioChunkInfo; _session?: unknown } = {
-          topic: chunk.audio.sessionId,
-          payload: chunk.payload,
-          audio: chunk.audio,
-        };
-        if (chunk._session !== undefined) msg._session = chunk._session;
-        node.send(msg);
+        // The chunk is contract 1's message already ({ topic, payload, audio, _session? }), new per frame.
+        node.send(chunk);
         if (chunk.audio.end) status.update();
       },
       nodeScheduler(node, "audio-in"),

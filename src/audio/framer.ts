@@ -23,18 +23,26 @@ export class PcmFramer {
    */
   push(chunk: Buffer, owned = false): Buffer[] {
     const frames: Buffer[] = [];
-    const size = this.frameBytes;
-    let at = 0;
-    if (this.filled > 0) at = this.fill(chunk, 0, frames);
-    if (owned) {
-      for (; chunk.length - at >= size; at += size) frames.push(chunk.subarray(at, at + size));
-    }
-    while (at < chunk.length) at = this.fill(chunk, at, frames);
+    this.pushTo(chunk, owned, frames);
     return frames;
   }
 
+  /**
+   * As `push`, with each whole frame handed to `sink.push` as it is complete: the hot path's form, with
+   * no array per call (a session passes a sink it made once).
+   */
+  pushTo(chunk: Buffer, owned: boolean, sink: { push(frame: Buffer): unknown }): void {
+    const size = this.frameBytes;
+    let at = 0;
+    if (this.filled > 0) at = this.fill(chunk, 0, sink);
+    if (owned) {
+      for (; chunk.length - at >= size; at += size) sink.push(chunk.subarray(at, at + size));
+    }
+    while (at < chunk.length) at = this.fill(chunk, at, sink);
+  }
+
   /** Copies from `chunk[at]` into the frame being filled; queues it when complete; returns the new `at`. */
-  private fill(chunk: Buffer, at: number, frames: Buffer[]): number {
+  private fill(chunk: Buffer, at: number, frames: { push(frame: Buffer): unknown }): number {
     // allocUnsafe: a frame leaves only once every byte of it has been written.
     const frame = (this.frame ??= Buffer.allocUnsafe(this.frameBytes));
     const copied = chunk.copy(frame, this.filled, at, at + this.frameBytes - this.filled);

@@ -9,7 +9,7 @@ import {
 import { checkPath, fileProblemText, sizeText } from "./file";
 import { CONTAINER_NAMES, describeNonAudio, sniffContainer } from "./sniff";
 import { isWav, parseWav } from "./wav";
-import { sessionIdProblem } from "../util/session-id";
+import { sessionIdFault, sessionIdProblem } from "../util/session-id";
 
 /** The parts of a Node-RED message audio-in reads. */
 export interface AudioMessage {
@@ -114,7 +114,13 @@ export function classifyMessage(msg: AudioMessage, rawDefault: PcmFormat | undef
       input: { kind: "invalid", error: sessionId },
     };
   }
-  const alone = refusalAsValue(() => standaloneInput(msg, audio, end, rawDefault));
+  // A thrown refusal as a value (no closure per message: this runs for every chunk).
+  let alone: StandaloneInput;
+  try {
+    alone = standaloneInput(msg, audio, end, rawDefault);
+  } catch (err) {
+    alone = { kind: "invalid", error: err instanceof Error ? err : new Error(String(err)) };
+  }
   const bytes = unlabelledBytes(msg, audio);
   return {
     sessionId,
@@ -143,18 +149,25 @@ const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
  * echoed), not passed over for the next one: the flow meant that session.
  */
 function sessionIdOf(msg: AudioMessage, audio: Readonly<Record<string, unknown>>): string | AudioInputError {
-  for (const [candidate, where] of [
-    [audio.sessionId, "msg.audio.sessionId"],
-    [msg.topic, "msg.topic"],
-    [isObject(msg._session) ? msg._session.id : undefined, "msg._session.id"],
-  ] as const) {
-    if (typeof candidate === "string" && candidate !== "") {
-      const problem = sessionIdProblem(candidate, `audio-in: the session id in ${where}`);
-      return problem === undefined ? candidate : new AudioInputError("BAD_SESSION_ID", problem);
-    }
-    if (typeof candidate === "number") return String(candidate);
+  // Three candidates in turn, without an array of them: this runs for every chunk.
+  const fromAudio = candidateId(audio.sessionId, "msg.audio.sessionId");
+  if (fromAudio !== undefined) return fromAudio;
+  const fromTopic = candidateId(msg.topic, "msg.topic");
+  if (fromTopic !== undefined) return fromTopic;
+  const ws = isObject(msg._session) ? candidateId(msg._session.id, "msg._session.id") : undefined;
+  return ws ?? "default";
+}
+
+/** The session id a candidate field gives (its refusal), or undefined when it names none. */
+function candidateId(candidate: unknown, where: string): string | AudioInputError | undefined {
+  if (typeof candidate === "string" && candidate !== "") {
+    // The error text is built only for a refused id.
+    if (sessionIdFault(candidate) === undefined) return candidate;
+    const problem = sessionIdProblem(candidate, `audio-in: the session id in ${where}`) ?? "";
+    return new AudioInputError("BAD_SESSION_ID", problem);
   }
-  return "default";
+  if (typeof candidate === "number") return String(candidate);
+  return undefined;
 }
 
 /**
@@ -170,15 +183,6 @@ function unlabelledBytes(msg: AudioMessage, audio: Readonly<Record<string, unkno
     return undefined;
   const bytes = toBuffer(payload);
   return isWav(bytes) ? undefined : bytes;
-}
-
-/** A thrown refusal as a value; anything else thrown is a fault of ours, carried as it is. */
-function refusalAsValue(read: () => StandaloneInput): StandaloneInput {
-  try {
-    return read();
-  } catch (err) {
-    return { kind: "invalid", error: err instanceof Error ? err : new Error(String(err)) };
-  }
 }
 
 /** What a message carries on its own; throws AudioInputError saying what was wrong and what is accepted. */
@@ -310,17 +314,8 @@ function channelsField(value: unknown, name: string): number {
  * still checked when present, so that a bad value is reported where it enters, not carried on.
  */
 function checkTimes(audio: Readonly<Record<string, unknown>>): void {
-  for (const name of ["offsetMs", "durationMs"] as const) {
-    const value = audio[name];
-    if (value === undefined) continue;
-    const n = numberField(value, `msg.audio.${name}`, "milliseconds");
-    if (n < 0 || n > MAX_AUDIO_TIME_MS) {
-      throw new AudioInputError(
-        "BAD_FORMAT",
-        `msg.audio.${name} is out of range; accepted: milliseconds from 0 to ${MAX_AUDIO_TIME_MS} (one year)`,
-      );
-    }
-  }
+  checkTime(audio.offsetMs, "offsetMs");
+  checkTime(audio.durationMs, "durationMs");
   if (audio.seq !== undefined) {
     const n = numberField(audio.seq, "msg.audio.seq", "a chunk number");
     if (!Number.isSafeInteger(n) || n < 0) {
@@ -329,6 +324,17 @@ function checkTimes(audio: Readonly<Record<string, unknown>>): void {
         "msg.audio.seq is out of range; accepted: whole numbers from 0",
       );
     }
+  }
+}
+
+function checkTime(value: unknown, name: "offsetMs" | "durationMs"): void {
+  if (value === undefined) return;
+  const n = numberField(value, `msg.audio.${name}`, "milliseconds");
+  if (n < 0 || n > MAX_AUDIO_TIME_MS) {
+    throw new AudioInputError(
+      "BAD_FORMAT",
+      `msg.audio.${name} is out of range; accepted: milliseconds from 0 to ${MAX_AUDIO_TIME_MS} (one year)`,
+    );
   }
 }
 

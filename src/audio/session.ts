@@ -51,15 +51,18 @@ export const MAX_QUEUED_BYTES = 256 * 2 ** 20;
 /** The largest file a path may name: 4 GiB, the most a WAV can hold. */
 export const MAX_FILE_BYTES = 4 * 2 ** 30;
 
-export interface SessionChunk {
+/**
+ * A frame as contract 1's message: audio-in sends this object itself (a new one per frame), so that no
+ * second object is built for it.
+ */
+export type SessionChunk = {
+  /** The session id. */
+  topic: string;
   payload: Buffer;
   audio: AudioChunkInfo;
-}
+};
 
-/** A chunk as the pacer holds it (its offset where the pacer looks for it); handed on as it is. */
-interface PacedChunk extends SessionChunk {
-  offsetMs: number;
-}
+const offsetOf = (chunk: SessionChunk): number => chunk.audio.offsetMs;
 
 interface CompressedStream {
   decoder: FfmpegDecoder | undefined;
@@ -77,7 +80,9 @@ export class AudioSession {
   private normalizer: PcmNormalizer | undefined;
   // Frames are sized by channel count, known from the first input.
   private framer: PcmFramer | undefined;
-  private readonly pacer: Pacer<PacedChunk>;
+  private readonly pacer: Pacer<SessionChunk>;
+  // Whole frames from the framer go straight to the queue (made once: no array or closure per chunk).
+  private readonly frameSink = { push: (frame: Buffer): void => this.queue(frame, false) };
   private outputChannels: 1 | 2 | undefined;
   private seq = 0;
   private emittedBytes = 0;
@@ -116,6 +121,7 @@ export class AudioSession {
         emit(chunk);
         if (chunk.audio.end) this.drainedResolve?.();
       },
+      offsetOf,
       scheduler,
       options.frameMs,
     );
@@ -307,7 +313,7 @@ export class AudioSession {
   private queueFrames(pcm: Buffer): void {
     // Converted audio is this session's own: its whole frames leave as views of it, not copies.
     const owned = this.normalizer?.outputOwned ?? false;
-    for (const frame of this.framer?.push(pcm, owned) ?? []) this.queue(frame, false);
+    this.framer?.pushTo(pcm, owned, this.frameSink);
   }
 
   private queue(payload: Buffer, end: boolean): void {
@@ -321,10 +327,10 @@ export class AudioSession {
       encoding: AUDIO_ENCODING,
       offsetMs: this.emittedBytes / bytesPerMs,
       durationMs: payload.length / bytesPerMs,
-      ...(end ? { end: true as const } : {}),
     };
+    if (end) audio.end = true;
     this.emittedBytes += payload.length;
-    this.pacer.push({ payload, audio, offsetMs: audio.offsetMs } satisfies PacedChunk);
+    this.pacer.push({ topic: this.id, payload, audio });
   }
 
   private finish(): void {

@@ -20,10 +20,10 @@ export interface AudioInOptions extends SessionOptions {
   compressedStream: boolean;
 }
 
-export interface OutgoingChunk extends SessionChunk {
+export type OutgoingChunk = SessionChunk & {
   /** The websocket session of the input, so replies can find their way back to the browser. */
   _session?: unknown;
-}
+};
 
 interface Entry {
   session: AudioSession;
@@ -174,8 +174,11 @@ export class AudioSessions {
       const session: AudioSession = new AudioSession(
         sessionId,
         this.options,
-        (chunk) =>
-          this.emit(created.wsSession === undefined ? chunk : { ...chunk, _session: created.wsSession }),
+        (chunk: OutgoingChunk) => {
+          // The chunk is a new object of this session's: the websocket session goes on it, no copy made.
+          if (created.wsSession !== undefined) chunk._session = created.wsSession;
+          this.emit(chunk);
+        },
         this.scheduler,
         previous?.drained,
       );

@@ -15,16 +15,16 @@ export const SNIFF_BYTES = 16;
 
 export function sniffContainer(b: Buffer): Container | undefined {
   if (b.length < 4) return undefined;
-  const ascii = (start: number, end: number) => b.toString("latin1", start, end);
-  if (ascii(0, 4) === "OggS") return "ogg";
-  if (ascii(0, 4) === "fLaC") return "flac";
+  // Bytes compared in place, no string made: every live chunk without format fields is sniffed.
+  if (bytesAre(b, 0, "OggS")) return "ogg";
+  if (bytesAre(b, 0, "fLaC")) return "flac";
   if (b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return "webm"; // EBML (WebM, Matroska)
-  if (b.length >= 8 && ascii(4, 8) === "ftyp") return "m4a"; // ISO BMFF (M4A, MP4)
-  if (ascii(0, 3) === "ID3") return "mp3";
-  if (b.length >= 12 && ascii(0, 4) === "FORM" && /^AIF[FC]$/.test(ascii(8, 12))) return "aiff";
-  if (ascii(0, 4) === "caff") return "caf";
-  if (ascii(0, 5) === "#!AMR") return "amr";
-  if (ascii(0, 4) === ".snd") return "au";
+  if (bytesAre(b, 4, "ftyp")) return "m4a"; // ISO BMFF (M4A, MP4)
+  if (bytesAre(b, 0, "ID3")) return "mp3";
+  if (bytesAre(b, 0, "FORM") && (bytesAre(b, 8, "AIFF") || bytesAre(b, 8, "AIFC"))) return "aiff";
+  if (bytesAre(b, 0, "caff")) return "caf";
+  if (bytesAre(b, 0, "#!AMR")) return "amr";
+  if (bytesAre(b, 0, ".snd")) return "au";
   // The ASF header object's GUID (WMA, WMV).
   if (b[0] === 0x30 && b[1] === 0x26 && b[2] === 0xb2 && b[3] === 0x75) return "wma";
   // An MPEG audio frame sync: 11 set bits; layer bits 00 are AAC in an ADTS frame, others MPEG audio.
@@ -34,6 +34,13 @@ export function sniffContainer(b: Buffer): Container | undefined {
     if (((b[1] ?? 0) & 0x10) === 0x10) return "aac";
   }
   return undefined;
+}
+
+/** Whether the bytes at `at` are the latin1 characters of `text` (false when the buffer ends first). */
+function bytesAre(b: Buffer, at: number, text: string): boolean {
+  if (b.length < at + text.length) return false;
+  for (let i = 0; i < text.length; i++) if (b[at + i] !== text.charCodeAt(i)) return false;
+  return true;
 }
 
 /**

@@ -49,11 +49,20 @@ export function pickSessionId(
   candidates: ReadonlyArray<readonly [unknown, string]>,
 ): string | { problem: string } | undefined {
   for (const [id, where] of candidates) {
-    if (typeof id !== "string") continue;
-    // The bound first: trim must not read a huge string.
-    if (id.length <= MAX_SESSION_ID_LENGTH && id.trim() === "") continue;
-    const problem = sessionIdProblem(id, where);
-    return problem === undefined ? id : { problem };
+    const picked = sessionIdCandidate(id, where);
+    if (picked !== undefined) return picked;
   }
   return undefined;
+}
+
+/**
+ * One candidate of `pickSessionId`, for callers that check a fixed few per message without an array
+ * of them: the id, its refusal, or undefined when it names no session (not a string, or blank).
+ */
+export function sessionIdCandidate(id: unknown, where: string): string | { problem: string } | undefined {
+  if (typeof id !== "string") return undefined;
+  // The bound first: trim must not read a huge string.
+  if (id.length <= MAX_SESSION_ID_LENGTH && id.trim() === "") return undefined;
+  const problem = sessionIdProblem(id, where);
+  return problem === undefined ? id : { problem };
 }

@@ -13,7 +13,7 @@ import {
   type StreamingParams,
   U3_PRO_MODELS,
 } from "./params";
-import { pickSessionId, sessionIdProblem } from "../../util/session-id";
+import { sessionIdCandidate, sessionIdProblem } from "../../util/session-id";
 
 /** The node's editor fields, as Node-RED stores them (numbers may arrive as strings). */
 export interface MedicalNodeFields {
@@ -367,6 +367,12 @@ const SOX_ENCODINGS: ReadonlyMap<string, StreamingEncoding> = new Map([
   ["ULAW", "pcm_mulaw"],
 ]);
 
+const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+function refusedAudio(text: string): CheckedInput<AudioInput> {
+  return { ok: false, error: new InputError(text) };
+}
+
 /**
  * Checks an audio chunk message (contract 1, or sox-style flat fields) against the configured rate and
  * encoding. The session comes from msg.audio.sessionId, else msg.topic.
@@ -375,28 +381,26 @@ export function checkAudioMessage(
   msg: Record<string, unknown>,
   expected: { sampleRate: number; encoding: StreamingEncoding },
 ): CheckedInput<AudioInput> {
-  const fail = (text: string): CheckedInput<AudioInput> => ({ ok: false, error: new InputError(text) });
-  const info = isRecord(msg.audio) ? msg.audio : {};
-  const sessionId = pickSessionId([
-    [info.sessionId, "msg.audio.sessionId"],
-    [msg.topic, "msg.topic"],
-  ]);
+  const info = isRecord(msg.audio) ? msg.audio : NO_FIELDS;
+  // Two candidates in turn, without an array of them: this runs for every chunk.
+  const sessionId =
+    sessionIdCandidate(info.sessionId, "msg.audio.sessionId") ?? sessionIdCandidate(msg.topic, "msg.topic");
   if (sessionId === undefined)
-    return fail("msg.audio.sessionId or msg.topic must name the audio session (a non-empty string)");
-  if (typeof sessionId !== "string") return fail(sessionId.problem);
+    return refusedAudio("msg.audio.sessionId or msg.topic must name the audio session (a non-empty string)");
+  if (typeof sessionId !== "string") return refusedAudio(sessionId.problem);
   const end = info.end === true;
   const payload = msg.payload;
   const empty =
     payload === undefined || payload === null || (Buffer.isBuffer(payload) && payload.length === 0);
   if (!Buffer.isBuffer(payload) && !(end && empty)) {
-    return fail(
+    return refusedAudio(
       `msg.payload must be a Buffer of ${expected.encoding} audio (got ${Array.isArray(payload) ? "array" : typeof payload}); ` +
         "accepted: audio chunk messages from audio-in (contract 1 in the README)",
     );
   }
   const rate = info.sampleRate ?? msg.rate;
   if (rate !== undefined && rate !== expected.sampleRate) {
-    return fail(
+    return refusedAudio(
       `msg.audio.sampleRate must be ${expected.sampleRate} Hz, the rate this node is configured for; ` +
         "resample with audio-in or change the node's sample rate",
     );
@@ -405,23 +409,23 @@ export function checkAudioMessage(
   const encoding =
     typeof rawEncoding === "string" ? (SOX_ENCODINGS.get(rawEncoding) ?? rawEncoding) : rawEncoding;
   if (encoding !== undefined && encoding !== expected.encoding) {
-    return fail(
+    return refusedAudio(
       `msg.audio.encoding must be "${expected.encoding}", the encoding this node is configured for`,
     );
   }
   const channels = info.channels ?? msg.channels;
   if (channels !== undefined && channels !== 1) {
-    return fail("msg.audio.channels must be 1: AssemblyAI streaming takes mono audio");
+    return refusedAudio("msg.audio.channels must be 1: AssemblyAI streaming takes mono audio");
   }
   if (Buffer.isBuffer(payload) && expected.encoding === "pcm_s16le" && payload.length % 2 !== 0) {
-    return fail("msg.payload must hold whole 16-bit samples (an even number of bytes) for pcm_s16le");
+    return refusedAudio("msg.payload must hold whole 16-bit samples (an even number of bytes) for pcm_s16le");
   }
   const offsetMs = info.offsetMs;
   if (
     offsetMs !== undefined &&
     !(typeof offsetMs === "number" && Number.isFinite(offsetMs) && offsetMs >= 0 && offsetMs <= MAX_OFFSET_MS)
   ) {
-    return fail(
+    return refusedAudio(
       "msg.audio.offsetMs must be a number of milliseconds from 0 to one year (where the chunk lies in its session)",
     );
   }
@@ -455,5 +459,8 @@ export function classifyMessage(msg: Record<string, unknown>, params: StreamingP
     return { kind: "control", sessionId, command: control.value };
   }
   const audio = checkAudioMessage(msg, { sampleRate: params.sample_rate, encoding: params.encoding });
-  return audio.ok ? { kind: "audio", ...audio.value } : { kind: "invalid", error: audio.error };
+  if (!audio.ok) return { kind: "invalid", error: audio.error };
+  // Field by field rather than a spread: one object of one shape per chunk.
+  const { sessionId, offsetMs, audio: bytes, end } = audio.value;
+  return { kind: "audio", sessionId, offsetMs, audio: bytes, end };
 }

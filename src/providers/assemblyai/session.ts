@@ -41,10 +41,37 @@ import { classifyClose, DEFAULT_RETRY, retryDelay, type FailureKind, type RetryP
 export type EndReason = "no-termination" | "closed" | "aborted";
 
 /** Why the session reconnects when the close code alone does not say it. */
-export type ReconnectReason = "stalled" | "no-termination";
+export type ReconnectReason = "stalled" | "no-termination" | "oversized-message";
+
+/**
+ * The largest message accepted from the service. The largest real one is a Turn with its words (about
+ * 150–200 bytes of JSON per word, with speaker labels; the transcript and utterance beside them): 4 MiB
+ * holds a turn of some 20,000 words, hours of speech without a pause that ends a turn. ws's default
+ * (100 MiB) would let one message from a broken or hostile peer hold that much memory per session.
+ */
+export const MAX_SERVICE_MESSAGE_BYTES = 4 * 2 ** 20;
+
+/**
+ * How the session opens its socket by default. No permessage-deflate: audio is PCM, which barely
+ * compresses, and a server that accepted the offer would send every frame through zlib's thread pool
+ * (CPU and latency per chunk for nothing); the service's JSON is small. A message over
+ * MAX_SERVICE_MESSAGE_BYTES ends the connection (ws closes it with 1009), which the session reports and
+ * replaces with a new one, replaying the unconfirmed audio, as for any dropped connection.
+ */
+export function openServiceSocket(url: string, options: SocketOptions): WebSocket {
+  return new WebSocket(url, {
+    ...options,
+    perMessageDeflate: false,
+    maxPayload: MAX_SERVICE_MESSAGE_BYTES,
+  });
+}
 
 /** What happened to a chunk of audio given to the session. */
-export type WriteResult = { ok: true } | { ok: false; reason: "ended" | "failed" | "full"; message: string };
+export type WriteResult =
+  { readonly ok: true } | { ok: false; reason: "ended" | "failed" | "full"; message: string };
+
+/** The answer to every accepted write: one object, not one per chunk. */
+const ACCEPTED: WriteResult = Object.freeze({ ok: true });
 
 export type SessionState = "connecting" | "streaming" | "reconnecting" | "ending" | "closed" | "failed";
 
@@ -216,6 +243,8 @@ export class AssemblyAiSession {
   private readonly liveness: Liveness;
   private readonly delivered: DeliveredWords;
   private readonly timers = new Set<unknown>();
+  // Whole frames from the framer go straight to the queue (made once: no array or closure per chunk).
+  private readonly frameSink = { push: (bytes: Buffer): void => this.enqueue(bytes) };
   /** Random per session instance: part of every segmentId (see mapping.segmentId). */
   private readonly instance = randomBytes(4).toString("hex");
   /** The connection URL; accepted UpdateConfiguration fields are merged into it for the next connection. */
@@ -286,7 +315,7 @@ export class AssemblyAiSession {
       params: { ...options.params },
       retry: { ...DEFAULT_RETRY, ...options.retry },
       language: options.language ?? "en",
-      openSocket: options.openSocket ?? ((url, opts) => new WebSocket(url, opts)),
+      openSocket: options.openSocket ?? openServiceSocket,
     };
     this.clock = guardedScheduler(options.scheduler ?? realScheduler, (err) => this.internalFailure(err));
     this.framer = new PcmFramer(this.bytes(frameMs));
@@ -356,9 +385,9 @@ export class AssemblyAiSession {
     // Like the AWS session, the session keeps the caller's audio as it is, without a copy: contract 1
     // has a Buffer handed on never written again (audio-in makes a new one per chunk; Node-RED copies
     // the message for every wire after the first). Whole frames inside it are views of it.
-    for (const bytes of this.framer.push(audio, true)) this.enqueue(bytes);
+    this.framer.pushTo(audio, true, this.frameSink);
     this.pump();
-    return { ok: true };
+    return ACCEPTED;
   }
 
   /** Session milliseconds up to which audio was written. */
@@ -479,7 +508,21 @@ export class AssemblyAiSession {
     this.ws = ws;
     const onError = (err: Error): void => this.internalFailure(err);
     // Always listen for errors: ws emits them asynchronously, and an unheard one crashes the process.
-    ws.on("error", () => undefined);
+    ws.on(
+      "error",
+      guard((err: Error) => {
+        if (ws !== this.ws || (err as NodeJS.ErrnoException).code !== "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH")
+          return;
+        // ws ends the connection (1009) after this; its close reconnects with replay like any drop.
+        this.endedBySession = "oversized-message";
+        this.handlers.event({
+          event: "warning",
+          sessionId: this.o.sessionId,
+          code: 1009,
+          message: `AssemblyAI sent a message over the ${MAX_SERVICE_MESSAGE_BYTES / 2 ** 20} MiB limit; the connection was ended and its unconfirmed audio is sent again on a new one`,
+        });
+      }, onError),
+    );
     ws.on(
       "message",
       guard((data: WebSocket.RawData, isBinary: boolean) => {

@@ -248,6 +248,16 @@ export class EmulatedConnection {
     this.closeWith(code, SEE_ERROR);
   }
 
+  /**
+   * Sends one text message of `bytes` bytes (a Turn whose words run on: a hostile or broken peer), to
+   * meet the client's bound on the size of a message.
+   */
+  sendOversized(bytes: number): void {
+    if (this.closeCode !== undefined) return;
+    const head = '{"type":"Turn","turn_order":0,"end_of_turn":false,"transcript":"';
+    this.socket.send(`${head}${"x".repeat(Math.max(0, bytes - head.length - 2))}"}`);
+  }
+
   /** A close with no Error frame before it (1011, 1013: transport-level conditions). */
   closeBare(code: number): void {
     this.closeWith(code, "");

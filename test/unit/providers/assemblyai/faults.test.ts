@@ -4,7 +4,11 @@ import {
   MEDICAL_DEFAULTS,
   type StreamingParams,
 } from "../../../../src/providers/assemblyai/params";
-import { AssemblyAiSession, type SessionEvent } from "../../../../src/providers/assemblyai/session";
+import {
+  AssemblyAiSession,
+  MAX_SERVICE_MESSAGE_BYTES,
+  type SessionEvent,
+} from "../../../../src/providers/assemblyai/session";
 import type { TranscriptResult } from "../../../../src/transcript/result";
 import { assertTranscriptResult } from "../../../support/contract";
 import type { Fixture } from "../../../emulators/assemblyai/fixture";
@@ -85,6 +89,8 @@ const KINDS: Kind[] = [
     atConnect: { reject: 1011 },
   },
   { name: "stall answering pings", now: (c) => c.stall(), atConnect: { stall: true } },
+  // One byte over the bound: the session ends that connection and replays into a new one.
+  { name: "a message over the size bound", now: (c) => c.sendOversized(MAX_SERVICE_MESSAGE_BYTES + 1) },
   {
     name: "slow Termination (after the wait)",
     now: (c) => (c.terminationDelayMs = 8000 / SPEED),
@@ -227,6 +233,41 @@ describe("AssemblyAI fault matrix: every fault at every moment, each word exactl
       });
     }
   }
+});
+
+describe("AssemblyAI: a message over the size bound", function () {
+  this.timeout(20000);
+  let emu: AssemblyAiEmulator;
+  afterEach(() => emu.close());
+
+  it("ends that connection with a warning naming the bound, reconnects and delivers every word once", async () => {
+    emu = await emulator();
+    emu.once("connection", (c: EmulatedConnection) =>
+      c.whenContent(MID_TURN_MS, () => c.sendOversized(MAX_SERVICE_MESSAGE_BYTES + 1)),
+    );
+    const r = await run(emu);
+    const warning = r.events.find((e) => e.event === "warning" && e.code === 1009);
+    assert.ok(warning && warning.event === "warning");
+    assert.match(warning.message, /over the 4 MiB limit/);
+    const reconnect = r.events.find((e) => e.event === "reconnecting");
+    assert.ok(reconnect && reconnect.event === "reconnecting");
+    assert.equal(reconnect.reason, "oversized-message");
+    const end = terminal(r);
+    assert.equal(end.event, "termination");
+    assertExactlyOnce(FIXTURE, r.results, emu.ledger, accountOf(end));
+  });
+
+  it("takes a message just under the bound, on a connection that offers no permessage-deflate", async () => {
+    emu = await emulator();
+    emu.once("connection", (c: EmulatedConnection) =>
+      c.whenContent(MID_TURN_MS, () => c.sendOversized(MAX_SERVICE_MESSAGE_BYTES - 1024)),
+    );
+    const r = await run(emu);
+    assert.equal(emu.connections.length, 1);
+    assert.equal(terminal(r).event, "termination");
+    // PCM barely compresses: deflating every audio frame would cost CPU and latency for nothing.
+    assert.equal(emu.connections[0]?.headers["sec-websocket-extensions"], undefined);
+  });
 });
 
 describe("AssemblyAI fault matrix: faults that cannot be recovered are reported with the seconds lost", function () {
