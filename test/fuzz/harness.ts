@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { Node, NodeMessage } from "node-red";
 import { helper, runtimeEvents, type FlowNode } from "../support/node-red";
+import { untilResourcesBack, type ResourceSnapshot } from "../support/resources";
 import { PHI_NEEDLE, SECRET_NEEDLE } from "./generators";
 import type { Target } from "./targets";
 
@@ -470,6 +471,54 @@ export function fuzzFlow(targets: Target[], configs: FlowNode[]): FlowNode[] {
     { id: "catch-fuzz", type: "catch", z, scope: ids, uncaught: false, wires: [] },
   );
   return flow;
+}
+
+/** Ends every session the fuzz left open and waits for each instance's status to show none. */
+export async function closeSessions(
+  observer: FuzzObserver,
+  target: Target,
+  after: () => void,
+  closeMs: number,
+): Promise<string[]> {
+  if (!target.openIn) return [];
+  const known = new Set(["stall", "double answer"]);
+  for (const instance of target.instances.map((_, i) => i)) {
+    for (const msg of target.cleanup ?? []) {
+      await observer.run(target, [{ to: instance, msg }], known, after).catch(() => undefined);
+    }
+  }
+  const deadline = Date.now() + closeMs;
+  const open = (): string[] =>
+    target.instances
+      .map((i) => ({ id: i.id, text: observer.statusOf(i.id) ?? "" }))
+      .filter(({ text }) => (target.openIn?.(text) ?? 0) > 0)
+      .map(({ id, text }) => `${id} still shows "${text}" ${closeMs / 1000} s after its sessions were ended`);
+  while (open().length > 0 && Date.now() < deadline) await sleep(100);
+  return open();
+}
+
+/**
+ * Unloads every flow and says what is wrong afterwards: resources above the baseline, uncaught
+ * exceptions, unhandled rejections, errors at the package's backstop, a changed prototype.
+ */
+export async function unloadAndCheck(
+  observer: FuzzObserver,
+  world: { files: { fifo: string }; baseline: ResourceSnapshot },
+): Promise<string[]> {
+  const prototypesBefore = prototypeKeys().join(",");
+  await helper.unload();
+  releaseFifoReaders(world.files.fifo);
+  const problems = await untilResourcesBack(world.baseline, 10_000);
+  if (observer.uncaught.length) problems.push(`${observer.uncaught.length} uncaught exceptions`);
+  if (observer.unhandled.length) problems.push(`${observer.unhandled.length} unhandled rejections`);
+  const errors = backstopCount();
+  if (errors > 0) problems.push(`${errors} errors reached the backstop`);
+  if (prototypeKeys().join(",") !== prototypesBefore) problems.push("a prototype changed");
+  return problems;
+}
+
+export function formatFinding(f: Finding): string {
+  return `${f.signature}: ${f.detail}${f.example ? `\n      counterexample: ${f.example}` : ""}\n      replay: ${f.replay}`;
 }
 
 /** Opens a FIFO for writing and closes it at once, as often as readers wait on it: each reader gets EOF. */

@@ -22,6 +22,23 @@ import {
   type FuzzFiles,
 } from "./generators";
 
+/** Node types with an input, from the package's list (config nodes have none). */
+export const TYPES_WITH_INPUT = [
+  "audio-in",
+  "filter-final",
+  "confidence-gate",
+  "transcript-document",
+  "hl7-mdm",
+  "review-queue",
+  "mllp-out",
+  "fhir-document",
+  "transcribe-medical",
+  "transcribe-standard",
+  "assemblyai-medical",
+  "transcribe-medical-batch",
+  "medical-entities",
+];
+
 /**
  * The node types under fuzz, each as one or more node instances in one flow (its own tab), with the
  * messages it gets and what "no session left open" looks like in its status.
