@@ -12,6 +12,7 @@ import {
 } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { intake } from "../shared/intake";
 
 interface AudioInDef extends NodeDef {
   sampleRate: string | number;
@@ -142,7 +143,19 @@ export = function register(RED: NodeAPI): void {
           : new Error(`audio-in: internal error (${asError(err).name}); the message was not processed`),
       );
     };
-    node.on("input", (msg, _send, done) => {
+    node.on("input", (msg, _send, nodeRedDone) => {
+      const done = intake(node, "audio-in", msg, nodeRedDone, [
+        "topic",
+        "payload",
+        "audio",
+        "_session",
+        "control",
+        "rate",
+        "bits",
+        "channels",
+        "encoding",
+      ]);
+      if (!done) return;
       let handled: Promise<void> | undefined;
       try {
         handled = sessions.handle(msg);

@@ -21,6 +21,7 @@ import type { FhirServerNode } from "../fhir-server/types";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { intake, msgRoot, outgoing } from "../shared/intake";
 
 interface FhirDocumentDef extends NodeDef {
   server: string;
@@ -224,7 +225,15 @@ export = function register(RED: NodeAPI): void {
       () => undefined,
     );
 
-    node.on("input", (msg, send, done) => {
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "fhir-document", msg, nodeRedDone, [
+        "topic",
+        "payload",
+        "entities",
+        ...msgRoot(patientType, patientProperty),
+        ...msgRoot(encounterType, encounterProperty),
+      ]);
+      if (!done) return;
       const checked = checkTranscriptDocument(msg.payload);
       if (!checked.ok) {
         done(checked.error);
@@ -261,7 +270,7 @@ export = function register(RED: NodeAPI): void {
           ? signoffBundleIdentifier(built.identifier, signoff)
           : built.identifier;
         const bundle = identifiedBundle(built.bundle, bundleIdentifier);
-        const out = msg as NodeMessage & {
+        const out = outgoing((m) => RED.util.cloneMessage(m), msg) as NodeMessage & {
           document?: unknown;
           fhir?: unknown;
           headers?: unknown;

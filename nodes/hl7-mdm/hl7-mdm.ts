@@ -19,6 +19,7 @@ import { settleGuarded } from "../../src/util/guard";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { intake, msgRoot } from "../shared/intake";
 
 interface Hl7MdmDef extends NodeDef {
   messageType: Hl7MessageType;
@@ -122,7 +123,15 @@ export = function register(RED: NodeAPI): void {
     }));
     node.status({});
 
-    node.on("input", (msg, send, done) => {
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "hl7-mdm", msg, nodeRedDone, [
+        "topic",
+        "payload",
+        "entities",
+        ...msgRoot(patientType, patientProperty),
+        ...msgRoot(encounterType, encounterProperty),
+      ]);
+      if (!done) return;
       const fail = (err: unknown): void => {
         counts.failed++;
         status.update();

@@ -25,6 +25,7 @@ import {
 import { BatchOutputError } from "../../src/providers/aws-batch/transcript";
 import { StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { intake } from "../shared/intake";
 
 interface BatchDef extends NodeDef {
   aws: string;
@@ -188,7 +189,14 @@ export = function register(RED: NodeAPI): void {
 
     node.status(last);
 
-    node.on("input", (msg, send, done) => {
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "transcribe-medical-batch", msg, nodeRedDone, [
+        "topic",
+        "payload",
+        "control",
+        "jobName",
+      ]);
+      if (!done) return;
       if (closing) {
         done();
         return;

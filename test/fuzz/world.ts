@@ -52,10 +52,11 @@ export function prng(seed: number): () => number {
 /**
  * Starts the peers, loads every target's flow and installs the observer. With `faults`, the peers fail
  * at random (seeded): streams reset, stall or throw, receivers refuse, one Comprehend request in ten fails.
+ * Without `answerNodes`, the flow has no Complete and no Catch node.
  */
 export async function startWorld(
   observer: FuzzObserver,
-  opts: { seed: number; faults: boolean; only?: string },
+  opts: { seed: number; faults: boolean; only?: string; answerNodes?: boolean },
 ): Promise<FuzzWorld> {
   const random = prng(opts.seed);
   const dir = mkdtempSync(join(tmpdir(), "fuzz-"));
@@ -157,7 +158,7 @@ export async function startWorld(
       }
     )["node-red"].nodes,
   );
-  await helper.load(builtNodes(types), fuzzFlow(list, nodes), credentials);
+  await helper.load(builtNodes(types), fuzzFlow(list, nodes, opts.answerNodes ?? true), credentials);
   return {
     list,
     files,
