@@ -23,7 +23,7 @@ import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } fr
 import { nodeRepeatedReports, refuseEveryInput } from "../shared/repeated-reports";
 import { StopHandover } from "../shared/stop-handover";
 import { DEFAULTS } from "./defaults";
-import { intake } from "../shared/intake";
+import { AUDIO_FIELDS, intake } from "../shared/intake";
 
 interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields, TimingFields {
   config: string;
@@ -284,16 +284,7 @@ export = function register(RED: NodeAPI): void {
     };
 
     node.on("input", (msg, _send, nodeRedDone) => {
-      const done = intake(node, "assemblyai-medical", msg, nodeRedDone, [
-        "topic",
-        "payload",
-        "audio",
-        "control",
-        "rate",
-        "bits",
-        "channels",
-        "encoding",
-      ]);
+      const done = intake(node, "assemblyai-medical", msg, nodeRedDone, AUDIO_FIELDS);
       if (!done) return;
       try {
         onInput(msg, done);

@@ -12,7 +12,7 @@ import {
 } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
-import { intake } from "../shared/intake";
+import { AUDIO_FIELDS, intake } from "../shared/intake";
 
 interface AudioInDef extends NodeDef {
   sampleRate: string | number;
@@ -144,17 +144,7 @@ export = function register(RED: NodeAPI): void {
       );
     };
     node.on("input", (msg, _send, nodeRedDone) => {
-      const done = intake(node, "audio-in", msg, nodeRedDone, [
-        "topic",
-        "payload",
-        "audio",
-        "_session",
-        "control",
-        "rate",
-        "bits",
-        "channels",
-        "encoding",
-      ]);
+      const done = intake(node, "audio-in", msg, nodeRedDone, AUDIO_FIELDS);
       if (!done) return;
       let handled: Promise<void> | undefined;
       try {

@@ -67,12 +67,10 @@ export = function register(RED: NodeAPI): void {
       return output === "pass" ? [out, null] : [null, out];
     };
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload", ...msgRoot(config.thresholdType, config.threshold)];
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "confidence-gate", msg, nodeRedDone, [
-        "topic",
-        "payload",
-        ...msgRoot(config.thresholdType, config.threshold),
-      ]);
+      const done = intake(node, "confidence-gate", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       const checked = checkTranscriptResult(msg.payload);
       if (!checked.ok) {

@@ -21,7 +21,7 @@ import type { FhirServerNode } from "../fhir-server/types";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
-import { intake, msgRoot, outgoing } from "../shared/intake";
+import { documentFields, intake, outgoing } from "../shared/intake";
 
 interface FhirDocumentDef extends NodeDef {
   server: string;
@@ -225,14 +225,10 @@ export = function register(RED: NodeAPI): void {
       () => undefined,
     );
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = documentFields([patientType, patientProperty], [encounterType, encounterProperty]);
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "fhir-document", msg, nodeRedDone, [
-        "topic",
-        "payload",
-        "entities",
-        ...msgRoot(patientType, patientProperty),
-        ...msgRoot(encounterType, encounterProperty),
-      ]);
+      const done = intake(node, "fhir-document", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       const checked = checkTranscriptDocument(msg.payload);
       if (!checked.ok) {

@@ -54,8 +54,10 @@ export = function register(RED: NodeAPI): void {
     );
     node.status({});
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload"];
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "filter-final", msg, nodeRedDone, ["topic", "payload"]);
+      const done = intake(node, "filter-final", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       const checked = checkTranscriptResult(msg.payload);
       if (!checked.ok) {

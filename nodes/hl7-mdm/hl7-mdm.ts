@@ -19,7 +19,7 @@ import { settleGuarded } from "../../src/util/guard";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
-import { intake, msgRoot } from "../shared/intake";
+import { documentFields, intake } from "../shared/intake";
 
 interface Hl7MdmDef extends NodeDef {
   messageType: Hl7MessageType;
@@ -123,14 +123,10 @@ export = function register(RED: NodeAPI): void {
     }));
     node.status({});
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = documentFields([patientType, patientProperty], [encounterType, encounterProperty]);
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "hl7-mdm", msg, nodeRedDone, [
-        "topic",
-        "payload",
-        "entities",
-        ...msgRoot(patientType, patientProperty),
-        ...msgRoot(encounterType, encounterProperty),
-      ]);
+      const done = intake(node, "hl7-mdm", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       const fail = (err: unknown): void => {
         counts.failed++;

@@ -160,8 +160,10 @@ export = function register(RED: NodeAPI): void {
 
     node.status(last);
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload"];
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "medical-entities", msg, nodeRedDone, ["topic", "payload"]);
+      const done = intake(node, "medical-entities", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       if (closing) {
         done();

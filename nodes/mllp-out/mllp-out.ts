@@ -66,8 +66,10 @@ export = function register(RED: NodeAPI): void {
     }));
     node.status({});
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload"];
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "mllp-out", msg, nodeRedDone, ["topic", "payload"]);
+      const done = intake(node, "mllp-out", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString("utf8") : msg.payload;
       if (typeof text !== "string" || !text.startsWith("MSH")) {
@@ -345,8 +347,10 @@ function durableMllpOut(
     () => undefined,
   );
 
+  // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+  const fieldsRead = ["topic", "payload"];
   node.on("input", (msg, _send, nodeRedDone) => {
-    const done = intake(node, "mllp-out", msg, nodeRedDone, ["topic", "payload"]);
+    const done = intake(node, "mllp-out", msg, nodeRedDone, fieldsRead);
     if (!done) return;
     const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString("utf8") : msg.payload;
     if (typeof text !== "string" || !text.startsWith("MSH")) {

@@ -207,15 +207,10 @@ export = function register(RED: NodeAPI): void {
     };
     app.use(options.path, handler);
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload", "audio", "confidenceGate", "patient", "encounter"];
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "review-queue", msg, nodeRedDone, [
-        "topic",
-        "payload",
-        "audio",
-        "confidenceGate",
-        "patient",
-        "encounter",
-      ]);
+      const done = intake(node, "review-queue", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       const badId = sessionIdProblem(sessionOf(msg), "review-queue: msg.audio.sessionId (or msg.topic)");
       if (badId !== undefined) return done(new Error(badId));

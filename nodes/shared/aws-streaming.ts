@@ -19,7 +19,7 @@ import { nodeScheduler, StatusReporter } from "./node-red";
 import { REPEAT_SUMMARY_MS } from "../../src/util/repeated-reports";
 import { nodeRepeatedReports, refuseEveryInput } from "./repeated-reports";
 import { StopHandover } from "./stop-handover";
-import { intake } from "./intake";
+import { AUDIO_FIELDS, intake } from "./intake";
 
 /** The settings both Amazon Transcribe streaming nodes share (transcribe-medical, transcribe-standard). */
 export interface AwsStreamingDef extends NodeDef {
@@ -303,17 +303,7 @@ export function runAwsStreamingNode<P>(
   node.status({ fill: "grey", shape: "ring", text: t("status.idle") });
 
   node.on("input", (msg, _send, nodeRedDone) => {
-    const done = intake(node, nodeType, msg, nodeRedDone, [
-      "topic",
-      "payload",
-      "audio",
-      "control",
-      "rate",
-      "bits",
-      "channels",
-      "encoding",
-      "scribe",
-    ]);
+    const done = intake(node, nodeType, msg, nodeRedDone, AUDIO_FIELDS);
     if (!done) return;
     if (closing) {
       done();

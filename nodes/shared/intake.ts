@@ -107,3 +107,28 @@ export function copyMessage(clone: (msg: NodeMessage) => NodeMessage, msg: NodeM
 export function outgoing(clone: (msg: NodeMessage) => NodeMessage, msg: NodeMessage): NodeMessage {
   return Object.isExtensible(msg) && !Object.isFrozen(msg) ? msg : copyMessage(clone, msg);
 }
+
+/** The fields the audio nodes read: contract 1, the sox-style flat fields, controls, scribe options. */
+export const AUDIO_FIELDS: readonly string[] = [
+  "topic",
+  "payload",
+  "audio",
+  "_session",
+  "control",
+  "rate",
+  "bits",
+  "channels",
+  "encoding",
+  "scribe",
+];
+
+/** The fields a document node (hl7-mdm, fhir-document) reads, with its patient and encounter TypedInputs' roots. */
+export function documentFields(patient: [string, string], encounter: [string, string]): string[] {
+  return [
+    "topic",
+    "payload",
+    "entities",
+    ...msgRoot(patient[0], patient[1]),
+    ...msgRoot(encounter[0], encounter[1]),
+  ];
+}

@@ -189,13 +189,10 @@ export = function register(RED: NodeAPI): void {
 
     node.status(last);
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload", "control", "jobName"];
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "transcribe-medical-batch", msg, nodeRedDone, [
-        "topic",
-        "payload",
-        "control",
-        "jobName",
-      ]);
+      const done = intake(node, "transcribe-medical-batch", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       if (closing) {
         done();

@@ -143,16 +143,10 @@ export = function register(RED: NodeAPI): void {
       step();
     };
 
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload", "control", "confidenceGate", "entities", "patient", "encounter"];
     node.on("input", (msg, send, nodeRedDone) => {
-      const done = intake(node, "transcript-document", msg, nodeRedDone, [
-        "topic",
-        "payload",
-        "control",
-        "confidenceGate",
-        "entities",
-        "patient",
-        "encounter",
-      ]);
+      const done = intake(node, "transcript-document", msg, nodeRedDone, fieldsRead);
       if (!done) return;
       const input = readDocumentInput(msg);
       switch (input.kind) {

@@ -186,9 +186,11 @@ function pickPath(msg: Record<string, unknown>, random: Random): string[] {
   return [key];
 }
 
-/** Replaces the value at `path` (an empty path: nothing, the message is the caller's), copying the containers on the way. */
-function replace(msg: Record<string, unknown>, path: string[], make: (v: unknown) => unknown): void {
-  if (path.length === 0) return;
+/**
+ * The object holding the last key of `path`, and that key; the containers on the way are copied (or
+ * made) so that arming never changes an object another message shares.
+ */
+function holderOf(msg: Record<string, unknown>, path: string[]): [Record<string, unknown>, string] {
   let holder = msg;
   for (const key of path.slice(0, -1)) {
     const next = holder[key];
@@ -196,7 +198,13 @@ function replace(msg: Record<string, unknown>, path: string[], make: (v: unknown
     holder[key] = copy;
     holder = copy;
   }
-  const last = path[path.length - 1];
+  return [holder, path[path.length - 1] ?? "payload"];
+}
+
+/** Replaces the value at `path` (an empty path: nothing, the message is the caller's). */
+function replace(msg: Record<string, unknown>, path: string[], make: (v: unknown) => unknown): void {
+  if (path.length === 0) return;
+  const [holder, last] = holderOf(msg, path);
   holder[last] = make(holder[last]);
 }
 
@@ -206,15 +214,7 @@ function withGetter(
   path: string[],
   goesOff: () => boolean,
 ): Record<string, unknown> {
-  if (path.length === 0) path = ["payload"];
-  let holder = msg;
-  for (const key of path.slice(0, -1)) {
-    const next = holder[key];
-    const copy = isPlainContainer(next) && !Array.isArray(next) ? { ...next } : {};
-    holder[key] = copy;
-    holder = copy;
-  }
-  const last = path[path.length - 1];
+  const [holder, last] = holderOf(msg, path.length === 0 ? ["payload"] : path);
   const value = holder[last];
   Object.defineProperty(holder, last, {
     enumerable: true,

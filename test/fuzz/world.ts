@@ -21,7 +21,16 @@ import { builtNodes, helper } from "../support/node-red";
 import { snapshotResources, type ResourceSnapshot } from "../support/resources";
 import { PHI, type FuzzFiles } from "./generators";
 import { fuzzFlow, releaseFifoReaders, type FuzzObserver } from "./harness";
-import { AAI_KEY, AWS_KEY_ID, AWS_SECRET, configNodes, targets, type Peers, type Target } from "./targets";
+import {
+  AAI_KEY,
+  AWS_KEY_ID,
+  AWS_SECRET,
+  configNodes,
+  monoWav,
+  targets,
+  type Peers,
+  type Target,
+} from "./targets";
 
 /**
  * What the fuzz suites run against, in one Node-RED runtime: the emulators and hostile peers every
@@ -220,22 +229,6 @@ function aaiMidStream(connection: EmulatedConnection, random: () => number): voi
 
 /** Files the generators point at: a FIFO, a directory, an empty file, a truncated WAV, a non-audio file, a WAV. */
 function makeFiles(dir: string): FuzzFiles {
-  const wav = (dataBytes: number): Buffer => {
-    const b = Buffer.alloc(44 + dataBytes);
-    b.write("RIFF", 0, "latin1");
-    b.writeUInt32LE(36 + dataBytes, 4);
-    b.write("WAVEfmt ", 8, "latin1");
-    b.writeUInt32LE(16, 16);
-    b.writeUInt16LE(1, 20);
-    b.writeUInt16LE(1, 22);
-    b.writeUInt32LE(16000, 24);
-    b.writeUInt32LE(32000, 28);
-    b.writeUInt16LE(2, 32);
-    b.writeUInt16LE(16, 34);
-    b.write("data", 36, "latin1");
-    b.writeUInt32LE(dataBytes, 40);
-    return b;
-  };
   const files: FuzzFiles = {
     directory: join(dir, `dir-${PHI}`),
     fifo: join(dir, `fifo-${PHI}`),
@@ -247,9 +240,9 @@ function makeFiles(dir: string): FuzzFiles {
   mkdirSync(files.directory);
   execFileSync("mkfifo", [files.fifo]);
   writeFileSync(files.empty, Buffer.alloc(0));
-  writeFileSync(files.truncatedWav, wav(32_000).subarray(0, 1000));
+  writeFileSync(files.truncatedWav, monoWav(32_000).subarray(0, 1000));
   writeFileSync(files.notAudio, `Patient ${PHI}, seen today.\n`);
-  writeFileSync(files.wav, wav(16_000));
+  writeFileSync(files.wav, monoWav(16_000));
   return files;
 }
 
