@@ -23,6 +23,7 @@ import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } fr
 import { nodeRepeatedReports, refuseEveryInput } from "../shared/repeated-reports";
 import { StopHandover } from "../shared/stop-handover";
 import { DEFAULTS } from "./defaults";
+import { AUDIO_FIELDS, intake } from "../shared/intake";
 
 interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields, TimingFields {
   config: string;
@@ -282,7 +283,9 @@ export = function register(RED: NodeAPI): void {
       done();
     };
 
-    node.on("input", (msg, _send, done) => {
+    node.on("input", (msg, _send, nodeRedDone) => {
+      const done = intake(node, "assemblyai-medical", msg, nodeRedDone, AUDIO_FIELDS);
+      if (!done) return;
       try {
         onInput(msg, done);
       } catch (e) {

@@ -11,6 +11,7 @@ import {
 } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { AUDIO_FIELDS, intake } from "../shared/intake";
 
 interface AudioInDef extends NodeDef {
   sampleRate: string | number;
@@ -136,7 +137,9 @@ export = function register(RED: NodeAPI): void {
           : new Error(`audio-in: internal error (${asError(err).name}); the message was not processed`),
       );
     };
-    node.on("input", (msg, _send, done) => {
+    node.on("input", (msg, _send, nodeRedDone) => {
+      const done = intake(node, "audio-in", msg, nodeRedDone, AUDIO_FIELDS);
+      if (!done) return;
       let handled: Promise<void> | undefined;
       try {
         handled = sessions.handle(msg);

@@ -10,6 +10,7 @@ import { checkTranscriptResult } from "../../src/transcript/validate";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { copyMessage, intake, msgRoot, outgoing } from "../shared/intake";
 
 interface ConfidenceGateDef extends NodeDef {
   mode: GateMode;
@@ -59,13 +60,18 @@ export = function register(RED: NodeAPI): void {
         threshold,
         maxLowShare,
       });
-      msg.confidenceGate = { ...decision, passed: output === "pass" };
+      const out = outgoing((m) => RED.util.cloneMessage(m), msg);
+      out.confidenceGate = { ...decision, passed: output === "pass" };
       counts[output]++;
       status.update();
-      return output === "pass" ? [msg, null] : [null, msg];
+      return output === "pass" ? [out, null] : [null, out];
     };
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload", ...msgRoot(config.thresholdType, config.threshold)];
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "confidence-gate", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       const checked = checkTranscriptResult(msg.payload);
       if (!checked.ok) {
         done(checked.error);
@@ -74,7 +80,10 @@ export = function register(RED: NodeAPI): void {
       if (checked.value.withdrawn === true) {
         // A withdrawal removes a partial wherever it went: partials without confidences go to review,
         // others may pass, so it leaves on both outputs, undecided and uncounted.
-        send([msg, RED.util.cloneMessage(msg)]);
+        // Two sends: Node-RED deep-copies every message after the first of one send, and its copy of a
+        // message holding an array of 2^32-1 holes (in a field this node never reads) runs out of memory.
+        send([msg, null]);
+        send([null, copyMessage((m) => RED.util.cloneMessage(m), msg)]);
         done();
         return;
       }

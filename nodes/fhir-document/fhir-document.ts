@@ -29,6 +29,7 @@ import { reportRecovery, tlsHoldError, tlsHoldStatusKey } from "../mllp-endpoint
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { documentFields, intake, outgoing } from "../shared/intake";
 
 interface FhirDocumentDef extends NodeDef {
   server: string;
@@ -259,7 +260,11 @@ export = function register(RED: NodeAPI): void {
       () => undefined,
     );
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = documentFields([patientType, patientProperty], [encounterType, encounterProperty]);
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "fhir-document", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       const checked = checkTranscriptDocument(msg.payload);
       if (!checked.ok) {
         done(checked.error);
@@ -296,7 +301,7 @@ export = function register(RED: NodeAPI): void {
           ? signoffBundleIdentifier(built.identifier, signoff)
           : built.identifier;
         const bundle = identifiedBundle(built.bundle, bundleIdentifier);
-        const out = msg as NodeMessage & {
+        const out = outgoing((m) => RED.util.cloneMessage(m), msg) as NodeMessage & {
           document?: unknown;
           fhir?: unknown;
           headers?: unknown;

@@ -10,6 +10,7 @@ import { checkTranscriptResult } from "../../src/transcript/validate";
 import { nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { intake } from "../shared/intake";
 
 interface FilterFinalDef extends NodeDef {
   partials: "drop" | "throttle";
@@ -53,7 +54,11 @@ export = function register(RED: NodeAPI): void {
     );
     node.status({});
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload"];
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "filter-final", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       const checked = checkTranscriptResult(msg.payload);
       if (!checked.ok) {
         done(checked.error);

@@ -19,6 +19,7 @@ import { settleGuarded } from "../../src/util/guard";
 import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { documentFields, intake } from "../shared/intake";
 
 interface Hl7MdmDef extends NodeDef {
   messageType: Hl7MessageType;
@@ -122,7 +123,11 @@ export = function register(RED: NodeAPI): void {
     }));
     node.status({});
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = documentFields([patientType, patientProperty], [encounterType, encounterProperty]);
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "hl7-mdm", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       const fail = (err: unknown): void => {
         counts.failed++;
         status.update();

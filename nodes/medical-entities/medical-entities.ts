@@ -9,6 +9,7 @@ import { entitiesNodeOptions, type EntitiesNodeOptions } from "../../src/provide
 import { DEFAULT_RETRY, type RetryPolicy } from "../../src/providers/comprehend/retry";
 import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { intake, outgoing } from "../shared/intake";
 
 interface EntitiesDef extends NodeDef {
   aws: string;
@@ -122,7 +123,8 @@ export = function register(RED: NodeAPI): void {
               job.done();
               return;
             }
-            const out = job.msg as NodeMessage & Record<string, unknown>;
+            const out = outgoing((m) => RED.util.cloneMessage(m), job.msg) as NodeMessage &
+              Record<string, unknown>;
             out.entities = analysis.entities;
             out.entitiesInfo = {
               operations:
@@ -158,7 +160,11 @@ export = function register(RED: NodeAPI): void {
 
     node.status(last);
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload"];
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "medical-entities", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       if (closing) {
         done();
         return;

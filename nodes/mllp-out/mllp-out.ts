@@ -17,6 +17,7 @@ import type { MllpEndpointNode } from "../mllp-endpoint/types";
 import { internalErrorReporter, StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { intake, outgoing } from "../shared/intake";
 
 /** The catalog key of each refusal of the durable queue. */
 const REFUSALS: ReadonlyMap<EnqueueRefusal, string> = new Map([
@@ -66,7 +67,11 @@ export = function register(RED: NodeAPI): void {
     }));
     node.status({});
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload"];
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "mllp-out", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString("utf8") : msg.payload;
       if (typeof text !== "string" || !text.startsWith("MSH")) {
         done(new Error(RED._("mllp-out.errors.notHl7")));
@@ -129,7 +134,10 @@ export = function register(RED: NodeAPI): void {
           done(new Error(RED._("mllp-out.errors.notDelivered", { destination })));
           return;
         }
-        const out = msg as NodeMessage & { ack?: unknown; delivery?: unknown };
+        const out = outgoing((m) => RED.util.cloneMessage(m), msg) as NodeMessage & {
+          ack?: unknown;
+          delivery?: unknown;
+        };
         out.delivery = {
           status: outcome.status,
           controlId: outcome.controlId,
@@ -299,7 +307,11 @@ function durableMllpOut(
     () => undefined,
   );
 
-  node.on("input", (msg, _send, done) => {
+  // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+  const fieldsRead = ["topic", "payload"];
+  node.on("input", (msg, _send, nodeRedDone) => {
+    const done = intake(node, "mllp-out", msg, nodeRedDone, fieldsRead);
+    if (!done) return;
     const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString("utf8") : msg.payload;
     if (typeof text !== "string" || !text.startsWith("MSH")) {
       done(new Error(RED._("mllp-out.errors.notHl7")));

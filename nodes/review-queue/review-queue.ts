@@ -20,6 +20,7 @@ import {
 } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
 import { httpNodeMiddleware, runMiddleware } from "../shared/http-node-middleware";
+import { intake } from "../shared/intake";
 
 interface ReviewQueueDef extends NodeDef {
   path: string;
@@ -206,7 +207,11 @@ export = function register(RED: NodeAPI): void {
     };
     app.use(options.path, handler);
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload", "audio", "confidenceGate", "patient", "encounter"];
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "review-queue", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       const badId = sessionIdProblem(sessionOf(msg), "review-queue: msg.audio.sessionId (or msg.topic)");
       if (badId !== undefined) return done(new Error(badId));
       const handled = ready.then(async () => {

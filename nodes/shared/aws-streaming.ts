@@ -19,6 +19,7 @@ import { nodeScheduler, StatusReporter } from "./node-red";
 import { REPEAT_SUMMARY_MS } from "../../src/util/repeated-reports";
 import { nodeRepeatedReports, refuseEveryInput } from "./repeated-reports";
 import { StopHandover } from "./stop-handover";
+import { AUDIO_FIELDS, intake } from "./intake";
 
 /** The settings both Amazon Transcribe streaming nodes share (transcribe-medical, transcribe-standard). */
 export interface AwsStreamingDef extends NodeDef {
@@ -301,7 +302,9 @@ export function runAwsStreamingNode<P>(
 
   node.status({ fill: "grey", shape: "ring", text: t("status.idle") });
 
-  node.on("input", (msg, _send, done) => {
+  node.on("input", (msg, _send, nodeRedDone) => {
+    const done = intake(node, nodeType, msg, nodeRedDone, AUDIO_FIELDS);
+    if (!done) return;
     if (closing) {
       done();
       return;

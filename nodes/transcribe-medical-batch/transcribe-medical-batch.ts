@@ -25,6 +25,7 @@ import {
 import { BatchOutputError } from "../../src/providers/aws-batch/transcript";
 import { StatusReporter, withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { intake } from "../shared/intake";
 
 interface BatchDef extends NodeDef {
   aws: string;
@@ -188,7 +189,11 @@ export = function register(RED: NodeAPI): void {
 
     node.status(last);
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload", "control", "jobName"];
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "transcribe-medical-batch", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       if (closing) {
         done();
         return;

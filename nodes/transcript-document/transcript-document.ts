@@ -17,6 +17,7 @@ import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } fr
 import { carryOver, takeOver } from "../shared/stop-handover";
 import { DEFAULTS } from "./defaults";
 import { refuseEveryInput } from "../shared/repeated-reports";
+import { copyMessage, intake } from "../shared/intake";
 
 interface TranscriptDocumentDef extends NodeDef {
   /** Seconds without a new result after which a session's document is emitted; 0 = only on flush. */
@@ -109,7 +110,7 @@ export = function register(RED: NodeAPI): void {
       if (!document) return;
       emitted();
       // The flush message's own properties (msg.patient, msg.encounter…) travel with the document.
-      const out = RED.util.cloneMessage(msg) as NodeMessage & { control?: unknown };
+      const out = copyMessage((m) => RED.util.cloneMessage(m), msg) as NodeMessage & { control?: unknown };
       delete out.control;
       send(Object.assign(out, documentMessage(document)));
     };
@@ -142,7 +143,11 @@ export = function register(RED: NodeAPI): void {
       step();
     };
 
-    node.on("input", (msg, send, done) => {
+    // The message fields this node reads, checked once at intake (nodes/shared/intake.ts).
+    const fieldsRead = ["topic", "payload", "control", "confidenceGate", "entities", "patient", "encounter"];
+    node.on("input", (msg, send, nodeRedDone) => {
+      const done = intake(node, "transcript-document", msg, nodeRedDone, fieldsRead);
+      if (!done) return;
       const input = readDocumentInput(msg);
       switch (input.kind) {
         case "flush":

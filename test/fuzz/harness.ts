@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { Node, NodeMessage } from "node-red";
 import { helper, runtimeEvents, type FlowNode } from "../support/node-red";
+import { untilResourcesBack, type ResourceSnapshot } from "../support/resources";
 import { PHI_NEEDLE, SECRET_NEEDLE } from "./generators";
+import { BombError } from "./objects";
 import type { Target } from "./targets";
 
 /**
@@ -100,6 +102,12 @@ export class FuzzObserver {
   private seq = 0;
   private stats: TargetStats = emptyStats();
   private readonly restore: Array<() => void> = [];
+  /** The id of every message object sent, by identity: a hostile message may throw when its `_msgid` is read. */
+  private readonly sentIds = new WeakMap<object, string>();
+  /** Messages Node-RED itself could not take (its `receive` read a bomb before the node saw the message). */
+  refusedByRuntime = 0;
+  /** Messages whose answer Node-RED could not copy (see `copyAsNodeRedWould`). */
+  private readonly uncopyable = new Set<string>();
 
   /** Takes over the process's uncaught-exception, unhandled-rejection and warning events. */
   install(): void {
@@ -161,9 +169,80 @@ export class FuzzObserver {
     }
   }
 
+  /**
+   * Counts answers as each instance gives them to Node-RED (`done`, `done(err)`, `node.error(err, msg)`),
+   * before Node-RED copies the message for Complete and Catch nodes: that copy is Node-RED's and may
+   * throw on a hostile object (a getter, a proxy, 10^5 levels), which would hide the answer. Error texts
+   * are checked for markers as they leave the node.
+   *
+   * The objects suite's flow has no Complete or Catch node: Node-RED's copy for them (lodash cloneDeep)
+   * runs out of memory on an array of length 2^32-1, whoever answers. Instead each answer is copied
+   * here as Node-RED would copy it for a Catch node, with `structuredClone` (stricter: it refuses every
+   * proxy and function), and the call throws what the copy throws: a node must survive its own `done`
+   * throwing, as it does under Node-RED with a Catch node in the flow.
+   */
+  attachCalls(targets: Target[]): void {
+    for (const t of targets) {
+      for (const instance of t.instances) {
+        // Node-RED's own methods, called back with the node as `this`.
+        const node = helper.getNode(instance.id) as Node & {
+          _complete: (this: Node, msg: unknown, err?: unknown) => void;
+        };
+        const complete = node._complete;
+        const error = Reflect.get(node, "error") as (this: Node, log: unknown, msg?: unknown) => void;
+        let completing = false;
+        node._complete = (msg: unknown, err?: unknown): void => {
+          this.answeredBy(instance.id, msg, err ? "error" : "done", err);
+          completing = true;
+          try {
+            complete.call(node, msg, err);
+          } finally {
+            completing = false;
+          }
+          this.copyAsNodeRedWould(msg);
+        };
+        node.error = (log: unknown, msg?: unknown): void => {
+          if (msg !== undefined && !completing) this.answeredBy(instance.id, msg, "error", log);
+          error.call(node, log, msg);
+          if (msg !== undefined && !completing) this.copyAsNodeRedWould(msg);
+        };
+        this.restore.push(() => {
+          node._complete = complete;
+          node.error = error;
+        });
+      }
+      helper.getNode(`out-${t.type}`).on("input", () => void this.stats.outputs++);
+    }
+  }
+
+  /**
+   * Throws what Node-RED's copy for a Catch node would throw. Node-RED then reports the throw itself
+   * (its try/catch around `input` calls node.error with the same message): that second report is
+   * Node-RED's, not a second answer of the node's.
+   */
+  private copyAsNodeRedWould(msg: unknown): void {
+    try {
+      structuredClone(msg);
+    } catch (err) {
+      const id = typeof msg === "object" && msg !== null ? this.sentIds.get(msg) : undefined;
+      if (id) this.uncopyable.add(id);
+      throw err;
+    }
+  }
+
+  private answeredBy(source: string, msg: unknown, how: "done" | "error", err: unknown): void {
+    if (how === "error") this.texts.push({ where: `an error to Catch from ${source}`, text: errorText(err) });
+    const id = typeof msg === "object" && msg !== null ? (this.sentIds.get(msg) ?? idOf(msg)) : undefined;
+    if (id) this.answeredId(id, how);
+  }
+
   private answered(msg: NodeMessage, how: "done" | "error"): void {
-    const id = msg._msgid;
-    if (!id || !id.startsWith("fz-")) return;
+    if (msg._msgid) this.answeredId(msg._msgid, how);
+  }
+
+  private answeredId(id: string, how: "done" | "error"): void {
+    if (!id.startsWith("fz-")) return;
+    if (this.uncopyable.has(id) && this.answers.has(id)) return;
     const n = (this.answers.get(id) ?? 0) + 1;
     this.answers.set(id, n);
     if (n === 2) this.doubles.push(id);
@@ -243,35 +322,93 @@ export class FuzzObserver {
     known: Set<string>,
     after?: () => void,
   ): Promise<void> {
+    await this.deliver(
+      target,
+      batch.map(({ to, msg }) => ({
+        to,
+        // A copy per delivery: fast-check keeps the value it generated for shrinking and printing.
+        prepare: (id: string) => {
+          const copy = clone(msg);
+          copy._msgid = id;
+          return { msg: copy, shown: msg };
+        },
+      })),
+      known,
+      after,
+      true,
+    );
+  }
+
+  /**
+   * Sends messages that are delivered as built (hostile objects, not copied: a copy would defuse them),
+   * each shown by its label. A `receive` that throws a BombError before any answer is Node-RED's own
+   * read of the message (its `_msgid`): counted as refused by the runtime, as Node-RED logs it and goes on.
+   * Only stalls and throws of `receive` are checked here: a bomb may go off between runs (in a timer),
+   * so the caller checks everything else over many runs, from `mark()` to `problemsSince`.
+   */
+  async runBuilt(
+    target: Target,
+    batch: Array<{ to: number; build: (id: string) => { msg: Record<string, unknown>; label: string } }>,
+    known: Set<string>,
+    after?: () => void,
+  ): Promise<void> {
+    await this.deliver(
+      target,
+      batch.map(({ to, build }) => ({
+        to,
+        prepare: (id: string) => {
+          const { msg, label } = build(id);
+          return { msg, shown: label };
+        },
+      })),
+      known,
+      after,
+      false,
+    );
+  }
+
+  private async deliver(
+    target: Target,
+    batch: Array<{ to: number; prepare: (id: string) => { msg: Record<string, unknown>; shown: unknown } }>,
+    known: Set<string>,
+    after: (() => void) | undefined,
+    checkEach: boolean,
+  ): Promise<void> {
     this.stats.runs++;
-    const start = this.mark();
+    const start = checkEach ? this.mark() : undefined;
     const wait = known.has("stall") ? KNOWN_STALL_WAIT_MS : STALL_MS;
     const problems: Array<{ signature: string; detail: string }> = [];
     const waits: Array<Promise<void>> = [];
-    for (const { to, msg } of batch) {
+    for (const { to, prepare } of batch) {
       const instance = target.instances[to] ?? target.instances[0];
       if (!instance) continue;
       const id = `fz-${++this.seq}`;
-      let copy: Record<string, unknown>;
+      let prepared: { msg: Record<string, unknown>; shown: unknown };
       try {
-        copy = clone(msg);
+        prepared = prepare(id);
       } catch {
         continue;
       }
-      copy._msgid = id;
-      this.remember(id, msg);
+      this.sentIds.set(prepared.msg, id);
+      this.remember(id, prepared.shown);
       const answered = new Promise<void>((resolve) => this.pending.set(id, { resolve, sentAt: Date.now() }));
       this.stats.messages++;
       try {
-        (helper.getNode(instance.id) as Node & { receive(m: unknown): void }).receive(copy);
+        (helper.getNode(instance.id) as Node & { receive(m: unknown): void }).receive(prepared.msg);
       } catch (err) {
-        problems.push({ signature: "receive threw", detail: describe(err) });
+        if (this.answers.has(id)) {
+          // Answered; Node-RED then failed to copy the message for Catch or Complete: its own, logged.
+        } else if (err instanceof BombError) {
+          this.refusedByRuntime++;
+          this.answeredId(id, "done");
+          this.stats.byDone--;
+        } else problems.push({ signature: "receive threw", detail: describe(err) });
       }
       const timed = withTimeout(answered, wait).then((ok) => {
         if (!ok)
           problems.push({
             signature: "stall",
-            detail: `no answer within ${wait} ms (done or an error to Catch)`,
+            detail: `no answer within ${wait} ms (done or an error to Catch): ${show(prepared.shown)}`,
           });
       });
       if (target.sequential) await timed;
@@ -281,7 +418,7 @@ export class FuzzObserver {
     // Answers that come late or twice show up within a moment; so do errors thrown from timers.
     await new Promise((resolve) => setImmediate(resolve));
     after?.();
-    problems.push(...this.problemsSince(start));
+    if (start) problems.push(...this.problemsSince(start));
     const fresh = problems.filter((p) => !known.has(p.signature));
     if (fresh.length > 0) throw new RunFailure(dedupe(fresh));
   }
@@ -294,7 +431,8 @@ export class FuzzObserver {
     }
   }
 
-  private mark(): {
+  /** Where a check begins: counters now, texts and the event-loop maximum from here on. */
+  mark(): {
     uncaught: number;
     unhandled: number;
     internal: number;
@@ -449,7 +587,7 @@ export async function fuzzTarget(
  * `complete` and one `catch` node for the whole tab (the test helper registers each core node type
  * once per flow entry, so a flow may hold only one of each); answers are told apart by message id.
  */
-export function fuzzFlow(targets: Target[], configs: FlowNode[]): FlowNode[] {
+export function fuzzFlow(targets: Target[], configs: FlowNode[], answerNodes = true): FlowNode[] {
   const z = "tab-fuzz";
   const flow: FlowNode[] = [...configs, { id: z, type: "tab", label: "fuzz" }];
   const ids: string[] = [];
@@ -465,11 +603,60 @@ export function fuzzFlow(targets: Target[], configs: FlowNode[]): FlowNode[] {
     }
     flow.push({ id: `out-${t.type}`, type: "helper", z });
   }
+  if (!answerNodes) return flow;
   flow.push(
     { id: "complete-fuzz", type: "complete", z, scope: ids, uncaught: false, wires: [] },
     { id: "catch-fuzz", type: "catch", z, scope: ids, uncaught: false, wires: [] },
   );
   return flow;
+}
+
+/** Ends every session the fuzz left open and waits for each instance's status to show none. */
+export async function closeSessions(
+  observer: FuzzObserver,
+  target: Target,
+  after: () => void,
+  closeMs: number,
+): Promise<string[]> {
+  if (!target.openIn) return [];
+  const known = new Set(["stall", "double answer"]);
+  for (const instance of target.instances.map((_, i) => i)) {
+    for (const msg of target.cleanup ?? []) {
+      await observer.run(target, [{ to: instance, msg }], known, after).catch(() => undefined);
+    }
+  }
+  const deadline = Date.now() + closeMs;
+  const open = (): string[] =>
+    target.instances
+      .map((i) => ({ id: i.id, text: observer.statusOf(i.id) ?? "" }))
+      .filter(({ text }) => (target.openIn?.(text) ?? 0) > 0)
+      .map(({ id, text }) => `${id} still shows "${text}" ${closeMs / 1000} s after its sessions were ended`);
+  while (open().length > 0 && Date.now() < deadline) await sleep(100);
+  return open();
+}
+
+/**
+ * Unloads every flow and says what is wrong afterwards: resources above the baseline, uncaught
+ * exceptions, unhandled rejections, errors at the package's backstop, a changed prototype.
+ */
+export async function unloadAndCheck(
+  observer: FuzzObserver,
+  world: { files: { fifo: string }; baseline: ResourceSnapshot },
+): Promise<string[]> {
+  const prototypesBefore = prototypeKeys().join(",");
+  await helper.unload();
+  releaseFifoReaders(world.files.fifo);
+  const problems = await untilResourcesBack(world.baseline, 10_000);
+  if (observer.uncaught.length) problems.push(`${observer.uncaught.length} uncaught exceptions`);
+  if (observer.unhandled.length) problems.push(`${observer.unhandled.length} unhandled rejections`);
+  const errors = backstopCount();
+  if (errors > 0) problems.push(`${errors} errors reached the backstop`);
+  if (prototypeKeys().join(",") !== prototypesBefore) problems.push("a prototype changed");
+  return problems;
+}
+
+export function formatFinding(f: Finding): string {
+  return `${f.signature}: ${f.detail}${f.example ? `\n      counterexample: ${f.example}` : ""}\n      replay: ${f.replay}`;
 }
 
 /** Opens a FIFO for writing and closes it at once, as often as readers wait on it: each reader gets EOF. */
@@ -537,6 +724,25 @@ function clone<T>(value: T, depth = 0, seen = new Map<object, unknown>()): T {
   }
   seen.set(v, out);
   return out as T;
+}
+
+/** A message's `_msgid`, read defensively (the message may be a hostile object). */
+function idOf(msg: object): string | undefined {
+  try {
+    const id = (msg as { _msgid?: unknown })._msgid;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The text an error shows, read defensively. */
+function errorText(err: unknown): string {
+  try {
+    return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  } catch {
+    return "(an error whose text cannot be read)";
+  }
 }
 
 function withTimeout(p: Promise<void>, ms: number): Promise<boolean> {
@@ -652,7 +858,7 @@ function diffLines(before: string, after: string): string {
     .join(", ");
 }
 
-function hash(s: string): number {
+export function hash(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
   return h | 0;

@@ -22,6 +22,23 @@ import {
   type FuzzFiles,
 } from "./generators";
 
+/** Node types with an input, from the package's list (config nodes have none). */
+export const TYPES_WITH_INPUT = [
+  "audio-in",
+  "filter-final",
+  "confidence-gate",
+  "transcript-document",
+  "hl7-mdm",
+  "review-queue",
+  "mllp-out",
+  "fhir-document",
+  "transcribe-medical",
+  "transcribe-standard",
+  "assemblyai-medical",
+  "transcribe-medical-batch",
+  "medical-entities",
+];
+
 /**
  * The node types under fuzz, each as one or more node instances in one flow (its own tab), with the
  * messages it gets and what "no session left open" looks like in its status.
@@ -561,6 +578,24 @@ export function targets(p: Peers): Target[] {
   ];
 }
 
+/** A 16 kHz mono 16-bit WAV file of `dataBytes` bytes of silence (44-byte header). */
+export function monoWav(dataBytes: number): Buffer {
+  const b = Buffer.alloc(44 + dataBytes);
+  b.write("RIFF", 0, "latin1");
+  b.writeUInt32LE(36 + dataBytes, 4);
+  b.write("WAVEfmt ", 8, "latin1");
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(16000, 24);
+  b.writeUInt32LE(32000, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write("data", 36, "latin1");
+  b.writeUInt32LE(dataBytes, 40);
+  return b;
+}
+
 /** A valid WAV file with a few of its header bytes replaced. */
 function wavHeaderFuzz(files: FuzzFiles): fc.Arbitrary<Record<string, unknown>> {
   void files;
@@ -571,19 +606,7 @@ function wavHeaderFuzz(files: FuzzFiles): fc.Arbitrary<Record<string, unknown>> 
       fc.nat({ max: 8000 }),
     )
     .map(([topic, edits, dataBytes]) => {
-      const wav = Buffer.alloc(44 + dataBytes);
-      wav.write("RIFF", 0, "latin1");
-      wav.writeUInt32LE(36 + dataBytes, 4);
-      wav.write("WAVEfmt ", 8, "latin1");
-      wav.writeUInt32LE(16, 16);
-      wav.writeUInt16LE(1, 20);
-      wav.writeUInt16LE(1, 22);
-      wav.writeUInt32LE(16000, 24);
-      wav.writeUInt32LE(32000, 28);
-      wav.writeUInt16LE(2, 32);
-      wav.writeUInt16LE(16, 34);
-      wav.write("data", 36, "latin1");
-      wav.writeUInt32LE(dataBytes, 40);
+      const wav = monoWav(dataBytes);
       for (const [at, value] of edits) wav[at] = value;
       return { topic, payload: wav };
     });
