@@ -142,6 +142,11 @@ export class ReviewStore {
     });
   }
 
+  /** Resolves once every change under way (or queued) has been written or refused. */
+  async idle(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all(this.chains.values());
+  }
+
   private async write(record: ReviewRecord): Promise<void> {
     await atomicWrite(join(this.dir, fileNameFor(record.id)), JSON.stringify(record));
     this.records.set(record.id, record);
