@@ -340,19 +340,20 @@ export class DurableQueue<R> {
     };
     const record = enqueueRecord(item);
     const recordBytes = encodeRecord(record).length;
-    if (this.journal.size + recordBytes > maxDiskBytes) {
-      await this.compact(true).catch((err: unknown) => this.options.onError(asError(err)));
-      if (this.journal.size + recordBytes > maxDiskBytes) {
-        return {
-          ok: false,
-          reason: "full-disk",
-          detail: `the queue's journal would exceed its limit of ${maxDiskBytes} bytes`,
-        };
-      }
-    }
+    // Held from the checks on, a compaction to make room included: a burst arriving meanwhile counts it.
     this.reserved.messages++;
     this.reserved.bytes += bytes;
     try {
+      if (this.journal.size + recordBytes > maxDiskBytes) {
+        await this.compact(true).catch((err: unknown) => this.options.onError(asError(err)));
+        if (this.journal.size + recordBytes > maxDiskBytes) {
+          return {
+            ok: false,
+            reason: "full-disk",
+            detail: `the queue's journal would exceed its limit of ${maxDiskBytes} bytes`,
+          };
+        }
+      }
       await this.write([record]);
     } catch (err) {
       const code = (err as { code?: unknown }).code;

@@ -490,6 +490,30 @@ describe("durable delivery queue", () => {
     await queue.close(() => undefined);
   });
 
+  it("holds its message bound against a burst that arrives while the journal is compacted to make room", async () => {
+    const dir = tempDir();
+    const deliver: Deliver = () => Promise.resolve({ kind: "delivered", result: "AA" });
+    // Delivered messages leave ended records in the journal (not yet compacted).
+    const first = await openQueue(dir, deliver);
+    first.queue.start();
+    for (let i = 0; i < 10; i++) await first.queue.enqueue(`D${i}`, "n", `MSH|${"x".repeat(100)}`);
+    await waitFor(() => first.settled.length === 10);
+    await first.queue.close(() => undefined);
+    // Reopened with a disk bound the journal is at: the next enqueue has to compact first, and a burst
+    // arriving meanwhile must not pass the bound of 3 messages.
+    const full = statSync(join(dir, JOURNAL_FILE)).size;
+    const { queue } = await openQueue(dir, never, { maxMessages: 3, maxDiskBytes: full + 50 });
+    const results = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((i) => queue.enqueue(`M${i}`, "n", `MSH|${"y".repeat(100)}`)),
+    );
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true, true, false, false, false],
+    );
+    assert.equal(queue.depth, 3);
+    await queue.close(() => undefined);
+  });
+
   it("compacts the journal once acknowledged records dominate, keeping the queued ones", async () => {
     const dir = tempDir();
     let release = 6;
