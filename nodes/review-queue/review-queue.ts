@@ -6,7 +6,7 @@ import { numberSetting } from "../../src/hospital/settings";
 import { IDENTITY_SOURCES, listSetting, type IdentitySource } from "../../src/review/auth";
 import { ReviewError, SIGNED_STATUSES, type SignedStatus } from "../../src/review/record";
 import { deliveryChecks, type NodeConfig } from "../../src/review/delivery-checks";
-import { reviewRoutes } from "../../src/review/routes";
+import { reviewRoutes, reviewStores } from "../../src/review/routes";
 import { ReviewService, type ReviewOptions } from "../../src/review/service";
 import { idTag } from "../../src/util/identifiers";
 import { sessionIdProblem } from "../../src/util/session-id";
@@ -149,6 +149,15 @@ export = function register(RED: NodeAPI): void {
       );
       return;
     }
+    const folderClash = reviewStores.claim(options.dir, node.id);
+    if (folderClash) {
+      reviewRoutes.release(node.id);
+      refuseAll(
+        new Error(RED._("review-queue.errors.dirClash", { dir: options.dir, other: folderClash.owner })),
+        "review-queue.status.dirClash",
+      );
+      return;
+    }
     const report = internalErrorReporter(node, "review-queue");
     // The delivery nodes output 1 reaches, looked up per document (a partial deploy may change them).
     const wires = (rawConfig as { wires?: unknown }).wires;
@@ -251,6 +260,7 @@ export = function register(RED: NodeAPI): void {
       }
       status.close();
       reviewRoutes.release(node.id);
+      reviewStores.release(node.id);
       settleGuarded(
         ready
           .then(

@@ -27,8 +27,9 @@ export interface Kept {
 
 /**
  * Free slabs kept for reuse: what one final frees in the steady state, not a burst. With slabs of 1 s
- * (the sessions' choice) a session holds at most 5 s of audio beyond what it retains: the slab being
- * filled and four free ones (160 KiB at 16 kHz mono, 960 KiB at 48 kHz stereo).
+ * (the sessions' choice) a session holds less than 6 s of audio beyond what it retains: the free part
+ * of the slab being filled, four free ones, and the released part of the oldest slab that a retained
+ * frame still keeps (under 192 kB at 16 kHz mono, 1.15 MB at 48 kHz stereo).
  */
 const MAX_FREE_SLABS = 4;
 

@@ -1,3 +1,5 @@
+import { resolve } from "node:path";
+
 /**
  * The addresses review-queue nodes serve, claimed per process. Node-RED's HTTP node app matches a
  * mounted path case-insensitively and as a prefix (a node at /review also takes /review/x/...), so the
@@ -16,13 +18,24 @@ export function pathsOverlap(a: string, b: string): boolean {
   return x === y || x.startsWith(`${y}/`) || y.startsWith(`${x}/`);
 }
 
+/**
+ * Whether two worklist folders are one (however spelled). Two worklists in one folder would each hand
+ * on the other's outbox at start and write over each other's records. A folder inside another is
+ * fine: a worklist keeps its files in its own `documents/` and `audio/` and reads nothing else.
+ */
+export function sameDir(a: string, b: string): boolean {
+  return resolve(a) === resolve(b);
+}
+
 export class RouteClaims {
   private readonly claims = new Map<string, RouteClaim>();
+
+  constructor(private readonly overlap: (a: string, b: string) => boolean = pathsOverlap) {}
 
   /** Claims `path` for `owner` (a node id); the claim it clashes with when another owner has one. */
   claim(path: string, owner: string): RouteClaim | undefined {
     for (const other of this.claims.values()) {
-      if (other.owner !== owner && pathsOverlap(other.path, path)) return other;
+      if (other.owner !== owner && this.overlap(other.path, path)) return other;
     }
     this.claims.set(owner, { path, owner });
     return undefined;
@@ -36,3 +49,6 @@ export class RouteClaims {
 
 /** The claims of this Node-RED process (all review-queue nodes share the one HTTP node app). */
 export const reviewRoutes = new RouteClaims();
+
+/** The worklist folders of this process's review-queue nodes, claimed the same way. */
+export const reviewStores = new RouteClaims(sameDir);

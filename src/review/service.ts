@@ -231,6 +231,10 @@ export class ReviewService {
 
   /** Sends a final message and clears its outbox entry once it has had time to reach the delivery queue. */
   private handOn(record: ReviewRecord, entry: OutboxEntry): void {
+    // A signature that was being written when the node stopped: its outputs may be gone (a deploy
+    // replaces the flow), and a timer left behind would later write this instance's copy of the record
+    // over the next instance's. The entry stays in the outbox; the next start hands it on.
+    if (this.closed) return;
     const t: Transition = { record, signoff: entry.signoff, text: entry.text };
     const msg: FinalMessage = {
       topic: record.document.sessionId,
@@ -255,7 +259,11 @@ export class ReviewService {
     this.settling.add(timer);
   }
 
-  close(): Promise<void> {
+  /**
+   * Stops: new changes are refused, and the ones being written finish first, so that the next
+   * instance (a deploy's new node) reads every signature answered as done, with its outbox.
+   */
+  async close(): Promise<void> {
     this.closed = true;
     this.scheduler.clearTimeout(this.heartbeat);
     this.scheduler.clearTimeout(this.sweeper);
@@ -265,7 +273,8 @@ export class ReviewService {
     this.refusals.close();
     for (const res of this.clients) res.end();
     this.clients.clear();
-    return this.audit.flush();
+    await this.store.idle();
+    await this.audit.flush();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -415,6 +424,14 @@ export class ReviewService {
     if (req.method !== "POST" || parts.length !== 4) throw new ReviewError(404, "NOT_FOUND", "no such API");
     this.csrf.check(req, identity);
     const body = await readJson(req.raw);
+    // Checked once the body is in (a slow client may take a while): nothing changes once stopping.
+    if (this.closed) {
+      throw new ReviewError(
+        503,
+        "STOPPING",
+        "review-queue is stopping (a deploy or a restart): try again in a moment",
+      );
+    }
     const status = this.options.completionStatus;
     let transition: Transition | undefined;
     let audited: ReviewAction;

@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ReviewError, type ReviewRecord } from "./record";
 
 /**
  * The worklist on disk: one JSON file per document under `<userDir>/review-queue/<node>/documents`,
- * written atomically (temp file, fsync, rename, so a crash leaves the old file or the new one, never
+ * written atomically (temp file, fsync, rename, folder fsync, so a crash leaves the old file or the new one, never
  * half of one). File names are a hash of the document id: an id a flow supplies never becomes a path.
  * Changes to one document run one after another (`withRecord`), so a version check and its write
  * cannot interleave with another request's.
@@ -36,6 +36,14 @@ export async function atomicWrite(path: string, data: string): Promise<void> {
     await handle.close();
   }
   await fs.rename(temp, path);
+  // The rename is durable once the folder is: without it a power cut after the answer (a signature
+  // answered as done, its final message sent) could bring back the old file.
+  const folder = await fs.open(dirname(path), "r").catch(() => undefined);
+  if (folder) {
+    // Some file systems (and Windows) refuse fsync on a directory; the data itself is synced.
+    await folder.sync().catch(() => undefined);
+    await folder.close();
+  }
 }
 
 export class ReviewStore {
@@ -140,6 +148,11 @@ export class ReviewStore {
       this.records.delete(id);
       await fs.rm(join(this.dir, fileNameFor(id)), { force: true });
     });
+  }
+
+  /** Resolves once every change under way (or queued) has been written or refused. */
+  async idle(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all(this.chains.values());
   }
 
   private async write(record: ReviewRecord): Promise<void> {

@@ -360,6 +360,44 @@ describe(`review-queue node (${runtimeLabel})`, function () {
     );
   });
 
+  it("refuses at start a second review-queue node on the same worklist folder (however spelled), naming the clash", async () => {
+    const nodes = flow().filter((n) => n.type !== "catch" && n.id !== "caught");
+    // A copied node given a path of its own but the folder of the first: two worklists in one folder
+    // would each hand on the other's outbox and write over each other's records.
+    const second = {
+      id: "review2",
+      z: "tab",
+      type: "review-queue",
+      path: "/review-two",
+      identity: "header",
+      trustedProxies: "127.0.0.1",
+      signers: "*",
+      storeDir: `${dir}/`,
+      wires: [["final"], ["events"]],
+    };
+    const third = { ...second, id: "review3", path: "/review-three", storeDir: join(dir, "x", "..") };
+    const other = { ...second, id: "review4", path: "/review-four", storeDir: join(dir, "nested") };
+    await helper.load(
+      [reviewQueue, builtNode("hl7-mdm"), builtNode("fhir-document")],
+      [...nodes, second, third, other],
+    );
+    const errors = (id: string): string[] => callsOn(id, "error").map((a) => String(a[0]));
+    for (const id of ["review2", "review3"]) {
+      const said = errors(id).join("\n");
+      assert.match(said, /worklist folder .* is used by another review-queue node \(review\)/);
+      const status = callsOn(id, "status").at(-1)?.[0] as { fill: string; text: string };
+      assert.equal(status.fill, "red");
+      assert.match(status.text, /dirClash/);
+    }
+    assert.deepEqual(
+      errors("review4"),
+      [],
+      "a folder inside it is fine (a worklist reads only its own subfolders)",
+    );
+    assert.deepEqual(errors("review"), [], "the first node serves on");
+    assert.equal((await call("/api/documents", "drsmith")).status, 200, "the first node answers");
+  });
+
   it("refuses at start a second review-queue node on the same path (or one inside it), naming the clash", async () => {
     const nodes = flow().filter((n) => n.type !== "catch" && n.id !== "caught");
     const second = {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { asError, settleGuarded } from "../../util/guard";
 import { guardedScheduler, type Scheduler } from "../../util/scheduler";
@@ -39,7 +40,7 @@ export interface QueueItem {
   lastError?: string;
   /** Epoch ms before which no attempt is made. */
   notBefore: number;
-  /** The sender's idempotency key, when it gave one: a second enqueue with it is a duplicate. */
+  /** The SHA-256 of the sender's idempotency key, when it gave one: a second enqueue with it is a duplicate. */
   readonly idem?: string;
 }
 
@@ -154,6 +155,16 @@ export function replay(records: readonly unknown[]): {
     }
   }
   return { items: [...live.values()].sort((a, b) => a.seq - b.seq), nextSeq, ended };
+}
+
+/**
+ * What the queue keeps of a sender's idempotency key: its SHA-256 (43 characters). The key is the
+ * flow's (an MSH-10 may be any length), and a thousand ended ones are kept in memory and written in
+ * one compaction record: kept as given they could outgrow the journal's bound, and the key, a slice
+ * of the message text it was read from, would keep the whole message in memory.
+ */
+function idemDigest(key: string): string {
+  return createHash("sha256").update(key, "utf8").digest("base64url");
 }
 
 /** Adds a key as the newest; the oldest goes past MAX_ENDED_KEYS. */
@@ -281,14 +292,15 @@ export class DurableQueue<R> {
     idem?: string,
   ): Promise<EnqueueResult> {
     if (this.closed) return { ok: false, reason: "closed", detail: "the queue is closed" };
-    if (idem !== undefined) {
-      if (this.ended.has(idem)) return { ok: true, duplicate: "ended" };
-      if (this.live.has(idem)) return { ok: true, duplicate: "queued" };
+    const kept = idem === undefined ? undefined : idemDigest(idem);
+    if (kept !== undefined) {
+      if (this.ended.has(kept)) return { ok: true, duplicate: "ended" };
+      if (this.live.has(kept)) return { ok: true, duplicate: "queued" };
       // Held from here, before any wait: a second enqueue with this key meanwhile is a duplicate.
-      this.live.add(idem);
+      this.live.add(kept);
     }
-    const result = await this.store(key, origin, body, now, idem);
-    if (!result.ok && idem !== undefined) this.live.delete(idem);
+    const result = await this.store(key, origin, body, now, kept);
+    if (!result.ok && kept !== undefined) this.live.delete(kept);
     return result;
   }
 
@@ -328,19 +340,20 @@ export class DurableQueue<R> {
     };
     const record = enqueueRecord(item);
     const recordBytes = encodeRecord(record).length;
-    if (this.journal.size + recordBytes > maxDiskBytes) {
-      await this.compact(true).catch((err: unknown) => this.options.onError(asError(err)));
-      if (this.journal.size + recordBytes > maxDiskBytes) {
-        return {
-          ok: false,
-          reason: "full-disk",
-          detail: `the queue's journal would exceed its limit of ${maxDiskBytes} bytes`,
-        };
-      }
-    }
+    // Held from the checks on, a compaction to make room included: a burst arriving meanwhile counts it.
     this.reserved.messages++;
     this.reserved.bytes += bytes;
     try {
+      if (this.journal.size + recordBytes > maxDiskBytes) {
+        await this.compact(true).catch((err: unknown) => this.options.onError(asError(err)));
+        if (this.journal.size + recordBytes > maxDiskBytes) {
+          return {
+            ok: false,
+            reason: "full-disk",
+            detail: `the queue's journal would exceed its limit of ${maxDiskBytes} bytes`,
+          };
+        }
+      }
       await this.write([record]);
     } catch (err) {
       const code = (err as { code?: unknown }).code;

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { promises as fsp, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Accuracy } from "../../../src/review/accuracy";
@@ -230,6 +230,36 @@ describe("review: store, audit log, accuracy", () => {
       assert.ok(text === long || text === short, "the file is one write, whole");
     }
     assert.deepEqual(readdirSync(dir), ["accuracy.json"]);
+  });
+
+  it("makes a write durable against a power cut: the folder is fsynced after the rename, before it resolves", async () => {
+    const path = join(dir, "record.json");
+    const steps: string[] = [];
+    const { open, rename } = fsp;
+    // Spies on the calls a durable replace needs, in order: the file's sync, the rename, the folder's sync.
+    const spyOpen = async (...args: Parameters<typeof open>): Promise<Awaited<ReturnType<typeof open>>> => {
+      const handle = await open(...args);
+      const what = String(args[0]) === dir ? "folder" : "file";
+      const sync = handle.sync.bind(handle);
+      handle.sync = async () => {
+        steps.push(`sync ${what}`);
+        return sync();
+      };
+      return handle;
+    };
+    fsp.open = spyOpen;
+    fsp.rename = async (from, to) => {
+      steps.push("rename");
+      return rename(from, to);
+    };
+    try {
+      await atomicWrite(path, "{}");
+    } finally {
+      fsp.open = open;
+      fsp.rename = rename;
+    }
+    // Without the folder's sync, a power cut after the answer could bring back the old file.
+    assert.deepEqual(steps, ["sync file", "rename", "sync folder"]);
   });
 
   it("runs two changes to one document one after the other: the second sees the first's version", async () => {

@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { promises as fsp, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applySign, newRecord, withOutbox, type ReviewRecord } from "../../../src/review/record";
@@ -52,6 +54,74 @@ function service(dir: string, scheduler: ManualScheduler, finals: FinalMessage[]
   );
 }
 
+function pendingRecord(): ReviewRecord {
+  return newRecord(documentWithText("Some text here.", DOC_ID), {}, "document", NOW, DAY);
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/** The service behind a loopback HTTP server, as the node mounts it (the signer vouched for by a proxy header). */
+async function serve(svc: ReviewService): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => svc.handle(req, res));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/**
+ * A request as the review page sends it. `hold`: the body is sent only when the promise resolves (a
+ * slow client, or a click just before a deploy).
+ */
+function call(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  hold?: Promise<void>,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        headers: {
+          host: `127.0.0.1:${port}`,
+          origin: `http://127.0.0.1:${port}`,
+          "x-forwarded-user": "drsmith",
+          ...(csrfToken ? { "x-csrf-token": csrfToken } : {}),
+          ...(body !== undefined
+            ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
+            : {}),
+        },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    if (body === undefined) req.end();
+    else if (hold) {
+      req.flushHeaders();
+      void hold.then(() => req.end(body));
+    } else req.end(body);
+  });
+}
+
+let csrfToken: string | undefined;
+async function signIn(port: number): Promise<void> {
+  csrfToken = undefined;
+  csrfToken = (JSON.parse((await call(port, "GET", "/api/session")).body) as { csrfToken: string }).csrfToken;
+}
+
+const SIGN_BODY = JSON.stringify({ version: 1, text: "Some text here." });
+
 /** Lets the store's fs work (real I/O) finish. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
@@ -95,5 +165,85 @@ describe("review: the outbox of signed documents", () => {
     const again: FinalMessage[] = [];
     assert.equal((await service(dir, new ManualScheduler(), again).start()).resent, 0);
     assert.equal(again.length, 0, "nothing is sent twice once the outbox is cleared");
+  });
+  it("refuses a signature whose request completes once the node is stopping (a deploy): nothing signed, nothing sent", async () => {
+    const store = new ReviewStore(join(dir, "documents"));
+    await store.load();
+    await store.add(pendingRecord());
+    const finals: FinalMessage[] = [];
+    const first = service(dir, new ManualScheduler(), finals);
+    await first.start();
+    const { server, port } = await serve(first);
+    try {
+      await signIn(port);
+      let send = (): void => undefined;
+      const hold = new Promise<void>((resolve) => (send = resolve));
+      const answer = call(port, "POST", `/api/documents/${DOC_ID}/sign`, SIGN_BODY, hold);
+      await settle();
+      await first.close();
+      send();
+      const { status, body } = await answer;
+      assert.equal(status, 503, body);
+      assert.match(body, /stopping/);
+      await settle();
+      assert.equal(finals.length, 0, "a stopped node sends nothing");
+      const file = join(dir, "documents", fileNameFor(DOC_ID));
+      assert.equal((JSON.parse(readFileSync(file, "utf8")) as ReviewRecord).state, "pending");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("finishes a signature being written when the node stops, and leaves its final message to the next start", async () => {
+    const store = new ReviewStore(join(dir, "documents"));
+    await store.load();
+    await store.add(pendingRecord());
+    const finals: FinalMessage[] = [];
+    const firstClock = new ManualScheduler();
+    const first = service(dir, firstClock, finals);
+    await first.start();
+    const { server, port } = await serve(first);
+    const rename = fsp.rename;
+    let release = (): void => undefined;
+    try {
+      await signIn(port);
+      // The signature's file is written but not yet renamed into place when the stop comes.
+      let renaming = (): void => undefined;
+      const reached = new Promise<void>((resolve) => (renaming = resolve));
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      fsp.rename = async (from, to) => {
+        renaming();
+        await gate;
+        return rename(from, to);
+      };
+      const answer = call(port, "POST", `/api/documents/${DOC_ID}/sign`, SIGN_BODY);
+      await reached;
+      let closed = false;
+      const closing = first.close().then(() => (closed = true));
+      await settle();
+      assert.equal(closed, false, "the stop waits for the signature being written");
+      release();
+      await closing;
+      const { status, body } = await answer;
+      assert.equal(status, 200, body);
+      fsp.rename = rename;
+      await settle();
+      assert.equal(finals.length, 0, "the stopping node does not send: its outputs may be gone");
+
+      // The next instance (the deploy's new node) finds the signature with its final message, and sends it once.
+      const again: FinalMessage[] = [];
+      const second = service(dir, new ManualScheduler(), again);
+      assert.equal((await second.start()).resent, 1);
+      assert.equal(again.length, 1);
+      // The stopped node left no timer that would write its copy of the record over the new node's.
+      assert.equal(firstClock.pendingTimers, 0);
+      await second.close();
+    } finally {
+      release();
+      fsp.rename = rename;
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -26,6 +26,8 @@ import {
   openJournal,
 } from "../../../../src/hospital/queue/journal";
 import { realScheduler } from "../../../../src/util/scheduler";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -73,6 +75,18 @@ async function openQueue(
 }
 
 const never: Deliver = () => new Promise(() => undefined);
+
+// A full GC without --expose-gc: the flag is turned on at run time, and `gc` read from a new context.
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+async function heapMiB(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await tick(20);
+  }
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
 
 describe("queue journal (records with length and CRC-32)", () => {
   it("computes the standard CRC-32", () => {
@@ -476,6 +490,30 @@ describe("durable delivery queue", () => {
     await queue.close(() => undefined);
   });
 
+  it("holds its message bound against a burst that arrives while the journal is compacted to make room", async () => {
+    const dir = tempDir();
+    const deliver: Deliver = () => Promise.resolve({ kind: "delivered", result: "AA" });
+    // Delivered messages leave ended records in the journal (not yet compacted).
+    const first = await openQueue(dir, deliver);
+    first.queue.start();
+    for (let i = 0; i < 10; i++) await first.queue.enqueue(`D${i}`, "n", `MSH|${"x".repeat(100)}`);
+    await waitFor(() => first.settled.length === 10);
+    await first.queue.close(() => undefined);
+    // Reopened with a disk bound the journal is at: the next enqueue has to compact first, and a burst
+    // arriving meanwhile must not pass the bound of 3 messages.
+    const full = statSync(join(dir, JOURNAL_FILE)).size;
+    const { queue } = await openQueue(dir, never, { maxMessages: 3, maxDiskBytes: full + 50 });
+    const results = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((i) => queue.enqueue(`M${i}`, "n", `MSH|${"y".repeat(100)}`)),
+    );
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true, true, false, false, false],
+    );
+    assert.equal(queue.depth, 3);
+    await queue.close(() => undefined);
+  });
+
   it("compacts the journal once acknowledged records dominate, keeping the queued ones", async () => {
     const dir = tempDir();
     let release = 6;
@@ -552,6 +590,62 @@ describe("durable delivery queue", () => {
     assert.ok(fresh.ok && fresh.item, "a new key is queued");
     await again.queue.close(() => undefined);
     assert.equal(sent.filter((k) => k === "K1").length, 2, "the keyed copy once, the plain copy once");
+  });
+
+  it("keeps the idempotency keys of ended messages small whatever the sender's keys: the journal stays within its disk bound", async () => {
+    const dir = tempDir();
+    const deliver: Deliver = () => Promise.resolve({ kind: "delivered", result: "AA" });
+    // 20 KiB keys (a flow may put anything in MSH-10); 200 KiB of journal at most.
+    const maxDiskBytes = 200 * 1024;
+    const { queue, settled } = await openQueue(dir, deliver, { maxDiskBytes, compactMinBytes: 1 });
+    queue.start();
+    const keys: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const key = `${i}-${"k".repeat(20 * 1024)}`;
+      keys.push(key);
+      const stored = await queue.enqueue(`M${i}`, "n", `MSH|${i}`, Date.now(), key);
+      assert.ok(stored.ok, `message ${i} taken`);
+      await waitFor(() => settled.length === i + 1);
+    }
+    // 30 ended keys of 20 KiB would be 600 KiB of idempotency record: a queue that kept them as they
+    // came would refuse everything from here on (its journal over the bound after every compaction).
+    const plain = await queue.enqueue("P", "n", "MSH|plain");
+    assert.ok(plain.ok && plain.item, `a new message is taken (${plain.ok ? "" : plain.detail})`);
+    assert.ok(queue.diskBytes <= maxDiskBytes);
+    // Every key is still known: after a restart too.
+    assert.deepEqual(await queue.enqueue("M0", "n", "MSH|0", Date.now(), keys[0]), {
+      ok: true,
+      duplicate: "ended",
+    });
+    await queue.close(() => undefined);
+    const again = await openQueue(dir, never);
+    assert.deepEqual(await again.queue.enqueue("M29", "n", "MSH|29", Date.now(), keys[29]), {
+      ok: true,
+      duplicate: "ended",
+    });
+    await again.queue.close(() => undefined);
+  });
+
+  it("does not keep the messages of its remembered idempotency keys in memory", async () => {
+    const dir = tempDir();
+    const deliver: Deliver = () => Promise.resolve({ kind: "delivered", result: "AA" });
+    let ended = 0;
+    // Counted only: the harness's list of settled keys would itself hold them.
+    const { queue } = await openQueue(dir, deliver, { maxBytes: 4 * 1024 * 1024, onSettled: () => ended++ });
+    queue.start();
+    const before = await heapMiB();
+    const count = 24;
+    for (let i = 0; i < count; i++) {
+      // As mllp-out passes it: MSH-10 read out of the message text (a slice of the whole message).
+      const body = `MSH|^~\\&|A|B|C|D|20260101||MDM^T02|CONTROL-ID-${i}-000000|P|2.5\rOBX|1|TX|||${"x".repeat(512 * 1024)}`;
+      const controlId = body.split("\r")[0]?.split("|")[9] ?? "";
+      assert.ok((await queue.enqueue(controlId, "n", body, Date.now(), controlId)).ok);
+      await waitFor(() => ended === i + 1);
+    }
+    const grown = (await heapMiB()) - before;
+    await queue.close(() => undefined);
+    // The delivered messages are gone: 24 keys of 25 characters, not 24 messages of half a MiB (12 MiB).
+    assert.ok(grown < 4, `the heap grew by ${grown.toFixed(1)} MiB`);
   });
 
   it("discards a waiting message (fsynced), not one in flight", async () => {
