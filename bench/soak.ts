@@ -50,6 +50,7 @@ import { newSession, SoakLedger, type SoakSession as Session, type Tally } from 
 import { snapshotAfterGc } from "./support/heap-snapshot";
 import { epochMs, sleep } from "./support/stats";
 import { CHUNK_MS, sessionChunk, sessionMark } from "./support/tagged-audio";
+import { prng as random } from "../test/support/prng";
 
 const PROVIDERS: Provider[] = ["aws", "assemblyai"];
 const PREFIX: Record<Provider, string> = { aws: "aws-", assemblyai: "aai-" };
@@ -84,18 +85,6 @@ function options(argv: string[]): Options {
     seed: get("seed", 1),
     faultEveryMs: get("fault-every-ms", 1500),
     heapSnapshots: argv.includes("--heap-snapshots") ? argv[argv.indexOf("--heap-snapshots") + 1] : undefined,
-  };
-}
-
-/** A small seeded generator (mulberry32), so a failing run can be repeated with its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

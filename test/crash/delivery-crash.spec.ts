@@ -8,6 +8,7 @@ import { FrameDecoder } from "../../src/hospital/mllp/frame";
 import { crashUserDirectory } from "../support/crash-user-dir";
 import { documentWithText } from "../support/documents";
 import { ackFrame, controlIdIn, freePort } from "../support/hl7-peers";
+import { prng as random } from "../support/prng";
 
 /**
  * The durable queue under `kill -9`. A real Node-RED process (the built package, linked into its user
@@ -34,18 +35,6 @@ const KILLS = Number(process.env.CRASH_KILLS ?? 100);
 const FHIR_KILLS = Number(process.env.CRASH_FHIR_KILLS ?? 15);
 const SEED = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
 const nodeRedDir = dirname(require.resolve("node-red/package.json"));
-
-/** mulberry32: a seeded generator, so that a failing run can be replayed with CRASH_SEED. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

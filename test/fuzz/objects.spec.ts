@@ -15,7 +15,8 @@ import {
 } from "./harness";
 import { arm, BOMB_KINDS } from "./objects";
 import { TYPES_WITH_INPUT, type Target } from "./targets";
-import { prng, startWorld, type FuzzWorld } from "./world";
+import { prng } from "../support/prng";
+import { startWorld, type FuzzWorld } from "./world";
 
 /**
  * Hostile objects to every node type that has an input (the targets of fuzz.spec.ts, in one Node-RED

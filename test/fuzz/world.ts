@@ -18,6 +18,7 @@ import {
   type HostilePeer,
 } from "../support/hostile-peers";
 import { builtNodes, helper } from "../support/node-red";
+import { prng } from "../support/prng";
 import { snapshotResources, type ResourceSnapshot } from "../support/resources";
 import { PHI, type FuzzFiles } from "./generators";
 import { fuzzFlow, releaseFifoReaders, type FuzzObserver } from "./harness";
@@ -44,18 +45,6 @@ export interface FuzzWorld {
   baseline: ResourceSnapshot;
   /** Unloads nothing: stops the peers and removes the files (unload the flows first). */
   stop(): Promise<void>;
-}
-
-/** A seeded generator for the peers' behaviour (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
