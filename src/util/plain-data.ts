@@ -58,7 +58,7 @@ function faultOf(
   if (types.isDate(value)) return ownKeysFault(value) ?? undefined;
   const proto: unknown = Object.getPrototypeOf(value);
   const array = Array.isArray(value);
-  if (!(array ? proto === Array.prototype : proto === Object.prototype || proto === null)) {
+  if (!(array ? isRealmPrototype(proto, "Array") : proto === null || isRealmPrototype(proto, "Object"))) {
     return "holds an object that is not plain data (a Map, a Set, a class instance)";
   }
   if (depth >= limits.maxDepth) return `is nested deeper than ${limits.maxDepth} levels`;
@@ -75,6 +75,32 @@ function faultOf(
   }
   seen.set(value, CHECKED);
   return undefined;
+}
+
+/**
+ * The `Object.prototype` / `Array.prototype` of this realm or of another one: a function node runs in a
+ * `vm` context of its own, so the objects and arrays it builds have that context's prototypes. Known
+ * by the prototype's own constructor being the built-in of that name (native code, which flow code cannot
+ * make) whose `prototype` is this very object, read through descriptors so that no getter runs.
+ */
+const realmPrototypes = {
+  Object: new WeakSet<object>([Object.prototype]),
+  Array: new WeakSet<object>([Array.prototype]),
+};
+
+function isRealmPrototype(proto: unknown, name: "Object" | "Array"): boolean {
+  if (typeof proto !== "object" || proto === null) return false;
+  const known = realmPrototypes[name];
+  if (known.has(proto)) return true;
+  if (types.isProxy(proto)) return false;
+  const above: unknown = Object.getPrototypeOf(proto);
+  if (name === "Object" ? above !== null : !isRealmPrototype(above, "Object")) return false;
+  const ctor: unknown = Reflect.getOwnPropertyDescriptor(proto, "constructor")?.value;
+  if (typeof ctor !== "function" || types.isProxy(ctor)) return false;
+  if (Function.prototype.toString.call(ctor) !== `function ${name}() { [native code] }`) return false;
+  if (Reflect.getOwnPropertyDescriptor(ctor, "prototype")?.value !== proto) return false;
+  known.add(proto);
+  return true;
 }
 
 /** A Date is plain unless something was attached to it (a getter, a toJSON of its own). */

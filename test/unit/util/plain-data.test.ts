@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { runInNewContext } from "node:vm";
 import { PLAIN_DATA_LIMITS, plainDataFault } from "../../../src/util/plain-data";
 
 describe("plain data (the intake check of every node's message fields)", () => {
@@ -18,6 +19,26 @@ describe("plain data (the intake check of every node's message fields)", () => {
       Array.from({ length: 1000 }, () => word),
     ];
     for (const v of ok) assert.equal(plainDataFault(v), undefined);
+  });
+
+  it("accepts objects and arrays a function node builds (its own vm context's prototypes), not look-alikes", () => {
+    // What a function node sends: built in a context of its own, so with that context's prototypes.
+    const built = runInNewContext(
+      "({ payload: { sessionId: 's1', isFinal: true, words: [{ text: 'pain', confidence: 0.9 }] }, list: [1, 2] })",
+    ) as Record<string, unknown>;
+    assert.notEqual(Object.getPrototypeOf(built), Object.prototype, "another realm's object");
+    assert.equal(plainDataFault(built), undefined);
+    assert.match(String(plainDataFault(runInNewContext("new Map()"))), /not plain data/);
+    assert.match(String(plainDataFault(runInNewContext("({ get a() { return 1; } })"))), /getter/);
+    // A prototype dressed as Object.prototype, with a getter a node would run.
+    const fake = Object.create(null) as Record<string, unknown>;
+    fake.constructor = function Object(): void {};
+    Object.defineProperty(fake, "payload", { get: () => "boom" });
+    assert.match(String(plainDataFault(Object.create(fake))), /not plain data/);
+    class Result {
+      isFinal = true;
+    }
+    assert.match(String(plainDataFault(new Result())), /not plain data/);
   });
 
   it("refuses what runs code or never ends when read again later, naming the kind of problem only", () => {
