@@ -239,11 +239,15 @@ const CLIENT_CERTIFICATE_ALERTS = new Map<number, string>([
 ]);
 
 /**
- * An alert met by a write (an HTTP request written while the handshake runs) comes as EPROTO, the
- * alert only in OpenSSL's text: its number is read from it, nothing else.
+ * A receiver's alert, known by its number. An alert met by a write (an HTTP request written while the
+ * handshake runs) comes as EPROTO, the alert only in OpenSSL's text; and OpenSSL 3.5 (Node 24) names
+ * the alerts TLS took over from SSLv3 `ERR_SSL_SSL/TLS_ALERT_*` where 3.0 (Node 20, 22) says
+ * `ERR_SSL_SSLV3_ALERT_*`. Either way the number in the text says which alert it was (it is read from
+ * the text, nothing else), and maps to one code whatever the Node version.
  */
 function alertCode(err: unknown): string | undefined {
-  if (errorCode(err) !== "EPROTO") return undefined;
+  const code = errorCode(err);
+  if (code !== "EPROTO" && !/^ERR_SSL_[A-Z0-9/]+_ALERT_/.test(code)) return undefined;
   const message = (err as { message?: unknown } | null)?.message;
   const number = typeof message === "string" ? /SSL alert number (\d{1,3})\b/.exec(message)?.[1] : undefined;
   return number === undefined ? undefined : CLIENT_CERTIFICATE_ALERTS.get(Number(number));
@@ -336,5 +340,5 @@ export function describeConnectError(err: unknown): string {
 
 export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^[A-Z0-9_]{1,80}$/.test(code) ? code : "error";
+  return typeof code === "string" && /^[A-Z0-9_/]{1,80}$/.test(code) ? code : "error";
 }
