@@ -8,7 +8,7 @@ import { CONTEXT_CHECKS } from "../hospital/patient-context";
  * final message carries only those two, so another msg property reads as missing, as it will at
  * delivery. A node that reads either from a setting, flow or global context is not checked here (that
  * value is not the document's), nor is one behind any other node (which may change the message on the
- * way), nor a disabled one.
+ * way), nor a disabled one, nor one on a disabled flow tab (Node-RED does not run those).
  */
 export interface DeliveryCheck {
   /** The delivery node's id and type: configuration, not PHI; they say which node would refuse. */
@@ -66,11 +66,18 @@ function reachedUnchanged(
     if (seen.has(id)) continue;
     seen.add(id);
     const config = configOf(id);
-    if (!config || config.d === true) continue;
+    if (!config || config.d === true || onDisabledTab(config, configOf)) continue;
     reached.push(config);
     for (const next of passedOnTo(config)) pending.push(next);
   }
   return reached;
+}
+
+/** A node on a flow tab that is disabled is not started: a message sent to it goes nowhere. */
+function onDisabledTab(config: NodeConfig, configOf: (id: string) => NodeConfig | undefined): boolean {
+  if (typeof config.z !== "string") return false;
+  const tab = configOf(config.z);
+  return tab?.type === "tab" && tab.disabled === true;
 }
 
 /** Where a node that does not change messages passes them on to; nothing for any other node. */

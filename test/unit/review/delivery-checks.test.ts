@@ -54,6 +54,20 @@ describe("review-queue intake: which delivery nodes' checks apply", () => {
     assert.deepEqual(reached(["loop1"], nodes), ["fhir-document f"]);
   });
 
+  it("does not check a node on a disabled flow tab, nor follow a link into one", () => {
+    const nodes: NodeConfig[] = [
+      { id: "off-tab", type: "tab", disabled: true },
+      { id: "on-tab", type: "tab", disabled: false },
+      { id: "lo", type: "link out", mode: "link", links: ["li-off", "li-on"], z: "on-tab" },
+      { id: "li-off", type: "link in", wires: [["m-on-off-tab"]], z: "off-tab" },
+      { id: "li-on", type: "link in", wires: [["m"]], z: "on-tab" },
+      mdm("m-on-off-tab", { z: "off-tab" }),
+      mdm("m", { z: "on-tab" }),
+      mdm("m2", { z: "off-tab" }),
+    ];
+    assert.deepEqual(reached(["lo", "m2"], nodes), ["hl7-mdm m"]);
+  });
+
   it("is linear in the flow: a chain of 100,000 junctions is walked once", () => {
     const nodes: NodeConfig[] = [];
     for (let i = 0; i < 100_000; i++)
