@@ -40,24 +40,10 @@ export function sessionIdProblem(id: string, where: string): string | undefined 
 }
 
 /**
- * The session a message names: the first candidate (a value and the field it came from, in order of
- * preference) that is a string and not blank. A blank one within the bound gives way to the next;
- * one over the bound or holding a control character is refused, not passed over (the flow meant it).
- * Undefined when no candidate names a session.
- */
-export function pickSessionId(
-  candidates: ReadonlyArray<readonly [unknown, string]>,
-): string | { problem: string } | undefined {
-  for (const [id, where] of candidates) {
-    const picked = sessionIdCandidate(id, where);
-    if (picked !== undefined) return picked;
-  }
-  return undefined;
-}
-
-/**
- * One candidate of `pickSessionId`, for callers that check a fixed few per message without an array
- * of them: the id, its refusal, or undefined when it names no session (not a string, or blank).
+ * One candidate for the session a message names (callers try a fixed few in order of preference, e.g.
+ * msg.audio.sessionId then msg.topic, without an array of them per chunk): the id; its refusal, when it
+ * is over the bound or holds a control character (refused, not passed over: the flow meant it); or
+ * undefined when it names no session (not a string, or blank), so that the next candidate is tried.
  */
 export function sessionIdCandidate(id: unknown, where: string): string | { problem: string } | undefined {
   if (typeof id !== "string") return undefined;

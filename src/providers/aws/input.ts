@@ -1,4 +1,4 @@
-import { pickSessionId, SESSION_ID_ACCEPTED } from "../../util/session-id";
+import { SESSION_ID_ACCEPTED, sessionIdCandidate } from "../../util/session-id";
 import type { StreamFormat } from "./stream-format";
 
 /** Why an input message cannot be streamed; names what is wrong and what is accepted. */
@@ -52,10 +52,8 @@ function sessionIdOf(msg: InputMessage, info: Record<string, unknown>): string |
   if (own !== undefined && own !== null && typeof own !== "string") {
     return { problem: `msg.audio.sessionId must be a string, not ${kindOf(own)}. ${SESSION_ID_ACCEPTED}` };
   }
-  const picked = pickSessionId([
-    [own, "msg.audio.sessionId"],
-    [msg.topic, "msg.topic"],
-  ]);
+  // Two candidates in turn, without an array of them: this runs for every chunk.
+  const picked = sessionIdCandidate(own, "msg.audio.sessionId") ?? sessionIdCandidate(msg.topic, "msg.topic");
   return (
     picked ?? {
       problem:

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import {
   MAX_SESSION_ID_LENGTH,
-  pickSessionId,
+  sessionIdCandidate,
   sessionIdFault,
   sessionIdProblem,
 } from "../../../src/util/session-id";
@@ -22,29 +22,15 @@ describe("session ids: one bound for the package", () => {
     }
   });
 
-  it("picks the first non-blank candidate, and refuses a bad one rather than passing over it", () => {
-    assert.equal(
-      pickSessionId([
-        [undefined, "a"],
-        ["  ", "b"],
-        ["bed-7", "c"],
-      ]),
-      "bed-7",
-    );
-    assert.equal(
-      pickSessionId([
-        [42, "a"],
-        ["", "b"],
-      ]),
-      undefined,
-    );
-    const picked = pickSessionId([
-      ["x".repeat(300), "msg.audio.sessionId"],
-      ["fine", "msg.topic"],
-    ]);
-    assert.match((picked as { problem: string }).problem, /^msg\.audio\.sessionId is 300 characters long/);
+  it("takes a candidate that names a session, passes over a blank one, and refuses a bad one", () => {
+    assert.equal(sessionIdCandidate("bed-7", "c"), "bed-7");
+    assert.equal(sessionIdCandidate(undefined, "a"), undefined);
+    assert.equal(sessionIdCandidate(42, "a"), undefined);
+    assert.equal(sessionIdCandidate("  ", "b"), undefined);
+    const long = sessionIdCandidate("x".repeat(300), "msg.audio.sessionId");
+    assert.match((long as { problem: string }).problem, /^msg\.audio\.sessionId is 300 characters long/);
     // A blank id over the bound is refused too: trim never runs on a huge string.
-    const blank = pickSessionId([[" ".repeat(1 << 20), "msg.topic"]]);
+    const blank = sessionIdCandidate(" ".repeat(1 << 20), "msg.topic");
     assert.match((blank as { problem: string }).problem, /over the limit of 256/);
   });
 });
