@@ -292,6 +292,60 @@ describe(`MLLP client against independent receivers`, () => {
     assert.equal(outcome.attempts, 1);
   });
 
+  it("ignores a late or repeated ACK for an earlier message and waits for this one's, alone or in one segment with it", async () => {
+    // Enhanced-mode receivers answer CA and then AA; others repeat an ACK. Either way the answer
+    // naming the previous MSH-10 arrives while the next message waits for its own.
+    for (const together of [false, true]) {
+      const received: string[] = [];
+      const p = await peer(
+        rawPeer((socket, chunk) => {
+          const id = controlIdIn(chunk.toString());
+          const previous = received[received.length - 1];
+          received.push(id);
+          const own = ackFrame(id, "AA");
+          if (previous === undefined) socket.write(ackFrame(id, "CA"));
+          else if (together)
+            socket.write(Buffer.concat([Buffer.from("noise"), ackFrame(previous, "AA"), own]));
+          else {
+            socket.write(ackFrame(previous, "AA"));
+            setTimeout(() => socket.write(own), 30);
+          }
+        }),
+      );
+      const c = client(p.port);
+      const ids = [1, 2, 3].map((n) => `0000000${n}-0000-4000-8000-00000000000${together ? 1 : 0}`);
+      const outcomes = await Promise.all(ids.map((id) => c.send(message(id))));
+      assert.deepEqual(
+        outcomes.map((o) => [o.status, o.attempts, o.status === "accepted" && o.ack.controlId]),
+        outcomes.map((o) => ["accepted", 1, o.controlId]),
+        `together: ${together}`,
+      );
+      assert.deepEqual(
+        received,
+        outcomes.map((o) => o.controlId),
+        "each message reached the receiver once",
+      );
+      assert.equal(p.connections, 1);
+    }
+  });
+
+  it("still rejects an ACK naming a control id it never sent", async () => {
+    let n = 0;
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        socket.write(++n === 1 ? ackFrame(id, "AA") : ackFrame("NEVER-SENT", "AA"));
+      }),
+    );
+    const c = client(p.port);
+    const [first, second] = await Promise.all([
+      c.send(message("00000001-0000-4000-8000-000000000002")),
+      c.send(message("00000002-0000-4000-8000-000000000002")),
+    ]);
+    assert.equal(first?.status, "accepted");
+    assert.deepEqual(second?.status === "rejected" && [second.reason, second.attempts], ["ack-mismatch", 1]);
+  });
+
   it("rejects a response that is not an ACK", async () => {
     const p = await peer(rawPeer((socket) => socket.write(frame("HELLO"))));
     const outcome = await client(p.port).send(message());
