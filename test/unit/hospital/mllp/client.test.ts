@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import {
   buildHl7,
@@ -350,6 +351,53 @@ describe(`MLLP client against independent receivers`, () => {
     const p = await peer(rawPeer((socket) => socket.write(frame("HELLO"))));
     const outcome = await client(p.port).send(message());
     assert.equal(outcome.status === "rejected" && outcome.reason, "bad-ack");
+  });
+
+  it("takes an ACK cut off by FIN (no end block) for no answer: the same message again on a new connection", async () => {
+    const received: string[] = [];
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        received.push(id);
+        const ack = ackFrame(id, "AA");
+        if (received.length === 1) socket.end(ack.subarray(0, ack.length - 2));
+        else socket.write(ack);
+      }),
+    );
+    const events: DeliveryEvent[] = [];
+    const outcome = await client(p.port).send(message(), (e) => events.push(e));
+    assert.deepEqual([outcome.status, outcome.attempts], ["accepted", 2]);
+    assert.deepEqual(
+      events.filter((e) => e.type === "attempt-failed").map((e) => (e as { reason: string }).reason),
+      ["connection-closed"],
+    );
+    assert.deepEqual(received, [outcome.controlId, outcome.controlId], "the same MSH-10 both times");
+    assert.equal(p.connections, 2);
+  });
+
+  it("times out a receiver that accepts the connection but never reads, each attempt on a new connection, and frees the queue", async () => {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+      sockets.push(socket);
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const big = message(undefined, "x ".repeat(2 * 1024 * 1024));
+      const c = client(port, { ackTimeoutMs: 200, retries: 1 });
+      const outcome = await c.send(big);
+      assert.deepEqual(outcome.status === "rejected" && [outcome.reason, outcome.attempts], [
+        "ack-timeout",
+        2,
+      ]);
+      assert.equal(sockets.length, 2, "each attempt on a connection of its own");
+      assert.equal(c.queued, 0);
+      assert.equal(c.queuedBytes, 0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("reconnects when the receiver drops the connection mid-message, keeping the same message", async () => {
