@@ -68,6 +68,22 @@ describe("MLLP framing", () => {
     assert.deepEqual(new FrameDecoder().push(Buffer.concat([frame("a"), frame("b")])), ["a", "b"]);
   });
 
+  it("starts a frame again at a <VT> inside it, and drops blank frames (keep-alives)", () => {
+    const decoder = new FrameDecoder();
+    const bytes = Buffer.from(
+      "\x0b\x1c\r\x0b \r\n\x1c\rnoise\x0bbroken off\x0b\x0bMSH|a\x1c\r\x0bMSH|b\x0bMSH|c\x1c",
+    );
+    assert.deepEqual(decoder.push(bytes), ["MSH|a", "MSH|c"]);
+    const byByte: string[] = [];
+    const again = new FrameDecoder();
+    for (let i = 0; i < bytes.length; i++) byByte.push(...again.push(bytes.subarray(i, i + 1)));
+    assert.deepEqual(byByte, ["MSH|a", "MSH|c"], "the same, a byte at a time");
+    const starts = Buffer.concat([Buffer.alloc(200_000, 0x0b), frame("MSH|d")]);
+    const began = Date.now();
+    assert.deepEqual(new FrameDecoder().push(starts), ["MSH|d"]);
+    assert.ok(Date.now() - began < 500, "linear in the start blocks");
+  });
+
   it("refuses a frame that grows past the size limit", () => {
     const decoder = new FrameDecoder(10);
     assert.throws(() => decoder.push(Buffer.from("\x0b0123456789abc")), /exceeded 10 bytes/);
@@ -345,6 +361,22 @@ describe(`MLLP client against independent receivers`, () => {
     ]);
     assert.equal(first?.status, "accepted");
     assert.deepEqual(second?.status === "rejected" && [second.reason, second.attempts], ["ack-mismatch", 1]);
+  });
+
+  it("takes the ACK after a keep-alive frame and a frame broken off by a new start block", async () => {
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        socket.write(Buffer.from([0x0b, 0x1c, 0x0d]));
+        setTimeout(
+          () => socket.write(Buffer.concat([Buffer.from("\x0bMSH|^~\\&|broken"), ackFrame(id, "AA")])),
+          20,
+        );
+      }),
+    );
+    const outcome = await client(p.port).send(message());
+    assert.deepEqual([outcome.status, outcome.attempts], ["accepted", 1]);
+    assert.equal(p.received.length, 1);
   });
 
   it("rejects a response that is not an ACK", async () => {
