@@ -333,13 +333,14 @@ export class FhirSender {
       if (result.ok) {
         job.onEvent({ type: "response", attempt, httpStatus: result.httpStatus });
         const { entries, notes } = readEntries(result.body.value);
+        const shape = shapeNote(result.body.value);
         return {
           status: "delivered",
           httpStatus: result.httpStatus,
           attempts: attempt,
           entries,
           response: result.body.value,
-          notes: result.body.problem ? [result.body.problem, ...notes] : notes,
+          notes: [...(result.body.problem ? [result.body.problem] : []), ...(shape ? [shape] : []), ...notes],
         };
       }
       if (result.httpStatus !== undefined)
@@ -563,6 +564,26 @@ export function readEntries(body: unknown): { entries: FhirEntryResponse[]; note
         ]
       : [];
   return { entries, notes };
+}
+
+const RESOURCE_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
+
+/**
+ * A note when a 2xx body is JSON but not a transaction-response: a server that stored the Bundle
+ * itself as a resource (a base URL ending in `/Bundle`) answers so, and the document then exists only
+ * inside that Bundle. Only codes are quoted (a resource type, a Bundle type), never content.
+ */
+export function shapeNote(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const { resourceType, type } = body as { resourceType?: unknown; type?: unknown };
+  if (resourceType === "Bundle" && type === "transaction-response") return undefined;
+  const kind =
+    typeof resourceType !== "string" || !RESOURCE_TYPE.test(resourceType)
+      ? "JSON that is not a FHIR resource"
+      : resourceType === "Bundle"
+        ? `a Bundle of type ${typeof type === "string" && CODE.test(type) ? type : "?"}`
+        : `a ${resourceType}`;
+  return `the server answered with ${kind}, not a transaction-response: check that the base URL is the server's FHIR base`;
 }
 
 /** A Location a client can follow: a relative reference (Type/id/_history/v) or an absolute URL. */

@@ -452,6 +452,35 @@ describe("FHIR sender against hostile servers", () => {
     });
   }
 
+  it("notes a 2xx that is no transaction-response (a server that stored the Bundle itself), naming only codes", async () => {
+    const sent = bundle().bundle;
+    const p = await peer(
+      stubFhirServer([
+        { status: 201, body: { ...sent, id: "b1" }, headers: { location: "Bundle/b1/_history/1" } },
+        { status: 200, body: { resourceType: "Patient<script>", name: "Doe" } },
+        { status: 200, body: { note: "stored" } },
+      ]),
+    );
+    const s = sender(p.baseUrl);
+    const notes: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const o = await s.post(sent);
+      notes.push(o.status === "delivered" && o.notes);
+    }
+    const advice = "not a transaction-response: check that the base URL is the server's FHIR base";
+    assert.deepEqual(notes, [
+      [
+        `the server answered with a Bundle of type transaction, ${advice}`,
+        `${sent.entry?.length} of ${sent.entry?.length} response entries could not be read (no status, or a Location that is not a URI)`,
+      ],
+      [`the server answered with JSON that is not a FHIR resource, ${advice}`],
+      [`the server answered with JSON that is not a FHIR resource, ${advice}`],
+    ]);
+    const answered = await peer(stubFhirServer([{ status: 201, raw: "" }]));
+    const empty = await sender(answered.baseUrl).post(sent);
+    assert.deepEqual(empty.status === "delivered" && empty.notes, ["the response body is empty"]);
+  });
+
   it("retries a 408 like a 429, honouring Retry-After in seconds", async () => {
     const p = await peer(
       stubFhirServer([
