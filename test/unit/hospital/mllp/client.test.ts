@@ -385,6 +385,39 @@ describe(`MLLP client against independent receivers`, () => {
     assert.equal(outcome.status === "rejected" && outcome.reason, "bad-ack");
   });
 
+  it("routes each original and enhanced-mode code: AA/CA delivered, AE/CE final, AR/CR sent again unchanged", async () => {
+    const expected: Record<string, [string, number, string?]> = {
+      AA: ["accepted", 1],
+      CA: ["accepted", 1],
+      AE: ["rejected", 1, "AE"],
+      CE: ["rejected", 1, "CE"],
+      AR: ["accepted", 2],
+      CR: ["accepted", 2],
+    };
+    for (const code of Object.keys(expected)) {
+      const received: string[] = [];
+      const p = await peer(
+        rawPeer((socket, chunk) => {
+          const id = controlIdIn(chunk.toString());
+          received.push(id);
+          socket.write(ackFrame(id, received.length === 1 ? code : "AA"));
+        }),
+      );
+      const outcome = await client(p.port).send(message());
+      assert.deepEqual(
+        [outcome.status, outcome.attempts, outcome.status === "rejected" ? outcome.reason : undefined],
+        [expected[code]?.[0], expected[code]?.[1], expected[code]?.[2]],
+        code,
+      );
+      assert.deepEqual(
+        received,
+        received.map(() => outcome.controlId),
+        `${code}: every copy the receiver got carries the same MSH-10`,
+      );
+      assert.equal(received.length, expected[code]?.[1], `${code}: sent ${expected[code]?.[1]} time(s)`);
+    }
+  });
+
   it("takes an ACK cut off by FIN (no end block) for no answer: the same message again on a new connection", async () => {
     const received: string[] = [];
     const p = await peer(
