@@ -418,6 +418,36 @@ describe(`MLLP client against independent receivers`, () => {
     }
   });
 
+  it("leaves a half-open connection (the receiver silent, no FIN) after the ACK timeout and resends on a new one, same MSH-10", async () => {
+    const received: string[] = [];
+    const silent = new WeakSet<object>();
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        received.push(id);
+        // After its first ACK the first connection goes silent, as a receiver whose host vanished.
+        if (silent.has(socket)) return;
+        socket.write(ackFrame(id, "AA"));
+        if (received.length === 1) silent.add(socket);
+      }),
+    );
+    const c = client(p.port, { ackTimeoutMs: 150 });
+    const first = await c.send(message("00000001-0000-4000-8000-000000000003"));
+    const events: DeliveryEvent[] = [];
+    const second = await c.send(message("00000002-0000-4000-8000-000000000003"), (e) => events.push(e));
+    assert.deepEqual([first.status, second.status, second.attempts], ["accepted", "accepted", 2]);
+    assert.deepEqual(
+      events.filter((e) => e.type === "attempt-failed").map((e) => (e as { reason: string }).reason),
+      ["ack-timeout"],
+    );
+    assert.deepEqual(
+      received,
+      [first.controlId, second.controlId, second.controlId],
+      "the silent receiver may hold the second message: the resend has the same MSH-10",
+    );
+    assert.equal(p.connections, 2, "the silent connection was left for a new one");
+  });
+
   it("takes an ACK cut off by FIN (no end block) for no answer: the same message again on a new connection", async () => {
     const received: string[] = [];
     const p = await peer(
