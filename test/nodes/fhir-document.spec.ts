@@ -542,6 +542,93 @@ describe(`fhir-document node with the durable (disk) queue (${runtimeLabel})`, (
     assert.ok(readdirSync(join(queueDir, "fhir-srv")).some((f) => f.startsWith("journal.log.damaged-")));
   });
 
+  it("does not follow a redirect: failed output saying so, nothing sent elsewhere, nothing left queued", async () => {
+    const accepted = { resourceType: "Bundle", type: "transaction-response", entry: [] };
+    const p = await stubFhirServer([
+      { status: 302, headers: { location: "/login" } },
+      { status: 200, body: accepted },
+    ]);
+    peer = p;
+    await loadDurable(p.baseUrl);
+    const ok = collect("ok");
+    send({ payload: documentWithText(TEXT), patient: { reference: "Patient/p1" } });
+    const failed = (await nextMessage("failed", 3000)) as NodeMessage & {
+      fhir: { status: string; reason: string; httpStatus: number; detail: string };
+    };
+    assert.deepEqual(
+      [failed.fhir.status, failed.fhir.reason, failed.fhir.httpStatus],
+      ["rejected", "http-error", 302],
+    );
+    assert.match(failed.fhir.detail, /a redirect, not followed: set the base URL/);
+    await until(() => depth() === 0);
+    await delay(100);
+    assert.equal(ok.length, 0, "never reported delivered");
+    assert.deepEqual(
+      p.requests.map((r) => `${r.method} ${r.url}`),
+      ["POST /fhir"],
+    );
+  });
+
+  it("takes a 412 to the conditional create as the document already held: delivered once, with a note", async () => {
+    const p = await stubFhirServer([
+      {
+        status: 412,
+        body: { resourceType: "OperationOutcome", issue: [{ severity: "error", code: "processing" }] },
+      },
+    ]);
+    peer = p;
+    await loadDurable(p.baseUrl);
+    const caught = collect("caught");
+    send({ payload: documentWithText(TEXT), patient: { reference: "Patient/p1" } });
+    const ok = (await nextMessage("ok", 3000)) as NodeMessage & {
+      fhir: { status: string; httpStatus: number; notes: string[]; attempts: number };
+    };
+    assert.deepEqual(
+      [ok.fhir.status, ok.fhir.httpStatus, ok.fhir.attempts, ok.fhir.notes],
+      [
+        "delivered",
+        412,
+        1,
+        ["the server already holds this document (HTTP 412 to the conditional create): not created again"],
+      ],
+    );
+    await until(() => depth() === 0);
+    await delay(100);
+    assert.equal(p.requests.length, 1);
+    assert.equal(caught.length, 0);
+  });
+
+  it("rejects a 200 carrying an OperationOutcome error: its text on msg.fhir.issues only, never in detail, Catch, status or log", async () => {
+    const p = await stubFhirServer([
+      {
+        status: 200,
+        body: {
+          resourceType: "OperationOutcome",
+          issue: [{ severity: "error", code: "processing", diagnostics: `Patient ${PHI_MARKER} not found` }],
+        },
+      },
+    ]);
+    peer = p;
+    await loadDurable(p.baseUrl);
+    const caught = collect("caught");
+    send({ payload: documentWithText(TEXT), patient: { reference: "Patient/p1" } });
+    const failed = (await nextMessage("failed", 3000)) as NodeMessage & {
+      fhir: { reason: string; detail: string; issues: Array<{ diagnostics?: string }> };
+    };
+    assert.equal(failed.fhir.reason, "outcome-error");
+    assert.equal(
+      failed.fhir.detail,
+      "HTTP 200 (a success status with an OperationOutcome that reports an error), OperationOutcome: error/processing",
+    );
+    assert.equal(failed.fhir.issues[0]?.diagnostics, `Patient ${PHI_MARKER} not found`);
+    await until(() => depth() === 0);
+    await delay(100);
+    const node = helper.getNode("fhir");
+    const seen = [...statusTexts(node), ...loggedTexts(node), ...caught.map((m) => JSON.stringify(m))];
+    assert.ok(!seen.some((t) => t.includes(PHI_MARKER)), seen.join("\n"));
+    assert.equal(p.requests.length, 1, "not retried");
+  });
+
   it("records a 400 as final: failed output, not sent again after a restart", async () => {
     const p = await stubFhirServer([{ status: 400, body: { resourceType: "OperationOutcome", issue: [] } }]);
     peer = p;

@@ -499,6 +499,40 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     await until(() => caught.some((m) => /stays queued on disk/.test(JSON.stringify(m))), 3000);
   });
 
+  it("delivers each message once to an enhanced-mode receiver whose AA for a message comes after its CA, while the next waits", async () => {
+    const seen: string[] = [];
+    peer = await rawPeer((socket, chunk) => {
+      const id = controlIdIn(chunk.toString("latin1"));
+      const previous = seen[seen.length - 1];
+      seen.push(id);
+      // The application ACK of the previous message arrives first, then this message's commit ACK.
+      if (previous !== undefined) socket.write(ackFrame(previous, "AA"));
+      setTimeout(() => socket.write(ackFrame(id, "CA")), 30);
+    });
+    await loadDurable(peer.port);
+    const accepted = collect("accepted");
+    const rejected = collect("rejected");
+    const caught = collect("caught");
+    for (const id of ["E-1", "E-2", "E-3"]) helper.getNode("send").receive({ payload: hl7(id) });
+    await until(() => accepted.length === 3, 5000);
+    assert.deepEqual(
+      accepted.map((m) => {
+        const d = (m as NodeMessage & { delivery: { controlId: string; status: string; attempts: number } })
+          .delivery;
+        return [d.controlId, d.status, d.attempts];
+      }),
+      [
+        ["E-1", "accepted", 1],
+        ["E-2", "accepted", 1],
+        ["E-3", "accepted", 1],
+      ],
+    );
+    await until(() => depth() === 0);
+    await delay(100);
+    assert.deepEqual([rejected.length, caught.length], [0, 0], "nothing rejected, nothing told to Catch");
+    assert.deepEqual(seen, ["E-1", "E-2", "E-3"], "each message reached the receiver once");
+  });
+
   it("records an AE as final: rejected output, not sent again after a restart", async () => {
     const p = await start(medplumPeer("AE"));
     await loadDurable(p.port);

@@ -75,11 +75,15 @@ export async function medplumFhirPeer(): Promise<MedplumFhirPeer> {
 
 /**
  * One answer of the stub: a status with a JSON body (or `raw` bytes, sent as they are), "hang" (never
- * answers), or a function that answers however it likes (garbage, a body that never ends).
+ * answers), "store" / "store-then-drop" (the default conditional create, answered or not), or a function that answers however it likes (garbage, a body that never ends).
  */
 export type StubAnswer =
   | { status: number; body?: unknown; raw?: string | Buffer; headers?: Record<string, string> }
   | "hang"
+  /** The default conditional create, answered. */
+  | "store"
+  /** The default conditional create, then the connection dropped before any answer. */
+  | "store-then-drop"
   | ((res: http.ServerResponse) => void);
 
 /**
@@ -103,7 +107,7 @@ export async function stubFhirServer(
         answer(res);
         return;
       }
-      if (answer) {
+      if (answer && answer !== "store" && answer !== "store-then-drop") {
         res.writeHead(answer.status, { "content-type": "application/fhir+json", ...answer.headers });
         res.end(answer.raw ?? (answer.body === undefined ? "" : JSON.stringify(answer.body)));
         return;
@@ -118,6 +122,10 @@ export async function stubFhirServer(
         if (key) stored.set(key, location);
         return { response: { status: "201 Created", location } };
       });
+      if (answer === "store-then-drop") {
+        res.socket?.destroy();
+        return;
+      }
       res.writeHead(200, { "content-type": "application/fhir+json" });
       res.end(JSON.stringify({ resourceType: "Bundle", type: "transaction-response", entry: entries }));
     });

@@ -51,6 +51,8 @@ export interface FhirIssue {
 
 export type FhirRejectReason =
   | "http-error"
+  /** A 2xx whose body is an OperationOutcome with an error or fatal issue: the server says it failed. */
+  | "outcome-error"
   | "timeout"
   | "network"
   /** This node could not verify the server's TLS certificate (expired, wrong host, unknown CA). */
@@ -100,14 +102,46 @@ export type FhirEvent =
   | { type: "attempt-failed"; attempt: number; reason: FhirRejectReason; httpStatus?: number }
   | { type: "retry"; attempt: number; delayMs: number };
 
-/** Whether a final outcome was one worth trying again later (network, timeout, 429, 5xx). */
+/** Whether a final outcome was one worth trying again later (network, timeout, 408, 429, 5xx). */
 export function isRetryableFhir(outcome: FhirOutcome): boolean {
-  if (outcome.status !== "rejected") return false;
-  const { reason, httpStatus } = outcome;
+  return outcome.status === "rejected" && retryable(outcome.reason, outcome.httpStatus);
+}
+
+/** Network errors, timeouts and the statuses that say "not now" (408, 429, 5xx) are tried again. */
+function retryable(reason: FhirRejectReason, httpStatus: number | undefined): boolean {
   return (
     reason === "network" ||
     reason === "timeout" ||
-    (reason === "http-error" && (httpStatus === 429 || (httpStatus ?? 0) >= 500))
+    (reason === "http-error" && (httpStatus === 408 || httpStatus === 429 || (httpStatus ?? 0) >= 500))
+  );
+}
+
+/** Issue severities of an OperationOutcome that say the request failed. */
+const FAILED = new Set(["error", "fatal"]);
+
+/**
+ * Whether a 409 / 412 answers a conditional create of a document already on the server: every
+ * entry of the transaction is a create (no update, no If-Match), one carries `ifNoneExist`, and the
+ * status is 412 (its criteria matched more than one resource) or 409 with an issue of type
+ * `duplicate`. The document is there, so it is not sent again and not reported as a failure.
+ */
+export function alreadyHeld(body: string, httpStatus: number | undefined, issues: FhirIssue[]): boolean {
+  if (httpStatus !== 412 && !(httpStatus === 409 && issues.some((i) => i.code === "duplicate"))) return false;
+  let entries: unknown;
+  try {
+    entries = (JSON.parse(body) as { entry?: unknown }).entry;
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(entries) || entries.length === 0) return false;
+  const requests = (entries as unknown[]).map((e) =>
+    typeof e === "object" && e !== null
+      ? (e as { request?: { method?: unknown; ifNoneExist?: unknown } }).request
+      : undefined,
+  );
+  return (
+    requests.every((r) => r?.method === "POST") &&
+    requests.some((r) => typeof r?.ifNoneExist === "string" && r.ifNoneExist !== "")
   );
 }
 
@@ -299,13 +333,14 @@ export class FhirSender {
       if (result.ok) {
         job.onEvent({ type: "response", attempt, httpStatus: result.httpStatus });
         const { entries, notes } = readEntries(result.body.value);
+        const shape = shapeNote(result.body.value);
         return {
           status: "delivered",
           httpStatus: result.httpStatus,
           attempts: attempt,
           entries,
           response: result.body.value,
-          notes: result.body.problem ? [result.body.problem, ...notes] : notes,
+          notes: [...(result.body.problem ? [result.body.problem] : []), ...(shape ? [shape] : []), ...notes],
         };
       }
       if (result.httpStatus !== undefined)
@@ -316,13 +351,21 @@ export class FhirSender {
         reason: result.reason,
         ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
       });
-      const retryable =
-        result.reason === "network" ||
-        result.reason === "timeout" ||
-        (result.reason === "http-error" && (result.httpStatus === 429 || (result.httpStatus ?? 0) >= 500));
-      if (!retryable || attempt > this.options.retries || this.closed) {
+      const issues = operationOutcomeIssues(result.body?.value);
+      if (result.reason === "http-error" && alreadyHeld(job.body, result.httpStatus, issues)) {
+        return {
+          status: "delivered",
+          httpStatus: result.httpStatus ?? 0,
+          attempts: attempt,
+          entries: [],
+          response: result.body?.value,
+          notes: [
+            `the server already holds this document (HTTP ${result.httpStatus ?? "?"} to the conditional create): not created again`,
+          ],
+        };
+      }
+      if (!retryable(result.reason, result.httpStatus) || attempt > this.options.retries || this.closed) {
         if (this.closed) return this.closedOutcome(attempt);
-        const issues = operationOutcomeIssues(result.body?.value);
         return {
           status: "rejected",
           ...(result.httpStatus !== undefined ? { httpStatus: result.httpStatus } : {}),
@@ -366,9 +409,16 @@ export class FhirSender {
         },
         body,
         signal: controller.signal,
+        // A redirect is not followed: fetch would turn the POST of a 301/302/303 into a GET whose 200
+        // would pass for a stored document, and carry the document to another address on a 307/308.
+        redirect: "manual",
       });
       const parsed = await this.readBody(response);
-      if (response.ok) return { ok: true, httpStatus: response.status, body: parsed };
+      if (response.ok) {
+        const failed = operationOutcomeIssues(parsed.value).some((i) => FAILED.has(i.severity ?? ""));
+        if (!failed) return { ok: true, httpStatus: response.status, body: parsed };
+        return { ok: false, reason: "outcome-error", httpStatus: response.status, body: parsed };
+      }
       const retryAfterMs = retryAfter(response.headers.get("retry-after"), this.scheduler.now());
       return {
         ok: false,
@@ -516,6 +566,26 @@ export function readEntries(body: unknown): { entries: FhirEntryResponse[]; note
   return { entries, notes };
 }
 
+const RESOURCE_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
+
+/**
+ * A note when a 2xx body is JSON but not a transaction-response: a server that stored the Bundle
+ * itself as a resource (a base URL ending in `/Bundle`) answers so, and the document then exists only
+ * inside that Bundle. Only codes are quoted (a resource type, a Bundle type), never content.
+ */
+export function shapeNote(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const { resourceType, type } = body as { resourceType?: unknown; type?: unknown };
+  if (resourceType === "Bundle" && type === "transaction-response") return undefined;
+  const kind =
+    typeof resourceType !== "string" || !RESOURCE_TYPE.test(resourceType)
+      ? "JSON that is not a FHIR resource"
+      : resourceType === "Bundle"
+        ? `a Bundle of type ${typeof type === "string" && CODE.test(type) ? type : "?"}`
+        : `a ${resourceType}`;
+  return `the server answered with ${kind}, not a transaction-response: check that the base URL is the server's FHIR base`;
+}
+
 /** A Location a client can follow: a relative reference (Type/id/_history/v) or an absolute URL. */
 function isUriReference(value: unknown): value is string {
   if (typeof value !== "string" || value === "" || value.length > 4096) return false;
@@ -528,6 +598,15 @@ function isUriReference(value: unknown): value is string {
     return false;
   }
 }
+
+const OUTCOME_ERROR = "a success status with an OperationOutcome that reports an error";
+const REDIRECT = "a redirect, not followed: set the base URL to the address the server names";
+/** What the statuses a misconfigured destination gets mean, for the detail a user reads. */
+const STATUS_MEANING = new Map<number, string>([
+  [401, "the server did not accept the credentials"],
+  [403, "the credentials may not write here"],
+  [404, "no FHIR endpoint at the base URL"],
+]);
 
 function describe(
   reason: FhirRejectReason,
@@ -543,5 +622,8 @@ function describe(
   const code = (c: string | undefined): string => (c !== undefined && CODE.test(c) ? c : "?");
   const shown = issues.slice(0, 10).map((i) => `${code(i.severity)}/${code(i.code)}`);
   if (issues.length > shown.length) shown.push(`${issues.length - shown.length} more`);
-  return `HTTP ${httpStatus ?? "?"}${issues.length ? `, OperationOutcome: ${shown.join(", ")}` : ""}`;
+  const meaning = reason === "outcome-error" ? OUTCOME_ERROR : STATUS_MEANING.get(httpStatus ?? 0);
+  const redirect = httpStatus !== undefined && httpStatus >= 300 && httpStatus < 400 ? REDIRECT : undefined;
+  const why = meaning ?? redirect;
+  return `HTTP ${httpStatus ?? "?"}${why ? ` (${why})` : ""}${issues.length ? `, OperationOutcome: ${shown.join(", ")}` : ""}`;
 }

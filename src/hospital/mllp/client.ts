@@ -143,6 +143,11 @@ export class MllpClient {
   private abortAttempt: (() => void) | undefined;
   /** Destroys a socket still connecting (or in its TLS handshake) when the client is closed. */
   private cancelConnect: (() => void) | undefined;
+  /**
+   * MSH-10 of the last messages whose attempts ended (at most STALE_ACK_MEMORY): an ACK naming one
+   * of them while another message waits is a late or repeated answer, not a mismatch.
+   */
+  private readonly earlier: string[] = [];
 
   private readonly onError: (err: Error) => void;
   readonly maxQueue: number;
@@ -332,13 +337,21 @@ export class MllpClient {
         resolve({ lost: "ack-timeout" });
       }, this.options.ackTimeoutMs);
       this.abortAttempt = () => resolve({ lost: "client-closed" });
-      connection.expect((frameOrLoss) => {
+      const wait = (frameOrLoss: Answer): void => {
+        // A second ACK for an earlier message (a commit ACK followed by the application ACK, a
+        // receiver that answers twice) is no answer to this one: keep waiting, within the timeout.
+        if (typeof frameOrLoss === "string" && this.isStale(frameOrLoss, controlId)) {
+          connection.expect(wait);
+          return;
+        }
         this.clear(timer);
         resolve(frameOrLoss);
-      });
+      };
+      connection.expect(wait);
       connection.write(payload);
     });
     this.abortAttempt = undefined;
+    this.remember(controlId);
     if (typeof response !== "string") {
       const detail =
         response.detail ??
@@ -371,6 +384,19 @@ export class MllpClient {
     if (this.options.keepConnectionOpen === false) connection.destroy();
     if (ack.code === "AA" || ack.code === "CA") return { ok: true, ack };
     return { ok: false, reason: ack.code, detail: `the receiver answered ${ack.code}`, ack };
+  }
+
+  /** Whether a frame is an ACK for a message sent before this one (not for `controlId`). */
+  private isStale(answer: string, controlId: string): boolean {
+    const parsed = parseAck(answer);
+    return parsed.ok && parsed.ack.controlId !== controlId && this.earlier.includes(parsed.ack.controlId);
+  }
+
+  /** Notes a control id whose attempt has ended, keeping the last STALE_ACK_MEMORY. */
+  private remember(controlId: string): void {
+    if (this.earlier[this.earlier.length - 1] === controlId) return;
+    this.earlier.push(controlId);
+    if (this.earlier.length > STALE_ACK_MEMORY) this.earlier.shift();
   }
 
   private async connect(): Promise<Connection> {
@@ -493,6 +519,9 @@ export class MllpClient {
  * by closing later than this is reported as a closed connection.
  */
 export const TICKET_WAIT_MS = 250;
+
+/** Control ids of earlier messages recognised in a late ACK: more than a receiver plausibly lags. */
+export const STALE_ACK_MEMORY = 64;
 
 /** The socket's error when the peer closed or reset the connection (not a TLS alert, not a timeout). */
 function closedByPeer(err: Error): boolean {

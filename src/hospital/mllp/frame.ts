@@ -24,12 +24,15 @@ export class FrameTooLargeError extends Error {
  * Reassembles frames from a TCP stream: a frame may arrive in many chunks, several frames in one
  * chunk. Bytes outside a frame (noise before <VT>, the <CR> after <FS>) are dropped. <FS> ends a
  * frame whether or not its <CR> follows: the <CR> may come in a later chunk or, from a lax receiver
- * that closes the connection at once, never; <FS> cannot occur inside HL7 text.
+ * that closes the connection at once, never; <FS> cannot occur inside HL7 text. Neither can <VT>:
+ * one inside a frame starts the frame again (what came before it was noise or a frame broken off),
+ * and a frame with nothing but blanks in it (a keep-alive some engines send) is no message.
  *
- * Linear in the bytes received: each chunk is scanned once and kept by reference, and a frame's
- * pieces are joined once, when it ends (joining the whole buffer again for every chunk would be
- * quadratic for a frame that arrives in many small chunks). A frame that grows past `maxBytes`
- * without ending throws, so a peer cannot make us buffer without bound.
+ * Linear in the bytes received: each chunk is scanned once (the next <VT> and <FS> are looked up
+ * again only once passed) and kept by reference, and a frame's pieces are joined once, when it ends
+ * (joining the whole buffer again for every chunk would be quadratic for a frame that arrives in many
+ * small chunks). A frame that grows past `maxBytes` without ending throws, so a peer cannot make us
+ * buffer without bound.
  */
 export class FrameDecoder {
   private parts: Buffer[] = [];
@@ -41,22 +44,34 @@ export class FrameDecoder {
   push(chunk: Buffer): string[] {
     const messages: string[] = [];
     let i = 0;
+    // Positions of the next <VT> / <FS> at or after i: -2 not looked up yet, -1 none in the chunk.
+    let nextStart = -2;
+    let nextEnd = -2;
+    const next = (byte: number, known: number): number =>
+      known === -1 || known >= i ? known : chunk.indexOf(byte, i);
     while (i < chunk.length) {
+      nextStart = next(START_BLOCK, nextStart);
       if (!this.inFrame) {
-        const start = chunk.indexOf(START_BLOCK, i);
-        if (start < 0) break;
+        if (nextStart < 0) break;
         this.inFrame = true;
-        i = start + 1;
+        i = nextStart + 1;
         continue;
       }
-      const end = chunk.indexOf(END_BLOCK, i);
-      if (end < 0) {
+      nextEnd = next(END_BLOCK, nextEnd);
+      if (nextStart >= 0 && (nextEnd < 0 || nextStart < nextEnd)) {
+        this.reset();
+        this.inFrame = true;
+        i = nextStart + 1;
+        continue;
+      }
+      if (nextEnd < 0) {
         this.append(chunk.subarray(i));
         break;
       }
-      this.append(chunk.subarray(i, end));
-      messages.push(this.finish());
-      i = end + 1;
+      this.append(chunk.subarray(i, nextEnd));
+      const text = this.finish();
+      if (text.trim() !== "") messages.push(text);
+      i = nextEnd + 1;
     }
     return messages;
   }

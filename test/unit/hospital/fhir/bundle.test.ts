@@ -335,8 +335,8 @@ describe("FHIR sender", () => {
     );
     const s = sender(p.baseUrl, { headers: { authorization: `Bearer ${token}` }, secrets: [token] });
     const rejected = await s.post(bundle().bundle);
-    const delivered = await s.post(bundle().bundle);
-    for (const outcome of [rejected, delivered] as FhirOutcome[]) {
+    const echoedWith200 = await s.post(bundle().bundle);
+    for (const outcome of [rejected, echoedWith200] as FhirOutcome[]) {
       const seen = JSON.stringify(outcome);
       assert.ok(!seen.includes(token), seen);
       assert.ok(!seen.includes("tok3n"), seen);
@@ -352,7 +352,7 @@ describe("FHIR sender", () => {
     });
     assert.equal(
       rejected.detail,
-      "HTTP 403, OperationOutcome: error/?",
+      "HTTP 403 (the credentials may not write here), OperationOutcome: error/?",
       "a code that is not a FHIR code is not shown",
     );
   });
@@ -408,5 +408,194 @@ describe("FHIR sender", () => {
       outcomes.map((o) => o.status === "rejected" && o.reason),
       ["closed", "closed"],
     );
+  });
+});
+
+describe("FHIR sender against hostile servers", () => {
+  afterEach(async () => {
+    for (const p of peers.splice(0)) await p.close();
+  });
+
+  const stored = { resourceType: "Bundle", type: "transaction-response", entry: [] };
+  const outcomeOf = (severity: string, code: string) => ({
+    resourceType: "OperationOutcome",
+    issue: [{ severity, code, diagnostics: "Patient TEST-0001 Doe" }],
+  });
+
+  for (const status of [301, 302, 303, 307, 308]) {
+    it(`does not follow a ${status} redirect: rejected, not retried, and nothing sent elsewhere`, async () => {
+      const p = await peer(
+        stubFhirServer([
+          { status, headers: { location: "/elsewhere" } },
+          { status: 200, body: stored },
+        ]),
+      );
+      const outcome = await sender(p.baseUrl).post(bundle().bundle);
+      assert.deepEqual(
+        outcome.status === "rejected" && [
+          outcome.reason,
+          outcome.httpStatus,
+          outcome.attempts,
+          outcome.detail,
+        ],
+        [
+          "http-error",
+          status,
+          1,
+          `HTTP ${status} (a redirect, not followed: set the base URL to the address the server names)`,
+        ],
+      );
+      assert.deepEqual(
+        p.requests.map((r) => `${r.method} ${r.url}`),
+        ["POST /fhir"],
+      );
+    });
+  }
+
+  it("notes a 2xx that is no transaction-response (a server that stored the Bundle itself), naming only codes", async () => {
+    const sent = bundle().bundle;
+    const p = await peer(
+      stubFhirServer([
+        { status: 201, body: { ...sent, id: "b1" }, headers: { location: "Bundle/b1/_history/1" } },
+        { status: 200, body: { resourceType: "Patient<script>", name: "Doe" } },
+        { status: 200, body: { note: "stored" } },
+      ]),
+    );
+    const s = sender(p.baseUrl);
+    const notes: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const o = await s.post(sent);
+      notes.push(o.status === "delivered" && o.notes);
+    }
+    const advice = "not a transaction-response: check that the base URL is the server's FHIR base";
+    assert.deepEqual(notes, [
+      [
+        `the server answered with a Bundle of type transaction, ${advice}`,
+        `${sent.entry?.length} of ${sent.entry?.length} response entries could not be read (no status, or a Location that is not a URI)`,
+      ],
+      [`the server answered with JSON that is not a FHIR resource, ${advice}`],
+      [`the server answered with JSON that is not a FHIR resource, ${advice}`],
+    ]);
+    const answered = await peer(stubFhirServer([{ status: 201, raw: "" }]));
+    const empty = await sender(answered.baseUrl).post(sent);
+    assert.deepEqual(empty.status === "delivered" && empty.notes, ["the response body is empty"]);
+  });
+
+  it("retries a 408 like a 429, honouring Retry-After in seconds", async () => {
+    const p = await peer(
+      stubFhirServer([
+        { status: 408, headers: { "retry-after": "0" } },
+        { status: 503, headers: { "retry-after": "1" } },
+        { status: 200, body: stored },
+      ]),
+    );
+    const events: FhirEvent[] = [];
+    const outcome = await sender(p.baseUrl, { backoffMaxMs: 5000 }).post(bundle().bundle, (e) =>
+      events.push(e),
+    );
+    assert.deepEqual([outcome.status, outcome.attempts], ["delivered", 3]);
+    assert.deepEqual(
+      events.filter((e) => e.type === "retry").map((e) => (e as { delayMs: number }).delayMs),
+      [10, 1000],
+    );
+  });
+
+  it("reports a 200 whose body is an OperationOutcome with an error as rejected, not retried, without its text in the detail", async () => {
+    const p = await peer(stubFhirServer([{ status: 200, body: outcomeOf("error", "processing") }]));
+    const outcome = await sender(p.baseUrl).post(bundle().bundle);
+    assert.deepEqual(
+      outcome.status === "rejected" && [outcome.reason, outcome.httpStatus, outcome.attempts, outcome.detail],
+      [
+        "outcome-error",
+        200,
+        1,
+        "HTTP 200 (a success status with an OperationOutcome that reports an error), OperationOutcome: error/processing",
+      ],
+    );
+    assert.equal(outcome.status === "rejected" && outcome.issues[0]?.diagnostics, "Patient TEST-0001 Doe");
+    assert.equal(p.requests.length, 1);
+    const warned = await peer(stubFhirServer([{ status: 200, body: outcomeOf("warning", "informational") }]));
+    assert.equal((await sender(warned.baseUrl).post(bundle().bundle)).status, "delivered");
+  });
+
+  it("names what 401, 403 and 404 mean, and does not retry them", async () => {
+    const p = await peer(stubFhirServer([{ status: 401 }, { status: 403 }, { status: 404 }]));
+    const s = sender(p.baseUrl);
+    const details: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const o = await s.post(bundle().bundle);
+      details.push(o.status === "rejected" && [o.reason, o.attempts, o.detail]);
+    }
+    assert.deepEqual(details, [
+      ["http-error", 1, "HTTP 401 (the server did not accept the credentials)"],
+      ["http-error", 1, "HTTP 403 (the credentials may not write here)"],
+      ["http-error", 1, "HTTP 404 (no FHIR endpoint at the base URL)"],
+    ]);
+    assert.equal(p.requests.length, 3);
+  });
+
+  it("takes a 412 (or a 409 duplicate) to the conditional create as the document already held: delivered once, with a note", async () => {
+    for (const answer of [
+      { status: 412, body: outcomeOf("error", "processing") },
+      { status: 409, body: outcomeOf("error", "duplicate") },
+    ]) {
+      const p = await peer(stubFhirServer([answer]));
+      const outcome = await sender(p.baseUrl).post(bundle().bundle);
+      assert.deepEqual(
+        outcome.status === "delivered" && [outcome.httpStatus, outcome.attempts, outcome.notes],
+        [
+          answer.status,
+          1,
+          [
+            `the server already holds this document (HTTP ${answer.status} to the conditional create): not created again`,
+          ],
+        ],
+      );
+      assert.equal(p.requests.length, 1);
+    }
+  });
+
+  it("rejects a 409 that is no duplicate, and a 412 to a transaction that updates (a sign-off)", async () => {
+    const p = await peer(
+      stubFhirServer([
+        { status: 409, body: outcomeOf("error", "conflict") },
+        { status: 412, body: outcomeOf("error", "processing") },
+      ]),
+    );
+    const s = sender(p.baseUrl);
+    const conflict = await s.post(bundle().bundle);
+    const update = bundle().bundle as unknown as { entry: Array<{ request: Record<string, string> }> };
+    const first = update.entry[0];
+    if (first) first.request = { method: "PUT", url: `DocumentReference?${bundle().ifNoneExist}` };
+    const precondition = await s.post(update);
+    assert.deepEqual(
+      [conflict, precondition].map((o) => o.status === "rejected" && [o.reason, o.httpStatus, o.attempts]),
+      [
+        ["http-error", 409, 1],
+        ["http-error", 412, 1],
+      ],
+    );
+  });
+
+  it("resends the same ifNoneExist after the server stored the transaction and dropped the connection: one copy", async () => {
+    const p = await peer(stubFhirServer(["store", "store-then-drop", "store"]));
+    const s = sender(p.baseUrl);
+    const first = await s.post(bundle("first document").bundle);
+    const b = bundle("second document");
+    const second = await s.post(b.bundle);
+    assert.deepEqual([first.status, first.attempts], ["delivered", 1]);
+    assert.deepEqual(
+      second.status === "delivered" && [second.attempts, second.entries[0]?.status],
+      [2, "200 OK"],
+      "the resend found the copy the dropped attempt stored",
+    );
+    const sent = p.requests
+      .slice(1)
+      .map(
+        (r) =>
+          (r.body as { entry: Array<{ request: { ifNoneExist?: string } }> }).entry[0]?.request.ifNoneExist,
+      );
+    assert.deepEqual(sent, [b.ifNoneExist, b.ifNoneExist], "every attempt carries the same ifNoneExist");
+    assert.equal([...p.stored.keys()].filter((k) => k === b.ifNoneExist).length, 1);
   });
 });

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import {
   buildHl7,
@@ -65,6 +66,22 @@ describe("MLLP framing", () => {
     for (let i = 0; i < bytes.length; i += 3) out.push(...decoder.push(bytes.subarray(i, i + 3)));
     assert.deepEqual(out, ["MSH|one", "MSH|twö"]);
     assert.deepEqual(new FrameDecoder().push(Buffer.concat([frame("a"), frame("b")])), ["a", "b"]);
+  });
+
+  it("starts a frame again at a <VT> inside it, and drops blank frames (keep-alives)", () => {
+    const decoder = new FrameDecoder();
+    const bytes = Buffer.from(
+      "\x0b\x1c\r\x0b \r\n\x1c\rnoise\x0bbroken off\x0b\x0bMSH|a\x1c\r\x0bMSH|b\x0bMSH|c\x1c",
+    );
+    assert.deepEqual(decoder.push(bytes), ["MSH|a", "MSH|c"]);
+    const byByte: string[] = [];
+    const again = new FrameDecoder();
+    for (let i = 0; i < bytes.length; i++) byByte.push(...again.push(bytes.subarray(i, i + 1)));
+    assert.deepEqual(byByte, ["MSH|a", "MSH|c"], "the same, a byte at a time");
+    const starts = Buffer.concat([Buffer.alloc(200_000, 0x0b), frame("MSH|d")]);
+    const began = Date.now();
+    assert.deepEqual(new FrameDecoder().push(starts), ["MSH|d"]);
+    assert.ok(Date.now() - began < 500, "linear in the start blocks");
   });
 
   it("refuses a frame that grows past the size limit", () => {
@@ -292,10 +309,190 @@ describe(`MLLP client against independent receivers`, () => {
     assert.equal(outcome.attempts, 1);
   });
 
+  it("ignores a late or repeated ACK for an earlier message and waits for this one's, alone or in one segment with it", async () => {
+    // Enhanced-mode receivers answer CA and then AA; others repeat an ACK. Either way the answer
+    // naming the previous MSH-10 arrives while the next message waits for its own.
+    for (const together of [false, true]) {
+      const received: string[] = [];
+      const p = await peer(
+        rawPeer((socket, chunk) => {
+          const id = controlIdIn(chunk.toString());
+          const previous = received[received.length - 1];
+          received.push(id);
+          const own = ackFrame(id, "AA");
+          if (previous === undefined) socket.write(ackFrame(id, "CA"));
+          else if (together)
+            socket.write(Buffer.concat([Buffer.from("noise"), ackFrame(previous, "AA"), own]));
+          else {
+            socket.write(ackFrame(previous, "AA"));
+            setTimeout(() => socket.write(own), 30);
+          }
+        }),
+      );
+      const c = client(p.port);
+      const ids = [1, 2, 3].map((n) => `0000000${n}-0000-4000-8000-00000000000${together ? 1 : 0}`);
+      const outcomes = await Promise.all(ids.map((id) => c.send(message(id))));
+      assert.deepEqual(
+        outcomes.map((o) => [o.status, o.attempts, o.status === "accepted" && o.ack.controlId]),
+        outcomes.map((o) => ["accepted", 1, o.controlId]),
+        `together: ${together}`,
+      );
+      assert.deepEqual(
+        received,
+        outcomes.map((o) => o.controlId),
+        "each message reached the receiver once",
+      );
+      assert.equal(p.connections, 1);
+    }
+  });
+
+  it("still rejects an ACK naming a control id it never sent", async () => {
+    let n = 0;
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        socket.write(++n === 1 ? ackFrame(id, "AA") : ackFrame("NEVER-SENT", "AA"));
+      }),
+    );
+    const c = client(p.port);
+    const [first, second] = await Promise.all([
+      c.send(message("00000001-0000-4000-8000-000000000002")),
+      c.send(message("00000002-0000-4000-8000-000000000002")),
+    ]);
+    assert.equal(first?.status, "accepted");
+    assert.deepEqual(second?.status === "rejected" && [second.reason, second.attempts], ["ack-mismatch", 1]);
+  });
+
+  it("takes the ACK after a keep-alive frame and a frame broken off by a new start block", async () => {
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        socket.write(Buffer.from([0x0b, 0x1c, 0x0d]));
+        setTimeout(
+          () => socket.write(Buffer.concat([Buffer.from("\x0bMSH|^~\\&|broken"), ackFrame(id, "AA")])),
+          20,
+        );
+      }),
+    );
+    const outcome = await client(p.port).send(message());
+    assert.deepEqual([outcome.status, outcome.attempts], ["accepted", 1]);
+    assert.equal(p.received.length, 1);
+  });
+
   it("rejects a response that is not an ACK", async () => {
     const p = await peer(rawPeer((socket) => socket.write(frame("HELLO"))));
     const outcome = await client(p.port).send(message());
     assert.equal(outcome.status === "rejected" && outcome.reason, "bad-ack");
+  });
+
+  it("routes each original and enhanced-mode code: AA/CA delivered, AE/CE final, AR/CR sent again unchanged", async () => {
+    const expected: Record<string, [string, number, string?]> = {
+      AA: ["accepted", 1],
+      CA: ["accepted", 1],
+      AE: ["rejected", 1, "AE"],
+      CE: ["rejected", 1, "CE"],
+      AR: ["accepted", 2],
+      CR: ["accepted", 2],
+    };
+    for (const code of Object.keys(expected)) {
+      const received: string[] = [];
+      const p = await peer(
+        rawPeer((socket, chunk) => {
+          const id = controlIdIn(chunk.toString());
+          received.push(id);
+          socket.write(ackFrame(id, received.length === 1 ? code : "AA"));
+        }),
+      );
+      const outcome = await client(p.port).send(message());
+      assert.deepEqual(
+        [outcome.status, outcome.attempts, outcome.status === "rejected" ? outcome.reason : undefined],
+        [expected[code]?.[0], expected[code]?.[1], expected[code]?.[2]],
+        code,
+      );
+      assert.deepEqual(
+        received,
+        received.map(() => outcome.controlId),
+        `${code}: every copy the receiver got carries the same MSH-10`,
+      );
+      assert.equal(received.length, expected[code]?.[1], `${code}: sent ${expected[code]?.[1]} time(s)`);
+    }
+  });
+
+  it("leaves a half-open connection (the receiver silent, no FIN) after the ACK timeout and resends on a new one, same MSH-10", async () => {
+    const received: string[] = [];
+    const silent = new WeakSet<object>();
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        received.push(id);
+        // After its first ACK the first connection goes silent, as a receiver whose host vanished.
+        if (silent.has(socket)) return;
+        socket.write(ackFrame(id, "AA"));
+        if (received.length === 1) silent.add(socket);
+      }),
+    );
+    const c = client(p.port, { ackTimeoutMs: 150 });
+    const first = await c.send(message("00000001-0000-4000-8000-000000000003"));
+    const events: DeliveryEvent[] = [];
+    const second = await c.send(message("00000002-0000-4000-8000-000000000003"), (e) => events.push(e));
+    assert.deepEqual([first.status, second.status, second.attempts], ["accepted", "accepted", 2]);
+    assert.deepEqual(
+      events.filter((e) => e.type === "attempt-failed").map((e) => (e as { reason: string }).reason),
+      ["ack-timeout"],
+    );
+    assert.deepEqual(
+      received,
+      [first.controlId, second.controlId, second.controlId],
+      "the silent receiver may hold the second message: the resend has the same MSH-10",
+    );
+    assert.equal(p.connections, 2, "the silent connection was left for a new one");
+  });
+
+  it("takes an ACK cut off by FIN (no end block) for no answer: the same message again on a new connection", async () => {
+    const received: string[] = [];
+    const p = await peer(
+      rawPeer((socket, chunk) => {
+        const id = controlIdIn(chunk.toString());
+        received.push(id);
+        const ack = ackFrame(id, "AA");
+        if (received.length === 1) socket.end(ack.subarray(0, ack.length - 2));
+        else socket.write(ack);
+      }),
+    );
+    const events: DeliveryEvent[] = [];
+    const outcome = await client(p.port).send(message(), (e) => events.push(e));
+    assert.deepEqual([outcome.status, outcome.attempts], ["accepted", 2]);
+    assert.deepEqual(
+      events.filter((e) => e.type === "attempt-failed").map((e) => (e as { reason: string }).reason),
+      ["connection-closed"],
+    );
+    assert.deepEqual(received, [outcome.controlId, outcome.controlId], "the same MSH-10 both times");
+    assert.equal(p.connections, 2);
+  });
+
+  it("times out a receiver that accepts the connection but never reads, each attempt on a new connection, and frees the queue", async () => {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+      sockets.push(socket);
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const big = message(undefined, "x ".repeat(2 * 1024 * 1024));
+      const c = client(port, { ackTimeoutMs: 200, retries: 1 });
+      const outcome = await c.send(big);
+      assert.deepEqual(outcome.status === "rejected" && [outcome.reason, outcome.attempts], [
+        "ack-timeout",
+        2,
+      ]);
+      assert.equal(sockets.length, 2, "each attempt on a connection of its own");
+      assert.equal(c.queued, 0);
+      assert.equal(c.queuedBytes, 0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("reconnects when the receiver drops the connection mid-message, keeping the same message", async () => {
