@@ -18,7 +18,12 @@ import {
   MAX_MEDIA_BYTES,
   MAX_TRANSCRIPT_BYTES,
 } from "../../../../src/providers/aws-batch/pipeline";
-import { mapBatchOutput, parseBatchOutput } from "../../../../src/providers/aws-batch/transcript";
+import {
+  batchDocument,
+  mapBatchOutput,
+  parseBatchOutput,
+} from "../../../../src/providers/aws-batch/transcript";
+import { withTicks } from "../../../support/loop-ticks";
 import { batchJson } from "../../../../bench/batch-transcript";
 import {
   BatchJobError,
@@ -272,14 +277,30 @@ describe("aws-batch media: file paths, uploads and what peers echo", function ()
     assert.equal(fine.results.length, 1);
   });
 
-  it("holds the largest real result: 4 hours at 200 words a minute, with speaker labels and PHI entities", () => {
+  it("holds the largest real result: 4 hours at 200 words a minute, with speaker labels and PHI entities", async () => {
     const json = batchJson(4 * 60 * 200);
     assert.ok(json.length < MAX_TRANSCRIPT_BYTES / 2, `${json.length} bytes`);
-    const results = mapBatchOutput(parseBatchOutput(json), "job-4h");
+    const results = await mapBatchOutput(await parseBatchOutput(json), "job-4h");
     assert.equal(
       results.reduce((n, r) => n + r.words.filter((w) => w.kind === "word").length, 0),
       48_000,
     );
     assert.ok(results.some((r) => (r.entities?.length ?? 0) > 0));
+  });
+
+  it("keeps a 10 ms timer firing while it reads a transcript of the largest size accepted", async function () {
+    this.timeout(300_000);
+    const perWord = batchJson(10_000).length / 10_000;
+    const json = batchJson(Math.floor((MAX_TRANSCRIPT_BYTES * 0.95) / perWord));
+    assert.ok(json.length <= MAX_TRANSCRIPT_BYTES && json.length > MAX_TRANSCRIPT_BYTES * 0.9);
+    const { value: words, ticks } = await withTicks(async () => {
+      const results = await mapBatchOutput(await parseBatchOutput(json), "job-max");
+      // Past the document limit (50,000 words) the document is refused; the mapping is what is timed.
+      await batchDocument("job-max", results.slice(0, 1000));
+      return results.reduce((n, r) => n + r.words.filter((w) => w.kind === "word").length, 0);
+    });
+    assert.ok(words > 50_000, `${words} words`);
+    // In one block (JSON.parse, as before) the timer could not run at all until the end.
+    assert.ok(ticks >= 10, `the timer ran ${ticks} times`);
   });
 });
