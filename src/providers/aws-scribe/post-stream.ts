@@ -282,7 +282,10 @@ export async function readNoteFiles(
     phi,
   );
   try {
-    return { summary: parseSummary(summaryJson), aggregated: parseAggregatedTranscript(transcriptJson) };
+    return {
+      summary: parseSummary(summaryJson),
+      aggregated: await parseAggregatedTranscript(transcriptJson),
+    };
   } catch (err) {
     if (err instanceof MalformedOutputError) throw new ScribeNoteError("MALFORMED_OUTPUT", err.message);
     throw err;
