@@ -203,10 +203,19 @@ export class BatchRun {
     }
     // In slices (src/util/slices.ts): a 4-hour job's transcript is tens of thousands of words, and the
     // sessions sharing this process must not wait for it.
+    // A stop or cancel while it runs ends the run there, as it would have before the download ended.
     const slicer = new Slicer();
-    const results = await mapBatchOutput(await parseBatchOutput(body, slicer), opts.jobName, slicer);
+    const output = await parseBatchOutput(body, slicer);
+    this.throwIfHalted();
+    const results = await mapBatchOutput(output, opts.jobName, slicer);
+    this.throwIfHalted();
     const document = await batchDocument(opts.jobName, results, Date.now(), slicer);
+    this.throwIfHalted();
     return { jobName: opts.jobName, results, document };
+  }
+
+  private throwIfHalted(): void {
+    if (this.halted) throw this.halted;
   }
 
   async cancel(): Promise<void> {
