@@ -74,18 +74,18 @@ const TYPICAL: Shape = {
   segments: 100,
   wordsPerSegment: 15,
 };
-const MAXIMUM: Shape = {
+export const MAXIMUM: Shape = {
   name: `maximum words (${DOCUMENT_LIMITS.words.toLocaleString("en")})`,
   segments: 2500,
   wordsPerSegment: DOCUMENT_LIMITS.words / 2500,
 };
-const MAXIMUM_TEXT: Shape = {
+export const MAXIMUM_TEXT: Shape = {
   name: "maximum text (1 MiB, no words)",
   segments: 1000,
   wordsPerSegment: 0,
   textOnly: 1000,
 };
-const ONE_FINAL: Shape = {
+export const ONE_FINAL: Shape = {
   name: `maximum words in one final`,
   segments: 1,
   wordsPerSegment: DOCUMENT_LIMITS.words,
@@ -313,7 +313,7 @@ async function throughNodeRed(
   return { ingestMs, deliverMs, wallMs };
 }
 
-function direct(shape: Shape): Array<[string, number]> {
+export function direct(shape: Shape): Array<[string, number]> {
   const sessions = new DocumentSessions({
     idleTimeoutMs: 0,
     maxSessions: 10,
@@ -469,10 +469,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -92,12 +92,18 @@ export const REVIEW_PAGE = `<!doctype html>
       });
     });
   }
+  // The word error rate of the signed text against the machine's; null: past the measuring bound.
+  function werText(wer) {
+    if (wer === null) return "word error rate not measured (rewritten beyond what is measured; see docs/review.md)";
+    return typeof wer === "number" ? "word error rate " + (wer * 100).toFixed(1) + " %" : "";
+  }
   function render(doc) {
     current = doc;
     $("doc").classList.remove("hidden");
     $("doc-title").textContent = doc.patient || "(no patient given)";
     $("doc-meta").textContent = [doc.encounter, doc.provider, "version " + doc.version, doc.state,
       doc.signed ? "signed by " + doc.signed.by + " " + new Date(doc.signed.at).toLocaleString() : "",
+      doc.signed ? werText(doc.signed.wer) : "",
       doc.editedBy ? "last edited by " + doc.editedBy : ""].filter(Boolean).join(" · ");
     var low = {};
     (doc.review || []).forEach(function (item) { (item.lowConfidenceWords || []).forEach(function (w) { low[w.startTime + "|" + w.text] = true; }); });

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
 import { ReviewError, type ReviewRecord } from "./record";
+import { parseJsonSliced } from "../util/sliced-json";
 
 /**
  * The worklist on disk: one JSON file per document under `<userDir>/review-queue/<node>/documents`,
@@ -74,7 +75,9 @@ export class ReviewStore {
       try {
         const stat = await fs.stat(path);
         if (stat.size > MAX_FILE_BYTES) throw new Error("too large");
-        const record = JSON.parse(await fs.readFile(path, "utf8")) as ReviewRecord;
+        // In slices: a record of a document at the limits is megabytes of JSON, and the store loads
+        // while other flows already carry audio.
+        const record = (await parseJsonSliced(await fs.readFile(path, "utf8"))) as ReviewRecord;
         if (
           typeof record.id !== "string" ||
           typeof record.version !== "number" ||

@@ -34,6 +34,7 @@ import {
   type RunnerTuning,
 } from "./runner";
 import { batchDocument, mapBatchOutput, parseBatchOutput } from "./transcript";
+import { Slicer } from "../../util/slices";
 
 export type BatchInput =
   { kind: "s3"; location: S3Location } | { kind: "file"; path: string } | { kind: "buffer"; data: Buffer };
@@ -41,9 +42,9 @@ export type BatchInput =
 /** The largest recording uploaded (a file or a Buffer): Amazon Transcribe's documented 2 GB file limit. */
 export const MAX_MEDIA_BYTES = 2 * 2 ** 30;
 /**
- * The largest transcript file read back from S3: 24 MiB. It is parsed and mapped on the event loop in
- * one go (JSON.parse cannot yield), about 15 ms a MiB each on a server core (bench/batch-transcript.ts),
- * so the bound is what a real job can write, not more: a job is at most 4 hours (the service's limit),
+ * The largest transcript file read back from S3: 24 MiB. It is parsed, mapped and assembled in slices
+ * that give the event loop a turn every few milliseconds (bench/loop-holds.ts), but it is held in
+ * memory whole, so the bound is what a real job can write, not more: a job is at most 4 hours (the service's limit),
  * at a brisk 200 words a minute 48,000 words; Transcribe Medical's JSON takes about 220 bytes a word
  * with speaker labels (the item, its speaker-segment entry, the transcript text, PHI entities) and up
  * to about 350 with channel identification (items listed per channel and again in time order):
@@ -200,8 +201,21 @@ export class BatchRun {
     } catch (err) {
       throw this.halted ?? serviceError(err, [...secrets, ...identifierForms(where), uri]);
     }
-    const results = mapBatchOutput(parseBatchOutput(body), opts.jobName);
-    return { jobName: opts.jobName, results, document: batchDocument(opts.jobName, results) };
+    // In slices (src/util/slices.ts): a 4-hour job's transcript is tens of thousands of words, and the
+    // sessions sharing this process must not wait for it.
+    // A stop or cancel while it runs ends the run there, as it would have before the download ended.
+    const slicer = new Slicer();
+    const output = await parseBatchOutput(body, slicer);
+    this.throwIfHalted();
+    const results = await mapBatchOutput(output, opts.jobName, slicer);
+    this.throwIfHalted();
+    const document = await batchDocument(opts.jobName, results, Date.now(), slicer);
+    this.throwIfHalted();
+    return { jobName: opts.jobName, results, document };
+  }
+
+  private throwIfHalted(): void {
+    if (this.halted) throw this.halted;
   }
 
   async cancel(): Promise<void> {

@@ -8,6 +8,7 @@ import {
 import type { DocumentSegment, SessionCollector, TranscriptDocument } from "../../transcript/document";
 import { roundSeconds } from "../aws/mapping";
 import type { NoteTemplate } from "./params";
+import { Slicer } from "../../util/slices";
 
 /**
  * The post-stream output of a HealthScribe session, as the service writes it to S3: the clinical
@@ -111,8 +112,14 @@ export function parseSummary(json: unknown): Summary {
 const finite = (v: unknown): number | undefined =>
   typeof v === "number" && Number.isFinite(v) ? v : undefined;
 
-/** Reads transcript.json's Conversation.TranscriptSegments into a map by SegmentId. */
-export function parseAggregatedTranscript(json: unknown): Map<string, AggregatedSegment> {
+/**
+ * Reads transcript.json's Conversation.TranscriptSegments into a map by SegmentId, in slices (up to
+ * 100,000 segments: a block of 100-200 ms on a loaded machine).
+ */
+export async function parseAggregatedTranscript(
+  json: unknown,
+  slicer = new Slicer(),
+): Promise<Map<string, AggregatedSegment>> {
   const f = "transcript.json";
   const conversation = isObject(json) ? json.Conversation : undefined;
   if (!isObject(conversation)) throw new MalformedOutputError(f, "Conversation must be an object");
@@ -123,7 +130,9 @@ export function parseAggregatedTranscript(json: unknown): Map<string, Aggregated
     "Conversation.TranscriptSegments",
   );
   const out = new Map<string, AggregatedSegment>();
-  segments.forEach((s, i) => {
+  for (let i = 0; i < segments.length; i++) {
+    if (slicer.due()) await slicer.pause();
+    const s = segments[i];
     const start = isObject(s) ? finite(s.BeginAudioTime) : undefined;
     const end = isObject(s) ? finite(s.EndAudioTime) : undefined;
     if (!isObject(s) || typeof s.SegmentId !== "string" || start === undefined || end === undefined) {
@@ -141,7 +150,7 @@ export function parseAggregatedTranscript(json: unknown): Map<string, Aggregated
       ...(role !== undefined ? { role } : {}),
       text: typeof s.Content === "string" ? s.Content : "",
     });
-  });
+  }
   return out;
 }
 

@@ -15,6 +15,7 @@ import {
   type AggregatedSegment,
   type Summary,
 } from "./note";
+import { JsonSyntaxError, parseJsonSliced } from "../../util/sliced-json";
 
 /**
  * After END_OF_SESSION: GetMedicalScribeStream is polled with back-off until the post-stream analytics
@@ -250,9 +251,12 @@ async function readJson(
     throw requestError(err, `reading the ${file} from S3`, hide);
   }
   try {
-    return JSON.parse(body) as unknown;
-  } catch {
-    throw new ScribeNoteError("MALFORMED_OUTPUT", `the HealthScribe ${file} is not JSON`);
+    // In slices: transcript.json may be 32 MiB, which JSON.parse would hold the event loop for.
+    return await parseJsonSliced(body);
+  } catch (err) {
+    if (err instanceof JsonSyntaxError)
+      throw new ScribeNoteError("MALFORMED_OUTPUT", `the HealthScribe ${file} is not JSON`);
+    throw err;
   }
 }
 
@@ -278,7 +282,10 @@ export async function readNoteFiles(
     phi,
   );
   try {
-    return { summary: parseSummary(summaryJson), aggregated: parseAggregatedTranscript(transcriptJson) };
+    return {
+      summary: parseSummary(summaryJson),
+      aggregated: await parseAggregatedTranscript(transcriptJson),
+    };
   } catch (err) {
     if (err instanceof MalformedOutputError) throw new ScribeNoteError("MALFORMED_OUTPUT", err.message);
     throw err;

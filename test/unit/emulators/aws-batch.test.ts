@@ -108,7 +108,7 @@ describe("aws-batch emulator with the real SDK (s3rver for media and output)", f
     const results = json.results as Record<string, unknown>;
     assert.ok(Array.isArray(results.items) && Array.isArray(results.entities));
     assert.ok(results.speaker_labels);
-    const mapped = mapBatchOutput(parseBatchOutput(JSON.stringify(json)), job.jobName);
+    const mapped = await mapBatchOutput(await parseBatchOutput(JSON.stringify(json)), job.jobName);
     assert.equal(mapped.length, 2);
     mapped.forEach(assertTranscriptResult);
     assert.deepEqual(

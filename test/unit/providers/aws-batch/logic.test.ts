@@ -230,8 +230,8 @@ describe("aws-batch transcript mapping", () => {
     phi: false,
   };
 
-  it("maps one result per sentence without speaker labels", () => {
-    const results = mapBatchOutput(buildOutput(script, settings), "j");
+  it("maps one result per sentence without speaker labels", async () => {
+    const results = await mapBatchOutput(buildOutput(script, settings), "j");
     results.forEach(assertTranscriptResult);
     assert.deepEqual(
       results.map((r) => r.text),
@@ -250,9 +250,9 @@ describe("aws-batch transcript mapping", () => {
     assert.equal(first.confidence, 0.97);
   });
 
-  it("maps one result per speaker turn, with PHI entities on the turn that holds them", () => {
+  it("maps one result per speaker turn, with PHI entities on the turn that holds them", async () => {
     const out = buildOutput(script, { ...settings, showSpeakerLabels: true, phi: true }) as BatchOutput;
-    const results = mapBatchOutput(out, "j");
+    const results = await mapBatchOutput(out, "j");
     results.forEach(assertTranscriptResult);
     assert.deepEqual(
       results.map((r) => [r.speaker, r.text]),
@@ -267,18 +267,21 @@ describe("aws-batch transcript mapping", () => {
     assert.equal(results[0]?.entities, undefined);
   });
 
-  it("reads speakers from speaker_labels segments when items lack speaker_label", () => {
+  it("reads speakers from speaker_labels segments when items lack speaker_label", async () => {
     const out = buildOutput(script, { ...settings, showSpeakerLabels: true }) as BatchOutput;
     for (const item of out.results?.items ?? []) delete item.speaker_label;
-    const results = mapBatchOutput(out, "j");
+    const results = await mapBatchOutput(out, "j");
     assert.deepEqual(
       results.map((r) => r.speaker),
       ["spk_0", "spk_1"],
     );
   });
 
-  it("maps channels per sentence, in spoken order", () => {
-    const results = mapBatchOutput(buildOutput(script, { ...settings, channelIdentification: true }), "j");
+  it("maps channels per sentence, in spoken order", async () => {
+    const results = await mapBatchOutput(
+      buildOutput(script, { ...settings, channelIdentification: true }),
+      "j",
+    );
     results.forEach(assertTranscriptResult);
     assert.deepEqual(
       results.map((r) => r.channel),
@@ -287,7 +290,7 @@ describe("aws-batch transcript mapping", () => {
     assert.ok(results.every((r) => r.words.every((w) => w.channel === r.channel)));
   });
 
-  it("reads camelCase numeric entities too, and tolerates empty transcripts", () => {
+  it("reads camelCase numeric entities too, and tolerates empty transcripts", async () => {
     const out: BatchOutput = {
       results: {
         items: [
@@ -301,25 +304,28 @@ describe("aws-batch transcript mapping", () => {
         entities: [{ startTime: 0.5, endTime: 0.9, category: "PHI", content: "Zz", confidence: 0.7 }],
       },
     };
-    const [r] = mapBatchOutput(out, "j");
+    const [r] = await mapBatchOutput(out, "j");
     assert.deepEqual(r?.entities, [
       { category: "PHI", text: "Zz", startTime: 0.5, endTime: 0.9, confidence: 0.7 },
     ]);
-    assert.deepEqual(mapBatchOutput({ results: { transcripts: [{ transcript: "" }], items: [] } }, "j"), []);
+    assert.deepEqual(
+      await mapBatchOutput({ results: { transcripts: [{ transcript: "" }], items: [] } }, "j"),
+      [],
+    );
   });
 
-  it("refuses transcript files that are not JSON objects with results, without echoing them", () => {
+  it("refuses transcript files that are not JSON objects with results, without echoing them", async () => {
     for (const bad of ["Zz not json", "[]", "{}"]) {
-      assert.throws(
-        () => parseBatchOutput(bad),
+      await assert.rejects(
+        parseBatchOutput(bad),
         (e: Error) => /transcript file/.test(e.message) && !e.message.includes("Zz"),
       );
     }
   });
 
-  it("builds the document transcript-document would build", () => {
-    const results = mapBatchOutput(buildOutput(script, { ...settings, showSpeakerLabels: true }), "j");
-    const doc = batchDocument("j", results, Date.parse("2026-01-01T00:00:00Z"));
+  it("builds the document transcript-document would build", async () => {
+    const results = await mapBatchOutput(buildOutput(script, { ...settings, showSpeakerLabels: true }), "j");
+    const doc = await batchDocument("j", results, Date.parse("2026-01-01T00:00:00Z"));
     assert.ok(checkTranscriptDocument(doc).ok);
     assert.equal(doc.sessionId, "j");
     assert.equal(doc.provider, "aws-transcribe-medical");

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { TranscribeClient } from "@aws-sdk/client-transcribe";
 import { awsClientSettings } from "../../../../src/providers/aws/client";
 import {
@@ -18,7 +18,12 @@ import {
   MAX_MEDIA_BYTES,
   MAX_TRANSCRIPT_BYTES,
 } from "../../../../src/providers/aws-batch/pipeline";
-import { mapBatchOutput, parseBatchOutput } from "../../../../src/providers/aws-batch/transcript";
+import {
+  batchDocument,
+  mapBatchOutput,
+  parseBatchOutput,
+} from "../../../../src/providers/aws-batch/transcript";
+import { withTicks } from "../../../support/loop-ticks";
 import { batchJson } from "../../../../bench/batch-transcript";
 import {
   BatchJobError,
@@ -37,6 +42,8 @@ const OVERSIZE_SCRIPT = Array.from({ length: 2000 }, (_, i) => ({
   text: `${"patient denies chest pain and shortness of breath today ".repeat(12)}word${i} done.`,
   speaker: `spk_${i % 2}`,
 }));
+/** About 40,000 words: a transcript that takes many slices to parse and map. */
+const LARGE_SCRIPT = OVERSIZE_SCRIPT.slice(0, 400);
 const WAV = Buffer.concat([Buffer.from("RIFF\0\0\0\0WAVEfmt "), Buffer.alloc(2048)]);
 
 /** Descriptors this process holds open on files under `dir`. */
@@ -78,7 +85,9 @@ describe("aws-batch media: file paths, uploads and what peers echo", function ()
       script: (media) =>
         media.includes("OVERSIZE")
           ? OVERSIZE_SCRIPT
-          : [{ text: "Patient denies chest pain.", speaker: "spk_0", channel: "ch_0" }],
+          : media.includes("LARGE")
+            ? LARGE_SCRIPT
+            : [{ text: "Patient denies chest pain.", speaker: "spk_0", channel: "ch_0" }],
       // A service that echoes what it was given, in every form: the job name, the URI decoded and
       // encoded, the key's prefix alone, the bucket, quoted and not.
       failJob: (r) => {
@@ -272,14 +281,66 @@ describe("aws-batch media: file paths, uploads and what peers echo", function ()
     assert.equal(fine.results.length, 1);
   });
 
-  it("holds the largest real result: 4 hours at 200 words a minute, with speaker labels and PHI entities", () => {
+  it("ends with STOPPED, not with the transcript, when the node closes while the transcript is being parsed", async () => {
+    const started: { run?: BatchRun } = {};
+    // The S3 client of the run, stopping the run as soon as the transcript's body has been read: the
+    // stop lands while the transcript is parsed and mapped in slices.
+    const spy = {
+      send: async (command: unknown, options?: unknown): Promise<unknown> => {
+        const got = (await (s3client.send as (c: unknown, o?: unknown) => Promise<unknown>)(
+          command,
+          options,
+        )) as {
+          Body?: Readable;
+        };
+        if (command instanceof GetObjectCommand && command.input.Bucket === "transcripts") {
+          got.Body?.once("end", () => setImmediate(() => started.run?.stop()));
+        }
+        return got;
+      },
+    } as unknown as S3Client;
+    const input = classifyPayload(Buffer.concat([WAV, Buffer.from("LARGE")]));
+    assert.ok(input.ok);
+    const batch = new BatchRun({
+      transcribe,
+      s3: spy,
+      params: params(),
+      input: input.value,
+      jobName: "job-stopped-while-parsing",
+      upload: { bucket: "uploads", prefix: "incoming/" },
+      tuning: { pollInitialMs: 10, pollMaxMs: 20 },
+    });
+    started.run = batch;
+    await assert.rejects(batch.run(), (e) => {
+      assert.ok(e instanceof BatchJobError && e.code === "STOPPED", String(e));
+      return true;
+    });
+  });
+
+  it("holds the largest real result: 4 hours at 200 words a minute, with speaker labels and PHI entities", async () => {
     const json = batchJson(4 * 60 * 200);
     assert.ok(json.length < MAX_TRANSCRIPT_BYTES / 2, `${json.length} bytes`);
-    const results = mapBatchOutput(parseBatchOutput(json), "job-4h");
+    const results = await mapBatchOutput(await parseBatchOutput(json), "job-4h");
     assert.equal(
       results.reduce((n, r) => n + r.words.filter((w) => w.kind === "word").length, 0),
       48_000,
     );
     assert.ok(results.some((r) => (r.entities?.length ?? 0) > 0));
+  });
+
+  it("keeps a 10 ms timer firing while it reads a transcript of the largest size accepted", async function () {
+    this.timeout(300_000);
+    const perWord = batchJson(10_000).length / 10_000;
+    const json = batchJson(Math.floor((MAX_TRANSCRIPT_BYTES * 0.95) / perWord));
+    assert.ok(json.length <= MAX_TRANSCRIPT_BYTES && json.length > MAX_TRANSCRIPT_BYTES * 0.9);
+    const { value: words, ticks } = await withTicks(async () => {
+      const results = await mapBatchOutput(await parseBatchOutput(json), "job-max");
+      // Past the document limit (50,000 words) the document is refused; the mapping is what is timed.
+      await batchDocument("job-max", results.slice(0, 1000));
+      return results.reduce((n, r) => n + r.words.filter((w) => w.kind === "word").length, 0);
+    });
+    assert.ok(words > 50_000, `${words} words`);
+    // In one block (JSON.parse, as before) the timer could not run at all until the end.
+    assert.ok(ticks >= 10, `the timer ran ${ticks} times`);
   });
 });

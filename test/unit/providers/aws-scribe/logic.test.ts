@@ -135,7 +135,7 @@ describe("scribe-medical mapping and note", () => {
     },
   };
 
-  it("resolves evidence to the live final, else the aggregated transcript moved to session time; counts the rest", () => {
+  it("resolves evidence to the live final, else the aggregated transcript moved to session time; counts the rest", async () => {
     const live = [
       {
         segmentId: "a",
@@ -151,7 +151,7 @@ describe("scribe-medical mapping and note", () => {
       "HISTORY_AND_PHYSICAL",
       parseSummary(summary),
       live,
-      parseAggregatedTranscript(transcript),
+      await parseAggregatedTranscript(transcript),
       10,
     );
     assert.equal(built.unresolvedEvidence, 1);
@@ -163,7 +163,7 @@ describe("scribe-medical mapping and note", () => {
     assert.equal(built.note.sections[1]?.sentences.length, 0);
   });
 
-  it("refuses output not in the documented shape, naming the field and never the text", () => {
+  it("refuses output not in the documented shape, naming the field and never the text", async () => {
     assert.throws(() => parseSummary({ ClinicalDocumentation: { Sections: {} } }), MalformedOutputError);
     assert.throws(
       () =>
@@ -180,12 +180,11 @@ describe("scribe-medical mapping and note", () => {
       },
     };
     assert.throws(() => parseSummary(tooMany), /more than 5000/);
-    assert.throws(
-      () =>
-        parseAggregatedTranscript({
-          Conversation: { TranscriptSegments: [{ SegmentId: "x", Content: "secret words" }] },
-        }),
-      (e: Error) => !e.message.includes("secret words"),
+    await assert.rejects(
+      parseAggregatedTranscript({
+        Conversation: { TranscriptSegments: [{ SegmentId: "x", Content: "secret words" }] },
+      }),
+      (e: Error) => e instanceof MalformedOutputError && !e.message.includes("secret words"),
     );
   });
 });
