@@ -42,7 +42,12 @@ import { classifyClose, DEFAULT_RETRY, retryDelay, type FailureKind, type RetryP
 export type EndReason = "no-termination" | "closed" | "aborted";
 
 /** Why the session reconnects when the close code alone does not say it. */
-export type ReconnectReason = "stalled" | "no-termination" | "oversized-message";
+export type ReconnectReason =
+  | "stalled"
+  | "no-termination"
+  | "oversized-message"
+  /** A Termination the session had not asked for (no Terminate sent): the audio goes on, on a new connection. */
+  | "unrequested-termination";
 
 /**
  * The largest message accepted from the service. The largest real one is a Turn with its words (about
@@ -247,6 +252,8 @@ export class AssemblyAiSession {
   private readonly turnSegments = new TurnSegments();
   /** Frames of this connection the session could not read (not JSON, no message type, binary). */
   private unreadable = 0;
+  /** This connection's Begin came: a second one must not move its clock. */
+  private begun = false;
   private readonly timers = new Set<unknown>();
   // Whole frames from the framer go straight to the queue (made once: no array or closure per chunk).
   private readonly frameSink = { push: (bytes: Buffer): void => this.enqueue(bytes) };
@@ -494,6 +501,7 @@ export class AssemblyAiSession {
     this.connection++;
     this.lastError = undefined;
     this.unreadable = 0;
+    this.begun = false;
     this.turnSegments.reset();
     this.endedBySession = undefined;
     this.setState(this.connection === 0 ? "connecting" : "reconnecting");
@@ -582,6 +590,10 @@ export class AssemblyAiSession {
   private onMessage(message: ServerMessage): void {
     switch (message.type) {
       case "Begin":
+        // Once per connection: a repeated Begin would restart the connection's clock mid-stream and
+        // shift every later result's times.
+        if (this.begun) return;
+        this.begun = true;
         this.onBegin(message.id, message.expires_at);
         return;
       case "Turn":
@@ -590,6 +602,10 @@ export class AssemblyAiSession {
         return;
       case "Termination":
         this.deliverHeldFinal();
+        if (!this.terminateSent) {
+          this.onUnrequestedTermination();
+          return;
+        }
         // Every audio this connection was sent is processed: nothing is left to replay.
         this.ledger.confirm(this.sentUntilMs);
         this.replay.clear();
@@ -629,6 +645,21 @@ export class AssemblyAiSession {
       default:
         return;
     }
+  }
+
+  /**
+   * The service ended the session though the node had not sent Terminate (the audio goes on). Nothing
+   * says what it processed: this connection is ended and its unconfirmed audio replayed into a new one,
+   * where the words already delivered are left out.
+   */
+  private onUnrequestedTermination(): void {
+    this.handlers.event({
+      event: "warning",
+      sessionId: this.o.sessionId,
+      code: 0,
+      message: `AssemblyAI ended the session before the node asked it to; ${seconds(this.ledger.unconfirmedMs)} s of unconfirmed audio are sent again on a new connection`,
+    });
+    this.dropConnection("unrequested-termination");
   }
 
   private onBegin(id: string, expiresAt: number): void {

@@ -335,4 +335,73 @@ describe("AssemblyAI session against hostile peers (raw ws / TCP)", function () 
     assert.equal(end[0]?.event, "termination");
     assert.equal(run.session.push(tone()).ok, false);
   });
+
+  it("keeps the times of a connection when Begin comes again mid-stream", async () => {
+    p = await peer((ws) => {
+      begin(ws);
+      let frames = 0;
+      ws.on("message", (_d: Buffer, binary: boolean) => {
+        if (binary && ++frames === 5) begin(ws, "again");
+      });
+      onTerminate(ws, () => {
+        ws.send(turnMsg(0, true, [["late", 800, 1000]]));
+        ws.send(
+          JSON.stringify({ type: "Termination", audio_duration_seconds: 1, session_duration_seconds: 1 }),
+        );
+        ws.close(1000, "Session Ended");
+      });
+    });
+    const run = open(p.url);
+    await speak(run.session, 1200);
+    await run.session.end();
+    const final = run.results.find((r) => r.isFinal);
+    assert.equal(final?.startTime, 0.8, "on the connection's clock, which began at the session's 0");
+    assert.equal(run.events.filter((e) => e.event === "begin").length, 1, "one begin per connection");
+  });
+
+  it("goes on after a Termination it did not ask for while audio keeps coming: a new connection, nothing refused", async () => {
+    p = await peer((ws, index) => {
+      begin(ws, `b${index}`);
+      let frames = 0;
+      ws.on("message", (_d: Buffer, binary: boolean) => {
+        if (index === 0 && binary && ++frames === 5) {
+          ws.send(turnMsg(0, true, [["first", 100, 400]]));
+          ws.send(
+            JSON.stringify({ type: "Termination", audio_duration_seconds: 0, session_duration_seconds: 1 }),
+          );
+          ws.close(1000, "Session Ended");
+        }
+      });
+      onTerminate(ws, () => {
+        ws.send(
+          JSON.stringify({ type: "Termination", audio_duration_seconds: 1, session_duration_seconds: 1 }),
+        );
+        ws.close(1000, "Session Ended");
+      });
+    });
+    const run = open(p.url);
+    let refused = 0;
+    for (let t = 0; t < 1500; t += 100) {
+      if (!run.session.push(tone()).ok) refused++;
+      await delay(50);
+    }
+    await run.session.end();
+    assert.equal(refused, 0);
+    assert.equal(p.connections.length, 2);
+    const reconnecting = run.events.find((e) => e.event === "reconnecting");
+    assert.ok(reconnecting?.event === "reconnecting");
+    assert.equal(reconnecting.reason, "unrequested-termination");
+    assert.ok(run.events.some((e) => e.event === "warning" && /before the node asked/.test(e.message)));
+    // The replay carries the first final's audio again; its words are not delivered twice.
+    assert.deepEqual(
+      run.results.filter((r) => r.isFinal).map((r) => r.text),
+      ["first"],
+    );
+    const end = terminal(run.events);
+    assert.equal(end.length, 1);
+    assert.equal(end[0]?.event, "termination");
+    assert.ok(end[0]?.event === "termination");
+    assert.equal(end[0].account.receivedSeconds, 1.5);
+    assert.equal(end[0].account.lostSeconds, 0);
+  });
 });
