@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer, type WebSocket } from "ws";
 import type { NodeMessage } from "node-red";
 import type { SessionEvent } from "../../src/providers/assemblyai/session";
 import type { TranscriptResult } from "../../src/transcript/result";
@@ -281,4 +283,109 @@ describe(`assemblyai-medical at the edges of a session (${runtimeLabel})`, funct
       assert.equal(emu.connections.length, 0);
     });
   }
+});
+
+describe(`assemblyai-medical against a hostile peer (raw ws server, ${runtimeLabel})`, function () {
+  this.timeout(30000);
+  let wss: WebSocketServer | undefined;
+  let accepted = 0;
+  afterEach(async () => {
+    await helper.unload();
+    await new Promise<void>((r) => (wss ? wss.close(() => r()) : r()));
+    wss = undefined;
+    accepted = 0;
+  });
+
+  /** Serves every connection with `script`; loads the node against it. */
+  async function against(
+    script: (ws: WebSocket, index: number) => void,
+    config: Record<string, unknown> = {},
+  ): Promise<void> {
+    const server = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    wss = server;
+    await new Promise<void>((r) => server.once("listening", () => r()));
+    server.on("connection", (ws) => {
+      ws.on("error", () => undefined);
+      script(ws, accepted++);
+    });
+    const { port } = server.address() as AddressInfo;
+    const cfg: FlowNode = { id: "cfg", type: "assemblyai-config", endpoint: `ws://127.0.0.1:${port}/v3/ws` };
+    const node: FlowNode = {
+      id: "aai",
+      type: "assemblyai-medical",
+      z: "tab",
+      config: "cfg",
+      wires: [["results"], ["events"]],
+      ...config,
+    };
+    await helper.load(nodes, flowWithCatch([cfg, node], ["results", "events"]), { cfg: { apiKey: KEY } });
+  }
+
+  const audioMsgs = (ms: number): NodeMessage[] =>
+    chunks({ turns: [turn(100, "Blood pressure stable.")] }, SESSION, ms);
+
+  it("a v2 close 4002 (account refused) goes to Catch once, as a refusal, with the seconds lost; not retried", async () => {
+    await against((ws) => ws.close(4002, "Insufficient Funds"));
+    const events = collect("events");
+    const caught = collect("caught");
+    send(audioMsgs(1000));
+    const end = await untilEvent(events, ["termination", "error", "ended"]);
+    assert.ok(end.event === "error");
+    assert.equal(end.kind, "auth");
+    assert.equal(end.code, 4002);
+    await delay(300);
+    assert.equal(accepted, 1, "not retried");
+    assert.equal(caught.length, 1);
+    assert.match(
+      caughtText(caught[0]),
+      new RegExp(
+        `AssemblyAI refused the connection .*\\(4002 .*\\); ${end.account.lostSeconds.toFixed(1)} s of audio were not transcribed$`,
+      ),
+    );
+    assert.deepEqual(end.account, { receivedSeconds: 1, confirmedSeconds: 0, lostSeconds: 1, reconnects: 0 });
+    assert.ok(
+      statusTexts(helper.getNode("aai")).some((t) => /4002/.test(t)),
+      "the status shows the code",
+    );
+    assertNoSessionId(caught);
+  });
+
+  it("a peer answering junk while audio flows: one warning in the log (not the junk), the stall found, the audio replayed", async () => {
+    await against(
+      (ws, index) => {
+        ws.send(JSON.stringify({ type: "Begin", id: `b${index}`, expires_at: 2e9 }));
+        if (index === 0) {
+          ws.on("message", (_d: Buffer, binary: boolean) => {
+            if (binary) ws.send("<html>502 Bad Gateway PHI-MARKER</html>");
+          });
+          return;
+        }
+        let frames = 0;
+        ws.on("message", (d: Buffer, binary: boolean) => {
+          // An alive service answers audio (here with SpeechStarted every few frames).
+          if (binary && ++frames % 5 === 0)
+            ws.send(JSON.stringify({ type: "SpeechStarted", timestamp: frames * 100 }));
+          if (binary || (JSON.parse(d.toString("utf8")) as { type?: unknown }).type !== "Terminate") return;
+          ws.send(
+            JSON.stringify({ type: "Termination", audio_duration_seconds: 3, session_duration_seconds: 3 }),
+          );
+          ws.close(1000, "Session Ended");
+        });
+      },
+      { stallTimeout: 1, probeTimeout: 0.5 },
+    );
+    const events = collect("events");
+    const caught = collect("caught");
+    send(audioMsgs(4000));
+    const end = await untilEvent(events, ["termination", "error", "ended"], 25000);
+    assert.equal(end.event, "termination");
+    assert.ok(end.event === "termination");
+    assert.deepEqual(end.account, { receivedSeconds: 4, confirmedSeconds: 4, lostSeconds: 0, reconnects: 1 });
+    const logged = loggedTexts(helper.getNode("aai"));
+    assert.equal(logged.filter((t) => /could not read/.test(t)).length, 1, logged.join("\n"));
+    assert.ok(!logged.some((t) => t.includes("PHI-MARKER")));
+    const reconnecting = events.map((e) => e.payload as SessionEvent).find((e) => e.event === "reconnecting");
+    assert.equal(reconnecting?.event === "reconnecting" && reconnecting.reason, "stalled");
+    assert.deepEqual(caught, []);
+  });
 });

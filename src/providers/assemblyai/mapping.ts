@@ -15,22 +15,24 @@ export interface TurnContext {
   offsetMs: number;
   /** Language when the turn carries no language_code. */
   language: string;
+  /** The turn's key on this connection (TurnSegments); its turn_order when absent. */
+  turnKey?: string;
 }
 
 const seconds = (ms: number): number => Math.round(ms) / 1000;
 
 /**
  * Stable across the partials and the final of one turn: one segment per session instance, connection and
- * turn_order. The instance part keeps a reopened session (same session id, turn_order again from 0) from
+ * turn_order (or the key TurnSegments gives a turn_order the service reused). The instance part keeps a reopened session (same session id, turn_order again from 0) from
  * reusing the segment ids of the earlier one, which a document collecting by segmentId would overwrite.
  */
 export function segmentId(
   sessionId: string,
   instance: string,
   connection: number,
-  turnOrder: number,
+  turn: number | string,
 ): string {
-  return `${sessionId}/${instance}/${connection}/${turnOrder}`;
+  return `${sessionId}/${instance}/${connection}/${turn}`;
 }
 
 /** A BCP-47 primary tag from the service's language_code (for example "en" or "es"). */
@@ -63,7 +65,7 @@ export function mapTurn(turn: TurnMessage, ctx: TurnContext): TranscriptResult |
   const result: TranscriptResult = {
     provider: PROVIDER,
     sessionId: ctx.sessionId,
-    segmentId: segmentId(ctx.sessionId, ctx.instance, ctx.connection, turn.turn_order),
+    segmentId: segmentId(ctx.sessionId, ctx.instance, ctx.connection, ctx.turnKey ?? turn.turn_order),
     isFinal: turn.end_of_turn,
     text,
     confidence: meanConfidence(words),

@@ -113,6 +113,8 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
   if (value.type === "Error" || (typeof value.error === "string" && value.type === undefined)) {
     return { type: "Error", error_code: num(value.error_code), error: str(value.error) };
   }
+  // Every message of the protocol names its type: an object without one is not a message.
+  if (typeof value.type !== "string" || value.type === "") return undefined;
   switch (value.type) {
     case "Begin":
       return {

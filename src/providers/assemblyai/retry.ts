@@ -52,6 +52,25 @@ export function classifyClose(code: number, errorText = "", terminateSent = fals
     case 1011:
     case 3005:
       return { action: "retry", backoff: false };
+    // The v2 API's codes (research/assemblyai.md §4.3): v3 does not send them, but a proxy, an older
+    // endpoint or an emulator may. The ones that say retrying cannot help are not retried: without
+    // this, a refused key or an empty account would be retried for as long as audio kept arriving.
+    case 4001: // not authorised
+    case 4002: // insufficient funds
+    case 4003: // a paid-only feature on a free account
+      return { action: "fail", kind: "auth" };
+    case 4000: // bad sample rate
+    case 4100: // invalid JSON
+    case 4101: // invalid message
+      return { action: "fail", kind: "validation" };
+    case 4029: // audio sent too fast
+    case 4032: // audio too short
+    case 4033: // audio too long
+      return { action: "fail", kind: "framing" };
+    case 4031: // idle for too long
+      return { action: "fail", kind: "inactivity" };
+    case 4008: // session expired
+      return { action: "new-session" };
     default:
       // Unknown codes (proxies, future codes): retry, politely.
       return { action: "retry", backoff: true };

@@ -33,6 +33,7 @@ import { mapTurn, PROVIDER } from "./mapping";
 import { parseServerMessage, type ServerMessage, type TurnMessage } from "./messages";
 import { bytesForMs, connectionUrl, type StreamingParams } from "./params";
 import { ReplayBuffer, type Frame } from "./replay";
+import { TurnSegments } from "./turn-segments";
 import { RetainedAudio } from "../retained-audio";
 import { knownServiceText } from "./service-messages";
 import { classifyClose, DEFAULT_RETRY, retryDelay, type FailureKind, type RetryPolicy } from "./retry";
@@ -41,7 +42,12 @@ import { classifyClose, DEFAULT_RETRY, retryDelay, type FailureKind, type RetryP
 export type EndReason = "no-termination" | "closed" | "aborted";
 
 /** Why the session reconnects when the close code alone does not say it. */
-export type ReconnectReason = "stalled" | "no-termination" | "oversized-message";
+export type ReconnectReason =
+  | "stalled"
+  | "no-termination"
+  | "oversized-message"
+  /** A Termination the session had not asked for (no Terminate sent): the audio goes on, on a new connection. */
+  | "unrequested-termination";
 
 /**
  * The largest message accepted from the service. The largest real one is a Turn with its words (about
@@ -242,6 +248,12 @@ export class AssemblyAiSession {
   private readonly ledger: AudioLedger;
   private readonly liveness: Liveness;
   private readonly delivered: DeliveredWords;
+  /** Segment keys of this connection's turns: a reused turn_order never takes a delivered final's id. */
+  private readonly turnSegments = new TurnSegments();
+  /** Frames of this connection the session could not read (not JSON, no message type, binary). */
+  private unreadable = 0;
+  /** This connection's Begin came: a second one must not move its clock. */
+  private begun = false;
   private readonly timers = new Set<unknown>();
   // Whole frames from the framer go straight to the queue (made once: no array or closure per chunk).
   private readonly frameSink = { push: (bytes: Buffer): void => this.enqueue(bytes) };
@@ -488,6 +500,9 @@ export class AssemblyAiSession {
   private connect(): void {
     this.connection++;
     this.lastError = undefined;
+    this.unreadable = 0;
+    this.begun = false;
+    this.turnSegments.reset();
     this.endedBySession = undefined;
     this.setState(this.connection === 0 ? "connecting" : "reconnecting");
     // This connection's URL carries every update so far.
@@ -526,18 +541,24 @@ export class AssemblyAiSession {
     ws.on(
       "message",
       guard((data: WebSocket.RawData, isBinary: boolean) => {
-        if (ws !== this.ws || isBinary) return;
-        const message = parseServerMessage(rawText(data));
+        if (ws !== this.ws) return;
+        const message = isBinary ? undefined : parseServerMessage(rawText(data));
+        // A frame nobody can read is no evidence of a working service (a proxy's error page, a broken
+        // peer answering junk would otherwise hide a stall for ever): said once, then left to the watchdog.
+        if (!message) {
+          this.onUnreadable(isBinary);
+          return;
+        }
         // Anything the service says is evidence that it is alive.
-        this.liveness.heard(message?.type === "Silence" ? "silence" : "other");
-        if (message) this.onMessage(message);
+        this.liveness.heard(message.type === "Silence" ? "silence" : "other");
+        this.onMessage(message);
         this.armLiveness();
       }, onError),
     );
     ws.on(
       "close",
-      guard((code: number) => {
-        if (ws === this.ws) this.onClose(code);
+      guard((code: number, reason: Buffer) => {
+        if (ws === this.ws) this.onClose(code, reason.toString("utf8"));
       }, onError),
     );
     ws.on(
@@ -555,9 +576,24 @@ export class AssemblyAiSession {
     }, this.o.connectTimeoutMs);
   }
 
+  /** A frame that is not a message of the service: one warning per connection, without its content. */
+  private onUnreadable(binary: boolean): void {
+    if (this.unreadable++ > 0) return;
+    this.handlers.event({
+      event: "warning",
+      sessionId: this.o.sessionId,
+      code: 0,
+      message: `AssemblyAI sent a ${binary ? "binary frame" : "text frame that is not a message of its protocol (not JSON, or no message type)"} the node could not read; ignored, and not taken as an answer to the audio`,
+    });
+  }
+
   private onMessage(message: ServerMessage): void {
     switch (message.type) {
       case "Begin":
+        // Once per connection: a repeated Begin would restart the connection's clock mid-stream and
+        // shift every later result's times.
+        if (this.begun) return;
+        this.begun = true;
         this.onBegin(message.id, message.expires_at);
         return;
       case "Turn":
@@ -566,6 +602,10 @@ export class AssemblyAiSession {
         return;
       case "Termination":
         this.deliverHeldFinal();
+        if (!this.terminateSent) {
+          this.onUnrequestedTermination();
+          return;
+        }
         // Every audio this connection was sent is processed: nothing is left to replay.
         this.ledger.confirm(this.sentUntilMs);
         this.replay.clear();
@@ -605,6 +645,21 @@ export class AssemblyAiSession {
       default:
         return;
     }
+  }
+
+  /**
+   * The service ended the session though the node had not sent Terminate (the audio goes on). Nothing
+   * says what it processed: this connection is ended and its unconfirmed audio replayed into a new one,
+   * where the words already delivered are left out.
+   */
+  private onUnrequestedTermination(): void {
+    this.handlers.event({
+      event: "warning",
+      sessionId: this.o.sessionId,
+      code: 0,
+      message: `AssemblyAI ended the session before the node asked it to; ${seconds(this.ledger.unconfirmedMs)} s of unconfirmed audio are sent again on a new connection`,
+    });
+    this.dropConnection("unrequested-termination");
   }
 
   private onBegin(id: string, expiresAt: number): void {
@@ -674,6 +729,7 @@ export class AssemblyAiSession {
       connection: this.connection,
       offsetMs: this.connOffsetMs,
       language: this.o.language,
+      turnKey: this.turnSegments.key(turn.turn_order, turn.end_of_turn),
     });
     // What a replay transcribes again was delivered already: only the new words go out.
     const result = mapped && this.delivered.fresh(mapped);
@@ -724,7 +780,7 @@ export class AssemblyAiSession {
     else this.handlers.result(withdrawal(open), undefined);
   }
 
-  private onClose(code: number): void {
+  private onClose(code: number, reason = ""): void {
     this.ws = undefined;
     this.cancel(this.connectTimer);
     this.cancel(this.pumpTimer);
@@ -739,7 +795,9 @@ export class AssemblyAiSession {
     if (this.current === "closed" || this.current === "failed") return;
     // What the live display shows of a turn cut off here is transcribed again, under a new segment.
     this.withdrawOpenSegment();
-    const errorText = this.lastError?.message ?? "";
+    // The Error frame's text, else the close reason: a peer may give only the reason ("Too many
+    // concurrent sessions" on a 1008, which is not an auth failure).
+    const errorText = this.lastError?.message ?? this.scrub(reason);
     let decision = classifyClose(code, errorText, this.terminateSent);
     if (decision.action === "done") {
       // A normal close after our Terminate ends the session, unless audio is left unconfirmed (no

@@ -12,7 +12,26 @@ const quiet = {
   error: () => undefined,
 };
 
-export function createBatchTranscribeClient(s: AwsClientSettings): TranscribeClient {
+/**
+ * How long one batch or S3 request may go without a byte moving either way (the SDK's socket
+ * inactivity timeout), and the connect timeout of the settings. Without them a peer that takes the
+ * connection and never answers (a stalled endpoint, a half-open connection) held a job for ever: the
+ * runner's overall timeout is only checked between polls. An answer of these services takes well under
+ * a second; an upload or a download keeps bytes moving.
+ */
+export const BATCH_REQUEST_TIMEOUT_MS = 60_000;
+
+// `socketTimeout` is the SDK handler's inactivity timeout, which fails the request; its `requestTimeout`
+// bounds the whole request (an upload of hours of audio may take longer) and only logs unless told to throw.
+const requestHandler = (s: AwsClientSettings, requestTimeoutMs: number) => ({
+  socketTimeout: requestTimeoutMs,
+  connectionTimeout: Math.min(requestTimeoutMs, s.connectTimeoutMs ?? 10_000),
+});
+
+export function createBatchTranscribeClient(
+  s: AwsClientSettings,
+  requestTimeoutMs = BATCH_REQUEST_TIMEOUT_MS,
+): TranscribeClient {
   return withoutSdkNodeWarning(
     () =>
       new TranscribeClient({
@@ -22,6 +41,7 @@ export function createBatchTranscribeClient(s: AwsClientSettings): TranscribeCli
         logger: quiet,
         // The runner retries by polling; a throttled start is reported, not retried for minutes.
         maxAttempts: 2,
+        requestHandler: requestHandler(s, requestTimeoutMs),
       }),
   );
 }
@@ -32,7 +52,11 @@ export function createBatchTranscribeClient(s: AwsClientSettings): TranscribeCli
  * only where S3 requires them: the default CRC trailers use aws-chunked bodies that some
  * S3-compatible stores do not accept.
  */
-export function createBatchS3Client(s: AwsClientSettings, endpoint: string | null): S3Client {
+export function createBatchS3Client(
+  s: AwsClientSettings,
+  endpoint: string | null,
+  requestTimeoutMs = BATCH_REQUEST_TIMEOUT_MS,
+): S3Client {
   return withoutSdkNodeWarning(
     () =>
       new S3Client({
@@ -42,6 +66,7 @@ export function createBatchS3Client(s: AwsClientSettings, endpoint: string | nul
         logger: quiet,
         requestChecksumCalculation: "WHEN_REQUIRED",
         responseChecksumValidation: "WHEN_REQUIRED",
+        requestHandler: requestHandler(s, requestTimeoutMs),
       }),
   );
 }

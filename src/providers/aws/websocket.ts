@@ -464,7 +464,9 @@ export function openWebSocketStream(o: WebSocketStreamOptions): Promise<AsyncIte
         o.signal.removeEventListener("abort", onAbort);
         o.scheduler.clearTimeout(timer);
         o.fate.rstCode = code === 1000 ? 0 : code;
-        o.fate.ended = code === 1000;
+        // A normal close in the middle of an event-stream message cut that message (a final, perhaps)
+        // short: not the end of a complete response, so the unconfirmed audio is replayed.
+        o.fate.ended = code === 1000 && pending.length === 0 && partial.length === 0;
         if (code === 1006) o.fate.aborted = true;
         if (!settled) {
           settled = true;

@@ -64,6 +64,9 @@ export function createComprehendClient(
         maxAttempts: 1,
         requestHandler: {
           requestTimeout: timeoutMs,
+          // Without it the SDK's handler only logs a request over its timeout (to our quiet logger)
+          // and keeps waiting: a peer that takes the connection and never answers held it for ever.
+          throwOnRequestTimeout: true,
           connectionTimeout: connectMs,
           ...agents,
         },

@@ -270,6 +270,13 @@ describe("AssemblyAI close classification and retry delays", () => {
       { action: "fail", kind: "inactivity" },
     ],
     [3008, "Session Expired", { action: "new-session" }],
+    // v2-era codes a proxy or an older endpoint may still send.
+    [4001, "", { action: "fail", kind: "auth" }],
+    [4000, "", { action: "fail", kind: "validation" }],
+    [4029, "", { action: "fail", kind: "framing" }],
+    [4031, "", { action: "fail", kind: "inactivity" }],
+    [4008, "", { action: "new-session" }],
+    [4500, "", { action: "retry", backoff: true }],
   ] as const) {
     it(`${code} ${text || "(no Error frame)"} → ${expected.action}`, () => {
       assert.deepEqual(classifyClose(code, text), expected);
