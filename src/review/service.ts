@@ -556,7 +556,10 @@ export class ReviewService {
     if (typeof parsed === "object" && parsed !== null && !Buffer.isBuffer(parsed) && !Array.isArray(parsed)) {
       return Promise.resolve(parsed as Record<string, unknown>);
     }
-    if (req.readableEnded) return Promise.reject(badJson("it was empty"));
+    if (req.readableEnded)
+      return Promise.reject(
+        badJson("it was read already, by a middleware ahead of this node, as something else"),
+      );
     if (Number(req.headers["content-length"]) > MAX_BODY_BYTES) return Promise.reject(bodyTooLarge());
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
