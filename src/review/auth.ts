@@ -147,9 +147,16 @@ export class Csrf {
     return createHmac("sha256", this.key).update(user).digest("base64url");
   }
 
-  check(req: RequestFacts, identity: Identity): void {
+  /**
+   * `trustedProxies`: the addresses whose X-Forwarded-Host names this server (the proxy in front of
+   * it); from any other client the header is its own word, and Host is compared instead.
+   */
+  check(req: RequestFacts, identity: Identity, trustedProxies: ReadonlySet<string>): void {
     const origin = header(req, "origin");
-    const host = header(req, "x-forwarded-host") ?? header(req, "host");
+    const forwarded = trustedProxies.has(normaliseAddress(req.remoteAddress))
+      ? header(req, "x-forwarded-host")
+      : undefined;
+    const host = forwarded ?? header(req, "host");
     let originHost: string | undefined;
     try {
       originHost = origin ? new URL(origin).host : undefined;
@@ -157,7 +164,11 @@ export class Csrf {
       originHost = undefined;
     }
     if (!originHost || !host || originHost.toLowerCase() !== host.toLowerCase()) {
-      throw new ReviewError(403, "BAD_ORIGIN", "the request did not come from this review page (Origin)");
+      throw new ReviewError(
+        403,
+        "BAD_ORIGIN",
+        "the request did not come from this review page: its Origin header must name this server",
+      );
     }
     const given = header(req, "x-csrf-token") ?? "";
     const expected = this.tokenFor(identity.user);

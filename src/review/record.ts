@@ -111,7 +111,7 @@ export type SignoffEvent = "sign" | "amend" | "addendum" | "withdraw";
 export class ReviewError extends Error {
   override readonly name = "ReviewError";
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 408 | 409 | 413 | 503,
     readonly code: string,
     message: string,
     readonly detail?: Record<string, unknown>,

@@ -80,6 +80,13 @@ export interface ReviewOptions {
 export const HANDOVER_SETTLE_MS = 30_000;
 
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+/** A change's body must arrive within this (a client trickling it holds a connection no longer). */
+export const BODY_TIMEOUT_MS = 30_000;
+/** Bytes of change bodies read at once, all clients together; a body past it is refused with 503 BUSY. */
+export const MAX_BUFFERED_BODY_BYTES = 32 * 1024 * 1024;
+/** A change is a flat object ({version, text}); a body nested deeper or longer than this is refused. */
+const MAX_JSON_DEPTH = 8;
+const MAX_JSON_MEMBERS = 1000;
 /** JSON characters of msg.patient and msg.encounter kept with a document (each field is 1024 at most). */
 export const MAX_CONTEXT_CHARS = 64 * 1024;
 export const MAX_EVENT_CLIENTS = 200;
@@ -164,6 +171,10 @@ export class ReviewService {
   /** Timers that clear handed-on outbox entries. */
   private readonly settling = new Set<unknown>();
   private closed = false;
+  /** Background writes under way (`background`). */
+  private readonly pending = new Set<Promise<unknown>>();
+  /** Bytes of change bodies being read, all requests together (MAX_BUFFERED_BODY_BYTES). */
+  private bodyBytes = 0;
 
   constructor(
     private readonly options: ReviewOptions,
@@ -274,6 +285,7 @@ export class ReviewService {
     for (const res of this.clients) res.end();
     this.clients.clear();
     await this.store.idle();
+    await Promise.all(this.pending);
     await this.audit.flush();
   }
 
@@ -376,7 +388,19 @@ export class ReviewService {
     const now = (): Date => new Date(this.scheduler.now());
     const identity = identify(req, this.options.auth);
     const parts = req.path.split("/").filter((p) => p !== "");
-    if (req.method === "GET" && parts.length === 0) {
+    const allowed = methodOf(parts);
+    if (allowed === undefined) throw new ReviewError(404, "NOT_FOUND", `no such page or API: ${API_SUMMARY}`);
+    if (req.method !== allowed) {
+      throw new ReviewError(
+        405,
+        "METHOD_NOT_ALLOWED",
+        `this address takes ${allowed} only (${API_SUMMARY})`,
+        {
+          allow: allowed,
+        },
+      );
+    }
+    if (parts.length === 0) {
       const original = (req.raw as { originalUrl?: string }).originalUrl ?? req.raw.url ?? "/";
       const pathOnly = original.split("?")[0];
       if (!pathOnly.endsWith("/")) {
@@ -386,9 +410,8 @@ export class ReviewService {
       send(res, 200, REVIEW_PAGE, "text/html; charset=utf-8");
       return;
     }
-    if (parts[0] !== "api") throw new ReviewError(404, "NOT_FOUND", "no such page");
     const [, what, rawId, action] = parts;
-    if (req.method === "GET" && what === "session" && parts.length === 2) {
+    if (what === "session" && parts.length === 2) {
       json(res, 200, {
         user: identity.user,
         roles: [...identity.roles],
@@ -397,33 +420,31 @@ export class ReviewService {
       });
       return;
     }
-    if (req.method === "GET" && what === "events" && parts.length === 2) {
+    if (what === "events" && parts.length === 2) {
       this.subscribe(res);
       return;
     }
-    if (req.method === "GET" && what === "accuracy" && parts.length === 2) {
+    if (what === "accuracy" && parts.length === 2) {
       json(res, 200, { rows: this.accuracy.report() });
       return;
     }
-    if (what !== "documents") throw new ReviewError(404, "NOT_FOUND", "no such API");
-    if (req.method === "GET" && parts.length === 2) {
+    if (parts.length === 2) {
       json(res, 200, { documents: this.worklist() });
       return;
     }
     const id = decodeId(rawId);
-    if (req.method === "GET" && parts.length === 3) {
+    if (parts.length === 3) {
       const record = this.get(id);
       this.log({ user: identity.user, action: "opened", documentId: id, version: record.version }, now());
       json(res, 200, this.view(record));
       return;
     }
-    if (req.method === "GET" && action === "audio" && parts.length === 4) {
+    if (action === "audio") {
       await this.serveAudio(req, res, this.get(id), identity);
       return;
     }
-    if (req.method !== "POST" || parts.length !== 4) throw new ReviewError(404, "NOT_FOUND", "no such API");
-    this.csrf.check(req, identity);
-    const body = await readJson(req.raw);
+    this.csrf.check(req, identity, this.options.auth.trustedProxies);
+    const body = await this.readJson(req.raw);
     // Checked once the body is in (a slow client may take a while): nothing changes once stopping.
     if (this.closed) {
       throw new ReviewError(
@@ -434,15 +455,16 @@ export class ReviewService {
     }
     const status = this.options.completionStatus;
     let transition: Transition | undefined;
+    let written: ReviewRecord;
     let audited: ReviewAction;
     let finalId = id;
     switch (action) {
       case "edit":
         requireRole(identity, "reviewer");
-        await this.store.update(id, (r) => ({
-          record: applyEdit(r, body.version, body.text, identity.user, now()),
-          result: undefined,
-        }));
+        written = await this.store.update(id, (r) => {
+          const record = applyEdit(r, body.version, body.text, identity.user, now());
+          return { record, result: record };
+        });
         audited = "edited";
         break;
       case "sign":
@@ -450,6 +472,7 @@ export class ReviewService {
         transition = await this.store.update(id, (r) =>
           outboxed(applySign(r, body.version, body.text, identity.user, status, now()), id),
         );
+        written = transition.record;
         audited = transition.signoff.event === "amend" ? "amended" : "signed";
         break;
       case "withdraw":
@@ -457,6 +480,7 @@ export class ReviewService {
         transition = await this.store.update(id, (r) =>
           outboxed(applyWithdraw(r, body.version, body.reason, identity.user, now()), id),
         );
+        written = transition.record;
         audited = "withdrawn";
         break;
       case "addendum":
@@ -465,12 +489,15 @@ export class ReviewService {
         transition = await this.store.update(id, (r) =>
           outboxed(applyAddendum(r, body.version, body.text, identity.user, status, now(), finalId), finalId),
         );
+        written = transition.record;
         audited = "addendum";
         break;
       default:
         throw new ReviewError(404, "NOT_FOUND", "no such action: edit, sign, withdraw or addendum");
     }
-    const record = this.get(id);
+    // The record as this change wrote it: what the signer signed is what goes out, even if an expiry
+    // (or a later change) reached the worklist between the write and this line.
+    const record = written;
     this.log(
       {
         user: identity.user,
@@ -491,22 +518,111 @@ export class ReviewService {
       const bucket = this.accuracy.add(record, record.signed);
       this.sinks.event("review-accuracy", rowOf(bucket));
       const snapshot = JSON.stringify(this.accuracy.snapshot());
-      void atomicWrite(join(this.options.dir, "accuracy.json"), snapshot).catch((err: unknown) =>
-        this.sinks.error(err instanceof Error ? err : new Error(String(err))),
-      );
+      this.background(atomicWrite(join(this.options.dir, "accuracy.json"), snapshot));
     }
     if (t.signoff.event === "sign" || t.signoff.event === "withdraw") {
       // The audio served its purpose: it goes as soon as the document is signed or withdrawn.
-      void this.audio
-        .remove(record.document.sessionId)
-        .catch((err: unknown) => this.sinks.error(err instanceof Error ? err : new Error(String(err))));
+      this.background(this.audio.remove(record.document.sessionId));
     }
+  }
+
+  /**
+   * A write nobody waits for (the accuracy figures, deleting audio): its failure goes to Catch, and a
+   * stop waits for it, so that the next instance (a deploy's new node) reads what it wrote, and no
+   * write lands after the stop.
+   */
+  private background(work: Promise<unknown>): void {
+    const tracked = work
+      .catch((err: unknown) => this.sinks.error(err instanceof Error ? err : new Error(String(err))))
+      .finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
   }
 
   private get(id: string): ReviewRecord {
     const record = this.store.get(id);
     if (!record) throw new ReviewError(404, "NOT_FOUND", "no such document in the worklist");
     return record;
+  }
+
+  /**
+   * A change's body: a JSON object of at most MAX_BODY_BYTES, arrived within BODY_TIMEOUT_MS, while
+   * the bodies being read together hold at most MAX_BUFFERED_BODY_BYTES (hundreds of clients sending
+   * at once cannot take the process's memory), and no deeper or longer than a change needs (JSON.parse
+   * of 2 MiB of nested brackets holds the event loop for over a second).
+   */
+  private readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+    // A body parser mounted ahead of us (httpNodeMiddleware) may have read the body already.
+    const parsed = (req as { body?: unknown }).body;
+    if (typeof parsed === "object" && parsed !== null && !Buffer.isBuffer(parsed) && !Array.isArray(parsed)) {
+      return Promise.resolve(parsed as Record<string, unknown>);
+    }
+    if (req.readableEnded)
+      return Promise.reject(
+        badJson("it was read already, by a middleware ahead of this node, as something else"),
+      );
+    if (Number(req.headers["content-length"]) > MAX_BODY_BYTES) return Promise.reject(bodyTooLarge());
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const settle = (err: ReviewError | undefined, value?: Record<string, unknown>): void => {
+        if (settled) return;
+        settled = true;
+        this.scheduler.clearTimeout(timer);
+        this.bodyBytes -= size;
+        if (err) reject(err);
+        else resolve(value ?? {});
+      };
+      const timer = this.scheduler.setTimeout(
+        () =>
+          settle(
+            new ReviewError(
+              408,
+              "BODY_TIMEOUT",
+              `the request body must arrive within ${BODY_TIMEOUT_MS / 1000} s; nothing was changed`,
+            ),
+          ),
+        BODY_TIMEOUT_MS,
+      );
+      req.on("data", (chunk: Buffer) => {
+        if (settled) return;
+        if (size + chunk.length > MAX_BODY_BYTES) return settle(bodyTooLarge());
+        if (this.bodyBytes + chunk.length > MAX_BUFFERED_BODY_BYTES) {
+          return settle(
+            new ReviewError(
+              503,
+              "BUSY",
+              "too many changes are being sent at once: nothing was changed, try again in a moment",
+            ),
+          );
+        }
+        size += chunk.length;
+        this.bodyBytes += chunk.length;
+        chunks.push(chunk);
+      });
+      // A client that goes away mid-body is no failure of ours (nothing for Catch): its change is dropped.
+      const aborted = (): void =>
+        settle(new ReviewError(400, "BODY_ABORTED", "the request body broke off before its end"));
+      req.on("error", aborted);
+      req.on("close", () => {
+        if (!req.complete) aborted();
+      });
+      req.on("end", () => {
+        if (settled) return;
+        const body = Buffer.concat(chunks);
+        const problem = jsonShapeProblem(body);
+        if (problem) return settle(badJson(problem));
+        let value: unknown;
+        try {
+          value = JSON.parse(body.toString("utf8"));
+        } catch {
+          return settle(badJson("it is not valid JSON"));
+        }
+        if (typeof value !== "object" || value === null || Array.isArray(value))
+          return settle(badJson("it is JSON, but not an object"));
+        settle(undefined, value as Record<string, unknown>);
+      });
+    });
   }
 
   private async serveAudio(
@@ -654,6 +770,10 @@ export class ReviewService {
       res.destroy();
       return;
     }
+    // A body that did not arrive in time is read no longer: the connection closes after the answer.
+    // (Any other body left unread, a refusal before it or one too large, is read and dropped by Node
+    // while the connection stays open, so that the client reads the answer rather than a reset.)
+    if (err instanceof ReviewError && err.status === 408) res.setHeader("connection", "close");
     if (err instanceof ReviewError) {
       if (err.status === 401 || err.status === 403 || err.status === 409) {
         const id = req.path.split("/")[3];
@@ -667,6 +787,7 @@ export class ReviewService {
           this.log({ user, action: "refused", documentId, outcome }, new Date(this.scheduler.now()));
         }
       }
+      if (err.status === 405) res.setHeader("allow", String(err.detail?.allow));
       json(res, err.status, { error: err.code, message: err.message, ...(err.detail ?? {}) });
       return;
     }
@@ -789,6 +910,24 @@ function header(req: RequestFacts, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** What the API serves, for the answer to an address or method it does not. */
+const API_SUMMARY =
+  "GET / (the page), GET api/session, api/events, api/accuracy, api/documents, api/documents/<id>, " +
+  "api/documents/<id>/audio; POST api/documents/<id>/edit, sign, withdraw or addendum";
+
+const CHANGES: ReadonlySet<string> = new Set(["edit", "sign", "withdraw", "addendum"]);
+
+/** The method an address takes (each takes one), or undefined for an address the API does not serve. */
+function methodOf(parts: readonly string[]): "GET" | "POST" | undefined {
+  if (parts.length === 0) return "GET";
+  if (parts[0] !== "api" || parts.length > 4) return undefined;
+  if (parts.length === 2)
+    return ["session", "events", "accuracy", "documents"].includes(parts[1]) ? "GET" : undefined;
+  if (parts[1] !== "documents") return undefined;
+  if (parts.length === 3 || parts[3] === "audio") return "GET";
+  return CHANGES.has(parts[3]) ? "POST" : undefined;
+}
+
 function decodeId(raw: string | undefined): string {
   let id: string;
   try {
@@ -846,46 +985,35 @@ function json(res: ServerResponse, status: number, value: unknown): void {
   res.end(JSON.stringify(value));
 }
 
-/** A JSON object body of at most MAX_BODY_BYTES (Node-RED's http nodes parse bodies per route only). */
-function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  // A body parser mounted ahead of us (httpNodeMiddleware) may have read the body already.
-  const parsed = (req as { body?: unknown }).body;
-  if (typeof parsed === "object" && parsed !== null && !Buffer.isBuffer(parsed) && !Array.isArray(parsed)) {
-    return Promise.resolve(parsed as Record<string, unknown>);
+const BODY_ACCEPTED = 'a JSON object such as {"version": 2, "text": "…"} (withdraw: "reason" for "text")';
+
+function badJson(what: string): ReviewError {
+  return new ReviewError(400, "BAD_JSON", `the request body must be ${BODY_ACCEPTED}: ${what}`);
+}
+
+function bodyTooLarge(): ReviewError {
+  return new ReviewError(413, "BODY_TOO_LARGE", `the request body must be at most ${MAX_BODY_BYTES} bytes`);
+}
+
+/**
+ * Why a body is no change's shape before JSON.parse sees it: nested deeper than MAX_JSON_DEPTH or
+ * with more than MAX_JSON_MEMBERS values. One pass over the bytes, outside strings.
+ */
+function jsonShapeProblem(body: Buffer): string | undefined {
+  let depth = 0;
+  let members = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_JSON_DEPTH) return `it is nested more than ${MAX_JSON_DEPTH} deep`;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x2c && ++members >= MAX_JSON_MEMBERS)
+      return `it has more than ${MAX_JSON_MEMBERS} values`;
   }
-  if (req.readableEnded)
-    return Promise.reject(new ReviewError(400, "BAD_JSON", "the request body must be a JSON object"));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on("data", (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        failed = true;
-        reject(
-          new ReviewError(413, "BODY_TOO_LARGE", `the request body must be at most ${MAX_BODY_BYTES} bytes`),
-        );
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("error", (err) => {
-      if (!failed) reject(err);
-      failed = true;
-    });
-    req.on("end", () => {
-      if (failed) return;
-      try {
-        const value = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
-        if (typeof value !== "object" || value === null || Array.isArray(value))
-          throw new Error("not an object");
-        resolve(value as Record<string, unknown>);
-      } catch {
-        reject(new ReviewError(400, "BAD_JSON", "the request body must be a JSON object"));
-      }
-    });
-  });
+  return undefined;
 }

@@ -20,6 +20,7 @@ import { boundedDistance, correctedTerms, scoringWords, wordErrorRate } from "..
 import { prng } from "../../support/prng";
 import { bandedDistance } from "../../../bench/support/wer-banded";
 import { documentWithText } from "../../support/documents";
+import { reviewOptions } from "../../support/review-service";
 
 const NOW = new Date("2026-01-15T15:00:00Z");
 const DAY = 24 * 3600 * 1000;
@@ -452,17 +453,7 @@ describe("review: audio and ranges", () => {
 });
 
 describe("review: who may do what", () => {
-  const base: AuthConfig = {
-    source: "header",
-    nodeRedBasicAuth: false,
-    userHeader: "x-forwarded-user",
-    rolesHeader: "",
-    reviewerGroup: "",
-    signerGroup: "",
-    trustedProxies: listSetting("127.0.0.1"),
-    reviewers: listSetting("nurse1"),
-    signers: listSetting("drsmith"),
-  };
+  const base: AuthConfig = reviewOptions("", { reviewers: ["nurse1"], signers: ["drsmith"] }).auth;
   const req = (
     headers: RequestFacts["headers"],
     remoteAddress = "::ffff:127.0.0.1",
@@ -511,25 +502,37 @@ describe("review: who may do what", () => {
     const csrf = new Csrf(Buffer.alloc(32, 7));
     const id = { user: "drsmith", roles: new Set<"signer">(["signer"]) };
     const token = csrf.tokenFor("drsmith");
-    const post = (headers: RequestFacts["headers"]): RequestFacts => ({
+    const proxies = listSetting("10.0.0.1");
+    const post = (headers: RequestFacts["headers"], remoteAddress = "127.0.0.1"): RequestFacts => ({
       method: "POST",
       headers,
-      remoteAddress: "127.0.0.1",
+      remoteAddress,
     });
-    csrf.check(post({ host: "h:1880", origin: "http://h:1880", "x-csrf-token": token }), id);
+    csrf.check(post({ host: "h:1880", origin: "http://h:1880", "x-csrf-token": token }), id, proxies);
     refusedAsync(
-      () => csrf.check(post({ host: "h:1880", origin: "http://evil", "x-csrf-token": token }), id),
+      () => csrf.check(post({ host: "h:1880", origin: "http://evil", "x-csrf-token": token }), id, proxies),
       403,
     );
-    refusedAsync(() => csrf.check(post({ host: "h:1880", "x-csrf-token": token }), id), 403);
+    refusedAsync(() => csrf.check(post({ host: "h:1880", "x-csrf-token": token }), id, proxies), 403);
     refusedAsync(
       () =>
         csrf.check(
           post({ host: "h:1880", origin: "http://h:1880", "x-csrf-token": csrf.tokenFor("nurse1") }),
           id,
+          proxies,
         ),
       403,
     );
+    // X-Forwarded-Host names this server only when the proxy in front of it sets it; from any other
+    // client it is the client's word, and a page elsewhere would otherwise name itself as the host.
+    const forwarded = {
+      host: "h:1880",
+      origin: "http://evil",
+      "x-forwarded-host": "evil",
+      "x-csrf-token": token,
+    };
+    refusedAsync(() => csrf.check(post(forwarded), id, proxies), 403);
+    csrf.check(post(forwarded, "10.0.0.1"), id, proxies);
   });
 });
 

@@ -9,10 +9,11 @@ import { HANDOVER_SETTLE_MS, ReviewService, type FinalMessage } from "../../../s
 import { fileNameFor, ReviewStore } from "../../../src/review/store";
 import { documentWithText } from "../../support/documents";
 import { ManualScheduler } from "../../support/manual-scheduler";
+import { DAY_MS, REVIEW_DOC_ID, REVIEW_NOW, reviewOptions } from "../../support/review-service";
 
-const NOW = new Date("2026-01-15T15:00:00Z");
-const DAY = 24 * 3600 * 1000;
-const DOC_ID = "3f1c2a9e-5b7d-4e21-9a0c-7d2f4b6e8a11";
+const NOW = REVIEW_NOW;
+const DAY = DAY_MS;
+const DOC_ID = REVIEW_DOC_ID;
 
 /** A signed record as the sign-off writes it: the signature and its final message in one file. */
 function signedWithOutbox(): ReviewRecord {
@@ -29,26 +30,7 @@ function signedWithOutbox(): ReviewRecord {
 
 function service(dir: string, scheduler: ManualScheduler, finals: FinalMessage[]): ReviewService {
   return new ReviewService(
-    {
-      dir,
-      auth: {
-        source: "header",
-        nodeRedBasicAuth: false,
-        userHeader: "x-forwarded-user",
-        rolesHeader: "",
-        reviewerGroup: "",
-        signerGroup: "",
-        trustedProxies: new Set(["127.0.0.1"]),
-        reviewers: new Set(),
-        signers: new Set(["drsmith"]),
-      },
-      completionStatus: "AU",
-      maxDocuments: 10,
-      retentionMs: DAY,
-      audio: { keep: false, maxSessionSeconds: 60, maxTotalBytes: 1024 },
-      vocabulary: new Set(),
-      sweepMs: DAY,
-    },
+    reviewOptions(dir, { signers: ["drsmith"] }),
     { final: (m) => finals.push(m), event: () => undefined, error: (e) => assert.fail(e) },
     scheduler,
   );
