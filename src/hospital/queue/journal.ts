@@ -279,6 +279,15 @@ function keepDamage(
   }
 }
 
+/** What `openJournal` gives: the journal, its records and each one's bytes in the file, what it repaired. */
+export interface OpenedJournal {
+  journal: Journal;
+  records: unknown[];
+  sizes: number[];
+  tornBytes: number;
+  damage?: JournalDamage;
+}
+
 /**
  * Opens (or creates) the journal in `dir`: reads every whole record, drops a torn tail (truncating the
  * file, fsynced), and returns a journal ready for appends. Damage in the middle does not stop it: the
@@ -286,16 +295,7 @@ function keepDamage(
  * record, and `damage` says how much could not be read. Throws (a JournalError) only when the file
  * cannot be read or rewritten (then it is left as it was). `sizes` holds each record's bytes in the file.
  */
-export async function openJournal(
-  dir: string,
-  now = Date.now(),
-): Promise<{
-  journal: Journal;
-  records: unknown[];
-  sizes: number[];
-  tornBytes: number;
-  damage?: JournalDamage;
-}> {
+export async function openJournal(dir: string, now = Date.now()): Promise<OpenedJournal> {
   try {
     return await readJournal(dir, now);
   } catch (err) {
@@ -303,16 +303,7 @@ export async function openJournal(
   }
 }
 
-async function readJournal(
-  dir: string,
-  now: number,
-): Promise<{
-  journal: Journal;
-  records: unknown[];
-  sizes: number[];
-  tornBytes: number;
-  damage?: JournalDamage;
-}> {
+async function readJournal(dir: string, now: number): Promise<OpenedJournal> {
   const path = join(dir, JOURNAL_FILE);
   const existed = existsSync(path);
   const bytes = existed ? readFileSync(path) : Buffer.alloc(0);
@@ -349,7 +340,10 @@ async function readJournal(
   }
   const handle = await open(path, existed ? "r+" : "w+", 0o600);
   if (!existed) {
-    await handle.sync();
+    await handle.sync().catch(async (err: unknown) => {
+      await handle.close().catch(() => undefined);
+      throw err;
+    });
     fsyncDir(dir);
   }
   return {
