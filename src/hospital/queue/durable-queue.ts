@@ -231,6 +231,11 @@ export class DurableQueue<R> {
   private readonly recordBytes: Map<number, number>;
   /** Messages whose discard is being written: out of the queue, their key still held as queued. */
   private readonly discarding = new Set<number>();
+  /**
+   * After a failed compaction, the journal size before which no other is tried unless forced (the disk
+   * bound): a disk refusing rewrites would otherwise make every ack rewrite the whole queue, and fail.
+   */
+  private compactAgainAt = 0;
   /** Count and bytes of enqueues being written: they hold their place against the bounds. */
   private reserved = { messages: 0, bytes: 0 };
   /** Appends under way (compaction waits until none is). */
@@ -597,6 +602,7 @@ export class DurableQueue<R> {
     const dead = this.journal.size - this.liveDiskBytes;
     const min = this.options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
     if (dead <= 0 || (!force && (dead < min || dead < this.liveDiskBytes))) return;
+    if (!force && this.journal.size < this.compactAgainAt) return;
     // A record being written right now (an enqueue, a discard) would be lost by a rewrite that
     // does not hold it: compaction waits for a quiet moment.
     if (this.writing > 0) return;
@@ -612,7 +618,14 @@ export class DurableQueue<R> {
       const att = attemptRecord(item);
       if (att) records.push(att);
     }
-    const sizes = await this.journal.rewrite(records);
+    let sizes: number[];
+    try {
+      sizes = await this.journal.rewrite(records);
+    } catch (err) {
+      this.compactAgainAt = this.journal.size + min;
+      throw err;
+    }
+    this.compactAgainAt = 0;
     // Messages that ended while the rewrite ran have left and counted themselves out already; one
     // whose discard began meanwhile is counted back in, if its discard fails, with its new size.
     for (const { seq, at } of rewritten) {

@@ -959,4 +959,28 @@ describe("durable delivery queue: compaction under file-system faults", () => {
     assert.equal(again.queue.depth, 0);
     await again.queue.close(() => undefined);
   });
+
+  it("does not rewrite the whole queue at every ack while the disk refuses compaction: once per compaction threshold of growth", async () => {
+    const dir = tempDir();
+    let deliverNow = false;
+    const deliver: Deliver = () =>
+      deliverNow ? Promise.resolve({ kind: "delivered", result: "AA" }) : new Promise(() => undefined);
+    const { queue, errors, settled } = await openQueue(dir, deliver, { compactMinBytes: 300 });
+    for (let i = 1; i <= 60; i++) await queue.enqueue(`M${i}`, "n", `MSH|${"x".repeat(100)}|${i}`);
+    let rewrites = 0;
+    faults.replace(fsModule, "renameSync", () => () => {
+      rewrites++;
+      throw fsError("ENOSPC", "rename");
+    });
+    deliverNow = true;
+    queue.start();
+    await waitFor(() => settled.length === 60);
+    await tick(20);
+    faults.restore();
+    // Acks of ~25 bytes each: one try per 300 bytes of journal growth, not one per ack once dead
+    // records dominate (about 30 of the 60).
+    assert.ok(rewrites >= 1 && rewrites <= 8, `${rewrites} rewrites tried`);
+    assert.equal(errors.length, rewrites, "each failed try told once");
+    await queue.close(() => undefined);
+  });
 });
