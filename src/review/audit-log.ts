@@ -28,8 +28,27 @@ export type ReviewAction =
   | "expired"
   | "refused";
 
+/**
+ * An audit line that could not be written, told by its action and the system's code only: the system's
+ * message names the file, in a folder a flow may have chosen.
+ */
+export class AuditWriteError extends Error {
+  override readonly name = "AuditWriteError";
+  /** The system's error code (ENOSPC, EIO, EACCES, ...), or "error" when it gave none. */
+  readonly code: string;
+
+  constructor(action: ReviewAction, cause: unknown) {
+    const code = (cause as { code?: unknown } | null)?.code;
+    const known = typeof code === "string" && /^[A-Z0-9_]{1,40}$/.test(code) ? code : "error";
+    super(`review-queue: an audit line ("${action}") could not be written to audit.jsonl (${known})`);
+    this.code = known;
+  }
+}
+
 export class AuditLog {
   private chain: Promise<void> = Promise.resolve();
+  /** The last append failed, perhaps half-way: the next line starts on a line of its own. */
+  private torn = false;
 
   constructor(
     readonly path: string,
@@ -38,9 +57,19 @@ export class AuditLog {
 
   append(entry: ReviewAuditEntry): Promise<void> {
     const line = `${JSON.stringify(entry)}\n`;
-    this.chain = this.chain
-      .then(() => fs.appendFile(this.path, line, { encoding: "utf8", mode: 0o600, flag: "a" }))
-      .catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
+    this.chain = this.chain.then(async () => {
+      try {
+        await fs.appendFile(this.path, this.torn ? `\n${line}` : line, {
+          encoding: "utf8",
+          mode: 0o600,
+          flag: "a",
+        });
+        this.torn = false;
+      } catch (err) {
+        this.torn = true;
+        this.onError(new AuditWriteError(entry.action, err));
+      }
+    });
     return this.chain;
   }
 
