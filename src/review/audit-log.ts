@@ -1,4 +1,5 @@
 import { promises as fs } from "node:fs";
+import { fileErrorCode } from "../util/error-code";
 
 /**
  * The review audit trail: one JSON line per action (who opened, changed, signed or withdrew which
@@ -38,8 +39,7 @@ export class AuditWriteError extends Error {
   readonly code: string;
 
   constructor(action: ReviewAction, cause: unknown) {
-    const code = (cause as { code?: unknown } | null)?.code;
-    const known = typeof code === "string" && /^[A-Z0-9_]{1,40}$/.test(code) ? code : "error";
+    const known = fileErrorCode(cause);
     super(`review-queue: an audit line ("${action}") could not be written to audit.jsonl (${known})`);
     this.code = known;
   }

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
 import { ReviewError, type ReviewRecord } from "./record";
+import { fileErrorCode } from "../util/error-code";
 
 /**
  * The worklist on disk: one JSON file per document under `<userDir>/review-queue/<node>/documents`,
@@ -35,8 +36,7 @@ export class StoreWriteError extends Error {
   readonly code: string;
 
   constructor(cause: unknown) {
-    const code = (cause as { code?: unknown } | null)?.code;
-    const known = typeof code === "string" && /^[A-Z0-9_]{1,40}$/.test(code) ? code : "error";
+    const known = fileErrorCode(cause);
     super(`review-queue: the change could not be saved (${known}): nothing was changed`);
     this.code = known;
   }

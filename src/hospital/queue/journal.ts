@@ -12,6 +12,7 @@ import {
 } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { fileErrorCode } from "../../util/error-code";
 
 /**
  * An append-only log of records on disk, each written and fsynced before its promise resolves.
@@ -190,8 +191,7 @@ export class JournalError extends Error {
     readonly step: "open" | "append" | "compaction",
     cause: unknown,
   ) {
-    const code = (cause as { code?: unknown } | null)?.code;
-    const known = typeof code === "string" && /^[A-Z0-9_]{1,40}$/.test(code) ? code : "error";
+    const known = fileErrorCode(cause);
     super(
       step === "compaction"
         ? `the queue journal could not be compacted (${known}): the journal before it is kept and in use`
