@@ -1,6 +1,7 @@
 import type { Node, NodeAPI } from "node-red";
 import { isAbsolute, join } from "node:path";
 import { Destination, type DestinationOptions } from "../../src/hospital/queue/destination";
+import { JournalError } from "../../src/hospital/queue/journal";
 import { nodeScheduler } from "../shared/node-red";
 import { registerQueueAdmin } from "./queue-admin";
 
@@ -59,6 +60,12 @@ export function durableDestination<R, E>(
   const maxBytes = limits.maxQueueBytes ?? 0;
   const destination = new Destination<R, E>({
     ...transport,
+    // A journal that cannot be written or compacted is a disk to see to, not an internal error: told
+    // as such (its text is fixed words and the system's code, never the directory).
+    onError: (err) => {
+      if (err instanceof JournalError) node.error(RED._(`${type}.errors.journal`, { error: err.message }));
+      else transport.onError(err);
+    },
     id: node.id,
     name: node.name || type,
     baseDir,

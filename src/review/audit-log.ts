@@ -1,4 +1,5 @@
 import { promises as fs } from "node:fs";
+import { fileErrorCode } from "../util/error-code";
 
 /**
  * The review audit trail: one JSON line per action (who opened, changed, signed or withdrew which
@@ -28,8 +29,26 @@ export type ReviewAction =
   | "expired"
   | "refused";
 
+/**
+ * An audit line that could not be written, told by its action and the system's code only: the system's
+ * message names the file, in a folder a flow may have chosen.
+ */
+export class AuditWriteError extends Error {
+  override readonly name = "AuditWriteError";
+  /** The system's error code (ENOSPC, EIO, EACCES, ...), or "error" when it gave none. */
+  readonly code: string;
+
+  constructor(action: ReviewAction, cause: unknown) {
+    const known = fileErrorCode(cause);
+    super(`review-queue: an audit line ("${action}") could not be written to audit.jsonl (${known})`);
+    this.code = known;
+  }
+}
+
 export class AuditLog {
   private chain: Promise<void> = Promise.resolve();
+  /** The last append failed, perhaps half-way: the next line starts on a line of its own. */
+  private torn = false;
 
   constructor(
     readonly path: string,
@@ -38,9 +57,19 @@ export class AuditLog {
 
   append(entry: ReviewAuditEntry): Promise<void> {
     const line = `${JSON.stringify(entry)}\n`;
-    this.chain = this.chain
-      .then(() => fs.appendFile(this.path, line, { encoding: "utf8", mode: 0o600, flag: "a" }))
-      .catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
+    this.chain = this.chain.then(async () => {
+      try {
+        await fs.appendFile(this.path, this.torn ? `\n${line}` : line, {
+          encoding: "utf8",
+          mode: 0o600,
+          flag: "a",
+        });
+        this.torn = false;
+      } catch (err) {
+        this.torn = true;
+        this.onError(new AuditWriteError(entry.action, err));
+      }
+    });
     return this.chain;
   }
 

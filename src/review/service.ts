@@ -5,7 +5,6 @@ import { checkTranscriptDocument, type TranscriptDocument } from "../transcript/
 import { OTHER_KEY, RepeatedReports, repeatsText } from "../util/repeated-reports";
 import type { Scheduler } from "../util/scheduler";
 import { Accuracy, rowOf, type AccuracyBucket, type AccuracyRow } from "./accuracy";
-import { atomicWrite } from "./store";
 import {
   AudioStore,
   audioChunkOf,
@@ -44,7 +43,7 @@ import {
   type SignedStatus,
   type Transition,
 } from "./record";
-import { ReviewStore } from "./store";
+import { atomicWrite, ReviewStore, StoreWriteError } from "./store";
 import { promises as fs } from "node:fs";
 import { MAX_SESSION_ID_LENGTH } from "../util/session-id";
 
@@ -792,6 +791,11 @@ export class ReviewService {
       return;
     }
     this.sinks.error(err instanceof Error ? err : new Error(String(err)));
+    if (err instanceof StoreWriteError) {
+      // The disk refused the change (full, failing): nothing was signed or edited, and the user can try again.
+      json(res, 503, { error: "STORE_WRITE_FAILED", message: err.message });
+      return;
+    }
     json(res, 500, {
       error: "INTERNAL",
       message: "the review service failed; the error went to the flow's Catch nodes",

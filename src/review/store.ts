@@ -3,6 +3,7 @@ import { promises as fs } from "node:fs";
 import { dirname, join } from "node:path";
 import { ReviewError, type ReviewRecord } from "./record";
 import { parseJsonSliced } from "../util/sliced-json";
+import { fileErrorCode } from "../util/error-code";
 
 /**
  * The worklist on disk: one JSON file per document under `<userDir>/review-queue/<node>/documents`,
@@ -25,25 +26,53 @@ export function fileNameFor(id: string): string {
   return `${createHash("sha256").update(id).digest("hex").slice(0, 40)}.json`;
 }
 
+/**
+ * A file of the review store that could not be written, named and told by the system's code only: the
+ * system's message names the file, and the folder is one a flow may have chosen (the node's store
+ * folder). Nothing was changed: the file holds what it held before.
+ */
+export class StoreWriteError extends Error {
+  override readonly name = "StoreWriteError";
+  /** The system's error code (ENOSPC, EIO, EACCES, ...), or "error" when it gave none. */
+  readonly code: string;
+
+  constructor(cause: unknown) {
+    const known = fileErrorCode(cause);
+    super(`review-queue: the change could not be saved (${known}): nothing was changed`);
+    this.code = known;
+  }
+}
+
+/**
+ * Replaces `path` by `data`: a temp file, fsynced, renamed over it, the folder fsynced. Rejects with a
+ * StoreWriteError, and no temp file left, when any step up to the rename fails (the file is as it was);
+ * once the rename is done it does not reject (the change is in place, and the caller must know it).
+ */
 export async function atomicWrite(path: string, data: string): Promise<void> {
   // A temp name of its own per write: two writes of one file in the same millisecond (two signatures
   // updating accuracy.json) must not share, and truncate, one temp file.
   const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  const handle = await fs.open(temp, "w", 0o600);
   try {
-    await handle.writeFile(data, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
+    const handle = await fs.open(temp, "w", 0o600);
+    try {
+      await handle.writeFile(data, "utf8");
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, path);
+  } catch (err) {
+    // A failed write on a full disk must not leave its temp file to fill it further, one per try.
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw new StoreWriteError(err);
   }
-  await fs.rename(temp, path);
   // The rename is durable once the folder is: without it a power cut after the answer (a signature
   // answered as done, its final message sent) could bring back the old file.
   const folder = await fs.open(dirname(path), "r").catch(() => undefined);
   if (folder) {
     // Some file systems (and Windows) refuse fsync on a directory; the data itself is synced.
     await folder.sync().catch(() => undefined);
-    await folder.close();
+    await folder.close().catch(() => undefined);
   }
 }
 
@@ -146,10 +175,15 @@ export class ReviewStore {
     });
   }
 
+  /** Deletes a document's file, then forgets it: a file that cannot be deleted stays listed, as a restart would find it. */
   async remove(id: string): Promise<void> {
     return this.withRecord(id, async () => {
+      try {
+        await fs.rm(join(this.dir, fileNameFor(id)), { force: true });
+      } catch (err) {
+        throw new StoreWriteError(err);
+      }
       this.records.delete(id);
-      await fs.rm(join(this.dir, fileNameFor(id)), { force: true });
     });
   }
 

@@ -39,6 +39,7 @@ import {
   statusTexts,
   until,
 } from "../support/node-red";
+import { fileHandlePrototype, fsError, FsFaults } from "../support/fs-faults";
 import { result, words } from "../support/results";
 import { tempDir } from "../support/temp-dir";
 
@@ -531,6 +532,36 @@ describe(`mllp-out node with the durable (disk) queue (${runtimeLabel})`, () => 
     await delay(100);
     assert.deepEqual([rejected.length, caught.length], [0, 0], "nothing rejected, nothing told to Catch");
     assert.deepEqual(seen, ["E-1", "E-2", "E-3"], "each message reached the receiver once");
+  });
+
+  it("tells a journal the disk refuses as a disk fault on the endpoint, by its code and without a path, and keeps the message", async () => {
+    const port = await downPeer();
+    await loadDurable(port);
+    const done = nextMessage("done");
+    helper.getNode("send").receive({ payload: hl7("EIO-1") });
+    await done;
+    // Queued on disk; from here the disk fails every fsync (the failed attempts' records).
+    const faults = new FsFaults();
+    try {
+      faults.replace(
+        await fileHandlePrototype(),
+        "datasync",
+        () => () => Promise.reject(fsError("EIO", "fdatasync", queueDir)),
+      );
+      const ep = helper.getNode("ep");
+      await until(() => loggedTexts(ep).some((t) => t.includes("could not be written")), 5000);
+      faults.restore();
+      const texts = loggedTexts(ep).join("\n");
+      assert.match(
+        texts,
+        /mllp-endpoint: the queue journal could not be written \(EIO\)\. The queued messages are kept/,
+      );
+      assert.ok(!texts.includes(queueDir), "no directory in the log");
+      assert.ok(!texts.includes("internal error"), texts);
+    } finally {
+      faults.restore();
+    }
+    assert.equal(depth(), 1, "the message stays queued");
   });
 
   it("records an AE as final: rejected output, not sent again after a restart", async () => {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { asError, settleGuarded } from "../../util/guard";
 import { guardedScheduler, type Scheduler } from "../../util/scheduler";
-import { encodeRecord, openJournal, type Journal, type JournalDamage } from "./journal";
+import { encodeRecord, JournalError, openJournal, type Journal, type JournalDamage } from "./journal";
 
 /**
  * A store-and-forward queue to one destination, kept in a journal on disk (journal.ts):
@@ -111,16 +111,25 @@ const DEFAULT_COMPACT_MIN_BYTES = 1024 * 1024;
 /** Longest last-error text kept in an attempt record (the transports' reasons are short codes). */
 const MAX_ERROR_CHARS = 200;
 
-/** Reads the journal's records into the queued items, in order. Unknown records are skipped. */
-export function replay(records: readonly unknown[]): {
+/**
+ * Reads the journal's records into the queued items, in order. Unknown records are skipped. `sizes`
+ * (each record's bytes in the file) gives `recordBytes`: the bytes of each queued item's enqueue
+ * record as it lies on disk (re-encoding it could differ: another writer's JSON escapes).
+ */
+export function replay(
+  records: readonly unknown[],
+  sizes?: readonly number[],
+): {
   items: QueueItem[];
   nextSeq: number;
   ended: Set<string>;
+  recordBytes: Map<number, number>;
 } {
   const live = new Map<number, QueueItem>();
+  const recordBytes = new Map<number, number>();
   const ended = new Set<string>();
   let nextSeq = 1;
-  for (const raw of records) {
+  for (const [index, raw] of records.entries()) {
     const r = raw as Partial<Record> | null;
     if (!r || typeof r !== "object") continue;
     if (r.t === "enq" && typeof r.seq === "number" && typeof r.body === "string") {
@@ -135,6 +144,8 @@ export function replay(records: readonly unknown[]): {
         notBefore: 0,
         ...(typeof r.idem === "string" ? { idem: r.idem } : {}),
       });
+      const size = sizes?.[index];
+      recordBytes.set(r.seq, size ?? encodeRecord(raw as object).length);
       nextSeq = Math.max(nextSeq, r.seq + 1);
     } else if (r.t === "att" && typeof r.seq === "number") {
       const item = live.get(r.seq);
@@ -146,6 +157,7 @@ export function replay(records: readonly unknown[]): {
       const idem = live.get(r.seq)?.idem;
       if (idem !== undefined) remember(ended, idem);
       live.delete(r.seq);
+      recordBytes.delete(r.seq);
       // Its enqueue may have been in a damaged span: a new message must not take its number.
       nextSeq = Math.max(nextSeq, r.seq + 1);
     } else if (r.t === "seq" && typeof r.next === "number") {
@@ -154,7 +166,7 @@ export function replay(records: readonly unknown[]): {
       for (const k of r.keys) if (typeof k === "string") remember(ended, k);
     }
   }
-  return { items: [...live.values()].sort((a, b) => a.seq - b.seq), nextSeq, ended };
+  return { items: [...live.values()].sort((a, b) => a.seq - b.seq), nextSeq, ended, recordBytes };
 }
 
 /**
@@ -206,8 +218,24 @@ export class DurableQueue<R> {
   /** Idempotency keys queued, or being written by an enqueue (a second one at once is a duplicate too). */
   private readonly live = new Set<string>();
   private queuedBytes = 0;
-  /** Journal bytes of the live enqueue records (what a compaction would keep). */
+  /**
+   * Journal bytes of the queued messages' enqueue records (what a compaction would keep of them): the
+   * sum of `recordBytes` over `items`, kept as a running count so that an ack costs O(1).
+   */
   private liveDiskBytes = 0;
+  /**
+   * Bytes of each enqueue record in the journal file as it is now (set when written, replaced by a
+   * compaction's rewrite), for every queued message and every one whose discard is being written: what
+   * leaves and re-enters `liveDiskBytes` is exactly what was counted in, never a re-encoding.
+   */
+  private readonly recordBytes: Map<number, number>;
+  /** Messages whose discard is being written: out of the queue, their key still held as queued. */
+  private readonly discarding = new Set<number>();
+  /**
+   * After a failed compaction, the journal size before which no other is tried unless forced (the disk
+   * bound): a disk refusing rewrites would otherwise make every ack rewrite the whole queue, and fail.
+   */
+  private compactAgainAt = 0;
   /** Count and bytes of enqueues being written: they hold their place against the bounds. */
   private reserved = { messages: 0, bytes: 0 };
   /** Appends under way (compaction waits until none is). */
@@ -221,16 +249,17 @@ export class DurableQueue<R> {
 
   private constructor(
     private readonly journal: Journal,
-    recovered: { items: QueueItem[]; nextSeq: number; ended: Set<string> },
+    recovered: ReturnType<typeof replay>,
     private readonly options: DurableQueueOptions<R>,
   ) {
     this.items = recovered.items;
     this.nextSeq = recovered.nextSeq;
     this.ended = recovered.ended;
+    this.recordBytes = recovered.recordBytes;
     for (const item of this.items) {
       if (item.idem !== undefined) this.live.add(item.idem);
       this.queuedBytes += item.bytes;
-      this.liveDiskBytes += encodeRecord(enqueueRecord(item)).length;
+      this.liveDiskBytes += this.recordBytes.get(item.seq) ?? 0;
     }
     this.scheduler = guardedScheduler(options.scheduler, options.onError);
   }
@@ -239,9 +268,14 @@ export class DurableQueue<R> {
   static async open<R>(
     options: DurableQueueOptions<R>,
   ): Promise<{ queue: DurableQueue<R>; report: RecoveryReport }> {
-    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-    const { journal, records, tornBytes, damage } = await openJournal(options.dir);
-    const recovered = replay(records);
+    try {
+      mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      // The system's message names the directory, which a flow may have chosen: told by its code.
+      throw new JournalError("open", err);
+    }
+    const { journal, records, sizes, tornBytes, damage } = await openJournal(options.dir);
+    const recovered = replay(records, sizes);
     const queue = new DurableQueue(journal, recovered, options);
     return {
       queue,
@@ -372,6 +406,7 @@ export class DurableQueue<R> {
     }
     this.items.push(item);
     this.queuedBytes += bytes;
+    this.recordBytes.set(item.seq, recordBytes);
     this.liveDiskBytes += recordBytes;
     this.kick();
     return { ok: true, item };
@@ -406,22 +441,27 @@ export class DurableQueue<R> {
     if (!item) return { ok: false, reason: "unknown" };
     if (this.inFlight === item) return { ok: false, reason: "in-flight" };
     // Out of the queue before the write: the delivery loop (a backoff ending, a retry now) must not
-    // start sending a message whose discard is being recorded.
-    this.remove(index);
+    // start sending a message whose discard is being recorded. Its key stays held as queued (a copy
+    // arriving meanwhile is a duplicate) and becomes an ended one only once the discard is on disk.
+    this.remove(index, "discarding");
+    this.discarding.add(seq);
     try {
       await this.write([{ t: "dis", seq, why }]);
     } catch {
-      // Not recorded: it stays queued, in its place.
-      if (item.idem !== undefined) {
-        this.ended.delete(item.idem);
-        this.live.add(item.idem);
-      }
+      // Not recorded: it stays queued, in its place, as after a restart it would be.
+      this.discarding.delete(seq);
       const at = this.items.findIndex((i) => i.seq > item.seq);
       this.items.splice(at < 0 ? this.items.length : at, 0, item);
       this.queuedBytes += item.bytes;
-      this.liveDiskBytes += encodeRecord(enqueueRecord(item)).length;
+      this.liveDiskBytes += this.recordBytes.get(seq) ?? 0;
       this.kick();
       return { ok: false, reason: "write-failed" };
+    }
+    this.discarding.delete(seq);
+    this.recordBytes.delete(seq);
+    if (item.idem !== undefined) {
+      this.live.delete(item.idem);
+      remember(this.ended, item.idem);
     }
     this.kick();
     return { ok: true, item };
@@ -507,7 +547,7 @@ export class DurableQueue<R> {
         this.options.onError(asError(err));
       }
       const at = this.items.indexOf(item);
-      if (at >= 0) this.remove(at);
+      if (at >= 0) this.remove(at, "ended");
       this.options.onSettled?.(item, outcome, recorded);
       await this.compact(false).catch((err: unknown) => this.options.onError(asError(err)));
     }
@@ -540,15 +580,21 @@ export class DurableQueue<R> {
     }
   }
 
-  private remove(index: number): void {
+  /**
+   * Takes a message out of the queue. "ended": its end is written (or could not be, and it is not
+   * kept): its key becomes an ended one. "discarding": its discard is being written (see `discard`).
+   */
+  private remove(index: number, why: "ended" | "discarding"): void {
     const [item] = this.items.splice(index, 1);
     if (!item) return;
+    this.queuedBytes -= item.bytes;
+    this.liveDiskBytes -= this.recordBytes.get(item.seq) ?? 0;
+    if (why === "discarding") return;
+    this.recordBytes.delete(item.seq);
     if (item.idem !== undefined) {
       this.live.delete(item.idem);
       remember(this.ended, item.idem);
     }
-    this.queuedBytes -= item.bytes;
-    this.liveDiskBytes -= encodeRecord(enqueueRecord(item)).length;
   }
 
   /** Rewrites the journal with only the queued messages, when the ended ones dominate (or `force`). */
@@ -556,25 +602,39 @@ export class DurableQueue<R> {
     const dead = this.journal.size - this.liveDiskBytes;
     const min = this.options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
     if (dead <= 0 || (!force && (dead < min || dead < this.liveDiskBytes))) return;
+    if (!force && this.journal.size < this.compactAgainAt) return;
     // A record being written right now (an enqueue, a discard) would be lost by a rewrite that
     // does not hold it: compaction waits for a quiet moment.
     if (this.writing > 0) return;
     const head: Record[] = [{ t: "seq", next: this.nextSeq }];
     if (this.ended.size > 0) head.push({ t: "idem", keys: [...this.ended] });
     const records: Record[] = [...head];
-    // Attempt records count as dead (each is superseded by the next; a compaction keeps one each),
-    // and so do the head's.
-    let deadBytes = head.reduce((sum, r) => sum + encodeRecord(r).length, 0);
+    // Where each message's enqueue record goes in the rewritten file. (No discard is being written:
+    // compaction waits for a quiet moment, so every message not ended is in `items`.)
+    const rewritten: Array<{ seq: number; at: number }> = [];
     for (const item of this.items) {
+      rewritten.push({ seq: item.seq, at: records.length });
       records.push(enqueueRecord(item));
       const att = attemptRecord(item);
-      if (att) {
-        records.push(att);
-        deadBytes += encodeRecord(att).length;
-      }
+      if (att) records.push(att);
     }
-    await this.journal.rewrite(records);
-    this.liveDiskBytes = this.journal.size - deadBytes;
+    let sizes: number[];
+    try {
+      sizes = await this.journal.rewrite(records);
+    } catch (err) {
+      this.compactAgainAt = this.journal.size + min;
+      throw err;
+    }
+    this.compactAgainAt = 0;
+    // Messages that ended while the rewrite ran have left and counted themselves out already; one
+    // whose discard began meanwhile is counted back in, if its discard fails, with its new size.
+    for (const { seq, at } of rewritten) {
+      const before = this.recordBytes.get(seq);
+      const after = sizes[at];
+      if (before === undefined || after === undefined) continue;
+      this.recordBytes.set(seq, after);
+      if (!this.discarding.has(seq)) this.liveDiskBytes += after - before;
+    }
   }
 
   private clearWait(): void {

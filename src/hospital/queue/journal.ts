@@ -7,10 +7,12 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeSync,
 } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { fileErrorCode } from "../../util/error-code";
 
 /**
  * An append-only log of records on disk, each written and fsynced before its promise resolves.
@@ -175,6 +177,41 @@ export interface JournalDamage {
   notKeptBytes: number;
 }
 
+/**
+ * A journal operation that failed, named and told by its step and the system's code only: the error the
+ * file system gives names the file, and the journal's directory is one a flow may have chosen (the
+ * config node's Queue directory), so that text stays out of logs and Catch messages.
+ */
+export class JournalError extends Error {
+  override readonly name = "JournalError";
+  /** The system's error code (ENOSPC, EIO, EACCES, ...), or "error" when it gave none. */
+  readonly code: string;
+
+  constructor(
+    readonly step: "open" | "append" | "compaction",
+    cause: unknown,
+  ) {
+    const known = fileErrorCode(cause);
+    super(
+      step === "compaction"
+        ? `the queue journal could not be compacted (${known}): the journal before it is kept and in use`
+        : step === "append"
+          ? `the queue journal could not be written (${known})`
+          : `the queue journal could not be opened (${known})`,
+    );
+    this.code = known;
+  }
+}
+
+/** Removes a file that may not be there; never throws (a leftover is overwritten by the next try). */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // Nothing more to do: the next compaction writes the same name from the start.
+  }
+}
+
 /** Makes a rename or a new file in `dir` durable (the directory entry itself). */
 function fsyncDir(dir: string): void {
   let fd: number | undefined;
@@ -188,16 +225,26 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Writes `data` to `path` (a new file), fsynced; the file's mode keeps PHI to the owner. */
+/**
+ * Writes `data` to `path` (a new file), fsynced; the file's mode keeps PHI to the owner. A write that
+ * failed half-way leaves no file behind.
+ */
 function writeSynced(path: string, data: Buffer, flag: "w" | "wx"): void {
   const fd = openSync(path, flag, 0o600);
   try {
     let written = 0;
     while (written < data.length) written += writeSync(fd, data, written, data.length - written);
     fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+  } catch (err) {
+    try {
+      closeSync(fd);
+    } catch {
+      // The write's own error is the one to tell.
+    }
+    removeQuietly(path);
+    throw err;
   }
+  closeSync(fd);
 }
 
 /**
@@ -232,17 +279,31 @@ function keepDamage(
   }
 }
 
+/** What `openJournal` gives: the journal, its records and each one's bytes in the file, what it repaired. */
+export interface OpenedJournal {
+  journal: Journal;
+  records: unknown[];
+  sizes: number[];
+  tornBytes: number;
+  damage?: JournalDamage;
+}
+
 /**
  * Opens (or creates) the journal in `dir`: reads every whole record, drops a torn tail (truncating the
  * file, fsynced), and returns a journal ready for appends. Damage in the middle does not stop it: the
  * damaged bytes go to a side file, the journal is rewritten (new file, fsync, rename) with every whole
- * record, and `damage` says how much could not be read. Throws only when the file cannot be read or
- * rewritten (then it is left as it was).
+ * record, and `damage` says how much could not be read. Throws (a JournalError) only when the file
+ * cannot be read or rewritten (then it is left as it was). `sizes` holds each record's bytes in the file.
  */
-export async function openJournal(
-  dir: string,
-  now = Date.now(),
-): Promise<{ journal: Journal; records: unknown[]; tornBytes: number; damage?: JournalDamage }> {
+export async function openJournal(dir: string, now = Date.now()): Promise<OpenedJournal> {
+  try {
+    return await readJournal(dir, now);
+  } catch (err) {
+    throw err instanceof JournalError ? err : new JournalError("open", err);
+  }
+}
+
+async function readJournal(dir: string, now: number): Promise<OpenedJournal> {
   const path = join(dir, JOURNAL_FILE);
   const existed = existsSync(path);
   const bytes = existed ? readFileSync(path) : Buffer.alloc(0);
@@ -260,7 +321,12 @@ export async function openJournal(
     const whole = Buffer.concat(decoded.spans.map((s) => bytes.subarray(s.offset, s.offset + s.bytes)));
     const tmp = `${path}.compact`;
     writeSynced(tmp, whole, "w");
-    renameSync(tmp, path);
+    try {
+      renameSync(tmp, path);
+    } catch (err) {
+      removeQuietly(tmp);
+      throw err;
+    }
     fsyncDir(dir);
     size = whole.length;
   } else if (decoded.tornBytes > 0) {
@@ -272,14 +338,18 @@ export async function openJournal(
       closeSync(fd);
     }
   }
-  const handle = await open(path, existed ? "r+" : "w+");
+  const handle = await open(path, existed ? "r+" : "w+", 0o600);
   if (!existed) {
-    await handle.sync();
+    await handle.sync().catch(async (err: unknown) => {
+      await handle.close().catch(() => undefined);
+      throw err;
+    });
     fsyncDir(dir);
   }
   return {
     journal: new Journal(dir, handle, size),
     records: decoded.records,
+    sizes: decoded.spans.map((s) => s.bytes),
     tornBytes: decoded.tornBytes,
     ...(damage ? { damage } : {}),
   };
@@ -305,55 +375,59 @@ export class Journal {
   }
 
   /**
-   * Appends records and fsyncs them (fdatasync). Resolves once they are on disk; rejects (e.g.
-   * ENOSPC) with the file cut back to what it held before, so a failed write leaves no half record.
+   * Appends records and fsyncs them (fdatasync). Resolves once they are on disk; rejects (a
+   * JournalError, e.g. ENOSPC) with the file cut back to what it held before, so a failed write leaves
+   * no half record (and should the cut fail too, the next append writes over it from the same offset).
    */
   append(records: readonly object[]): Promise<void> {
     const data = Buffer.concat(records.map((r) => encodeRecord(r)));
     return this.serial(async () => {
       const at = this.bytes;
       try {
-        let written = 0;
-        while (written < data.length) {
-          const { bytesWritten } = await this.handle.write(
-            data,
-            written,
-            data.length - written,
-            at + written,
-          );
-          written += bytesWritten;
-        }
+        await writeAll(this.handle, data, at);
         await this.handle.datasync();
         this.bytes = at + data.length;
       } catch (err) {
         await this.handle.truncate(at).catch(() => undefined);
-        throw err;
+        throw new JournalError("append", err);
       }
     });
   }
 
   /**
-   * Replaces the whole journal by `records` (compaction): written to a new file, fsynced, renamed
-   * over the old one, and the directory fsynced. A crash at any point leaves either file whole.
+   * Replaces the whole journal by `records` (compaction): written to a new file (every byte: a short
+   * write goes on where it stopped), fsynced, renamed over the old one, and the directory fsynced. A
+   * crash at any point leaves either file whole. A failure before the rename (ENOSPC, EIO on fsync, a
+   * rename refused) rejects with a JournalError and leaves the old journal whole and in use, and no
+   * temp file behind. Resolves with the bytes of each record as written.
    */
-  rewrite(records: readonly object[]): Promise<void> {
-    const data = Buffer.concat(records.map((r) => encodeRecord(r)));
+  rewrite(records: readonly object[]): Promise<number[]> {
+    const encoded = records.map((r) => encodeRecord(r));
+    const data = Buffer.concat(encoded);
     return this.serial(async () => {
       const path = join(this.dir, JOURNAL_FILE);
       const tmp = `${path}.compact`;
-      const next = await open(tmp, "w+");
+      let next: FileHandle | undefined;
       try {
-        await next.write(data, 0, data.length, 0);
+        next = await open(tmp, "w+", 0o600);
+        await writeAll(next, data, 0);
         await next.sync();
+        renameSync(tmp, path);
       } catch (err) {
-        await next.close().catch(() => undefined);
-        throw err;
+        // A rename that reported a failure yet took place (no temp file left): the new journal is in place.
+        const renamed =
+          next !== undefined && (err as { syscall?: unknown }).syscall === "rename" && !existsSync(tmp);
+        if (!renamed || next === undefined) {
+          await next?.close().catch(() => undefined);
+          removeQuietly(tmp);
+          throw new JournalError("compaction", err);
+        }
       }
-      renameSync(tmp, path);
       fsyncDir(this.dir);
       await this.handle.close().catch(() => undefined);
       this.handle = next;
       this.bytes = data.length;
+      return encoded.map((b) => b.length);
     });
   }
 
@@ -365,12 +439,26 @@ export class Journal {
     });
   }
 
-  private serial(step: () => Promise<void>): Promise<void> {
+  private serial<T>(step: () => Promise<T>): Promise<T> {
     const run = this.chain.then(() => {
       if (this.closed) throw new Error("the queue journal is closed");
       return step();
     });
-    this.chain = run.catch(() => undefined);
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
+  }
+}
+
+/** Writes all of `data` at `position`: a write may take fewer bytes than asked (a disk filling up). */
+async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
+    // No progress and no error: the file system takes nothing more, as ENOSPC would say.
+    if (bytesWritten <= 0) throw Object.assign(new Error("no bytes written"), { code: "ENOSPC" });
+    written += bytesWritten;
   }
 }

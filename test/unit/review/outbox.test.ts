@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { promises as fsp, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { promises as fsp, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { applySign, newRecord, withOutbox, type ReviewRecord } from "../../../sr
 import { HANDOVER_SETTLE_MS, ReviewService, type FinalMessage } from "../../../src/review/service";
 import { fileNameFor, ReviewStore } from "../../../src/review/store";
 import { documentWithText } from "../../support/documents";
+import { fsError, FsFaults, fsPromises } from "../../support/fs-faults";
 import { ManualScheduler } from "../../support/manual-scheduler";
 import { DAY_MS, REVIEW_DOC_ID, REVIEW_NOW, reviewOptions } from "../../support/review-service";
 
@@ -28,10 +29,19 @@ function signedWithOutbox(): ReviewRecord {
   return withOutbox(t.record, { documentId: DOC_ID, signoff: t.signoff, text: t.text });
 }
 
-function service(dir: string, scheduler: ManualScheduler, finals: FinalMessage[]): ReviewService {
+function service(
+  dir: string,
+  scheduler: ManualScheduler,
+  finals: FinalMessage[],
+  errors?: Error[],
+): ReviewService {
   return new ReviewService(
     reviewOptions(dir, { signers: ["drsmith"] }),
-    { final: (m) => finals.push(m), event: () => undefined, error: (e) => assert.fail(e) },
+    {
+      final: (m) => finals.push(m),
+      event: () => undefined,
+      error: (e) => (errors ? errors.push(e) : assert.fail(e)),
+    },
     scheduler,
   );
 }
@@ -172,6 +182,47 @@ describe("review: the outbox of signed documents", () => {
       const file = join(dir, "documents", fileNameFor(DOC_ID));
       assert.equal((JSON.parse(readFileSync(file, "utf8")) as ReviewRecord).state, "pending");
     } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("answers a signature the disk refused with 503 and sends nothing; signed again, the document is sent once", async () => {
+    const store = new ReviewStore(join(dir, "documents"));
+    await store.load();
+    await store.add(pendingRecord());
+    const finals: FinalMessage[] = [];
+    const errors: Error[] = [];
+    const scheduler = new ManualScheduler();
+    const svc = service(dir, scheduler, finals, errors);
+    await svc.start();
+    const { server, port } = await serve(svc);
+    const faults = new FsFaults();
+    try {
+      await signIn(port);
+      faults.replace(fsPromises, "rename", () => () => Promise.reject(fsError("ENOSPC", "rename", dir)));
+      const refused = await call(port, "POST", `/api/documents/${DOC_ID}/sign`, SIGN_BODY);
+      faults.restore();
+      assert.equal(refused.status, 503, refused.body);
+      assert.equal((JSON.parse(refused.body) as { error: string }).error, "STORE_WRITE_FAILED");
+      assert.ok(!refused.body.includes(dir), "no folder in the answer");
+      assert.deepEqual(
+        errors.map((e) => [e.name, e.message.includes(dir)]),
+        [["StoreWriteError", false]],
+        "told to Catch, without the folder",
+      );
+      await settle();
+      assert.equal(finals.length, 0, "nothing signed, nothing sent");
+      const file = join(dir, "documents", fileNameFor(DOC_ID));
+      assert.equal((JSON.parse(readFileSync(file, "utf8")) as ReviewRecord).state, "pending");
+      // The clinician signs again: it is signed, and its final message goes once.
+      const signed = await call(port, "POST", `/api/documents/${DOC_ID}/sign`, SIGN_BODY);
+      assert.equal(signed.status, 200, signed.body);
+      assert.equal(finals.length, 1);
+      assert.deepEqual(readdirSync(join(dir, "documents")), [fileNameFor(DOC_ID)], "no temp file left");
+    } finally {
+      faults.restore();
+      await svc.close();
       server.closeAllConnections();
       server.close();
     }

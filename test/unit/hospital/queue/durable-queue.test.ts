@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { createHash } from "node:crypto";
 import {
   appendFileSync,
   mkdtempSync,
@@ -13,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   DurableQueue,
+  MAX_ENDED_KEYS,
   type AttemptResult,
   type DurableQueueOptions,
   type QueueItem,
@@ -26,6 +28,8 @@ import {
   openJournal,
 } from "../../../../src/hospital/queue/journal";
 import { realScheduler } from "../../../../src/util/scheduler";
+import { fileHandlePrototype, fsError, FsFaults, fsModule } from "../../../support/fs-faults";
+import { prng } from "../../../support/prng";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
@@ -718,5 +722,265 @@ describe("durable delivery queue", () => {
       ["M1", "M2"],
     );
     await third.queue.close(() => undefined);
+  });
+});
+
+/** What the queue counts internally, read for the property below (no public view holds it). */
+function internals(queue: DurableQueue<string>): { liveDiskBytes: number; loop: Promise<void> | undefined } {
+  return queue as unknown as { liveDiskBytes: number; loop: Promise<void> | undefined };
+}
+
+/** The bytes of the queued messages' enqueue records, counted in the journal file itself. */
+function liveBytesOnDisk(dir: string, queued: readonly QueueItem[]): number {
+  const decoded = decodeJournal(readFileSync(join(dir, JOURNAL_FILE)));
+  const seqs = new Set(queued.map((i) => i.seq));
+  let sum = 0;
+  decoded.records.forEach((raw, index) => {
+    const r = raw as { t?: unknown; seq?: unknown };
+    if (r.t === "enq" && typeof r.seq === "number" && seqs.has(r.seq))
+      sum += decoded.spans[index]?.bytes ?? 0;
+  });
+  return sum;
+}
+
+/** A record framed as the journal frames it, from payload text another JSON writer made. */
+function framed(json: string): Buffer {
+  const payload = Buffer.from(json, "utf8");
+  const header = Buffer.alloc(8);
+  header.writeUInt32BE(payload.length, 0);
+  header.writeUInt32BE(crc32(payload), 4);
+  return Buffer.concat([header, payload]);
+}
+
+const BODY_PIECES = ["MSH|^~\\&|A|B", "é", "日本語", "🩺", "\ud800", "x".repeat(40), "\r", '"quoted"'];
+
+describe("durable delivery queue: live journal bytes", () => {
+  it("counts the live journal bytes as a recount from disk finds them, over random enqueues, acks, discards, retries, compactions and restarts", async function () {
+    this.timeout(120_000);
+    for (const seed of [7, 8, 9]) {
+      const rand = prng(seed);
+      const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)];
+      const dir = tempDir();
+      // A record another writer escaped (\u00e9 for é): it re-encodes 7 bytes shorter than it lies on disk.
+      writeFileSync(
+        join(dir, JOURNAL_FILE),
+        framed('{"t":"enq","seq":1,"key":"F","origin":"n","at":1,"body":"caf\\u00e9 \\u65e5"}'),
+      );
+      let pending: ((outcome: AttemptResult<string>) => void) | undefined;
+      const deliver: Deliver = () =>
+        new Promise((resolve) => {
+          pending = resolve;
+        });
+      const options = {
+        maxMessages: 40,
+        maxDiskBytes: 9000,
+        compactMinBytes: 400,
+        // Long: a retry waits for the "retry now" step, so every step ends in a quiet journal.
+        backoffMs: 60_000,
+        backoffMaxMs: 60_000,
+      };
+      let opened = await openQueue(dir, deliver, options);
+      opened.queue.start();
+      const quiet = async (): Promise<void> => {
+        await waitFor(() => internals(opened.queue).loop === undefined || pending !== undefined);
+      };
+      const answer = (outcome: AttemptResult<string>): void => {
+        const resolve = pending;
+        pending = undefined;
+        resolve?.(outcome);
+      };
+      const body = (): string =>
+        Array.from({ length: 1 + Math.floor(rand() * 12) }, () => pick(BODY_PIECES)).join("");
+      const waiting = (): QueueItem[] => opened.queue.list().filter((i) => i !== opened.queue.sending);
+      let keys = 0;
+      for (let step = 0; step < 120; step++) {
+        const what = rand();
+        const kind = ["enqueue", "answer", "discard", "retry now", "burst", "restart"][
+          [0.35, 0.6, 0.7, 0.77, 0.92, 1].findIndex((bound) => what < bound)
+        ];
+        const history = `seed ${seed} step ${step} (${kind})`;
+        if (what < 0.35) {
+          const idem = rand() < 0.5 ? `I${keys++ % 7}` : undefined;
+          await opened.queue.enqueue(`K${step}`, "n", body(), Date.now(), idem);
+        } else if (what < 0.6) {
+          answer(
+            pick<AttemptResult<string>>([
+              { kind: "delivered", result: "AA" },
+              { kind: "rejected", result: "AE", why: "AE" },
+              { kind: "retry", error: `busy é ${step}` },
+            ]),
+          );
+        } else if (what < 0.7) {
+          const item = waiting()[0];
+          if (item) await opened.queue.discard(item.seq, "operator");
+        } else if (what < 0.77) {
+          opened.queue.retryNow();
+        } else if (what < 0.92) {
+          // At once: an enqueue that may force a compaction to make room, a discard and an answer
+          // arriving while that compaction rewrites the journal.
+          const item = pick(waiting());
+          await Promise.all([
+            opened.queue.enqueue(`B${step}`, "n", `${body()}${"y".repeat(Math.floor(rand() * 2500))}`),
+            item ? opened.queue.discard(item.seq, "operator") : undefined,
+            Promise.resolve().then(() => answer({ kind: "delivered", result: "AA" })),
+          ]);
+        } else {
+          await opened.queue.close(() => answer({ kind: "stopped" }));
+          pending = undefined;
+          opened = await openQueue(dir, deliver, options);
+          opened.queue.start();
+        }
+        await quiet();
+        assert.equal(
+          internals(opened.queue).liveDiskBytes,
+          liveBytesOnDisk(dir, opened.queue.list()),
+          `${history}: the count of live journal bytes against the journal`,
+        );
+        assert.equal(opened.queue.diskBytes, statSync(join(dir, JOURNAL_FILE)).size, history);
+      }
+      await opened.queue.close(() => answer({ kind: "stopped" }));
+    }
+  });
+});
+
+describe("durable delivery queue: a discard whose write fails", () => {
+  const faults = new FsFaults();
+  afterEach(() => faults.restore());
+
+  const digest = (key: string): string => createHash("sha256").update(key, "utf8").digest("base64url");
+
+  it("loses no remembered key: a document ended long ago is still a duplicate afterwards", async () => {
+    const dir = tempDir();
+    // A full memory of ended keys (K0 the oldest), as a compaction writes it.
+    const keys = Array.from({ length: MAX_ENDED_KEYS }, (_, i) => digest(`K${i}`));
+    writeFileSync(join(dir, JOURNAL_FILE), encodeRecord({ t: "idem", keys }));
+    const { queue } = await openQueue(dir, never);
+    const stored = await queue.enqueue("X", "n", "MSH|X", Date.now(), "X");
+    assert.ok(stored.ok && stored.item);
+    faults.replace(
+      await fileHandlePrototype(),
+      "datasync",
+      () => () => Promise.reject(fsError("EIO", "fdatasync")),
+    );
+    const discarded = await queue.discard(stored.item.seq, "operator");
+    faults.restore();
+    assert.deepEqual(discarded, { ok: false, reason: "write-failed" });
+    assert.deepEqual(await queue.enqueue("K0", "n", "MSH|K0", Date.now(), "K0"), {
+      ok: true,
+      duplicate: "ended",
+    });
+    assert.deepEqual(await queue.enqueue("X", "n", "MSH|X", Date.now(), "X"), {
+      ok: true,
+      duplicate: "queued",
+    });
+    await queue.close(() => undefined);
+  });
+
+  it("leaves the document queued or known discarded after a restart, never both and never neither", async () => {
+    const dir = tempDir();
+    const first = await openQueue(dir, never);
+    const a = await first.queue.enqueue("A", "n", "MSH|A", Date.now(), "A");
+    const b = await first.queue.enqueue("B", "n", "MSH|B", Date.now(), "B");
+    assert.ok(a.ok && a.item && b.ok && b.item);
+    faults.replace(
+      await fileHandlePrototype(),
+      "datasync",
+      () => () => Promise.reject(fsError("EIO", "fdatasync")),
+    );
+    // While the failing discard is being written, a copy of the document arrives (review-queue's resend).
+    const [failed, copy] = await Promise.all([
+      first.queue.discard(a.item.seq, "operator"),
+      first.queue.enqueue("A", "n", "MSH|A", Date.now(), "A"),
+    ]);
+    faults.restore();
+    assert.deepEqual(failed, { ok: false, reason: "write-failed" });
+    assert.equal(copy.ok && copy.duplicate !== undefined, true, "the copy is not queued a second time");
+    assert.deepEqual((await first.queue.discard(b.item.seq, "operator")).ok, true);
+    await first.queue.close(() => undefined);
+    const again = await openQueue(dir, never);
+    // A: still queued (once), so a copy is a duplicate of a queued one. B: known discarded.
+    assert.deepEqual(
+      again.queue.list().map((i) => i.key),
+      ["A"],
+    );
+    assert.deepEqual(await again.queue.enqueue("A", "n", "MSH|A", Date.now(), "A"), {
+      ok: true,
+      duplicate: "queued",
+    });
+    assert.deepEqual(await again.queue.enqueue("B", "n", "MSH|B", Date.now(), "B"), {
+      ok: true,
+      duplicate: "ended",
+    });
+    await again.queue.close(() => undefined);
+  });
+});
+
+describe("durable delivery queue: compaction under file-system faults", () => {
+  const faults = new FsFaults();
+  afterEach(() => faults.restore());
+
+  it("goes on delivering when compaction fails (rename refused), tells a named error without a path, and loses nothing", async () => {
+    const dir = tempDir();
+    const sent: string[] = [];
+    let deliverNow = false;
+    const deliver: Deliver = (item) => {
+      if (!deliverNow) return new Promise(() => undefined);
+      sent.push(item.key);
+      return Promise.resolve({ kind: "delivered", result: "AA" });
+    };
+    const { queue, errors, settled } = await openQueue(dir, deliver, { compactMinBytes: 100 });
+    for (let i = 1; i <= 8; i++) await queue.enqueue(`M${i}`, "n", `MSH|${"x".repeat(100)}|${i}`);
+    faults.replace(fsModule, "renameSync", () => () => {
+      throw fsError("EACCES", "rename");
+    });
+    deliverNow = true;
+    queue.start();
+    await waitFor(() => settled.length === 8);
+    await tick(20);
+    faults.restore();
+    assert.deepEqual(sent, ["M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8"]);
+    assert.ok(errors.length > 0, "the failed compaction is told");
+    for (const err of errors) {
+      assert.equal(err.name, "JournalError");
+      assert.ok(!err.message.includes("/"), err.message);
+    }
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f !== JOURNAL_FILE),
+      [],
+      "no temp file left",
+    );
+    // The next compaction (the fault gone) works; a restart finds nothing to resend.
+    await queue.enqueue("M9", "n", "MSH|9");
+    await waitFor(() => settled.length === 9);
+    await tick(20);
+    await queue.close(() => undefined);
+    assert.ok(statSync(join(dir, JOURNAL_FILE)).size < 500, "compacted once the fault is gone");
+    const again = await openQueue(dir, never);
+    assert.equal(again.queue.depth, 0);
+    await again.queue.close(() => undefined);
+  });
+
+  it("does not rewrite the whole queue at every ack while the disk refuses compaction: once per compaction threshold of growth", async () => {
+    const dir = tempDir();
+    let deliverNow = false;
+    const deliver: Deliver = () =>
+      deliverNow ? Promise.resolve({ kind: "delivered", result: "AA" }) : new Promise(() => undefined);
+    const { queue, errors, settled } = await openQueue(dir, deliver, { compactMinBytes: 300 });
+    for (let i = 1; i <= 60; i++) await queue.enqueue(`M${i}`, "n", `MSH|${"x".repeat(100)}|${i}`);
+    let rewrites = 0;
+    faults.replace(fsModule, "renameSync", () => () => {
+      rewrites++;
+      throw fsError("ENOSPC", "rename");
+    });
+    deliverNow = true;
+    queue.start();
+    await waitFor(() => settled.length === 60);
+    await tick(20);
+    faults.restore();
+    // Acks of ~25 bytes each: one try per 300 bytes of journal growth, not one per ack once dead
+    // records dominate (about 30 of the 60).
+    assert.ok(rewrites >= 1 && rewrites <= 8, `${rewrites} rewrites tried`);
+    assert.equal(errors.length, rewrites, "each failed try told once");
+    await queue.close(() => undefined);
   });
 });
