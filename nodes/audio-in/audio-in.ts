@@ -39,7 +39,7 @@ function optionsFrom(config: AudioInDef): AudioInOptions {
   const frameMs = Number(config.frameMs);
   if (!Number.isInteger(frameMs) || frameMs < 50 || frameMs > 1000) {
     throw new Error(
-      `audio-in: frame length ${String(config.frameMs)} ms is out of range; accepted: whole milliseconds from 50 to 1000`,
+      `audio-in: frame length ${shownValue(config.frameMs)} ms is out of range; accepted: whole milliseconds from 50 to 1000`,
     );
   }
   const idleS = Number(config.idleTimeout ?? 30);
