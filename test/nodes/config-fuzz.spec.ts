@@ -3,12 +3,12 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import type { NodeMessage } from "node-red";
-import { buildHl7, DEFAULT_HL7_OPTIONS } from "../../src/hospital/hl7/build";
 import { taggedPcm } from "../emulators/assemblyai/fixture";
 import { speechClockPcm } from "../emulators/aws/fixture";
 import { PHI, PHI_NEEDLE, SECRET, SECRET_NEEDLE } from "../fuzz/generators";
 import { backstopCount, prototypeKeys } from "../fuzz/harness";
 import { tone, wavOf } from "../support/audio-fixtures";
+import { audioChunks, hl7Text } from "../support/audio-messages";
 import { documentWithText, syntheticPatient } from "../support/documents";
 import { editorDefinitions, type EditorDefinition } from "../support/editor-definitions";
 import { builtNodes, delay, helper, runtimeEvents, runtimeLabel, type FlowNode } from "../support/node-red";
@@ -326,20 +326,8 @@ function hostileFlow(type: string, random: () => number): Built {
 
 /** A message each type takes when configured well (the same as the defaults test's). */
 function probe(type: string): NodeMessage {
-  const chunk = (sessionId: string, payload: Buffer): NodeMessage => ({
-    topic: sessionId,
-    payload,
-    audio: {
-      sessionId,
-      seq: 0,
-      sampleRate: 16000,
-      channels: 1,
-      encoding: "pcm_s16le",
-      offsetMs: 0,
-      durationMs: 100,
-      end: true,
-    },
-  });
+  const chunk = (sessionId: string, payload: Buffer): NodeMessage =>
+    audioChunks(sessionId, 1, { end: true, payload: () => payload })[0] ?? {};
   switch (type) {
     case "audio-in":
       return {
@@ -358,15 +346,7 @@ function probe(type: string): NodeMessage {
         patient: syntheticPatient,
       };
     case "mllp-out":
-      return {
-        payload: buildHl7(
-          documentWithText("No acute distress."),
-          syntheticPatient,
-          {},
-          DEFAULT_HL7_OPTIONS,
-          new Date(),
-        ).message,
-      };
+      return { payload: hl7Text("No acute distress.") };
     case "medical-entities":
       return { payload: "Patient denies chest pain." };
     case "transcribe-medical-batch":
