@@ -19,10 +19,11 @@ import { idTag } from "../../src/util/identifiers";
 import { QuietTimer } from "../../src/util/quiet-timer";
 import { repeatsText } from "../../src/util/repeated-reports";
 import type { AssemblyAiConfigNode } from "../assemblyai-config/types";
-import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
+import { internalErrorReporter, nodeScheduler, StatusReporter } from "../shared/node-red";
 import { nodeRepeatedReports, refuseEveryInput } from "../shared/repeated-reports";
 import { StopHandover } from "../shared/stop-handover";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { AUDIO_FIELDS, intake } from "../shared/intake";
 
 interface AssemblyAiMedicalDef extends NodeDef, MedicalNodeFields, TimingFields {
@@ -58,7 +59,8 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     // A flow written by hand or by an older version may leave settings out: the editor's defaults apply.
-    const config = withDefaults(def, DEFAULTS);
+    const config = settingsOrRefuse(node, "assemblyai-medical", def, DEFAULTS);
+    if (!config) return;
     const account = RED.nodes.getNode(config.config) as AssemblyAiConfigNode | null;
     const rawKey = account?.credentials?.apiKey;
 

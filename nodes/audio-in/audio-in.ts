@@ -2,14 +2,10 @@ import type { Node, NodeAPI, NodeDef } from "node-red";
 import { AudioInputError, INPUT_RATE, type PcmFormat, type SampleFormat } from "../../src/audio/format";
 import { AudioSessions, type AudioInOptions } from "../../src/audio/sessions";
 import { settleGuarded } from "../../src/util/guard";
-import {
-  asError,
-  internalErrorReporter,
-  nodeScheduler,
-  StatusReporter,
-  withDefaults,
-} from "../shared/node-red";
+import { asError, internalErrorReporter, nodeScheduler, StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
+import { shownValue } from "../../src/util/settings";
 import { refuseEveryInput } from "../shared/repeated-reports";
 import { AUDIO_FIELDS, intake } from "../shared/intake";
 
@@ -37,25 +33,25 @@ function optionsFrom(config: AudioInDef): AudioInOptions {
   const sampleRate = Number(config.sampleRate);
   if (!OUTPUT_RATES.includes(sampleRate)) {
     throw new Error(
-      `audio-in: output sample rate ${String(config.sampleRate)} Hz is not offered; accepted: ${OUTPUT_RATES.join(", ")}`,
+      `audio-in: output sample rate ${shownValue(config.sampleRate)} Hz is not offered; accepted: ${OUTPUT_RATES.join(", ")}`,
     );
   }
   const frameMs = Number(config.frameMs);
   if (!Number.isInteger(frameMs) || frameMs < 50 || frameMs > 1000) {
     throw new Error(
-      `audio-in: frame length ${String(config.frameMs)} ms is out of range; accepted: whole milliseconds from 50 to 1000`,
+      `audio-in: frame length ${shownValue(config.frameMs)} ms is out of range; accepted: whole milliseconds from 50 to 1000`,
     );
   }
   const idleS = Number(config.idleTimeout ?? 30);
   if (!Number.isFinite(idleS) || idleS < 0) {
     throw new Error(
-      `audio-in: idle timeout ${String(config.idleTimeout)} s is invalid; accepted: seconds, 0 or more (0 = never)`,
+      `audio-in: idle timeout ${shownValue(config.idleTimeout)} s is invalid; accepted: seconds, 0 or more (0 = never)`,
     );
   }
   const maxSessions = Number(config.maxSessions ?? 100);
   if (!Number.isInteger(maxSessions) || maxSessions < 1) {
     throw new Error(
-      `audio-in: session limit ${String(config.maxSessions)} is invalid; accepted: a whole number, 1 or more`,
+      `audio-in: session limit ${shownValue(config.maxSessions)} is invalid; accepted: a whole number, 1 or more`,
     );
   }
   return {
@@ -78,7 +74,7 @@ function rawFormatFrom(config: AudioInDef): PcmFormat | undefined {
   const channels = Number(config.rawChannels ?? 1);
   if (!Number.isInteger(sampleRate) || sampleRate < INPUT_RATE.min || sampleRate > INPUT_RATE.max) {
     throw new Error(
-      `audio-in: raw input rate ${String(config.rawRate)} Hz is invalid; accepted: ${INPUT_RATE.min} to ${INPUT_RATE.max}, or empty for none`,
+      `audio-in: raw input rate ${shownValue(config.rawRate)} Hz is invalid; accepted: ${INPUT_RATE.min} to ${INPUT_RATE.max}, or empty for none`,
     );
   }
   if (!RAW_ENCODINGS.includes(config.rawEncoding)) {
@@ -92,7 +88,8 @@ export = function register(RED: NodeAPI): void {
   function AudioInNode(this: Node, given: AudioInDef): void {
     RED.nodes.createNode(this, given);
     const node = this;
-    const config = withDefaults(given, DEFAULTS);
+    const config = settingsOrRefuse(node, "audio-in", given, DEFAULTS);
+    if (!config) return;
 
     let options: AudioInOptions;
     try {

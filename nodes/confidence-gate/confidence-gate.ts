@@ -7,8 +7,9 @@ import {
 } from "../../src/routing/confidence-gate";
 import type { TranscriptResult } from "../../src/transcript/result";
 import { checkTranscriptResult } from "../../src/transcript/validate";
-import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
+import { asError, evaluateTypedProperty, StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { refuseEveryInput } from "../shared/repeated-reports";
 import { copyMessage, intake, msgRoot, outgoing } from "../shared/intake";
 
@@ -23,7 +24,8 @@ export = function register(RED: NodeAPI): void {
   function ConfidenceGateNode(this: Node, def: ConfidenceGateDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const config = withDefaults(def, DEFAULTS);
+    const config = settingsOrRefuse(node, "confidence-gate", def, DEFAULTS);
+    if (!config) return;
 
     let maxLowShare: number;
     let fixedThreshold: number | undefined;

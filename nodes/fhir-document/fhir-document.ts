@@ -26,8 +26,9 @@ import { checkTranscriptDocument } from "../../src/transcript/document";
 import { settleGuarded } from "../../src/util/guard";
 import type { FhirServerNode } from "../fhir-server/types";
 import { reportRecovery, tlsHoldError, tlsHoldStatusKey } from "../mllp-endpoint/delivery-reports";
-import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
+import { asError, evaluateTypedProperty, StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { refuseEveryInput } from "../shared/repeated-reports";
 import { documentFields, intake, outgoing } from "../shared/intake";
 
@@ -112,7 +113,8 @@ export = function register(RED: NodeAPI): void {
   function FhirDocumentNode(this: Node, rawConfig: FhirDocumentDef): void {
     RED.nodes.createNode(this, rawConfig);
     const node = this;
-    const config = withDefaults(rawConfig, DEFAULTS);
+    const config = settingsOrRefuse(node, "fhir-document", rawConfig, DEFAULTS);
+    if (!config) return;
     const server = config.server ? (RED.nodes.getNode(config.server) as FhirServerNode | null) : null;
     let options: FhirOptions;
     try {

@@ -7,8 +7,9 @@ import {
   type FinalFilterOptions,
 } from "../../src/routing/final-filter";
 import { checkTranscriptResult } from "../../src/transcript/validate";
-import { nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
+import { nodeScheduler, StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { refuseEveryInput } from "../shared/repeated-reports";
 import { intake } from "../shared/intake";
 
@@ -22,7 +23,8 @@ export = function register(RED: NodeAPI): void {
   function FilterFinalNode(this: Node, def: FilterFinalDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const config = withDefaults(def, DEFAULTS);
+    const config = settingsOrRefuse(node, "filter-final", def, DEFAULTS);
+    if (!config) return;
     let options: FinalFilterOptions;
     try {
       options = filterOptions(config.partials, config.partialIntervalMs, config.dropEmpty);

@@ -16,8 +16,9 @@ import { checkSignoff } from "../../src/review/signoff";
 import { checkTranscriptDocument, type TranscriptDocument } from "../../src/transcript/document";
 import { numberSetting } from "../../src/hospital/settings";
 import { settleGuarded } from "../../src/util/guard";
-import { asError, evaluateTypedProperty, StatusReporter, withDefaults } from "../shared/node-red";
+import { asError, evaluateTypedProperty, StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { refuseEveryInput } from "../shared/repeated-reports";
 import { documentFields, intake } from "../shared/intake";
 
@@ -101,7 +102,8 @@ export = function register(RED: NodeAPI): void {
   function Hl7MdmNode(this: Node, rawConfig: Hl7MdmDef): void {
     RED.nodes.createNode(this, rawConfig);
     const node = this;
-    const config = withDefaults(rawConfig, DEFAULTS);
+    const config = settingsOrRefuse(node, "hl7-mdm", rawConfig, DEFAULTS);
+    if (!config) return;
     let options: Hl7Options;
     try {
       options = optionsFrom(RED, config);

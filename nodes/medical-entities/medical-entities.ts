@@ -7,8 +7,9 @@ import { EntitiesError } from "../../src/providers/comprehend/errors";
 import { classifyInput } from "../../src/providers/comprehend/input";
 import { entitiesNodeOptions, type EntitiesNodeOptions } from "../../src/providers/comprehend/node-config";
 import { DEFAULT_RETRY, type RetryPolicy } from "../../src/providers/comprehend/retry";
-import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
+import { internalErrorReporter, nodeScheduler, StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { intake, outgoing } from "../shared/intake";
 
 interface EntitiesDef extends NodeDef {
@@ -43,7 +44,8 @@ export = function register(RED: NodeAPI): void {
   function MedicalEntitiesNode(this: Node, given: EntitiesDef): void {
     RED.nodes.createNode(this, given);
     const node = this;
-    const config = withDefaults(given, DEFAULTS);
+    const config = settingsOrRefuse(node, "medical-entities", given, DEFAULTS);
+    if (!config) return;
     const t = (key: string, vars?: Record<string, string | number>): string =>
       RED._(`medical-entities.${key}`, vars);
 

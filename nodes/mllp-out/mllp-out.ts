@@ -14,8 +14,9 @@ import { sameHold, tlsHoldOf, type TlsHold } from "../../src/hospital/queue/outc
 import { reportRecovery, tlsHoldError, tlsHoldStatusKey } from "../mllp-endpoint/delivery-reports";
 import { settleGuarded } from "../../src/util/guard";
 import type { MllpEndpointNode } from "../mllp-endpoint/types";
-import { internalErrorReporter, StatusReporter, withDefaults } from "../shared/node-red";
+import { internalErrorReporter, StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { refuseEveryInput } from "../shared/repeated-reports";
 import { intake, outgoing } from "../shared/intake";
 
@@ -38,7 +39,8 @@ export = function register(RED: NodeAPI): void {
   function MllpOutNode(this: Node, rawConfig: MllpOutDef): void {
     RED.nodes.createNode(this, rawConfig);
     const node = this;
-    const config = withDefaults(rawConfig, DEFAULTS);
+    const config = settingsOrRefuse(node, "mllp-out", rawConfig, DEFAULTS);
+    if (!config) return;
     const endpoint = RED.nodes.getNode(config.endpoint) as MllpEndpointNode | null;
     const client = endpoint?.client;
     if (!endpoint || !client) {

@@ -1,5 +1,5 @@
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
 import { numberSetting } from "../../src/hospital/settings";
@@ -11,14 +11,9 @@ import { ReviewService, type ReviewOptions } from "../../src/review/service";
 import { idTag } from "../../src/util/identifiers";
 import { sessionIdProblem } from "../../src/util/session-id";
 import { settleGuarded } from "../../src/util/guard";
-import {
-  asError,
-  internalErrorReporter,
-  nodeScheduler,
-  StatusReporter,
-  withDefaults,
-} from "../shared/node-red";
+import { asError, internalErrorReporter, nodeScheduler, StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { httpNodeMiddleware, runMiddleware } from "../shared/http-node-middleware";
 import { intake } from "../shared/intake";
 
@@ -55,6 +50,9 @@ interface HttpApp {
 const PATH = /^\/[A-Za-z0-9._~\-/]{1,100}$/;
 
 /** Reads the settings; throws a message naming the bad one. */
+/** The longest store folder path accepted (bytes; Linux's PATH_MAX less room for the files in it). */
+const MAX_STORE_DIR = 3072;
+
 function optionsFrom(RED: NodeAPI, c: ReviewQueueDef, nodeId: string): ReviewOptions & { path: string } {
   const bad = (setting: string, accepted: string): Error =>
     new Error(RED._("review-queue.errors.badSetting", { setting, accepted }));
@@ -75,6 +73,18 @@ function optionsFrom(RED: NodeAPI, c: ReviewQueueDef, nodeId: string): ReviewOpt
       throw bad("userHeader", "a header name such as x-forwarded-user");
     if (trustedProxies.size === 0) throw bad("trustedProxies", "the addresses of the single-sign-on proxy");
   }
+  // The store folder: empty (below the user directory) or an absolute path the file system can hold
+  // (Linux: 4,096 bytes a path, 255 a name); a longer one would fail at the first write, with the path
+  // in the error.
+  const storeDir = typeof c.storeDir === "string" ? c.storeDir.trim() : "";
+  if (
+    storeDir !== "" &&
+    (!isAbsolute(storeDir) ||
+      Buffer.byteLength(storeDir) > MAX_STORE_DIR ||
+      storeDir.split("/").some((part) => Buffer.byteLength(part) > 255))
+  ) {
+    throw bad("storeDir", `empty, or an absolute folder path of at most ${MAX_STORE_DIR} bytes`);
+  }
   const reviewers = listSetting(c.reviewers);
   const signers = listSetting(c.signers);
   const settings = RED.settings as unknown as { userDir?: string; httpNodeAuth?: unknown };
@@ -84,7 +94,7 @@ function optionsFrom(RED: NodeAPI, c: ReviewQueueDef, nodeId: string): ReviewOpt
   for (const t of listSetting(c.medicalTerms)) if (terms.size < 10_000) terms.add(t.toLowerCase());
   return {
     path,
-    dir: c.storeDir ? c.storeDir : join(userDir, "review-queue", nodeId.replace(/[^A-Za-z0-9_.-]/g, "_")),
+    dir: storeDir ? storeDir : join(userDir, "review-queue", nodeId.replace(/[^A-Za-z0-9_.-]/g, "_")),
     auth: {
       source: c.identity,
       nodeRedBasicAuth:
@@ -119,7 +129,8 @@ export = function register(RED: NodeAPI): void {
   function ReviewQueueNode(this: Node, rawConfig: ReviewQueueDef): void {
     RED.nodes.createNode(this, rawConfig);
     const node = this;
-    const config = withDefaults(rawConfig, DEFAULTS);
+    const config = settingsOrRefuse(node, "review-queue", rawConfig, DEFAULTS);
+    if (!config) return;
     /** A node that cannot serve: says why once, and answers every message with it (for Catch). */
     const refuseAll = (error: Error, statusText: string): void => {
       node.error(error.message);

@@ -28,8 +28,9 @@ import { readSessionContext, SegmentTimeCheck } from "../../src/providers/aws-sc
 import { SessionCollector } from "../../src/transcript/document";
 import { settleGuarded } from "../../src/util/guard";
 import { runAwsStreamingNode, type AwsStreamingDef } from "../shared/aws-streaming";
-import { nodeScheduler, withDefaults } from "../shared/node-red";
+import { nodeScheduler } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 
 const NODE_TYPE = "scribe-medical";
 
@@ -60,7 +61,8 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     // A flow may hold only id, type, z, wires and aws: the editor's defaults for the rest.
-    const config = withDefaults(def, DEFAULTS);
+    const config = settingsOrRefuse(node, "scribe-medical", def, DEFAULTS);
+    if (!config) return;
     const t = (key: string, vars?: Record<string, string | number>): string =>
       RED._(`${NODE_TYPE}.${key}`, vars);
     const timers = nodeScheduler(node, NODE_TYPE);

@@ -23,8 +23,9 @@ import {
   type RunnerTuning,
 } from "../../src/providers/aws-batch/runner";
 import { BatchOutputError } from "../../src/providers/aws-batch/transcript";
-import { StatusReporter, withDefaults } from "../shared/node-red";
+import { StatusReporter } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { intake } from "../shared/intake";
 
 interface BatchDef extends NodeDef {
@@ -84,7 +85,8 @@ export = function register(RED: NodeAPI): void {
   function TranscribeMedicalBatchNode(this: Node, given: BatchDef): void {
     RED.nodes.createNode(this, given);
     const node = this;
-    const config = withDefaults(given, DEFAULTS);
+    const config = settingsOrRefuse(node, "transcribe-medical-batch", given, DEFAULTS);
+    if (!config) return;
     const t = (key: string, vars?: Record<string, string | number>): string =>
       RED._(`transcribe-medical-batch.${key}`, vars);
 

@@ -2,8 +2,8 @@ import type { Node, NodeAPI } from "node-red";
 import { checkMedicalParams } from "../../src/providers/aws/params";
 import { medicalService } from "../../src/providers/aws/service";
 import { runAwsStreamingNode, type AwsStreamingDef } from "../shared/aws-streaming";
-import { withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 
 interface TranscribeMedicalDef extends AwsStreamingDef {
   specialty: string;
@@ -20,7 +20,8 @@ export = function register(RED: NodeAPI): void {
   function TranscribeMedicalNode(this: Node, def: TranscribeMedicalDef): void {
     RED.nodes.createNode(this, def);
     // A flow may hold only id, type, z, wires and aws: the editor's defaults for the rest.
-    const config = withDefaults(def, DEFAULTS);
+    const config = settingsOrRefuse(this, "transcribe-medical", def, DEFAULTS);
+    if (!config) return;
     runAwsStreamingNode(
       RED,
       this,

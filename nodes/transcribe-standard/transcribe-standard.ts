@@ -2,8 +2,8 @@ import type { Node, NodeAPI } from "node-red";
 import { standardService } from "../../src/providers/aws/service";
 import { checkStandardParams } from "../../src/providers/aws/standard-params";
 import { runAwsStreamingNode, type AwsStreamingDef } from "../shared/aws-streaming";
-import { withDefaults } from "../shared/node-red";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 
 interface TranscribeStandardDef extends AwsStreamingDef {
   languageMode: string;
@@ -27,7 +27,8 @@ export = function register(RED: NodeAPI): void {
   function TranscribeStandardNode(this: Node, def: TranscribeStandardDef): void {
     RED.nodes.createNode(this, def);
     // A flow may hold only id, type, z, wires and aws: the editor's defaults for the rest.
-    const config = withDefaults(def, DEFAULTS);
+    const config = settingsOrRefuse(this, "transcribe-standard", def, DEFAULTS);
+    if (!config) return;
     runAwsStreamingNode(
       RED,
       this,

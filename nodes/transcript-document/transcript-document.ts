@@ -13,9 +13,10 @@ import { DocumentBuildError, DocumentSessions } from "../../src/transcript/docum
 import type { TranscriptResult } from "../../src/transcript/result";
 import { idTag } from "../../src/util/identifiers";
 import { runGuarded } from "../../src/util/guard";
-import { internalErrorReporter, nodeScheduler, StatusReporter, withDefaults } from "../shared/node-red";
+import { internalErrorReporter, nodeScheduler, StatusReporter } from "../shared/node-red";
 import { carryOver, takeOver } from "../shared/stop-handover";
 import { DEFAULTS } from "./defaults";
+import { settingsOrRefuse } from "../shared/settings";
 import { refuseEveryInput } from "../shared/repeated-reports";
 import { copyMessage, intake } from "../shared/intake";
 
@@ -37,7 +38,8 @@ export = function register(RED: NodeAPI): void {
   function TranscriptDocumentNode(this: Node, rawConfig: TranscriptDocumentDef): void {
     RED.nodes.createNode(this, rawConfig);
     const node = this;
-    const config = withDefaults(rawConfig, DEFAULTS);
+    const config = settingsOrRefuse(node, "transcript-document", rawConfig, DEFAULTS);
+    if (!config) return;
     const idleSeconds = numberSetting(config.idleTimeout, DEFAULTS.idleTimeout);
     const maxSessions = numberSetting(config.maxSessions, DEFAULTS.maxSessions);
     const problem = !(idleSeconds >= 0 && idleSeconds <= MAX_IDLE_SECONDS)

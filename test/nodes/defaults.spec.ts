@@ -3,7 +3,6 @@ import { strict as assert } from "node:assert";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeMessage } from "node-red";
-import { buildHl7, DEFAULT_HL7_OPTIONS } from "../../src/hospital/hl7/build";
 import { taggedPcm, turn } from "../emulators/assemblyai/fixture";
 import { AssemblyAiEmulator } from "../emulators/assemblyai/server";
 import { AwsBatchTranscribeEmulator } from "../emulators/aws-batch/emulator";
@@ -11,21 +10,14 @@ import { LocalS3, S3RVER_CREDENTIALS } from "../emulators/aws-batch/s3";
 import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS } from "../emulators/aws/emulator";
 import { AwsScribeEmulator } from "../emulators/aws-scribe/emulator";
 import { COMPREHEND_EMULATOR_CREDENTIALS, ComprehendMedicalEmulator } from "../emulators/comprehend/emulator";
-import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
+import { scriptedFixture } from "../emulators/aws/fixture";
 import { wavOf, tone } from "../support/audio-fixtures";
+import { audioChunks, hl7Text, play } from "../support/audio-messages";
 import { editorDefinitions, type EditorDefinition } from "../support/editor-definitions";
 import { documentWithText, syntheticPatient } from "../support/documents";
 import { stubFhirServer, type FhirPeer } from "../support/fhir-peers";
 import { medplumPeer, type Peer } from "../support/hl7-peers";
-import {
-  builtNode,
-  delay,
-  helper,
-  runtimeLabel,
-  statusTexts,
-  until,
-  type FlowNode,
-} from "../support/node-red";
+import { builtNode, helper, runtimeLabel, statusTexts, until, type FlowNode } from "../support/node-red";
 import { result } from "../support/results";
 import { tempDir } from "../support/temp-dir";
 
@@ -270,41 +262,11 @@ interface Seen {
   done: NodeMessage[];
 }
 
-function awsChunks(sessionId: string, seconds: number, rate = 16000): NodeMessage[] {
-  const n = Math.round(seconds * 10);
-  return Array.from({ length: n }, (_, i) => ({
-    topic: sessionId,
-    payload: speechClockPcm(i / 10, 0.1, rate),
-    audio: {
-      sessionId,
-      seq: i,
-      sampleRate: rate,
-      channels: 1,
-      encoding: "pcm_s16le",
-      offsetMs: i * 100,
-      durationMs: 100,
-      ...(i === n - 1 ? { end: true } : {}),
-    },
-  }));
-}
-
-async function play(send: (msg: NodeMessage) => void, msgs: NodeMessage[], gapMs: number): Promise<void> {
-  for (const m of msgs) {
-    send(m);
-    await delay(gapMs);
-  }
-}
+/** A session of `seconds` of speech, in 100 ms chunks, the last one ending it. */
+const awsChunks = (sessionId: string, seconds: number): NodeMessage[] =>
+  audioChunks(sessionId, Math.round(seconds * 10), { end: true });
 
 const firstResult = (seen: Seen): boolean => seen.out[0]?.some((m) => typeof m.payload === "object") ?? false;
-
-const hl7Text = (): string =>
-  buildHl7(
-    documentWithText("Patient denies chest pain."),
-    syntheticPatient,
-    {},
-    DEFAULT_HL7_OPTIONS,
-    new Date(),
-  ).message;
 
 const EXERCISES: Record<string, Exercise> = {
   "audio-in": async (send, seen) => {

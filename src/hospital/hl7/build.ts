@@ -290,8 +290,31 @@ export function checkEncounter(value: unknown, property: string): Hl7Encounter {
 export function checkHl7Options(options: Hl7Options): void {
   const now = new Date(0);
   const placeholder = { ...new SessionCollector("settings-check", "0").build("flush", 0), text: "x" };
-  buildHl7(placeholder, { id: "0", family: "X" }, {}, options, now);
+  try {
+    buildHl7(placeholder, { id: "0", family: "X" }, {}, options, now);
+  } catch (err) {
+    // The user knows the settings, not the HL7 fields they fill: name the settings too.
+    if (!(err instanceof Hl7ConformanceError)) throw err;
+    const settings = [
+      ...new Set(err.violations.flatMap((v) => ("where" in v ? (SETTINGS_OF_FIELD[v.where] ?? []) : []))),
+    ];
+    if (settings.length === 0) throw err;
+    throw new Hl7SettingError(settings.join(", "), `${err.message} (settings: ${settings.join(", ")})`);
+  }
 }
+
+/** The fields of a message that node settings fill, with those settings (names as in the node's config). */
+const SETTINGS_OF_FIELD: Record<string, string[]> = {
+  "MSH-3": ["sendingApplication"],
+  "MSH-4": ["sendingFacility"],
+  "MSH-5": ["receivingApplication"],
+  "MSH-6": ["receivingFacility"],
+  "TXA-2": ["documentTypeCode", "documentTypeText"],
+  "OBX-3": ["loincCode", "loincText"],
+  "OBR-4": ["loincCode", "loincText"],
+  "TXA-12": ["documentIdNamespace", "sendingApplication"],
+  "OBR-3": ["documentIdNamespace", "sendingApplication"],
+};
 
 export function buildHl7(
   document: TranscriptDocument,

@@ -100,7 +100,14 @@ const describe = (v: unknown): string => (v === null ? "null" : Array.isArray(v)
  * only printable ASCII is accepted, as an HTTP header needs (a zero-width space or a smart quote from a
  * copy-paste would otherwise make every connection fail). The message never contains the key.
  */
-export function checkApiKey(raw: string | undefined): CheckedInput<string> {
+export function checkApiKey(raw: unknown): CheckedInput<string> {
+  // A credential of another type (a flow's credentials file edited by hand): named by its kind only.
+  if (raw !== undefined && raw !== null && typeof raw !== "string") {
+    return {
+      ok: false,
+      error: new InputError(`the AssemblyAI API key is ${describe(raw)}, not text; enter the key again`),
+    };
+  }
   const key = (raw ?? "").trim();
   if (!key) return { ok: false, error: new InputError("the AssemblyAI account has no API key") };
   const bad = [...key].findIndex((c) => c < "\x21" || c > "\x7e");

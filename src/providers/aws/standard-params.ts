@@ -7,6 +7,7 @@
 import { LanguageCode } from "@aws-sdk/client-transcribe-streaming";
 import { configNumber, flag, InvalidParamsError, oneOf, VOCABULARY_PATTERN } from "./params";
 import type { StreamFormat } from "./stream-format";
+import { shownValue } from "../../util/settings";
 
 const NODE = "transcribe-standard";
 
@@ -121,8 +122,11 @@ const text = (v: unknown): string => (typeof v === "string" ? v.trim() : "");
 const list = (v: unknown): string[] =>
   (Array.isArray(v) ? v.map(String) : text(v).split(/[\s,]+/)).map((s) => s.trim()).filter((s) => s !== "");
 
-/** Shows at most a bad value's first characters: a configured value is never echoed at length. */
-const quote = (v: string): string => JSON.stringify(v.slice(0, 20));
+/**
+ * A bad value as the user typed it when it is a short word, else by its kind and length only: a
+ * configured value is never echoed at length, nor a part of it (it may hold a path or a name).
+ */
+const quote = (v: string): string => shownValue(v);
 
 const languageOf = (code: string): string => code.split("-")[0] ?? code;
 

@@ -5,6 +5,7 @@ import { parseAck, messageControlId } from "../../../../src/hospital/hl7/ack";
 import {
   buildHl7,
   checkEncounter,
+  checkHl7Options,
   checkPatient,
   controlIdFor,
   DEFAULT_HL7_OPTIONS,
@@ -91,6 +92,28 @@ describe("HL7 v2 text handling", () => {
 
   it("refuses an OBX limit too small to hold a word", () => {
     assert.throws(() => splitText("abc", 3), /at least 16/);
+  });
+});
+
+describe("HL7 settings checked at deploy", () => {
+  it("names the settings that fill a field too long for HL7 v2.5.1, not only the field", () => {
+    for (const setting of [
+      "loincCode",
+      "loincText",
+      "sendingFacility",
+      "receivingFacility",
+      "documentTypeCode",
+    ] as const) {
+      assert.throws(
+        () => checkHl7Options({ ...DEFAULT_HL7_OPTIONS, [setting]: "x".repeat(100_000) }),
+        (err: Error) => {
+          assert.match(err.message, new RegExp(`\\(settings: [^)]*\\b${setting}\\b`));
+          assert.ok(err.message.length < 1000, "the value is not in the message");
+          return true;
+        },
+      );
+    }
+    assert.doesNotThrow(() => checkHl7Options(DEFAULT_HL7_OPTIONS));
   });
 });
 

@@ -233,4 +233,18 @@ describe("assemblyai-medical configuration and input checks", () => {
     }
     assert.equal(checkApiKey("   ").ok, false);
   });
+
+  it("refuses an API key that is not text (a credentials file edited by hand) by its kind, without throwing", () => {
+    for (const [key, kind] of [
+      [4711, "number"],
+      [{ secret: "abc123" }, "object"],
+      [["abc123"], "a list"],
+    ] as const) {
+      const r = checkApiKey(key);
+      assert.equal(r.ok, false, JSON.stringify(key));
+      if (!r.ok) {
+        assert.equal(r.error.message, `the AssemblyAI API key is ${kind}, not text; enter the key again`);
+      }
+    }
+  });
 });
