@@ -36,6 +36,11 @@ describe("settings: each setting read as the JSON type of its default", () => {
     });
   }
 
+  it("takes a setting that holds null (JSON's 'no value') as absent: its default", () => {
+    const read = readSettings({ keyterms: null, frameMs: null, keepRaw: null }, defaults);
+    assert.deepEqual(read, { ok: true, config: { keyterms: "", frameMs: 100, keepRaw: false } });
+  });
+
   it("never refuses a node for its name (only the editor shows it)", () => {
     assert.deepEqual(readSettings({ name: { x: 1 } }, defaults), { ok: true, config: { name: "" } });
   });
