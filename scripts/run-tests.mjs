@@ -166,7 +166,14 @@ if (built && quick) {
     await suite("unit tests", ["test/unit/**/*.test.ts"]);
     // 10,000 generated messages per node type in one Node-RED 4.1 runtime, against hostile peers
     // (test/fuzz/fuzz.spec.ts says what it asserts; FUZZ_SEED replays another seed).
-    await suite("fuzz: hostile messages to every node type", ["test/fuzz/**/*.spec.ts"]);
+    // ... and every node type deployed with hostile settings (test/fuzz/config.spec.ts).
+    await suite("fuzz: hostile messages and settings to every node type", ["test/fuzz/**/*.spec.ts"]);
+    // Every node type that holds sessions, sockets, timers, child processes or files, closed while it works
+    // (test/lifecycle/close.spec.ts). Like the fuzz suites, once, under Node-RED 4.1: what they check is this
+    // package's own code; the node tests of every node under the three Node-RED lines cover the runtimes.
+    await suite("close while working: every node type leaves nothing running", [
+      "test/lifecycle/**/*.spec.ts",
+    ]);
     // A real Node-RED delivering to an MLLP receiver, killed with SIGKILL 100 times (CRASH_KILLS) at random
     // moments: every document delivered once, in order (test/crash/delivery-crash.spec.ts says what it checks).
     await suite("crash: the durable delivery queue under kill -9", ["test/crash/**/*.spec.ts"], {
