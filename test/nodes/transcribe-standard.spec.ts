@@ -3,6 +3,7 @@ import type { Node, NodeMessage } from "node-red";
 import type { TranscriptResult } from "../../src/transcript/result";
 import { AwsTranscribeEmulator, EMULATOR_CREDENTIALS } from "../emulators/aws/emulator";
 import { scriptedFixture, speechClockPcm } from "../emulators/aws/fixture";
+import { audioChunks, play as playChunks } from "../support/audio-messages";
 import { assertTranscriptResult } from "../support/contract";
 import {
   builtNode,
@@ -71,24 +72,11 @@ const ts = (): Node => helper.getNode("ts");
 
 /** Plays a session as audio-in sends it (100 ms chunks), ten times faster than real time. */
 async function play(sessionId: string, seconds: number, rate = 16000): Promise<void> {
-  const n = Math.round(seconds * 10);
-  for (let i = 0; i < n; i++) {
-    ts().receive({
-      topic: sessionId,
-      payload: speechClockPcm(i / 10, 0.1, rate),
-      audio: {
-        sessionId,
-        seq: i,
-        sampleRate: rate,
-        channels: 1,
-        encoding: "pcm_s16le",
-        offsetMs: i * 100,
-        durationMs: 100,
-        ...(i === n - 1 ? { end: true } : {}),
-      },
-    });
-    await delay(10);
-  }
+  await playChunks(
+    (m) => ts().receive(m),
+    audioChunks(sessionId, Math.round(seconds * 10), { rate, end: true }),
+    10,
+  );
 }
 
 const results = (msgs: NodeMessage[]): TranscriptResult[] => msgs.map((m) => m.payload as TranscriptResult);
