@@ -1,7 +1,7 @@
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { GetMedicalTranscriptionJobCommand } from "@aws-sdk/client-transcribe";
 import { strict as assert } from "node:assert";
-import net, { type AddressInfo } from "node:net";
+import { silentListener, type HostilePeer } from "../../../support/hostile-peers";
 import {
   BATCH_REQUEST_TIMEOUT_MS,
   createBatchS3Client,
@@ -22,22 +22,13 @@ const settings = (endpoint: string) => ({
 
 describe("Batch clients against a peer that never answers", function () {
   this.timeout(10000);
-  let server: net.Server;
-  const sockets: net.Socket[] = [];
+  let peer: HostilePeer;
   let endpoint = "";
   before(async () => {
-    server = net.createServer((s) => {
-      sockets.push(s);
-      s.on("error", () => undefined);
-      s.resume();
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    peer = await silentListener();
+    endpoint = `http://127.0.0.1:${peer.port}`;
   });
-  after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  after(() => peer.close());
 
   it("has a request bound of a minute by default", () => {
     assert.equal(BATCH_REQUEST_TIMEOUT_MS, 60_000);

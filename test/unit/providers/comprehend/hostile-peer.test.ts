@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import net, { type AddressInfo } from "node:net";
+import { silentListener, type HostilePeer } from "../../../support/hostile-peers";
 import { callerOf, createComprehendClient } from "../../../../src/providers/comprehend/client";
 import { classifyServiceError } from "../../../../src/providers/comprehend/errors";
 
@@ -8,26 +8,17 @@ import { classifyServiceError } from "../../../../src/providers/comprehend/error
 
 describe("Comprehend Medical client against a peer that never answers", function () {
   this.timeout(10000);
-  let server: net.Server;
-  const sockets: net.Socket[] = [];
+  let peer: HostilePeer;
   before(async () => {
-    server = net.createServer((s) => {
-      sockets.push(s);
-      s.on("error", () => undefined);
-      s.resume();
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    peer = await silentListener();
   });
-  after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  after(() => peer.close());
 
   it("ends the request at the request timeout with a TIMEOUT error (retryable), no text of the service", async () => {
     const client = createComprehendClient(
       {
         region: "us-east-1",
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        endpoint: `http://127.0.0.1:${peer.port}`,
         credentials: {
           accessKeyId: "AKIDCMPEER000001",
           secretAccessKey: "comprehend/peer/secret/0000000000000",
