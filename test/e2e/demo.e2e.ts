@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium, speakScript, startDemo, type DemoRun } from "../support/demo-run";
@@ -215,7 +215,11 @@ describe("npm start: the live transcription demo in a real browser", function ()
     await page.waitForSelector("#file:not([disabled])");
     const big = Buffer.alloc(33 * 2 ** 20 + 1);
     big.write("RIFF", 0, "latin1");
-    await page.setInputFiles("#file", { name: "long.wav", mimeType: "audio/wav", buffer: big });
+    // Given by path: the browser reads the file itself (a 33 MiB buffer would cross the DevTools protocol as
+    // base64, which took over 30 s on a loaded machine).
+    const path = join(tempDir("nr-demo-long-"), "long.wav");
+    writeFileSync(path, big);
+    await page.setInputFiles("#file", path);
     const block = page.locator("#transcript .session").first();
     await block.locator(".error").waitFor({ timeout: 10000 });
     assert.equal(await block.locator(".error b").textContent(), "File too long");
