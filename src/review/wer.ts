@@ -85,15 +85,19 @@ export function boundedDistance(a: readonly string[], b: readonly string[], maxS
   let cur = new Int32Array(n + m + 1).fill(NONE);
   const target = m - n;
   let steps = 0;
+  // A slide stops where the budget does, and the budget is checked after every slide: in one round
+  // of d every diagonal may slide the length of the text (a passage rewritten, then many repeated
+  // words), so a check per round let one round run far past maxSteps (130 ms at 50,000 words).
   const slide = (k: number, from: number): number => {
     let i = from;
-    const last = Math.min(n, m - k);
+    const last = Math.min(n, m - k, from + (maxSteps - steps));
     while (i < last && x[i] === y[i + k]) i++;
     steps += i - from + 1;
     return i;
   };
   const first = slide(0, 0);
   if (first === n && target === 0) return 0;
+  if (steps > maxSteps) return null;
   prev[n] = first;
   for (let d = 1; ; d++) {
     const low = Math.max(-n, -d);
@@ -108,8 +112,8 @@ export function boundedDistance(a: readonly string[], b: readonly string[], maxS
       i = slide(k, i);
       cur[k + n] = i;
       if (k === target && i === n) return d;
+      if (steps > maxSteps) return null;
     }
-    if (steps > maxSteps) return null;
     const swap = prev;
     prev = cur;
     cur = swap;

@@ -144,6 +144,24 @@ describe("review: word error rate", () => {
     }
   });
 
+  it("keeps to its step bound within one round of edits: a rewritten passage, then many repeated words", () => {
+    // After the rewritten passage every diagonal of a round can slide the whole run of repeated words;
+    // a budget checked once per round let that round run ~200 million steps past a 1,000,000-step bound.
+    const passage = (p: string): string[] => Array.from({ length: 1000 }, (_, i) => `${p}${i}`);
+    const repeated = Array.from({ length: 200_000 }, () => "the");
+    const signed = [...passage("z"), ...repeated];
+    const machine = [...repeated, ...passage("y")];
+    let fastest = Infinity;
+    for (let run = 0; run < 3; run++) {
+      const start = performance.now();
+      assert.equal(boundedDistance(signed, machine, 1_000_000), null);
+      fastest = Math.min(fastest, performance.now() - start);
+    }
+    // A million steps and the word ids take 10-30 ms; the unbounded round took 300 ms or more.
+    assert.ok(fastest < 100, `took ${fastest.toFixed(1)} ms`);
+    assert.equal(boundedDistance(signed, machine, 1e9), 2000);
+  });
+
   it("measures a note at the document limit with 1,000 scattered corrections exactly, within its bound", () => {
     const rand = prng(99);
     const words = Array.from({ length: 50_000 }, () => `w${Math.floor(rand() * 3000)}`);

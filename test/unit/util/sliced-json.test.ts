@@ -152,3 +152,204 @@ describe("parseJsonSliced (JSON.parse in slices)", () => {
     assert.ok(ticks >= 5, `the timer ran ${ticks} times`);
   });
 });
+
+/** The same value as JSON.parse: deeply, with -0, prototypes and the order of keys. */
+async function sameAsJsonParse(text: string, leafChars: number): Promise<void> {
+  const expected = await outcome(text, (t) => JSON.parse(t));
+  const got = await outcome(text, (t) => parseJsonSliced(t, new Slicer(0, 1), leafChars));
+  assert.deepStrictEqual(got, expected, `${JSON.stringify(text)} (leaf ${leafChars})`);
+  const value = (got as { value?: unknown }).value;
+  if (value !== undefined) {
+    assert.equal(JSON.stringify(value), JSON.stringify((expected as { value: unknown }).value), "key order");
+  }
+}
+
+describe("parseJsonSliced against adversarial text", () => {
+  const leaves = [0, 2, 8, 32, 8192];
+
+  it("gives JSON.parse's value or refusal for the grammar's corners", async () => {
+    const cases = [
+      // numbers
+      "-0",
+      "[-0, -0.0, -0e0]",
+      "1e400",
+      "[-1e400, 1e-400, 1E+2, 1e-2, 0.5E2]",
+      "12345678901234567890123",
+      "[9007199254740993, -9007199254740993]",
+      "[01]",
+      "[-01]",
+      "[.5]",
+      "[+1]",
+      "[1.e2]",
+      "[1e]",
+      "[0x10]",
+      "[NaN, Infinity]",
+      "-",
+      "1 2",
+      // strings and escapes
+      '"\\ud800"',
+      '["\\udc00x\\ud83d\\ude00", "\\uD83D"]',
+      '"\\u0000"',
+      '{"\\u0000": 1, "a\\u0000b": 2}',
+      '"\ud800 raw lone surrogate"',
+      '"\\/\\b\\f\\n\\r\\t\\"\\\\"',
+      '"\\x41"',
+      '"\\u12"',
+      '"\\U0041"',
+      '"tab\tinside"',
+      '"\u007f\u2028\u2029"',
+      '["\\\\"]',
+      '["\\\\\\""]',
+      '["\\\\\\\\"x]',
+      "'a'",
+      // whitespace: only space, tab, LF, CR
+      " \t\n\r[ \t\n\r] \t\n\r",
+      "\uFEFF{}",
+      "{}\uFEFF",
+      "\f[]",
+      "[\u000b]",
+      "[\u00a0]",
+      "[\u2028]",
+      "[1,\u00a02]",
+      "",
+      " ",
+      // structure and trailing text
+      "{} x",
+      "{}\u0000",
+      '{"a":1}}',
+      "[[]]]",
+      "[[1],[2]",
+      '{"a":[}',
+      "[1,]",
+      '{"a":1,}',
+      '{"a" "b"}',
+      '{"a":1 "b":2}',
+      "{1:2}",
+      "[true,false,null]",
+      "true false",
+      "nul",
+      "[truex]",
+      // keys: the last of duplicates wins in the first one's place; __proto__ is an own key
+      '{"a":1,"b":2,"a":3}',
+      '{"1":1,"0":0,"b":2,"a":1,"b":[3]}',
+      '{"__proto__":{"polluted":true}}',
+      '{"__proto__":1,"x":[],"__proto__":[2]}',
+      '{"a":{"__proto__":null,"b":{"__proto__":{"c":1}}}}',
+      '[{"constructor":{"prototype":{"x":1}}},{"toString":1,"hasOwnProperty":2}]',
+    ];
+    for (const text of cases) for (const leaf of leaves) await sameAsJsonParse(text, leaf);
+    const polluted = ({} as { polluted?: unknown }).polluted;
+    assert.equal(polluted, undefined, "Object.prototype untouched");
+  });
+
+  it("gives JSON.parse's value or refusal on 3000 seeded documents written token by token", async () => {
+    // Raw text, not JSON.stringify's: numbers as written (-0, 1e400, big integers), escapes of lone
+    // surrogates and NUL, runs of backslashes before quotes, duplicate and __proto__ keys, and now and
+    // then whitespace JSON does not allow or a stray token.
+    const rand = prng(20261207);
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)];
+    const numbers = [
+      "-0",
+      "0",
+      "-0.0e-0",
+      "1e400",
+      "-1E+400",
+      "1E+2",
+      "12345678901234567890123",
+      "0.1",
+      "5e-324",
+    ];
+    const pieces = [
+      "a",
+      "\\\\",
+      '\\"',
+      "\\ud800",
+      "\\udfff",
+      "\\u0000",
+      "\\n",
+      "\\/",
+      "\u2028",
+      "é",
+      "😀",
+      "\\\\\\\\",
+    ];
+    const keys = ["__proto__", "a", "b", "a", "", "1", "constructor"];
+    const space = (): string =>
+      rand() < 0.01 ? pick(["\u00a0", "\f", "\uFEFF"]) : pick(["", " ", "\n", "\t", "\r"]);
+    const str = (): string => {
+      let s = '"';
+      const n = Math.floor(rand() * 6);
+      for (let i = 0; i < n; i++) s += pick(pieces);
+      return s + '"';
+    };
+    const value = (depth: number): string => {
+      const kind = Math.floor(rand() * (depth > 6 ? 4 : 6));
+      if (rand() < 0.002) return pick(["", ",", "]", "}", '"', "\\", "01", "tru"]);
+      if (kind === 0) return pick(numbers);
+      if (kind === 1) return pick(["true", "false", "null"]);
+      if (kind <= 3) return str();
+      const n = Math.floor(rand() * 6);
+      const items = Array.from({ length: n }, () =>
+        kind === 4
+          ? value(depth + 1)
+          : `${JSON.stringify(pick(keys))}${space()}:${space()}${value(depth + 1)}`,
+      );
+      return (
+        (kind === 4 ? "[" : "{") +
+        space() +
+        items.join(`${space()},${space()}`) +
+        space() +
+        (kind === 4 ? "]" : "}")
+      );
+    };
+    let refused = 0;
+    for (let i = 0; i < 3000; i++) {
+      const text = space() + value(0) + space();
+      for (const leaf of [0, 8, 32, 8192]) await sameAsJsonParse(text, leaf);
+      if ("error" in ((await outcome(text, (t) => JSON.parse(t))) as object)) refused++;
+    }
+    assert.ok(refused > 10 && refused < 1500, `${refused} of 3000 refused`);
+  });
+
+  it("stays linear on containers just over the leaf limit, deep or unclosed nesting and backslash runs", async function () {
+    this.timeout(120_000);
+    const KiB = 1024;
+    const fill = (unit: string, size: number): string =>
+      "[" + Array.from({ length: Math.floor(size / (unit.length + 1)) }, () => unit).join(",") + "]";
+    // Each item 8,400 characters: the scan from its bracket fails just past the 8 KiB leaf limit.
+    const justOver = (size: number): string =>
+      fill("[" + Array.from({ length: 2100 }, () => "[1]").join(",") + "]", size);
+    const deep = (size: number): string => "[".repeat(size / 2) + "]".repeat(size / 2);
+    const slashes = (size: number): string => fill(`"${"\\\\".repeat(3000)}\\""`, size);
+    // Refused at its end: every bracket opens a container that no scan can close.
+    const unclosed = (size: number): string => "[".repeat(size);
+    // The nesting cases with a 64-character leaf limit: scans start every 32 characters, so a scan not
+    // bounded by its window would cost the text's length each time.
+    for (const [name, make, leafChars] of [
+      ["just over the leaf limit", justOver, 8192],
+      ["deep nesting", deep, 64],
+      ["backslash runs", slashes, 8192],
+      ["unclosed nesting", unclosed, 64],
+    ] as const) {
+      const time = async (size: number): Promise<number> => {
+        const text = make(size);
+        let best = Infinity;
+        for (let run = 0; run < 2; run++) {
+          const start = performance.now();
+          await parseJsonSliced(text, new Slicer(), leafChars).catch((err: unknown) =>
+            assert.ok(err instanceof JsonSyntaxError),
+          );
+          best = Math.min(best, performance.now() - start);
+        }
+        return best;
+      };
+      const small = await time(256 * KiB);
+      const large = await time(2048 * KiB);
+      // Eight times the text: linear work takes about eight times as long, quadratic sixty-four.
+      assert.ok(
+        large < small * 24,
+        `${name}: ${small.toFixed(0)} ms for 256 KiB, ${large.toFixed(0)} ms for 2 MiB`,
+      );
+    }
+  });
+});
