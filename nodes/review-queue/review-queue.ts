@@ -49,10 +49,10 @@ interface HttpApp {
 
 const PATH = /^\/[A-Za-z0-9._~\-/]{1,100}$/;
 
-/** Reads the settings; throws a message naming the bad one. */
 /** The longest store folder path accepted (bytes; Linux's PATH_MAX less room for the files in it). */
 const MAX_STORE_DIR = 3072;
 
+/** Reads the settings; throws a message naming the bad one. */
 function optionsFrom(RED: NodeAPI, c: ReviewQueueDef, nodeId: string): ReviewOptions & { path: string } {
   const bad = (setting: string, accepted: string): Error =>
     new Error(RED._("review-queue.errors.badSetting", { setting, accepted }));
