@@ -64,8 +64,9 @@ export function readSettingKind(
 /**
  * The settings of `config` that `defaults` names, read as the kinds of their defaults: the first
  * problem, or the config with the lossless conversions applied. Settings the defaults do not name (the
- * node's id, wires, config-node references the defaults leave out) pass as they are; a setting that
- * holds null takes its default; `name` is only shown by the editor and never refused.
+ * node's id, wires, config-node references the defaults leave out) pass as they are; `name` is only
+ * shown by the editor and never refused. Missing and null settings are filled with their defaults
+ * before this (`withDefaults`, nodes/shared/settings.ts).
  */
 export function readSettings<C extends object>(
   config: C,
@@ -75,11 +76,6 @@ export function readSettings<C extends object>(
   for (const [setting, fallback] of Object.entries(defaults)) {
     const kind = kindOfDefault(fallback);
     if (!kind || !Object.hasOwn(out, setting)) continue;
-    // JSON's "no value" (a flow written by another tool, or a field cleared by hand): the default.
-    if (out[setting] === null) {
-      out[setting] = fallback;
-      continue;
-    }
     const read = readSettingKind(setting, out[setting], kind);
     if (read.ok) out[setting] = read.value;
     else if (setting === "name") out[setting] = "";

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { withDefaults } from "../../../nodes/shared/node-red";
 import { kindOf, readSettings, shownValue } from "../../../src/util/settings";
 
 describe("settings: each setting read as the JSON type of its default", () => {
@@ -36,9 +37,10 @@ describe("settings: each setting read as the JSON type of its default", () => {
     });
   }
 
-  it("takes a setting that holds null (JSON's 'no value') as absent: its default", () => {
-    const read = readSettings({ keyterms: null, frameMs: null, keepRaw: null }, defaults);
-    assert.deepEqual(read, { ok: true, config: { keyterms: "", frameMs: 100, keepRaw: false } });
+  it("takes a setting that holds null (JSON's 'no value') as absent: its default, as nodes read them", () => {
+    const given = { keyterms: null, frameMs: null, keepRaw: null };
+    const read = readSettings(withDefaults(given, defaults), defaults);
+    assert.deepEqual(read, { ok: true, config: { name: "", keyterms: "", frameMs: 100, keepRaw: false } });
   });
 
   it("never refuses a node for its name (only the editor shows it)", () => {
