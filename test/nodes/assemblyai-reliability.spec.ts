@@ -32,8 +32,8 @@ const SESSION = "MRN-00424242";
 
 let emu: AssemblyAiEmulator;
 
-function flowOf(config: Record<string, unknown> = {}): FlowNode[] {
-  const cfg: FlowNode = { id: "cfg", type: "assemblyai-config", endpoint: emu.url };
+function flowOf(config: Record<string, unknown> = {}, endpoint = emu.url): FlowNode[] {
+  const cfg: FlowNode = { id: "cfg", type: "assemblyai-config", endpoint };
   // Only what a flow must carry: every other setting takes the editor's default.
   const node: FlowNode = {
     id: "aai",
@@ -309,16 +309,7 @@ describe(`assemblyai-medical against a hostile peer (raw ws server, ${runtimeLab
       script(ws, accepted++);
     });
     const { port } = server.address() as AddressInfo;
-    const cfg: FlowNode = { id: "cfg", type: "assemblyai-config", endpoint: `ws://127.0.0.1:${port}/v3/ws` };
-    const node: FlowNode = {
-      id: "aai",
-      type: "assemblyai-medical",
-      z: "tab",
-      config: "cfg",
-      wires: [["results"], ["events"]],
-      ...config,
-    };
-    await helper.load(nodes, flowWithCatch([cfg, node], ["results", "events"]), { cfg: { apiKey: KEY } });
+    await helper.load(nodes, flowOf(config, `ws://127.0.0.1:${port}/v3/ws`), { cfg: { apiKey: KEY } });
   }
 
   const audioMsgs = (ms: number): NodeMessage[] =>

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import http from "node:http";
-import http2 from "node:http2";
+import type http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { crc32 } from "node:zlib";
@@ -16,6 +16,7 @@ import {
 import { clientWebSocketTransport } from "../../../../src/providers/aws/websocket";
 import type { TranscriptResult } from "../../../../src/transcript/result";
 import { realScheduler } from "../../../../src/util/scheduler";
+import { h2cServer } from "../../../emulators/aws/wire";
 import { assertTranscriptResult } from "../../../support/contract";
 
 // Faults an independent emulator of Amazon Transcribe may throw, played by peers written here (a raw
@@ -167,6 +168,16 @@ interface Conn {
   reset(): void;
 }
 
+/** A connection the peer refused at its start: nothing to send, end or reset on it. */
+const refusedConn = (index: number, sessionId: string): Conn => ({
+  index,
+  sessionId,
+  audio: 0,
+  send: () => undefined,
+  end: () => undefined,
+  reset: () => undefined,
+});
+
 interface Script {
   /** Answers the request with an HTTP error instead of a stream. */
   reject?: { status: number; errorType: string; text: string };
@@ -221,26 +232,12 @@ async function peer(transport: Transport, scripts: Script[]): Promise<Peer> {
     s.onAudio?.(c);
   };
   if (transport === "http2") {
-    const server = http2.createServer();
     const sessions = new Set<http2.ServerHttp2Session>();
-    server.on("session", (s) => {
-      sessions.add(s);
-      s.on("close", () => sessions.delete(s));
-      s.on("error", () => undefined);
-    });
-    server.on("stream", (stream, headers) => {
-      stream.on("error", () => undefined);
+    const server = h2cServer(sessions, (stream, headers) => {
       const s = script(conns.length);
       const sessionId = String(headers["x-amzn-transcribe-session-id"] ?? "");
       if (s.reject) {
-        conns.push({
-          index: conns.length,
-          sessionId,
-          audio: 0,
-          send: () => undefined,
-          end: () => undefined,
-          reset: () => undefined,
-        });
+        conns.push(refusedConn(conns.length, sessionId));
         stream.respond({
           ":status": s.reject.status,
           "x-amzn-errortype": s.reject.errorType,
@@ -290,14 +287,7 @@ async function peer(transport: Transport, scripts: Script[]): Promise<Peer> {
     const url = new URL(req.url ?? "/", "http://x");
     const sessionId = url.searchParams.get("session-id") ?? "";
     if (s.reject) {
-      conns.push({
-        index: conns.length,
-        sessionId,
-        audio: 0,
-        send: () => undefined,
-        end: () => undefined,
-        reset: () => undefined,
-      });
+      conns.push(refusedConn(conns.length, sessionId));
       const body = JSON.stringify({ Message: s.reject.text });
       socket.end(
         `HTTP/1.1 ${s.reject.status} Refused\r\nx-amzn-errortype: ${s.reject.errorType}\r\n` +
